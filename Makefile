@@ -1,0 +1,52 @@
+# The call-billing add-on: developer entry points.  See README.md.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DATA   ?= var
+
+.PHONY: setup run test check bench package board-test test-bookworm clean
+
+## setup: virtualenv with pinned dependencies and dev tools, plus Debian's chromium for UI tests
+setup: $(VENV)/.done
+$(VENV)/.done: requirements.txt requirements-dev.txt setup.py
+	sh tools/install-system-packages.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+## run: the product on an embedded default (SQLite file under ./var, demo board, demo data)
+run: setup
+	$(PY) -m billing_addon.cli --config dev.ini demo --if-empty
+	$(PY) -m billing_addon.cli --config dev.ini serve
+
+## test: every test (pytest exit code 5, "no tests ran", counts as a failure)
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "no tests ran: failing" >&2; fi; exit $$rc
+
+## check: ruff, mypy and the import boundary of the pure money/rating core
+check: setup
+	$(VENV)/bin/ruff check billing_addon web hwlicense board tests bench
+	$(VENV)/bin/mypy billing_addon hwlicense
+	$(PY) tools/check_imports.py
+
+bench: setup
+	$(PY) -m bench.run_all
+
+package: setup
+	$(PY) tools/build_package.py
+
+board-test: setup
+	$(PY) -m board.qemu.harness
+
+## test-bookworm: the suite against the library versions of Debian bookworm (the box)
+test-bookworm:
+	$(PYTHON) -m venv .venv-bookworm
+	.venv-bookworm/bin/pip install -q -c constraints-bookworm.txt -r requirements-dev.txt
+	.venv-bookworm/bin/pip install -q --no-deps --no-build-isolation -e .
+	.venv-bookworm/bin/python -m pytest -q -p no:cacheprovider tests
+
+clean:
+	rm -rf $(VENV) .venv-bookworm build dist *.egg-info
