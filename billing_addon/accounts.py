@@ -1,0 +1,202 @@
+"""Extension accounts: recharge, adjust, edit, bulk edit, and the ledger check.
+
+Money moves only by appending a ``Ledger`` entry and applying the same amount to the
+extension's cached balance in one transaction, so ``verify`` can always recompute every
+balance from its history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence
+
+import peewee as pw
+
+from . import money
+from .store import Call, Extension, Ledger, money_txn, now_utc
+
+PAYMENT_TYPES = ("prepaid", "postpaid")
+STATUSES = ("unlocked", "locked")
+
+
+class AccountError(ValueError):
+    """A refused account operation; nothing was changed.  The message says why."""
+
+
+def normalize_number(number: str) -> str:
+    number = (number or "").strip()
+    if not number or len(number) > 32 or not all(c.isalnum() or c in "+*#-_." for c in number):
+        raise AccountError(f"invalid extension number {number[:40]!r}")
+    return number
+
+
+def get_extension(number: str) -> Extension:
+    ext = Extension.get_or_none(Extension.number == normalize_number(number))
+    if ext is None:
+        raise AccountError(f"unknown extension {number[:40]!r}")
+    return ext
+
+
+def ensure_extension(number: str, name: str = "", source: str = "manual") -> Extension:
+    """The extension with this number, created with billing off when new."""
+    number = normalize_number(number)
+    ext = Extension.get_or_none(Extension.number == number)
+    if ext is not None:
+        return ext
+    now = now_utc()
+    try:
+        with money_txn():
+            return Extension.create(
+                number=number, name=name[:80], source=source, created_utc=now, updated_utc=now
+            )
+    except pw.IntegrityError:  # created by a concurrent request meanwhile
+        return Extension.get(Extension.number == number)
+
+
+def _append(ext: Extension, kind: str, amount: int, *, reason: str = "", operator: str = "",
+            call: Optional[Call] = None, at: Optional[int] = None) -> Ledger:
+    """Append one ledger entry and apply it to the cached balance.  Call inside a
+    ``money_txn``; ``ext`` must have been read inside that same transaction."""
+    new_balance = ext.balance + amount
+    if abs(new_balance) > money.MAX_AMOUNT:
+        raise AccountError("the balance would exceed the largest amount allowed")
+    updates = {Extension.balance: Extension.balance + amount, Extension.updated_utc: at or now_utc()}
+    if kind == "recharge":
+        updates[Extension.total_recharges] = Extension.total_recharges + amount
+    Extension.update(updates).where(Extension.id == ext.id).execute()
+    ext.balance = new_balance
+    return Ledger.create(
+        extension=ext.id, kind=kind, amount=amount, balance_after=new_balance,
+        call=call, reason=reason[:200], operator=operator[:80], created_utc=at or now_utc(),
+    )
+
+
+@dataclass(frozen=True)
+class Recharge:
+    number: str
+    name: str
+    pre_balance: int
+    amount: int
+    post_balance: int
+    ledger_id: int
+
+
+def recharge(numbers: Iterable[str], amount: int, operator: str) -> List[Recharge]:
+    """Add ``amount`` (> 0) to each extension, all or none."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise AccountError("the recharge amount must be greater than zero")
+    if amount > money.MAX_AMOUNT:
+        raise AccountError("the recharge amount is too large")
+    wanted = list(dict.fromkeys(normalize_number(n) for n in numbers))
+    if not wanted:
+        raise AccountError("select at least one extension to recharge")
+    done = []
+    with money_txn():
+        for number in wanted:
+            ext = get_extension(number)
+            entry = _append(ext, "recharge", amount, operator=operator)
+            done.append(Recharge(ext.number, ext.name, entry.balance_after - amount, amount,
+                                 entry.balance_after, entry.id))
+    return done
+
+
+def adjust(number: str, amount: int, reason: str, operator: str) -> Ledger:
+    """A signed correction with a reason (refunds, mistakes); not a recharge."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
+        raise AccountError("the adjustment must be a non-zero amount")
+    if abs(amount) > money.MAX_AMOUNT:
+        raise AccountError("the adjustment is too large")
+    if not (reason or "").strip():
+        raise AccountError("an adjustment needs a reason")
+    with money_txn():
+        ext = get_extension(number)
+        return _append(ext, "adjustment", amount, reason=reason.strip(), operator=operator)
+
+
+def _check_edit(credit, status, payment_type) -> None:
+    if credit is not None and (not isinstance(credit, int) or credit < 0 or credit > money.MAX_AMOUNT):
+        raise AccountError("credit must be zero or a positive amount")
+    if status is not None and status not in STATUSES:
+        raise AccountError("status must be Unlocked or Locked")
+    if payment_type is not None and payment_type not in PAYMENT_TYPES:
+        raise AccountError("payment type must be Prepaid or Postpaid")
+
+
+def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
+         credit: Optional[int] = None, status: Optional[str] = None,
+         payment_type: Optional[str] = None, name: Optional[str] = None) -> int:
+    """Edit one or many extensions (bulk edit); fields left None are not touched.
+    Changing the payment type resets Total Recharges.  Returns how many changed."""
+    _check_edit(credit, status, payment_type)
+    wanted = list(dict.fromkeys(normalize_number(n) for n in numbers))
+    if not wanted:
+        raise AccountError("select at least one extension")
+    with money_txn():
+        exts = [get_extension(n) for n in wanted]
+        last_ledger = Ledger.select(pw.fn.MAX(Ledger.id)).scalar() or 0
+        for ext in exts:
+            updates = {Extension.updated_utc: now_utc()}
+            if billing_enabled is not None:
+                updates[Extension.billing_enabled] = bool(billing_enabled)
+            if credit is not None:
+                updates[Extension.credit] = credit
+            if status is not None:
+                updates[Extension.status] = status
+            if name is not None:
+                updates[Extension.name] = name.strip()[:80]
+            if payment_type is not None and payment_type != ext.payment_type:
+                updates[Extension.payment_type] = payment_type
+                updates[Extension.total_recharges] = 0
+                updates[Extension.recharges_since] = last_ledger
+            Extension.update(updates).where(Extension.id == ext.id).execute()
+    return len(exts)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    number: str
+    field: str
+    stored: int
+    recomputed: int
+
+    def __str__(self) -> str:
+        return f"extension {self.number}: {self.field} is {self.stored}, ledger says {self.recomputed}"
+
+
+def verify() -> List[Mismatch]:
+    """Recompute balances, total recharges and reservations from their history."""
+    sums = dict(
+        Ledger.select(Ledger.extension, pw.fn.SUM(Ledger.amount)).group_by(Ledger.extension).tuples()
+    )
+    reserved = dict(
+        Call.select(Call.extension, pw.fn.SUM(Call.reserved))
+        .where(Call.status.in_(("in-progress",)))
+        .group_by(Call.extension).tuples()
+    )
+    problems = []
+    for ext in Extension.select():
+        recharges = (
+            Ledger.select(pw.fn.COALESCE(pw.fn.SUM(Ledger.amount), 0))
+            .where((Ledger.extension == ext.id) & (Ledger.kind == "recharge")
+                   & (Ledger.id > ext.recharges_since))
+            .scalar()
+        )
+        for field, stored, recomputed in (
+            ("balance", ext.balance, sums.get(ext.id) or 0),
+            ("total recharges", ext.total_recharges, recharges),
+            ("reserved", ext.reserved, reserved.get(ext.id) or 0),
+        ):
+            if stored != recomputed:
+                problems.append(Mismatch(ext.number, field, stored, recomputed))
+    last = {}
+    for entry in Ledger.select().order_by(Ledger.id):
+        before = last.get(entry.extension_id, 0)
+        if before + entry.amount != entry.balance_after:
+            problems.append(Mismatch(str(entry.extension_id), f"ledger entry {entry.id}",
+                                     entry.balance_after, before + entry.amount))
+        last[entry.extension_id] = entry.balance_after
+    doubles = (Ledger.select(Ledger.call).where(Ledger.call.is_null(False))
+               .group_by(Ledger.call).having(pw.fn.COUNT(Ledger.id) > 1).count())
+    if doubles:
+        problems.append(Mismatch("*", "calls charged twice", doubles, 0))
+    return problems

@@ -1,0 +1,157 @@
+"""The daemon's INI configuration: one schema with default, type and help per option.
+
+``billing-addon --config FILE``; options missing from the file take the defaults below.
+``billing-addon config-defaults`` prints a documented file with every option.
+Relative paths in the file are taken relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+DEFAULT_CONFIG_PATH = "/etc/billing-addon/billing.ini"
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "yes", "true", "on"):
+        return True
+    if lowered in ("0", "no", "false", "off"):
+        return False
+    raise ValueError(f"expected yes or no, got {value!r}")
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError("a port is 0 to 65535")
+    return port
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be greater than zero")
+    return number
+
+
+@dataclass(frozen=True)
+class Option:
+    default: str
+    type: Callable[[str], Any]
+    help: str
+    is_path: bool = False
+
+
+SCHEMA: Dict[str, Dict[str, Option]] = {
+    "box": {
+        "board": Option("demo", str, "board profile: u20, u50, generic, qemu or demo"),
+        "board_root": Option("", str, "root every board path under this folder (tests, emulation)", True),
+        "database": Option("", str, "SQLite file; empty = billing.db in the board's data area", True),
+    },
+    "agi": {
+        "enabled": Option("yes", _bool, "run the FastAGI listener"),
+        "host": Option("127.0.0.1", str, "FastAGI listen address (keep it on loopback)"),
+        "port": Option("4573", _port, "FastAGI listen port"),
+        "max_connections": Option("200", _positive, "simultaneous FastAGI connections"),
+        "timeout": Option("10", _positive, "seconds a FastAGI peer may stay silent"),
+    },
+    "web": {
+        "enabled": Option("yes", _bool, "serve the web UI"),
+        "host": Option("127.0.0.1", str, "web UI listen address"),
+        "port": Option("8080", _port, "web UI listen port"),
+        "threads": Option("4", _positive, "WSGI worker threads"),
+        "session_minutes": Option("30", _positive, "idle minutes before a session expires"),
+        "max_upload_kb": Option("2048", _positive, "largest accepted upload"),
+    },
+    "cdr": {
+        "enabled": Option("yes", _bool, "follow Asterisk's Master.csv"),
+        "path": Option("/var/log/asterisk/cdr-csv/Master.csv", str, "the CDR file to follow", True),
+        "poll_seconds": Option("2", _positive, "how often the CDR file is checked"),
+    },
+    "sync": {
+        "files": Option("/etc/asterisk/pjsip.conf /etc/asterisk/sip.conf /etc/asterisk/users.conf",
+                        str, "PBX configuration files the extension list is read from"),
+        "interval_seconds": Option("300", _positive, "how often extensions are synced"),
+    },
+    "log": {
+        "file": Option("", str, "log file (rotated); empty = standard error", True),
+        "level": Option("INFO", str, "DEBUG, INFO, WARNING or ERROR"),
+        "max_kb": Option("1024", _positive, "rotate the log at this size"),
+        "backups": Option("3", int, "rotated log files kept"),
+    },
+    "daemon": {
+        "pid_file": Option("", str, "write the daemon's pid here", True),
+        "stale_check_seconds": Option("60", _positive, "how often stale reservations are released"),
+    },
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Config:
+    """Typed access: ``config.get('agi', 'port')`` -> 4573."""
+
+    def __init__(self, values: Dict[str, Dict[str, Any]], path: Optional[str] = None):
+        self._values = values
+        self.path = path
+
+    def get(self, section: str, key: str) -> Any:
+        return self._values[section][key]
+
+    def section(self, section: str) -> Dict[str, Any]:
+        return dict(self._values[section])
+
+
+def load(path: Optional[str] = None, overrides: Optional[Dict[str, Dict[str, str]]] = None) -> Config:
+    parser = configparser.ConfigParser(interpolation=None)
+    base = Path.cwd()
+    if path:
+        if not os.path.exists(path):
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            parser.read(path, encoding="utf-8")
+        except configparser.Error as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        base = Path(path).resolve().parent
+    for section, options in (overrides or {}).items():
+        if not parser.has_section(section):
+            parser.add_section(section)
+        for key, value in options.items():
+            parser.set(section, key, value)
+    values: Dict[str, Dict[str, Any]] = {}
+    for section in parser.sections():
+        if section not in SCHEMA:
+            raise ConfigError(f"unknown section [{section}] in {path}")
+        for key in parser[section]:
+            if key not in SCHEMA[section]:
+                raise ConfigError(f"unknown option {key!r} in [{section}] of {path}")
+    for section, options in SCHEMA.items():
+        values[section] = {}
+        for key, option in options.items():
+            raw = parser.get(section, key, fallback=option.default)
+            if option.is_path and raw and not os.path.isabs(raw):
+                raw = str(base / raw)
+            try:
+                values[section][key] = option.type(raw)
+            except ValueError as exc:
+                raise ConfigError(f"[{section}] {key} = {raw!r}: {exc}") from None
+    return Config(values, path)
+
+
+def defaults_text() -> str:
+    """A complete, commented INI file with every option at its default."""
+    lines = ["# billing-addon configuration; every option is shown at its default.", ""]
+    for section, options in SCHEMA.items():
+        lines.append(f"[{section}]")
+        for key, option in options.items():
+            lines.append(f"# {option.help}")
+            lines.append(f"{key} = {option.default}")
+        lines.append("")
+    return "\n".join(lines)

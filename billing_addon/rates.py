@@ -1,0 +1,333 @@
+"""The rate table: validation of user input, add/edit/delete, CSV import/export, and the
+in-memory index that authorize matches against.
+
+Validation returns a message per field, so the web form can show each one next to its
+field, the CSV import can report line and field, and the CLI can print them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+
+import peewee as pw
+
+from . import money, rating
+from .store import Extension, Rate, RateExtension, Setting, db, money_txn, now_utc
+
+CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial_time",
+               "rate", "unit", "start", "end", "extensions"]
+MAX_IMPORT_ROWS = 200_000
+ALL = "*"
+
+
+class RateError(ValueError):
+    """Refused rate input; ``errors`` maps field name to message."""
+
+    def __init__(self, errors: Mapping[str, str], line: Optional[int] = None):
+        self.errors = dict(errors)
+        self.line = line
+        where = f"line {line}: " if line else ""
+        super().__init__(where + "; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+@dataclass
+class RateValues:
+    prefix: str
+    length: int
+    initial_cost: int
+    initial_time: int
+    rate: int
+    unit: int
+    start_s: int
+    end_s: int
+    remarks: str = ""
+    active: bool = True
+    all_extensions: bool = False
+    extensions: List[str] = field(default_factory=list)
+
+
+def parse_time_of_day(text: str, *, allow_24: bool) -> int:
+    """'HH:MM' (or 'HH:MM:SS') to seconds of day; '24:00' only as an end time."""
+    parts = (text or "").strip().split(":")
+    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) <= 2 for p in parts):
+        raise ValueError("use HH:MM, for example 08:00")
+    h, m = int(parts[0]), int(parts[1])
+    s = int(parts[2]) if len(parts) == 3 else 0
+    if (h, m, s) == (24, 0, 0) and allow_24:
+        return rating.DAY_SECONDS
+    if h > 23 or m > 59 or s > 59:
+        raise ValueError("not a time of day (00:00 to 23:59)")
+    return h * 3600 + m * 60 + s
+
+
+def format_time_of_day(seconds: int) -> str:
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h:02d}:{m:02d}" + (f":{s:02d}" if s else "")
+
+
+def _whole(text: str, low: int, high: int, what: str) -> int:
+    text = (text or "").strip()
+    if not text.isdigit():
+        raise ValueError(f"{what} must be a whole number")
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be from {low} to {high}")
+    return value
+
+
+def _flag(text) -> bool:
+    if isinstance(text, bool):
+        return text
+    return str(text).strip().lower() in ("1", "yes", "on", "true", "y")
+
+
+def validate(form: Mapping[str, object]) -> RateValues:
+    """Turn user input (text fields) into rate values, or raise ``RateError`` with a
+    message for every bad field."""
+    errors: Dict[str, str] = {}
+
+    def text(key: str) -> str:
+        value = form.get(key, "")
+        return value if isinstance(value, str) else str(value)
+
+    prefix = text("prefix").strip()
+    if not prefix:
+        errors["prefix"] = "prefix is required"
+    elif not prefix.isdigit() or not prefix.isascii():
+        errors["prefix"] = "prefix must contain digits only"
+    elif len(prefix) > 20:
+        errors["prefix"] = "prefix is at most 20 digits"
+    values: Dict[str, int] = {}
+    for key, low, high, what in (("length", 0, 32, "number length"),
+                                 ("initial_time", 0, 86400, "initial time"),
+                                 ("unit", 1, 86400, "billing unit")):
+        try:
+            values[key] = _whole(text(key) or ("0" if key != "unit" else ""), low, high, what)
+        except ValueError as exc:
+            errors[key] = str(exc)
+    if "length" in values and values["length"] and prefix and values["length"] < len(prefix):
+        errors["length"] = "number length counts the whole number incl. the prefix: 0 or at least the prefix's length"
+    for key in ("initial_cost", "rate"):
+        try:
+            values[key] = money.parse_amount(text(key) or "0")
+        except money.AmountError as exc:
+            errors[key] = str(exc)
+    for key, allow_24 in (("start", False), ("end", True)):
+        try:
+            values[key] = parse_time_of_day(text(key) or ("00:00" if key == "start" else "24:00"),
+                                            allow_24=allow_24)
+        except ValueError as exc:
+            errors[key] = str(exc)
+    if "start" in values and "end" in values and values["start"] % 86400 == values["end"] % 86400 \
+            and not (values["start"] == 0 and values["end"] == rating.DAY_SECONDS):
+        errors["end"] = "end time must differ from start time (00:00-24:00 means all day)"
+    remarks = text("remarks").strip()
+    if len(remarks) > 200:
+        errors["remarks"] = "remarks are at most 200 characters"
+    raw_exts = form.get("extensions", [])
+    if isinstance(raw_exts, str):
+        raw_exts = raw_exts.replace(";", " ").replace(",", " ").split()
+    exts = [str(e).strip() for e in raw_exts if str(e).strip()]  # type: ignore[union-attr]
+    all_extensions = _flag(form.get("all_extensions", False)) or exts == [ALL]
+    if all_extensions:
+        exts = []
+    if errors:
+        raise RateError(errors)
+    return RateValues(prefix=prefix, length=values["length"], initial_cost=values["initial_cost"],
+                      initial_time=values["initial_time"], rate=values["rate"], unit=values["unit"],
+                      start_s=values["start"], end_s=values["end"], remarks=remarks,
+                      active=_flag(form.get("active", True)), all_extensions=all_extensions,
+                      extensions=exts)
+
+
+def _extension_ids(numbers: Iterable[str]) -> List[int]:
+    numbers = list(dict.fromkeys(numbers))
+    if not numbers:
+        return []
+    found = dict(Extension.select(Extension.number, Extension.id)
+                 .where(Extension.number.in_(numbers)).tuples())
+    unknown = [n for n in numbers if n not in found]
+    if unknown:
+        raise RateError({"extensions": "unknown extension(s): " + ", ".join(unknown[:10])})
+    return [found[n] for n in numbers]
+
+
+def _bump_version() -> None:
+    db.execute_sql("INSERT INTO setting (key, value) VALUES ('rates_version', '1') "
+                   "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+
+def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
+    ext_ids = _extension_ids(values.extensions)
+    now = now_utc()
+    columns = dict(active=values.active, remarks=values.remarks, prefix=values.prefix,
+                   length=values.length, initial_cost=values.initial_cost,
+                   initial_time=values.initial_time, rate=values.rate, unit=values.unit,
+                   start_s=values.start_s, end_s=values.end_s,
+                   all_extensions=values.all_extensions, updated_utc=now)
+    if rate is None:
+        rate = Rate.create(created_utc=now, **columns)
+    else:
+        Rate.update(columns).where(Rate.id == rate.id).execute()
+        RateExtension.delete().where(RateExtension.rate == rate.id).execute()
+    if ext_ids:
+        RateExtension.insert_many([(rate.id, e) for e in ext_ids],
+                                  fields=[RateExtension.rate, RateExtension.extension]).execute()
+    if bump:
+        _bump_version()
+    return rate
+
+
+def add(values: RateValues) -> Rate:
+    with money_txn():
+        return _save(values, None)
+
+
+def update(rate_id: int, values: RateValues) -> Rate:
+    with money_txn():
+        rate = Rate.get_or_none(Rate.id == rate_id)
+        if rate is None:
+            raise RateError({"id": f"no rate {rate_id}"})
+        return _save(values, rate)
+
+
+def set_active(rate_ids: Iterable[int], active: bool) -> int:
+    with money_txn():
+        count = Rate.update(active=bool(active), updated_utc=now_utc()).where(
+            Rate.id.in_(list(rate_ids))).execute()
+        _bump_version()
+    return count
+
+
+def delete(rate_ids: Iterable[int]) -> int:
+    """Delete rates; calls keep the snapshot of the rate that charged them."""
+    ids = list(rate_ids)
+    with money_txn():
+        RateExtension.delete().where(RateExtension.rate.in_(ids)).execute()
+        count = Rate.delete().where(Rate.id.in_(ids)).execute()
+        _bump_version()
+    return count
+
+
+def assignments(rate_ids: Optional[Iterable[int]] = None) -> Dict[int, List[str]]:
+    query = (RateExtension.select(RateExtension.rate, Extension.number)
+             .join(Extension).order_by(Extension.number))
+    if rate_ids is not None:
+        query = query.where(RateExtension.rate.in_(list(rate_ids)))
+    out: Dict[int, List[str]] = {}
+    for rate_id, number in query.tuples():
+        out.setdefault(rate_id, []).append(number)
+    return out
+
+
+def to_rating(row: Rate, extensions: Iterable[str]) -> rating.Rate:
+    return rating.Rate(id=row.id, prefix=row.prefix, length=row.length,
+                       initial_cost=row.initial_cost, initial_time=row.initial_time,
+                       rate=row.rate, unit=row.unit, start=row.start_s, end=row.end_s,
+                       extensions=frozenset(extensions), all_extensions=row.all_extensions,
+                       active=row.active, remarks=row.remarks)
+
+
+def load_all() -> List[rating.Rate]:
+    assigned = assignments()
+    return [to_rating(row, assigned.get(row.id, ())) for row in Rate.select().order_by(Rate.id)]
+
+
+# --- the cached index ----------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_cache: Dict[str, Tuple[str, rating.RateIndex]] = {}
+
+
+def current_version() -> str:
+    row = Setting.get_or_none(Setting.key == "rates_version")
+    return row.value if row else "0"
+
+
+def index() -> rating.RateIndex:
+    """The index of active rates, rebuilt only when the table changed (also when another
+    process, such as the CLI, changed it)."""
+    version = current_version()
+    key = str(db.database)
+    cached = _cache.get(key)
+    if cached and cached[0] == version:
+        return cached[1]
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached and cached[0] == version:
+            return cached[1]
+        built = rating.RateIndex(load_all())
+        _cache[key] = (version, built)
+        return built
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+
+def export_csv(out: io.TextIOBase) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for r in load_all():
+        writer.writerow([
+            "1" if r.active else "0", r.remarks, r.prefix, r.length,
+            money.to_decimal_string(r.initial_cost, min_decimals=0),
+            r.initial_time, money.to_decimal_string(r.rate, min_decimals=0), r.unit,
+            format_time_of_day(r.start), format_time_of_day(r.end),
+            ALL if r.all_extensions else " ".join(sorted(r.extensions)),
+        ])
+        count += 1
+    return count
+
+
+def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
+    """Every row validated before anything is written; the first bad row raises
+    ``RateError`` with its line number."""
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    header = None
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [h.strip().lower() for h in row]
+            missing = [c for c in ("prefix", "rate", "unit") if c not in header]
+            unknown = [h for h in header if h not in CSV_COLUMNS]
+            if missing or unknown:
+                raise RateError({"header": (f"missing column(s) {', '.join(missing)}; " if missing else "")
+                                 + (f"unknown column(s) {', '.join(unknown)}; " if unknown else "")
+                                 + "expected: " + ",".join(CSV_COLUMNS)}, line=line)
+            continue
+        if len(row) != len(header):
+            raise RateError({"row": f"{len(row)} fields, the header has {len(header)}"}, line=line)
+        if len(rows) >= MAX_IMPORT_ROWS:
+            raise RateError({"file": f"more than {MAX_IMPORT_ROWS} rates"}, line=line)
+        try:
+            rows.append((line, validate(dict(zip(header, row)))))
+        except RateError as exc:
+            raise RateError(exc.errors, line=line) from None
+    if header is None:
+        raise RateError({"file": "the file is empty"})
+    return rows
+
+
+def import_csv(text: str, *, replace: bool = False) -> int:
+    """Import a rate deck: all rows or none.  ``replace`` deletes the old deck first."""
+    parsed = parse_csv(text)
+    with money_txn():
+        if replace:
+            RateExtension.delete().execute()
+            Rate.delete().execute()
+        for line, values in parsed:
+            try:
+                _save(values, None, bump=False)
+            except RateError as exc:
+                raise RateError(exc.errors, line=line) from None
+        _bump_version()
+    return len(parsed)

@@ -1,0 +1,113 @@
+"""Billing settings kept in the database: currency, time zone, call policies.
+
+Each setting has a default, a validator and a one-line help; values are stored as text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable, Dict
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import money
+from .store import Setting, db
+
+
+class SettingError(ValueError):
+    """A setting value that is refused; the message says why."""
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        value = value.strip()
+        if value not in allowed:
+            raise SettingError(f"must be one of: {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def _zone(value: str) -> str:
+    value = value.strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(f"unknown time zone {value[:60]!r} (use a name like Asia/Shanghai)") from None
+    return value
+
+
+def _seconds(low: int, high: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        value = value.strip()
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise SettingError(f"must be a whole number of seconds from {low} to {high}")
+        return str(int(value))
+
+    return check
+
+
+@dataclass(frozen=True)
+class Option:
+    default: str
+    check: Callable[[str], str]
+    help: str
+
+
+OPTIONS: Dict[str, Option] = {
+    "currency": Option("USD", _choice(*money.CURRENCIES), "currency shown on every page and export"),
+    "timezone": Option("UTC", _zone, "the box's time zone: rate time blocks, call log, statistics"),
+    "unrated_policy": Option(
+        "allow", _choice("allow", "deny"),
+        "a call that no rate matches: allow it unbilled (logged as unrated) or deny it",
+    ),
+    "expired_policy": Option(
+        "deny", _choice("deny", "allow"),
+        "billing-enabled extensions after the trial expired without a license",
+    ),
+    "max_call_seconds": Option("7200", _seconds(60, 86400), "longest call allowed at once"),
+    "warn_seconds": Option("30", _seconds(0, 600), "warning tone this long before the limit"),
+    "ring_allowance_seconds": Option(
+        "300", _seconds(30, 3600), "time between authorize and answer counted before a "
+        "reservation can go stale",
+    ),
+    "stale_grace_seconds": Option(
+        "600", _seconds(60, 86400), "grace after a call's limit before its reservation is released"
+    ),
+}
+
+
+def get(key: str) -> str:
+    option = OPTIONS[key]
+    row = Setting.get_or_none(Setting.key == key)
+    return row.value if row else option.default
+
+
+def get_int(key: str) -> int:
+    return int(get(key))
+
+
+def get_all() -> Dict[str, str]:
+    stored = {row.key: row.value for row in Setting.select()}
+    return {key: stored.get(key, option.default) for key, option in OPTIONS.items()}
+
+
+def put(key: str, value: str) -> str:
+    if key not in OPTIONS:
+        raise SettingError(f"unknown setting {key[:40]!r}")
+    try:
+        value = OPTIONS[key].check(str(value))
+    except SettingError as exc:
+        raise SettingError(f"{key}: {exc}") from None
+    with db.atomic():
+        Setting.insert(key=key, value=value).on_conflict_replace().execute()
+    return value
+
+
+def zone() -> ZoneInfo:
+    return ZoneInfo(get("timezone"))
+
+
+def local(ts_utc: int) -> dt.datetime:
+    """A stored UTC epoch as an aware datetime in the box's zone."""
+    return dt.datetime.fromtimestamp(ts_utc, dt.timezone.utc).astimezone(zone())

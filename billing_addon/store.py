@@ -1,0 +1,238 @@
+"""The store: one SQLite file (WAL) behind peewee, its models and its migrations.
+
+The database object is deferred: ``init_db(path)`` opens a file.  The schema is created
+and upgraded only by the numbered SQL files in ``migrations/`` (``migrate``); the models
+below mirror those tables and never create them.
+
+Durability: money-moving transactions (``money_txn``) commit with ``synchronous=FULL``,
+so an acknowledged recharge or settlement survives a power cut; reservations
+(``reservation_txn``) commit with ``synchronous=NORMAL`` because a reservation lost to a
+power cut belongs to a call that the power cut ended too.  Both take the write lock at
+``BEGIN`` (``IMMEDIATE``), so concurrent writers queue instead of failing mid-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Iterator, Union
+
+import peewee as pw
+
+db = pw.SqliteDatabase(None)
+
+BUSY_TIMEOUT_S = 10
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Setting(BaseModel):
+    key = pw.TextField(primary_key=True)
+    value = pw.TextField()
+
+
+class Extension(BaseModel):
+    number = pw.TextField(unique=True)
+    name = pw.TextField(default="")
+    billing_enabled = pw.BooleanField(default=False)
+    payment_type = pw.TextField(default="prepaid")
+    status = pw.TextField(default="unlocked")
+    credit = pw.IntegerField(default=0)
+    balance = pw.IntegerField(default=0)
+    reserved = pw.IntegerField(default=0)
+    total_recharges = pw.IntegerField(default=0)
+    recharges_since = pw.IntegerField(default=0)
+    source = pw.TextField(default="manual")
+    missing = pw.BooleanField(default=False)
+    created_utc = pw.IntegerField()
+    updated_utc = pw.IntegerField()
+
+
+class Rate(BaseModel):
+    active = pw.BooleanField(default=True)
+    remarks = pw.TextField(default="")
+    prefix = pw.TextField()
+    length = pw.IntegerField(default=0)
+    initial_cost = pw.IntegerField(default=0)
+    initial_time = pw.IntegerField(default=0)
+    rate = pw.IntegerField(default=0)
+    unit = pw.IntegerField(default=60)
+    start_s = pw.IntegerField(default=0)
+    end_s = pw.IntegerField(default=86400)
+    all_extensions = pw.BooleanField(default=False)
+    created_utc = pw.IntegerField()
+    updated_utc = pw.IntegerField()
+
+
+class RateExtension(BaseModel):
+    rate = pw.ForeignKeyField(Rate, on_delete="CASCADE", column_name="rate_id")
+    extension = pw.ForeignKeyField(Extension, on_delete="CASCADE", column_name="extension_id")
+
+    class Meta:
+        primary_key = pw.CompositeKey("rate", "extension")
+
+
+class Call(BaseModel):
+    uniqueid = pw.TextField(unique=True)
+    extension = pw.ForeignKeyField(Extension, column_name="extension_id")
+    dialed = pw.TextField()
+    started_utc = pw.IntegerField()
+    local_day = pw.TextField()
+    status = pw.TextField()
+    reason = pw.TextField(default="")
+    rate_id = pw.IntegerField(null=True)
+    rate_snapshot = pw.TextField(default="")
+    reserved = pw.IntegerField(default=0)
+    limit_ms = pw.IntegerField(null=True)
+    answered_s = pw.IntegerField(null=True)
+    dial_status = pw.TextField(default="")
+    cost = pw.IntegerField(default=0)
+    source = pw.TextField(default="agi")
+    expires_utc = pw.IntegerField(null=True)
+    settled_utc = pw.IntegerField(null=True)
+
+
+class Ledger(BaseModel):
+    extension = pw.ForeignKeyField(Extension, column_name="extension_id")
+    kind = pw.TextField()
+    amount = pw.IntegerField()
+    balance_after = pw.IntegerField()
+    call = pw.ForeignKeyField(Call, null=True, unique=True, column_name="call_id")
+    reason = pw.TextField(default="")
+    operator = pw.TextField(default="")
+    created_utc = pw.IntegerField()
+
+
+class CallDaily(BaseModel):
+    local_day = pw.TextField()
+    extension = pw.ForeignKeyField(Extension, column_name="extension_id")
+    calls = pw.IntegerField(default=0)
+    answered_calls = pw.IntegerField(default=0)
+    answered_s = pw.IntegerField(default=0)
+    cost = pw.IntegerField(default=0)
+
+    class Meta:
+        primary_key = pw.CompositeKey("local_day", "extension")
+
+
+class BillingUser(BaseModel):
+    username = pw.TextField(unique=True)
+    password_hash = pw.TextField()
+    role = pw.TextField(default="billing")
+    enabled = pw.BooleanField(default=True)
+    created_utc = pw.IntegerField()
+    updated_utc = pw.IntegerField()
+
+
+MODELS = [Setting, Extension, Rate, RateExtension, Call, Ledger, CallDaily, BillingUser]
+
+
+def now_utc() -> int:
+    return int(time.time())
+
+
+def init_db(path: Union[str, Path], *, upgrade: bool = True) -> pw.SqliteDatabase:
+    """Open the database file (creating its folder), set the pragmas, run migrations."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not db.is_closed():
+        db.close()
+    db.init(
+        str(path),
+        timeout=BUSY_TIMEOUT_S,
+        check_same_thread=False,
+        pragmas={
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "synchronous": "full",
+            "busy_timeout": BUSY_TIMEOUT_S * 1000,
+        },
+    )
+    db.connect(reuse_if_open=True)
+    if upgrade:
+        migrate()
+    return db
+
+
+def close_db() -> None:
+    if not db.is_closed():
+        db.close()
+
+
+# --- migrations --------------------------------------------------------------------
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def available_migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every shipped migration, in order."""
+    found = []
+    for entry in resources.files("billing_addon").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def schema_version() -> int:
+    db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute_sql("SELECT max(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def migrate() -> list[int]:
+    """Apply every migration newer than the file's schema version, each in one
+    transaction; returns the versions applied.  Safe to run on every start."""
+    applied = []
+    conn = db.connection()
+    for version, _name, sql in available_migrations():
+        if version <= schema_version():
+            continue
+        # executescript() commits first; wrap the script so a failure rolls it back whole.
+        try:
+            conn.executescript(
+                "BEGIN IMMEDIATE;\n"
+                + sql
+                + f"\nINSERT INTO schema_version (version) VALUES ({version});\nCOMMIT;"
+            )
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+# --- transactions ------------------------------------------------------------------
+
+
+def _set_synchronous(level: str) -> None:
+    db.execute_sql(f"PRAGMA synchronous={level}")
+
+
+@contextlib.contextmanager
+def money_txn() -> Iterator[None]:
+    """A write transaction that moves money: write lock up front, fsync at commit."""
+    _set_synchronous("FULL")
+    with db.atomic("IMMEDIATE"):
+        yield
+
+
+@contextlib.contextmanager
+def reservation_txn() -> Iterator[None]:
+    """A write transaction that only reserves (no money moves): no fsync at commit."""
+    _set_synchronous("NORMAL")
+    with db.atomic("IMMEDIATE"):
+        yield
+
+
+def database_path() -> str:
+    return os.fspath(db.database)
