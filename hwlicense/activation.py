@@ -1,0 +1,217 @@
+"""Activation state on the box: the Activate Billing switch, trial, license, sign-in gate.
+
+Where things live (areas of the board profile):
+  data/activation.rec  the switch (a factory reset turns billing off)
+  nvram/trial.rec      trial start and time high-water mark (+ a mirror in persist)
+  persist/license.lic  the uploaded license, byte for byte
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from billing_addon import PRODUCT, __version__
+from hwlicense.billing_ac import make_billing_ac
+from hwlicense.board import BoardProfile
+from hwlicense.identity import Identity, IdentityError, read_identity
+from hwlicense.keys import KeySource, load_trusted
+from hwlicense.results import Code, VerifyResult
+from hwlicense.storage import (
+    DamagedRecord,
+    atomic_write,
+    read_bytes,
+    read_record,
+    write_record,
+)
+from hwlicense.textformat import MAX_SIZE
+from hwlicense.timefmt import utcnow
+from hwlicense.trial import TrialRecord, TrialStore
+from hwlicense.verify import Expected, verify_license
+
+ACTIVE, DEACTIVATED, EXPIRED = "active", "deactivated", "expired"
+LICENSE_NAME = "license.lic"
+SWITCH_NAME = "activation.rec"
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Status:
+    """What Addons -> Billing -> Settings shows, plus a state for scripts."""
+
+    activated: bool
+    first_activation: datetime | None
+    expiration: datetime | None  # None when licensed ("Never Expires") or never activated
+    licensed: bool
+    days_left: int | None  # None when licensed or never activated
+    state: str  # 'active' | 'deactivated' | 'expired'
+    license_uploaded: bool = False  # a license file is stored (valid or not)
+    license_id: str | None = None
+    license_problem: str | None = None  # why a stored license does not count
+    trial_problem: str | None = None  # e.g. the trial record is damaged
+
+
+class Activation:
+    """Activation, trial and license of one board (a profile, maybe rooted for tests)."""
+
+    def __init__(
+        self,
+        profile: BoardProfile,
+        clock: Clock | None = None,
+        trusted_keys: Iterable[KeySource] | None = None,
+    ):
+        self.profile = profile
+        self.clock: Clock = clock or utcnow
+        self.trusted_extra = list(trusted_keys or ())
+        self.trial = TrialStore(profile)
+        self._identity: Identity | None = None
+        self._license_cache: tuple[object, VerifyResult] | None = None
+
+    # -- paths -------------------------------------------------------------------------
+    @property
+    def license_path(self):
+        return self.profile.area("persist") / LICENSE_NAME
+
+    @property
+    def switch_path(self):
+        return self.profile.area("data") / SWITCH_NAME
+
+    # -- identity and license ----------------------------------------------------------
+    def identity(self) -> Identity:
+        """This device's identity, read once per Activation (a modem is slow to ask)."""
+        if self._identity is None:
+            self._identity = read_identity(self.profile)
+        return self._identity
+
+    def trusted(self):
+        return load_trusted(self.trusted_extra)
+
+    def verify(self, data: bytes) -> VerifyResult:
+        """Verify a license file for this device without storing anything."""
+        try:
+            identity = self.identity()
+        except IdentityError as exc:
+            return VerifyResult.fail(Code.NO_IDENTITY, f"license refused: {exc}")
+        expected = Expected(PRODUCT, self.profile.model, identity.components)
+        return verify_license(data, self.trusted(), expected)
+
+    def upload_license(self, data: bytes) -> VerifyResult:
+        """Verify, then store in persist atomically; on failure nothing changes."""
+        result = self.verify(data)
+        if not result.ok:
+            return result
+        try:
+            atomic_write(self.license_path, data)
+        except OSError as exc:
+            return VerifyResult.fail(Code.STORAGE, f"license not stored: {exc}")
+        self._license_cache = None
+        return result
+
+    def stored_license(self) -> VerifyResult | None:
+        """The verification of the stored license (cached per file version), None if none."""
+        try:
+            st = os.stat(self.license_path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return VerifyResult.fail(Code.STORAGE, f"cannot read the stored license: {exc}")
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._license_cache is None or self._license_cache[0] != key:
+            try:
+                data = read_bytes(self.license_path, MAX_SIZE) or b""
+            except OSError as exc:
+                return VerifyResult.fail(Code.STORAGE, f"cannot read the stored license: {exc}")
+            self._license_cache = (key, self.verify(data))
+        return self._license_cache[1]
+
+    # -- switch ------------------------------------------------------------------------
+    def _activated(self) -> bool:
+        try:
+            payload = read_record(self.switch_path)
+        except DamagedRecord:
+            return False
+        return bool(payload and payload.get("activated") is True)
+
+    def _set_switch(self, on: bool) -> None:
+        write_record(self.switch_path, {"activated": on})
+
+    def activate(self) -> Status:
+        """Turn billing on; the first activation ever starts the 30-day trial."""
+        self.trial.start(self.clock())
+        self._set_switch(True)
+        return self.status()
+
+    def deactivate(self) -> Status:
+        """Turn billing off (always allowed); the trial clock keeps running."""
+        self._set_switch(False)
+        return self.status()
+
+    # -- reading -----------------------------------------------------------------------
+    def status(self) -> Status:
+        """Current state; also raises the trial's time high-water mark."""
+        now = self.clock()
+        record, damaged = self.trial.load()
+        if record is not None:
+            try:
+                record = self.trial.observe(record, now)
+            except OSError:
+                pass  # a read-only nvram must not stop status; the mark is in memory
+        lic = self.stored_license()
+        licensed = bool(lic and lic.ok)
+        activated = self._activated()
+        state = _state(activated, licensed, record, now)
+        return Status(
+            activated=activated,
+            first_activation=record.first_activation if record else None,
+            expiration=None if licensed or record is None else record.expiration,
+            licensed=licensed,
+            days_left=None if licensed or record is None else record.days_left(now),
+            state=state,
+            license_uploaded=lic is not None,
+            license_id=lic.license.license_id if lic and lic.license else None,
+            license_problem=None if lic is None or lic.ok else lic.reason,
+            trial_problem="the trial record is damaged" if damaged and record is None else None,
+        )
+
+    def billing_state(self) -> str:
+        """'active', 'deactivated' or 'expired'."""
+        return self.status().state
+
+    def may_sign_in(self) -> tuple[bool, str]:
+        """Whether billing users may sign in, and if not, why and what to do."""
+        status = self.status()
+        if status.state == ACTIVE:
+            return True, ""
+        if status.state == DEACTIVATED:
+            return False, (
+                "Billing is deactivated. The PBX administrator can activate it under "
+                "Addons -> Billing -> Settings."
+            )
+        when = f" on {status.expiration:%Y-%m-%d}" if status.expiration else ""
+        return False, (
+            f"The 30-day billing trial expired{when} and no license is uploaded. Ask the "
+            "PBX administrator to download billing.ac under Addons -> Billing -> Settings, "
+            "get a license from the sales team and upload it."
+        )
+
+    def billing_ac(self) -> bytes:
+        """The billing.ac file for this device (raises IdentityError when unidentifiable)."""
+        return make_billing_ac(
+            self.identity(),
+            product=PRODUCT,
+            model=self.profile.model,
+            board=self.profile.name,
+            addon_version=__version__,
+            created=self.clock(),
+        )
+
+
+def _state(activated: bool, licensed: bool, record: TrialRecord | None, now: datetime) -> str:
+    if not activated:
+        return DEACTIVATED
+    if licensed or (record is not None and not record.expired(now)):
+        return ACTIVE
+    return EXPIRED
