@@ -1,0 +1,221 @@
+"""Box-side commands: activate, deactivate, status, billing-ac, license upload, reset.
+
+``add_commands(subparsers)`` plugs them into the ``billing-addon`` CLI; each sets
+``func`` and returns an exit code from ExitCode (docs/licensing.md).  Run stand-alone
+with ``python -m hwlicense.box_cli COMMAND ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from hwlicense.activation import DEACTIVATED, EXPIRED, Activation, Status
+from hwlicense.board import BoardProfile, ProfileError, load_profile
+from hwlicense.identity import IdentityError
+from hwlicense.reset import apply_reset
+from hwlicense.results import Code
+from hwlicense.storage import atomic_write, read_bytes
+from hwlicense.textformat import MAX_SIZE
+
+BOARD_ENV = "BILLING_BOARD"
+DEFAULT_BOARD = "demo"
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes a script can rely on."""
+
+    OK = 0
+    ERROR = 1  # unexpected internal error
+    USAGE = 2  # bad command line (argparse)
+    EXPIRED = 3  # billing activated, trial over, no valid license
+    DEACTIVATED = 4  # status: billing is switched off
+    LICENSE_REFUSED = 5  # license upload: the file was refused, nothing changed
+    NO_IDENTITY = 6  # no identity source of the board could be read
+    BOARD = 7  # unknown or malformed board profile
+    IO = 8  # cannot read the input file or write the output / storage area
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _fail(code: ExitCode, what: str, reason: str) -> int:
+    print(f"error: {what}: {reason}", file=sys.stderr)
+    return int(code)
+
+
+def _guarded(body: Callable[[argparse.Namespace, BoardProfile], int]) -> Handler:
+    """Load the board, run the command, map known failures to exit codes."""
+
+    def handler(args: argparse.Namespace) -> int:
+        name = args.board or os.environ.get(BOARD_ENV) or DEFAULT_BOARD
+        try:
+            profile = load_profile(name, args.board_root)
+        except ProfileError as exc:
+            return _fail(ExitCode.BOARD, "board", str(exc))
+        try:
+            return body(args, profile)
+        except IdentityError as exc:
+            return _fail(ExitCode.NO_IDENTITY, "no-identity", str(exc))
+        except ProfileError as exc:
+            return _fail(ExitCode.BOARD, "board", str(exc))
+        except OSError as exc:
+            return _fail(ExitCode.IO, "io", str(exc))
+
+    return handler
+
+
+def _when(moment: datetime | None, never: str = "-") -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else never
+
+
+def _status_text(status: Status) -> str:
+    expiration = "Never Expires" if status.licensed else _when(status.expiration)
+    lines = [
+        f"Billing:                  {status.state}",
+        f"Activated:                {'Yes' if status.activated else 'No'}",
+        f"Time of first activation: {_when(status.first_activation)}",
+        f"Time of expiration:       {expiration}",
+        f"License Uploaded:         {'Yes' if status.licensed else 'No'}",
+        f"Days left:                {'-' if status.days_left is None else status.days_left}",
+    ]
+    if status.license_problem:
+        lines.append(f"License problem:          {status.license_problem}")
+    if status.trial_problem:
+        lines.append(f"Trial problem:            {status.trial_problem}")
+    return "\n".join(lines)
+
+
+def _status_json(status: Status) -> str:
+    data = {k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in status.__dict__.items()}
+    return json.dumps(data, sort_keys=True)
+
+
+def _state_code(status: Status) -> int:
+    return int({EXPIRED: ExitCode.EXPIRED, DEACTIVATED: ExitCode.DEACTIVATED}.get(
+        status.state, ExitCode.OK))
+
+
+def _show(args: argparse.Namespace, status: Status) -> None:
+    print(_status_json(status) if getattr(args, "json", False) else _status_text(status))
+
+
+def cmd_activate(args: argparse.Namespace, profile: BoardProfile) -> int:
+    status = Activation(profile).activate()
+    _show(args, status)
+    if status.state == EXPIRED:
+        print("error: expired: the 30-day trial is over; upload a license "
+              "(billing-addon license upload FILE)", file=sys.stderr)
+    return int(ExitCode.EXPIRED) if status.state == EXPIRED else 0
+
+
+def cmd_deactivate(args: argparse.Namespace, profile: BoardProfile) -> int:
+    _show(args, Activation(profile).deactivate())
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, profile: BoardProfile) -> int:
+    status = Activation(profile).status()
+    _show(args, status)
+    return _state_code(status)
+
+
+def cmd_billing_ac(args: argparse.Namespace, profile: BoardProfile) -> int:
+    data = Activation(profile).billing_ac()
+    if args.output == "-":
+        sys.stdout.write(data.decode("ascii"))
+    else:
+        atomic_write(Path(args.output), data)
+        print(f"wrote {args.output}: send it to your distributor or sales team")
+    return 0
+
+
+def cmd_license_upload(args: argparse.Namespace, profile: BoardProfile) -> int:
+    try:
+        if args.file == "-":
+            data: bytes | None = sys.stdin.buffer.read(MAX_SIZE + 1)
+        else:
+            data = read_bytes(Path(args.file), MAX_SIZE)
+    except OSError as exc:
+        return _fail(ExitCode.IO, "io", f"cannot read {args.file}: {exc}")
+    if data is None:
+        return _fail(ExitCode.IO, "io", f"no such file: {args.file}")
+    result = Activation(profile).upload_license(data)
+    if not result.ok:
+        code = ExitCode.IO if result.code is Code.STORAGE else ExitCode.LICENSE_REFUSED
+        return _fail(code, result.code.value, result.reason)
+    print(f"OK: {result.reason}; Time of expiration: Never Expires")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace, profile: BoardProfile) -> int:
+    wiped = apply_reset(profile, args.kind)
+    print(f"{args.kind} reset on board {profile.name}: wiped "
+          f"{', '.join(wiped) if wiped else 'nothing'}")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--board", default=None,
+                        help=f"board profile (default: ${BOARD_ENV} or {DEFAULT_BOARD})")
+    parser.add_argument("--board-root", default=None, metavar="DIR",
+                        help="read every path of the board profile under DIR")
+
+
+def add_commands(subparsers) -> None:
+    """Add the box-side licensing commands to an argparse subparsers object."""
+    p = subparsers.add_parser("activate", help="turn billing on (first time: 30-day trial)")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(func=_guarded(cmd_activate))
+    _common(p)
+
+    p = subparsers.add_parser("deactivate", help="turn billing off")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(func=_guarded(cmd_deactivate))
+    _common(p)
+
+    p = subparsers.add_parser("status", help="activation, trial and license status")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(func=_guarded(cmd_status))
+    _common(p)
+
+    p = subparsers.add_parser("billing-ac", help="write this device's billing.ac")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file, - = stdout")
+    p.set_defaults(func=_guarded(cmd_billing_ac))
+    _common(p)
+
+    lic = subparsers.add_parser("license", help="license file commands")
+    lic_sub = lic.add_subparsers(dest="license_command", metavar="upload")
+    lic_sub.required = True
+    p = lic_sub.add_parser("upload", help="verify a license file and store it")
+    p.add_argument("file", metavar="FILE", help="license file, - = stdin")
+    p.set_defaults(func=_guarded(cmd_license_upload))
+    _common(p)
+
+    p = subparsers.add_parser("reset", help="wipe the areas a reset wipes on this board")
+    p.add_argument("kind", choices=("upgrade", "factory", "hard"))
+    p.set_defaults(func=_guarded(cmd_reset))
+    _common(p)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point until billing-addon wires add_commands."""
+    parser = argparse.ArgumentParser(prog="billing-addon", description=__doc__.splitlines()[0])
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Exception as exc:  # noqa: BLE001 - last resort: a message and a code, no trace
+        print(f"error: internal: {exc!r}", file=sys.stderr)
+        return int(ExitCode.ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
