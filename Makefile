@@ -8,7 +8,7 @@ DATA   ?= var
 
 ## setup: virtualenv with pinned dependencies and dev tools, plus Debian's chromium for UI tests
 setup: $(VENV)/.done
-$(VENV)/.done: requirements.txt requirements-dev.txt setup.py
+$(VENV)/.done: requirements.txt requirements-dev.txt requirements-test.txt setup.py
 	sh tools/install-system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -44,7 +44,7 @@ board-test: setup
 ## test-bookworm: the suite against the library versions of Debian bookworm (the box)
 test-bookworm:
 	$(PYTHON) -m venv .venv-bookworm
-	.venv-bookworm/bin/pip install -q -c constraints-bookworm.txt -r requirements-dev.txt
+	.venv-bookworm/bin/pip install -q -r constraints-bookworm.txt -r requirements-test.txt
 	.venv-bookworm/bin/pip install -q --no-deps --no-build-isolation -e .
 	.venv-bookworm/bin/python -m pytest -q -p no:cacheprovider tests
 

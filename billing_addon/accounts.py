@@ -135,7 +135,7 @@ def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
         exts = [get_extension(n) for n in wanted]
         last_ledger = Ledger.select(pw.fn.MAX(Ledger.id)).scalar() or 0
         for ext in exts:
-            updates = {Extension.updated_utc: now_utc()}
+            updates: dict = {Extension.updated_utc: now_utc()}
             if billing_enabled is not None:
                 updates[Extension.billing_enabled] = bool(billing_enabled)
             if credit is not None:
@@ -188,7 +188,7 @@ def verify() -> List[Mismatch]:
         ):
             if stored != recomputed:
                 problems.append(Mismatch(ext.number, field, stored, recomputed))
-    last = {}
+    last: dict = {}
     for entry in Ledger.select().order_by(Ledger.id):
         before = last.get(entry.extension_id, 0)
         if before + entry.amount != entry.balance_after:

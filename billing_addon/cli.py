@@ -38,7 +38,7 @@ def _amount(text: str, **kw) -> int:
     return money.parse_amount(text, **kw)
 
 
-def _print_table(rows: List[List[str]], header: List[str]) -> None:
+def _print_table(rows: List[list], header: List[str]) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     for row in [header] + rows:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())

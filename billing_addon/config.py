@@ -120,10 +120,10 @@ def load(path: Optional[str] = None, overrides: Optional[Dict[str, Dict[str, str
         except configparser.Error as exc:
             raise ConfigError(f"{path}: {exc}") from None
         base = Path(path).resolve().parent
-    for section, options in (overrides or {}).items():
+    for section, given in (overrides or {}).items():
         if not parser.has_section(section):
             parser.add_section(section)
-        for key, value in options.items():
+        for key, value in given.items():
             parser.set(section, key, value)
     values: Dict[str, Dict[str, Any]] = {}
     for section in parser.sections():
@@ -134,12 +134,12 @@ def load(path: Optional[str] = None, overrides: Optional[Dict[str, Dict[str, str
                 raise ConfigError(f"unknown option {key!r} in [{section}] of {path}")
     for section, options in SCHEMA.items():
         values[section] = {}
-        for key, option in options.items():
-            raw = parser.get(section, key, fallback=option.default)
-            if option.is_path and raw and not os.path.isabs(raw):
+        for key, opt in options.items():
+            raw = parser.get(section, key, fallback=opt.default)
+            if opt.is_path and raw and not os.path.isabs(raw):
                 raw = str(base / raw)
             try:
-                values[section][key] = option.type(raw)
+                values[section][key] = opt.type(raw)
             except ValueError as exc:
                 raise ConfigError(f"[{section}] {key} = {raw!r}: {exc}") from None
     return Config(values, path)

@@ -13,8 +13,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
-import peewee as pw
-
 from . import money, rating
 from .store import Extension, Rate, RateExtension, Setting, db, money_txn, now_utc
 
@@ -111,7 +109,8 @@ def validate(form: Mapping[str, object]) -> RateValues:
         except ValueError as exc:
             errors[key] = str(exc)
     if "length" in values and values["length"] and prefix and values["length"] < len(prefix):
-        errors["length"] = "number length counts the whole number incl. the prefix: 0 or at least the prefix's length"
+        errors["length"] = ("number length counts the whole number incl. the prefix: "
+                            "0 or at least the prefix's length")
     for key in ("initial_cost", "rate"):
         try:
             values[key] = money.parse_amount(text(key) or "0")
@@ -132,7 +131,7 @@ def validate(form: Mapping[str, object]) -> RateValues:
     raw_exts = form.get("extensions", [])
     if isinstance(raw_exts, str):
         raw_exts = raw_exts.replace(";", " ").replace(",", " ").split()
-    exts = [str(e).strip() for e in raw_exts if str(e).strip()]  # type: ignore[union-attr]
+    exts = [str(e).strip() for e in raw_exts if str(e).strip()]  # type: ignore[attr-defined]
     all_extensions = _flag(form.get("all_extensions", False)) or exts == [ALL]
     if all_extensions:
         exts = []
@@ -289,7 +288,7 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
     """Every row validated before anything is written; the first bad row raises
     ``RateError`` with its line number."""
     reader = csv.reader(io.StringIO(text))
-    rows = []
+    rows: List[Tuple[int, RateValues]] = []
     header = None
     for row in reader:
         line = reader.line_num

@@ -131,7 +131,8 @@ class RateIndex:
                 continue
             # The group is sorted by specificity, so the first fit is the answer.
             for rate in group:
-                if (rate.length == 0 or rate.length == n) and rate.applies_to(extension) and rate.in_block(sod):
+                if (rate.length == 0 or rate.length == n) and rate.applies_to(extension) \
+                        and rate.in_block(sod):
                     return rate
         return None
 

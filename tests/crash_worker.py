@@ -1,0 +1,19 @@
+"""Child process for the crash tests: moves money in a loop and prints each
+acknowledged operation after its commit, until it is killed."""
+
+import sys
+
+from billing_addon import accounts, calls, store
+
+path, start = sys.argv[1], int(sys.argv[2])
+store.init_db(path)
+i = start
+while True:
+    uid = f"call-{i}"
+    auth = calls.authorize("1001", "912345", 1795441378 + i, uid)
+    if auth.result == calls.ALLOWED:
+        calls.settle(uid, 1 + i % 200)
+        print(f"settled {uid}", flush=True)
+    accounts.recharge(["1001", "1002"], 10000 + i, "crash")
+    print(f"recharged {i}", flush=True)
+    i += 1

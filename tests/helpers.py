@@ -1,0 +1,21 @@
+"""Small builders shared by the core tests."""
+
+from billing_addon import accounts, money, rates
+
+
+def amount(text):
+    return money.parse_amount(text, allow_negative=True)
+
+
+def make_extension(number="1001", *, balance="0", credit="0", billing=True, name=None):
+    accounts.ensure_extension(number, name if name is not None else f"Ext {number}")
+    accounts.edit([number], billing_enabled=billing, credit=amount(credit))
+    if amount(balance):
+        accounts.recharge([number], amount(balance), "test")
+
+
+def make_rate(prefix="9", length="0", rate="0.10", unit="60", **kw):
+    form = {"prefix": prefix, "length": length, "rate": rate, "unit": unit,
+            "all_extensions": kw.pop("all_extensions", True)}
+    form.update(kw)
+    return rates.add(rates.validate(form))

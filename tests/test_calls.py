@@ -1,0 +1,186 @@
+"""The call money flow: authorize/reserve, settle exactly once, stale reservations."""
+
+import random
+import threading
+
+import pytest
+
+from billing_addon import accounts, calls, rating, settings
+from billing_addon.store import Call, Extension, Ledger
+
+from .helpers import amount, make_extension, make_rate
+
+T0 = 1795441378  # 2026-11-23 13:42:58 UTC
+
+
+def ext(number="1001"):
+    return Extension.get(Extension.number == number)
+
+
+@pytest.fixture
+def priced(db_path):
+    """1001 with $1.00, a $0.10 per minute rate for 9 + anything."""
+    make_extension("1001", balance="1")
+    make_rate("9", "0", rate="0.10", unit="60")
+    return db_path
+
+
+def test_unbilled_paths_write_nothing(priced):
+    make_extension("1002", billing=False)
+    assert calls.authorize("1002", "912345", T0).result == calls.UNBILLED
+    assert calls.authorize("1001", "912345", T0, billing_state="deactivated").result == calls.UNBILLED
+    assert Call.select().count() == 0
+
+
+def test_unknown_extension_appears_with_billing_off(priced):
+    assert calls.authorize("3005", "912345", T0).result == calls.UNBILLED
+    assert ext("3005").billing_enabled is False and ext("3005").source == "dialed"
+
+
+def test_allowed_with_limit_and_reservation(priced):
+    auth = calls.authorize("1001", "912345", T0, "u1")
+    assert auth.result == calls.ALLOWED
+    # $1.00 at $0.10 per started minute: 10 minutes; one second kept for rounding
+    assert auth.limit_ms == (600 - 1) * 1000
+    assert ext().reserved == amount("1") == auth.reserved
+    done = calls.settle("u1", 61, "ANSWER", T0 + 70)
+    assert (done.outcome, done.cost) == ("charged", amount("0.2"))
+    assert ext().balance == amount("0.8") and ext().reserved == 0
+    assert not accounts.verify()
+
+
+def test_limit_capped_by_max_call_seconds(priced):
+    accounts.recharge(["1001"], amount("1000"), "t")
+    settings.put("max_call_seconds", "3600")
+    auth = calls.authorize("1001", "912345", T0, "u1")
+    assert auth.limit_ms == 3600 * 1000
+    assert auth.reserved == rating.cost(calls._from_snapshot(Call.get().rate_snapshot), 3601)
+
+
+@pytest.mark.parametrize("setup, reason", [
+    (lambda: accounts.edit(["1001"], status="locked"), calls.LOCKED),
+    (lambda: accounts.adjust("1001", amount("-1"), "empty it", "t"), calls.NO_FUNDS),
+])
+def test_denials(priced, setup, reason):
+    setup()
+    auth = calls.authorize("1001", "912345", T0, "u1")
+    assert (auth.result, auth.reason) == (calls.DENIED, reason)
+    assert Call.get().status == "denied" and ext().reserved == 0
+    assert calls.settle("u1", 0).outcome == "duplicate"  # the hangup handler still runs
+    assert ext().balance == (0 if reason == calls.NO_FUNDS else amount("1"))
+
+
+def test_credit_allows_calls_below_zero(priced):
+    accounts.adjust("1001", amount("-1"), "empty it", "t")
+    accounts.edit(["1001"], payment_type="postpaid", credit=amount("0.30"))
+    auth = calls.authorize("1001", "912345", T0, "u1")
+    assert auth.result == calls.ALLOWED and auth.limit_ms == 179000
+    calls.settle("u1", 179)
+    assert ext().balance == -amount("0.30")
+    assert calls.authorize("1001", "912345", T0 + 500, "u2").reason == calls.NO_FUNDS
+
+
+def test_unrated_policy(priced):
+    auth = calls.authorize("1001", "812345", T0, "u1")
+    assert (auth.result, auth.reason) == (calls.UNBILLED, calls.NO_RATE)
+    assert calls.settle("u1", 30).cost == 0
+    assert Call.get().status == "unrated" and Call.get().answered_s == 30
+    settings.put("unrated_policy", "deny")
+    assert calls.authorize("1001", "812345", T0, "u2").result == calls.DENIED
+
+
+def test_expired_trial_policy(priced):
+    assert calls.authorize("1001", "912345", T0, "u1", billing_state="expired").reason == calls.INACTIVE
+    settings.put("expired_policy", "allow")
+    assert calls.authorize("1001", "912345", T0, "u2", billing_state="expired").result == calls.ALLOWED
+
+
+def test_second_concurrent_call_only_sees_what_is_left(priced):
+    settings.put("max_call_seconds", "300")  # each call reserves at most 5 min + 1 s: $0.60
+    first = calls.authorize("1001", "912345", T0, "u1")
+    second = calls.authorize("1001", "912345", T0, "u2")
+    assert first.reserved == amount("0.60")
+    assert second.reserved == amount("0.40") and second.limit_ms == 239000
+    assert calls.authorize("1001", "912345", T0, "u3").reason == calls.NO_FUNDS
+    calls.settle("u1", 10)
+    assert calls.authorize("1001", "912345", T0, "u4").result == calls.ALLOWED
+
+
+def test_settle_is_exactly_once(priced):
+    calls.authorize("1001", "912345", T0, "u1")
+    first = calls.settle("u1", 120)
+    for seconds in (120, 5, 600):  # replays, even with other durations, change nothing
+        again = calls.settle("u1", seconds)
+        assert (again.outcome, again.cost) == ("duplicate", first.cost)
+    assert Ledger.select().where(Ledger.kind == "call").count() == 1
+
+
+def test_reauthorize_same_uniqueid_is_idempotent(priced):
+    a = calls.authorize("1001", "912345", T0, "u1")
+    b = calls.authorize("1001", "912345", T0, "u1")
+    assert a.limit_ms == b.limit_ms and ext().reserved == a.reserved
+
+
+def test_stale_reservation_released_then_late_settle_still_charges(priced):
+    auth = calls.authorize("1001", "912345", T0, "u1")
+    expiry = Call.get().expires_utc
+    assert expiry >= T0 + auth.limit_ms // 1000
+    assert calls.release_stale(expiry - 1) == 0
+    assert calls.release_stale(expiry + 1) == 1
+    assert ext().reserved == 0 and Call.get().status == "expired"
+    assert calls.settle("u1", 60).cost == amount("0.1")
+    assert not accounts.verify()
+
+
+def test_late_call_from_cdr_is_rated(priced):
+    done = calls.settle("cdr-1", 61, "ANSWER", number="1001", dialed="912345", started=T0, source="cdr")
+    assert done.cost == amount("0.2")
+    assert calls.settle("cdr-1", 61, number="1001", dialed="912345", started=T0).outcome == "duplicate"
+    assert calls.settle("nobody", 5).outcome == "unknown"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: calls.authorize("1001", "9abc", T0), "digits"),
+    (lambda: calls.authorize("1001", "9" * 100, T0), "digits"),
+    (lambda: calls.settle("", 5), "uniqueid"),
+    (lambda: calls.settle("u", -1), "answered"),
+    (lambda: calls.settle("u", 10**9), "answered"),
+    (lambda: calls.authorize("", "912", T0), "extension"),
+])
+def test_bad_input(priced, call, message):
+    with pytest.raises((calls.CallError, accounts.AccountError), match=message):
+        call()
+    assert Call.select().count() == 0 and ext().balance == amount("1")
+
+
+def test_twenty_concurrent_call_sequences_never_overspend(priced):
+    """20 threads authorize and settle calls of one extension with random durations."""
+    accounts.edit(["1001"], credit=amount("2"))
+    settings.put("max_call_seconds", "600")
+    errors = []
+
+    def caller(seed):
+        rnd = random.Random(seed)
+        try:
+            for i in range(8):
+                uid = f"t{seed}-{i}"
+                auth = calls.authorize("1001", "912345", T0, uid)
+                if auth.result == calls.ALLOWED:
+                    limit_s = auth.limit_ms // 1000
+                    calls.settle(uid, rnd.randint(0, limit_s))
+                e = ext()
+                assert e.balance + e.credit >= 0
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    e = ext()
+    assert e.balance >= -e.credit and e.reserved == 0
+    assert not accounts.verify()
+    charged = sum(c.cost for c in Call.select())
+    assert e.balance == amount("1") - charged

@@ -1,0 +1,58 @@
+"""The billing-addon command line, end to end on a real database file."""
+
+import pytest
+
+from billing_addon import cli
+
+
+@pytest.fixture
+def run(tmp_path, capsys):
+    ini = tmp_path / "b.ini"
+    ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n")
+
+    def run(*argv):
+        code = cli.main(["--config", str(ini), *argv])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    return run
+
+
+def test_manual_workflow(run, tmp_path):
+    assert run("init")[0] == 0
+    assert run("ext", "add", "1001", "--name", "Room 1")[0] == 0
+    assert run("ext", "edit", "1001", "--billing", "on", "--credit", "2")[0] == 0
+    code, out = run("recharge", "1001", "--amount", "10")
+    assert code == 0 and "$0.00 + $10.00 = $10.00" in out
+    assert run("rates", "add", "--prefix", "9", "--length", "9", "--rate", "0.05",
+               "--unit", "60", "--extensions", "1001")[0] == 0
+    code, out = run("rate", "test", "1001", "912345678", "--duration", "61")
+    assert code == 0 and "$0.10" in out
+    code, out = run("authorize", "1001", "912345678", "--uniqueid", "c1")
+    assert code == 0 and out.startswith("ALLOWED")
+    code, out = run("settle", "c1", "61")
+    assert "charged cost=$0.10" in out
+    assert "duplicate" in run("settle", "c1", "61")[1]
+    code, out = run("ext", "show", "1001")
+    assert "$9.90" in out
+    assert run("verify") == (0, "ledger OK\n")
+    deck = tmp_path / "deck.csv"
+    assert run("rates", "export", "-o", str(deck))[0] == 0
+    assert run("rates", "import", str(deck), "--replace")[0] == 0
+    code, out = run("rates", "list")
+    assert code == 0 and out.count("\n") == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("recharge", "1001", "--amount", "-5"), "negative"),
+    (("recharge", "1001", "--amount", "abc"), "not a number"),
+    (("recharge", "4040", "--amount", "5"), "unknown extension"),
+    (("rates", "add", "--prefix", "9x", "--rate", "1", "--unit", "0"), "digits only"),
+    (("settings", "timezone", "Mars/Olympus"), "unknown time zone"),
+    (("authorize", "1001", "9abc"), "digits"),
+])
+def test_refusals_exit_1_with_a_message(run, argv, message):
+    run("init")
+    run("ext", "add", "1001")
+    code, out = run(*argv)
+    assert code == 1 and message in out and "Traceback" not in out

@@ -1,0 +1,111 @@
+"""The rate table: validation messages, CRUD, CSV import/export, the cached index."""
+
+import datetime as dt
+
+import pytest
+
+from billing_addon import rates
+from billing_addon.store import Rate
+
+from .helpers import make_extension, make_rate
+
+GOOD = {"prefix": "9", "length": "9", "initial_cost": "0.5", "initial_time": "60", "rate": "0.1",
+        "unit": "60", "start": "08:00", "end": "18:00", "remarks": "City", "all_extensions": True}
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("prefix", "9a", "digits only"),
+    ("prefix", "", "required"),
+    ("prefix", "٩", "digits only"),          # a non-ASCII digit is not a dial digit
+    ("length", "-1", "whole number"),
+    ("length", "x", "whole number"),
+    ("length", "33", "from 0 to 32"),
+    ("unit", "0", "from 1 to"),
+    ("initial_time", "1.5", "whole number"),
+    ("rate", "-0.1", "negative"),
+    ("initial_cost", "abc", "not a number"),
+    ("start", "25:00", "time of day"),
+    ("start", "8", "HH:MM"),
+    ("end", "08:00", "must differ"),          # start == end
+    ("remarks", "x" * 201, "200"),
+])
+def test_each_bad_field_gets_its_message(db_path, field, value, message):
+    form = dict(GOOD, **{field: value})
+    with pytest.raises(rates.RateError) as info:
+        rates.validate(form)
+    assert message in info.value.errors[field]
+
+
+def test_several_errors_at_once(db_path):
+    with pytest.raises(rates.RateError) as info:
+        rates.validate(dict(GOOD, prefix="x", unit="0"))
+    assert set(info.value.errors) == {"prefix", "unit"}
+
+
+def test_length_shorter_than_prefix(db_path):
+    with pytest.raises(rates.RateError, match="prefix"):
+        rates.validate(dict(GOOD, prefix="0086", length="3"))
+
+
+def test_all_day(db_path):
+    values = rates.validate(dict(GOOD, start="00:00", end="24:00"))
+    assert (values.start_s, values.end_s) == (0, 86400)
+
+
+def test_unknown_extension_refused(db_path):
+    with pytest.raises(rates.RateError, match="unknown extension"):
+        rates.add(rates.validate(dict(GOOD, all_extensions=False, extensions="4040")))
+    assert Rate.select().count() == 0
+
+
+def test_index_follows_changes(db_path):
+    make_extension("1001")
+    row = make_rate("9", "9")
+    noon = dt.time(12)
+    assert rates.index().match("1001", "912345678", noon).id == row.id
+    rates.set_active([row.id], False)
+    assert rates.index().match("1001", "912345678", noon) is None
+    rates.set_active([row.id], True)
+    rates.update(row.id, rates.validate(dict(GOOD, prefix="8", all_extensions=True)))
+    assert rates.index().match("1001", "812345678", dt.time(9)).id == row.id
+    rates.delete([row.id])
+    assert len(rates.index()) == 0
+
+
+CSV = """active,remarks,prefix,length,initial_cost,initial_time,rate,unit,start,end,extensions
+1,City,9,9,0,0,0.05,60,00:00,24:00,*
+1,Mobile,9,12,0.1,30,0.15,30,08:00,20:00,1001 1002
+0,Night,9,0,0,0,0.01,60,22:00,06:00,1001
+"""
+
+
+def test_csv_round_trip(db_path, tmp_path):
+    make_extension("1001")
+    make_extension("1002")
+    assert rates.import_csv(CSV) == 3
+    out = tmp_path / "deck.csv"
+    with open(out, "w", newline="") as f:
+        rates.export_csv(f)
+    assert out.read_text() == CSV
+    assert rates.import_csv(out.read_text(), replace=True) == 3
+    assert Rate.select().count() == 3
+
+
+@pytest.mark.parametrize("text, line, message", [
+    (CSV.replace("1,Mobile,9,12", "1,Mobile,9x,12"), 3, "digits only"),
+    (CSV.replace("0,Night,9,0,0,0,0.01,60", "0,Night,9,0,0,0,0.01,0"), 4, "billing unit"),
+    (CSV + "1,Short,9\n", 5, "fields"),
+    ("prefix,rate\n9,1\n", 1, "missing column"),
+    ("", None, "empty"),
+    ("nonsense;header\n", 1, "unknown column"),
+    (CSV.replace("1001 1002", "1001 7777"), 3, "unknown extension"),
+])
+def test_malformed_csv_reports_line_and_imports_nothing(db_path, text, line, message):
+    make_extension("1001")
+    make_extension("1002")
+    make_rate("7")
+    with pytest.raises(rates.RateError) as info:
+        rates.import_csv(text, replace=True)
+    assert info.value.line == line
+    assert message in str(info.value)
+    assert [r.prefix for r in Rate.select()] == ["7"]  # the old deck is untouched

@@ -1,0 +1,60 @@
+"""The store file: pragmas, migrations of an older file in place."""
+
+import sqlite3
+
+from billing_addon import store
+
+
+def test_pragmas(db_path):
+    assert store.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_migrations_are_idempotent(db_path):
+    latest = store.available_migrations()[-1][0]
+    assert store.schema_version() == latest
+    assert store.migrate() == []
+
+
+def test_upgrade_of_an_older_file_in_place(tmp_path, monkeypatch):
+    """A database at version 1 is brought up to the newest schema, data kept."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    first = store.available_migrations()[0]
+    conn.executescript(first[2])
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute("INSERT INTO extension (number, name, balance, created_utc, updated_utc) "
+                 "VALUES ('1001', 'Old', 0, 0, 0)")
+    conn.commit()
+    conn.close()
+    # pretend the package ships one more migration
+    extra = (999, "0999_test.sql", "ALTER TABLE extension ADD COLUMN note TEXT NOT NULL DEFAULT 'x';")
+    real = store.available_migrations
+    monkeypatch.setattr(store, "available_migrations", lambda: real() + [extra])
+    store.init_db(path)
+    try:
+        assert store.schema_version() == 999
+        row = store.db.execute_sql("SELECT number, name, note FROM extension").fetchone()
+        assert row == ("1001", "Old", "x")
+    finally:
+        store.close_db()
+
+
+def test_failed_migration_changes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "b.db"
+    store.init_db(path)
+    before = store.schema_version()
+    bad = (998, "0998_bad.sql", "ALTER TABLE extension ADD COLUMN a INT; SELECT * FROM nowhere;")
+    real = store.available_migrations
+    monkeypatch.setattr(store, "available_migrations", lambda: real() + [bad])
+    try:
+        store.migrate()
+    except Exception:
+        pass
+    else:
+        raise AssertionError("a broken migration must fail")
+    assert store.schema_version() == before
+    cols = [r[1] for r in store.db.execute_sql("PRAGMA table_info(extension)").fetchall()]
+    assert "a" not in cols
+    store.close_db()
