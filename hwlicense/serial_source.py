@@ -46,7 +46,7 @@ def exchange(link, command: str, timeout: float) -> list[str]:
     deadline = time.monotonic() + timeout
     buf = b""
     while time.monotonic() < deadline and len(buf) < MAX_REPLY:
-        buf += link.read(64)
+        buf += link.read(max(1, link.in_waiting))
         lines = [ln.strip() for ln in buf.decode("ascii", "replace").splitlines()]
         if any(ln in ("OK", "ERROR") or ln.startswith("+CME ERROR") for ln in lines):
             return [ln for ln in lines if ln]

@@ -82,7 +82,9 @@ def parse(data: bytes, expected_kind: str, supported_version: int) -> Document:
             f"understands ({supported_version}); upgrade the billing add-on or tool",
         )
     if not text.endswith("\n"):
-        raise FormatError(Code.TRUNCATED, f"the file is cut short (no final line end): {want}")
+        raise FormatError(
+            Code.TRUNCATED, f"the file does not end with a line end (cut short?): {want}"
+        )
     fields = []
     for number, line in enumerate(text[:-1].split("\n")[1:], start=2):
         match = _FIELD.match(line)
