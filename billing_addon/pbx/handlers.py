@@ -1,0 +1,134 @@
+"""The two FastAGI scripts: ``authorize`` (before Dial) and ``settle`` (hangup handler).
+
+authorize: ``AGI(agi://host/authorize,<caller>,<dialed>)``.  Answers with
+``SET VARIABLE`` commands: ``BILLING_RESULT`` UNBILLED|ALLOWED|DENIED, and when they
+apply ``BILLING_REASON`` (locked, no-funds, no-rate, billing-inactive, error),
+``BILLING_LIMIT_MS`` and ``BILLING_WARN_MS``.  Without arguments the caller is
+``agi_callerid`` and the dialed number ``agi_extension``.
+
+settle: ``AGI(agi://host/settle,${CDR(billsec)},${DIALSTATUS},${UNIQUEID},
+${ANSWEREDTIME}[,<caller>,<dialed>])``.  The answered seconds are ANSWEREDTIME when set,
+else the billsec argument (the recordings show ``GET VARIABLE CDR(billsec)`` is already
+0 in the handler, while the expanded argument is right).  Without arguments the values
+are asked from the (dead) channel with GET VARIABLE, which still works there.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Callable, Dict, Optional
+
+from .. import accounts, calls
+from ..store import Extension, db
+from . import agi
+
+log = logging.getLogger("billing_addon.pbx.handlers")
+
+BillingState = Callable[[], str]
+ERROR = "error"
+_UNIQUEID_EPOCH = re.compile(r"(\d{9,11})\.\d+$")
+
+
+def uniqueid_epoch(uniqueid: str) -> Optional[int]:
+    """Asterisk uniqueids are ``[systemname-]<epoch>.<sequence>``: the channel's
+    creation time, used as the start of a call that was never authorized."""
+    match = _UNIQUEID_EPOCH.search(uniqueid or "")
+    return int(match.group(1)) if match else None
+
+
+def _arg(values, index: int) -> str:
+    return values[index].strip() if len(values) > index else ""
+
+
+def decide(number: str, dialed: str, uniqueid: Optional[str], state: str) -> calls.Authorization:
+    """``calls.authorize`` that never raises: bad input from a billed extension is
+    DENIED 'error'; bad input from an extension that is not billed passes UNBILLED
+    (billing must not block, say, a SIP URI dialed by a phone nobody bills)."""
+    try:
+        return calls.authorize(number, dialed, uniqueid=uniqueid, billing_state=state)
+    except (calls.CallError, accounts.AccountError) as exc:
+        try:
+            ext = Extension.get_or_none(Extension.number == (number or "").strip())
+        except Exception:
+            ext = None
+        if ext is not None and ext.billing_enabled:
+            log.warning("authorize %s -> %r refused: %s", number[:32], dialed[:40], exc)
+            return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
+        log.info("authorize %r -> %r not billed: %s", number[:32], dialed[:40], exc)
+        return calls.Authorization(calls.UNBILLED, uniqueid=uniqueid or "")
+    except Exception:
+        log.exception("authorize %s -> %s failed", number[:32], dialed[:40])
+        return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
+
+
+def authorize(session: agi.Session, billing_state: BillingState) -> calls.Authorization:
+    env = session.env
+    values = agi.args(env)
+    number = _arg(values, 0) or env.get("agi_callerid", "")
+    dialed = _arg(values, 1) or env.get("agi_extension", "")
+    try:
+        state = billing_state()
+    except Exception:
+        log.exception("billing state unavailable; treating billing as active")
+        state = "active"
+    auth = decide(number, dialed, env.get("agi_uniqueid") or None, state)
+    answer = [("BILLING_RESULT", auth.result)]
+    if auth.reason:
+        answer.append(("BILLING_REASON", auth.reason))
+    if auth.limit_ms:
+        answer.append(("BILLING_LIMIT_MS", str(auth.limit_ms)))
+    if auth.warn_ms:
+        answer.append(("BILLING_WARN_MS", str(auth.warn_ms)))
+    for name, value in answer:
+        reply = session.set_variable(name, value)
+        if not reply.ok:
+            log.warning("SET VARIABLE %s answered %d %s", name, reply.code, reply.text[:80])
+    log.debug("authorize %s -> %s: %s %s %s", number, dialed, auth.result, auth.reason,
+              auth.limit_ms)
+    return auth
+
+
+def settle(session: agi.Session) -> Optional[calls.Settlement]:
+    env = session.env
+    values = agi.args(env)
+    billsec, dial_status = _arg(values, 0), _arg(values, 1)
+    uniqueid = _arg(values, 2) or env.get("agi_uniqueid", "")
+    answered = _arg(values, 3)
+    if not values:
+        answered = session.get_variable("ANSWEREDTIME") or ""
+        dial_status = session.get_variable("DIALSTATUS") or ""
+    seconds = int(answered) if answered.isdigit() else int(billsec) if billsec.isdigit() else 0
+    number = _arg(values, 4) or env.get("agi_accountcode") or env.get("agi_callerid") or None
+    dialed = _arg(values, 5) or None
+    try:
+        result = calls.settle(uniqueid, seconds, dial_status, number=number, dialed=dialed,
+                              started=uniqueid_epoch(uniqueid), source="agi")
+    except (calls.CallError, accounts.AccountError) as exc:
+        log.warning("settle %r refused: %s", uniqueid[:64], exc)
+        return None
+    log.debug("settle %s %ss %s: %s", uniqueid, seconds, dial_status, result.outcome)
+    return result
+
+
+def _closing_db(func: Callable[[agi.Session], object]) -> Callable[[agi.Session], object]:
+    """Each session runs in its own thread with its own SQLite connection: close it
+    when the session is done instead of leaving it to the garbage collector."""
+
+    def run(session: agi.Session) -> object:
+        try:
+            return func(session)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                db.close()
+
+    return run
+
+
+def make_handlers(billing_state: BillingState) -> Dict[str, Callable[[agi.Session], object]]:
+    """The script table for ``AgiServer``."""
+    return {
+        "authorize": _closing_db(lambda session: authorize(session, billing_state)),
+        "settle": _closing_db(settle),
+    }

@@ -1,0 +1,139 @@
+"""Helpers for the PBX tests: the recorded Asterisk fixtures and a fake Asterisk that
+replays them byte for byte over loopback.
+
+The fake Asterisk only ever sends bytes taken from the recordings: the environment
+block of a recorded session, and for each command the server sends, the reply that
+Asterisk recorded for that same command (``SET VARIABLE`` of a plain or quoted value
+always answered ``200 result=1`` in the recordings).  A command never recorded fails
+the test instead of getting an invented reply.  Like the real one, it writes
+``HANGUP`` after it reads EOF from the server, then closes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+AGI_DIR = FIXTURES / "agi"
+
+
+def sidecar(name: str) -> dict:
+    return json.loads((AGI_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def env_bytes(name: str) -> bytes:
+    """The exact environment block Asterisk sent in a recorded session."""
+    raw = sidecar(name)["raw_received"].encode("utf-8")
+    end = raw.index(b"\n\n") + 2
+    return raw[:end]
+
+
+def sessions() -> List[str]:
+    return sorted(p.stem for p in AGI_DIR.glob("*.json"))
+
+
+def transcript(name: str) -> List[Tuple[str, str]]:
+    """(direction, line) pairs of a ``.txt`` transcript, notes included."""
+    out = []
+    for line in (AGI_DIR / f"{name}.txt").read_text(encoding="utf-8").split("\n"):
+        if line:
+            out.append((line[0], line[1:]))
+    return out
+
+
+def recorded_replies() -> Dict[str, List[str]]:
+    """Every command any recorded server sent, with the reply lines Asterisk gave."""
+    table: Dict[str, List[str]] = {}
+    for name in sessions():
+        for ex in sidecar(name)["exchanges"]:
+            table.setdefault(ex["command"], ex["reply"]["lines"])
+    return table
+
+
+REPLIES = recorded_replies()
+_SET = re.compile(r'^SET VARIABLE [A-Za-z_][A-Za-z0-9_]* ([^\s"]+|"(?:[^"\\]|\\.)*")$')
+
+
+def reply_for(command: str) -> List[str]:
+    if command in REPLIES:
+        return REPLIES[command]
+    if _SET.match(command):  # recorded: SET VARIABLE X value / "quoted value" -> 200 result=1
+        return REPLIES["SET VARIABLE BILLING_RESULT ALLOWED"]
+    raise AssertionError(f"the server sent a command never recorded: {command!r}")
+
+
+@dataclass
+class FakeCall:
+    """The result of one replayed session."""
+
+    commands: List[str] = field(default_factory=list)
+    variables: Dict[str, str] = field(default_factory=dict)
+    server_closed: bool = False
+    error: Optional[str] = None
+
+
+def _unquote(value: str) -> str:
+    if value.startswith('"'):
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def replay(address, env: bytes, *, hangup_after_env: bool = False, timeout: float = 20.0,
+           replies=reply_for) -> FakeCall:
+    """Play Asterisk's side of one FastAGI session against the server at ``address``."""
+    call = FakeCall()
+    sock = socket.create_connection(address, timeout=timeout)
+    try:
+        sock.sendall(env)
+        if hangup_after_env:
+            sock.sendall(b"HANGUP\n")
+        reader = sock.makefile("rb")
+        while True:
+            raw = reader.readline()
+            if not raw:
+                call.server_closed = True
+                try:
+                    sock.sendall(b"HANGUP\n")  # what Asterisk does after reading EOF
+                except OSError:
+                    pass
+                break
+            command = raw.rstrip(b"\n").decode("utf-8")
+            call.commands.append(command)
+            match = _SET.match(command)
+            if match:
+                call.variables[command.split(" ")[2]] = _unquote(match.group(1))
+            sock.sendall("".join(line + "\n" for line in replies(command)).encode("utf-8"))
+    except OSError as exc:
+        call.error = str(exc)
+    finally:
+        sock.close()
+    return call
+
+
+def make_env(script: str, uniqueid: str, args: List[str], *, callerid: str = "1001",
+             extension: str = "91234567", template: str = "a-limit-cut-authorize") -> bytes:
+    """A recorded environment with the script, uniqueid, caller and arguments replaced
+    (for load tests that need many distinct calls); line order and format unchanged."""
+    lines = env_bytes(template).decode("utf-8").split("\n")[:-2]
+    out = []
+    for line in lines:
+        name, _, value = line.partition(": ")
+        if name.startswith("agi_arg_"):
+            continue
+        value = {
+            "agi_network_script": script,
+            "agi_request": f"agi://127.0.0.1:4573/{script}",
+            "agi_uniqueid": uniqueid,
+            "agi_callerid": callerid,
+            "agi_accountcode": callerid,
+            "agi_extension": extension if script == "authorize" else "s",
+            "agi_context": "from-internal" if script == "authorize" else "billing-settle",
+        }.get(name, value)
+        out.append(f"{name}: {value}")
+    out += [f"agi_arg_{i}: {a}" for i, a in enumerate(args, 1)]
+    return ("\n".join(out) + "\n\n").encode("utf-8")
