@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from billing_addon import PRODUCT, __version__
@@ -27,7 +27,7 @@ from hwlicense.storage import (
     write_record,
 )
 from hwlicense.textformat import MAX_SIZE
-from hwlicense.timefmt import utcnow
+from hwlicense.timefmt import UTC, utcnow
 from hwlicense.trial import TrialRecord, TrialStore
 from hwlicense.verify import Expected, verify_license
 
@@ -36,6 +36,10 @@ LICENSE_NAME = "license.lic"
 SWITCH_NAME = "activation.rec"
 
 Clock = Callable[[], datetime]
+# A box without a backed-up RTC boots in 1970 until NTP answers; a trial started then
+# would be over at once.  No trial starts before this moment.
+EARLIEST_PLAUSIBLE = datetime(2024, 1, 1, tzinfo=UTC)
+CLOCK_NOT_SET = "the system clock is not set; set the time (NTP) and activate again"
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,16 @@ class Activation:
         write_record(self.switch_path, {"activated": on})
 
     def activate(self) -> Status:
-        """Turn billing on; the first activation ever starts the 30-day trial."""
-        self.trial.start(self.clock())
+        """Turn billing on; the first activation ever starts the 30-day trial.
+
+        With no trial record yet and a clock before EARLIEST_PLAUSIBLE nothing changes
+        and the returned status carries ``trial_problem``.
+        """
+        now = self.clock()
+        record, damaged = self.trial.load()
+        if record is None and not damaged and now < EARLIEST_PLAUSIBLE:
+            return replace(self.status(), trial_problem=CLOCK_NOT_SET)
+        self.trial.start(now)
         self._set_switch(True)
         return self.status()
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from hwlicense.activation import DEACTIVATED, EXPIRED, Activation, Status
+from hwlicense.activation import CLOCK_NOT_SET, DEACTIVATED, EXPIRED, Activation, Status
 from hwlicense.board import BoardProfile, ProfileError, load_profile
 from hwlicense.identity import IdentityError
 from hwlicense.reset import apply_reset
@@ -40,6 +40,7 @@ class ExitCode(enum.IntEnum):
     NO_IDENTITY = 6  # no identity source of the board could be read
     BOARD = 7  # unknown or malformed board profile
     IO = 8  # cannot read the input file or write the output / storage area
+    CLOCK = 9  # activate: the system clock is not set, no trial started
 
 
 Handler = Callable[[argparse.Namespace], int]
@@ -110,6 +111,8 @@ def _show(args: argparse.Namespace, status: Status) -> None:
 def cmd_activate(args: argparse.Namespace, profile: BoardProfile) -> int:
     status = Activation(profile).activate()
     _show(args, status)
+    if not status.activated and status.trial_problem == CLOCK_NOT_SET:
+        return _fail(ExitCode.CLOCK, "clock", CLOCK_NOT_SET)
     if status.state == EXPIRED:
         print("error: expired: the 30-day trial is over; upload a license "
               "(billing-addon license upload FILE)", file=sys.stderr)

@@ -244,3 +244,13 @@ def test_trusted_keys_from_env(tmp_path, monkeypatch):
     make_device(tmp_path, "qemu", 1)
     act = Activation(load_profile("qemu", tmp_path), clock=Clock())
     assert act.upload_license(license_for(act)).ok
+
+
+def test_no_trial_starts_while_the_clock_is_not_set(tmp_path):
+    clock = Clock(datetime(1970, 1, 1, 0, 5, tzinfo=timezone.utc))  # no RTC, no NTP yet
+    act = box(tmp_path, clock=clock)
+    status = act.activate()
+    assert not status.activated and "clock is not set" in status.trial_problem
+    clock.now = T0
+    status = act.activate()
+    assert status.first_activation == T0 and status.days_left == 30
