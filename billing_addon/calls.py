@@ -30,9 +30,10 @@ import json
 import uuid
 from dataclasses import dataclass
 from typing import Optional
+from zoneinfo import ZoneInfo
 
 from . import accounts, rates, rating, settings
-from .store import Call, CallDaily, Extension, money_txn, now_utc, reservation_txn
+from .store import Call, Extension, money_txn, now_utc, reservation_txn, sql, sql_one
 
 UNBILLED, ALLOWED, DENIED = "UNBILLED", "ALLOWED", "DENIED"
 LOCKED, NO_FUNDS, NO_RATE, INACTIVE = "locked", "no-funds", "no-rate", "billing-inactive"
@@ -62,8 +63,8 @@ class Settlement:
     status: str = ""
 
 
-def _local(at_utc: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(at_utc, dt.timezone.utc).astimezone(settings.zone())
+def _local(at_utc: int, zone_name: str) -> dt.datetime:
+    return dt.datetime.fromtimestamp(at_utc, dt.timezone.utc).astimezone(ZoneInfo(zone_name))
 
 
 def clean_dialed(dialed: str) -> str:
@@ -97,11 +98,43 @@ def rate_label(call: Call) -> str:
     return rate.remarks or f"{rate.prefix}/{rate.length or 'any'}"
 
 
-def _existing(call: Call) -> Authorization:
-    result = {"in-progress": ALLOWED, "charged": ALLOWED, "expired": ALLOWED,
-              "unrated": UNBILLED}.get(call.status, DENIED)
-    return Authorization(result, call.reason, call.limit_ms, None, call.uniqueid,
-                         call.rate_id, call.reserved)
+_AUTH_OF_STATUS = {"in-progress": ALLOWED, "charged": ALLOWED, "expired": ALLOWED, "unrated": UNBILLED}
+
+
+@dataclass
+class _Account:
+    """The extension columns the call path needs, read inside its transaction."""
+    id: int
+    number: str
+    billing_enabled: bool
+    status: str
+    credit: int
+    balance: int
+    reserved: int
+
+
+_ACCOUNT_SQL = ("SELECT id, number, billing_enabled, status, credit, balance, reserved "
+                "FROM extension WHERE {} = ?")
+
+
+def _account(key: str, value) -> Optional[_Account]:
+    row = sql_one(_ACCOUNT_SQL.format(key), (value,))
+    return _Account(*row) if row else None
+
+
+_INSERT_CALL = ("INSERT INTO call (uniqueid, extension_id, dialed, started_utc, local_day, status, "
+                "reason, rate_id, rate_snapshot, reserved, limit_ms, expires_utc, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, status: str,
+                 reason: str = "", rate: Optional[rating.Rate] = None, reserved: int = 0,
+                 limit_ms: Optional[int] = None, expires: Optional[int] = None,
+                 source: str = "agi") -> int:
+    cursor = sql(_INSERT_CALL, (uniqueid, ext_id, dialed, at, day, status, reason,
+                                rate.id if rate else None, _snapshot(rate) if rate else "",
+                                reserved, limit_ms, expires, source))
+    return cursor.lastrowid
 
 
 def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Optional[str] = None,
@@ -112,69 +145,70 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
     billed or blocked) or 'expired' (trial over, no license)."""
     at = now_utc() if at is None else int(at)
     dialed = clean_dialed(dialed)
+    number = accounts.normalize_number(number)
     uniqueid = (uniqueid or f"local-{uuid.uuid4().hex}").strip()[:64]
     if billing_state == "deactivated":
         return Authorization(UNBILLED, uniqueid=uniqueid)
-    ext = Extension.get_or_none(Extension.number == accounts.normalize_number(number))
+    ext = _account("number", number)
     if ext is None:
         accounts.ensure_extension(number, source="dialed")
         return Authorization(UNBILLED, uniqueid=uniqueid)
     if not ext.billing_enabled:
         return Authorization(UNBILLED, uniqueid=uniqueid)
-    local = _local(at)
-    index = rates.index()
+    conf = settings.snapshot()
+    local = _local(at, conf["timezone"])
+    day = local.date().isoformat()
+    index = rates.index(conf["rates_version"])
     with reservation_txn():
-        previous = Call.get_or_none(Call.uniqueid == uniqueid)
+        previous = sql_one("SELECT status, reason, limit_ms, rate_id, reserved FROM call "
+                           "WHERE uniqueid = ?", (uniqueid,))
         if previous is not None:
-            return _existing(previous)
-        ext = Extension.get_by_id(ext.id)
-        call = dict(uniqueid=uniqueid, extension=ext.id, dialed=dialed, started_utc=at,
-                    local_day=local.date().isoformat())
-        if billing_state == "expired" and settings.get("expired_policy") == "deny":
-            Call.create(status="denied", reason=INACTIVE, **call)
-            return Authorization(DENIED, INACTIVE, uniqueid=uniqueid)
+            status, reason, limit_ms, rate_id, reserved = previous
+            return Authorization(_AUTH_OF_STATUS.get(status, DENIED), reason, limit_ms, None,
+                                 uniqueid, rate_id, reserved)
+        ext = _account("id", ext.id)
+        assert ext is not None  # extensions are never deleted
+
+        def deny(reason: str, rate: Optional[rating.Rate] = None) -> Authorization:
+            _insert_call(uniqueid, ext.id, dialed, at, day, "denied", reason, rate)
+            return Authorization(DENIED, reason, uniqueid=uniqueid, rate_id=rate.id if rate else None)
+
+        if billing_state == "expired" and conf["expired_policy"] == "deny":
+            return deny(INACTIVE)
         if ext.status == "locked":
-            Call.create(status="denied", reason=LOCKED, **call)
-            return Authorization(DENIED, LOCKED, uniqueid=uniqueid)
+            return deny(LOCKED)
         rate = index.match(ext.number, dialed, local)
         if rate is None:
-            if settings.get("unrated_policy") == "deny":
-                Call.create(status="denied", reason=NO_RATE, **call)
-                return Authorization(DENIED, NO_RATE, uniqueid=uniqueid)
-            Call.create(status="unrated", reason=NO_RATE, **call)
+            if conf["unrated_policy"] == "deny":
+                return deny(NO_RATE)
+            _insert_call(uniqueid, ext.id, dialed, at, day, "unrated", NO_RATE)
             return Authorization(UNBILLED, NO_RATE, uniqueid=uniqueid)
         available = ext.balance + ext.credit - ext.reserved
         affordable = rating.max_duration(rate, available)
         if affordable == 0:
-            Call.create(status="denied", reason=NO_FUNDS, rate_id=rate.id,
-                        rate_snapshot=_snapshot(rate), **call)
-            return Authorization(DENIED, NO_FUNDS, uniqueid=uniqueid, rate_id=rate.id)
-        cap = settings.get_int("max_call_seconds")
+            return deny(NO_FUNDS, rate)
+        cap = int(conf["max_call_seconds"])
         if affordable is None or affordable > cap:
             limit_s = cap
         else:
             limit_s = affordable - 1 if affordable > 1 else affordable
         reserve = min(max(available, 0), rating.cost(rate, limit_s + 1))
         limit_ms = limit_s * 1000
-        warn_s = settings.get_int("warn_seconds")
+        warn_s = int(conf["warn_seconds"])
         warn_ms = min(warn_s * 1000, limit_ms // 2) if warn_s and limit_ms >= 2000 else None
-        expires = (at + settings.get_int("ring_allowance_seconds") + limit_s
-                   + settings.get_int("stale_grace_seconds"))
-        Call.create(status="in-progress", rate_id=rate.id, rate_snapshot=_snapshot(rate),
-                    reserved=reserve, limit_ms=limit_ms, expires_utc=expires, **call)
-        Extension.update(reserved=Extension.reserved + reserve).where(Extension.id == ext.id).execute()
+        expires = (at + int(conf["ring_allowance_seconds"]) + limit_s
+                   + int(conf["stale_grace_seconds"]))
+        _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
+                     limit_ms, expires)
+        sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
     return Authorization(ALLOWED, "", limit_ms, warn_ms, uniqueid, rate.id, reserve)
 
 
-def _count_daily(call: Call, answered_s: int, cost: int) -> None:
-    CallDaily.insert(local_day=call.local_day, extension=call.extension_id, calls=1,
-                     answered_calls=1 if answered_s > 0 else 0, answered_s=answered_s,
-                     cost=cost).on_conflict(
-        conflict_target=[CallDaily.local_day, CallDaily.extension],
-        update={CallDaily.calls: CallDaily.calls + 1,
-                CallDaily.answered_calls: CallDaily.answered_calls + (1 if answered_s > 0 else 0),
-                CallDaily.answered_s: CallDaily.answered_s + answered_s,
-                CallDaily.cost: CallDaily.cost + cost}).execute()
+_COUNT_DAILY = (
+    "INSERT INTO call_daily (local_day, extension_id, calls, answered_calls, answered_s, cost) "
+    "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (local_day, extension_id) DO UPDATE SET "
+    "calls = calls + 1, answered_calls = answered_calls + excluded.answered_calls, "
+    "answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost")
 
 
 def settle(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[int] = None,
@@ -191,45 +225,47 @@ def settle(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[i
     if not isinstance(answered_s, int) or answered_s < 0 or answered_s > 7 * 86400:
         raise CallError(f"answered seconds must be a whole number from 0 to {7 * 86400}")
     at = now_utc() if at is None else int(at)
+    find = ("SELECT id, extension_id, status, reserved, rate_snapshot, settled_utc, cost, "
+            "local_day FROM call WHERE uniqueid = ?")
     with money_txn():
-        call = Call.get_or_none(Call.uniqueid == uniqueid)
-        if call is None:
-            call = _late_call(uniqueid, number, dialed, started, source)
-            if call is None:
+        row = sql_one(find, (uniqueid,))
+        if row is None:
+            if _late_call(uniqueid, number, dialed, started, source) is None:
                 return Settlement(uniqueid, "unknown")
-        if call.settled_utc is not None or call.status == "denied":
-            return Settlement(uniqueid, "duplicate", call.cost, call.status)
-        ext = Extension.get_by_id(call.extension_id)
-        rate = _from_snapshot(call.rate_snapshot)
+            row = sql_one(find, (uniqueid,))
+        call_id, ext_id, status, reserved, snapshot, settled_utc, old_cost, day = row
+        if settled_utc is not None or status == "denied":
+            return Settlement(uniqueid, "duplicate", old_cost, status)
+        rate = _from_snapshot(snapshot)
         cost = rating.cost(rate, answered_s) if rate else 0
-        if call.status == "in-progress" and call.reserved:
-            Extension.update(reserved=Extension.reserved - call.reserved).where(
-                Extension.id == ext.id).execute()
+        if status == "in-progress" and reserved:
+            sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
         if cost:
-            accounts._append(ext, "call", -cost, call=call, at=at)
-        status = "unrated" if call.status == "unrated" else "charged"
-        Call.update(status=status, answered_s=answered_s, dial_status=dial_status[:20],
-                    cost=cost, reserved=0, settled_utc=at).where(Call.id == call.id).execute()
-        _count_daily(call, answered_s, cost)
-    return Settlement(uniqueid, "charged", cost, status)
+            ext = _account("id", ext_id)
+            accounts.append_entry(ext, "call", -cost, call=call_id, at=at)  # type: ignore[arg-type]
+        new_status = "unrated" if status == "unrated" else "charged"
+        sql("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, reserved = 0, "
+            "settled_utc = ? WHERE id = ?",
+            (new_status, answered_s, dial_status[:20], cost, at, call_id))
+        sql(_COUNT_DAILY, (day, ext_id, 1 if answered_s > 0 else 0, answered_s, cost))
+    return Settlement(uniqueid, "charged", cost, new_status)
 
 
 def _late_call(uniqueid: str, number: Optional[str], dialed: Optional[str],
-               started: Optional[int], source: str) -> Optional[Call]:
-    """Create the record of a call that was never authorized, when it is billable."""
+               started: Optional[int], source: str) -> Optional[int]:
+    """Record a call that was never authorized, when it is billable; its id or None."""
     if not (number and dialed is not None and started is not None):
         return None
-    ext = Extension.get_or_none(Extension.number == accounts.normalize_number(number))
+    ext = _account("number", accounts.normalize_number(number))
     if ext is None or not ext.billing_enabled:
         return None
     dialed = clean_dialed(dialed)
-    local = _local(started)
-    rate = rates.index().match(ext.number, dialed, local)
-    return Call.create(uniqueid=uniqueid, extension=ext.id, dialed=dialed, started_utc=started,
-                       local_day=local.date().isoformat(),
-                       status="in-progress" if rate else "unrated",
-                       reason="" if rate else NO_RATE, rate_id=rate.id if rate else None,
-                       rate_snapshot=_snapshot(rate) if rate else "", source=source)
+    conf = settings.snapshot()
+    local = _local(started, conf["timezone"])
+    rate = rates.index(conf["rates_version"]).match(ext.number, dialed, local)
+    return _insert_call(uniqueid, ext.id, dialed, started, local.date().isoformat(),
+                        "in-progress" if rate else "unrated", "" if rate else NO_RATE, rate,
+                        source=source)
 
 
 def release_stale(at: Optional[int] = None) -> int:

@@ -30,7 +30,7 @@ def database_path(cfg: config.Config) -> Path:
 
 def open_store(args) -> config.Config:
     cfg = config.load(args.config)
-    store.init_db(database_path(cfg))
+    store.init_db(database_path(cfg), durability=cfg.get("box", "durability"))
     return cfg
 
 

@@ -52,6 +52,8 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "board": Option("demo", str, "board profile: u20, u50, generic, qemu or demo"),
         "board_root": Option("", str, "root every board path under this folder (tests, emulation)", True),
         "database": Option("", str, "SQLite file; empty = billing.db in the board's data area", True),
+        "durability": Option("full", str, "full: fsync every money-moving commit (survives a power "
+                             "cut); normal: faster, survives a crash but not a power cut"),
     },
     "agi": {
         "enabled": Option("yes", _bool, "run the FastAGI listener"),

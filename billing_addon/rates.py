@@ -248,10 +248,11 @@ def current_version() -> str:
     return row.value if row else "0"
 
 
-def index() -> rating.RateIndex:
+def index(version: Optional[str] = None) -> rating.RateIndex:
     """The index of active rates, rebuilt only when the table changed (also when another
-    process, such as the CLI, changed it)."""
-    version = current_version()
+    process, such as the CLI, changed it).  ``version``: the caller's fresh reading of
+    the rates version, if it has one."""
+    version = current_version() if version is None else version
     key = str(db.database)
     cached = _cache.get(key)
     if cached and cached[0] == version:

@@ -77,6 +77,14 @@ OPTIONS: Dict[str, Option] = {
 }
 
 
+def snapshot() -> Dict[str, str]:
+    """Every setting (defaults filled in) and the rates version, in one cheap query."""
+    values = {key: option.default for key, option in OPTIONS.items()}
+    values["rates_version"] = "0"
+    values.update(db.execute_sql("SELECT key, value FROM setting").fetchall())
+    return values
+
+
 def get(key: str) -> str:
     option = OPTIONS[key]
     row = Setting.get_or_none(Setting.key == key)

@@ -1,0 +1,185 @@
+"""Billing core benchmarks (issue 2):
+
+* rate matching with a 30,000-rate deck: lookups per second;
+* authorize+settle cycles per second on a SQLite file, beside a raw sqlite3 loop doing
+  one minimal transaction per call with the same pragmas (the floor of the store);
+* 20 threads authorizing at once: p50/p99 authorize latency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+
+from billing_addon import accounts, calls, money, rating, settings, store
+
+from .results_file import record
+
+T0 = 1795441378
+
+
+def make_deck(n: int, rnd: random.Random) -> list:
+    """A realistic deck: country codes, area codes, mobile ranges; some rates only for
+    part of the day, some for named extensions; lengths 0 or exact."""
+    countries = ["1", "44", "49", "33", "86", "91", "81", "7", "61", "55", "234", "971", "852", "65"]
+    deck = []
+    blocks = [(0, 86400), (8 * 3600, 20 * 3600), (20 * 3600, 8 * 3600), (22 * 3600, 6 * 3600)]
+    for i in range(1, n + 1):
+        cc = rnd.choice(countries)
+        prefix = "900" + cc + str(rnd.randint(1, 9999)).rjust(rnd.choice((2, 3, 4)), "0")
+        start, end = rnd.choice(blocks)
+        named = rnd.random() < 0.2
+        deck.append(rating.Rate(
+            id=i, prefix=prefix, length=rnd.choice((0, 0, len(prefix) + 6, len(prefix) + 7)),
+            initial_cost=rnd.randint(0, 500), initial_time=rnd.choice((0, 30, 60)),
+            rate=rnd.randint(1, 5000), unit=rnd.choice((1, 6, 30, 60)), start=start, end=end,
+            extensions=frozenset({"1001", "1002"}) if named else frozenset(),
+            all_extensions=not named, active=rnd.random() > 0.05))
+    # the national dial rules the manual describes
+    deck.append(rating.Rate(id=n + 1, prefix="9", length=9, rate=500, all_extensions=True))
+    deck.append(rating.Rate(id=n + 2, prefix="9", length=12, rate=1500, all_extensions=True))
+    return deck
+
+
+def bench_matching(seconds: float = 3.0) -> dict:
+    rnd = random.Random(1)
+    deck = make_deck(30_000, rnd)
+    built = time.perf_counter()
+    index = rating.RateIndex(deck)
+    build_s = time.perf_counter() - built
+    queries = []
+    for _ in range(20_000):
+        rate = rnd.choice(deck)
+        tail = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(4, 9)))
+        number = rate.prefix + tail if rnd.random() < 0.8 else "9" + tail.ljust(8, "5")
+        queries.append((rnd.choice(("1001", "1003", "2001")), number, rnd.randint(0, 86399)))
+    count, hits = 0, 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for ext, number, sod in queries:
+            if index.match(ext, number, sod) is not None:
+                hits += 1
+        count += len(queries)
+    elapsed = time.perf_counter() - start
+    return {"deck_rates": len(deck), "index_build_s": round(build_s, 3),
+            "lookups_per_s": int(count / elapsed), "hit_ratio": round(hits / count, 3),
+            "target_lookups_per_s": 300_000}
+
+
+def _fresh_db(folder: str, durability: str = "full") -> str:
+    path = os.path.join(folder, "bench.db")
+    store.init_db(path, durability=durability)
+    for n in range(1001, 1021):
+        accounts.ensure_extension(str(n), f"Room {n}")
+    numbers = [str(n) for n in range(1001, 1021)]
+    accounts.edit(numbers, billing_enabled=True, credit=money.parse_amount("100"))
+    accounts.recharge(numbers, money.parse_amount("100000"), "bench")
+    from billing_addon import rates
+
+    rates.add(rates.validate({"prefix": "9", "length": "0", "rate": "0.01", "unit": "6",
+                              "all_extensions": True}))
+    settings.put("timezone", "Asia/Shanghai")
+    return path
+
+
+def raw_sqlite_floor(folder: str, n: int, durability: str) -> float:
+    """One minimal write transaction per call, same pragmas, no library around it."""
+    path = os.path.join(folder, f"raw-{durability}.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.execute(f"PRAGMA synchronous={store.DURABILITY[durability]}")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, uniqueid TEXT UNIQUE, v INTEGER)")
+    start = time.perf_counter()
+    for i in range(n):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t (uniqueid, v) VALUES (?, ?)", (f"u{i}", i))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+def bench_cycles(folder: str, durability: str, n: int = 3000) -> dict:
+    _fresh_db(folder, durability)
+    rnd = random.Random(2)
+    start = time.perf_counter()
+    for i in range(n):
+        ext = str(1001 + i % 20)
+        auth = calls.authorize(ext, "912345678", T0 + i, f"c{i}")
+        assert auth.result == calls.ALLOWED, auth
+        calls.settle(f"c{i}", rnd.randint(0, 300), "ANSWER", T0 + i + 300)
+    elapsed = time.perf_counter() - start
+    assert not accounts.verify()
+    store.close_db()
+    ours = n / elapsed
+    floor = raw_sqlite_floor(folder, n, durability)
+    return {"cycles": n, "authorize_settle_cycles_per_s": int(ours),
+            "raw_sqlite_one_txn_per_call_per_s": int(floor),
+            "ratio_to_raw_floor": round(ours / floor, 3), "target_cycles_per_s": 2000,
+            "durability": durability}
+
+
+def bench_threads(folder: str, durability: str, talk_ms: int, threads: int = 20,
+                  per_thread: int = 100) -> dict:
+    """20 callers at once.  ``talk_ms`` > 0: each call "talks" a random 0..talk_ms ms
+    between authorize and settle (the shape of real traffic, compressed); 0: every
+    thread hammers back to back (saturation: latency is then mostly queueing)."""
+    _fresh_db(folder, durability)
+    latencies: list = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def worker(t: int) -> None:
+        mine = []
+        rnd = random.Random(t)
+        barrier.wait()
+        for i in range(per_thread):
+            uid = f"t{t}-{i}"
+            ext = str(1001 + (t + i) % 20)
+            begin = time.perf_counter()
+            auth = calls.authorize(ext, "912345678", T0 + i, uid)
+            mine.append(time.perf_counter() - begin)
+            if talk_ms:
+                time.sleep(rnd.random() * talk_ms / 1000)
+            if auth.result == calls.ALLOWED:
+                calls.settle(uid, rnd.randint(0, 300))
+        with lock:
+            latencies.extend(mine)
+
+    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    start = time.perf_counter()
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    elapsed = time.perf_counter() - start
+    assert not accounts.verify()
+    store.close_db()
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100)
+    return {"threads": threads, "calls": len(latencies),
+            "authorize_p50_ms": round(q[49] * 1000, 2), "authorize_p99_ms": round(q[98] * 1000, 2),
+            "cycles_per_s": int(len(latencies) / elapsed), "target_p99_ms": 5,
+            "durability": durability, "talk_ms": talk_ms}
+
+
+def main() -> None:
+    figures = {"matching": bench_matching()}
+    for durability in ("full", "normal"):
+        with tempfile.TemporaryDirectory() as folder:
+            figures[f"sequential_{durability}"] = bench_cycles(folder, durability)
+        for talk_ms in (20, 0):
+            with tempfile.TemporaryDirectory() as folder:
+                figures[f"threads_{durability}_talk{talk_ms}ms"] = bench_threads(folder, durability, talk_ms)
+    figures["note"] = f"run at {dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+    record("core", figures)
+
+
+if __name__ == "__main__":
+    main()
