@@ -29,6 +29,7 @@ setup(
         "billing_addon": ["migrations/*.sql", "dialplan/*.conf", "default.ini"],
         "billing_addon.web": ["views/*.tpl", "static/*"],
         "billing_addon.board": ["profiles/*.ini"],
+        "hwlicense": ["trusted_keys/*.pub", "trusted_keys/README.txt"],
     },
     # Ranges that Debian bookworm's python3-* packages satisfy (the box's firmware).
     install_requires=[
