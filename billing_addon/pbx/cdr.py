@@ -1,0 +1,298 @@
+"""Asterisk's ``Master.csv`` (cdr_csv): parsing, the billable-row rule, settling rows.
+
+Format, as recorded from Asterisk 22 (shared/fixtures/asterisk/README.md): no header,
+LF line ends, strings in double quotes with inner quotes doubled, numbers bare, an
+unanswered call's ``answer`` bare and empty, ``lastdata`` with commas.  21 columns with
+``newcdrcolumns=yes``, 18 without (no peeraccount, linkedid, sequence).  ``uniqueid``
+is only there with ``loguniqueid=yes``, which billing needs (it is what makes a call the
+same call in the hangup AGI and in the CDR).  Times are the box's local time.
+
+Which row bills: a call writes several rows, out of time order.  The billable row is
+the caller channel's row with ``lastapp=Dial``: its uniqueid is the authorize AGI's
+``agi_uniqueid`` and its billsec is ANSWEREDTIME.  Not billable: the callee's and the
+originate side's rows (other apps), and the caller channel's second row with
+``lastapp=Return`` and billsec 0 that the hangup handler causes.  Replaying rows is
+harmless: ``calls.settle`` charges a uniqueid once.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple
+from zoneinfo import ZoneInfo
+
+from .. import accounts, calls, settings
+from ..store import Call, Extension, money_txn
+from .handlers import uniqueid_epoch
+
+log = logging.getLogger("billing_addon.pbx.cdr")
+
+COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
+           "lastdata", "start", "answer", "end", "duration", "billsec", "disposition",
+           "amaflags", "uniqueid", "userfield", "peeraccount", "linkedid", "sequence")
+COLUMN_COUNTS = (18, 21)  # newcdrcolumns=no / yes, both with loguniqueid and loguserfield
+DIAL_STATUS = {"ANSWERED": "ANSWER", "NO ANSWER": "NOANSWER", "BUSY": "BUSY",
+               "FAILED": "FAILED", "CONGESTION": "CONGESTION"}
+MAX_LINE = 8192
+BATCH = 200  # rows settled per transaction
+
+
+class CdrError(ValueError):
+    """A line that is not a CDR row of a supported layout."""
+
+
+class CdrRow(NamedTuple):
+    """The fields billing uses from one row."""
+
+    accountcode: str
+    src: str
+    dst: str
+    channel: str
+    lastapp: str
+    start: str  # local time, 'YYYY-MM-DD HH:MM:SS'
+    duration: int
+    billsec: int
+    disposition: str
+    uniqueid: str
+    linkedid: str
+
+    @property
+    def number(self) -> str:
+        """The calling extension: the accountcode the dialplan sets, else the src."""
+        return self.accountcode or self.src
+
+    @property
+    def dial_status(self) -> str:
+        return DIAL_STATUS.get(self.disposition, self.disposition)[:20]
+
+
+def parse_fields(fields: List[str]) -> CdrRow:
+    if len(fields) not in COLUMN_COUNTS:
+        raise CdrError(f"{len(fields)} columns (expected 18 or 21: loguniqueid=yes, "
+                       "loguserfield=yes)")
+    try:
+        duration, billsec = int(fields[12]), int(fields[13])
+    except ValueError:
+        raise CdrError(f"duration/billsec not numbers: {fields[12][:12]!r}, {fields[13][:12]!r}") from None
+    if duration < 0 or billsec < 0:
+        raise CdrError("negative duration or billsec")
+    linkedid = fields[19] if len(fields) == 21 else ""
+    return CdrRow(fields[0], fields[1], fields[2], fields[5], fields[7], fields[9], duration,
+                  billsec, fields[14], fields[16], linkedid)
+
+
+def parse_line(line: str) -> CdrRow:
+    """One Master.csv line (without its LF) as a row, or ``CdrError``."""
+    if len(line) > MAX_LINE:
+        raise CdrError("line too long")
+    try:
+        rows = list(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        raise CdrError(f"not CSV: {exc}") from None
+    if len(rows) != 1:
+        raise CdrError("not one CSV row")
+    return parse_fields(rows[0])
+
+
+def is_billable(row: CdrRow) -> bool:
+    """The caller channel's Dial row (see the module doc).  The ``;1`` half of a Local
+    channel is the originating side, never the caller's own leg."""
+    return (row.lastapp == "Dial" and bool(row.uniqueid) and bool(row.dst)
+            and not (row.channel.startswith("Local/") and row.channel.endswith(";1")))
+
+
+def local_to_utc(text: str, zone: ZoneInfo) -> Optional[int]:
+    """A CDR time ('2026-11-23 21:42:58', box-local) as UTC epoch seconds."""
+    try:
+        local = dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    return int(local.replace(tzinfo=zone).timestamp())
+
+
+@dataclass
+class Stats:
+    """What a run of lines came to."""
+
+    lines: int = 0
+    billable: int = 0
+    charged: int = 0
+    already: int = 0  # settled before (by the hangup AGI or an earlier replay)
+    not_billed: int = 0  # extension not billed, or no record of the call
+    outside: int = 0  # outside the import period
+    errors: int = 0
+    problems: List[str] = field(default_factory=list)
+
+    def error(self, where: str, message: str) -> None:
+        self.errors += 1
+        if len(self.problems) < 50:
+            self.problems.append(f"{where}: {message}")
+        if self.errors <= 20 or self.errors % 1000 == 0:
+            log.warning("CDR %s: %s", where, message)
+
+    def add(self, other: Stats) -> None:
+        for name in ("lines", "billable", "charged", "already", "not_billed", "outside", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.problems.extend(other.problems[: max(0, 50 - len(self.problems))])
+
+
+def billable_rows(lines: Iterable[Tuple[str, str]], stats: Stats,
+                  since: Optional[str] = None, until: Optional[str] = None) -> Iterator[CdrRow]:
+    """Parse (where, line) pairs; yield the billable rows, count and report the rest.
+    ``since``/``until`` ('YYYY-MM-DD HH:MM:SS', local) bound the call start, end excluded."""
+    for where, line in lines:
+        stats.lines += 1
+        if not line.strip():
+            continue
+        try:
+            row = parse_line(line)
+        except CdrError as exc:
+            stats.error(where, str(exc))
+            continue
+        if not is_billable(row):
+            continue
+        if (since and row.start < since) or (until and row.start >= until):
+            stats.outside += 1
+            continue
+        stats.billable += 1
+        yield row
+
+
+def _chunks(items: List[CdrRow], size: int) -> Iterator[List[CdrRow]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class Settler:
+    """Settles billable rows in batches: one transaction per batch (so a replayed file
+    costs one commit per batch, not per row), rows already settled filtered out with
+    one query, unknown extensions created with billing off (they appear in the list)."""
+
+    def __init__(self) -> None:
+        self.known_numbers: Set[str] = set()
+        self.open_calls: Set[str] = set()
+
+    def settle(self, rows: List[CdrRow], stats: Stats, on_commit=None) -> None:
+        """``on_commit()`` runs inside the last batch's transaction (to save a position
+        atomically with the settlements it covers)."""
+        if not rows:
+            if on_commit:
+                with money_txn():
+                    on_commit()
+            return
+        zone = settings.zone()
+        batches = list(_chunks(rows, BATCH))
+        for index, batch in enumerate(batches):
+            self._ensure_extensions(batch)
+            todo = self._unsettled(batch, stats)
+            billed = self._billed_numbers(todo)
+            with money_txn():
+                for row in todo:
+                    self._settle_one(row, zone, billed, stats)
+                if on_commit and index == len(batches) - 1:
+                    on_commit()
+
+    def _unsettled(self, batch: List[CdrRow], stats: Stats) -> List[CdrRow]:
+        uids = list({row.uniqueid for row in batch})
+        done: Set[str] = set()
+        self.open_calls = set()
+        for uid, settled, status in (Call.select(Call.uniqueid, Call.settled_utc, Call.status)
+                                     .where(Call.uniqueid.in_(uids)).tuples()):
+            if settled is not None or status == "denied":
+                done.add(uid)
+            else:
+                self.open_calls.add(uid)
+        todo, seen = [], set()
+        for row in batch:
+            if row.uniqueid in done or row.uniqueid in seen:
+                stats.already += 1
+            else:
+                seen.add(row.uniqueid)
+                todo.append(row)
+        return todo
+
+    def _billed_numbers(self, rows: List[CdrRow]) -> Set[str]:
+        numbers = list({row.number for row in rows})
+        if not numbers:
+            return set()
+        return {n for (n,) in Extension.select(Extension.number).where(
+            Extension.number.in_(numbers) & (Extension.billing_enabled == True)  # noqa: E712
+        ).tuples()}
+
+    def _ensure_extensions(self, batch: List[CdrRow]) -> None:
+        new = {row.number for row in batch} - self.known_numbers
+        if not new:
+            return
+        existing = {n for (n,) in Extension.select(Extension.number)
+                    .where(Extension.number.in_(list(new))).tuples()}
+        for number in new - existing:
+            try:
+                accounts.ensure_extension(number, source="dialed")
+            except accounts.AccountError:
+                continue
+        self.known_numbers |= new
+
+    def _settle_one(self, row: CdrRow, zone: ZoneInfo, billed: Set[str], stats: Stats) -> None:
+        if row.uniqueid not in self.open_calls and row.number not in billed:
+            stats.not_billed += 1
+            return
+        started = local_to_utc(row.start, zone) or uniqueid_epoch(row.uniqueid)
+        try:
+            result = calls.settle(row.uniqueid, row.billsec, row.dial_status, number=row.number,
+                                  dialed=row.dst, started=started, source="cdr")
+        except (calls.CallError, accounts.AccountError) as exc:
+            stats.error(f"call {row.uniqueid}", str(exc))
+            return
+        if result.outcome == "charged":
+            stats.charged += 1
+        elif result.outcome == "duplicate":
+            stats.already += 1
+        else:
+            stats.not_billed += 1
+
+
+def read_lines(path: str, chunk: int = 1 << 20) -> Iterator[Tuple[str, str]]:
+    """(where, line) of a whole file; a last line without LF is still returned (a
+    one-shot import reads a finished file)."""
+    number = 0
+    with open(path, "rb") as fh:
+        rest = b""
+        while True:
+            data = fh.read(chunk)
+            if not data:
+                break
+            data = rest + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 1:]
+            for raw in data[:cut].split(b"\n"):
+                number += 1
+                yield f"line {number}", raw.decode("utf-8", "replace")
+        if rest:
+            yield f"line {number + 1} (no LF at the end)", rest.decode("utf-8", "replace")
+
+
+def import_file(path: str, since: Optional[str] = None, until: Optional[str] = None,
+                settler: Optional[Settler] = None) -> Stats:
+    """Settle every billable call of a CDR file (optionally only calls that started in
+    [since, until), local time).  Safe to repeat: settled calls stay as they are."""
+    stats = Stats()
+    settler = settler or Settler()
+    pending: List[CdrRow] = []
+    for row in billable_rows(read_lines(path), stats, since, until):
+        pending.append(row)
+        if len(pending) >= BATCH * 5:
+            settler.settle(pending, stats)
+            pending = []
+    settler.settle(pending, stats)
+    return stats
+
+
+def summary(stats: Stats) -> Dict[str, int]:
+    return {name: getattr(stats, name) for name in
+            ("lines", "billable", "charged", "already", "not_billed", "outside", "errors")}

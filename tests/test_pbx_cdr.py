@@ -1,0 +1,281 @@
+"""Master.csv: parsing the recorded files, the billable-row rule, one-shot import, and
+the follower (growth, partial lines, rotation, truncation, restarts, bad lines)."""
+
+import json
+import os
+
+import pytest
+
+from billing_addon import accounts, money, rates, settings
+from billing_addon.pbx import cdr
+from billing_addon.pbx.cdrfollow import CdrFollower
+from billing_addon.store import Call, Extension, Ledger
+from tests.pbx_support import FIXTURES
+
+CDR = FIXTURES / "cdr"
+INDEX = json.loads((FIXTURES / "index.json").read_text(encoding="utf-8"))
+RATE = money.parse_amount("0.01")  # per second
+# billsec of every billable row in Master-21col.csv: a b c d g i j j k l
+TOTAL_21 = 5 + 20 + 0 + 0 + 3 + 3 + 5 + 5 + 6 + 20
+
+
+def rows_of(path):
+    stats = cdr.Stats()
+    return list(cdr.billable_rows(cdr.read_lines(str(path)), stats)), stats
+
+
+@pytest.fixture
+def billing(db_path):
+    settings.put("timezone", "Asia/Shanghai")
+    accounts.ensure_extension("1001", "Ext 1001")
+    accounts.edit(["1001"], billing_enabled=True)
+    accounts.recharge(["1001"], money.parse_amount("100"), "test")
+    rates.add(rates.validate({"prefix": "9", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    return db_path
+
+
+def balance():
+    return Extension.get(Extension.number == "1001").balance
+
+
+def charged_calls():
+    return Ledger.select().where(Ledger.kind == "call").count()
+
+
+# --- parsing ------------------------------------------------------------------------
+
+def test_billable_rows_are_the_ones_the_readme_names():
+    rows, stats = rows_of(CDR / "Master-21col.csv")
+    assert stats.errors == 0 and stats.lines == 50
+    expected = {}
+    for scenario in INDEX["scenarios"]:
+        for call in scenario["calls"]:
+            if call["billable_cdr_row"] and scenario["name"] != "n-cdr18-answered":
+                expected[call["uniqueid"]] = call["billable_cdr_row"]["billsec"]
+    assert {r.uniqueid: r.billsec for r in rows} == expected
+    # denied, failed and server-down calls (e, f, f2, h, m) have no billable row
+    assert all(r.lastapp == "Dial" and r.channel.endswith(";2") for r in rows)
+
+
+def test_18_column_file():
+    rows, stats = rows_of(CDR / "Master-18col.csv")
+    assert stats.errors == 0
+    assert [(r.uniqueid, r.billsec, r.dial_status, r.linkedid) for r in rows] == [
+        ("1795441534.101", 5, "ANSWER", "")]
+
+
+def test_quoted_fields_and_empty_answer():
+    line = (CDR / "by-scenario" / "c-busy.csv").read_text(encoding="utf-8").splitlines()[1]
+    row = cdr.parse_line(line)
+    assert row.lastapp == "Dial" and row.disposition == "BUSY" and row.dial_status == "BUSY"
+    first = cdr.parse_line((CDR / "Master-21col.csv").read_text(encoding="utf-8").splitlines()[0])
+    assert first.src == "1001" and first.uniqueid == "1795441378.3"
+
+
+def test_local_time_is_the_box_zone():
+    from zoneinfo import ZoneInfo
+
+    # README: uniqueid 1795441378.1 = 13:42:58 UTC; its CDR start is 21:42:58 in Shanghai
+    assert cdr.local_to_utc("2026-11-23 21:42:58", ZoneInfo("Asia/Shanghai")) == 1795441378
+
+
+@pytest.mark.parametrize("line, message", [
+    ('"1001","1001","91234567"', "3 columns"),                       # too few columns
+    ("", "0 columns"),
+    ("garbage without commas", "1 columns"),
+    ('"1001","1001",' + ",".join(['"x"'] * 10) + ',x,y' + ',"a"' * 7, "not numbers"),
+    ('"unterminated,' + "," * 20, "not CSV"),                           # open quote
+])
+def test_bad_lines(line, message):
+    with pytest.raises(cdr.CdrError, match=message):
+        cdr.parse_line(line)
+
+
+# --- one-shot import ----------------------------------------------------------------
+
+def test_import_charges_each_call_once_even_when_replayed(billing):
+    before = balance()
+    first = cdr.import_file(str(CDR / "Master-21col.csv"))
+    assert (first.billable, first.charged, first.errors) == (10, 10, 0)
+    assert before - balance() == TOTAL_21 * RATE
+    again = cdr.import_file(str(CDR / "Master-21col.csv"))
+    assert (again.charged, again.already) == (0, 10)
+    assert before - balance() == TOTAL_21 * RATE
+    assert charged_calls() == 8  # the two unanswered calls cost nothing: no ledger entry
+    call = Call.get(Call.uniqueid == "1795441378.1")
+    assert (call.source, call.answered_s, call.started_utc, call.dialed) == (
+        "cdr", 5, 1795441378, "91234567")
+    assert accounts.verify() == []
+
+
+def test_import_for_a_period(billing):
+    # calls a and b started 21:42:58 and 21:43:09 local
+    stats = cdr.import_file(str(CDR / "Master-21col.csv"), since="2026-11-23 21:42:00",
+                            until="2026-11-23 21:43:30")
+    assert (stats.charged, stats.outside) == (2, 8)
+    assert balance() == money.parse_amount("100") - 25 * RATE
+
+
+def test_extension_not_billed_is_not_charged_but_appears(db_path):
+    stats = cdr.import_file(str(CDR / "Master-18col.csv"))
+    assert stats.not_billed == 1 and Call.select().count() == 0
+    assert Extension.get(Extension.number == "1001").source == "dialed"
+
+
+def test_file_truncated_mid_line_and_bad_rows_are_reported(billing, tmp_path):
+    good = (CDR / "by-scenario" / "a-limit-cut.csv").read_bytes()
+    b_rows = (CDR / "by-scenario" / "b-ends-before-limit.csv").read_bytes()
+    path = tmp_path / "Master.csv"
+    path.write_bytes(b'"1001","1001"\n' + b"\x00\xff garbage\n" + good + b_rows[:57])
+    stats = cdr.import_file(str(path))
+    assert stats.charged == 1 and stats.errors == 3
+    assert any("no LF" in p for p in stats.problems)
+
+
+# --- the follower -------------------------------------------------------------------
+
+def scenario_bytes(name):
+    return (CDR / "by-scenario" / f"{name}.csv").read_bytes()
+
+
+def append(path, data):
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+def test_follows_growth_and_waits_for_partial_lines(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(b"")
+    follower = CdrFollower(str(path))
+    follower.poll()
+    data = scenario_bytes("a-limit-cut")
+    append(path, data[:100])  # Asterisk is in the middle of writing a row
+    follower.poll()
+    assert follower.offset == 0
+    append(path, data[100:])
+    follower.poll()
+    assert follower.stats.charged == 1 and follower.offset == len(data)
+    append(path, scenario_bytes("b-ends-before-limit"))
+    follower.poll()
+    assert follower.stats.charged == 2 and follower.stats.errors == 0
+
+
+def test_starts_at_the_end_without_saved_state(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(scenario_bytes("a-limit-cut"))
+    follower = CdrFollower(str(path), start="end")
+    follower.poll()
+    assert follower.stats.charged == 0
+    append(path, scenario_bytes("k-limit-with-warning"))
+    follower.poll()
+    assert follower.stats.charged == 1
+
+
+def test_rotation_finishes_the_old_file_first(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(scenario_bytes("a-limit-cut"))
+    follower = CdrFollower(str(path), start="beginning")
+    follower.poll()
+    append(path, scenario_bytes("b-ends-before-limit"))  # written before the rotation
+    os.rename(path, tmp_path / "Master.csv.1")
+    path.write_bytes(scenario_bytes("g-invalid-command"))  # the new file
+    follower.poll()
+    assert follower.stats.charged == 3
+    append(path, scenario_bytes("i-reply-formats"))
+    follower.poll()
+    assert follower.stats.charged == 4 and follower.stats.errors == 0
+    assert accounts.verify() == []
+
+
+def test_rotated_file_with_a_truncated_last_line(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(scenario_bytes("a-limit-cut"))
+    follower = CdrFollower(str(path), start="beginning")
+    follower.poll()
+    append(path, scenario_bytes("b-ends-before-limit")[:80])  # cut off mid-line
+    os.rename(path, tmp_path / "Master.csv.1")
+    path.write_bytes(scenario_bytes("k-limit-with-warning"))
+    follower.poll()
+    assert follower.stats.charged == 2 and follower.stats.errors == 1
+
+
+def test_copytruncate_is_read_from_the_start(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(scenario_bytes("a-limit-cut") + scenario_bytes("b-ends-before-limit"))
+    follower = CdrFollower(str(path), start="beginning")
+    follower.poll()
+    assert follower.stats.charged == 2
+    with open(path, "r+b") as fh:  # logrotate copytruncate, then Asterisk writes on
+        fh.truncate(0)
+    append(path, scenario_bytes("k-limit-with-warning"))
+    follower.poll()
+    assert follower.stats.charged == 3
+    # shorter than before, but a longer file after a truncation is noticed too
+    append(path, scenario_bytes("i-reply-formats") * 1)
+    follower.poll()
+    assert follower.stats.charged == 4
+
+
+def test_truncated_then_regrown_past_the_offset(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(scenario_bytes("a-limit-cut"))
+    follower = CdrFollower(str(path), start="beginning")
+    follower.poll()
+    with open(path, "r+b") as fh:
+        fh.truncate(0)
+    append(path, scenario_bytes("b-ends-before-limit") + scenario_bytes("k-limit-with-warning"))
+    follower.poll()  # the file is longer than the old offset: the fingerprint tells
+    assert follower.stats.charged == 3
+
+
+def test_restart_resumes_at_the_saved_position(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(scenario_bytes("a-limit-cut"))
+    first = CdrFollower(str(path), start="beginning")
+    first.poll()
+    first.close()
+    append(path, scenario_bytes("b-ends-before-limit"))
+    second = CdrFollower(str(path), start="beginning")
+    second.poll()
+    assert (second.stats.charged, second.stats.already) == (1, 0)  # a was not read again
+    assert second.stats.lines == 4
+
+
+def test_rotated_while_stopped(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(scenario_bytes("a-limit-cut"))
+    first = CdrFollower(str(path), start="beginning")
+    first.poll()
+    first.close()
+    append(path, scenario_bytes("b-ends-before-limit"))
+    os.rename(path, tmp_path / "Master.csv.1")
+    path.write_bytes(scenario_bytes("k-limit-with-warning"))
+    second = CdrFollower(str(path))
+    second.poll()
+    assert (second.stats.charged, second.stats.already) == (2, 0)
+    assert charged_calls() == 3 and accounts.verify() == []
+
+
+def test_bad_lines_do_not_stop_the_follower(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(b"")
+    follower = CdrFollower(str(path))
+    follower.poll()
+    append(path, b'"too","few","columns"\n' + b'"1001","1001",,,,' + b"\n")
+    append(path, scenario_bytes("a-limit-cut")[:50])  # Asterisk died mid-row ...
+    append(path, scenario_bytes("b-ends-before-limit"))  # ... and wrote on after restart
+    follower.poll()
+    assert follower.stats.errors == 3 and follower.stats.charged == 0 + 1
+    assert follower.offset == path.stat().st_size
+
+
+def test_a_never_ending_line_is_skipped(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_bytes(b"")
+    follower = CdrFollower(str(path))
+    follower.poll()
+    append(path, b"x" * 20000)
+    follower.poll()
+    append(path, b"\n" + scenario_bytes("a-limit-cut"))
+    follower.poll()
+    assert follower.stats.charged == 1 and follower.stats.errors >= 1
