@@ -1,0 +1,376 @@
+"""Read-only queries behind the web UI's lists and exports: extensions, recharge history,
+call log, statistics.
+
+Lists fetch one page (plus one row to know whether a next page exists) through an
+index; exports iterate in chunks with keyset pagination, so 100,000 rows never sit in
+memory at once.  Statistics read the ``call_daily`` table (kept up to date when calls
+settle), never the call table.  Day filters are days in the box's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+from . import settings
+from .store import db
+
+PAGE_SIZE = 50
+EXPORT_CHUNK = 2000
+MAX_KEYWORD = 40
+
+
+class ReportError(ValueError):
+    """A refused filter value (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    page: int
+    per_page: int
+    has_next: bool
+    total: Optional[int] = None
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.rows else 0
+
+    @property
+    def last_index(self) -> int:
+        return (self.page - 1) * self.per_page + len(self.rows)
+
+    @property
+    def pages(self) -> Optional[int]:
+        if self.total is None:
+            return None
+        return max(1, -(-self.total // self.per_page))
+
+
+# --- filters -------------------------------------------------------------------------
+
+
+def parse_day(text: Optional[str], what: str) -> Optional[dt.date]:
+    """'YYYY-MM-DD' (or empty) to a date; ReportError when malformed."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text[:10]) if len(text) == 10 else _bad_day(what)
+    except ValueError:
+        return _bad_day(what)
+
+
+def _bad_day(what: str):
+    raise ReportError(f"{what}: use a date like 2024-05-31")
+
+
+def day_start_utc(day: dt.date) -> int:
+    """The UTC epoch of local midnight starting ``day`` in the box's zone."""
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=settings.zone()).timestamp())
+
+
+def time_bounds(from_day: Optional[dt.date],
+                to_day: Optional[dt.date]) -> Tuple[Optional[int], Optional[int]]:
+    """[from, to) UTC epochs for an inclusive range of local days."""
+    if from_day and to_day and to_day < from_day:
+        raise ReportError("the end date is before the start date")
+    start = day_start_utc(from_day) if from_day else None
+    end = day_start_utc(to_day + dt.timedelta(days=1)) if to_day else None
+    return start, end
+
+
+def _like(keyword: str) -> str:
+    escaped = keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def clean_keyword(keyword: Optional[str]) -> str:
+    return (keyword or "").strip()[:MAX_KEYWORD]
+
+
+def extension_ids_matching(keyword: str) -> Optional[List[int]]:
+    """Ids of extensions whose number or name contains ``keyword``; None = no filter."""
+    keyword = clean_keyword(keyword)
+    if not keyword:
+        return None
+    cur = db.execute_sql(
+        "SELECT id FROM extension WHERE number LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'",
+        (_like(keyword), _like(keyword)))
+    return [row[0] for row in cur.fetchall()]
+
+
+def extension_id(number: str) -> Optional[int]:
+    row = db.execute_sql("SELECT id FROM extension WHERE number = ?", (number.strip(),)).fetchone()
+    return row[0] if row else None
+
+
+def _page_number(page) -> int:
+    try:
+        value = int(page)
+    except (TypeError, ValueError):
+        return 1
+    return min(max(value, 1), 1_000_000)
+
+
+# --- extensions ----------------------------------------------------------------------
+
+EXT_COLUMNS = ("id", "number", "name", "billing_enabled", "payment_type", "status", "credit",
+               "balance", "reserved", "total_recharges", "missing")
+
+
+@dataclass(frozen=True)
+class ExtensionRow:
+    id: int
+    number: str
+    name: str
+    billing_enabled: bool
+    payment_type: str
+    status: str
+    credit: int
+    balance: int
+    reserved: int
+    total_recharges: int
+    missing: bool
+
+
+def extensions_page(number: str = "", status: str = "", payment_type: str = "",
+                    billing: str = "", page=1, per_page: int = PAGE_SIZE) -> Page:
+    """Extensions sorted by number (shorter numbers first), filtered, one page."""
+    where, params = [], []
+    number = clean_keyword(number)
+    if number:
+        where.append("(number LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')")
+        params += [_like(number), _like(number)]
+    if status in ("locked", "unlocked"):
+        where.append("status = ?")
+        params.append(status)
+    if payment_type in ("prepaid", "postpaid"):
+        where.append("payment_type = ?")
+        params.append(payment_type)
+    if billing in ("on", "off"):
+        where.append("billing_enabled = ?")
+        params.append(1 if billing == "on" else 0)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    total = db.execute_sql("SELECT count(*) FROM extension" + clause, params).fetchone()[0]
+    page = _page_number(page)
+    cur = db.execute_sql(
+        f"SELECT {', '.join(EXT_COLUMNS)} FROM extension{clause} "
+        "ORDER BY length(number), number LIMIT ? OFFSET ?",
+        params + [per_page, (page - 1) * per_page])
+    rows = [ExtensionRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]))
+            for r in cur.fetchall()]
+    return Page(rows, page, per_page, page * per_page < total, total)
+
+
+def extensions_by_number(numbers: Sequence[str]) -> List[ExtensionRow]:
+    numbers = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))[:5000]
+    if not numbers:
+        return []
+    rows = []
+    for i in range(0, len(numbers), 500):
+        chunk = numbers[i:i + 500]
+        cur = db.execute_sql(
+            f"SELECT {', '.join(EXT_COLUMNS)} FROM extension WHERE number IN "
+            f"({', '.join('?' * len(chunk))})", chunk)
+        rows += [ExtensionRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
+                              bool(r[10])) for r in cur.fetchall()]
+    rows.sort(key=lambda e: (len(e.number), e.number))
+    return rows
+
+
+def all_extension_numbers() -> List[Tuple[str, str]]:
+    """(number, name) of every extension, for pickers."""
+    return list(db.execute_sql(
+        "SELECT number, name FROM extension ORDER BY length(number), number").fetchall())
+
+
+# --- recharge history ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RechargeRow:
+    id: int
+    created_utc: int
+    number: str
+    name: str
+    pre_balance: int
+    amount: int
+    post_balance: int
+    operator: str
+
+
+def _ledger_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
+    where, params = ["l.kind = 'recharge'"], []
+    if from_utc is not None:
+        where.append("l.created_utc >= ?")
+        params.append(from_utc)
+    if to_utc is not None:
+        where.append("l.created_utc < ?")
+        params.append(to_utc)
+    ids = extension_ids_matching(keyword)
+    if ids is not None:
+        where.append(f"l.extension_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+        params += ids
+    return " AND ".join(where), params
+
+
+_RECHARGE_SELECT = ("SELECT l.id, l.created_utc, e.number, e.name, l.balance_after - l.amount, "
+                    "l.amount, l.balance_after, l.operator FROM ledger l "
+                    "JOIN extension e ON e.id = l.extension_id WHERE ")
+
+
+def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
+                   per_page: int = PAGE_SIZE) -> Page:
+    clause, params = _ledger_filter(from_utc, to_utc, keyword)
+    page = _page_number(page)
+    cur = db.execute_sql(
+        _RECHARGE_SELECT + clause + " ORDER BY l.created_utc DESC, l.id DESC LIMIT ? OFFSET ?",
+        params + [per_page + 1, (page - 1) * per_page])
+    rows = [RechargeRow(*r) for r in cur.fetchall()]
+    return Page(rows[:per_page], page, per_page, len(rows) > per_page)
+
+
+def iter_recharges(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[RechargeRow]:
+    clause, params = _ledger_filter(from_utc, to_utc, keyword)
+    last: Optional[Tuple[int, int]] = None
+    while True:
+        extra, extra_params = "", []
+        if last is not None:
+            extra = " AND (l.created_utc < ? OR (l.created_utc = ? AND l.id < ?))"
+            extra_params = [last[0], last[0], last[1]]
+        rows = db.execute_sql(
+            _RECHARGE_SELECT + clause + extra + " ORDER BY l.created_utc DESC, l.id DESC LIMIT ?",
+            params + extra_params + [EXPORT_CHUNK]).fetchall()
+        for r in rows:
+            yield RechargeRow(*r)
+        if len(rows) < EXPORT_CHUNK:
+            return
+        last = (rows[-1][1], rows[-1][0])
+
+
+# --- call log ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallRow:
+    id: int
+    started_utc: int
+    number: str
+    name: str
+    dialed: str
+    answered_s: Optional[int]
+    cost: int
+    status: str
+    reason: str
+    rate_snapshot: str
+
+    @property
+    def rate_label(self) -> str:
+        if not self.rate_snapshot:
+            return ""
+        try:
+            snap = json.loads(self.rate_snapshot)
+        except ValueError:
+            return ""
+        return snap.get("remarks") or f"{snap.get('prefix', '')}/{snap.get('length') or 'any'}"
+
+
+_CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answered_s, c.cost, "
+                "c.status, c.reason, c.rate_snapshot FROM call c "
+                "JOIN extension e ON e.id = c.extension_id WHERE ")
+
+
+def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
+    where, params = ["1"], []
+    if from_utc is not None:
+        where.append("c.started_utc >= ?")
+        params.append(from_utc)
+    if to_utc is not None:
+        where.append("c.started_utc < ?")
+        params.append(to_utc)
+    ids = extension_ids_matching(keyword)
+    if ids is not None:
+        where.append(f"c.extension_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+        params += ids
+    return " AND ".join(where), params
+
+
+def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
+               per_page: int = PAGE_SIZE) -> Page:
+    clause, params = _call_filter(from_utc, to_utc, keyword)
+    page = _page_number(page)
+    cur = db.execute_sql(
+        _CALL_SELECT + clause + " ORDER BY c.started_utc DESC, c.id DESC LIMIT ? OFFSET ?",
+        params + [per_page + 1, (page - 1) * per_page])
+    rows = [CallRow(*r) for r in cur.fetchall()]
+    return Page(rows[:per_page], page, per_page, len(rows) > per_page)
+
+
+def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRow]:
+    """Every matching call, newest first, read in chunks (keyset pagination)."""
+    clause, params = _call_filter(from_utc, to_utc, keyword)
+    last: Optional[Tuple[int, int]] = None
+    while True:
+        extra, extra_params = "", []
+        if last is not None:
+            extra = " AND (c.started_utc < ? OR (c.started_utc = ? AND c.id < ?))"
+            extra_params = [last[0], last[0], last[1]]
+        rows = db.execute_sql(
+            _CALL_SELECT + clause + extra + " ORDER BY c.started_utc DESC, c.id DESC LIMIT ?",
+            params + extra_params + [EXPORT_CHUNK]).fetchall()
+        for r in rows:
+            yield CallRow(*r)
+        if len(rows) < EXPORT_CHUNK:
+            return
+        last = (rows[-1][1], rows[-1][0])
+
+
+# --- statistics ----------------------------------------------------------------------
+
+PERIODS = {"day": 10, "month": 7, "year": 4}
+
+
+@dataclass(frozen=True)
+class StatRow:
+    period: str
+    calls: int
+    answered_calls: int
+    answered_s: int
+    cost: int
+
+    @property
+    def average_s(self) -> int:
+        """Average answered call time, whole seconds (rounded half up)."""
+        if not self.answered_calls:
+            return 0
+        return (2 * self.answered_s + self.answered_calls) // (2 * self.answered_calls)
+
+
+def statistics(by: str = "day", extension: Optional[int] = None,
+               from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None
+               ) -> Tuple[List[StatRow], StatRow]:
+    """Totals per day, month or year (from ``call_daily``) and the grand total."""
+    if by not in PERIODS:
+        raise ReportError("statistics by Day, Month or Year")
+    where, params = ["1"], []
+    if extension is not None:
+        where.append("extension_id = ?")
+        params.append(extension)
+    if from_day is not None:
+        where.append("local_day >= ?")
+        params.append(from_day.isoformat())
+    if to_day is not None:
+        where.append("local_day <= ?")
+        params.append(to_day.isoformat())
+    width = PERIODS[by]
+    cur = db.execute_sql(
+        f"SELECT substr(local_day, 1, {width}) AS p, sum(calls), sum(answered_calls), "
+        f"sum(answered_s), sum(cost) FROM call_daily WHERE {' AND '.join(where)} "
+        "GROUP BY p ORDER BY p", params)
+    rows = [StatRow(r[0], r[1] or 0, r[2] or 0, r[3] or 0, r[4] or 0) for r in cur.fetchall()]
+    total = StatRow("total", sum(r.calls for r in rows), sum(r.answered_calls for r in rows),
+                    sum(r.answered_s for r in rows), sum(r.cost for r in rows))
+    return rows, total

@@ -1,0 +1,311 @@
+"""Accounts of the web UI: password hashing (scrypt), users, sign-in throttling, sessions.
+
+Passwords: ``scrypt$N$r$p$salt$hash`` (hashlib.scrypt, 16-byte random salt, N=2**14,
+r=8, p=1: about 16 MB and ~50 ms on the box per check).  Users live in the store's
+``billing_user`` table: role ``admin`` (the PBX administrator, set at install time by
+``billing-addon admin set-password``) or ``billing`` (``bill-xxx`` accounts made in the
+Billing Manager).
+
+Sessions are kept server-side in memory (a random 256-bit id in an HttpOnly, SameSite
+cookie): a restart signs everybody out, nothing secret is stored in the cookie or on
+disk, and a password change or a disabled account ends that user's sessions at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+from billing_addon.store import BillingUser, db, now_utc
+
+ADMIN, BILLING = "admin", "billing"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+USERNAME_PREFIX = "bill-"
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+class AuthError(ValueError):
+    """A refused account operation; the message says why."""
+
+
+# --- passwords -----------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
+                            p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=int(n),
+                             r=int(r), p=int(p), maxmem=64 * 1024 * 1024, dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+_DUMMY_HASH: Optional[str] = None
+
+
+def _dummy_check(password: str) -> None:
+    """Spend the same time on an unknown user as on a known one."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password(secrets.token_hex(8))
+    check_password(password, _DUMMY_HASH)
+
+
+def check_new_password(password: str) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise AuthError(f"the password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AuthError(f"the password is at most {MAX_PASSWORD} characters")
+    if password.strip() != password:
+        raise AuthError("the password must not start or end with a space")
+    return password
+
+
+def random_password() -> str:
+    """12 characters of letters and digits (about 71 bits)."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+# --- users ---------------------------------------------------------------------------
+
+
+def get_user(username: str) -> Optional[BillingUser]:
+    return BillingUser.get_or_none(BillingUser.username == (username or "").strip()[:64])
+
+
+def list_users(role: str = BILLING) -> List[BillingUser]:
+    return list(BillingUser.select().where(BillingUser.role == role).order_by(BillingUser.username))
+
+
+def admin_exists() -> bool:
+    return BillingUser.select().where((BillingUser.role == ADMIN) & BillingUser.enabled).exists()
+
+
+def set_admin_password(password: str, username: str = "admin") -> BillingUser:
+    """Create the administrator or change its password."""
+    check_new_password(password)
+    username = (username or "").strip()
+    if not username or len(username) > 32 or not all(c.isalnum() or c in "-_." for c in username):
+        raise AuthError("the admin user name uses letters, digits, - _ . (at most 32)")
+    now = now_utc()
+    with db.atomic():
+        user = get_user(username)
+        if user is not None and user.role != ADMIN:
+            raise AuthError(f"{username} is a billing user, not an administrator")
+        if user is None:
+            return BillingUser.create(username=username, password_hash=hash_password(password),
+                                      role=ADMIN, enabled=True, created_utc=now, updated_utc=now)
+        BillingUser.update(password_hash=hash_password(password), enabled=True,
+                           updated_utc=now).where(BillingUser.id == user.id).execute()
+    return get_user(username)
+
+
+def create_billing_user(password: Optional[str] = None) -> Tuple[BillingUser, str]:
+    """A new ``bill-xxx`` user with a random (or the given) password; returns the user
+    and the password, which is shown once and not kept."""
+    password = check_new_password(password) if password else random_password()
+    now = now_utc()
+    for size in (3, 3, 3, 4, 4, 6):
+        name = USERNAME_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(size))
+        with db.atomic():
+            if get_user(name) is None:
+                user = BillingUser.create(username=name, password_hash=hash_password(password),
+                                          role=BILLING, enabled=True, created_utc=now,
+                                          updated_utc=now)
+                return user, password
+    raise AuthError("could not find a free user name; try again")
+
+
+def _billing_user(username: str) -> BillingUser:
+    user = get_user(username)
+    if user is None or user.role != BILLING:
+        raise AuthError("no such billing user")
+    return user
+
+
+def set_password(username: str, password: Optional[str] = None) -> str:
+    """Change a billing user's password (random when none given); returns it."""
+    user = _billing_user(username)
+    password = check_new_password(password) if password else random_password()
+    BillingUser.update(password_hash=hash_password(password), updated_utc=now_utc()).where(
+        BillingUser.id == user.id).execute()
+    return password
+
+
+def set_enabled(username: str, enabled: bool) -> None:
+    user = _billing_user(username)
+    BillingUser.update(enabled=bool(enabled), updated_utc=now_utc()).where(
+        BillingUser.id == user.id).execute()
+
+
+def authenticate(username: str, password: str) -> Optional[BillingUser]:
+    """The enabled user with this name and password, else None (constant-ish time)."""
+    user = get_user(username)
+    if user is None or not user.enabled:
+        _dummy_check(password or "")
+        return None
+    if not check_password(password or "", user.password_hash):
+        return None
+    return user
+
+
+def password_tag(user: BillingUser) -> str:
+    """A short fingerprint of the stored hash: sessions remember it, so a password
+    change ends them."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+# --- throttling ----------------------------------------------------------------------
+
+
+class Throttle:
+    """Sign-in throttling per user name and per client address.
+
+    After ``limit`` failures within ``window`` seconds further attempts are refused for
+    ``lockout`` seconds (doubling on each further lockout, at most ``max_lockout``).
+    A success clears the user name's record."""
+
+    def __init__(self, limit: int = 5, window: int = 900, lockout: int = 60,
+                 max_lockout: int = 900, clock: Callable[[], float] = time.monotonic):
+        self.limit, self.window = limit, window
+        self.lockout, self.max_lockout = lockout, max_lockout
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._fails: Dict[str, List[float]] = {}
+        self._until: Dict[str, Tuple[float, int]] = {}  # key -> (blocked until, strikes)
+
+    def _keys(self, username: str, address: str) -> List[str]:
+        return ["u:" + (username or "").strip().lower()[:64], "a:" + (address or "")[:64]]
+
+    def blocked_for(self, username: str, address: str) -> int:
+        """Seconds the attempt must wait (0 = may try)."""
+        now = self.clock()
+        with self._lock:
+            waits = [until - now for key in self._keys(username, address)
+                     for until, _ in [self._until.get(key, (0.0, 0))] if until > now]
+        return int(max(waits) + 0.999) if waits else 0
+
+    def failure(self, username: str, address: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if len(self._fails) > 10000:
+                self._prune(now)
+            for key in self._keys(username, address):
+                limit = self.limit if key.startswith("u:") else self.limit * 4
+                recent = [t for t in self._fails.get(key, []) if now - t < self.window]
+                recent.append(now)
+                if len(recent) >= limit:
+                    _, strikes = self._until.get(key, (0.0, 0))
+                    wait = min(self.lockout * 2 ** strikes, self.max_lockout)
+                    self._until[key] = (now + wait, strikes + 1)
+                    recent = []
+                self._fails[key] = recent
+
+    def success(self, username: str, address: str) -> None:
+        with self._lock:
+            key = self._keys(username, address)[0]
+            self._fails.pop(key, None)
+            self._until.pop(key, None)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, v in self._fails.items() if not v or now - v[-1] >= self.window]:
+            self._fails.pop(key, None)
+        for key in [k for k, (until, _) in self._until.items() if until <= now]:
+            self._until.pop(key, None)
+
+
+# --- sessions ------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    id: str
+    csrf: str
+    expires: float
+    username: str = ""
+    role: str = ""
+    tag: str = ""
+    created: float = 0.0
+    flashes: List[Tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def signed_in(self) -> bool:
+        return bool(self.username)
+
+
+class SessionStore:
+    """In-memory sessions with an idle timeout and an absolute lifetime."""
+
+    MAX_SESSIONS = 5000
+
+    def __init__(self, idle_seconds: int, max_age: int = 12 * 3600,
+                 clock: Callable[[], float] = time.monotonic):
+        self.idle = idle_seconds
+        self.max_age = max_age
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._sessions: Dict[str, Session] = {}
+
+    def new(self) -> Session:
+        now = self.clock()
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now + self.idle,
+                          created=now)
+        with self._lock:
+            if len(self._sessions) >= self.MAX_SESSIONS:
+                self._prune(now)
+            self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: Optional[str]) -> Optional[Session]:
+        if not session_id:
+            return None
+        now = self.clock()
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return None
+            if session.expires <= now or now - session.created > self.max_age:
+                self._sessions.pop(session_id, None)
+                return None
+            session.expires = now + self.idle
+            return session
+
+    def drop(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+    def drop_user(self, username: str) -> None:
+        with self._lock:
+            for sid in [s.id for s in self._sessions.values() if s.username == username]:
+                self._sessions.pop(sid, None)
+
+    def _prune(self, now: float) -> None:
+        for sid in [s.id for s in self._sessions.values() if s.expires <= now]:
+            self._sessions.pop(sid, None)
+        if len(self._sessions) >= self.MAX_SESSIONS:  # still full: drop the oldest anonymous
+            anonymous = sorted((s for s in self._sessions.values() if not s.signed_in),
+                               key=lambda s: s.expires)
+            for s in anonymous[: len(anonymous) // 2 + 1]:
+                self._sessions.pop(s.id, None)

@@ -1,0 +1,74 @@
+/* Call billing add-on: small progressive enhancements; every page works without them. */
+(function () {
+  "use strict";
+
+  function checked(form, name) {
+    return form.querySelectorAll('input[type=checkbox][name="' + name + '"]:checked').length;
+  }
+
+  // "select all" boxes in list headers
+  document.querySelectorAll("[data-select-all]").forEach(function (box) {
+    box.addEventListener("change", function () {
+      var form = box.form || document;
+      form.querySelectorAll('input[type=checkbox][name="' + box.dataset.selectAll + '"]').forEach(function (b) {
+        b.checked = box.checked;
+      });
+      updateCounts();
+    });
+  });
+
+  function updateCounts() {
+    document.querySelectorAll("[data-selection-count]").forEach(function (el) {
+      var n = checked(el.closest("form"), "n");
+      el.textContent = n ? n + " selected" : "Select extensions to recharge or edit them together.";
+    });
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches('input[type=checkbox][name="n"]')) updateCounts();
+  });
+  updateCounts();
+
+  // confirmation for bulk and destructive actions; "select at least one" checks
+  document.addEventListener("submit", function (e) {
+    var form = e.target, button = e.submitter || null;
+    if (button && button.hasAttribute("data-no-confirm")) return;
+    var need = (button && button.dataset.needSelection) || form.dataset.needSelection;
+    if (need && !checked(form, need)) {
+      e.preventDefault();
+      window.alert("Select at least one row first.");
+      return;
+    }
+    var message = (button && button.dataset.confirm) || form.dataset.confirm;
+    if (message && !window.confirm(message)) e.preventDefault();
+  });
+
+  // uploads: say at once when a file is too large (the server refuses it anyway)
+  document.querySelectorAll("input[type=file][data-max-bytes]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var max = parseInt(input.dataset.maxBytes, 10), f = input.files && input.files[0];
+      input.setCustomValidity(f && f.size > max ? "The file is too large (limit " + Math.round(max / 1024) + " KB)." : "");
+    });
+  });
+
+  // extension picker of the rate form: filter box, "all extensions" greys the list
+  document.querySelectorAll("[data-filter]").forEach(function (input) {
+    input.addEventListener("input", function () {
+      var text = input.value.toLowerCase();
+      document.querySelectorAll(input.dataset.filter).forEach(function (label) {
+        label.hidden = text && label.textContent.toLowerCase().indexOf(text) < 0;
+      });
+    });
+  });
+  var all = document.getElementById("all_extensions"), choices = document.getElementById("ext-choices");
+  if (all && choices) {
+    var sync = function () { if (all.checked) choices.setAttribute("data-disabled", ""); else choices.removeAttribute("data-disabled"); };
+    all.addEventListener("change", sync);
+    sync();
+  }
+
+  document.querySelectorAll("[data-back]").forEach(function (a) {
+    a.addEventListener("click", function (e) {
+      if (window.history.length > 1) { e.preventDefault(); window.history.back(); }
+    });
+  });
+})();

@@ -1,0 +1,3 @@
+% if errors.get(name):
+<span class="field-error" id="err-{{name}}" role="alert">{{errors[name]}}</span>
+% end

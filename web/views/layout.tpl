@@ -1,0 +1,45 @@
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{title}} · Billing</title>
+<link rel="stylesheet" href="/static/app.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<script src="/static/app.js" defer></script>
+</head>
+<body class="{{'area-admin' if role == 'admin' else 'area-billing'}}">
+<header class="top">
+  <div class="brand"><span class="logo" aria-hidden="true">₿</span> Billing
+  % if role == 'admin':
+    <span class="crumb">Addons › Billing</span>
+  % end
+  </div>
+  % if menu:
+  <nav class="menu" aria-label="Main menu">
+    % for href, label in menu:
+    <a href="{{href}}" class="{{'active' if path == href or path.startswith(href + '/') else ''}}">{{label}}</a>
+    % end
+  </nav>
+  <div class="who">
+    % if role == 'billing':
+    <a class="currency" href="/settings" title="Currency used on every page and export">{{currency_label}}</a>
+    % end
+    <span class="user" title="Signed in">{{user}}</span>
+    <form method="post" action="/logout" class="inline">
+      <input type="hidden" name="csrf" value="{{csrf}}">
+      <button type="submit" class="linkish" id="sign-out">Sign out</button>
+    </form>
+  </div>
+  % end
+</header>
+<main>
+  <h1>{{title}}</h1>
+  % for kind, message in flashes:
+  <div class="flash flash-{{kind}}" role="{{'alert' if kind == 'error' else 'status'}}">{{message}}</div>
+  % end
+  {{!base}}
+</main>
+<footer>Call billing add-on · times in the box's time zone</footer>
+</body>
+</html>

@@ -1,0 +1,27 @@
+% rebase('layout.tpl')
+<form method="post" action="/extensions/recharge" class="panel" id="recharge-form"
+      data-confirm="Recharge {{len(selected)}} extension(s)?">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <input type="hidden" name="back" value="{{back}}">
+  <p>Recharge the {{len(selected)}} selected extension(s); each gets the amount added to its balance.</p>
+  <div class="table-wrap small">
+  <table class="list">
+    <thead><tr><th>Extension</th><th>Name</th><th>Payment Type</th><th class="num">Balance</th></tr></thead>
+    <tbody>
+    % for e in selected:
+    <tr><td class="mono">{{e.number}}<input type="hidden" name="n" value="{{e.number}}"></td><td>{{e.name}}</td>
+        <td>{{e.payment_type.capitalize()}}</td><td class="num">{{fmt(e.balance)}}</td></tr>
+    % end
+    </tbody>
+  </table>
+  </div>
+  <div class="field">
+    <label for="amount">Recharge Amount ({{currency_label}})</label>
+    <input id="amount" name="amount" value="{{amount}}" inputmode="decimal" placeholder="10.00" required maxlength="20">
+    % include('field_error.tpl', name='amount')
+  </div>
+  <div class="buttons">
+    <button type="submit" class="primary" id="do-recharge">Recharge</button>
+    <a href="{{back if back.startswith('/extensions') else '/extensions'}}" class="button subtle">Cancel</a>
+  </div>
+</form>

@@ -1,0 +1,39 @@
+% rebase('layout.tpl')
+<form method="get" action="/statistics" class="searchbar" id="stats-form">
+  <label>Extension <input name="extension" value="{{filters['extension']}}" placeholder="all extensions" id="stat-ext" maxlength="32"></label>
+  <label>Statistics By
+    <select name="by" id="stat-by">
+      <option value="day" {{'selected' if filters['by'] == 'day' else ''}}>Day</option>
+      <option value="month" {{'selected' if filters['by'] == 'month' else ''}}>Month</option>
+      <option value="year" {{'selected' if filters['by'] == 'year' else ''}}>Year</option>
+    </select></label>
+  <label>From <input type="date" name="from" value="{{filters['from']}}" id="stat-from"></label>
+  <label>To <input type="date" name="to" value="{{filters['to']}}" id="stat-to"></label>
+  <button type="submit">Show</button>
+  % include('field_error.tpl', name='extension')
+  % include('field_error.tpl', name='from')
+  % include('field_error.tpl', name='to')
+</form>
+<div class="cards" id="stat-totals">
+  <div class="card"><span class="card-label">Outbound Calls</span><span class="card-value" id="total-calls">{{total.calls}}</span></div>
+  <div class="card"><span class="card-label">Total Call Time</span><span class="card-value" id="total-time">{{dur(total.answered_s)}}</span></div>
+  <div class="card"><span class="card-label">Average Call Time</span><span class="card-value" id="avg-time">{{dur(total.average_s)}}</span></div>
+  <div class="card"><span class="card-label">Total Cost</span><span class="card-value" id="total-cost">{{fmt(total.cost)}}</span></div>
+</div>
+<p class="hint">{{'Extension ' + filters['extension'] if filters['extension'] else 'All extensions'}}, by {{filters['by']}}{{(', from ' + filters['from']) if filters['from'] else ''}}{{(' to ' + filters['to']) if filters['to'] else ''}}.</p>
+% include('chart.tpl', chart=chart_cost, chart_id='chart-cost', caption='Total cost (' + currency_label + ')', label=fmt)
+% include('chart.tpl', chart=chart_time, chart_id='chart-time', caption='Total call time', label=dur)
+% if rows:
+<div class="table-wrap">
+<table class="list" id="stat-table">
+  <thead><tr><th>{{filters['by'].capitalize()}}</th><th class="num">Calls</th><th class="num">Answered</th>
+    <th class="num">Total Call Time</th><th class="num">Average Call Time</th><th class="num">Total Cost</th></tr></thead>
+  <tbody>
+  % for r in rows:
+  <tr><td>{{r.period}}</td><td class="num">{{r.calls}}</td><td class="num">{{r.answered_calls}}</td>
+      <td class="num">{{dur(r.answered_s)}}</td><td class="num">{{dur(r.average_s)}}</td><td class="num">{{fmt(r.cost)}}</td></tr>
+  % end
+  </tbody>
+</table>
+</div>
+% end
