@@ -39,6 +39,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _cdr_start(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ("end", "beginning"):
+        raise ValueError("expected end or beginning")
+    return value
+
+
 @dataclass(frozen=True)
 class Option:
     default: str
@@ -61,6 +68,7 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "port": Option("4573", _port, "FastAGI listen port"),
         "max_connections": Option("200", _positive, "simultaneous FastAGI connections"),
         "timeout": Option("10", _positive, "seconds a FastAGI peer may stay silent"),
+        "session_timeout": Option("30", _positive, "seconds a whole FastAGI session may last"),
     },
     "web": {
         "enabled": Option("yes", _bool, "serve the web UI"),
@@ -74,11 +82,16 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "enabled": Option("yes", _bool, "follow Asterisk's Master.csv"),
         "path": Option("/var/log/asterisk/cdr-csv/Master.csv", str, "the CDR file to follow", True),
         "poll_seconds": Option("2", _positive, "how often the CDR file is checked"),
+        "start": Option("end", _cdr_start, "with no saved position, start at the file's end "
+                        "(only new calls) or beginning (import all of it)"),
     },
     "sync": {
         "files": Option("/etc/asterisk/pjsip.conf /etc/asterisk/sip.conf /etc/asterisk/users.conf",
                         str, "PBX configuration files the extension list is read from"),
         "interval_seconds": Option("300", _positive, "how often extensions are synced"),
+        "enabled": Option("yes", _bool, "sync extensions from the PBX configuration"),
+        "number_pattern": Option(r"^[0-9]{1,16}$", str, "section names that are extensions "
+                                 "(a regular expression; trunks do not match)"),
     },
     "log": {
         "file": Option("", str, "log file (rotated); empty = standard error", True),
@@ -89,6 +102,10 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
     "daemon": {
         "pid_file": Option("", str, "write the daemon's pid here", True),
         "stale_check_seconds": Option("60", _positive, "how often stale reservations are released"),
+        "shutdown_seconds": Option("10", _positive, "on stop, wait this long for calls being "
+                                   "authorized or settled"),
+        "license_cache_seconds": Option("10", _positive, "how long the license state is reused "
+                                        "between calls"),
     },
 }
 

@@ -1,0 +1,370 @@
+"""``billing-addon serve``: the one process on the box.
+
+It holds the FastAGI listener (authorize/settle), the CDR follower, a housekeeping
+thread (release of stale reservations, extension sync) and the web UI on waitress.
+
+* SIGTERM / SIGINT: stop accepting FastAGI connections, let the sessions in progress
+  finish (a settlement is one SQLite transaction: it is either committed or never
+  happened), let the follower finish its batch, stop the web server, exit 0.
+* SIGHUP: reload the INI file: log file (reopened, so logrotate can move it), log
+  level, CDR path and poll interval, sync files and intervals; the license state is
+  read again.  Listen addresses need a restart.
+* A pid file (``[daemon] pid_file`` or ``--pid-file``) is written once the listeners
+  are bound, so "started" means "answering"; a second daemon refuses to start.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from . import calls, config, store
+
+log = logging.getLogger("billing_addon.daemon")
+
+BillingState = Callable[[], str]
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class DaemonError(RuntimeError):
+    """The daemon cannot start (the message says why)."""
+
+
+# --- logging and the pid file ----------------------------------------------------------
+
+def setup_logging(cfg: config.Config) -> logging.Handler:
+    """Log to the configured file (rotated by size) or to standard error; replaces the
+    handler installed by an earlier call (SIGHUP reopens the file this way)."""
+    root = logging.getLogger("billing_addon")
+    for old in [h for h in root.handlers if getattr(h, "_billing_addon", False)]:
+        root.removeHandler(old)
+        old.close()
+    path = cfg.get("log", "file")
+    handler: logging.Handler
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=cfg.get("log", "max_kb") * 1024,
+            backupCount=max(0, cfg.get("log", "backups")), encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler._billing_addon = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, str(cfg.get("log", "level")).upper(), logging.INFO))
+    root.propagate = False
+    return handler
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_pid_file(path: str) -> None:
+    """Refuse to start when a live process holds the pid file (a stale one is fine)."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            pid = int(fh.read().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid() and _alive(pid):
+        raise DaemonError(f"already running with pid {pid} ({path})")
+
+
+def write_pid_file(path: str) -> None:
+    """Write our pid (atomically); refuse when a live process holds the file."""
+    check_pid_file(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="ascii") as fh:
+        fh.write(f"{os.getpid()}\n")
+    os.replace(tmp, path)
+
+
+def remove_pid_file(path: str) -> None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            if int(fh.read().strip() or 0) != os.getpid():
+                return
+        os.unlink(path)
+    except (OSError, ValueError):
+        pass
+
+
+# --- collaborators, each behind one function -------------------------------------------
+
+def load_activation(cfg: config.Config) -> Any:
+    """The board's ``hwlicense.activation.Activation``, or None when the license
+    package is not installed (a developer tree): then billing counts as active."""
+    try:
+        from hwlicense.activation import Activation
+        from hwlicense.board import load_profile
+    except ModuleNotFoundError as exc:
+        log.warning("license module unavailable (%s); billing is treated as active", exc)
+        return None
+    return Activation(load_profile(cfg.get("box", "board"), cfg.get("box", "board_root") or None))
+
+
+class CachedState:
+    """``billing_state()`` of the activation, read at most every ``seconds``: the call
+    path must not verify a license signature per call.  On error the last known state
+    is kept ('active' before the first success)."""
+
+    def __init__(self, source: Optional[BillingState], seconds: float):
+        self.source = source
+        self.seconds = seconds
+        self._value = "active"
+        self._read_at = -1e18
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        self._read_at = -1e18
+
+    def __call__(self) -> str:
+        if self.source is None:
+            return "active"
+        now = time.monotonic()
+        if now - self._read_at < self.seconds:
+            return self._value
+        with self._lock:
+            if now - self._read_at >= self.seconds:
+                try:
+                    self._value = self.source()
+                except Exception:
+                    log.exception("license state unavailable; keeping %r", self._value)
+                self._read_at = now
+        return self._value
+
+
+def placeholder_app(environ, start_response):
+    """Served when the web UI package is not installed: says so, nothing more."""
+    body = b"billing-addon: the web UI is not installed on this box.\n"
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8"),
+                                               ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def build_web_app(cfg: config.Config, activation: Any = None) -> Callable:
+    """The WSGI app to serve: ``billing_addon.web.app.make_app`` when it is importable,
+    else ``placeholder_app``.  The one place where the daemon meets the web UI."""
+    try:
+        from billing_addon.web.app import make_app
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("billing_addon.web", "billing_addon.web.app"):
+            raise
+        log.warning("web UI not installed; serving a placeholder")
+        return placeholder_app
+    if activation is not None:
+        return make_app(cfg, activation=activation)
+    return make_app(cfg)
+
+
+class WebServer:
+    """waitress in a thread, stoppable from another thread."""
+
+    def __init__(self, app: Callable, host: str, port: int, threads: int):
+        from waitress import create_server
+
+        self.server = create_server(app, host=host, port=port, threads=threads,
+                                    ident="billing-addon", asyncore_loop_timeout=0.5)
+        self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+
+    @property
+    def address(self):
+        return self.server.socket.getsockname()[:2]
+
+    def start(self) -> WebServer:
+        self.thread.start()
+        log.info("web UI on http://%s:%d/", *self.address)
+        return self
+
+    def stop(self, wait: float = 5.0) -> None:
+        server = self.server
+
+        def close_all() -> None:  # runs in the server's own loop thread
+            for channel in list(server._map.values()):
+                channel.close()
+
+        server.trigger.pull_trigger(close_all)
+        self.thread.join(wait)
+        server.task_dispatcher.shutdown(timeout=wait)
+
+
+# --- the daemon ---------------------------------------------------------------------
+
+class Daemon:
+    """Start, reload and stop the parts; ``serve`` adds signals and the pid file."""
+
+    def __init__(self, cfg: config.Config, *, billing_state: Optional[BillingState] = None,
+                 activation: Any = None, web_app: Optional[Callable] = None):
+        self.cfg = cfg
+        self._activation = activation
+        self._given_state = billing_state
+        self._web_app = web_app
+        self.billing_state = CachedState(billing_state, cfg.get("daemon", "license_cache_seconds"))
+        self.stop_event = threading.Event()
+        self.agi = None
+        self.web: Optional[WebServer] = None
+        self.follower = None
+        self._follower_stop = threading.Event()
+        self._threads: list = []
+        self._sync_due = 0.0
+        self._stale_due = 0.0
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self) -> Daemon:
+        from .cli import database_path
+
+        store.init_db(database_path(self.cfg))
+        if self._given_state is None:
+            try:
+                if self._activation is None:
+                    self._activation = load_activation(self.cfg)
+            except Exception:
+                log.exception("cannot load the board's activation; billing treated as active")
+            if self._activation is not None:
+                self.billing_state.source = self._activation.billing_state
+        if self.cfg.get("agi", "enabled"):
+            self._start_agi()
+        if self.cfg.get("cdr", "enabled"):
+            self._start_follower()
+        self._spawn("housekeeping", self._housekeeping)
+        if self.cfg.get("web", "enabled"):
+            app = self._web_app or build_web_app(self.cfg, self._activation)
+            self.web = WebServer(app, self.cfg.get("web", "host"), self.cfg.get("web", "port"),
+                                 self.cfg.get("web", "threads")).start()
+        log.info("billing-addon daemon started (pid %d)", os.getpid())
+        return self
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return thread
+
+    def _start_agi(self) -> None:
+        from .pbx.handlers import make_handlers
+        from .pbx.server import AgiServer
+
+        agi = self.cfg.section("agi")
+        self.agi = AgiServer(make_handlers(self.billing_state), agi["host"], agi["port"],
+                             max_connections=agi["max_connections"], idle_timeout=agi["timeout"],
+                             session_timeout=agi["session_timeout"]).start()
+
+    def _start_follower(self) -> None:
+        from .pbx.cdrfollow import CdrFollower
+
+        cdr = self.cfg.section("cdr")
+        self._follower_stop = threading.Event()
+        self.follower = CdrFollower(cdr["path"], poll_seconds=cdr["poll_seconds"], start=cdr["start"])
+        stop = self._follower_stop
+        follower = self.follower
+        self._follower_thread = self._spawn("cdr-follower", lambda: follower.run(stop))
+
+    def _stop_follower(self, wait: float) -> None:
+        if self.follower is not None:
+            self._follower_stop.set()
+            self._follower_thread.join(wait)
+            self.follower = None
+
+    def _housekeeping(self) -> None:
+        while not self.stop_event.wait(1.0):
+            self.housekeeping_once()
+        store.db.close()
+
+    def housekeeping_once(self, now: Optional[float] = None) -> None:
+        """Release stale reservations and sync extensions when they are due."""
+        from .pbx import sync
+
+        now = time.monotonic() if now is None else now
+        try:
+            if now >= self._stale_due:
+                self._stale_due = now + self.cfg.get("daemon", "stale_check_seconds")
+                released = calls.release_stale()
+                if released:
+                    log.info("released %d stale reservation(s)", released)
+            if self.cfg.get("sync", "enabled") and now >= self._sync_due:
+                self._sync_due = now + self.cfg.get("sync", "interval_seconds")
+                sync.sync(self.cfg.get("sync", "files").split(), self.cfg.get("sync", "number_pattern"))
+        except Exception:
+            log.exception("housekeeping failed; retrying later")
+
+    # -- reload / stop -------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read the INI file (SIGHUP)."""
+        try:
+            new = config.load(self.cfg.path)
+        except config.ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return
+        old, self.cfg = self.cfg, new
+        setup_logging(new)
+        for section, key in (("agi", "host"), ("agi", "port"), ("web", "host"), ("web", "port")):
+            if old.get(section, key) != new.get(section, key):
+                log.warning("[%s] %s changed: takes effect after a restart", section, key)
+        if old.section("cdr") != new.section("cdr"):
+            self._stop_follower(new.get("daemon", "shutdown_seconds"))
+            if new.get("cdr", "enabled"):
+                self._start_follower()
+        self.billing_state.seconds = new.get("daemon", "license_cache_seconds")
+        self.billing_state.clear()
+        self._sync_due = self._stale_due = 0.0
+        log.info("configuration reloaded from %s", new.path)
+
+    def stop(self) -> None:
+        wait = self.cfg.get("daemon", "shutdown_seconds")
+        log.info("stopping")
+        if self.agi is not None:
+            self.agi.stop(wait=wait)
+        self.stop_event.set()
+        self._stop_follower(wait)
+        for thread in self._threads:
+            thread.join(wait)
+        if self.web is not None:
+            self.web.stop()
+        store.close_db()
+        log.info("stopped")
+
+
+def serve(cfg: config.Config, pid_file: Optional[str] = None,
+          billing_state: Optional[BillingState] = None) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads.  Returns the exit code."""
+    setup_logging(cfg)
+    stop, reload = threading.Event(), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    pid_file = pid_file or cfg.get("daemon", "pid_file") or None
+    daemon = Daemon(cfg, billing_state=billing_state)
+    try:
+        if pid_file:
+            check_pid_file(pid_file)
+        daemon.start()
+        if pid_file:
+            write_pid_file(pid_file)
+    except (DaemonError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        daemon.stop()
+        return 1
+    try:
+        while not stop.wait(0.5):
+            if reload.is_set():
+                reload.clear()
+                daemon.reload()
+    finally:
+        daemon.stop()
+        if pid_file:
+            remove_pid_file(pid_file)
+    return 0
