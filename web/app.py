@@ -281,7 +281,7 @@ class WebUI:
         user = auth.get_user(session.username)
         if user is None or not user.enabled or auth.password_tag(user) != session.tag:
             self.sessions.drop(session.id)
-            bottle.request.environ["billing.session"] = None
+            bottle.request.environ.pop("billing.session", None)
             self.flash("Your session ended (the account changed). Please sign in again.", "info")
             bottle.redirect("/login")
         if session.role != role:
@@ -291,7 +291,7 @@ class WebUI:
             allowed, reason = self.may_sign_in()
             if not allowed:
                 self.sessions.drop(session.id)
-                bottle.request.environ["billing.session"] = None
+                bottle.request.environ.pop("billing.session", None)
                 self.flash(reason, "error")
                 bottle.redirect("/login")
         return session

@@ -1,0 +1,613 @@
+"""In-process (WSGI) tests of the web UI: every route's status codes and permissions,
+the forms' validation, CSRF, throttling, security headers, uploads and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from billing_addon.web import auth
+from billing_addon.web.app import SECURITY_HEADERS, make_app
+
+from billing_addon import accounts, calls, config, money, rates, settings, store
+from tests.web_fakes import FakeActivation
+from tests.webclient import Client
+
+ADMIN_PW = "admin-secret-1"
+
+BILLING_GETS = [
+    "/extensions", "/extensions?number=100&status=unlocked&payment_type=prepaid&billing=on&page=2",
+    "/extensions/recharge?n=1001&n=1002", "/extensions/bulk-edit?n=1001", "/extensions/edit?n=1001",
+    "/rates", "/rates?q=9", "/rates/add", "/rates/test", "/rates/test?extension=1001&dialed=912345678",
+    "/rates/import", "/rates/export.csv", "/recharges", "/recharges?from=2024-01-01&to=2030-01-01&q=10",
+    "/recharges/export.csv", "/recharges/export.xlsx", "/calls", "/calls?q=1001", "/calls/export.csv",
+    "/calls/export.xlsx", "/statistics", "/statistics?by=month", "/statistics?by=year&extension=1001",
+    "/settings",
+]
+ADMIN_GETS = ["/admin/settings", "/admin/users", "/admin/billing.ac"]
+BILLING_POSTS = ["/extensions/recharge", "/extensions/bulk-edit", "/extensions/edit", "/rates/add",
+                 "/rates/1/edit", "/rates/1/active", "/rates/delete", "/rates/import", "/settings"]
+ADMIN_POSTS = ["/admin/activation", "/admin/license", "/admin/users/add", "/admin/users/password",
+               "/admin/users/enabled"]
+
+
+@pytest.fixture
+def env(db_path):
+    cfg = config.load(None, {"web": {"max_upload_kb": "64"}})
+    activation = FakeActivation()
+    app = make_app(cfg, activation)
+    auth.set_admin_password(ADMIN_PW)
+    for n in range(1001, 1013):
+        accounts.ensure_extension(str(n), f"Room {n - 1000}")
+    return app, activation
+
+
+@pytest.fixture
+def admin(env):
+    client = Client(env[0])
+    client.login("admin", ADMIN_PW)
+    return client
+
+
+@pytest.fixture
+def billing(env, admin):
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    user, password = auth.create_billing_user("billing-pass-1")
+    client = Client(env[0])
+    client.login(user.username, password)
+    client.username = user.username
+    return client
+
+
+def _flash(response_text):
+    return [m for m in re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', response_text)]
+
+
+# --- access control ------------------------------------------------------------------
+
+
+def test_signed_out_pages_redirect_to_login_and_posts_are_refused(env):
+    client = Client(env[0])
+    assert client.get("/", check=303).location == "/login"
+    client.get("/login", check=200)
+    for path in BILLING_GETS + ADMIN_GETS:
+        response = client.get(path, check=303)
+        assert response.location.startswith("/login?next="), path
+    for path in BILLING_POSTS + ADMIN_POSTS:
+        # with the anonymous session's token: signed-out refused (401); without: CSRF (403)
+        client.post(path, {"x": "1"}, check=401)
+        client.post(path, {"x": "1"}, csrf=None, check=403)
+    client.get("/static/app.css", check=200)
+    assert client.get("/static/../app.py").status in (403, 404)
+    client.get("/no-such-page", check=404)
+
+
+def test_every_billing_page_works_for_a_billing_user(billing):
+    for path in BILLING_GETS:
+        billing.get(path, check=200)
+    assert billing.get("/", check=303).location == "/extensions"
+
+
+def test_billing_user_cannot_open_admin_pages_and_admin_cannot_open_billing_pages(env, billing, admin):
+    for path in ADMIN_GETS:
+        response = billing.get(path, check=403)
+        assert "PBX administrator only" in response.text
+    for path in ADMIN_POSTS:
+        billing.post(path, {"activate": "0", "username": billing.username, "enabled": "0"}, check=403)
+    assert env[1].on  # the forged deactivation did nothing
+    for path in BILLING_GETS:
+        admin.get(path, check=403)
+    for path in BILLING_POSTS:
+        admin.post(path, {"n": "1001", "amount": "5"}, check=403)
+    assert accounts.get_extension("1001").balance == 0
+    for path in ADMIN_GETS:
+        admin.get(path, check=200)
+
+
+def test_security_headers_and_session_cookie(env):
+    client = Client(env[0])
+    login = client.get("/login", check=200)
+    for response in (login, client.get("/static/app.css"), client.get("/extensions"),
+                     client.get("/nope"), client.post("/login", {}, csrf=None)):
+        for name, value in SECURITY_HEADERS:
+            assert response.header(name) == value, (name, response.status)
+    csp = login.header("Content-Security-Policy")
+    assert "http" not in csp and "frame-ancestors 'self'" in csp
+    assert login.header("Cache-Control") == "no-store"
+    cookie = login.header("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=" in cookie
+    assert "https://" not in login.text and "http://" not in login.text.replace("http://www.w3.org", "")
+
+
+def test_pages_use_no_external_assets(billing):
+    for path in ("/extensions", "/rates/add", "/statistics", "/calls"):
+        text = billing.get(path).text
+        assert not re.search(r'(src|href)="(https?:)?//', text), path
+        assert "style=" not in text and "<script>" not in text  # CSP: no inline style/script
+
+
+# --- sign in -------------------------------------------------------------------------
+
+
+def test_login_wrong_password_and_throttling(env):
+    client = Client(env[0])
+    client.get("/login")
+    for _ in range(5):
+        r = client.post("/login", {"username": "admin", "password": "wrong"}, check=401)
+        assert "Wrong user name or password" in r.text
+    r = client.post("/login", {"username": "admin", "password": ADMIN_PW}, check=429)
+    assert "Too many failed sign-ins" in r.text
+    # another client address with the same user name is throttled too (per user name)
+    other = Client(env[0], remote_addr="10.0.0.9")
+    other.get("/login")
+    other.post("/login", {"username": "admin", "password": ADMIN_PW}, check=429)
+    ui = env[0].billing_ui
+    ui.throttle.clock = lambda: 10**9  # the lockout is over
+    other.post("/login", {"username": "admin", "password": ADMIN_PW}, check=303)
+
+
+def test_login_needs_csrf_and_rotates_the_session(env):
+    client = Client(env[0])
+    client.get("/login")
+    before = client.cookies["billing_session"]
+    client.post("/login", {"username": "admin", "password": ADMIN_PW}, csrf=None, check=403)
+    r = client.post("/login", {"username": "admin", "password": ADMIN_PW, "next": "//evil.example/"},
+                    check=303)
+    assert r.location == "/admin/settings"
+    assert client.cookies["billing_session"] != before
+
+
+def test_billing_user_refused_when_deactivated_or_expired(env, admin):
+    app, activation = env
+    user, password = auth.create_billing_user("billing-pass-1")
+    client = Client(app)
+    r = client.login(user.username, password, check=403)
+    assert "Billing is deactivated" in r.text
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    client.login(user.username, password, check=303)
+    client.get("/extensions", check=200)
+    # the trial runs out: the open session ends with the reason
+    activation.now = activation.now.replace(year=2025)
+    app.billing_ui.forget_activation()
+    r = client.get("/extensions", check=303)
+    assert r.location == "/login"
+    r = client.get("/login", check=200)
+    assert "trial expired" in r.text
+    client.login(user.username, password, check=403)
+    # a license lets them in again
+    admin.post("/admin/license", files={"license": ("x.lic", b"LICENSE-OK\n")}, check=303)
+    client.login(user.username, password, check=303)
+
+
+def test_logout(billing):
+    billing.post("/logout", check=303)
+    assert billing.get("/extensions", check=303).location.startswith("/login")
+
+
+def test_session_expires_when_idle(env, billing):
+    ui = env[0].billing_ui
+    ui.sessions.clock = lambda: 10**9
+    assert billing.get("/extensions", check=303).location.startswith("/login")
+
+
+# --- CSRF ---------------------------------------------------------------------------
+
+
+def test_forged_posts_are_refused_and_change_nothing(billing):
+    for token in (None, "", "forged-token"):
+        r = billing.post("/extensions/recharge", {"n": "1001", "amount": "50"}, csrf=token, check=403)
+        assert "CSRF" in r.text
+    billing.post("/settings", {"currency": "EUR", "timezone": "UTC"}, csrf="nope", check=403)
+    assert accounts.get_extension("1001").balance == 0
+    assert settings.get("currency") == "USD"
+
+
+# --- extensions ---------------------------------------------------------------------
+
+
+def test_extension_list_search_and_pagination(billing):
+    for n in range(2000, 2120):
+        accounts.ensure_extension(str(n), "")
+    text = billing.get("/extensions").text
+    assert "1–50 of 132" in text and 'rel="next"' in text
+    text = billing.get("/extensions?page=3").text
+    assert "101–132 of 132" in text
+    accounts.edit(["1003"], status="locked", payment_type="postpaid", credit=money.parse_amount("5"))
+    text = billing.get("/extensions?status=locked").text
+    assert 'data-number="1003"' in text and 'data-number="1001"' not in text
+    text = billing.get("/extensions?payment_type=postpaid&number=100").text
+    assert "1–1 of 1" in text
+    text = billing.get("/extensions?number=nothing-like-this").text
+    assert "No extension matches this search" in text
+
+
+def test_recharge_selected_and_one(billing):
+    r = billing.post("/extensions/recharge", {"n": ["1001", "1002"], "amount": "12.50"}, check=303)
+    assert accounts.get_extension("1001").balance == 125000
+    assert accounts.get_extension("1002").balance == 125000
+    text = billing.get(r.location).text
+    assert "Recharged 2 extension(s) with $12.50" in text
+    billing.post("/extensions/recharge", {"n": "1003", "amount": "1"}, check=303)
+    assert accounts.get_extension("1003").balance == 10000
+    history = billing.get("/recharges").text
+    assert history.count("$12.50") >= 2 and billing.username in history
+
+
+@pytest.mark.parametrize("amount, message", [
+    ("", "amount is required"), ("-5", "must not be negative"), ("abc", "is not a number"),
+    ("0", "greater than zero"), ("1.23456", "at most 4 decimals"), ("1,5", "decimal point"),
+])
+def test_recharge_refuses_bad_amounts(billing, amount, message):
+    r = billing.post("/extensions/recharge", {"n": "1001", "amount": amount}, check=400)
+    assert 'id="err-amount"' in r.text and message in r.text
+    assert accounts.get_extension("1001").balance == 0
+
+
+def test_recharge_without_selection(billing):
+    r = billing.get("/extensions/recharge", check=303)
+    assert "Select at least one extension" in billing.get(r.location).text
+    billing.get("/extensions/bulk-edit", check=303)
+    billing.get("/extensions/edit?n=9999", check=404)
+
+
+def test_bulk_edit_enables_billing_and_validates(billing):
+    r = billing.post("/extensions/bulk-edit", {"n": ["1001", "1002", "1003"], "set_billing": "1",
+                                               "billing_enabled": "1", "set_credit": "1",
+                                               "credit": "5", "set_payment_type": "1",
+                                               "payment_type": "postpaid"}, check=303)
+    assert "Bulk Edit saved for 3" in billing.get(r.location).text
+    for n in ("1001", "1002", "1003"):
+        ext = accounts.get_extension(n)
+        assert ext.billing_enabled and ext.credit == 50000 and ext.payment_type == "postpaid"
+        assert ext.status == "unlocked"  # not ticked: unchanged
+    r = billing.post("/extensions/bulk-edit", {"n": ["1004"], "set_billing": "1", "billing_enabled": "1",
+                                               "set_credit": "1", "credit": "-3"}, check=400)
+    assert 'id="err-credit"' in r.text
+    assert not accounts.get_extension("1004").billing_enabled  # nothing saved
+    r = billing.post("/extensions/bulk-edit", {"n": ["1004"]}, check=400)
+    assert "Tick at least one property" in r.text
+    r = billing.post("/extensions/bulk-edit", {"n": ["1004"], "set_status": "1", "status": "open"}, check=400)
+    assert 'id="err-status"' in r.text
+
+
+def test_edit_one_extension_and_escaping(billing):
+    xss = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    billing.post("/extensions/edit", {"n": "1005", "name": xss, "billing_enabled": "1", "credit": "2",
+                                      "status": "locked", "payment_type": "prepaid"}, check=303)
+    ext = accounts.get_extension("1005")
+    assert ext.name == xss and ext.status == "locked" and ext.billing_enabled and ext.credit == 20000
+    text = billing.get("/extensions").text
+    assert xss not in text and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
+    r = billing.post("/extensions/edit", {"n": "1005", "name": "x", "credit": "lots", "status": "unlocked",
+                                          "payment_type": "prepaid"}, check=400)
+    assert 'id="err-credit"' in r.text
+    assert accounts.get_extension("1005").name == xss  # nothing saved
+
+
+def test_unicode_names_survive_the_form(billing):
+    billing.post("/extensions/edit", {"n": "1006", "name": "Zimmer Ä 房间", "status": "unlocked",
+                                      "payment_type": "prepaid", "credit": "0"}, check=303)
+    assert accounts.get_extension("1006").name == "Zimmer Ä 房间"
+    assert "Zimmer Ä 房间" in billing.get("/extensions?number=%E6%88%BF%E9%97%B4").text
+
+
+# --- rates ---------------------------------------------------------------------------
+
+GOOD_RATE = {"active": "1", "remarks": "City", "prefix": "9", "length": "9", "initial_cost": "0",
+             "initial_time": "0", "rate": "0.05", "unit": "60", "start": "00:00", "end": "24:00",
+             "all_extensions": "1"}
+
+
+def test_rate_add_edit_toggle_delete(billing):
+    r = billing.post("/rates/add", GOOD_RATE, check=303)
+    assert "added" in billing.get(r.location).text
+    rate = store.Rate.get()
+    assert (rate.prefix, rate.length, rate.rate, rate.all_extensions) == ("9", 9, 500, True)
+    form = dict(GOOD_RATE, remarks="Mobile", length="12", rate="0.15", all_extensions="",
+                extensions=["1001", "1002"])
+    billing.post(f"/rates/{rate.id}/edit", form, check=303)
+    assert rates.assignments([rate.id])[rate.id] == ["1001", "1002"]
+    page = billing.get(f"/rates/{rate.id}/edit", check=200).text
+    assert 'value="Mobile"' in page and 'value="1001" checked' in page
+    billing.post(f"/rates/{rate.id}/active", {"active": "0"}, check=303)
+    assert not store.Rate.get_by_id(rate.id).active
+    billing.post(f"/rates/{rate.id}/active", {"active": "1"}, check=303)
+    assert store.Rate.get_by_id(rate.id).active
+    billing.get("/rates/999/edit", check=404)
+    billing.post("/rates/999/active", {"active": "1"}, check=404)
+    billing.post("/rates/delete", {"id": [str(rate.id)]}, check=303)
+    assert store.Rate.select().count() == 0
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("prefix", "9a", "digits only"), ("prefix", "", "prefix is required"),
+    ("length", "x", "whole number"), ("initial_cost", "-1", "negative"),
+    ("initial_time", "1.5", "whole number"), ("rate", "abc", "not a number"),
+    ("unit", "0", "from 1 to"), ("start", "25:00", "not a time of day"),
+    ("end", "00:00", "end time must differ"),
+])
+def test_rate_form_shows_each_invalid_field_and_saves_nothing(billing, field, value, message):
+    form = dict(GOOD_RATE, **{field: value})
+    if field == "end":
+        form["start"] = "00:00"
+    r = billing.post("/rates/add", form, check=400)
+    assert f'id="err-{field}"' in r.text and message in r.text
+    assert store.Rate.select().count() == 0
+
+
+def test_rate_form_several_errors_at_once_and_xss_remarks(billing):
+    xss = "<b onmouseover=alert(1)>deal</b>"
+    r = billing.post("/rates/add", dict(GOOD_RATE, remarks=xss, prefix="x", unit="0", rate="-"), check=400)
+    for field in ("prefix", "unit", "rate"):
+        assert f'id="err-{field}"' in r.text
+    assert xss not in r.text and "&lt;b onmouseover=alert(1)&gt;deal&lt;/b&gt;" in r.text
+    billing.post("/rates/add", dict(GOOD_RATE, remarks=xss), check=303)
+    text = billing.get("/rates").text
+    assert xss not in text and "&lt;b onmouseover" in text
+    r = billing.post("/rates/add", dict(GOOD_RATE, all_extensions="", extensions=["7777"]), check=400)
+    assert 'id="err-extensions"' in r.text and "unknown extension" in r.text
+
+
+def test_rate_tester(billing):
+    billing.post("/rates/add", GOOD_RATE, check=303)
+    r = billing.get("/rates/test?extension=1001&dialed=912345678&at=2024-05-01T10:00&duration=61",
+                    check=200)
+    assert 'id="test-cost">$0.10<' in r.text and "City" in r.text
+    r = billing.get("/rates/test?extension=1001&dialed=0123&duration=10", check=200)
+    assert 'id="test-none"' in r.text
+    r = billing.get("/rates/test?extension=1001&dialed=9x&duration=-1&at=soon", check=400)
+    for field in ("dialed", "duration", "at"):
+        assert f'id="err-{field}"' in r.text
+
+
+def test_rate_csv_import_export(billing):
+    deck = ("prefix,length,rate,unit,remarks,extensions\n"
+            "9,9,0.05,60,City,*\n9,12,0.15,60,Mobile,1001 1002\n")
+    r = billing.post("/rates/import", files={"file": ("deck.csv", deck.encode())}, check=303)
+    assert "2 rate(s) imported" in billing.get(r.location).text
+    exported = billing.get("/rates/export.csv", check=200)
+    assert "attachment" in exported.header("Content-Disposition")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(x["prefix"], x["length"], x["rate"]) for x in rows] == [("9", "9", "0.05"), ("9", "12", "0.15")]
+    bad = "prefix,length,rate,unit\n9,9,0.05,60\n9x,9,0.05,60\n"
+    r = billing.post("/rates/import", files={"file": ("bad.csv", bad.encode())}, check=400)
+    assert "line 3" in r.text and "nothing imported" in r.text
+    r = billing.post("/rates/import", files={"file": ("bin.csv", b"\xff\xfe\x00garbage")}, check=400)
+    assert "not UTF-8" in r.text
+    assert store.Rate.select().count() == 2
+    billing.post("/rates/import", {"replace": "1"}, files={"file": ("d.csv", b"prefix,rate,unit\n8,1,60\n")},
+                 check=303)
+    assert store.Rate.select().count() == 1
+
+
+def test_uploads_over_the_limit_are_refused(billing, env, admin):
+    big = b"9,9,0.05,60\n" * (200 * 1024 // 12)  # ~200 KB, the test limit is 64 KB
+    r = billing.post("/rates/import", files={"file": ("big.csv", b"prefix,length,rate,unit\n" + big)},
+                     check=413)
+    assert "The upload is too large" in r.text and "64 KB" in r.text
+    assert store.Rate.select().count() == 0
+    r = admin.post("/admin/license", files={"license": ("big.lic", b"LICENSE-OK" + b"x" * 300_000)},
+                   check=413)
+    assert env[1].uploads == 0 and not env[1].licensed
+    r = billing.request("POST", "/settings", b"a=1", "application/x-www-form-urlencoded",
+                        headers={"Transfer-Encoding": "chunked"}, check=411)
+
+
+# --- call log, exports, statistics ------------------------------------------------------
+
+
+def _make_calls():
+    accounts.edit(["1001", "1002"], billing_enabled=True)
+    accounts.recharge(["1001", "1002"], money.parse_amount("20"), "test")
+    rates.add(rates.validate(dict(GOOD_RATE, remarks="City")))
+    rates.add(rates.validate(dict(GOOD_RATE, remarks="Mobile", length="12", rate="0.15")))
+    base = 1714557600  # 2024-05-01 10:00 UTC
+    plan = [("1001", "912345678", 61, "c1"), ("1001", "912345678901", 120, "c2"),
+            ("1002", "912345678", 0, "c3"), ("1002", "912345678901", 59, "c4")]
+    for i, (number, dialed, seconds, uid) in enumerate(plan):
+        auth_ = calls.authorize(number, dialed, at=base + i * 600, uniqueid=uid)
+        assert auth_.result == calls.ALLOWED
+        calls.settle(uid, seconds, "ANSWER" if seconds else "NOANSWER", at=base + i * 600 + seconds)
+    return {"c1": 1000, "c2": 3000, "c3": 0, "c4": 1500}
+
+
+def test_call_log_shows_costs_and_searches(billing):
+    costs = _make_calls()
+    text = billing.get("/calls", check=200).text
+    assert text.count('data-call="') == 4
+    assert "$0.10" in text and "$0.30" in text and "$0.15" in text and "Mobile" in text
+    assert "2024-05-01 10:00:00" in text
+    text = billing.get("/calls?q=1002").text
+    assert text.count('data-call="') == 2
+    text = billing.get("/calls?q=Room 1").text  # user name keyword
+    assert text.count('data-call="') >= 2
+    text = billing.get("/calls?from=2024-05-02").text
+    assert "No call matches this search" in text
+    r = billing.get("/calls?from=2024-13-01", check=400)
+    assert 'id="err-from"' in r.text
+    r = billing.get("/calls?from=2024-05-02&to=2024-05-01", check=400)
+    assert "before the start date" in r.text
+    assert sum(costs.values()) == 5500
+
+
+def test_exports_have_the_same_rows_as_the_call_log(billing):
+    _make_calls()
+    settings.put("timezone", "Asia/Shanghai")
+    r = billing.get("/calls/export.xlsx?q=100", check=200)
+    assert r.header("Content-Type").startswith("application/vnd.openxmlformats")
+    assert "attachment" in r.header("Content-Disposition")
+    book = openpyxl.load_workbook(io.BytesIO(r.body), read_only=True)
+    rows = list(book.active.iter_rows(values_only=True))
+    assert rows[0][6] == "Cost (USD)"
+    assert len(rows) == 5
+    assert rows[1][0] == "2024-05-01 18:30:00"  # newest first, in the box's zone
+    assert [Decimal(str(row[6])) for row in rows[1:]] == [Decimal("0.15"), Decimal("0"),
+                                                          Decimal("0.3"), Decimal("0.1")]
+    assert rows[4][1:5] == ("1001", "Room 1", "912345678", 61)
+    r = billing.get("/calls/export.csv", check=200)
+    lines = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert lines[0][6] == "Cost (USD)" and len(lines) == 5
+    assert lines[4][6] == "0.10" and lines[3][6] == "0.30"
+    r = billing.get("/recharges/export.xlsx", check=200)
+    rows = list(openpyxl.load_workbook(io.BytesIO(r.body), read_only=True).active.iter_rows(values_only=True))
+    assert len(rows) == 3 and Decimal(str(rows[1][4])) == Decimal("20")
+    r = billing.get("/recharges/export.csv?q=1002", check=200)
+    assert len(list(csv.reader(io.StringIO(r.text)))) == 2
+    billing.get("/calls/export.xlsx?from=bad", check=400)
+
+
+def test_csv_export_neutralises_formulas(billing):
+    accounts.ensure_extension("1001", "")
+    accounts.edit(["1001"], name="=HYPERLINK(\"http://x\")")
+    accounts.recharge(["1001"], 10000, "test")
+    text = billing.get("/recharges/export.csv").text
+    assert "'=HYPERLINK" in text
+
+
+def test_statistics_from_call_daily(billing):
+    text = billing.get("/statistics?from=2024-05-01&to=2024-05-31").text
+    assert 'id="total-cost">$0.00<' in text and "No calls in this period" in text
+    _make_calls()
+    text = billing.get("/statistics?from=2024-05-01&to=2024-05-31").text
+    assert 'id="total-cost">$0.55<' in text
+    assert 'id="total-calls">4<' in text
+    assert 'id="total-time">0:04:00<' in text  # 61 + 120 + 59 s
+    assert 'id="avg-time">0:01:20<' in text
+    assert "<rect" in text and "2024-05-01" in text
+    text = billing.get("/statistics?by=month&extension=1001&from=2024-01-01").text
+    assert 'id="total-cost">$0.40<' in text and "2024-05" in text
+    text = billing.get("/statistics?by=year").text
+    assert 'id="total-cost">$0.55<' in text and ">2024<" in text
+    r = billing.get("/statistics?extension=4242", check=400)
+    assert "there is no extension 4242" in r.text
+
+
+def test_currency_applies_to_every_page_and_export(billing):
+    _make_calls()
+    r = billing.post("/settings", {"currency": "EUR", "timezone": "Europe/Berlin"}, check=303)
+    assert "Settings saved" in billing.get(r.location).text
+    for path in ("/extensions", "/calls", "/recharges", "/statistics?by=year", "/rates"):
+        text = billing.get(path).text
+        assert "€" in text and "$" not in re.sub(r"<script.*?</script>", "", text), path
+    assert "Cost (EUR)" in billing.get("/calls/export.csv").text
+    r = billing.post("/settings", {"currency": "XXX", "timezone": "Mars/Olympus"}, check=400)
+    assert 'id="err-currency"' in r.text and 'id="err-timezone"' in r.text
+    assert settings.get("currency") == "EUR"
+
+
+# --- administrator ---------------------------------------------------------------------
+
+
+def test_admin_activation_license_and_billing_ac(env, admin):
+    activation = env[1]
+    text = admin.get("/admin/settings").text
+    assert "never been activated" in text and 'id="license-uploaded">No<' in text
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    text = admin.get("/admin/settings").text
+    assert "free trial, 30 day(s) left" in text
+    assert 'id="first-activation">2024-05-01 09:00:00<' in text
+    assert 'id="expiration">2024-05-31 09:00:00<' in text
+    r = admin.get("/admin/billing.ac", check=200)
+    assert r.body == activation.billing_ac() and 'filename="billing.ac"' in r.header("Content-Disposition")
+    r = admin.post("/admin/license", files={"license": ("bad.lic", b"garbage")}, check=303)
+    assert "License refused: the file is not a license" in admin.get(r.location).text
+    r = admin.post("/admin/license", files={"license": ("good.lic", b"LICENSE-OK\n")}, check=303)
+    text = admin.get(r.location).text
+    assert "License uploaded and verified" in text
+    assert 'id="expiration">Never Expires<' in text and 'id="license-uploaded">Yes<' in text
+    admin.post("/admin/license", {}, check=303)
+    admin.post("/admin/activation", {"activate": "0"}, check=303)
+    assert not activation.on
+    assert "Billing is deactivated" in admin.get("/admin/settings").text
+
+
+def test_billing_manager(env, admin):
+    r = admin.post("/admin/users/add", check=200)
+    username = re.search(r'id="new-username">(bill-[a-z0-9]{3,})<', r.text).group(1)
+    password = re.search(r'id="new-password">([A-Za-z0-9]{12})<', r.text).group(1)
+    assert "shown only once" in r.text
+    assert password not in admin.get("/admin/users").text  # shown once
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    user = Client(env[0])
+    user.login(username, password)
+    user.get("/extensions", check=200)
+    # a password change by the admin ends the user's session
+    admin.post("/admin/users/password", {"username": username, "password": "new-password-9"}, check=303)
+    assert user.get("/extensions", check=303).location.startswith("/login")
+    user.login(username, password, check=401)
+    user.login(username, "new-password-9")
+    r = admin.post("/admin/users/password", {"username": username, "password": "short"}, check=400)
+    assert "at least 8 characters" in r.text
+    r = admin.post("/admin/users/password", {"username": username}, check=200)
+    new_password = re.search(r'id="new-password">([A-Za-z0-9]{12})<', r.text).group(1)
+    # disabling ends the session and refuses sign-in
+    admin.post("/admin/users/enabled", {"username": username, "enabled": "0"}, check=303)
+    assert user.get("/extensions", check=303).location.startswith("/login")
+    user.login(username, new_password, check=401)
+    admin.post("/admin/users/enabled", {"username": username, "enabled": "1"}, check=303)
+    user.login(username, new_password, check=303)
+    r = admin.post("/admin/users/enabled", {"username": "admin", "enabled": "0"}, check=303)
+    assert "no such billing user" in admin.get(r.location).text
+    admin.get("/admin/settings", check=200)  # the admin cannot be disabled from here
+
+
+def test_login_page_without_admin_says_how_to_set_it(db_path):
+    app = make_app(config.load(None), FakeActivation())
+    text = Client(app).get("/login").text
+    assert "billing-addon admin set-password" in text
+
+
+# --- accounts module and CLI ------------------------------------------------------------
+
+
+def test_password_hashing():
+    stored = auth.hash_password("correct horse")
+    assert stored.startswith("scrypt$16384$8$1$") and "correct horse" not in stored
+    assert auth.check_password("correct horse", stored)
+    assert not auth.check_password("correct horsE", stored)
+    assert not auth.check_password("x", "md5$abc")
+    assert auth.hash_password("same") != auth.hash_password("same")
+
+
+def test_throttle_doubles_the_lockout():
+    now = [0.0]
+    throttle = auth.Throttle(limit=3, lockout=10, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.blocked_for("bob", "1.2.3.4") == 0
+        throttle.failure("bob", "1.2.3.4")
+    assert throttle.blocked_for("bob", "9.9.9.9") == 10
+    now[0] = 11
+    assert throttle.blocked_for("bob", "1.2.3.4") == 0
+    for _ in range(3):
+        throttle.failure("bob", "1.2.3.4")
+    assert throttle.blocked_for("bob", "1.2.3.4") == 20
+    throttle.success("bob", "1.2.3.4")
+    assert throttle.blocked_for("bob", "5.5.5.5") == 0
+
+
+def test_cli_admin_set_password_and_users(db_path, tmp_path, monkeypatch, capsys):
+    from billing_addon import cli
+
+    ini = tmp_path / "b.ini"
+    ini.write_text(f"[box]\ndatabase = {db_path}\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli.main(["--config", str(ini), "admin", "set-password"]) == 1
+    assert "at least 8" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-good-password\n"))
+    assert cli.main(["--config", str(ini), "admin", "set-password"]) == 0
+    store.init_db(db_path)
+    assert auth.authenticate("admin", "a-good-password").role == auth.ADMIN
+    assert cli.main(["--config", str(ini), "user", "add"]) == 0
+    out = capsys.readouterr().out
+    name = re.search(r"billing user (bill-\w+) created", out).group(1)
+    password = re.search(r"password: (\S+)", out).group(1)
+    store.init_db(db_path)
+    assert auth.authenticate(name, password) is not None
+    assert cli.main(["--config", str(ini), "user", "disable", name]) == 0
+    store.init_db(db_path)
+    assert auth.authenticate(name, password) is None
+    assert cli.main(["--config", str(ini), "user", "disable", "admin"]) == 1
