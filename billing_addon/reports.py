@@ -374,3 +374,37 @@ def statistics(by: str = "day", extension: Optional[int] = None,
     total = StatRow("total", sum(r.calls for r in rows), sum(r.answered_calls for r in rows),
                     sum(r.answered_s for r in rows), sum(r.cost for r in rows))
     return rows, total
+
+
+MAX_FILLED = 400
+
+
+def fill_periods(rows: List[StatRow], by: str, from_day: Optional[dt.date],
+                 to_day: Optional[dt.date]) -> List[StatRow]:
+    """Rows for every day/month/year of the range (zeros where nothing happened), so a
+    chart shows time evenly; left as is when the range is open or too long."""
+    if not rows and (from_day is None or to_day is None):
+        return rows
+    first = from_day or dt.date.fromisoformat(_pad(rows[0].period))
+    last = to_day or dt.date.fromisoformat(_pad(rows[-1].period))
+    if rows:
+        first = min(first, dt.date.fromisoformat(_pad(rows[0].period)))
+        last = max(last, dt.date.fromisoformat(_pad(rows[-1].period)))
+    keys: List[str] = []
+    if by == "day":
+        if (last - first).days >= MAX_FILLED:
+            return rows
+        keys = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    elif by == "month":
+        y, m = first.year, first.month
+        while (y, m) <= (last.year, last.month) and len(keys) < MAX_FILLED:
+            keys.append(f"{y:04d}-{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    else:
+        keys = [f"{y:04d}" for y in range(first.year, min(last.year, first.year + MAX_FILLED) + 1)]
+    have = {r.period: r for r in rows}
+    return [have.get(k) or StatRow(k, 0, 0, 0, 0) for k in keys]
+
+
+def _pad(period: str) -> str:
+    return period + "-01-01"[len(period) - 4:] if len(period) < 10 else period

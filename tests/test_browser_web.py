@@ -25,16 +25,16 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 if not shutil.which(CHROMIUM):
     pytest.skip(f"no chromium at {CHROMIUM}", allow_module_level=True)
 
+from billing_addon.web import auth  # noqa: E402
+from billing_addon.web.app import make_app  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from waitress import create_server  # noqa: E402
+
 from hwlicense.activation import Activation  # noqa: E402
 from hwlicense.billing_ac import read_billing_ac  # noqa: E402
 from hwlicense.board import load_profile  # noqa: E402
 from hwlicense.license import issue_license  # noqa: E402
 from hwlicense.timefmt import utcnow  # noqa: E402
-from waitress import create_server  # noqa: E402
-
-from billing_addon.web import auth  # noqa: E402
-from billing_addon.web.app import make_app  # noqa: E402
 
 ADMIN_PW = "installer-pw-1"
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
@@ -367,8 +367,8 @@ def test_bad_input_through_the_ui(browser, box):
 
     # a 20 MB upload is refused with a clear message
     go(page, "/rates/import")
-    page.set_input_files("#file", files=[{"name": "huge.csv", "mimeType": "text/csv",
-                                          "buffer": b"prefix,rate,unit\n" + b"9,0.1,60\n" * (20 * 1024 * 1024 // 9)}])
+    huge = b"prefix,rate,unit\n" + b"9,0.1,60\n" * (20 * 1024 * 1024 // 9)
+    page.set_input_files("#file", files=[{"name": "huge.csv", "mimeType": "text/csv", "buffer": huge}])
     page.click("#do-import")
     page.wait_for_selector("#error-message")
     assert "The upload is too large (20.0 MB)" in page.inner_text("#error-message")

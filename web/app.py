@@ -795,10 +795,11 @@ class WebUI:
         today = settings.local(store.now_utc()).date()
         if not errors and days["from"] is None and days["to"] is None:
             if by == "day":
-                days["from"] = today - dt.timedelta(days=30)
+                days["from"], days["to"] = today - dt.timedelta(days=30), today
             elif by == "month":
                 days["from"] = dt.date(today.year - 1 if today.month < 12 else today.year,
                                        today.month % 12 + 1, 1)
+                days["to"] = today
         ext_id = None
         if number:
             ext_id = reports.extension_id(number)
@@ -809,6 +810,7 @@ class WebUI:
         if not errors:
             try:
                 rows, total = reports.statistics(by, ext_id, days.get("from"), days.get("to"))
+                rows = reports.fill_periods(rows, by, days.get("from"), days.get("to"))
             except reports.ReportError as exc:
                 errors["to"] = str(exc)
         filters = {"by": by, "extension": number,

@@ -1,6 +1,6 @@
 <figure class="chart" id="{{chart_id}}">
   <figcaption>{{caption}}</figcaption>
-  % if not chart['bars']:
+  % if not chart['top']:
   <p class="empty">No calls in this period.</p>
   % else:
   <div class="chart-scroll">

@@ -10,7 +10,7 @@
 </head>
 <body class="{{'area-admin' if role == 'admin' else 'area-billing'}}">
 <header class="top">
-  <div class="brand"><span class="logo" aria-hidden="true">₿</span> Billing
+  <div class="brand"><img class="logo" src="/static/favicon.svg" alt="" width="26" height="26"> Billing
   % if role == 'admin':
     <span class="crumb">Addons › Billing</span>
   % end

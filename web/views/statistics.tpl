@@ -21,7 +21,7 @@
   <div class="card"><span class="card-label">Total Cost</span><span class="card-value" id="total-cost">{{fmt(total.cost)}}</span></div>
 </div>
 <p class="hint">{{'Extension ' + filters['extension'] if filters['extension'] else 'All extensions'}}, by {{filters['by']}}{{(', from ' + filters['from']) if filters['from'] else ''}}{{(' to ' + filters['to']) if filters['to'] else ''}}.</p>
-% include('chart.tpl', chart=chart_cost, chart_id='chart-cost', caption='Total cost (' + currency_label + ')', label=fmt)
+% include('chart.tpl', chart=chart_cost, chart_id='chart-cost', caption='Total cost (' + currency + ')', label=fmt)
 % include('chart.tpl', chart=chart_time, chart_id='chart-time', caption='Total call time', label=dur)
 % if rows:
 <div class="table-wrap">
