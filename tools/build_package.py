@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import ast
 import glob
-import hashlib
 import gzip
+import hashlib
 import io
 import os
 import re

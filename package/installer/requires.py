@@ -63,7 +63,7 @@ def check(requires: list[str], python_spec: str = "") -> list[str]:
     """Lines like 'bottle>=0.12.23,<0.14 module=bottle deb=python3-bottle'; returns the
     problems found, each with the Debian package that fixes it."""
     found = []
-    here = "%d.%d.%d" % sys.version_info[:3]
+    here = ".".join(str(n) for n in sys.version_info[:3])
     if python_spec and not satisfies(here, python_spec):
         found.append(f"python3 {here} does not satisfy {python_spec}")
     for line in requires:

@@ -1,0 +1,127 @@
+"""backup/restore of the billing database (billing_addon/backup.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from billing_addon import accounts, backup, store
+from billing_addon.cli import main
+
+from .helpers import make_extension, make_rate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _newest():
+    return max(v for v, _n, _s in store.available_migrations())
+
+
+def _balances(path: Path) -> dict:
+    conn = sqlite3.connect(path)
+    try:
+        return dict(conn.execute("SELECT number, balance FROM extension"))
+    finally:
+        conn.close()
+
+
+def _config(tmp_path: Path, db: Path) -> Path:
+    cfg = tmp_path / "billing.ini"
+    cfg.write_text(f"[box]\ndatabase = {db}\n")
+    return cfg
+
+
+def test_backup_while_money_moves_is_a_consistent_snapshot(tmp_path):
+    """A writer process settles and recharges without pause; every backup taken meanwhile
+    passes integrity_check and its ledger explains its balances."""
+    db = tmp_path / "live.db"
+    store.init_db(db)
+    make_extension("1001", balance="100000")
+    make_extension("1002")
+    make_rate("9", "0", rate="0.01", unit="1")
+    store.close_db()
+    writer = subprocess.Popen([sys.executable, str(ROOT / "tests" / "crash_worker.py"), str(db), "0"],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        time.sleep(0.5)
+        copies = []
+        for n in range(5):
+            copy = tmp_path / f"copy{n}.db"
+            backup.backup_db(db, copy)
+            copies.append(copy)
+            time.sleep(0.1)
+    finally:
+        writer.kill()
+        writer.communicate(timeout=30)
+    sizes = set()
+    for copy in copies:
+        assert backup.check_backup(copy, _newest()) == _newest()
+        store.init_db(copy, upgrade=False)
+        try:
+            assert accounts.verify() == []
+            sizes.add(store.Ledger.select().count())
+        finally:
+            store.close_db()
+    assert len(sizes) > 1, "the writer did not write between backups"
+
+
+def test_restore_brings_back_the_backed_up_money(tmp_path, capsys):
+    db = tmp_path / "data" / "billing.db"
+    cfg = _config(tmp_path, db)
+    assert main(["--config", str(cfg), "ext", "add", "1001"]) == 0
+    assert main(["--config", str(cfg), "recharge", "1001", "--amount", "5"]) == 0
+    saved = tmp_path / "backup.db"
+    assert main(["--config", str(cfg), "backup", "-o", str(saved)]) == 0
+    assert main(["--config", str(cfg), "recharge", "1001", "--amount", "7"]) == 0
+    assert _balances(db) == {"1001": 120000}
+    assert main(["--config", str(cfg), "restore", str(saved)]) == 0
+    assert _balances(db) == {"1001": 50000}
+    assert _balances(db.with_name("billing.db.before-restore")) == {"1001": 120000}
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert "ledger OK" in capsys.readouterr().out
+
+
+def test_restore_into_an_empty_data_area_after_a_factory_reset(tmp_path):
+    db = tmp_path / "data" / "billing.db"
+    cfg = _config(tmp_path, db)
+    assert main(["--config", str(cfg), "ext", "add", "1001"]) == 0
+    saved = tmp_path / "backup.db"
+    assert main(["--config", str(cfg), "backup", "-o", str(saved)]) == 0
+    for leftover in db.parent.iterdir():
+        leftover.unlink()  # the reset wiped the data area
+    assert main(["--config", str(cfg), "restore", str(saved)]) == 0
+    assert _balances(db) == {"1001": 0}
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "is not a billing backup"),                      # empty file: no tables
+    (b"not a database at all" * 100, "not a billing backup"),  # garbage
+])
+def test_restore_refuses_what_is_not_a_backup(tmp_path, content, reason):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(content)
+    with pytest.raises(backup.BackupError, match=reason):
+        backup.check_backup(bad, _newest())
+
+
+def test_restore_refuses_a_backup_of_a_newer_addon(tmp_path):
+    db = tmp_path / "newer.db"
+    store.init_db(db)
+    store.db.execute_sql("INSERT INTO schema_version (version) VALUES (9999)")
+    store.close_db()
+    live = tmp_path / "live.db"
+    store.init_db(live)
+    store.close_db()
+    with pytest.raises(backup.BackupError, match="newer add-on"):
+        backup.restore_db(db, live, _newest())
+
+
+def test_backup_refuses_a_missing_database(tmp_path):
+    with pytest.raises(backup.BackupError, match="no database"):
+        backup.backup_db(tmp_path / "none.db", tmp_path / "out.db")
