@@ -2,8 +2,8 @@
 call log, statistics.
 
 Lists fetch one page (plus one row to know whether a next page exists) through an
-index; exports iterate in chunks with keyset pagination, so 100,000 rows never sit in
-memory at once.  Statistics read the ``call_daily`` table (kept up to date when calls
+index; exports read one cursor a chunk at a time, so 100,000 rows never sit in memory
+at once.  Statistics read the ``call_daily`` table (kept up to date when calls
 settle), never the call table.  Day filters are days in the box's time zone.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import settings
 from .store import db
@@ -235,20 +235,22 @@ def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
 
 def iter_recharges(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[RechargeRow]:
     clause, params = _ledger_filter(from_utc, to_utc, keyword)
-    last: Optional[Tuple[int, int]] = None
-    while True:
-        extra, extra_params = "", []
-        if last is not None:
-            extra = " AND (l.created_utc < ? OR (l.created_utc = ? AND l.id < ?))"
-            extra_params = [last[0], last[0], last[1]]
-        rows = db.execute_sql(
-            _RECHARGE_SELECT + clause + extra + " ORDER BY l.created_utc DESC, l.id DESC LIMIT ?",
-            params + extra_params + [EXPORT_CHUNK]).fetchall()
-        for r in rows:
-            yield RechargeRow(*r)
-        if len(rows) < EXPORT_CHUNK:
-            return
-        last = (rows[-1][1], rows[-1][0])
+    for r in _stream(_RECHARGE_SELECT + clause + " ORDER BY l.created_utc DESC, l.id DESC", params):
+        yield RechargeRow(*r)
+
+
+def _stream(query: str, params: list) -> Iterator[tuple]:
+    """Rows of one query fetched a chunk at a time (one sort, not one per chunk; in WAL
+    mode the open read does not block writers)."""
+    cursor = db.execute_sql(query, params)
+    try:
+        while True:
+            rows = cursor.fetchmany(EXPORT_CHUNK)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        cursor.close()
 
 
 # --- call log ------------------------------------------------------------------------
@@ -310,22 +312,10 @@ def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
 
 
 def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRow]:
-    """Every matching call, newest first, read in chunks (keyset pagination)."""
+    """Every matching call, newest first, fetched in chunks."""
     clause, params = _call_filter(from_utc, to_utc, keyword)
-    last: Optional[Tuple[int, int]] = None
-    while True:
-        extra, extra_params = "", []
-        if last is not None:
-            extra = " AND (c.started_utc < ? OR (c.started_utc = ? AND c.id < ?))"
-            extra_params = [last[0], last[0], last[1]]
-        rows = db.execute_sql(
-            _CALL_SELECT + clause + extra + " ORDER BY c.started_utc DESC, c.id DESC LIMIT ?",
-            params + extra_params + [EXPORT_CHUNK]).fetchall()
-        for r in rows:
-            yield CallRow(*r)
-        if len(rows) < EXPORT_CHUNK:
-            return
-        last = (rows[-1][1], rows[-1][0])
+    for r in _stream(_CALL_SELECT + clause + " ORDER BY c.started_utc DESC, c.id DESC", params):
+        yield CallRow(*r)
 
 
 # --- statistics ----------------------------------------------------------------------
@@ -366,11 +356,20 @@ def statistics(by: str = "day", extension: Optional[int] = None,
         where.append("local_day <= ?")
         params.append(to_day.isoformat())
     width = PERIODS[by]
+    # Grouping by the whole day walks the primary key (local_day, extension_id) in order
+    # with no sort; days are then folded into months or years here (a few hundred rows a
+    # year), about twice as fast as grouping by substr() in SQL.
     cur = db.execute_sql(
-        f"SELECT substr(local_day, 1, {width}) AS p, sum(calls), sum(answered_calls), "
-        f"sum(answered_s), sum(cost) FROM call_daily WHERE {' AND '.join(where)} "
-        "GROUP BY p ORDER BY p", params)
-    rows = [StatRow(r[0], r[1] or 0, r[2] or 0, r[3] or 0, r[4] or 0) for r in cur.fetchall()]
+        "SELECT local_day, sum(calls), sum(answered_calls), sum(answered_s), sum(cost) "
+        f"FROM call_daily WHERE {' AND '.join(where)} GROUP BY local_day ORDER BY local_day", params)
+    folded: Dict[str, List[int]] = {}
+    for day, n, answered, seconds, cost in cur.fetchall():
+        acc = folded.setdefault(day[:width], [0, 0, 0, 0])
+        acc[0] += n or 0
+        acc[1] += answered or 0
+        acc[2] += seconds or 0
+        acc[3] += cost or 0
+    rows = [StatRow(period, *acc) for period, acc in sorted(folded.items())]
     total = StatRow("total", sum(r.calls for r in rows), sum(r.answered_calls for r in rows),
                     sum(r.answered_s for r in rows), sum(r.cost for r in rows))
     return rows, total

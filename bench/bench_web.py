@@ -1,0 +1,237 @@
+"""Web UI benchmark: 500 extensions, 1,000 rates, 1,000,000 calls (one year).
+
+Pages (in-process WSGI, signed in as a billing user, p50 over repeated requests):
+Extensions, Call Log first page, Call Log keyword searches, Statistics by Year.
+Export: the .xlsx (and .csv) of 100,000 calls, timed in a fresh process whose peak RSS
+growth is measured (ru_maxrss after minus before the request).
+
+``python -m bench.bench_web`` (or ``make bench``); figures go to bench/results.json
+under "web".  Data is generated with executemany in one transaction (~1 minute).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from billing_addon import config, store
+
+from .results_file import record
+
+EXTENSIONS = 500
+RATES = 1000
+CALLS = 1_000_000
+DAYS = 365
+EXPORT_EXTENSIONS = 50  # named "Block A ...": 50 x 2,000 calls = 100,000 rows
+START = 1704067200  # 2024-01-01 00:00 UTC
+TARGET_MS = 100
+
+
+def generate(path: Path) -> None:
+    store.init_db(path)
+    db = store.db
+    db.execute_sql("PRAGMA synchronous=OFF")
+    rnd = random.Random(7)
+    now = store.now_utc()
+    with db.atomic():
+        db.execute_sql("DELETE FROM call")
+        ext_rows = []
+        for i in range(EXTENSIONS):
+            name = f"Block A {i:03d}" if i < EXPORT_EXTENSIONS else f"Room {i:03d}"
+            ext_rows.append((str(1000 + i), name, 1, "prepaid", "unlocked", 0, 1_000_000, 0,
+                             1_000_000, 0, "pbx", 0, now, now))
+        db.connection().executemany(
+            "INSERT INTO extension (number, name, billing_enabled, payment_type, status, credit, "
+            "balance, reserved, total_recharges, recharges_since, source, missing, created_utc, "
+            "updated_utc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", ext_rows)
+        rate_rows = [(1, f"Route {i}", f"9{i:03d}", rnd.choice((0, 9, 12)), 0, 0, rnd.randint(100, 2000),
+                      60, 0, 86400, 1, now, now) for i in range(RATES)]
+        db.connection().executemany(
+            "INSERT INTO rate (active, remarks, prefix, length, initial_cost, initial_time, rate, unit, "
+            "start_s, end_s, all_extensions, created_utc, updated_utc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rate_rows)
+        snapshots = [json.dumps({"id": i + 1, "prefix": r[2], "length": r[3], "initial_cost": 0,
+                                 "initial_time": 0, "rate": r[6], "unit": 60, "remarks": r[1]},
+                                separators=(",", ":")) for i, r in enumerate(rate_rows[:50])]
+        span = DAYS * 86400
+
+        def calls():
+            for i in range(CALLS):
+                ext = i % EXTENSIONS + 1
+                started = START + (i * span) // CALLS
+                answered = rnd.randint(0, 600)
+                rate = i % 50
+                cost = -(-answered // 60) * rate_rows[rate][6]
+                day = time.strftime("%Y-%m-%d", time.gmtime(started))
+                yield (f"bench-{i}", ext, f"9{rate:03d}{i % 10000000:08d}", started, day, "charged", "",
+                       rate + 1, snapshots[rate], 0, None, answered, "ANSWER", cost, "agi", None,
+                       started + answered)
+
+        db.connection().executemany(
+            "INSERT INTO call (uniqueid, extension_id, dialed, started_utc, local_day, status, reason, "
+            "rate_id, rate_snapshot, reserved, limit_ms, answered_s, dial_status, cost, source, "
+            "expires_utc, settled_utc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", calls())
+        db.execute_sql(
+            "INSERT INTO call_daily (local_day, extension_id, calls, answered_calls, answered_s, cost) "
+            "SELECT local_day, extension_id, count(*), sum(answered_s > 0), sum(answered_s), sum(cost) "
+            "FROM call GROUP BY local_day, extension_id")
+        db.connection().executemany(
+            "INSERT INTO ledger (extension_id, kind, amount, balance_after, reason, operator, created_utc) "
+            "VALUES (?, 'recharge', 1000000, 1000000, '', 'bench', ?)",
+            [(e + 1, START + e * 60) for e in range(EXTENSIONS)])
+    db.execute_sql("ANALYZE")
+    db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def signed_in_client(app):
+    from billing_addon.web import auth
+
+    from tests.webclient import Client
+
+    _, password = auth.create_billing_user("bench-password-1")
+    user = auth.list_users()[-1].username
+    client = Client(app)
+    client.login(user, password)
+    return client
+
+
+class AlwaysActive:
+    def may_sign_in(self):
+        return True, ""
+
+
+def p50_ms(client, path: str, runs: int = 25) -> float:
+    client.get(path, check=200)  # warm the caches
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        client.get(path, check=200)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
+
+
+def export_child(db_path: str, kind: str) -> None:
+    """Run in a fresh process: one export request, its body streamed to a file; prints
+    time, size, rows and the RSS growth (sampled every 5 ms) over the RSS before."""
+    import io
+    import threading
+
+    from billing_addon.web.app import make_app
+
+    store.init_db(db_path)
+    app = make_app(config.load(None), AlwaysActive())
+    client = signed_in_client(app)
+    client.get("/calls?q=Block%20A", check=200)
+    environ_client = client
+    baseline = _rss_mb()
+    peak = [baseline]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out = io.BytesIO() if kind == "xlsx" else None
+    size = 0
+    lines = 0
+    t0 = time.perf_counter()
+    status = {}
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": f"/calls/export.{kind}", "QUERY_STRING": "q=Block%20A",
+        "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr, "wsgi.version": (1, 0), "wsgi.multithread": False,
+        "wsgi.multiprocess": False, "wsgi.run_once": False,
+        "HTTP_COOKIE": "; ".join(f"{k}={v}" for k, v in environ_client.cookies.items()),
+    }
+    body = app(environ, lambda s, h, e=None: status.setdefault("status", s))
+    for chunk in body:  # a socket would take these; only the xlsx is kept, to count its rows
+        size += len(chunk)
+        if out is not None:
+            out.write(chunk)
+        else:
+            lines += chunk.count(b"\r\n")
+    if hasattr(body, "close"):
+        body.close()
+    seconds = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    assert status["status"].startswith("200"), status
+    if kind == "xlsx":
+        import openpyxl
+
+        rows = openpyxl.load_workbook(out, read_only=True).active.max_row - 1
+    else:
+        rows = lines - 1
+    print(json.dumps({"seconds": round(seconds, 2), "bytes": size, "rows": rows,
+                      "rss_before_mb": round(baseline, 1),
+                      "rss_growth_mb": round(peak[0] - baseline - (size / 1048576 if out else 0), 1)}))
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--export-child":
+        export_child(sys.argv[2], sys.argv[3])
+        return
+    from billing_addon.web.app import make_app
+
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
+        path = Path(tmp) / "billing.db"
+        t0 = time.perf_counter()
+        generate(path)
+        generate_s = time.perf_counter() - t0
+        print(f"data generated in {generate_s:.1f} s ({path.stat().st_size / 1e6:.0f} MB)", flush=True)
+        store.init_db(path)
+        app = make_app(config.load(None), AlwaysActive())
+        client = signed_in_client(app)
+        pages = {
+            "extensions": "/extensions",
+            "extensions_page_10": "/extensions?page=10",
+            "call_log_first_page": "/calls",
+            "call_log_keyword_one_extension": "/calls?q=1234",
+            "call_log_keyword_name_11_extensions": "/calls?q=Room%2012",
+            "call_log_keyword_and_dates": "/calls?q=1234&from=2024-06-01&to=2024-06-30",
+            "statistics_by_year": "/statistics?by=year",
+            "statistics_by_month_one_extension": "/statistics?by=month&extension=1234&from=2024-01-01",
+            "statistics_by_day": "/statistics?by=day&from=2024-12-01&to=2024-12-31",
+            "recharge_history": "/recharges",
+        }
+        figures = {name: p50_ms(client, path_) for name, path_ in pages.items()}
+        for name, value in figures.items():
+            print(f"{name:40} p50 {value:7.1f} ms", flush=True)
+        store.close_db()
+        exports = {}
+        for kind in ("xlsx", "csv"):
+            out = subprocess.run([sys.executable, "-m", "bench.bench_web", "--export-child", str(path), kind],
+                                 capture_output=True, text=True, check=True,
+                                 cwd=str(Path(__file__).resolve().parent.parent))
+            exports[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"export {kind}: {exports[kind]}", flush=True)
+    record("web", {
+        "data": {"extensions": EXTENSIONS, "rates": RATES, "calls": CALLS, "days": DAYS,
+                 "generate_s": round(generate_s, 1)},
+        "page_p50_ms": figures,
+        "page_target_ms": TARGET_MS,
+        "pages_within_target": all(v < TARGET_MS for k, v in figures.items()),
+        "export_100k_calls": exports,
+        "export_target": {"seconds": 10, "rss_growth_mb": 30},
+        "cpu_count": os.cpu_count(),
+    })
+
+
+if __name__ == "__main__":
+    main()
