@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import time
 from importlib import resources
 from pathlib import Path
 from typing import Iterator, Union
 
 import peewee as pw
+
+from .writequeue import WriteQueue
 
 db = pw.SqliteDatabase(None)
 
@@ -230,14 +231,15 @@ def migrate() -> list[int]:
 
 
 # Writers of this process queue on a lock of their own before SQLite's write lock:
-# SQLite's busy handler waits by sleeping (up to 100 ms a try), a queue on a lock does not.
+# SQLite's busy handler waits by sleeping (up to 100 ms a try), a queue on a lock does not,
+# and a fair one keeps the tail latency of authorize short.
 # Other processes (the CLI) still meet SQLite's busy timeout.
-_writer = threading.RLock()
+_writer = WriteQueue()
 
 
 @contextlib.contextmanager
-def _write_txn(synchronous: str) -> Iterator[None]:
-    with _writer:
+def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
+    with _writer.held(urgent):
         # SQLite refuses to change the level inside a transaction; a nested transaction
         # (a savepoint) commits with its outer transaction, so the outer level applies.
         if not db.in_transaction():
@@ -253,8 +255,9 @@ def money_txn():
 
 
 def reservation_txn():
-    """A write transaction that only reserves (no money moves): no fsync at commit."""
-    return _write_txn("NORMAL")
+    """A write transaction that only reserves (no money moves): no fsync at commit, and
+    ahead of settlements in the write queue (a caller is waiting for it)."""
+    return _write_txn("NORMAL", urgent=True)
 
 
 def sql(query: str, params: tuple = ()):

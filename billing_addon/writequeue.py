@@ -1,0 +1,63 @@
+"""The write queue: a reentrant lock that serves waiters first come, first served, with
+an express lane.
+
+``threading.RLock`` lets the releasing thread take the lock straight back, which under
+a steady stream of writers starves some of them for a long time.  Here each waiter
+queues behind the ones that came before it, and waiters marked ``urgent`` (authorize: a
+caller is waiting for the dial tone) go before the others (settlements: the caller has
+already hung up).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+from typing import Deque, Iterator, Optional, Tuple
+
+_Waiter = Tuple[int, threading.Event]
+
+
+class WriteQueue:
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._urgent: Deque[_Waiter] = collections.deque()
+        self._normal: Deque[_Waiter] = collections.deque()
+        self._owner: Optional[int] = None
+        self._depth = 0
+
+    def acquire(self, urgent: bool = False) -> None:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if self._owner is None and not self._urgent and not self._normal:
+                self._owner, self._depth = me, 1
+                return
+            turn = threading.Event()
+            (self._urgent if urgent else self._normal).append((me, turn))
+        turn.wait()  # release() makes us the owner before it sets the event
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("release of a lock this thread does not hold")
+            self._depth -= 1
+            if self._depth:
+                return
+            waiting = self._urgent or self._normal
+            if waiting:
+                self._owner, turn = waiting.popleft()
+                self._depth = 1
+                turn.set()
+            else:
+                self._owner = None
+
+    @contextlib.contextmanager
+    def held(self, urgent: bool = False) -> Iterator[None]:
+        self.acquire(urgent)
+        try:
+            yield
+        finally:
+            self.release()

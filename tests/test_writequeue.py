@@ -1,0 +1,34 @@
+"""The write queue: first come first served, urgent waiters first, reentrant."""
+
+import threading
+import time
+
+import pytest
+
+from billing_addon.writequeue import WriteQueue
+
+
+def test_order_urgent_first_then_arrival():
+    queue = WriteQueue()
+    order = []
+    queue.acquire()
+    threads = []
+    for name, urgent in (("s1", False), ("s2", False), ("a1", True), ("a2", True)):
+        t = threading.Thread(target=lambda n=name, u=urgent: (queue.acquire(u), order.append(n),
+                                                              queue.release()))
+        t.start()
+        threads.append(t)
+        time.sleep(0.05)  # let it reach the queue before the next one
+    queue.release()
+    for t in threads:
+        t.join(5)
+    assert order == ["a1", "a2", "s1", "s2"]
+
+
+def test_reentrant_and_owner_checked():
+    queue = WriteQueue()
+    with queue.held():
+        with queue.held(urgent=True):
+            pass
+    with pytest.raises(RuntimeError):
+        queue.release()
