@@ -10,6 +10,7 @@ settle), never the call table.  Day filters are days in the box's time zone.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -271,13 +272,20 @@ class CallRow:
 
     @property
     def rate_label(self) -> str:
-        if not self.rate_snapshot:
-            return ""
-        try:
-            snap = json.loads(self.rate_snapshot)
-        except ValueError:
-            return ""
-        return snap.get("remarks") or f"{snap.get('prefix', '')}/{snap.get('length') or 'any'}"
+        return rate_label(self.rate_snapshot)
+
+
+@functools.lru_cache(maxsize=4096)
+def rate_label(snapshot: str) -> str:
+    """The rate a call was billed with, as the call log shows it (remarks, else
+    prefix/length); cached, since an export repeats a few snapshots many times."""
+    if not snapshot:
+        return ""
+    try:
+        snap = json.loads(snapshot)
+    except ValueError:
+        return ""
+    return snap.get("remarks") or f"{snap.get('prefix', '')}/{snap.get('length') or 'any'}"
 
 
 _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answered_s, c.cost, "
