@@ -140,7 +140,8 @@ class ExtensionRow:
 def extensions_page(number: str = "", status: str = "", payment_type: str = "",
                     billing: str = "", page=1, per_page: int = PAGE_SIZE) -> Page:
     """Extensions sorted by number (shorter numbers first), filtered, one page."""
-    where, params = [], []
+    where: List[str] = []
+    params: List[object] = []
     number = clean_keyword(number)
     if number:
         where.append("(number LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')")
@@ -353,7 +354,8 @@ def statistics(by: str = "day", extension: Optional[int] = None,
     """Totals per day, month or year (from ``call_daily``) and the grand total."""
     if by not in PERIODS:
         raise ReportError("statistics by Day, Month or Year")
-    where, params = ["1"], []
+    where: List[str] = ["1"]
+    params: List[object] = []
     if extension is not None:
         where.append("extension_id = ?")
         params.append(extension)

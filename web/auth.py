@@ -119,7 +119,7 @@ def set_admin_password(password: str, username: str = "admin") -> BillingUser:
                                       role=ADMIN, enabled=True, created_utc=now, updated_utc=now)
         BillingUser.update(password_hash=hash_password(password), enabled=True,
                            updated_utc=now).where(BillingUser.id == user.id).execute()
-    return get_user(username)
+    return BillingUser.get_by_id(user.id)
 
 
 def create_billing_user(password: Optional[str] = None) -> Tuple[BillingUser, str]:
