@@ -26,7 +26,6 @@ if not shutil.which(CHROMIUM):
         raise RuntimeError(f"no chromium at {CHROMIUM}: run `make setup`")
     pytest.skip(f"no chromium at {CHROMIUM}", allow_module_level=True)
 import playwright.sync_api as playwright_api  # noqa: E402
-
 from billing_addon.web import auth  # noqa: E402
 from billing_addon.web.app import make_app  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
