@@ -1,0 +1,284 @@
+"""The FastAGI server under bad peers: garbage, huge or endless input, silence,
+disconnects, too many connections; none of it may harm the other requests."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from billing_addon import accounts, money, rates, settings
+from billing_addon.pbx.handlers import make_handlers
+from billing_addon.pbx.server import AgiServer
+from billing_addon.store import Call, Extension
+from tests.pbx_support import env_bytes, make_env, replay, reply_for
+
+GOOD = env_bytes("a-limit-cut-authorize")
+
+
+def wait_for(predicate, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+@pytest.fixture
+def billing(db_path):
+    settings.put("warn_seconds", "0")
+    settings.put("max_call_seconds", "60")
+    accounts.ensure_extension("1001", "Ext 1001")
+    accounts.edit(["1001"], billing_enabled=True)
+    accounts.recharge(["1001"], money.parse_amount("100"), "test")
+    rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1", "all_extensions": True}))
+
+
+def start_server(**kw):
+    options = dict(idle_timeout=1.0, session_timeout=3.0, drain_timeout=1.0)
+    options.update(kw)
+    return AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, **options).start()
+
+
+@pytest.fixture
+def server(billing):
+    srv = start_server()
+    yield srv
+    assert srv.stop(wait=10)
+
+
+def good_call_works(server, uniqueid="1795441378.1"):
+    env = GOOD.replace(b"1795441378.1", uniqueid.encode())
+    got = replay(server.address, env)
+    return got.variables.get("BILLING_RESULT") == "ALLOWED"
+
+
+def closed_by_server(sock, timeout=10.0):
+    """True when the server closes (EOF or reset) within ``timeout``."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+@pytest.mark.parametrize("garbage", [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",       # a web client on the wrong port
+    b"\x00\xff\xfe binary\n\n",
+    b"agi_network yes\n\n",                      # no ': '
+    b"\n",                                       # empty environment
+    b"HANGUP\n200 result=1\n\n",
+])
+def test_garbage_is_dropped(server, garbage):
+    sock = socket.create_connection(server.address, timeout=10)
+    sock.sendall(garbage)
+    assert closed_by_server(sock)
+    sock.close()
+    assert good_call_works(server)
+    assert server.stats["dropped"] >= 1
+
+
+def test_one_megabyte_environment_line(server):
+    sock = socket.create_connection(server.address, timeout=10)
+    sent = threading.Thread(target=lambda: _send_quietly(sock, b"agi_network: " + b"x" * (1 << 20) + b"\n\n"))
+    sent.start()
+    assert closed_by_server(sock)
+    sent.join(10)
+    sock.close()
+    assert good_call_works(server)
+
+
+def _send_quietly(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+def test_too_many_environment_lines(server):
+    lines = b"".join(b"agi_arg_%d: x\n" % i for i in range(1, 400))
+    sock = socket.create_connection(server.address, timeout=10)
+    _send_quietly(sock, GOOD[:-1] + lines + b"\n")
+    assert closed_by_server(sock)
+    sock.close()
+    assert Call.select().count() == 0
+
+
+def test_silent_and_trickling_peers_time_out(server):
+    silent = socket.create_connection(server.address, timeout=10)
+    trickle = socket.create_connection(server.address, timeout=10)
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def drip():
+        for byte in GOOD[:200]:
+            if stop.is_set():
+                return
+            _send_quietly(trickle, bytes([byte]))
+            time.sleep(0.3)  # under the idle timeout, over the session timeout in total
+
+    t = threading.Thread(target=drip)
+    t.start()
+    assert good_call_works(server)  # not blocked by them
+    assert closed_by_server(silent) and closed_by_server(trickle)
+    stop.set()
+    t.join(10)
+    assert time.monotonic() - started < 10
+    assert wait_for(lambda: server.active == 0)
+    silent.close()
+    trickle.close()
+
+
+def test_disconnect_mid_environment_creates_nothing(server):
+    sock = socket.create_connection(server.address, timeout=10)
+    sock.sendall(GOOD[:300])
+    sock.close()
+    assert wait_for(lambda: server.active == 0)
+    assert Call.select().count() == 0
+    assert good_call_works(server, "1795441378.9")
+
+
+def test_disconnect_after_the_environment_keeps_a_reservation_for_settle(server):
+    """Asterisk went away before reading the answer: the call was authorized, its
+    reservation stays until the hangup handler's settle (or the stale release)."""
+    sock = socket.create_connection(server.address, timeout=10)
+    sock.sendall(GOOD)
+    sock.shutdown(socket.SHUT_WR)
+    sock.close()
+    assert wait_for(lambda: server.active == 0)
+    assert wait_for(lambda: Call.select().count() == 1)
+    assert Extension.get(Extension.number == "1001").reserved > 0
+    replay(server.address, env_bytes("a-limit-cut-settle"))
+    assert Extension.get(Extension.number == "1001").reserved == 0
+    assert accounts.verify() == []
+
+
+def test_sixty_connections_at_once(server):
+    """Sixty peers hold their connections open; one more real call still works, and
+    all sixty are served once they send their environment."""
+    socks = [socket.create_connection(server.address, timeout=10) for _ in range(60)]
+    assert wait_for(lambda: server.active == 60)
+    assert good_call_works(server, "1795441378.99")
+    results = []
+
+    def finish(i, sock):
+        env = make_env("authorize", f"1795441378.{1000 + i}", ["1001", "1234567"])
+        sock.sendall(env)
+        reader = sock.makefile("rb")
+        got = []
+        while True:
+            line = reader.readline()
+            if not line:
+                break
+            got.append(line)
+            sock.sendall(("\n".join(reply_for(line.decode().strip())) + "\n").encode())
+        results.append(len(got))
+        sock.close()
+
+    threads = [threading.Thread(target=finish, args=(i, s)) for i, s in enumerate(socks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    # The idle timeout may cut a few slow starters on a loaded machine; most get through.
+    assert len(results) == 60 and sum(1 for r in results if r == 2) >= 50
+    assert accounts.verify() == []
+
+
+def test_over_the_connection_cap_is_closed_at_once(billing):
+    srv = start_server(max_connections=5, idle_timeout=5, session_timeout=10)
+    try:
+        held = [socket.create_connection(srv.address, timeout=10) for _ in range(5)]
+        assert wait_for(lambda: srv.active == 5)
+        extra = socket.create_connection(srv.address, timeout=10)
+        extra.settimeout(5)
+        assert extra.recv(10) == b""  # Asterisk: AGISTATUS=SUCCESS, no BILLING_RESULT
+        extra.close()
+        for sock in held:
+            sock.close()
+        assert wait_for(lambda: srv.active == 0)
+        assert good_call_works(srv)
+    finally:
+        srv.stop()
+
+
+def test_error_replies_do_not_stop_the_session(server):
+    """Asterisk answers 520 (multi-line form) and 510: the server logs and goes on."""
+    replies = iter([
+        ["520-Invalid command syntax.  Proper usage follows:", " Usage: SET VARIABLE",
+         "520 End of proper usage."],
+        ["510 Invalid or unknown command"],
+    ])
+    got = replay(server.address, GOOD, replies=lambda cmd: next(replies))
+    assert got.commands == ["SET VARIABLE BILLING_RESULT ALLOWED", "SET VARIABLE BILLING_LIMIT_MS 60000"]
+    assert got.server_closed
+
+
+def test_unsolicited_hangup_between_replies(server):
+    def replies(cmd):
+        return ["HANGUP"] + reply_for(cmd)
+
+    got = replay(server.address, GOOD, replies=replies)
+    assert len(got.commands) == 2 and got.server_closed
+
+
+def test_bad_reply_drops_only_that_session(server):
+    got = replay(server.address, GOOD, replies=lambda cmd: ["OK fine"])
+    assert len(got.commands) == 1
+    assert good_call_works(server, "1795441378.77")
+
+
+def test_unknown_script_and_no_arguments(server):
+    odd = GOOD.replace(b"agi_network_script: authorize", b"agi_network_script: nope")
+    got = replay(server.address, odd)
+    assert got.commands == [] and got.server_closed
+    # without agi_arg_N the caller is agi_callerid and the number agi_extension
+    bare = make_env("authorize", "1795441378.55", [], extension="1234567")
+    got = replay(server.address, bare)
+    assert got.variables["BILLING_RESULT"] == "ALLOWED"
+
+
+def test_bad_dialed_number(server):
+    """A billed extension dialing something that is not a number is denied 'error';
+    an extension nobody bills passes unbilled."""
+    env = make_env("authorize", "1795441378.56", ["1001", "sip:alice@example.com"])
+    assert replay(server.address, env).variables == {"BILLING_RESULT": "DENIED",
+                                                     "BILLING_REASON": "error"}
+    env = make_env("authorize", "1795441378.57", ["2002", "sip:alice@example.com"], callerid="2002")
+    assert replay(server.address, env).variables == {"BILLING_RESULT": "UNBILLED"}
+
+
+def test_settle_without_arguments_asks_the_channel(server):
+    replay(server.address, GOOD)
+    env = make_env("settle", "1795441378.1", [])
+    answers = {"GET VARIABLE ANSWEREDTIME": ["200 result=1 (3)"],
+               "GET VARIABLE DIALSTATUS": ["200 result=1 (ANSWER)"]}
+    got = replay(server.address, env, replies=lambda cmd: answers[cmd])
+    assert got.commands == list(answers)
+    call = Call.get(Call.uniqueid == "1795441378.1")
+    assert (call.status, call.answered_s, call.dial_status) == ("charged", 3, "ANSWER")
+
+
+def test_stop_waits_for_sessions_in_progress(billing):
+    srv = start_server(idle_timeout=5, session_timeout=10)
+    sock = socket.create_connection(srv.address, timeout=10)
+    sock.sendall(GOOD)
+    reader = sock.makefile("rb")
+    assert reader.readline().startswith(b"SET VARIABLE")
+    done = []
+    stopper = threading.Thread(target=lambda: done.append(srv.stop(wait=10)))
+    stopper.start()
+    time.sleep(0.2)
+    assert not done  # still waiting for our session
+    sock.sendall(b"200 result=1\n")
+    reader.readline()
+    sock.sendall(b"200 result=1\n")
+    assert reader.readline() == b""
+    sock.close()
+    stopper.join(15)
+    assert done == [True]
+    with pytest.raises(OSError):
+        socket.create_connection(srv.address, timeout=2)
