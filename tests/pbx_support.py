@@ -137,3 +137,43 @@ def make_env(script: str, uniqueid: str, args: List[str], *, callerid: str = "10
         out.append(f"{name}: {value}")
     out += [f"agi_arg_{i}: {a}" for i, a in enumerate(args, 1)]
     return ("\n".join(out) + "\n\n").encode("utf-8")
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def cdr_rows(uniqueid: str, caller: str, dialed: str, start_utc: int, answered_s: int, zone,
+             *, ring_s: int = 2, disposition: str = "ANSWERED", seq: int = 0) -> str:
+    """The three Master.csv rows (21 columns) Asterisk writes for one call of the
+    recorded dialplan, in the recorded format: the callee-less Dial row that bills, the
+    caller channel's ``Return`` row of the hangup handler, and the originate side's row."""
+    import datetime as dt
+
+    def local(ts):
+        return dt.datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    epoch, _, n = uniqueid.partition(".")
+    linkedid = f"{epoch}.{int(n) + 100000}"
+    chan = f"Local/{dialed}@from-internal-{int(n):08x}"
+    answered = disposition == "ANSWERED"
+    start = local(start_utc)
+    answer = _q(local(start_utc + ring_s)) if answered else ""
+    end_ts = start_utc + ring_s + answered_s if answered else start_utc + ring_s
+    end = local(end_ts)
+    duration = end_ts - start_utc
+    clid = _q(f'"Ext {caller}" <{caller}>')
+    dial = [_q(caller), _q(caller), _q(dialed), _q("from-internal"), clid, _q(chan + ";2"),
+            _q(f"PJSIP/trunk-{int(n):08x}"), _q("Dial"), _q(f"PJSIP/{dialed}@trunk,30,L(60000)"),
+            _q(start), answer, _q(end), str(duration), str(answered_s if answered else 0),
+            _q(disposition), _q("DOCUMENTATION"), _q(uniqueid), _q(""), _q(caller), _q(linkedid),
+            str(seq)]
+    ret = [_q(caller), _q(caller), _q(dialed), _q("from-internal"), clid, _q(chan + ";2"), _q(""),
+           _q("Return"), _q(""), _q(end), _q(end) if answered else "", _q(end), "0", "0",
+           _q("ANSWERED" if answered else "NO ANSWER"), _q("DOCUMENTATION"), _q(uniqueid), _q(""),
+           _q(""), _q(linkedid), str(seq + 1)]
+    orig = [_q(""), _q(""), _q(dialed), _q("from-internal"), _q('"" <>'), _q(chan + ";1"), _q(""),
+            _q("Wait"), _q("30"), _q(start), answer, _q(end), str(duration),
+            str(answered_s if answered else 0), _q(disposition), _q("DOCUMENTATION"), _q(linkedid),
+            _q(""), _q(""), _q(linkedid), str(seq + 2)]
+    return "".join(",".join(row) + "\n" for row in (dial, ret, orig))
