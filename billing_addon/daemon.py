@@ -297,7 +297,7 @@ class Daemon:
                     log.info("released %d stale reservation(s)", released)
             if self.cfg.get("sync", "enabled") and now >= self._sync_due:
                 self._sync_due = now + self.cfg.get("sync", "interval_seconds")
-                sync.sync(self.cfg.get("sync", "files").split(), self.cfg.get("sync", "number_pattern"))
+                sync.sync(sync.configured_files(self.cfg), self.cfg.get("sync", "number_pattern"))
         except Exception:
             log.exception("housekeeping failed; retrying later")
 

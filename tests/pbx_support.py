@@ -177,3 +177,45 @@ def cdr_rows(uniqueid: str, caller: str, dialed: str, start_utc: int, answered_s
             str(answered_s if answered else 0), _q(disposition), _q("DOCUMENTATION"), _q(linkedid),
             _q(""), _q(""), _q(linkedid), str(seq + 2)]
     return "".join(",".join(row) + "\n" for row in (dial, ret, orig))
+
+
+def write_config(folder, **sections) -> str:
+    """An INI file for a daemon under ``folder``: loopback, ephemeral ports, everything
+    in the folder.  ``sections`` override: write_config(p, cdr={"poll_seconds": "1"})."""
+    values = {
+        "box": {"board": "demo", "board_root": "root", "database": "data/billing.db"},
+        "agi": {"port": "0"},
+        "web": {"port": "0"},
+        "cdr": {"path": "cdr/Master.csv", "poll_seconds": "1", "start": "beginning"},
+        "sync": {"files": "pjsip.conf"},
+        "log": {"file": "log/daemon.log", "level": "INFO"},
+        "daemon": {"shutdown_seconds": "10"},
+    }
+    for section, options in sections.items():
+        values.setdefault(section, {}).update(options)
+    text = "".join(f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in o.items()) + "\n"
+                   for s, o in values.items())
+    path = Path(folder) / "billing.ini"
+    path.write_text(text, encoding="utf-8")
+    (Path(folder) / "cdr").mkdir(exist_ok=True)
+    (Path(folder) / "cdr" / "Master.csv").touch()
+    return str(path)
+
+
+def logged_port(log_path, what: str, timeout: float = 30.0, after: int = 0) -> int:
+    """The port a daemon logged ('FastAGI listening on 127.0.0.1:PORT' or 'web UI on
+    http://127.0.0.1:PORT/'), waiting for the line; ``after`` skips earlier bytes."""
+    import time
+
+    pattern = {"agi": r"FastAGI listening on [\d.]+:(\d+)", "web": r"web UI on http://[\d.]+:(\d+)/"}[what]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            text = Path(log_path).read_bytes()[after:].decode("utf-8", "replace")
+        except FileNotFoundError:
+            text = ""
+        match = re.search(pattern, text)
+        if match:
+            return int(match.group(1))
+        time.sleep(0.05)
+    raise AssertionError(f"no {what} port in {log_path}")

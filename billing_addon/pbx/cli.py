@@ -56,7 +56,7 @@ def cmd_sync(args) -> int:
     from . import sync
 
     cfg = open_store(args)
-    files = args.files or cfg.get("sync", "files").split()
+    files = args.files or sync.configured_files(cfg)
     result = sync.sync(files, cfg.get("sync", "number_pattern"))
     if not result.files_read:
         print(f"error: none of these files could be read: {' '.join(files)}", file=sys.stderr)

@@ -139,6 +139,13 @@ class SyncResult:
     returned: List[str] = field(default_factory=list)
 
 
+def configured_files(cfg) -> List[str]:
+    """``[sync] files`` of a config; relative names are taken from the INI file's
+    folder, like the config's other paths."""
+    base = os.path.dirname(os.path.abspath(cfg.path)) if cfg.path else os.getcwd()
+    return [f if os.path.isabs(f) else os.path.join(base, f) for f in cfg.get("sync", "files").split()]
+
+
 def read_extensions(files: Iterable[str], pattern: str = DEFAULT_PATTERN) -> Tuple[Dict[str, str], List[str]]:
     wanted = re.compile(pattern)
     found: Dict[str, str] = {}

@@ -1,0 +1,183 @@
+"""The daemon in-process: its parts start, answer, reload and stop cleanly."""
+
+import sys
+import threading
+import time
+import types
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from billing_addon import accounts, calls, config, daemon, money, rates, settings, store
+from billing_addon.store import Call, Extension
+from tests.pbx_support import FIXTURES, env_bytes, replay, write_config
+
+
+def wait_for(predicate, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def http_get(address):
+    try:
+        with urllib.request.urlopen(f"http://{address[0]}:{address[1]}/", timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def prepare_billing():
+    settings.put("timezone", "Asia/Shanghai")
+    settings.put("warn_seconds", "0")
+    settings.put("max_call_seconds", "60")
+    accounts.ensure_extension("1001", "Ext 1001")
+    accounts.edit(["1001"], billing_enabled=True)
+    accounts.recharge(["1001"], money.parse_amount("100"), "test")
+    rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    rates.add(rates.validate({"prefix": "9", "rate": "0.01", "unit": "1", "all_extensions": True}))
+
+
+@pytest.fixture(autouse=True)
+def keep_logging():
+    """reload() installs the daemon's log handler; give the logger back afterwards."""
+    import logging
+
+    logger = logging.getLogger("billing_addon")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    for handler in logger.handlers:
+        if handler not in saved[0]:
+            handler.close()
+    logger.handlers[:], logger.propagate, logger.level = saved
+
+
+@pytest.fixture
+def running(tmp_path):
+    (tmp_path / "pjsip.conf").write_text("[1001]\ntype=endpoint\ncallerid=\"Front\" <1001>\n")
+    cfg = config.load(write_config(tmp_path))
+    d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=daemon.placeholder_app)
+    d.start()
+    prepare_billing()
+    yield d, tmp_path
+    d.stop()
+    store.close_db()
+
+
+def test_parts_answer(running):
+    d, folder = running
+    got = replay(d.agi.address, env_bytes("a-limit-cut-authorize"))
+    assert got.variables == {"BILLING_RESULT": "ALLOWED", "BILLING_LIMIT_MS": "60000"}
+    # the CDR follower settles the recorded row (the hangup AGI never came)
+    rows = (FIXTURES / "cdr" / "by-scenario" / "a-limit-cut.csv").read_bytes()
+    with open(folder / "cdr" / "Master.csv", "ab") as fh:
+        fh.write(rows)
+    assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged")
+    assert http_get(d.web.address)[0] == 503  # the placeholder
+    # housekeeping synced the extension name from pjsip.conf
+    assert wait_for(lambda: Extension.get(Extension.number == "1001").name == "Front")
+    assert accounts.verify() == []
+
+
+def test_reload_follows_a_new_cdr_path_and_log_file(running):
+    d, folder = running
+    ini = Path(d.cfg.path)
+    (folder / "cdr2").mkdir()
+    (folder / "cdr2" / "Master.csv").write_bytes(
+        (FIXTURES / "cdr" / "by-scenario" / "k-limit-with-warning.csv").read_bytes())
+    ini.write_text(ini.read_text().replace("cdr/Master.csv", "cdr2/Master.csv")
+                   .replace("log/daemon.log", "log/other.log"))
+    d.reload()
+    assert wait_for(lambda: Call.select().where(Call.uniqueid == "1795441489.81").exists())
+    assert "configuration reloaded" in (folder / "log" / "other.log").read_text()
+
+
+def test_bad_reload_keeps_running_config(running):
+    d, folder = running
+    ini = Path(d.cfg.path)
+    ini.write_text(ini.read_text() + "\n[nonsense]\nx = 1\n")
+    before = d.cfg
+    d.reload()
+    assert d.cfg is before
+
+
+def test_stop_releases_ports_and_threads(tmp_path):
+    cfg = config.load(write_config(tmp_path))
+    d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=daemon.placeholder_app).start()
+    agi_address, web_address = d.agi.address, d.web.address
+    names = {t.name for t in threading.enumerate()}
+    assert {"agi-accept", "cdr-follower", "housekeeping", "web"} <= names
+    d.stop()
+    assert wait_for(lambda: not ({"agi-accept", "cdr-follower", "housekeeping", "web"}
+                                 & {t.name for t in threading.enumerate()}))
+    for address in (agi_address, web_address):
+        with pytest.raises(OSError):
+            import socket
+            socket.create_connection(address, timeout=2)
+
+
+def test_web_app_is_the_ui_when_importable(tmp_path, monkeypatch):
+    fake = types.ModuleType("billing_addon.web.app")
+
+    def make_app(cfg, activation=None):
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"the real UI"]
+        return app
+
+    fake.make_app = make_app
+    monkeypatch.setitem(sys.modules, "billing_addon.web.app", fake)
+    cfg = config.load(write_config(tmp_path, agi={"enabled": "no"}, cdr={"enabled": "no"}))
+    d = daemon.Daemon(cfg, billing_state=lambda: "active").start()
+    try:
+        assert http_get(d.web.address) == (200, b"the real UI")
+    finally:
+        d.stop()
+
+
+def test_placeholder_when_the_ui_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "billing_addon.web.app", None)
+    assert daemon.build_web_app(None) is daemon.placeholder_app
+
+
+def test_cached_billing_state():
+    reads = []
+
+    def source():
+        reads.append(1)
+        if len(reads) == 2:
+            raise RuntimeError("license file unreadable")
+        return "expired"
+
+    state = daemon.CachedState(source, seconds=3600)
+    assert state() == "expired" and state() == "expired" and len(reads) == 1
+    state.clear()
+    assert state() == "expired"  # the error keeps the last known state
+    assert daemon.CachedState(None, 1)() == "active"
+
+
+def test_housekeeping_releases_stale_reservations(running):
+    d, folder = running
+    auth = calls.authorize("1001", "1234567", at=1000, uniqueid="old.1")
+    assert auth.result == calls.ALLOWED
+    d.housekeeping_once(now=time.monotonic() + 10**6)
+    assert Call.get(Call.uniqueid == "old.1").status == "expired"
+    assert Extension.get(Extension.number == "1001").reserved == 0
+
+
+def test_pid_file(tmp_path):
+    pid_file = str(tmp_path / "run" / "billing.pid")
+    daemon.write_pid_file(pid_file)
+    assert Path(pid_file).read_text().strip() == str(__import__("os").getpid())
+    daemon.remove_pid_file(pid_file)
+    assert not Path(pid_file).exists()
+    Path(pid_file).write_text("1\n")  # pid 1 is alive: another daemon holds the file
+    with pytest.raises(daemon.DaemonError):
+        daemon.check_pid_file(pid_file)
+    Path(pid_file).write_text("999999999\n")  # stale
+    daemon.check_pid_file(pid_file)
