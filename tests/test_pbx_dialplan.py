@@ -1,0 +1,62 @@
+"""The shipped dialplan include: every label it jumps to exists, it calls the scripts
+the server serves with the arguments the handlers read, and it follows the recorded
+facts (settle pushed before authorize, no L() without a limit, fail-closed default)."""
+
+import re
+from importlib import resources
+
+from billing_addon.pbx.handlers import make_handlers
+
+TEXT = resources.files("billing_addon").joinpath("dialplan/billing.conf").read_text(encoding="utf-8")
+
+
+def contexts():
+    found, current = {}, None
+    for raw in TEXT.splitlines():
+        line = raw.split(";", 1)[0].strip() if not raw.strip().startswith(";") else ""
+        if not line:
+            continue
+        match = re.match(r"^\[([\w-]+)\]$", line)
+        if match:
+            current = found.setdefault(match.group(1), [])
+            continue
+        current.append(line)
+    return found
+
+
+def test_labels_and_contexts():
+    found = contexts()
+    assert set(found) == {"billing-dial", "billing-settle"}
+    for name, lines in found.items():
+        labels = set(re.findall(r"same => n\(([\w-]+)\)", "\n".join(lines)))
+        targets = re.findall(r"\?([\w-]+)\)$", "\n".join(lines), re.M)
+        targets += re.findall(r"Goto\(([\w-]+)\)", "\n".join(lines))
+        assert set(targets) <= labels, (name, set(targets) - labels)
+        assert targets or name == "billing-settle"
+    assert "Set(CHANNEL(hangup_handler_push)=billing-settle,s,1)" in TEXT
+
+
+def test_scripts_and_arguments_match_the_server():
+    scripts = re.findall(r"AGI\(agi://\$\{BILLING_AGI\}/(\w+),", TEXT)
+    assert scripts == ["authorize", "settle"]
+    assert set(scripts) == set(make_handlers(lambda: "active"))
+    line = next(line for line in TEXT.splitlines() if "/settle," in line)
+    settle = line.split("/settle,", 1)[1].rstrip()[:-1]  # the AGI arguments, without ")"
+    assert settle.split(",") == ["${CDR(billsec)}", "${DIALSTATUS}", "${UNIQUEID}",
+                                 "${ANSWEREDTIME}", "${CALLERID(num)}", "${BILLING_DIALED}"]
+
+
+def test_recorded_facts():
+    dial = contexts()["billing-dial"]
+    text = "\n".join(dial)
+    # settle is pushed before authorize (a hangup during authorize skips the dialplan)
+    assert text.index("hangup_handler_push") < text.index("/authorize")
+    # results are cleared first: a stale ALLOWED must not survive a failed authorize
+    assert text.index("Set(BILLING_RESULT=)") < text.index("/authorize")
+    # only ALLOWED dials with L(); an empty limit means no L()
+    assert 'GotoIf($["${BILLING_LIMIT_MS}" = ""]?dial)' in text
+    assert "L(${BILLING_LIMIT_MS}:${BILLING_WARN_MS})" in text
+    # AGISTATUS=SUCCESS with an empty result is not "allowed": fail mode decides, closed
+    # unless BILLING_FAIL_MODE is "open"
+    assert 'GotoIf($["${BILLING_FAIL_MODE}" = "open"]?unbilled)' in text
+    assert "Hangup(21)" in text
