@@ -255,13 +255,14 @@ class Daemon:
         return thread
 
     def _start_agi(self) -> None:
-        from .pbx.handlers import make_handlers
+        from .pbx.handlers import close_db, make_handlers
         from .pbx.server import AgiServer
 
         agi = self.cfg.section("agi")
         self.agi = AgiServer(make_handlers(self.billing_state), agi["host"], agi["port"],
                              max_connections=agi["max_connections"], idle_timeout=agi["timeout"],
-                             session_timeout=agi["session_timeout"]).start()
+                             session_timeout=agi["session_timeout"],
+                             thread_cleanup=close_db).start()
 
     def _start_follower(self) -> None:
         from .pbx.cdrfollow import CdrFollower

@@ -137,6 +137,7 @@ class Session:
         self.idle_timeout = idle_timeout
         self.deadline = time.monotonic() + session_timeout
         self.reader = sock.makefile("rb", buffering=8192)
+        self._timeout = -1.0
         self.env: Dict[str, str] = {}
         self.hungup = False  # an unsolicited HANGUP arrived
         self.commands: List[str] = []
@@ -146,7 +147,11 @@ class Session:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise AgiError("session took too long")
-        self.sock.settimeout(min(self.idle_timeout, left))
+        timeout = min(self.idle_timeout, left)
+        # settimeout() is a system call; skip it while the timeout barely changes
+        if abs(timeout - self._timeout) > 0.1 * self.idle_timeout or timeout < self._timeout:
+            self.sock.settimeout(timeout)
+            self._timeout = timeout
 
     def readline(self) -> str:
         self._arm()

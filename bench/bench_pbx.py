@@ -1,0 +1,277 @@
+"""PBX link benchmarks (issue 3), figures under the "pbx" key of bench/results.json:
+
+* FastAGI authorize round trips per second over loopback with 50 concurrent
+  connections, p50/p99 latency (connect to the server's half-close); the server runs
+  in its own process (the daemon's code, billing forced active), the clients play
+  Asterisk's side with the recorded environment and replies;
+* CDR import: rows per second from a 100,000-row Master.csv (25,000 calls of 4 rows
+  each, as the recordings show), first import (every call charged from the CDR) and
+  replay (every call already settled);
+* the daemon (``billing-addon serve``): start time to "listening", idle RSS.
+
+``python -m bench.bench_pbx`` takes about a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .results_file import record
+
+ROOT = Path(__file__).resolve().parents[1]
+CONNECTIONS = 50
+AGI_SECONDS = 8.0
+CDR_CALLS = 25_000  # x 4 rows
+EXTENSIONS = [str(n) for n in range(1001, 1051)]
+T0 = 1795441378
+
+
+def _ini(folder: Path, **extra) -> Path:
+    sections = {
+        "box": {"board": "demo", "board_root": "root", "database": "data/billing.db"},
+        "agi": {"port": "0", "max_connections": "200"},
+        "web": {"port": "0"},
+        "cdr": {"path": "cdr/Master.csv", "poll_seconds": "2"},
+        "sync": {"files": "pjsip.conf"},
+        "log": {"file": "log/daemon.log", "level": "WARNING"},
+    }
+    for key, values in extra.items():
+        sections.setdefault(key, {}).update(values)
+    (folder / "cdr").mkdir(parents=True, exist_ok=True)
+    (folder / "cdr" / "Master.csv").touch()
+    path = folder / "billing.ini"
+    path.write_text("".join(f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in o.items()) + "\n"
+                            for s, o in sections.items()))
+    return path
+
+
+def _prepare_db(path: Path) -> None:
+    from billing_addon import accounts, money, rates, settings, store
+
+    store.init_db(path)
+    settings.put("timezone", "Asia/Shanghai")
+    settings.put("max_call_seconds", "60")
+    for number in EXTENSIONS:
+        accounts.ensure_extension(number, f"Ext {number}")
+    accounts.edit(EXTENSIONS, billing_enabled=True)
+    accounts.recharge(EXTENSIONS, money.parse_amount("100000"), "bench")
+    rates.add(rates.validate({"prefix": "9", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    store.close_db()
+
+
+def _env(uniqueid: str, ext: str) -> bytes:
+    """The recorded environment (a-limit-cut) with this call's caller and uniqueid."""
+    template = (f"agi_network: yes\nagi_network_script: authorize\n"
+                f"agi_request: agi://127.0.0.1:4573/authorize\n"
+                f"agi_channel: Local/91234567@from-internal-00000000;2\nagi_language: en\n"
+                f"agi_type: Local\nagi_uniqueid: {uniqueid}\nagi_version: 22.10.1\n"
+                f"agi_callerid: {ext}\nagi_calleridname: Ext {ext}\nagi_callingpres: 0\n"
+                f"agi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\nagi_dnid: unknown\n"
+                f"agi_rdnis: unknown\nagi_context: from-internal\nagi_extension: 91234567\n"
+                f"agi_priority: 5\nagi_enhanced: 0.0\nagi_accountcode: {ext}\n"
+                f"agi_threadid: 140445748225728\nagi_arg_1: {ext}\nagi_arg_2: 91234567\n\n")
+    return template.encode()
+
+
+def _one_call(port: int, uniqueid: str, ext: str) -> bool:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        sock.sendall(_env(uniqueid, ext))
+        reader = sock.makefile("rb")
+        allowed = False
+        while True:
+            line = reader.readline()
+            if not line:
+                sock.sendall(b"HANGUP\n")  # Asterisk, after the server's half-close
+                return allowed
+            allowed = allowed or line == b"SET VARIABLE BILLING_RESULT ALLOWED\n"
+            sock.sendall(b"200 result=1\n")
+    finally:
+        sock.close()
+
+
+def _wait_port(log: Path, timeout: float = 30.0) -> int:
+    import re
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if log.exists():
+            match = re.search(r"FastAGI listening on [\d.]+:(\d+)", log.read_text())
+            if match:
+                return int(match.group(1))
+        time.sleep(0.01)
+    raise RuntimeError("the daemon did not start")
+
+
+def bench_agi() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ini = _ini(folder, cdr={"enabled": "no"}, web={"enabled": "no"},
+                   log={"level": "INFO"})
+        _prepare_db(folder / "data" / "billing.db")
+        server = subprocess.Popen([sys.executable, "-m", "bench.bench_pbx", "--serve", str(ini)],
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            port = _wait_port(folder / "log" / "daemon.log")
+            latencies: list = []
+            denied = [0]
+            lock = threading.Lock()
+            stop_at = time.monotonic() + AGI_SECONDS
+
+            def client(c: int) -> None:
+                n, mine, refused = 0, [], 0
+                while time.monotonic() < stop_at:
+                    started = time.perf_counter()
+                    ok = _one_call(port, f"{T0 + c}.{n}", EXTENSIONS[c % len(EXTENSIONS)])
+                    mine.append(time.perf_counter() - started)
+                    refused += not ok
+                    n += 1
+                with lock:
+                    latencies.extend(mine)
+                    denied[0] += refused
+
+            threads = [threading.Thread(target=client, args=(c,)) for c in range(CONNECTIONS)]
+            began = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - began
+        finally:
+            server.terminate()
+            server.wait(30)
+    latencies.sort()
+    return {
+        "agi_connections": CONNECTIONS,
+        "agi_authorizations": len(latencies),
+        "agi_not_allowed": denied[0],
+        "agi_authorizations_per_s": round(len(latencies) / elapsed),
+        "agi_p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "agi_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+    }
+
+
+def _master_csv(path: Path, rnd: random.Random) -> int:
+    """25,000 calls x 4 rows in the recorded layout (Dial row, hangup-handler Return
+    row, originate side, callee side), in the recorded interleaved order."""
+    from zoneinfo import ZoneInfo
+
+    sys.path.insert(0, str(ROOT))
+    from tests.pbx_support import cdr_rows
+
+    zone = ZoneInfo("Asia/Shanghai")
+    rows = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(CDR_CALLS):
+            ext = EXTENSIONS[i % len(EXTENSIONS)]
+            dialed = "9" + "".join(rnd.choice("0123456789") for _ in range(8))
+            answered = rnd.choice([0, rnd.randint(1, 60)])
+            text = cdr_rows(f"{T0 + i}.{i}", ext, dialed, T0 + i, answered, zone, seq=4 * i,
+                            disposition="ANSWERED" if answered else "NO ANSWER")
+            first = text.split("\n", 1)[0]
+            callee = first.replace('"Dial"', '"Wait"').replace(f'"{T0 + i}.{i}"', f'"{T0 + i}.{i + 1}"', 1)
+            fh.write(callee + "\n" + text)
+            rows += 4
+    return rows
+
+
+def bench_cdr() -> dict:
+    from billing_addon import accounts, store
+    from billing_addon.pbx import cdr
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        master = folder / "Master.csv"
+        rows = _master_csv(master, random.Random(3))
+        _prepare_db(folder / "billing.db")
+        store.init_db(folder / "billing.db")
+        try:
+            started = time.perf_counter()
+            first = cdr.import_file(str(master))
+            first_s = time.perf_counter() - started
+            started = time.perf_counter()
+            again = cdr.import_file(str(master))
+            again_s = time.perf_counter() - started
+            started = time.perf_counter()
+            stats = cdr.Stats()
+            parsed = sum(1 for _ in cdr.billable_rows(cdr.read_lines(str(master)), stats))
+            parse_s = time.perf_counter() - started
+            assert first.errors == 0 and again.charged == 0 and parsed == CDR_CALLS
+            assert accounts.verify() == []
+        finally:
+            store.close_db()
+    return {
+        "cdr_rows": rows,
+        "cdr_first_import_rows_per_s": round(rows / first_s),
+        "cdr_first_import_calls_charged": first.charged,
+        "cdr_replay_rows_per_s": round(rows / again_s),
+        "cdr_parse_only_rows_per_s": round(rows / parse_s),
+    }
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def bench_daemon() -> dict:
+    starts, rss = [], 0
+    for attempt in range(3):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            ini = _ini(folder, log={"level": "INFO"})
+            _prepare_db(folder / "data" / "billing.db")
+            began = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "billing_addon.cli", "--config", str(ini),
+                                     "serve"], cwd=folder, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            try:
+                log = folder / "log" / "daemon.log"
+                end = time.monotonic() + 30
+                while time.monotonic() < end:
+                    if log.exists() and "daemon started" in log.read_text():
+                        break
+                    time.sleep(0.005)
+                starts.append(time.perf_counter() - began)
+                if attempt == 2:
+                    time.sleep(3)  # idle: the follower and housekeeping have run
+                    rss = _rss_kb(proc.pid)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    return {
+        "daemon_start_s": round(statistics.median(starts), 3),
+        "daemon_idle_rss_mb": round(rss / 1024, 1),
+    }
+
+
+def main() -> None:
+    figures = {}
+    figures.update(bench_agi())
+    figures.update(bench_cdr())
+    figures.update(bench_daemon())
+    record("pbx", figures)
+
+
+def _serve(ini: str) -> int:
+    from billing_addon import config, daemon
+
+    return daemon.serve(config.load(ini), billing_state=lambda: "active")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        sys.exit(_serve(sys.argv[2]))
+    main()
