@@ -254,9 +254,10 @@ def _some_business(box):
     _ok(ps.cli(box, "ext", "add", "1001"))
     _ok(ps.cli(box, "ext", "edit", "1001", "--billing", "on"))
     _ok(ps.cli(box, "recharge", "1001", "--amount", "12.50"))
-    _ok(ps.cli(box, "rates", "add", "--prefix", "9", "--rate", "0.60", "--unit", "60"))
+    _ok(ps.cli(box, "rates", "add", "--prefix", "9", "--rate", "0.60", "--unit", "60",
+                  "--extensions", "1001"))
     _ok(ps.cli(box, "authorize", "1001", "912345678", "--uniqueid", "t1"))
-    _ok(ps.cli(box, "settle", "t1", "61"))
+    assert "charged cost=$1.20" in _ok(ps.cli(box, "settle", "t1", "61")).stdout
 
 
 def _license_the_box(box, vendor, tmp_path):

@@ -1,5 +1,7 @@
 """File helpers that make the installer idempotent (write only what differs) and crash-safe
-(new content goes to a temporary name first, then os.replace)."""
+(new content goes to a temporary name, is synced to disk, then os.replace).  The board
+test's power cut found why the sync matters: without it, code installed a minute before
+the cut came back as empty files."""
 
 from __future__ import annotations
 
@@ -63,6 +65,7 @@ def replace_tree(source: Path, dest: Path, names: list[str]) -> None:
             shutil.copytree(src, new, ignore=ignore)
         else:
             shutil.copy2(src, new)
+        os.sync()  # the new copy is on disk before it takes the old one's name
         if (dest / name).exists() or (dest / name).is_symlink():
             os.replace(dest / name, old)
         os.replace(new, dest / name)

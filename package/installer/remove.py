@@ -57,4 +57,5 @@ def uninstall(layout: Layout, purge: bool = False, asterisk: str | None = None,
             removed.append(f"billing data in {data} (purge; license and trial kept)")
     shutil.rmtree(layout.at(layout.prefix), ignore_errors=True)
     removed.append(f"code in {layout.prefix}")
+    os.sync()
     return removed

@@ -161,7 +161,9 @@ def install(package: Path, layout: Layout, board: str | None = None, upgrade: bo
     if write_if_changed(layout.at(layout.in_prefix(STATE)), state_bytes):
         changes.append("install record")
 
-    if start and layout.on_box and (not same_code or not service.running(layout)):
+    os.sync()  # a power cut right after the installer said "installed" loses nothing
+    has_service = layout.init_script.is_file()
+    if start and layout.on_box and has_service and (not same_code or not service.running(layout)):
         rc = service.run(layout, "start")
         changes.append(f"service started (init.d start exit {rc})")
         if rc not in (0, None):
