@@ -137,11 +137,19 @@ def test_install_puts_every_piece_in_place(package, box):
         "/opt/billing-addon/bin/billing-addon"
     assert _ok(ps.cli(box, "--version")).stdout.strip() == CURRENT
     assert (box / "mnt/data/billing-addon/billing.db").is_file()
-    if (package / "share/init.d/billing-addon").exists():
-        assert (box / "etc/init.d/billing-addon").stat().st_mode & 0o111
-        assert (box / "etc/rc2.d/S90billing-addon").readlink().as_posix() == \
-            "../init.d/billing-addon"
-        assert (box / "etc/rc0.d/K10billing-addon").is_symlink()
+    assert (box / "etc/init.d/billing-addon").read_bytes() == \
+        (ps.REPO / "init.d/billing-addon").read_bytes()
+    assert (box / "etc/init.d/billing-addon").stat().st_mode & 0o111
+    assert (box / "etc/rc2.d/S90billing-addon").readlink().as_posix() == "../init.d/billing-addon"
+    assert (box / "etc/rc0.d/K10billing-addon").is_symlink()
+    settings = (box / "etc/default/billing-addon").read_text()
+    assert "BILLING_ADDON_DAEMON=/opt/billing-addon/bin/billing-addon" in settings
+    assert "BILLING_ADDON_CONFIG=/etc/billing-addon/billing.ini" in settings
+    assert (box / "var/log/billing-addon").is_dir()
+    assert (box / "etc/asterisk/billing.conf").read_bytes() == \
+        (ps.REPO / "billing_addon/dialplan/billing.conf").read_bytes()
+    assert "#include billing.conf" in (box / "etc/asterisk/extensions.conf").read_text()
+    assert ps.asterisk_calls(box) == ["-rx dialplan reload"]
     assert "every file matches" in _ok(ps.verify_installed(box)).stdout
 
 
@@ -158,6 +166,7 @@ def test_installing_twice_changes_nothing(package, box):
     result = _ok(ps.run_script(package, "install.sh", box))
     assert "nothing to change" in result.stdout
     assert ps.snapshot(box) == before
+    assert ps.asterisk_calls(box) == ["-rx dialplan reload"]  # only the first time
     assert "1001" in _ok(ps.cli(box, "ext", "list")).stdout
 
 
@@ -238,6 +247,24 @@ def test_dialplan_include_is_hooked_in_once_and_removed(tmp_path):
     assert (box / "etc/asterisk/extensions.conf").read_text() == "[general]\nstatic=yes\n"
 
 
+def test_the_admins_own_include_line_is_not_doubled(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ps.REPO / "package"))
+    try:
+        from installer import pbx
+        from installer.layout import Layout
+    finally:
+        sys.path.pop(0)
+    box = ps.make_box(tmp_path / "box")
+    main = box / "etc/asterisk/extensions.conf"
+    main.write_text('[general]\n#include "billing.conf" ; added by hand\n')
+    conf = tmp_path / "billing.conf"
+    conf.write_text("[billing-dial]\n")
+    pbx.install_dialplan(Layout.from_env(root=str(box)), [conf])
+    assert main.read_text().count("billing.conf") == 1
+
+
 # --- upgrade, uninstall, reinstall: the data stays -------------------------------------
 
 def _money_state(box):
@@ -305,9 +332,12 @@ def test_uninstall_keeps_data_and_reinstall_brings_it_back(package, box, vendor,
 
     _ok(ps.run_script(box / "opt/billing-addon", "uninstall.sh", box))
     for gone in ("opt/billing-addon", "etc/pbx/addons/billing.json", "etc/init.d/billing-addon",
-                 "etc/rc2.d/S90billing-addon", "usr/local/bin/billing-addon"):
+                 "etc/rc2.d/S90billing-addon", "usr/local/bin/billing-addon",
+                 "etc/default/billing-addon", "etc/asterisk/billing.conf"):
         assert not (box / gone).exists() and not (box / gone).is_symlink(), gone
     assert (box / "mnt/data/billing-addon/billing.db").is_file()
+    assert "billing.conf" not in (box / "etc/asterisk/extensions.conf").read_text()
+    assert ps.asterisk_calls(box) == ["-rx dialplan reload"] * 2  # install, uninstall
 
     _ok(ps.run_script(package, "install.sh", box))
     assert _money_state(box) == money

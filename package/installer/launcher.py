@@ -37,9 +37,9 @@ def ensure_config():
 
 sys.path.insert(0, LIB)
 os.environ.setdefault("BILLING_BOARD", BOARD)
+ensure_config()  # also when the init script names /etc/billing-addon/billing.ini (a link)
 args = sys.argv[1:]
 if not any(a == "--config" or a.startswith("--config=") for a in args):
-    ensure_config()
     args = ["--config", CONFIG] + args
 from billing_addon.cli import main  # noqa: E402
 

@@ -51,6 +51,16 @@ def _include_line(name: str) -> str:
     return f"#include {name} {MARK}"
 
 
+def _included(text: str) -> set[str]:
+    """File names extensions.conf already includes (ours or the admin's own line)."""
+    names = set()
+    for line in text.splitlines():
+        words = line.split(";", 1)[0].split()
+        if len(words) == 2 and words[0] in ("#include", "#tryinclude"):
+            names.add(words[1].strip('"<>'))
+    return names
+
+
 def install_dialplan(layout: Layout, confs: list[Path]) -> bool:
     """Copy the includes and hook them into extensions.conf; True when anything changed."""
     folder = layout.at(layout.asterisk_dir)
@@ -62,8 +72,7 @@ def install_dialplan(layout: Layout, confs: list[Path]) -> bool:
     main = folder / "extensions.conf"
     if main.is_file():
         text = main.read_text(encoding="utf-8", errors="surrogateescape")
-        wanted = [_include_line(c.name) for c in confs]
-        missing = [line for line in wanted if line not in text.splitlines()]
+        missing = [_include_line(c.name) for c in confs if c.name not in _included(text)]
         if missing:
             tail = "" if text.endswith("\n") or not text else "\n"
             new = text + tail + "\n".join(missing) + "\n"

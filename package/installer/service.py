@@ -15,6 +15,8 @@ from pathlib import Path
 from .files import remove, symlink_if_changed, write_if_changed
 from .layout import NAME, Layout
 
+DEFAULTS = f"/etc/default/{NAME}"
+LOG_DIR = f"/var/log/{NAME}"
 START_LEVELS = ("2", "3", "4", "5")
 STOP_LEVELS = ("0", "1", "6")
 
@@ -37,11 +39,28 @@ def _existing_links(layout: Layout) -> list[Path]:
     return found
 
 
+def defaults(layout: Layout) -> bytes:
+    """/etc/default/billing-addon: tells the init script where our launcher, config, pid
+    file and console log are (its own defaults assume /usr/bin)."""
+    lines = ["# Written by the billing-addon installer; read by /etc/init.d/billing-addon.",
+             f"BILLING_ADDON_DAEMON={layout.in_prefix('bin', NAME)}",
+             f"BILLING_ADDON_CONFIG={layout.etc_dir}/billing.ini",
+             f"BILLING_ADDON_PIDFILE=/run/{NAME}.pid",
+             f"BILLING_ADDON_CONSOLE_LOG={LOG_DIR}/console.log"]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def install(layout: Layout, script: bytes) -> list[str]:
-    """Install the init script and enable it; returns what changed."""
+    """Install the init script and its defaults, enable it; returns what changed."""
     changed = []
     if write_if_changed(layout.init_script, script, 0o755):
         changed.append(f"init script {layout.init_script}")
+    if write_if_changed(layout.at(DEFAULTS), defaults(layout)):
+        changed.append(f"service settings {DEFAULTS}")
+    log_dir = layout.at(LOG_DIR)
+    if not log_dir.is_dir():
+        log_dir.mkdir(parents=True)
+        changed.append(f"log folder {LOG_DIR}")
     if _existing_links(layout):
         return changed
     if layout.on_box and shutil.which("update-rc.d"):
@@ -61,8 +80,9 @@ def uninstall(layout: Layout) -> list[str]:
     for link in _existing_links(layout):
         link.unlink()
         removed.append(str(link))
-    if remove(layout.init_script):
-        removed.append(str(layout.init_script))
+    for path in (layout.init_script, layout.at(DEFAULTS)):
+        if remove(path):
+            removed.append(str(path))
     return removed
 
 
