@@ -178,7 +178,8 @@ class WebServer:
         from waitress import create_server
 
         self.server = create_server(app, host=host, port=port, threads=threads,
-                                    ident="billing-addon", asyncore_loop_timeout=0.5)
+                                    ident="billing-addon", asyncore_loop_timeout=0.5,
+                                    clear_untrusted_proxy_headers=True)
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 
     @property
