@@ -38,7 +38,9 @@ bench: setup
 package: setup
 	$(PY) tools/build_package.py
 
+## board-test: the qemu board test (docs/box.md); installs debootstrap/qemu when missing
 board-test: setup
+	sh board/qemu/install-host-packages.sh
 	$(PY) -m board.qemu.harness
 
 ## test-bookworm: the suite against the library versions of Debian bookworm (the box)

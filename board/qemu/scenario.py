@@ -137,9 +137,19 @@ class Scenario:
     # --- the story ---------------------------------------------------------------------
 
     def first_install(self, box: Box) -> None:
+        # The image has no Asterisk: a stand-in config folder and an `asterisk` that logs
+        # its arguments show the dialplan include hooked in and the reload asked for.
+        self.step(box, "Asterisk stand-in", "mkdir -p /etc/asterisk && "
+                  "echo '[general]' > /etc/asterisk/extensions.conf && "
+                  "printf '#!/bin/sh\\necho \"$*\" >> /tmp/asterisk.log\\n' "
+                  "> /usr/local/bin/asterisk && chmod +x /usr/local/bin/asterisk")
         self.install(box, self.host.previous)
         again = self.install(box, self.host.previous)
         self.expect("nothing to change" in again, "installing twice changed something", again)
+        self.step(box, "dialplan include, one reload",
+                  "grep '^#include billing.conf' /etc/asterisk/extensions.conf && "
+                  "test -f /etc/asterisk/billing.conf && cat /tmp/asterisk.log && "
+                  "test $(wc -l < /tmp/asterisk.log) = 1", contains="-rx dialplan reload")
         tampered = (f"cp -a /tmp/pkg /tmp/bad && cd /tmp/bad/{self.host.previous.name[:-7]} && "
                     "printf '#' >> lib/billing_addon/calls.py && sh install.sh")
         self.step(box, "tampered package refused", tampered, rc=3, contains="MANIFEST")
