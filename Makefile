@@ -29,7 +29,7 @@ test: setup
 ## check: ruff, mypy and the import boundary of the pure money/rating core
 check: setup
 	$(VENV)/bin/ruff check billing_addon web hwlicense board tests bench
-	$(VENV)/bin/mypy billing_addon hwlicense
+	$(VENV)/bin/mypy billing_addon hwlicense web
 	$(PY) tools/check_imports.py
 
 bench: setup

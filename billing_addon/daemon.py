@@ -55,7 +55,7 @@ def setup_logging(cfg: config.Config) -> logging.Handler:
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler._billing_addon = True  # type: ignore[attr-defined]
+    handler._billing_addon = True  # type: ignore[union-attr]
     root.addHandler(handler)
     root.setLevel(getattr(logging, str(cfg.get("log", "level")).upper(), logging.INFO))
     root.propagate = False
@@ -216,9 +216,9 @@ class Daemon:
         self._web_app = web_app
         self.billing_state = CachedState(billing_state, cfg.get("daemon", "license_cache_seconds"))
         self.stop_event = threading.Event()
-        self.agi = None
+        self.agi: Any = None
         self.web: Optional[WebServer] = None
-        self.follower = None
+        self.follower: Any = None
         self._follower_stop = threading.Event()
         self._threads: list = []
         self._sync_due = 0.0

@@ -67,7 +67,7 @@ def parse_env_line(line: str) -> Tuple[str, str]:
 
 def args(env: Dict[str, str]) -> List[str]:
     """The ``agi_arg_N`` values in order (gaps end the list)."""
-    out = []
+    out: List[str] = []
     while f"agi_arg_{len(out) + 1}" in env:
         out.append(env[f"agi_arg_{len(out) + 1}"])
     return out

@@ -181,7 +181,7 @@ def sync(files: Iterable[str], pattern: str = DEFAULT_PATTERN) -> SyncResult:
     now = now_utc()
     with money_txn():
         for number, ext in existing.items():
-            updates = {}
+            updates: dict = {}
             if number in found:
                 name = found[number][:80]
                 if name and name != ext.name:
