@@ -224,20 +224,26 @@ _RECHARGE_SELECT = ("SELECT l.id, l.created_utc, e.number, e.name, l.balance_aft
                     "JOIN extension e ON e.id = l.extension_id WHERE ")
 
 
+def _page(query: str, params: list, row_type, page, per_page: int) -> Page:
+    """One page of a query, fetching one row more than shown instead of counting."""
+    page = _page_number(page)
+    cur = db.execute_sql(query + " LIMIT ? OFFSET ?", params + [per_page + 1, (page - 1) * per_page])
+    rows = [row_type(*r) for r in cur.fetchall()]
+    return Page(rows[:per_page], page, per_page, len(rows) > per_page)
+
+
+_RECHARGE_ORDER = " ORDER BY l.created_utc DESC, l.id DESC"
+
+
 def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
                    per_page: int = PAGE_SIZE) -> Page:
     clause, params = _ledger_filter(from_utc, to_utc, keyword)
-    page = _page_number(page)
-    cur = db.execute_sql(
-        _RECHARGE_SELECT + clause + " ORDER BY l.created_utc DESC, l.id DESC LIMIT ? OFFSET ?",
-        params + [per_page + 1, (page - 1) * per_page])
-    rows = [RechargeRow(*r) for r in cur.fetchall()]
-    return Page(rows[:per_page], page, per_page, len(rows) > per_page)
+    return _page(_RECHARGE_SELECT + clause + _RECHARGE_ORDER, params, RechargeRow, page, per_page)
 
 
 def iter_recharges(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[RechargeRow]:
     clause, params = _ledger_filter(from_utc, to_utc, keyword)
-    for r in _stream(_RECHARGE_SELECT + clause + " ORDER BY l.created_utc DESC, l.id DESC", params):
+    for r in _stream(_RECHARGE_SELECT + clause + _RECHARGE_ORDER, params):
         yield RechargeRow(*r)
 
 
@@ -309,21 +315,19 @@ def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
     return " AND ".join(where), params
 
 
+_CALL_ORDER = " ORDER BY c.started_utc DESC, c.id DESC"
+
+
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
                per_page: int = PAGE_SIZE) -> Page:
     clause, params = _call_filter(from_utc, to_utc, keyword)
-    page = _page_number(page)
-    cur = db.execute_sql(
-        _CALL_SELECT + clause + " ORDER BY c.started_utc DESC, c.id DESC LIMIT ? OFFSET ?",
-        params + [per_page + 1, (page - 1) * per_page])
-    rows = [CallRow(*r) for r in cur.fetchall()]
-    return Page(rows[:per_page], page, per_page, len(rows) > per_page)
+    return _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
 
 
 def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRow]:
     """Every matching call, newest first, fetched in chunks."""
     clause, params = _call_filter(from_utc, to_utc, keyword)
-    for r in _stream(_CALL_SELECT + clause + " ORDER BY c.started_utc DESC, c.id DESC", params):
+    for r in _stream(_CALL_SELECT + clause + _CALL_ORDER, params):
         yield CallRow(*r)
 
 

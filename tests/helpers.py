@@ -1,6 +1,18 @@
-"""Small builders shared by the core tests."""
+"""Small builders and waits shared by the tests."""
+
+import time
 
 from billing_addon import accounts, money, rates
+
+
+def wait_for(predicate, timeout=20.0, step=0.05):
+    """Poll ``predicate`` until it is true or ``timeout`` s passed; its last answer."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
 
 
 def amount(text):

@@ -12,16 +12,8 @@ import pytest
 
 from billing_addon import accounts, calls, config, daemon, money, rates, settings, store
 from billing_addon.store import Call, Extension
+from tests.helpers import wait_for
 from tests.pbx_support import FIXTURES, env_bytes, replay, write_config
-
-
-def wait_for(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def http_get(address):

@@ -13,6 +13,7 @@ import pytest
 
 from billing_addon import accounts, money, rates, store
 from billing_addon.store import Call
+from tests.helpers import wait_for
 from tests.pbx_support import env_bytes, logged_port, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,14 +23,6 @@ def start_daemon(ini, pid_file):
     return subprocess.Popen([sys.executable, "-m", "tests.daemon_worker", ini, pid_file], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-
-def wait_for(predicate, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture

@@ -11,18 +11,11 @@ from billing_addon import accounts, money, rates, settings
 from billing_addon.pbx.handlers import make_handlers
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension
+from tests.helpers import wait_for
 from tests.pbx_support import env_bytes, make_env, replay, reply_for
 
 GOOD = env_bytes("a-limit-cut-authorize")
 
-
-def wait_for(predicate, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture
