@@ -4,8 +4,9 @@ Box A: install the previous package from a USB disk, install it again (nothing c
 refuse a tampered copy, service up through init.d (web UI and FastAGI answer), activate
 the trial, billing.ac to the host, license issued on the host with the sales tool,
 uploaded; recharge and settle a call, then pull the plug.  Boot: both are there, the
-ledger checks and SQLite's integrity_check is ok.  Firmware upgrade (new root disk,
-add-on reinstalled from the current package): money, license, trial kept.  Factory reset
+ledger checks and SQLite's integrity_check is ok.  upgrade.sh to the current package with
+the service running: money, license, trial kept.  Firmware upgrade (new root disk,
+add-on reinstalled from the current package): the same.  Factory reset
 (data disk wiped): license and trial kept, money gone, restored from a backup.  Hard
 reset with the qemu board's own rules (the add-on's ``reset hard``: data only, license
 kept), then with U20/U50 rules (the areas u20.ini wipes, data and persist, wiped on the
@@ -194,6 +195,19 @@ class Scenario:
         self.step(box, "ledger explains every balance", "billing-addon verify", contains="ledger OK")
         self.step(box, "SQLite integrity_check", INTEGRITY, contains="ok")
 
+    def package_upgrade(self, box: Box, licensed: dict) -> None:
+        """upgrade.sh over the running previous version: stop, swap, migrate, start."""
+        out = self.install(box, self.host.current, "upgrade.sh")
+        self.expect("code 0" in out and "service started" in out, "upgrade did not swap and "
+                    "restart", out)
+        self.service_up(box)
+        self.step(box, "new version runs", "billing-addon --version",
+                  contains=self.host.current.name[len("billing-addon-"):-len(".tar.gz")])
+        self.expect_balance(box, "$18.80", "package upgrade lost money")
+        status = self.status(box)
+        self.expect(status["licensed"] and status["first_activation"] ==
+                    licensed["first_activation"], "package upgrade lost license or trial", status)
+
     def firmware_upgrade(self, box: Box, licensed: dict) -> None:
         self.halt(box)
         start = time.monotonic()
@@ -272,6 +286,7 @@ class Scenario:
         self.expect(licensed["licensed"] and licensed["first_activation"], "not licensed", licensed)
         self.money_then_power_cut(a)
         self.after_power_cut(a)
+        self.package_upgrade(a, licensed)
         self.firmware_upgrade(a, licensed)
         self.factory_reset(a, licensed)
         self.hard_resets(a, lic, licensed, u20_wipes)
