@@ -167,4 +167,7 @@ def ensure_image(say=print) -> tuple[Image, float]:
     build(folder, log)
     took = time.monotonic() - start
     say(f"image: built in {took:.0f} s")
+    for old in folder.parent.glob("image-*"):  # images of earlier keys: never used again
+        if old != folder and not old.name.endswith(".building"):
+            shutil.rmtree(old, ignore_errors=True)
     return image, took
