@@ -13,7 +13,7 @@ from typing import Iterable, List, Optional, Sequence
 import peewee as pw
 
 from . import money
-from .store import Call, Extension, Ledger, money_txn, now_utc, sql
+from .store import Call, Extension, Ledger, money_txn, now_utc, sql, sql_one
 
 PAYMENT_TYPES = ("prepaid", "postpaid")
 STATUSES = ("unlocked", "locked")
@@ -53,22 +53,26 @@ def ensure_extension(number: str, name: str = "", source: str = "manual") -> Ext
         return Extension.get(Extension.number == number)
 
 
-def append_entry(ext: Extension, kind: str, amount: int, *, reason: str = "", operator: str = "",
-            call: Optional[int] = None, at: Optional[int] = None) -> Ledger:
-    """Append one ledger entry and apply it to the cached balance.  Call inside a
-    ``money_txn``; ``ext`` must have been read inside that same transaction."""
-    new_balance = ext.balance + amount
-    if abs(new_balance) > money.MAX_AMOUNT:
-        raise AccountError("the balance would exceed the largest amount allowed")
+def append_entry(ext_id: int, kind: str, amount: int, *, reason: str = "", operator: str = "",
+                 call: Optional[int] = None, at: Optional[int] = None,
+                 release: int = 0) -> Ledger:
+    """Append one ledger entry and apply it to the extension's cached balance (and give
+    back ``release`` of its reservation) in one statement.  Call inside a ``money_txn``,
+    whose rollback undoes both when this raises."""
     at = at or now_utc()
     recharged = amount if kind == "recharge" else 0
-    sql("UPDATE extension SET balance = balance + ?, total_recharges = total_recharges + ?, "
-        "updated_utc = ? WHERE id = ?", (amount, recharged, at, ext.id))
-    ext.balance = new_balance
+    row = sql_one("UPDATE extension SET balance = balance + ?, total_recharges = total_recharges + ?, "
+                  "reserved = reserved - ?, updated_utc = ? WHERE id = ? RETURNING balance",
+                  (amount, recharged, release, at, ext_id))
+    if row is None:
+        raise AccountError(f"unknown extension id {ext_id}")
+    new_balance = row[0]
+    if abs(new_balance) > money.MAX_AMOUNT:
+        raise AccountError("the balance would exceed the largest amount allowed")
     cursor = sql("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, reason, "
                  "operator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (ext.id, kind, amount, new_balance, call, reason[:200], operator[:80], at))
-    return Ledger(id=cursor.lastrowid, extension=ext.id, kind=kind, amount=amount,
+                 (ext_id, kind, amount, new_balance, call, reason[:200], operator[:80], at))
+    return Ledger(id=cursor.lastrowid, extension=ext_id, kind=kind, amount=amount,
                   balance_after=new_balance, call=call, reason=reason[:200],
                   operator=operator[:80], created_utc=at)
 
@@ -96,7 +100,7 @@ def recharge(numbers: Iterable[str], amount: int, operator: str) -> List[Recharg
     with money_txn():
         for number in wanted:
             ext = get_extension(number)
-            entry = append_entry(ext, "recharge", amount, operator=operator)
+            entry = append_entry(ext.id, "recharge", amount, operator=operator)
             done.append(Recharge(ext.number, ext.name, entry.balance_after - amount, amount,
                                  entry.balance_after, entry.id))
     return done
@@ -112,7 +116,7 @@ def adjust(number: str, amount: int, reason: str, operator: str) -> Ledger:
         raise AccountError("an adjustment needs a reason")
     with money_txn():
         ext = get_extension(number)
-        return append_entry(ext, "adjustment", amount, reason=reason.strip(), operator=operator)
+        return append_entry(ext.id, "adjustment", amount, reason=reason.strip(), operator=operator)
 
 
 def _check_edit(credit, status, payment_type) -> None:

@@ -230,19 +230,19 @@ def settle(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[i
     with money_txn():
         row = sql_one(find, (uniqueid,))
         if row is None:
-            if _late_call(uniqueid, number, dialed, started, source) is None:
+            row = _late_call(uniqueid, number, dialed, started, source)
+            if row is None:
                 return Settlement(uniqueid, "unknown")
-            row = sql_one(find, (uniqueid,))
         call_id, ext_id, status, reserved, snapshot, settled_utc, old_cost, day = row
         if settled_utc is not None or status == "denied":
             return Settlement(uniqueid, "duplicate", old_cost, status)
         rate = _from_snapshot(snapshot)
         cost = rating.cost(rate, answered_s) if rate else 0
-        if status == "in-progress" and reserved:
-            sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
+        release = reserved if status == "in-progress" else 0
         if cost:
-            ext = _account("id", ext_id)
-            accounts.append_entry(ext, "call", -cost, call=call_id, at=at)  # type: ignore[arg-type]
+            accounts.append_entry(ext_id, "call", -cost, call=call_id, at=at, release=release)
+        elif release:
+            sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (release, ext_id))
         new_status = "unrated" if status == "unrated" else "charged"
         sql("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, reserved = 0, "
             "settled_utc = ? WHERE id = ?",
@@ -252,8 +252,9 @@ def settle(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[i
 
 
 def _late_call(uniqueid: str, number: Optional[str], dialed: Optional[str],
-               started: Optional[int], source: str) -> Optional[int]:
-    """Record a call that was never authorized, when it is billable; its id or None."""
+               started: Optional[int], source: str) -> Optional[tuple]:
+    """Record a call that was never authorized, when it is billable: the row as
+    ``settle`` reads it, or None."""
     if not (number and dialed is not None and started is not None):
         return None
     ext = _account("number", accounts.normalize_number(number))
@@ -263,9 +264,10 @@ def _late_call(uniqueid: str, number: Optional[str], dialed: Optional[str],
     conf = settings.snapshot()
     local = _local(started, conf["timezone"])
     rate = rates.index(conf["rates_version"]).match(ext.number, dialed, local)
-    return _insert_call(uniqueid, ext.id, dialed, started, local.date().isoformat(),
-                        "in-progress" if rate else "unrated", "" if rate else NO_RATE, rate,
-                        source=source)
+    status, day = ("in-progress" if rate else "unrated"), local.date().isoformat()
+    call_id = _insert_call(uniqueid, ext.id, dialed, started, day, status,
+                           "" if rate else NO_RATE, rate, source=source)
+    return (call_id, ext.id, status, 0, _snapshot(rate) if rate else "", None, 0, day)
 
 
 def release_stale(at: Optional[int] = None) -> int:
