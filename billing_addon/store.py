@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -237,13 +238,25 @@ def migrate() -> list[int]:
 _writer = WriteQueue()
 
 
+_sync = threading.local()  # this thread's connection and the level last set on it
+
+
+def _set_synchronous(level: str) -> None:
+    """Set the level on this thread's connection, skipping the statement when that
+    connection already has it."""
+    conn = db.connection()
+    if getattr(_sync, "conn", None) is not conn or _sync.level != level:
+        db.execute_sql(f"PRAGMA synchronous={level}")
+        _sync.conn, _sync.level = conn, level
+
+
 @contextlib.contextmanager
 def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
     with _writer.held(urgent):
         # SQLite refuses to change the level inside a transaction; a nested transaction
         # (a savepoint) commits with its outer transaction, so the outer level applies.
         if not db.in_transaction():
-            db.execute_sql(f"PRAGMA synchronous={synchronous}")
+            _set_synchronous(synchronous)
         with db.atomic("IMMEDIATE"):
             yield
 

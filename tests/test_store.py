@@ -58,3 +58,29 @@ def test_failed_migration_changes_nothing(tmp_path, monkeypatch):
     cols = [r[1] for r in store.db.execute_sql("PRAGMA table_info(extension)").fetchall()]
     assert "a" not in cols
     store.close_db()
+
+
+def _level():
+    return store.db.execute_sql("PRAGMA synchronous").fetchone()[0]
+
+
+def test_durability_levels(tmp_path):
+    """Money commits fsync (FULL = 2), reservations do not (NORMAL = 1), also after the
+    connection was closed and opened again; durability=normal relaxes money commits."""
+    store.init_db(tmp_path / "a.db")
+    try:
+        for _ in range(2):
+            with store.money_txn():
+                assert _level() == 2
+            with store.reservation_txn():
+                assert _level() == 1
+            with store.money_txn():
+                assert _level() == 2
+            store.db.close()
+            store.db.connect()
+        store.init_db(tmp_path / "b.db", durability="normal")
+        with store.money_txn():
+            assert _level() == 1
+    finally:
+        store.init_db(tmp_path / "c.db")  # back to the default for later tests
+        store.close_db()
