@@ -128,6 +128,16 @@ def _check_edit(credit, status, payment_type) -> None:
         raise AccountError("payment type must be Prepaid or Postpaid")
 
 
+def _check_credit_covers_reservations(ext: Extension, credit: int) -> None:
+    """Calls in progress were allowed on balance + credit: lowering the credit below
+    what they reserved would let them spend money that is not there."""
+    if ext.reserved and ext.balance + credit < ext.reserved:
+        least = money.to_decimal_string(max(0, ext.reserved - ext.balance))
+        raise AccountError(f"extension {ext.number} has calls in progress that reserved "
+                           f"{money.to_decimal_string(ext.reserved)}: its credit cannot go below "
+                           f"{least} until they end")
+
+
 def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
          credit: Optional[int] = None, status: Optional[str] = None,
          payment_type: Optional[str] = None, name: Optional[str] = None) -> int:
@@ -139,6 +149,9 @@ def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
         raise AccountError("select at least one extension")
     with money_txn():
         exts = [get_extension(n) for n in wanted]
+        if credit is not None:
+            for ext in exts:
+                _check_credit_covers_reservations(ext, credit)
         last_ledger = Ledger.select(pw.fn.MAX(Ledger.id)).scalar() or 0
         for ext in exts:
             updates: dict = {Extension.updated_utc: now_utc()}

@@ -37,6 +37,7 @@ from .store import Call, Extension, money_txn, now_utc, reservation_txn, sql, sq
 
 UNBILLED, ALLOWED, DENIED = "UNBILLED", "ALLOWED", "DENIED"
 LOCKED, NO_FUNDS, NO_RATE, INACTIVE = "locked", "no-funds", "no-rate", "billing-inactive"
+ERROR = "error"
 MAX_DIALED = 64
 
 
@@ -98,7 +99,8 @@ def rate_label(call: Call) -> str:
     return rate.remarks or f"{rate.prefix}/{rate.length or 'any'}"
 
 
-_AUTH_OF_STATUS = {"in-progress": ALLOWED, "charged": ALLOWED, "expired": ALLOWED, "unrated": UNBILLED}
+_AUTH_OF_STATUS = {"in-progress": ALLOWED, "charged": ALLOWED, "expired": ALLOWED,
+                   "unrated": UNBILLED, "unbilled": UNBILLED}
 
 
 @dataclass
@@ -123,17 +125,17 @@ def _account(key: str, value) -> Optional[_Account]:
 
 
 _INSERT_CALL = ("INSERT INTO call (uniqueid, extension_id, dialed, started_utc, local_day, status, "
-                "reason, rate_id, rate_snapshot, reserved, limit_ms, expires_utc, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                "reason, rate_id, rate_snapshot, reserved, limit_ms, expires_utc, source, "
+                "settled_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, status: str,
                  reason: str = "", rate: Optional[rating.Rate] = None, reserved: int = 0,
                  limit_ms: Optional[int] = None, expires: Optional[int] = None,
-                 source: str = "agi") -> int:
+                 source: str = "agi", settled: Optional[int] = None) -> int:
     cursor = sql(_INSERT_CALL, (uniqueid, ext_id, dialed, at, day, status, reason,
                                 rate.id if rate else None, _snapshot(rate) if rate else "",
-                                reserved, limit_ms, expires, source))
+                                reserved, limit_ms, expires, source, settled))
     return cursor.lastrowid
 
 
@@ -147,26 +149,33 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
     dialed = clean_dialed(dialed)
     number = accounts.normalize_number(number)
     uniqueid = (uniqueid or f"local-{uuid.uuid4().hex}").strip()[:64]
-    if billing_state == "deactivated":
-        return Authorization(UNBILLED, uniqueid=uniqueid)
     ext = _account("number", number)
     if ext is None:
         accounts.ensure_extension(number, source="dialed")
-        return Authorization(UNBILLED, uniqueid=uniqueid)
-    if not ext.billing_enabled:
-        return Authorization(UNBILLED, uniqueid=uniqueid)
+        ext = _account("number", number)
+        assert ext is not None
+    ext_id = ext.id
+    # Not billed: recorded all the same (as settled), so that neither the hangup
+    # handler nor the CDR bills the call later when billing has been switched on.
+    unbilled = billing_state == "deactivated" or not ext.billing_enabled
     conf = settings.snapshot()
     local = _local(at, conf["timezone"])
     day = local.date().isoformat()
-    index = rates.index(conf["rates_version"])
+    index = None if unbilled else rates.index(conf["rates_version"])
     with reservation_txn():
-        previous = sql_one("SELECT status, reason, limit_ms, rate_id, reserved FROM call "
-                           "WHERE uniqueid = ?", (uniqueid,))
+        previous = sql_one("SELECT status, reason, limit_ms, rate_id, reserved, extension_id, "
+                           "dialed FROM call WHERE uniqueid = ?", (uniqueid,))
         if previous is not None:
-            status, reason, limit_ms, rate_id, reserved = previous
+            status, reason, limit_ms, rate_id, reserved, prev_ext, prev_dialed = previous
+            if (prev_ext, prev_dialed) != (ext_id, dialed):
+                # the same call asked again for another extension or number: not the same call
+                return Authorization(DENIED, ERROR, uniqueid=uniqueid)
             return Authorization(_AUTH_OF_STATUS.get(status, DENIED), reason, limit_ms, None,
                                  uniqueid, rate_id, reserved)
-        ext = _account("id", ext.id)
+        if unbilled or index is None:
+            _insert_call(uniqueid, ext_id, dialed, at, day, "unbilled", settled=at)
+            return Authorization(UNBILLED, uniqueid=uniqueid)
+        ext = _account("id", ext_id)
         assert ext is not None  # extensions are never deleted
 
         def deny(reason: str, rate: Optional[rating.Rate] = None) -> Authorization:
@@ -185,13 +194,14 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
             return Authorization(UNBILLED, NO_RATE, uniqueid=uniqueid)
         available = ext.balance + ext.credit - ext.reserved
         affordable = rating.max_duration(rate, available)
-        if affordable == 0:
+        if affordable is not None and affordable < 2:
+            # a call needs its first second plus the second Asterisk may round up
             return deny(NO_FUNDS, rate)
         cap = int(conf["max_call_seconds"])
         if affordable is None or affordable > cap:
             limit_s = cap
         else:
-            limit_s = affordable - 1 if affordable > 1 else affordable
+            limit_s = affordable - 1
         reserve = min(max(available, 0), rating.cost(rate, limit_s + 1))
         limit_ms = limit_s * 1000
         warn_s = int(conf["warn_seconds"])

@@ -82,6 +82,9 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "enabled": Option("yes", _bool, "follow Asterisk's Master.csv"),
         "path": Option("/var/log/asterisk/cdr-csv/Master.csv", str, "the CDR file to follow", True),
         "poll_seconds": Option("2", _positive, "how often the CDR file is checked"),
+        "mark": Option("billing", str, "CDR userfield that the shipped dialplan sets on billed "
+                       "calls; a call authorize never saw is billed from the CDR only with it "
+                       "(empty: from every caller Dial row, for a dialplan without the mark)"),
         "start": Option("end", _cdr_start, "with no saved position, start at the file's end "
                         "(only new calls) or beginning (import all of it)"),
     },

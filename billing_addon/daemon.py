@@ -270,7 +270,11 @@ class Daemon:
 
         cdr = self.cfg.section("cdr")
         self._follower_stop = threading.Event()
-        self.follower = CdrFollower(cdr["path"], poll_seconds=cdr["poll_seconds"], start=cdr["start"])
+        from .pbx.cdr import Settler
+
+        settler = Settler(billing_state=self.billing_state, mark=cdr["mark"] or None)
+        self.follower = CdrFollower(cdr["path"], poll_seconds=cdr["poll_seconds"], start=cdr["start"],
+                                    settler=settler)
         stop = self._follower_stop
         follower = self.follower
         self._follower_thread = self._spawn("cdr-follower", lambda: follower.run(stop))

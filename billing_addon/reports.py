@@ -301,7 +301,9 @@ _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answe
 
 
 def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
-    where, params = ["1"], []
+    # calls nobody bills (billing off for the extension, or deactivated) are recorded
+    # only so that they are never billed later; the Call Log leaves them out
+    where, params = ["c.status != 'unbilled'"], []
     if from_utc is not None:
         where.append("c.started_utc >= ?")
         params.append(from_utc)

@@ -186,7 +186,8 @@ def write_config(folder, **sections) -> str:
         "box": {"board": "demo", "board_root": "root", "database": "data/billing.db"},
         "agi": {"port": "0"},
         "web": {"port": "0"},
-        "cdr": {"path": "cdr/Master.csv", "poll_seconds": "1", "start": "beginning"},
+        # the recorded dialplan sets no CDR mark (see cdr.BILLING_MARK)
+        "cdr": {"path": "cdr/Master.csv", "poll_seconds": "1", "start": "beginning", "mark": ""},
         "sync": {"files": "pjsip.conf"},
         "log": {"file": "log/daemon.log", "level": "INFO"},
         "daemon": {"shutdown_seconds": "10"},

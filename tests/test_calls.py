@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from billing_addon import accounts, calls, rating, settings
+from billing_addon import accounts, calls, rates, rating, settings
 from billing_addon.store import Call, Extension, Ledger
 
 from .helpers import amount, make_extension, make_rate
@@ -25,11 +25,54 @@ def priced(db_path):
     return db_path
 
 
-def test_unbilled_paths_write_nothing(priced):
-    make_extension("1002", billing=False)
-    assert calls.authorize("1002", "912345", T0).result == calls.UNBILLED
-    assert calls.authorize("1001", "912345", T0, billing_state="deactivated").result == calls.UNBILLED
-    assert Call.select().count() == 0
+def test_unbilled_calls_are_recorded_and_never_billed_later(priced):
+    """A call not billed when it started stays unbilled, even if billing is switched on
+    before it ends (review finding: the hangup handler used to bill it without limit)."""
+    make_extension("1002", billing=False, balance="1")
+    assert calls.authorize("1002", "912345", T0, "u1").result == calls.UNBILLED
+    assert calls.authorize("1001", "912345", T0, "u2", billing_state="deactivated").result \
+        == calls.UNBILLED
+    accounts.edit(["1002"], billing_enabled=True)
+    for uid, number in (("u1", "1002"), ("u2", "1001")):
+        done = calls.settle(uid, 3600, number=number, dialed="912345", started=T0)
+        assert done.outcome == "duplicate" and done.cost == 0
+    assert {c.status for c in Call.select()} == {"unbilled"}
+    assert ext("1001").balance == amount("1") and ext("1002").balance == amount("1")
+    assert not accounts.verify()
+
+
+def test_reauthorize_for_another_extension_is_refused(priced):
+    make_extension("1002", balance="0")
+    assert calls.authorize("1001", "912345", T0, "u1").result == calls.ALLOWED
+    again = calls.authorize("1002", "912345", T0, "u1")
+    assert (again.result, again.reason) == (calls.DENIED, calls.ERROR)
+    assert calls.authorize("1001", "99999", T0, "u1").reason == calls.ERROR
+
+
+def test_one_second_of_money_is_not_enough(priced):
+    """The limit keeps one second for Asterisk's rounding; money for only one second
+    cannot cover that, so the call is denied (review finding)."""
+    rates.add(rates.validate({"prefix": "8", "rate": "1", "unit": "1", "all_extensions": True}))
+    accounts.adjust("1001", amount("-1"), "reset", "t")
+    accounts.recharge(["1001"], amount("1"), "t")
+    assert calls.authorize("1001", "8123", T0, "u1").reason == calls.NO_FUNDS
+    accounts.recharge(["1001"], amount("1"), "t")
+    auth = calls.authorize("1001", "8123", T0, "u2")
+    assert auth.limit_ms == 1000
+    calls.settle("u2", 2)  # the limit rounded up by one second is still covered
+    assert ext().balance == 0
+
+
+def test_credit_cannot_drop_below_what_running_calls_reserved(priced):
+    accounts.adjust("1001", amount("-1"), "empty", "t")
+    accounts.edit(["1001"], credit=amount("5"))
+    auth = calls.authorize("1001", "912345", T0, "u1")
+    with pytest.raises(accounts.AccountError, match="calls in progress"):
+        accounts.edit(["1001"], credit=0)
+    assert ext().credit == amount("5")
+    calls.settle("u1", auth.limit_ms // 1000 + 1)
+    assert ext().balance >= -ext().credit
+    accounts.edit(["1001"], credit=amount("4"))  # allowed once nothing is reserved
 
 
 def test_unknown_extension_appears_with_billing_off(priced):

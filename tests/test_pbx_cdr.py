@@ -6,13 +6,19 @@ import os
 
 import pytest
 
-from billing_addon import accounts, money, rates, settings
+from billing_addon import accounts, calls, money, rates, settings
 from billing_addon.pbx import cdr
 from billing_addon.pbx.cdrfollow import CdrFollower
 from billing_addon.store import Call, Extension, Ledger
 from tests.pbx_support import FIXTURES
 
 CDR = FIXTURES / "cdr"
+
+
+def recorded():
+    """The fixtures were recorded with a dialplan that sets no CDR mark: bill every
+    caller Dial row of a billing-enabled extension, as the ``mark =`` setting does."""
+    return cdr.Settler(mark=None)
 INDEX = json.loads((FIXTURES / "index.json").read_text(encoding="utf-8"))
 RATE = money.parse_amount("0.01")  # per second
 # billsec of every billable row in Master-21col.csv: a b c d g i j j k l
@@ -95,10 +101,10 @@ def test_bad_lines(line, message):
 
 def test_import_charges_each_call_once_even_when_replayed(billing):
     before = balance()
-    first = cdr.import_file(str(CDR / "Master-21col.csv"))
+    first = cdr.import_file(str(CDR / "Master-21col.csv"), settler=recorded())
     assert (first.billable, first.charged, first.errors) == (10, 10, 0)
     assert before - balance() == TOTAL_21 * RATE
-    again = cdr.import_file(str(CDR / "Master-21col.csv"))
+    again = cdr.import_file(str(CDR / "Master-21col.csv"), settler=recorded())
     assert (again.charged, again.already) == (0, 10)
     assert before - balance() == TOTAL_21 * RATE
     assert charged_calls() == 8  # the two unanswered calls cost nothing: no ledger entry
@@ -110,14 +116,14 @@ def test_import_charges_each_call_once_even_when_replayed(billing):
 
 def test_import_for_a_period(billing):
     # calls a and b started 21:42:58 and 21:43:09 local
-    stats = cdr.import_file(str(CDR / "Master-21col.csv"), since="2026-11-23 21:42:00",
+    stats = cdr.import_file(str(CDR / "Master-21col.csv"), settler=recorded(), since="2026-11-23 21:42:00",
                             until="2026-11-23 21:43:30")
     assert (stats.charged, stats.outside) == (2, 8)
     assert balance() == money.parse_amount("100") - 25 * RATE
 
 
 def test_extension_not_billed_is_not_charged_but_appears(db_path):
-    stats = cdr.import_file(str(CDR / "Master-18col.csv"))
+    stats = cdr.import_file(str(CDR / "Master-18col.csv"), settler=recorded())
     assert stats.not_billed == 1 and Call.select().count() == 0
     assert Extension.get(Extension.number == "1001").source == "dialed"
 
@@ -127,7 +133,7 @@ def test_file_truncated_mid_line_and_bad_rows_are_reported(billing, tmp_path):
     b_rows = (CDR / "by-scenario" / "b-ends-before-limit.csv").read_bytes()
     path = tmp_path / "Master.csv"
     path.write_bytes(b'"1001","1001"\n' + b"\x00\xff garbage\n" + good + b_rows[:57])
-    stats = cdr.import_file(str(path))
+    stats = cdr.import_file(str(path), settler=recorded())
     assert stats.charged == 1 and stats.errors == 3
     assert any("no LF" in p for p in stats.problems)
 
@@ -146,7 +152,7 @@ def append(path, data):
 def test_follows_growth_and_waits_for_partial_lines(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(b"")
-    follower = CdrFollower(str(path))
+    follower = CdrFollower(str(path), settler=recorded())
     follower.poll()
     data = scenario_bytes("a-limit-cut")
     append(path, data[:100])  # Asterisk is in the middle of writing a row
@@ -163,7 +169,7 @@ def test_follows_growth_and_waits_for_partial_lines(billing, tmp_path):
 def test_starts_at_the_end_without_saved_state(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(scenario_bytes("a-limit-cut"))
-    follower = CdrFollower(str(path), start="end")
+    follower = CdrFollower(str(path), start="end", settler=recorded())
     follower.poll()
     assert follower.stats.charged == 0
     append(path, scenario_bytes("k-limit-with-warning"))
@@ -174,7 +180,7 @@ def test_starts_at_the_end_without_saved_state(billing, tmp_path):
 def test_rotation_finishes_the_old_file_first(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(scenario_bytes("a-limit-cut"))
-    follower = CdrFollower(str(path), start="beginning")
+    follower = CdrFollower(str(path), start="beginning", settler=recorded())
     follower.poll()
     append(path, scenario_bytes("b-ends-before-limit"))  # written before the rotation
     os.rename(path, tmp_path / "Master.csv.1")
@@ -190,7 +196,7 @@ def test_rotation_finishes_the_old_file_first(billing, tmp_path):
 def test_rotated_file_with_a_truncated_last_line(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(scenario_bytes("a-limit-cut"))
-    follower = CdrFollower(str(path), start="beginning")
+    follower = CdrFollower(str(path), start="beginning", settler=recorded())
     follower.poll()
     append(path, scenario_bytes("b-ends-before-limit")[:80])  # cut off mid-line
     os.rename(path, tmp_path / "Master.csv.1")
@@ -202,7 +208,7 @@ def test_rotated_file_with_a_truncated_last_line(billing, tmp_path):
 def test_copytruncate_is_read_from_the_start(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(scenario_bytes("a-limit-cut") + scenario_bytes("b-ends-before-limit"))
-    follower = CdrFollower(str(path), start="beginning")
+    follower = CdrFollower(str(path), start="beginning", settler=recorded())
     follower.poll()
     assert follower.stats.charged == 2
     with open(path, "r+b") as fh:  # logrotate copytruncate, then Asterisk writes on
@@ -219,7 +225,7 @@ def test_copytruncate_is_read_from_the_start(billing, tmp_path):
 def test_truncated_then_regrown_past_the_offset(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(scenario_bytes("a-limit-cut"))
-    follower = CdrFollower(str(path), start="beginning")
+    follower = CdrFollower(str(path), start="beginning", settler=recorded())
     follower.poll()
     with open(path, "r+b") as fh:
         fh.truncate(0)
@@ -231,11 +237,11 @@ def test_truncated_then_regrown_past_the_offset(billing, tmp_path):
 def test_restart_resumes_at_the_saved_position(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(scenario_bytes("a-limit-cut"))
-    first = CdrFollower(str(path), start="beginning")
+    first = CdrFollower(str(path), start="beginning", settler=recorded())
     first.poll()
     first.close()
     append(path, scenario_bytes("b-ends-before-limit"))
-    second = CdrFollower(str(path), start="beginning")
+    second = CdrFollower(str(path), start="beginning", settler=recorded())
     second.poll()
     assert (second.stats.charged, second.stats.already) == (1, 0)  # a was not read again
     assert second.stats.lines == 4
@@ -244,13 +250,13 @@ def test_restart_resumes_at_the_saved_position(billing, tmp_path):
 def test_rotated_while_stopped(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(scenario_bytes("a-limit-cut"))
-    first = CdrFollower(str(path), start="beginning")
+    first = CdrFollower(str(path), start="beginning", settler=recorded())
     first.poll()
     first.close()
     append(path, scenario_bytes("b-ends-before-limit"))
     os.rename(path, tmp_path / "Master.csv.1")
     path.write_bytes(scenario_bytes("k-limit-with-warning"))
-    second = CdrFollower(str(path))
+    second = CdrFollower(str(path), settler=recorded())
     second.poll()
     assert (second.stats.charged, second.stats.already) == (2, 0)
     assert charged_calls() == 3 and accounts.verify() == []
@@ -259,7 +265,7 @@ def test_rotated_while_stopped(billing, tmp_path):
 def test_bad_lines_do_not_stop_the_follower(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(b"")
-    follower = CdrFollower(str(path))
+    follower = CdrFollower(str(path), settler=recorded())
     follower.poll()
     append(path, b'"too","few","columns"\n' + b'"1001","1001",,,,' + b"\n")
     append(path, scenario_bytes("a-limit-cut")[:50])  # Asterisk died mid-row ...
@@ -272,10 +278,63 @@ def test_bad_lines_do_not_stop_the_follower(billing, tmp_path):
 def test_a_never_ending_line_is_skipped(billing, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_bytes(b"")
-    follower = CdrFollower(str(path))
+    follower = CdrFollower(str(path), settler=recorded())
     follower.poll()
     append(path, b"x" * 20000)
     follower.poll()
     append(path, b"\n" + scenario_bytes("a-limit-cut"))
     follower.poll()
     assert follower.stats.charged == 1 and follower.stats.errors >= 1
+
+
+# --- which rows may bill a call that authorize never saw (the review's findings) ------
+
+def _row(uniqueid, src, dst, userfield="", channel="PJSIP/201-00000001"):
+    return (f'"{src}","{src}","{dst}","from-internal","""x"" <{src}>","{channel}",'
+            f'"PJSIP/trunk-00000002","Dial","PJSIP/{dst}@trunk,30","2026-11-23 21:42:58",'
+            f'"2026-11-23 21:43:00","2026-11-23 21:44:00",62,60,"ANSWERED","DOCUMENTATION",'
+            f'"{uniqueid}","{userfield}","","{uniqueid}",1\n')
+
+
+def test_unmarked_rows_of_unknown_calls_are_not_billed(billing, tmp_path):
+    """Inbound, internal and a phone's own Dial row through a Local channel carry no
+    mark: they neither bill nor create extensions.  The marked row of a fail-open call
+    bills; a known call settles from its row with or without the mark."""
+    before = balance()
+    calls.authorize("1001", "93334444", 1795441378, "known.1")
+    path = tmp_path / "Master.csv"
+    path.write_text(_row("in.1", "13800138000", "1001")         # inbound from a trunk
+                    + _row("int.1", "1001", "91112222")         # no mark: not ours
+                    + _row("known.1", "1001", "93334444")       # authorized: settles
+                    + _row("open.1", "1001", "95556666", cdr.BILLING_MARK))  # fail-open
+    stats = cdr.import_file(str(path))
+    assert (stats.charged, stats.not_billed) == (2, 2)
+    assert not Extension.select().where(Extension.number == "13800138000").exists()
+    assert {c.uniqueid for c in Call.select()} == {"known.1", "open.1"}
+    assert before - balance() == 2 * 60 * RATE
+    assert accounts.verify() == []
+
+
+def test_marked_rows_are_not_billed_while_billing_is_off(billing, tmp_path):
+    path = tmp_path / "Master.csv"
+    path.write_text(_row("open.2", "1001", "95556666", cdr.BILLING_MARK))
+    stats = cdr.import_file(str(path), settler=cdr.Settler(billing_state=lambda: "deactivated"))
+    assert stats.charged == 0 and Call.select().count() == 0
+
+
+class _SettleSession:
+    """Just what ``handlers.settle`` reads: the env of a hangup-handler settle."""
+
+    def __init__(self, *args):
+        self.env = {"agi_uniqueid": args[2]}
+        self.env.update({f"agi_arg_{i + 1}": a for i, a in enumerate(args)})
+
+
+def test_agi_settle_of_a_call_never_authorized_follows_the_billing_state(billing):
+    from billing_addon.pbx import handlers
+
+    args = ("60", "ANSWER", "1795441378.9", "60", "1001", "93334444")
+    assert handlers.settle(_SettleSession(*args), lambda: "deactivated").outcome == "unknown"
+    assert Call.select().count() == 0
+    assert handlers.settle(_SettleSession(*args), lambda: "active").outcome == "charged"
+    assert balance() == money.parse_amount("100") - 60 * RATE

@@ -13,6 +13,12 @@ the caller channel's row with ``lastapp=Dial``: its uniqueid is the authorize AG
 originate side's rows (other apps), and the caller channel's second row with
 ``lastapp=Return`` and billsec 0 that the hangup handler causes.  Replaying rows is
 harmless: ``calls.settle`` charges a uniqueid once.
+
+A row settles a call that authorize saw (its uniqueid is known).  A row of a call that
+authorize never saw (the add-on was down and the PBX failed open) is billed only when
+it carries the mark ``BILLING_MARK`` in its userfield, which the shipped dialplan sets
+before its Dial: so inbound calls, internal calls and the phone's own Dial row of a
+call routed through a Local channel (another uniqueid) are never billed by mistake.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ DIAL_STATUS = {"ANSWERED": "ANSWER", "NO ANSWER": "NOANSWER", "BUSY": "BUSY",
                "FAILED": "FAILED", "CONGESTION": "CONGESTION"}
 MAX_LINE = 8192
 BATCH = 200  # rows settled per transaction
+BILLING_MARK = "billing"  # CDR(userfield) set by the shipped dialplan's billing-dial
 
 
 class CdrError(ValueError):
@@ -58,6 +65,7 @@ class CdrRow(NamedTuple):
     disposition: str
     uniqueid: str
     linkedid: str
+    userfield: str = ""
 
     @property
     def number(self) -> str:
@@ -81,7 +89,7 @@ def parse_fields(fields: List[str]) -> CdrRow:
         raise CdrError("negative duration or billsec")
     linkedid = fields[19] if len(fields) == 21 else ""
     return CdrRow(fields[0], fields[1], fields[2], fields[5], fields[7], fields[9], duration,
-                  billsec, fields[14], fields[16], linkedid)
+                  billsec, fields[14], fields[16], linkedid, fields[17])
 
 
 def parse_line(line: str) -> CdrRow:
@@ -171,7 +179,12 @@ class Settler:
     costs one commit per batch, not per row), rows already settled filtered out with
     one query, unknown extensions created with billing off (they appear in the list)."""
 
-    def __init__(self) -> None:
+    def __init__(self, billing_state=None, mark: Optional[str] = BILLING_MARK) -> None:
+        """``billing_state()``: the license module's state; calls authorize never saw
+        are billed only while it is 'active', and only from rows whose userfield is
+        ``mark`` (None: from every caller Dial row, for a dialplan that sets no mark)."""
+        self.billing_state = billing_state or (lambda: "active")
+        self.mark = mark
         self.known_numbers: Set[str] = set()
         self.open_calls: Set[str] = set()
 
@@ -222,8 +235,11 @@ class Settler:
             Extension.number.in_(numbers) & (Extension.billing_enabled == True)  # noqa: E712
         ).tuples()}
 
+    def _marked(self, row: CdrRow) -> bool:
+        return self.mark is None or row.userfield == self.mark
+
     def _ensure_extensions(self, batch: List[CdrRow]) -> None:
-        new = {row.number for row in batch} - self.known_numbers
+        new = {row.number for row in batch if self._marked(row)} - self.known_numbers
         if not new:
             return
         existing = {n for (n,) in Extension.select(Extension.number)
@@ -236,7 +252,9 @@ class Settler:
         self.known_numbers |= new
 
     def _settle_one(self, row: CdrRow, zone: ZoneInfo, billed: Set[str], stats: Stats) -> None:
-        if row.uniqueid not in self.open_calls and row.number not in billed:
+        known = row.uniqueid in self.open_calls
+        if not known and not (self._marked(row) and row.number in billed
+                              and self.billing_state() == "active"):
             stats.not_billed += 1
             return
         started = local_to_utc(row.start, zone) or uniqueid_epoch(row.uniqueid)

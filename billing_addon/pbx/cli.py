@@ -47,9 +47,10 @@ def cmd_cdr_import(args) -> int:
     from . import cdr
 
     since, until = _local_bound(args.since), _local_bound(args.until)
-    open_store(args)
+    cfg = open_store(args)
+    settler = cdr.Settler(mark=cfg.get("cdr", "mark") or None)
     try:
-        stats = cdr.import_file(args.file, since, until)
+        stats = cdr.import_file(args.file, since, until, settler=settler)
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED

@@ -67,11 +67,7 @@ def authorize(session: agi.Session, billing_state: BillingState) -> calls.Author
     values = agi.args(env)
     number = _arg(values, 0) or env.get("agi_callerid", "")
     dialed = _arg(values, 1) or env.get("agi_extension", "")
-    try:
-        state = billing_state()
-    except Exception:
-        log.exception("billing state unavailable; treating billing as active")
-        state = "active"
+    state = _state(billing_state)
     auth = decide(number, dialed, env.get("agi_uniqueid") or None, state)
     answer = [("BILLING_RESULT", auth.result)]
     if auth.reason:
@@ -89,7 +85,16 @@ def authorize(session: agi.Session, billing_state: BillingState) -> calls.Author
     return auth
 
 
-def settle(session: agi.Session) -> Optional[calls.Settlement]:
+def _state(billing_state: BillingState) -> str:
+    try:
+        return billing_state()
+    except Exception:
+        log.exception("billing state unavailable; treating billing as active")
+        return "active"
+
+
+def settle(session: agi.Session, billing_state: BillingState = lambda: "active"
+           ) -> Optional[calls.Settlement]:
     env = session.env
     values = agi.args(env)
     billsec, dial_status = _arg(values, 0), _arg(values, 1)
@@ -101,6 +106,8 @@ def settle(session: agi.Session) -> Optional[calls.Settlement]:
     seconds = int(answered) if answered.isdigit() else int(billsec) if billsec.isdigit() else 0
     number = _arg(values, 4) or env.get("agi_accountcode") or env.get("agi_callerid") or None
     dialed = _arg(values, 5) or None
+    if _state(billing_state) != "active":
+        number = dialed = None  # a call authorize never saw is billed only while billing is on
     try:
         result = calls.settle(uniqueid, seconds, dial_status, number=number, dialed=dialed,
                               started=uniqueid_epoch(uniqueid), source="agi")
@@ -120,5 +127,5 @@ def make_handlers(billing_state: BillingState) -> Dict[str, Callable[[agi.Sessio
     """The script table for ``AgiServer`` (give it ``thread_cleanup=close_db``)."""
     return {
         "authorize": lambda session: authorize(session, billing_state),
-        "settle": settle,
+        "settle": lambda session: settle(session, billing_state),
     }
