@@ -19,6 +19,12 @@ $(VENV)/.done: requirements.txt requirements-dev.txt requirements-test.txt setup
 ## run: the product on an embedded default (SQLite file under ./var, demo board, demo data)
 run: setup
 	$(PY) -m billing_addon.cli --config dev.ini demo --if-empty
+	@# a developer's admin password, random, made once and kept in var/ (never a default)
+	@if [ ! -s var/admin-password ]; then \
+	    $(PY) -c "import secrets; print(secrets.token_urlsafe(9))" > var/admin-password; \
+	    $(PY) -m billing_addon.cli --config dev.ini admin set-password --stdin < var/admin-password; \
+	fi
+	@echo "web UI: http://127.0.0.1:8080/  user admin, password $$(cat var/admin-password) (var/admin-password)"
 	$(PY) -m billing_addon.cli --config dev.ini serve
 
 ## test: every test (pytest exit code 5, "no tests ran", counts as a failure)
