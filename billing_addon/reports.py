@@ -204,19 +204,26 @@ class RechargeRow:
     operator: str
 
 
-def _ledger_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
-    where, params = ["l.kind = 'recharge'"], []
+def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
+                   keyword) -> Tuple[str, list]:
+    """WHERE clause and parameters: ``base``, a [from, to) time range on
+    ``alias.time_column``, and the extensions whose number or name match ``keyword``."""
+    where, params = [base], []
     if from_utc is not None:
-        where.append("l.created_utc >= ?")
+        where.append(f"{alias}.{time_column} >= ?")
         params.append(from_utc)
     if to_utc is not None:
-        where.append("l.created_utc < ?")
+        where.append(f"{alias}.{time_column} < ?")
         params.append(to_utc)
     ids = extension_ids_matching(keyword)
     if ids is not None:
-        where.append(f"l.extension_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+        where.append(f"{alias}.extension_id IN ({', '.join('?' * len(ids))})" if ids else "0")
         params += ids
     return " AND ".join(where), params
+
+
+def _ledger_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
+    return _search_filter("l.kind = 'recharge'", "l", "created_utc", from_utc, to_utc, keyword)
 
 
 _RECHARGE_SELECT = ("SELECT l.id, l.created_utc, e.number, e.name, l.balance_after - l.amount, "
@@ -303,18 +310,7 @@ _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answe
 def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
     # calls nobody bills (billing off for the extension, or deactivated) are recorded
     # only so that they are never billed later; the Call Log leaves them out
-    where, params = ["c.status != 'unbilled'"], []
-    if from_utc is not None:
-        where.append("c.started_utc >= ?")
-        params.append(from_utc)
-    if to_utc is not None:
-        where.append("c.started_utc < ?")
-        params.append(to_utc)
-    ids = extension_ids_matching(keyword)
-    if ids is not None:
-        where.append(f"c.extension_id IN ({', '.join('?' * len(ids))})" if ids else "0")
-        params += ids
-    return " AND ".join(where), params
+    return _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc, to_utc, keyword)
 
 
 _CALL_ORDER = " ORDER BY c.started_utc DESC, c.id DESC"
