@@ -1,11 +1,11 @@
 """The write queue: first come first served, urgent waiters first, reentrant."""
 
 import threading
-import time
 
 import pytest
 
 from billing_addon.writequeue import WriteQueue
+from tests.helpers import wait_for
 
 
 def test_order_urgent_first_then_arrival():
@@ -18,7 +18,8 @@ def test_order_urgent_first_then_arrival():
                                                               queue.release()))
         t.start()
         threads.append(t)
-        time.sleep(0.05)  # let it reach the queue before the next one
+        waiting = len(threads)
+        assert wait_for(lambda: len(queue._urgent) + len(queue._normal) == waiting, step=0.005)
     queue.release()
     for t in threads:
         t.join(5)
