@@ -19,7 +19,7 @@ def test_order_urgent_first_then_arrival():
         t.start()
         threads.append(t)
         waiting = len(threads)
-        assert wait_for(lambda: len(queue._urgent) + len(queue._normal) == waiting, step=0.005)
+        assert wait_for(lambda n=waiting: len(queue._urgent) + len(queue._normal) == n, step=0.005)
     queue.release()
     for t in threads:
         t.join(5)
