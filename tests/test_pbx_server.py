@@ -119,7 +119,7 @@ def test_silent_and_trickling_peers_time_out(server):
     assert closed_by_server(silent) and closed_by_server(trickle)
     stop.set()
     t.join(10)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 20  # timeouts of a few seconds, generous for a loaded CI
     assert wait_for(lambda: server.active == 0)
     silent.close()
     trickle.close()
