@@ -39,6 +39,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be greater than zero")
+    return number
+
+
 def _cdr_start(value: str) -> str:
     value = value.strip().lower()
     if value not in ("end", "beginning"):
@@ -69,6 +76,7 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "max_connections": Option("200", _positive, "simultaneous FastAGI connections"),
         "timeout": Option("10", _positive, "seconds a FastAGI peer may stay silent"),
         "session_timeout": Option("30", _positive, "seconds a whole FastAGI session may last"),
+        "workers": Option("4", _positive, "threads doing the database work of FastAGI calls"),
     },
     "web": {
         "enabled": Option("yes", _bool, "serve the web UI"),
@@ -109,6 +117,8 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
                                    "authorized or settled"),
         "license_cache_seconds": Option("10", _positive, "how long the license state is reused "
                                         "between calls"),
+        "checkpoint_seconds": Option("5", _positive_seconds, "copy the database's write-ahead "
+                                     "log back into the database file at least this often"),
     },
 }
 

@@ -20,7 +20,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Tuple, Union
 
 import peewee as pw
 
@@ -147,13 +147,18 @@ _money_sync = "FULL"
 
 
 def init_db(path: Union[str, Path], *, upgrade: bool = True,
-            durability: str = "full") -> pw.SqliteDatabase:
+            durability: str = "full", autocheckpoint: bool = True) -> pw.SqliteDatabase:
     """Open the database file (creating its folder), set the pragmas, run migrations.
 
     ``durability``: 'full' (default) fsyncs every money-moving commit, so a power cut
     loses nothing acknowledged; 'normal' leaves that to SQLite's checkpoints: about
     twice the settlements per second, still safe against a crash of the process, but
-    a power cut may lose the last acknowledged transactions (never corrupts)."""
+    a power cut may lose the last acknowledged transactions (never corrupts).
+
+    ``autocheckpoint=False``: commits never copy the WAL back into the database file
+    (SQLite does it in whichever commit crosses 1000 pages, a pause of several ms for
+    that caller and, on the FastAGI loop, for every call in progress); the daemon runs
+    ``checkpoint`` from a thread of its own when ``checkpoint_due`` is set."""
     global _money_sync
     if durability not in DURABILITY:
         raise ValueError(f"durability must be one of {', '.join(DURABILITY)}")
@@ -171,12 +176,33 @@ def init_db(path: Union[str, Path], *, upgrade: bool = True,
             "foreign_keys": 1,
             "synchronous": "full",
             "busy_timeout": BUSY_TIMEOUT_S * 1000,
+            "wal_autocheckpoint": 1000 if autocheckpoint else 0,
         },
     )
     db.connect(reuse_if_open=True)
     if upgrade:
         migrate()
     return db
+
+
+def checkpoint() -> Tuple[int, int]:
+    """Copy the WAL back into the database file, holding writers up as little as
+    possible: a first pass runs beside them and copies the bulk; a second pass, in the
+    write queue, copies what they wrote meanwhile, so the copy is complete and the next
+    writer starts the log over.  (Beside steady writers a checkpoint never catches up,
+    and SQLite starts the log over only once all of it was copied.)
+    Returns (WAL frames, frames copied) of the second pass."""
+    global _commits, _checkpointing
+    db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    _checkpointing = True
+    try:
+        with _writer.held(urgent=True):  # behind urgent writers it would starve under load
+            _commits = 0
+            checkpoint_due.clear()
+            busy, frames, copied = db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        _checkpointing = False
+    return frames, copied
 
 
 def close_db() -> None:
@@ -250,15 +276,30 @@ def _set_synchronous(level: str) -> None:
         _sync.conn, _sync.level = conn, level
 
 
+# Commits since the last checkpoint: with autocheckpoint off, ``checkpoint_due`` tells
+# the daemon's checkpoint thread when about a thousand WAL pages (SQLite's own
+# threshold; a call's transaction writes about six) wait to be copied back.
+CHECKPOINT_COMMITS = 150
+checkpoint_due = threading.Event()
+_commits = 0
+_checkpointing = False
+
+
 @contextlib.contextmanager
 def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
+    global _commits
     with _writer.held(urgent):
         # SQLite refuses to change the level inside a transaction; a nested transaction
         # (a savepoint) commits with its outer transaction, so the outer level applies.
-        if not db.in_transaction():
+        outermost = not db.in_transaction()
+        if outermost:
             _set_synchronous(synchronous)
         with db.atomic("IMMEDIATE"):
             yield
+        if outermost:
+            _commits += 1
+            if _commits >= CHECKPOINT_COMMITS:
+                checkpoint_due.set()
 
 
 def money_txn():
@@ -271,6 +312,13 @@ def reservation_txn():
     """A write transaction that only reserves (no money moves): no fsync at commit, and
     ahead of settlements in the write queue (a caller is waiting for it)."""
     return _write_txn("NORMAL", urgent=True)
+
+
+def writes_quick() -> bool:
+    """Only quick writers (reservations: a fraction of a millisecond each) hold or wait
+    for the write lock: no settlement, import or checkpoint.  A hint, it may change
+    at once; the FastAGI loop uses it to decide whether to authorize a call itself."""
+    return _writer.only_urgent and not _checkpointing
 
 
 def sql(query: str, params: tuple = ()):

@@ -24,6 +24,7 @@ class WriteQueue:
         self._urgent: Deque[_Waiter] = collections.deque()
         self._normal: Deque[_Waiter] = collections.deque()
         self._owner: Optional[int] = None
+        self._owner_urgent = False
         self._depth = 0
 
     def acquire(self, urgent: bool = False) -> None:
@@ -33,7 +34,7 @@ class WriteQueue:
                 self._depth += 1
                 return
             if self._owner is None and not self._urgent and not self._normal:
-                self._owner, self._depth = me, 1
+                self._owner, self._depth, self._owner_urgent = me, 1, urgent
                 return
             turn = threading.Event()
             (self._urgent if urgent else self._normal).append((me, turn))
@@ -48,11 +49,22 @@ class WriteQueue:
                 return
             waiting = self._urgent or self._normal
             if waiting:
+                self._owner_urgent = waiting is self._urgent
                 self._owner, turn = waiting.popleft()
                 self._depth = 1
                 turn.set()
             else:
                 self._owner = None
+
+    @property
+    def idle(self) -> bool:
+        """Nobody holds the lock or waits for it (a hint: it may change at once)."""
+        return self._owner is None and not self._urgent and not self._normal
+
+    @property
+    def only_urgent(self) -> bool:
+        """Whoever holds the lock or waits for it came by the express lane (a hint)."""
+        return (self._owner is None or self._owner_urgent) and not self._normal
 
     @contextlib.contextmanager
     def held(self, urgent: bool = False) -> Iterator[None]:

@@ -103,10 +103,10 @@ def test_stop_releases_ports_and_threads(tmp_path):
     d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=daemon.placeholder_app).start()
     agi_address, web_address = d.agi.address, d.web.address
     names = {t.name for t in threading.enumerate()}
-    assert {"agi-accept", "cdr-follower", "housekeeping", "web"} <= names
+    ours = {"agi-loop", "agi-worker-0", "cdr-follower", "housekeeping", "web"}
+    assert ours <= names
     d.stop()
-    assert wait_for(lambda: not ({"agi-accept", "cdr-follower", "housekeeping", "web"}
-                                 & {t.name for t in threading.enumerate()}))
+    assert wait_for(lambda: not (ours & {t.name for t in threading.enumerate()}))
     for address in (agi_address, web_address):
         with pytest.raises(OSError):
             import socket
@@ -173,3 +173,27 @@ def test_pid_file(tmp_path):
         daemon.check_pid_file(pid_file)
     Path(pid_file).write_text("999999999\n")  # stale
     daemon.check_pid_file(pid_file)
+
+
+def test_daemon_uses_the_configured_durability_and_checkpoints_itself(tmp_path, monkeypatch):
+    """[box] durability reaches the daemon's commits; commits never checkpoint, the
+    daemon's thread does, once CHECKPOINT_COMMITS writes were made."""
+    done = []
+    real = store.checkpoint
+    monkeypatch.setattr(store, "checkpoint", lambda: done.append(real()) or done[-1])
+    cfg = config.load(write_config(tmp_path, box={"durability": "normal"},
+                                   daemon={"checkpoint_seconds": "60"}))
+    d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=daemon.placeholder_app).start()
+    try:
+        with store.money_txn():
+            assert store.db.execute_sql("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert store.db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        before = len(done)
+        for _ in range(store.CHECKPOINT_COMMITS + 1):
+            with store.reservation_txn():
+                store.sql("UPDATE setting SET value = value WHERE key = 'none'")
+        assert wait_for(lambda: len(done) > before, timeout=10)
+        frames, copied = done[-1]
+        assert frames == copied
+    finally:
+        d.stop()

@@ -1,8 +1,5 @@
 """The FastAGI protocol pieces against the recorded bytes."""
 
-import socket
-import threading
-
 import pytest
 
 from billing_addon.pbx import agi
@@ -77,81 +74,71 @@ def test_quote(value, quoted):
     assert agi.quote(value) == quoted
 
 
-def _session_with(peer_bytes: bytes, **kw):
-    """A session whose peer sends ``peer_bytes`` (from a thread: they may not fit in
-    the socket buffer)."""
-    ours, theirs = socket.socketpair()
-
-    def send():
-        try:
-            theirs.sendall(peer_bytes)
-        except OSError:
-            pass
-
-    threading.Thread(target=send, daemon=True).start()
-    return agi.Session(ours, **kw), theirs
-
-
 def test_multi_line_520_and_unsolicited_hangup():
-    usage = (b"HANGUP\n"
-             b"520-Invalid command syntax.  Proper usage follows:\n"
-             b" Usage: GET VARIABLE <variablename>\n"
-             b"200 lookalike line inside the usage text\n"
-             b"520 End of proper usage.\n"
-             b"200 result=1 (x)\n")
-    session, peer = _session_with(usage)
-    try:
-        reply = session.command("GET VARIABLE")
-        assert reply.code == 520 and len(reply.lines) == 4 and session.hungup
-        assert "Proper usage follows" in reply.text
-        assert session.get_variable("X") == "x"
-    finally:
-        session.close()
-        peer.close()
+    reader = agi.ReplyReader()
+    lines = ["HANGUP",
+             "520-Invalid command syntax.  Proper usage follows:",
+             " Usage: GET VARIABLE <variablename>",
+             "200 lookalike line inside the usage text"]
+    assert [reader.feed(line) for line in lines] == [None] * 4
+    reply = reader.feed("520 End of proper usage.")
+    assert reply.code == 520 and len(reply.lines) == 4 and reader.hungup
+    assert "Proper usage follows" in reply.text
+    assert agi.variable_value(agi.ReplyReader().feed("200 result=1 (x)")) == "x"
+    assert agi.variable_value(agi.parse_reply(["200 result=0"])) is None
+    assert agi.variable_value(agi.parse_reply(["200 result=1"])) == ""
 
 
-def test_line_too_long_and_slow_peer():
-    session, peer = _session_with(b"agi_network: " + b"y" * (1 << 20) + b"\n")
+@pytest.mark.parametrize("line", ["hello", "SET VARIABLE X 1", "HANGUP now"])
+def test_a_reply_must_start_with_a_code(line):
+    with pytest.raises(agi.AgiError, match="unexpected"):
+        agi.ReplyReader().feed(line)
+
+
+def test_environment_limits():
+    reader = agi.EnvReader()
+    assert not reader.feed("agi_network: yes") and not reader.feed("HANGUP")
+    assert reader.feed("") and reader.env == {"agi_network": "yes"} and reader.hungup
+    with pytest.raises(agi.AgiError, match="empty"):
+        agi.EnvReader().feed("")
+    reader = agi.EnvReader()
+    with pytest.raises(agi.AgiError, match="too many lines"):
+        for n in range(agi.MAX_ENV_LINES + 1):
+            reader.feed(f"agi_arg_{n}: x")
+    reader = agi.EnvReader()
+    with pytest.raises(agi.AgiError, match="too big"):
+        for n in range(agi.MAX_ENV_LINES):
+            reader.feed(f"agi_arg_{n}: " + "x" * 4000)
+
+
+def test_split_lines_keeps_the_unfinished_line_and_bounds_it():
+    buffer = bytearray(b"agi_network: yes\r\nagi_type: Local\nagi_netw")
+    assert agi.split_lines(buffer) == ["agi_network: yes", "agi_type: Local"]
+    assert buffer == b"agi_netw"
+    assert agi.split_lines(buffer) == [] and buffer == b"agi_netw"
+    buffer += b"ork: yes\n"
+    assert agi.split_lines(buffer) == ["agi_network: yes"] and buffer == b""
     with pytest.raises(agi.AgiError, match="too long"):
-        session.read_env()
-    session.close()
-    peer.close()
-    session, peer = _session_with(b"agi_network: yes\n", idle_timeout=0.2)
-    with pytest.raises(agi.AgiError, match="slow"):
-        session.read_env()
-    session.close()
-    peer.close()
-
-
-def test_eof_in_the_middle():
-    session, peer = _session_with(b"agi_network: yes\nagi_netw")
-    peer.shutdown(socket.SHUT_WR)
-    with pytest.raises(agi.PeerGone):
-        session.read_env()
-    session.close()
-    peer.close()
-
-
-def test_finish_half_closes_and_drains_the_trailing_hangup():
-    ours, theirs = socket.socketpair()
-    session = agi.Session(ours)
-    got = []
-
-    def asterisk():
-        got.append(theirs.recv(10))  # EOF after the half-close
-        theirs.sendall(b"HANGUP\n")
-        theirs.close()
-
-    t = threading.Thread(target=asterisk)
-    t.start()
-    session.finish(drain_timeout=5)
-    t.join(5)
-    assert got == [b""]
+        agi.split_lines(bytearray(b"y" * (agi.MAX_LINE + 1)))
+    with pytest.raises(agi.AgiError, match="too long"):
+        agi.split_lines(bytearray(b"y" * (agi.MAX_LINE + 1) + b"\nok\n"))
+    assert agi.split_lines(bytearray(b"\xff\xfe\n")) == ["\ufffd\ufffd"]
 
 
 def test_command_with_a_line_break_is_refused():
-    session, peer = _session_with(b"")
     with pytest.raises(ValueError):
-        session.set_variable("X", "a\nHANGUP")
-    session.close()
-    peer.close()
+        agi.set_variable("X", "a\nHANGUP")
+    with pytest.raises(ValueError):
+        agi.Command("NOOP\rHANGUP")
+
+
+def test_run_inline_drives_a_script():
+    def script(env):
+        reply = yield agi.get_variable("DIALSTATUS")
+        doubled = yield agi.Work(lambda v: v * 2, (agi.variable_value(reply),))
+        reply = yield agi.set_variable("OUT", doubled)
+        return reply.code
+
+    replies = {"GET VARIABLE DIALSTATUS": ["200 result=1 (BUSY)"],
+               "SET VARIABLE OUT BUSYBUSY": ["510 Invalid or unknown command"]}
+    assert agi.run_inline(script({}), replies) == 510

@@ -322,19 +322,19 @@ def test_marked_rows_are_not_billed_while_billing_is_off(billing, tmp_path):
     assert stats.charged == 0 and Call.select().count() == 0
 
 
-class _SettleSession:
+def _settle_env(*args):
     """Just what ``handlers.settle`` reads: the env of a hangup-handler settle."""
-
-    def __init__(self, *args):
-        self.env = {"agi_uniqueid": args[2]}
-        self.env.update({f"agi_arg_{i + 1}": a for i, a in enumerate(args)})
+    env = {"agi_uniqueid": args[2]}
+    env.update({f"agi_arg_{i + 1}": a for i, a in enumerate(args)})
+    return env
 
 
 def test_agi_settle_of_a_call_never_authorized_follows_the_billing_state(billing):
-    from billing_addon.pbx import handlers
+    from billing_addon.pbx import agi, handlers
 
     args = ("60", "ANSWER", "1795441378.9", "60", "1001", "93334444")
-    assert handlers.settle(_SettleSession(*args), lambda: "deactivated").outcome == "unknown"
+    settle = handlers.settle(_settle_env(*args), lambda: "deactivated")
+    assert agi.run_inline(settle).outcome == "unknown"
     assert Call.select().count() == 0
-    assert handlers.settle(_SettleSession(*args), lambda: "active").outcome == "charged"
+    assert agi.run_inline(handlers.settle(_settle_env(*args), lambda: "active")).outcome == "charged"
     assert balance() == money.parse_amount("100") - 60 * RATE

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from billing_addon import accounts, money, rates, rating, settings
+from billing_addon import accounts, money, rates, rating, settings, store
 from billing_addon.pbx import cdr
 from billing_addon.pbx.handlers import make_handlers
 from billing_addon.pbx.server import AgiServer
@@ -70,7 +70,7 @@ def place_call(address, i):
 @pytest.fixture
 def server(db_path):
     srv = AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, idle_timeout=20,
-                    session_timeout=60).start()
+                    session_timeout=60, inline_when=store.writes_quick).start()
     yield srv
     srv.stop(wait=20)
 

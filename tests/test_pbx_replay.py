@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from billing_addon import accounts, calls, money, rates, settings
+from billing_addon import accounts, calls, money, rates, settings, store
 from billing_addon.pbx.handlers import make_handlers
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension, Ledger
@@ -20,10 +20,12 @@ from tests.pbx_support import env_bytes, replay, sidecar
 CENT_PER_S = money.parse_amount("0.01")  # the rate of every test call: 0.01 per second
 
 
-@pytest.fixture
-def server(db_path):
+@pytest.fixture(params=["inline", "workers"])
+def server(db_path, request):
+    """Authorizations on the loop (as the daemon runs them) or all in worker threads."""
+    inline = store.writes_quick if request.param == "inline" else None
     srv = AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, idle_timeout=5,
-                    session_timeout=20, drain_timeout=2).start()
+                    session_timeout=20, drain_timeout=2, inline_when=inline).start()
     yield srv
     assert srv.stop(wait=10)
 

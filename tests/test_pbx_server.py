@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from billing_addon import accounts, money, rates, settings
+from billing_addon import accounts, money, rates, settings, store
 from billing_addon.pbx.handlers import make_handlers
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension
@@ -29,7 +29,8 @@ def billing(db_path):
 
 
 def start_server(**kw):
-    options = dict(idle_timeout=1.0, session_timeout=3.0, drain_timeout=1.0)
+    options = dict(idle_timeout=1.0, session_timeout=3.0, drain_timeout=1.0,
+                   inline_when=store.writes_quick)
     options.update(kw)
     return AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, **options).start()
 
@@ -275,3 +276,121 @@ def test_stop_waits_for_sessions_in_progress(billing):
     assert done == [True]
     with pytest.raises(OSError):
         socket.create_connection(srv.address, timeout=2)
+
+
+def test_half_close_then_wait_for_asterisk_to_close(billing):
+    """After the last reply the server half-closes and keeps the connection until
+    Asterisk sends its HANGUP and closes, or the drain timeout passes."""
+    srv = start_server(drain_timeout=0.5)
+    try:
+        sock = socket.create_connection(srv.address, timeout=10)
+        sock.sendall(GOOD)
+        reader = sock.makefile("rb")
+        for _ in range(2):
+            assert reader.readline().startswith(b"SET VARIABLE")
+            sock.sendall(b"200 result=1\n")
+        assert reader.readline() == b""  # the half-close
+        assert srv.active == 1
+        sock.sendall(b"HANGUP\n")  # still accepted: only the server's side is closed
+        assert wait_for(lambda: srv.active == 0, timeout=5)  # by the drain timeout
+        sock.close()
+        assert srv.stats["sessions"] == 1 and srv.stats["dropped"] == 0
+    finally:
+        srv.stop()
+
+
+def test_settle_goes_through_when_asterisk_leaves_at_once(server):
+    """A hangup handler's connection closed right after the environment: the
+    settlement is still made, once."""
+    replay(server.address, GOOD)
+    sock = socket.create_connection(server.address, timeout=10)
+    sock.sendall(env_bytes("a-limit-cut-settle"))
+    sock.close()
+    assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged")
+    assert wait_for(lambda: server.active == 0)
+    assert Extension.get(Extension.number == "1001").reserved == 0
+    assert accounts.verify() == []
+
+
+def test_stop_finishes_a_settlement_already_handed_to_a_worker(billing):
+    """stop() with a settlement in a worker (the disk is slow): it is completed before
+    stop returns, not cut off."""
+    from billing_addon.pbx import handlers
+
+    gate = threading.Event()
+    srv = AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, idle_timeout=5,
+                    session_timeout=10, workers=1).start()
+    try:
+        replay(srv.address, GOOD)
+        slow = handlers.calls.settle
+
+        def settle_slowly(*args, **kw):
+            gate.wait(10)
+            return slow(*args, **kw)
+
+        handlers.calls.settle = settle_slowly
+        sock = socket.create_connection(srv.address, timeout=10)
+        sock.sendall(env_bytes("a-limit-cut-settle"))
+        sock.close()  # Asterisk gone; the work is queued
+        assert wait_for(lambda: srv.stats["sessions"] == 1)
+        time.sleep(0.2)
+        done = []
+        stopper = threading.Thread(target=lambda: done.append(srv.stop(wait=10)))
+        stopper.start()
+        time.sleep(0.3)
+        assert not done
+        gate.set()
+        stopper.join(15)
+        assert done == [True]
+    finally:
+        handlers.calls.settle = slow
+        gate.set()
+    assert Call.get(Call.uniqueid == "1795441378.1").status == "charged"
+    assert accounts.verify() == []
+
+
+def test_worker_pool_serves_authorizations_before_settlements():
+    from billing_addon.pbx import agi
+    from billing_addon.pbx.server import WorkerPool
+
+    gate, order, finished = threading.Event(), [], threading.Event()
+    pool = WorkerPool(1)
+    pool.submit(agi.Work(gate.wait, (10,)), lambda *_: None)  # the one worker is busy
+    for name, urgent in [("settle-1", False), ("settle-2", False), ("authorize", True)]:
+        pool.submit(agi.Work(order.append, (name,), urgent), lambda *_: None)
+    pool.submit(agi.Work(finished.set), lambda *_: None)
+    gate.set()
+    assert finished.wait(10)
+    assert order == ["authorize", "settle-1", "settle-2"]
+    errors = []
+    pool.submit(agi.Work(int, ("x",)), lambda outcome, error: errors.append(error))
+    assert pool.close(5) and isinstance(errors[0], ValueError)
+
+
+def test_a_slow_writer_does_not_stall_the_loop(server):
+    """While a settlement-like writer holds the database (the disk is slow), an
+    authorization waits for it in a worker, and other sessions go on meanwhile."""
+    held, release = threading.Event(), threading.Event()
+
+    def slow_writer():
+        with store.money_txn():
+            held.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    assert held.wait(5) and not store.writes_quick()
+    waiting = []
+    caller = threading.Thread(target=lambda: waiting.append(replay(server.address, GOOD)))
+    caller.start()
+    time.sleep(0.3)
+    assert not waiting  # its authorization waits for the writer
+    odd = GOOD.replace(b"agi_network_script: authorize", b"agi_network_script: nope")
+    started = time.monotonic()
+    assert replay(server.address, odd).server_closed  # the loop still serves
+    assert time.monotonic() - started < 1.0
+    release.set()
+    writer.join(10)
+    caller.join(10)
+    assert waiting[0].variables["BILLING_RESULT"] == "ALLOWED"
+    assert store.writes_quick()

@@ -84,3 +84,58 @@ def test_durability_levels(tmp_path):
     finally:
         store.init_db(tmp_path / "c.db")  # back to the default for later tests
         store.close_db()
+
+
+def _wal_frames():
+    return store.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+
+
+def test_checkpoint_keeps_the_wal_short_beside_a_steady_writer(tmp_path):
+    """Without autocheckpoint, commits leave the copying to ``checkpoint`` (the daemon's
+    thread): it is asked for after CHECKPOINT_COMMITS commits, completes while another
+    thread keeps writing, and the next commit then starts the log over."""
+    import threading
+
+    store.init_db(tmp_path / "w.db", autocheckpoint=False)
+    try:
+        store.db.execute_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        store.checkpoint()
+        stop = threading.Event()
+
+        def writer():
+            while not stop.is_set():
+                with store.reservation_txn():
+                    store.sql("INSERT INTO t (v) VALUES (?)", ("x" * 200,))
+            store.db.close()
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            assert store.checkpoint_due.wait(10)
+            for _ in range(20):
+                frames, copied = store.checkpoint()
+                assert frames == copied  # the second pass leaves nothing behind
+        finally:
+            stop.set()
+            thread.join(10)
+        with store.reservation_txn():
+            store.sql("INSERT INTO t (v) VALUES ('last')")
+        assert _wal_frames() <= 5  # started over, not appended to a long log
+    finally:
+        store.init_db(tmp_path / "c.db")
+        store.close_db()
+
+
+def test_without_the_checkpoint_thread_the_wal_only_grows(tmp_path):
+    """The other side of the test above: nothing copies the log back by itself."""
+    store.init_db(tmp_path / "g.db", autocheckpoint=False)
+    try:
+        store.db.execute_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        for _ in range(1200):
+            with store.reservation_txn():
+                store.sql("INSERT INTO t (v) VALUES (?)", ("x" * 200,))
+        assert store.checkpoint_due.is_set()
+        assert (tmp_path / "g.db-wal").stat().st_size > 1000 * 4096  # past SQLite's own limit
+    finally:
+        store.init_db(tmp_path / "c.db")
+        store.close_db()

@@ -33,3 +33,31 @@ def test_reentrant_and_owner_checked():
             pass
     with pytest.raises(RuntimeError):
         queue.release()
+
+
+def test_only_urgent_tells_who_holds_and_waits():
+    q = WriteQueue()
+    assert q.idle and q.only_urgent
+    q.acquire(urgent=True)
+    assert not q.idle and q.only_urgent
+    q.release()
+    q.acquire()
+    assert not q.only_urgent  # a normal writer holds it
+    q.release()
+    holder_in, let_go = threading.Event(), threading.Event()
+
+    def hold(urgent):
+        with q.held(urgent):
+            holder_in.set()
+            let_go.wait(5)
+
+    t = threading.Thread(target=hold, args=(True,))
+    t.start()
+    assert holder_in.wait(5) and q.only_urgent
+    waiter = threading.Thread(target=lambda: (q.acquire(), q.release()))
+    waiter.start()
+    assert wait_for(lambda: not q.only_urgent)  # a normal writer waits
+    let_go.set()
+    t.join(5)
+    waiter.join(5)
+    assert q.idle and q.only_urgent

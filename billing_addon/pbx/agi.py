@@ -6,17 +6,20 @@ one reply: ``200 result=N [(data)]`` or an error code (510 unknown command, 511 
 permitted on a dead channel, 520 syntax error, the latter also as a multi-line
 ``520-...`` / ``520 End of proper usage.`` block).  A bare ``HANGUP`` line may arrive at
 any time without being asked for (the caller hung up, or the server half-closed).
-Everything is bare LF.  This module is sockets-free apart from ``Session``, so the
-parsing can be tested on recorded bytes.
+Everything is bare LF.  This module holds no socket: the server feeds it lines, so
+the parsing can be tested on recorded bytes.
+
+A script is a generator that yields steps and gets their outcome back: a ``Command``
+is sent to Asterisk and answered with its ``Reply``; a ``Work`` runs a function in a
+worker thread (database work, which may wait for a disk) and is answered with its
+return value.  The server drives it; ``run_inline`` drives it in tests.
 """
 
 from __future__ import annotations
 
 import re
-import socket
-import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple, Union
 
 MAX_LINE = 4096  # one env or reply line; Asterisk's own buffers are smaller
 MAX_ENV_LINES = 256  # 24 agi_* lines plus the arguments
@@ -125,129 +128,131 @@ def clean_token(value: str) -> str:
     return value
 
 
-class Session:
-    """One FastAGI connection: read the env, send commands, read replies, end politely.
+class EnvReader:
+    """Collects the ``agi_*`` environment line by line; ``feed`` is True at its end."""
 
-    ``idle_timeout`` bounds every wait for the peer, ``deadline`` (monotonic seconds)
-    the whole session, so a peer that trickles bytes is dropped too."""
-
-    def __init__(self, sock: socket.socket, idle_timeout: float = 10.0,
-                 session_timeout: float = 30.0):
-        self.sock = sock
-        self.idle_timeout = idle_timeout
-        self.deadline = time.monotonic() + session_timeout
-        self.reader = sock.makefile("rb", buffering=8192)
-        self._timeout = -1.0
+    def __init__(self) -> None:
         self.env: Dict[str, str] = {}
-        self.hungup = False  # an unsolicited HANGUP arrived
-        self.commands: List[str] = []
+        self.hungup = False
+        self._lines = 0
+        self._bytes = 0
 
-    # -- reading ---------------------------------------------------------------------
-    def _arm(self) -> None:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise AgiError("session took too long")
-        timeout = min(self.idle_timeout, left)
-        # settimeout() is a system call; skip it while the timeout barely changes
-        if abs(timeout - self._timeout) > 0.1 * self.idle_timeout or timeout < self._timeout:
-            self.sock.settimeout(timeout)
-            self._timeout = timeout
+    def feed(self, line: str) -> bool:
+        self._lines += 1
+        self._bytes += len(line) + 1
+        if self._bytes > MAX_ENV_BYTES:
+            raise AgiError("environment too big")
+        if self._lines > MAX_ENV_LINES:
+            raise AgiError("environment has too many lines")
+        if line == "":
+            if not self.env:
+                raise AgiError("empty environment")
+            return True
+        if line == "HANGUP":
+            self.hungup = True
+            return False
+        name, value = parse_env_line(line)
+        self.env[name] = value
+        return False
 
-    def readline(self) -> str:
-        self._arm()
-        try:
-            raw = self.reader.readline(MAX_LINE + 1)
-        except socket.timeout:
-            raise AgiError("peer too slow") from None
-        except OSError as exc:
-            raise PeerGone(str(exc)) from None
-        if not raw:
-            raise PeerGone("EOF")
-        if not raw.endswith(b"\n"):
-            if len(raw) > MAX_LINE:
-                raise AgiError("line too long")
-            raise PeerGone("EOF inside a line")
-        return raw[:-1].rstrip(b"\r").decode("utf-8", "replace")
 
-    def read_env(self) -> Dict[str, str]:
-        total = 0
-        for _ in range(MAX_ENV_LINES):
-            line = self.readline()
-            total += len(line) + 1
-            if total > MAX_ENV_BYTES:
-                raise AgiError("environment too big")
-            if line == "":
-                if not self.env:
-                    raise AgiError("empty environment")
-                return self.env
+class ReplyReader:
+    """Collects the lines of one reply; ``feed`` returns the ``Reply`` once complete.
+    An unsolicited ``HANGUP`` before the reply is noted and skipped."""
+
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+        self.hungup = False
+
+    def feed(self, line: str) -> Optional[Reply]:
+        lines = self.lines
+        if not lines:
             if line == "HANGUP":
                 self.hungup = True
-                continue
-            name, value = parse_env_line(line)
-            self.env[name] = value
-        raise AgiError("environment has too many lines")
-
-    def read_reply(self) -> Reply:
-        lines: List[str] = []
-        while len(lines) < MAX_REPLY_LINES:
-            line = self.readline()
-            if line == "HANGUP" and not lines:
-                self.hungup = True
-                continue
-            if not lines and not _REPLY.match(line):
+                return None
+            if not _REPLY.match(line):
                 raise AgiError(f"unexpected line: {line[:60]!r}")
-            lines.append(line)
-            # A multi-line reply (``520-...``) ends with the same code and a space.
-            if line[:4] == lines[0][:3] + " ":
-                return parse_reply(lines)
-        raise AgiError("reply has too many lines")
-
-    # -- writing ---------------------------------------------------------------------
-    def command(self, text: str) -> Reply:
-        clean_token(text)
-        self._arm()
-        try:
-            self.sock.sendall(text.encode("utf-8") + b"\n")
-        except socket.timeout:
-            raise AgiError("peer does not read") from None
-        except OSError as exc:
-            raise PeerGone(str(exc)) from None
-        self.commands.append(text)
-        return self.read_reply()
-
-    def set_variable(self, name: str, value: str) -> Reply:
-        return self.command(f"SET VARIABLE {clean_token(name)} {quote(clean_token(value))}")
-
-    def get_variable(self, name: str) -> Optional[str]:
-        """The variable's value, or None when it is not set (``200 result=0``)."""
-        reply = self.command(f"GET VARIABLE {clean_token(name)}")
-        if reply.ok and reply.result == "1":
-            return reply.data if reply.data is not None else ""
+        if len(lines) >= MAX_REPLY_LINES:
+            raise AgiError("reply has too many lines")
+        lines.append(line)
+        # A multi-line reply (``520-...``) ends with the same code and a space.
+        if line[:4] == lines[0][:3] + " ":
+            return parse_reply(lines)
         return None
 
-    def finish(self, drain_timeout: float = 2.0, drain_limit: int = 4096) -> None:
-        """End like the recording server did: half-close, read Asterisk's trailing
-        ``HANGUP`` until it closes (bounded), then close."""
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-            end = time.monotonic() + drain_timeout
-            received = 0
-            while received < drain_limit:
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                self.sock.settimeout(left)
-                chunk = self.sock.recv(1024)
-                if not chunk:
-                    break
-                received += len(chunk)
-        except OSError:
-            pass
-        finally:
-            self.close()
 
-    def close(self) -> None:
-        try:
-            self.reader.close()
-        finally:
-            self.sock.close()
+def split_lines(buffer: bytearray) -> List[str]:
+    """Take the complete lines out of ``buffer`` (bare LF; a CR before it is dropped).
+    What is left is an unfinished line; longer than ``MAX_LINE`` is an error."""
+    end = buffer.rfind(b"\n")
+    if end < 0:
+        if len(buffer) > MAX_LINE:
+            raise AgiError("line too long")
+        return []
+    chunk = bytes(buffer[:end])
+    del buffer[:end + 1]
+    if len(buffer) > MAX_LINE:
+        raise AgiError("line too long")
+    lines = chunk.decode("utf-8", "replace").split("\n")
+    for index, line in enumerate(lines):
+        if len(line) > MAX_LINE:
+            raise AgiError("line too long")
+        if line.endswith("\r"):
+            lines[index] = line[:-1]
+    return lines
+
+
+@dataclass(frozen=True)
+class Command:
+    """A step: send ``text`` to Asterisk, get its ``Reply``."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        clean_token(self.text)
+
+
+@dataclass(frozen=True)
+class Work:
+    """A step: run ``function(*args)`` in a worker thread, get its return value.
+    ``urgent`` work (authorize: a caller waits for the dial tone) goes first."""
+
+    function: Callable[..., Any]
+    args: Tuple[Any, ...] = ()
+    urgent: bool = False
+
+
+Step = Union[Command, Work]
+Script = Generator[Step, Any, Any]
+
+
+def set_variable(name: str, value: str) -> Command:
+    return Command(f"SET VARIABLE {clean_token(name)} {quote(clean_token(value))}")
+
+
+def get_variable(name: str) -> Command:
+    return Command(f"GET VARIABLE {clean_token(name)}")
+
+
+def variable_value(reply: Reply) -> Optional[str]:
+    """The value a GET VARIABLE reply carries, None when the variable is not set
+    (``200 result=0``)."""
+    if reply.ok and reply.result == "1":
+        return reply.data if reply.data is not None else ""
+    return None
+
+
+def run_inline(script: Script, replies: Optional[Mapping[str, List[str]]] = None) -> Any:
+    """Drive a script without a socket: ``Work`` runs here, a command is answered with
+    the lines ``replies`` has for it (``200 result=1`` when none).  For tests and tools."""
+    replies = replies or {}
+    try:
+        step = next(script)
+        while True:
+            if isinstance(step, Work):
+                outcome = step.function(*step.args)
+            else:
+                outcome = parse_reply(replies.get(step.text, ["200 result=1"]))
+            step = script.send(outcome)
+    except StopIteration as done:
+        return done.value

@@ -62,13 +62,12 @@ def decide(number: str, dialed: str, uniqueid: Optional[str], state: str) -> cal
         return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
 
 
-def authorize(session: agi.Session, billing_state: BillingState) -> calls.Authorization:
-    env = session.env
+def authorize(env: Dict[str, str], billing_state: BillingState) -> agi.Script:
     values = agi.args(env)
     number = _arg(values, 0) or env.get("agi_callerid", "")
     dialed = _arg(values, 1) or env.get("agi_extension", "")
-    state = _state(billing_state)
-    auth = decide(number, dialed, env.get("agi_uniqueid") or None, state)
+    auth = yield agi.Work(_decide_now, (number, dialed, env.get("agi_uniqueid") or None,
+                                        billing_state), urgent=True)
     answer = [("BILLING_RESULT", auth.result)]
     if auth.reason:
         answer.append(("BILLING_REASON", auth.reason))
@@ -77,12 +76,17 @@ def authorize(session: agi.Session, billing_state: BillingState) -> calls.Author
     if auth.warn_ms:
         answer.append(("BILLING_WARN_MS", str(auth.warn_ms)))
     for name, value in answer:
-        reply = session.set_variable(name, value)
+        reply = yield agi.set_variable(name, value)
         if not reply.ok:
             log.warning("SET VARIABLE %s answered %d %s", name, reply.code, reply.text[:80])
     log.debug("authorize %s -> %s: %s %s %s", number, dialed, auth.result, auth.reason,
               auth.limit_ms)
     return auth
+
+
+def _decide_now(number: str, dialed: str, uniqueid: Optional[str],
+                billing_state: BillingState) -> calls.Authorization:
+    return decide(number, dialed, uniqueid, _state(billing_state))
 
 
 def _state(billing_state: BillingState) -> str:
@@ -93,19 +97,24 @@ def _state(billing_state: BillingState) -> str:
         return "active"
 
 
-def settle(session: agi.Session, billing_state: BillingState = lambda: "active"
-           ) -> Optional[calls.Settlement]:
-    env = session.env
+def settle(env: Dict[str, str], billing_state: BillingState = lambda: "active") -> agi.Script:
     values = agi.args(env)
     billsec, dial_status = _arg(values, 0), _arg(values, 1)
     uniqueid = _arg(values, 2) or env.get("agi_uniqueid", "")
     answered = _arg(values, 3)
     if not values:
-        answered = session.get_variable("ANSWEREDTIME") or ""
-        dial_status = session.get_variable("DIALSTATUS") or ""
+        answered = agi.variable_value((yield agi.get_variable("ANSWEREDTIME"))) or ""
+        dial_status = agi.variable_value((yield agi.get_variable("DIALSTATUS"))) or ""
     seconds = int(answered) if answered.isdigit() else int(billsec) if billsec.isdigit() else 0
     number = _arg(values, 4) or env.get("agi_accountcode") or env.get("agi_callerid") or None
     dialed = _arg(values, 5) or None
+    return (yield agi.Work(_settle_now, (uniqueid, seconds, dial_status, number, dialed,
+                                         billing_state)))
+
+
+def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[str],
+                dialed: Optional[str], billing_state: BillingState
+                ) -> Optional[calls.Settlement]:
     if _state(billing_state) != "active":
         number = dialed = None  # a call authorize never saw is billed only while billing is on
     try:
@@ -123,9 +132,9 @@ def close_db() -> None:
     db.close()
 
 
-def make_handlers(billing_state: BillingState) -> Dict[str, Callable[[agi.Session], object]]:
+def make_handlers(billing_state: BillingState) -> Dict[str, Callable[[Dict[str, str]], agi.Script]]:
     """The script table for ``AgiServer`` (give it ``thread_cleanup=close_db``)."""
     return {
-        "authorize": lambda session: authorize(session, billing_state),
-        "settle": lambda session: settle(session, billing_state),
+        "authorize": lambda env: authorize(env, billing_state),
+        "settle": lambda env: settle(env, billing_state),
     }

@@ -1,43 +1,333 @@
-"""A threaded FastAGI TCP server: each Asterisk connection is served by a worker
-thread, scripts are chosen by the URL path.
+"""The FastAGI TCP server: one asyncio loop speaks the protocol for every connection,
+a few worker threads do the database work.  Scripts are chosen by the URL path
+(``agi://host:port/authorize``).
 
-Each connection reads the ``agi_*`` environment, runs the handler registered for the
-path (``agi://host:port/authorize``), then half-closes like the recording server did and
-drains Asterisk's trailing ``HANGUP``.  A peer that breaks the protocol, sends too much,
-stalls or disconnects only loses its own connection: every wait is bounded (idle and
-whole-session timeouts), lines and the environment have size limits, and simultaneous
-connections are capped (over the cap a connection is closed at once, which the dialplan
-sees as "no answer" and handles by its fail mode).
+Each connection reads the ``agi_*`` environment, runs the script registered for the
+path (a generator of ``agi.Command`` and ``agi.Work`` steps), then half-closes like the
+recording server did and drains Asterisk's trailing ``HANGUP``.  A peer that breaks the
+protocol, sends too much, stalls or disconnects only loses its own connection: every
+wait is bounded (idle and whole-session timeouts), lines and the environment have size
+limits, and simultaneous connections are capped (over the cap a connection is closed at
+once, which the dialplan sees as "no answer" and handles by its fail mode).
 
-Workers are kept and reused (up to the cap): a new thread and a new SQLite connection
-per call cost ten times the authorization itself.  ``thread_cleanup`` runs when a
-worker ends (the daemon closes the worker's database connection there).
+Why a loop and not a thread per connection: a call is a few short round trips, and
+with one thread per connection the interpreter spent several times the cost of the
+authorization switching between threads.  Database work goes to worker threads, since a
+settlement waits for the disk, with two exceptions to keep the dial tone quick:
+
+* urgent work (authorize) runs on the loop itself while ``inline_when()`` says the
+  database is free (the daemon asks the write queue): handing it to a thread would cost
+  more than running it, because every SQLite call then trades the interpreter lock
+  between threads;
+* otherwise urgent work has its own lane in the pool, ahead of settlements.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
-import queue
-import socket
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from . import agi
 
 log = logging.getLogger("billing_addon.pbx.server")
 
-Handler = Callable[[agi.Session], object]
+Handler = Callable[[Dict[str, str]], agi.Script]
+DRAIN_LIMIT = 4096  # bytes read after the half-close before giving up on the peer
+SWEEP_SECONDS = 0.1  # how often timeouts are checked
+MAX_PENDING_LINES = agi.MAX_ENV_LINES + agi.MAX_REPLY_LINES
+
+
+class WorkerPool:
+    """Threads that run ``agi.Work``: urgent work first, then the rest in order.
+    ``close`` lets them finish everything queued, so no settlement is left half done."""
+
+    def __init__(self, size: int, cleanup: Optional[Callable[[], object]] = None):
+        self.cleanup = cleanup
+        self._urgent: Deque[Tuple[agi.Work, Callable[[Any, Optional[BaseException]], None]]] = \
+            collections.deque()
+        self._normal: Deque[Tuple[agi.Work, Callable[[Any, Optional[BaseException]], None]]] = \
+            collections.deque()
+        self._ready = threading.Condition()
+        self._closing = False
+        self._threads = [threading.Thread(target=self._run, name=f"agi-worker-{n}", daemon=True)
+                         for n in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, work: agi.Work, done: Callable[[Any, Optional[BaseException]], None]) -> None:
+        with self._ready:
+            (self._urgent if work.urgent else self._normal).append((work, done))
+            self._ready.notify()
+
+    def _next(self):
+        with self._ready:
+            while not (self._urgent or self._normal):
+                if self._closing:
+                    return None
+                self._ready.wait()
+            return (self._urgent or self._normal).popleft()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._next()
+                if item is None:
+                    return
+                work, done = item
+                try:
+                    outcome: Any = work.function(*work.args)
+                except BaseException as exc:  # handed back to the script
+                    done(None, exc)
+                else:
+                    done(outcome, None)
+        finally:
+            if self.cleanup is not None:
+                try:
+                    self.cleanup()
+                except Exception:
+                    log.exception("worker cleanup failed")
+
+    def close(self, wait: float) -> bool:
+        with self._ready:
+            self._closing = True
+            self._ready.notify_all()
+        end = time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+
+class _Connection(asyncio.Protocol):
+    """One Asterisk connection.  States: env (reading the environment), reply (a
+    command was sent), work (a worker has the script's work), drain (half-closed,
+    waiting for Asterisk to close), closed."""
+
+    def __init__(self, server: AgiServer):
+        self.server = server
+        self.transport: Optional[asyncio.Transport] = None
+        self.peer: Any = None
+        self.state = "env"
+        self.buffer = bytearray()
+        self.pending: Deque[str] = collections.deque()  # complete lines not yet used
+        self.env_reader: Optional[agi.EnvReader] = agi.EnvReader()
+        self.reply_reader = agi.ReplyReader()
+        self.script: Optional[agi.Script] = None
+        self.hungup = False  # Asterisk sent an unsolicited HANGUP
+        now = time.monotonic()
+        self.last_heard = now
+        self.deadline = now + server.session_timeout
+        self.drained = 0
+
+    # -- asyncio callbacks ---------------------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        server = self.server
+        if len(server.connections) >= server.max_connections:
+            server.stats["refused"] += 1
+            log.warning("too many FastAGI connections (%d); closing one from %s",
+                        server.max_connections, self.peer)
+            self.state = "closed"
+            transport.abort()
+            return
+        server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.state == "drain":
+            self.drained += len(data)
+            if self.drained > DRAIN_LIMIT:
+                self._close()
+            return
+        if self.state in ("closed", "gone"):
+            return
+        self.last_heard = time.monotonic()
+        self.buffer += data
+        try:
+            self.pending.extend(agi.split_lines(self.buffer))
+            if len(self.pending) > MAX_PENDING_LINES:
+                raise agi.AgiError("too much input nobody asked for")
+            self._process()
+        except agi.AgiError as exc:
+            self._drop(exc)
+        except Exception:
+            self._fail()
+
+    def eof_received(self) -> bool:
+        if self.state == "drain":
+            self._close()
+        elif self.state == "work":
+            self.state = "gone"  # the worker's result is still used, nothing more is sent
+        elif self.state not in ("closed", "gone"):
+            self._drop(agi.PeerGone("EOF"))
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self.state == "work":
+            self.state = "gone"
+        elif self.state not in ("closed", "gone"):
+            if self.state != "drain":
+                self.server.stats["dropped"] += 1
+                log.info("FastAGI peer %s went away: %s", self.peer, exc or "closed")
+            self.state = "closed"
+        self._forget()
+        self.transport = None  # no cycle left for the garbage collector
+
+    # -- protocol ------------------------------------------------------------------
+    def _process(self) -> None:
+        """Feed the lines received so far to whatever waits for them.  Lines that come
+        while a worker has the script wait for the next command's reply."""
+        while self.pending and self.state in ("env", "reply"):
+            line = self.pending.popleft()
+            if self.state == "env":
+                assert self.env_reader is not None
+                if self.env_reader.feed(line):
+                    self._start_script()
+            else:
+                reply = self.reply_reader.feed(line)
+                if reply is not None:
+                    self.hungup = self.hungup or self.reply_reader.hungup
+                    self.reply_reader = agi.ReplyReader()
+                    self._advance(reply)
+
+    def _start_script(self) -> None:
+        assert self.env_reader is not None
+        env, self.hungup = self.env_reader.env, self.env_reader.hungup
+        self.env_reader = None
+        script = agi.script_name(env)
+        handler = self.server.handlers.get(script)
+        if handler is None:
+            log.warning("unknown FastAGI script %r from %s", script[:40], self.peer)
+            self._finish()
+            return
+        self.script = handler(env)
+        self._advance(None)
+
+    def _advance(self, outcome: Any, error: Optional[BaseException] = None) -> None:
+        """Give the script the outcome of its last step and carry out the next one."""
+        assert self.script is not None
+        try:
+            step = self.script.send(outcome) if error is None else self.script.throw(error)
+        except StopIteration:
+            self._finish()
+            return
+        while isinstance(step, agi.Work) and step.urgent and self.server.run_inline():
+            try:
+                outcome, error = step.function(*step.args), None
+            except Exception as exc:  # handed back to the script, as from a worker
+                outcome, error = None, exc
+            try:
+                step = self.script.send(outcome) if error is None else self.script.throw(error)
+            except StopIteration:
+                self._finish()
+                return
+        if isinstance(step, agi.Work):
+            if self.state != "gone":
+                self.state = "work"
+            self.server.pool.submit(step, self._work_done_threadsafe)
+            return
+        if self.state == "gone":  # Asterisk left; the script cannot go on
+            self.script.close()
+            self.script = None
+            self.server.stats["dropped"] += 1
+            self.state = "closed"
+            self._forget()
+            return
+        assert self.transport is not None
+        self.state = "reply"
+        self.last_heard = time.monotonic()
+        self.transport.write(step.text.encode("utf-8") + b"\n")
+
+    def _work_done_threadsafe(self, outcome: Any, error: Optional[BaseException]) -> None:
+        self.server.call_soon(self._work_done, outcome, error)
+
+    def _work_done(self, outcome: Any, error: Optional[BaseException]) -> None:
+        if self.state == "closed":  # dropped by a timeout meanwhile: the work still counted
+            return
+        if self.state == "work":
+            self.state = "script"
+            self.last_heard = time.monotonic()
+        try:
+            self._advance(outcome, error)
+            self._process()
+        except agi.AgiError as exc:
+            self._drop(exc)
+        except Exception:
+            self._fail()
+
+    def _finish(self) -> None:
+        """The script is done: half-close and wait for Asterisk to close its side."""
+        self.server.stats["sessions"] += 1
+        self.script = None
+        if self.state == "gone" or self.transport is None or self.transport.is_closing():
+            self.state = "closed"
+            self._forget()
+            return
+        self.state = "drain"
+        self.deadline = time.monotonic() + self.server.drain_timeout
+        try:
+            self.transport.write_eof()
+        except OSError:
+            self._close()
+
+    # -- endings -------------------------------------------------------------------
+    def _drop(self, exc: Exception) -> None:
+        self.server.stats["dropped"] += 1
+        if isinstance(exc, agi.PeerGone):
+            log.info("FastAGI peer %s went away: %s", self.peer, exc)
+        else:
+            log.warning("FastAGI peer %s dropped: %s", self.peer, exc)
+        self._abandon()
+
+    def _fail(self) -> None:
+        self.server.stats["errors"] += 1
+        log.exception("FastAGI session from %s failed", self.peer)
+        self._abandon()
+
+    def _abandon(self) -> None:
+        if self.state == "work":
+            self.state = "closed"  # the worker finishes; its outcome is dropped
+        if self.script is not None and self.state != "work":
+            self.script.close()
+            self.script = None
+        self._close()
+
+    def _close(self) -> None:
+        self.state = "closed"
+        if self.transport is not None:
+            self.transport.close()
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.state in ("closed", "gone") and self in self.server.connections:
+            if self.state == "closed" or self.script is None:
+                self.server.connections.discard(self)
+                self.server.changed()
+
+    def check_time(self, now: float) -> None:
+        """Called by the sweeper: enforce the idle, session and drain limits."""
+        if self.state == "drain":
+            if now >= self.deadline:
+                self._close()
+        elif self.state in ("env", "reply"):
+            if now >= self.deadline:
+                self._drop(agi.AgiError("session took too long"))
+            elif now - self.last_heard >= self.server.idle_timeout:
+                self._drop(agi.AgiError("peer too slow"))
 
 
 class AgiServer:
-    """``start()`` binds and serves in background threads; ``stop()`` stops accepting
+    """``start()`` binds and serves from a background thread; ``stop()`` stops accepting
     and waits for the sessions in progress (so no settlement is cut in half)."""
 
     def __init__(self, handlers: Dict[str, Handler], host: str = "127.0.0.1", port: int = 4573,
                  *, max_connections: int = 200, idle_timeout: float = 10.0,
                  session_timeout: float = 30.0, drain_timeout: float = 2.0, backlog: int = 128,
-                 thread_cleanup: Optional[Callable[[], object]] = None):
+                 workers: int = 4, thread_cleanup: Optional[Callable[[], object]] = None,
+                 inline_when: Optional[Callable[[], bool]] = None):
         self.handlers = dict(handlers)
         self.host, self.port = host, port
         self.max_connections = max_connections
@@ -45,148 +335,110 @@ class AgiServer:
         self.session_timeout = session_timeout
         self.drain_timeout = drain_timeout
         self.backlog = backlog
+        self.workers = workers
         self.thread_cleanup = thread_cleanup
-        self._sock: Optional[socket.socket] = None
-        self._thread: Optional[threading.Thread] = None
-        self._stopping = threading.Event()
-        self._queue: queue.Queue[Optional[Tuple[socket.socket, object]]] = queue.Queue()
-        self._workers: List[threading.Thread] = []
-        self._idle = 0  # workers waiting for a connection
-        self._busy = 0  # connections accepted and not finished
-        self._lock = threading.Lock()
-        self._done = threading.Condition(self._lock)
+        self.inline_when = inline_when
+        self.connections: Set[_Connection] = set()
         self.stats = {"sessions": 0, "dropped": 0, "refused": 0, "errors": 0}
+        self.pool: WorkerPool
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._listener: Optional[asyncio.AbstractServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._address: Optional[Tuple[str, int]] = None
+        self._idle = threading.Condition()
 
     @property
     def address(self) -> Tuple[str, int]:
-        assert self._sock is not None, "not started"
-        return self._sock.getsockname()[:2]
+        assert self._address is not None, "not started"
+        return self._address
 
     @property
     def active(self) -> int:
         """Connections accepted and not finished."""
-        with self._lock:
-            return self._busy
+        return len(self.connections)
+
+    def call_soon(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback`` on the loop (from any thread); dropped once stopped."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(callback, *args)
+            except RuntimeError:  # closed between the check and the call
+                pass
+
+    def run_inline(self) -> bool:
+        """May urgent work run on the loop now?"""
+        return self.inline_when is not None and self.inline_when()
+
+    def changed(self) -> None:
+        with self._idle:
+            self._idle.notify_all()
 
     def start(self) -> AgiServer:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(self.backlog)
-        sock.settimeout(0.5)  # the accept loop also notices stop() by itself
-        self._sock = sock
-        self._thread = threading.Thread(target=self._accept_loop, name="agi-accept", daemon=True)
+        self.pool = WorkerPool(self.workers, self.thread_cleanup)
+        started = threading.Event()
+        failure: List[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                self._listener = loop.run_until_complete(loop.create_server(
+                    lambda: _Connection(self), self.host, self.port, backlog=self.backlog,
+                    reuse_address=True))
+                self._address = self._listener.sockets[0].getsockname()[:2]
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                loop.close()
+                return
+            started.set()
+            loop.call_soon(self._sweep)
+            try:
+                loop.run_forever()
+            finally:
+                for conn in list(self.connections):
+                    if conn.transport is not None:
+                        conn.transport.abort()
+                loop.run_until_complete(asyncio.sleep(0))
+                loop.close()
+                if self.thread_cleanup is not None:  # inline work used this thread too
+                    self.thread_cleanup()
+
+        self._thread = threading.Thread(target=run, name="agi-loop", daemon=True)
         self._thread.start()
+        started.wait()
+        if failure:
+            self.pool.close(1.0)
+            raise failure[0]
         log.info("FastAGI listening on %s:%d", *self.address)
         return self
 
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.connections):
+            try:
+                conn.check_time(now)
+            except Exception:
+                log.exception("FastAGI timeout check failed")
+        assert self._loop is not None
+        self._loop.call_later(SWEEP_SECONDS, self._sweep)
+
     def stop(self, wait: float = 10.0) -> bool:
         """Stop accepting; wait up to ``wait`` s for open sessions.  True when all ended."""
-        self._stopping.set()
-        if self._sock is not None:
-            try:  # wakes a blocked accept() at once on Linux
-                self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._sock is not None:
-            self._sock.close()
         end = time.monotonic() + wait
-        with self._lock:
-            while self._busy and time.monotonic() < end:
-                self._done.wait(timeout=min(0.5, max(0.0, end - time.monotonic())))
-            finished = self._busy == 0
-            workers = list(self._workers)
+        if self._listener is not None:
+            self.call_soon(self._listener.close)
+        with self._idle:
+            while self.connections and time.monotonic() < end:
+                self._idle.wait(timeout=min(0.2, max(0.0, end - time.monotonic())))
+            finished = not self.connections
         if not finished:
             log.warning("%d FastAGI session(s) still open at shutdown", self.active)
-        for _ in workers:
-            self._queue.put(None)
-        for worker in workers:
-            worker.join(timeout=max(0.1, end - time.monotonic()) if finished else 0.1)
+        loop = self._loop
+        if loop is not None and self._thread is not None:
+            self.call_soon(loop.stop)
+            self._thread.join(timeout=max(1.0, end - time.monotonic()))
+        # queued work (settlements) is still done before the workers end
+        finished = self.pool.close(max(1.0, end - time.monotonic())) and finished
         return finished
-
-    def _count(self, key: str) -> None:
-        with self._lock:
-            self.stats[key] += 1
-
-    def _accept_loop(self) -> None:
-        assert self._sock is not None
-        while not self._stopping.is_set():
-            try:
-                conn, peer = self._sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                if self._stopping.is_set():
-                    break
-                log.exception("accept failed")
-                time.sleep(0.1)
-                continue
-            with self._lock:
-                if self._busy >= self.max_connections:
-                    self.stats["refused"] += 1
-                    refused = True
-                else:
-                    refused = False
-                    self._busy += 1
-                    spawn = self._idle == 0
-                    if not spawn:
-                        self._idle -= 1  # that worker is taken by this connection
-            if refused:
-                log.warning("too many FastAGI connections (%d); closing one from %s",
-                            self.max_connections, peer)
-                conn.close()
-                continue
-            if spawn:
-                worker = threading.Thread(target=self._work, name="agi-worker", daemon=True)
-                with self._lock:
-                    self._workers.append(worker)
-                worker.start()
-            self._queue.put((conn, peer))
-
-    def _work(self) -> None:
-        try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    return
-                try:
-                    self._serve(*item)
-                finally:
-                    with self._lock:
-                        self._busy -= 1
-                        self._idle += 1
-                        self._done.notify_all()
-        finally:
-            if self.thread_cleanup is not None:
-                try:
-                    self.thread_cleanup()
-                except Exception:
-                    log.exception("worker cleanup failed")
-
-    def _serve(self, conn: socket.socket, peer) -> None:
-        session = agi.Session(conn, self.idle_timeout, self.session_timeout)
-        try:
-            env = session.read_env()
-            script = agi.script_name(env)
-            handler = self.handlers.get(script)
-            if handler is None:
-                log.warning("unknown FastAGI script %r from %s", script[:40], peer)
-            else:
-                handler(session)
-            self._count("sessions")
-            session.finish(self.drain_timeout)
-        except agi.PeerGone as exc:
-            self._count("dropped")
-            log.info("FastAGI peer %s went away: %s", peer, exc)
-            session.close()
-        except agi.AgiError as exc:
-            self._count("dropped")
-            log.warning("FastAGI peer %s dropped: %s", peer, exc)
-            session.close()
-        except Exception:
-            self._count("errors")
-            log.exception("FastAGI session from %s failed", peer)
-            session.close()
