@@ -25,7 +25,8 @@ class AccountError(ValueError):
 
 def normalize_number(number: str) -> str:
     number = (number or "").strip()
-    if not number or len(number) > 32 or not all(c.isalnum() or c in "+*#-_." for c in number):
+    if not number or len(number) > 32 or not (
+            number.isalnum() or all(c.isalnum() or c in "+*#-_." for c in number)):
         raise AccountError(f"invalid extension number {number[:40]!r}")
     return number
 

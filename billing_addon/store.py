@@ -327,6 +327,24 @@ def sql(query: str, params: tuple = ()):
     return db.execute_sql(query, params)
 
 
+_IN_CHUNK = 500  # SQLite before 3.32 allows 999 parameters a statement
+
+
+def sql_in(query: str, keys: list) -> list:
+    """The rows of ``query``, whose ``IN ({})`` is filled with ``keys`` (in chunks)."""
+    rows: list = []
+    for i in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[i:i + _IN_CHUNK]
+        rows += db.execute_sql(query.format(", ".join("?" * len(chunk))), tuple(chunk)).fetchall()
+    return rows
+
+
+def sql_many(query: str, rows: list) -> None:
+    """One statement for many parameter rows (nothing to do for none)."""
+    if rows:
+        db.connection().executemany(query, rows)
+
+
 def sql_one(query: str, params: tuple = ()):
     return db.execute_sql(query, params).fetchone()
 

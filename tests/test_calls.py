@@ -4,8 +4,11 @@ import random
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
-from billing_addon import accounts, calls, rates, rating, settings
+from billing_addon import accounts, calls, rates, rating, settings, store
 from billing_addon.store import Call, Extension, Ledger
 
 from .helpers import amount, make_extension, make_rate
@@ -227,3 +230,97 @@ def test_twenty_concurrent_call_sequences_never_overspend(priced):
     assert not accounts.verify()
     charged = sum(c.cost for c in Call.select())
     assert e.balance == amount("1") - charged
+
+
+# --- settle_many: the same outcome as settle, call after call -------------------------
+
+_EXISTING = ["auth.1", "auth.2", "auth.3", "stale.1", "unrated.1", "denied.1", "done.1",
+             "unbilled.1"]
+_NEW = ["late.1", "late.2", "late.3"]
+
+
+def _history():
+    """Calls in every state settle can meet, at fixed times (the clock is stopped)."""
+    from unittest import mock
+
+    with mock.patch.object(accounts, "now_utc", lambda: T0 - 50_000), \
+            mock.patch.object(rates, "now_utc", lambda: T0 - 50_000):
+        _make_history()
+
+
+def _make_history():
+    settings.put("max_call_seconds", "120")  # so that 1001's money covers several calls
+    make_extension("1001", balance="5", credit="1")
+    make_extension("1002", balance="0.05")
+    make_extension("2001", billing=False)
+    make_rate("9", "0", rate="0.10", unit="60")
+    calls.authorize("1001", "91234567", T0, "auth.1")
+    calls.authorize("1001", "95550000", T0, "auth.2")
+    calls.authorize("1002", "91112222", T0, "auth.3")
+    calls.authorize("1001", "93330000", T0 - 10_000, "stale.1")
+    calls.release_stale(T0)
+    calls.authorize("1002", "77777", T0, "unrated.1")        # no rate: unrated
+    calls.authorize("1002", "91234567", T0, "denied.1")      # 1002's money is reserved
+    calls.authorize("1001", "96660000", T0, "done.1")
+    calls.settle("done.1", 30, "ANSWER", T0 + 40)
+    calls.authorize("2001", "91234567", T0, "unbilled.1")
+
+
+def _state():
+    rows = lambda q: [tuple(r) for r in store.sql(q).fetchall()]  # noqa: E731
+    return {
+        "calls": rows("SELECT uniqueid, extension_id, dialed, started_utc, local_day, status, "
+                      "reason, rate_id, rate_snapshot, reserved, limit_ms, answered_s, "
+                      "dial_status, cost, source, expires_utc, settled_utc FROM call "
+                      "ORDER BY uniqueid"),
+        "ledger": rows("SELECT l.id, l.extension_id, l.kind, l.amount, l.balance_after, "
+                       "c.uniqueid, l.created_utc FROM ledger l LEFT JOIN call c "
+                       "ON c.id = l.call_id ORDER BY l.id"),
+        "extensions": rows("SELECT number, balance, reserved, updated_utc FROM extension "
+                           "ORDER BY number"),
+        "daily": rows("SELECT * FROM call_daily ORDER BY local_day, extension_id"),
+    }
+
+
+def _outcome(result):
+    if isinstance(result, Exception):
+        return type(result).__name__, str(result)
+    return result
+
+
+_request = st.builds(
+    calls.SettleRequest,
+    uniqueid=st.sampled_from(_EXISTING + _NEW + ["", " auth.1 "]),
+    answered_s=st.sampled_from([0, 1, 29, 61, 600, -1]),
+    dial_status=st.sampled_from(["ANSWER", "NOANSWER", "BUSY"]),
+    number=st.sampled_from([None, "1001", "1002", "2001", "bad number!"]),
+    dialed=st.sampled_from([None, "91234567", "77777", "9x"]),
+    started=st.sampled_from([None, T0 + 5]),
+    source=st.just("cdr"),
+)
+
+
+@given(st.lists(_request, max_size=12))
+@hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_settle_many_equals_settle_one_by_one(requests):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        store.init_db(f"{folder}/one.db")
+        _history()
+        one_by_one = []
+        for q in requests:
+            try:
+                one_by_one.append(calls.settle(q.uniqueid, q.answered_s, q.dial_status, T0 + 100,
+                                               number=q.number, dialed=q.dialed,
+                                               started=q.started, source=q.source))
+            except (calls.CallError, accounts.AccountError) as exc:
+                one_by_one.append(exc)
+        expected = _state()
+        store.init_db(f"{folder}/many.db")
+        _history()
+        together = calls.settle_many(requests, T0 + 100)
+        assert [_outcome(r) for r in together] == [_outcome(r) for r in one_by_one]
+        assert _state() == expected
+        assert accounts.verify() == []
+        store.close_db()

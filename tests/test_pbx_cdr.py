@@ -5,8 +5,11 @@ import json
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from billing_addon import accounts, calls, money, rates, settings
+from billing_addon import accounts, calls, money, rates
+from billing_addon import settings as billing_settings
 from billing_addon.pbx import cdr
 from billing_addon.pbx.cdrfollow import CdrFollower
 from billing_addon.store import Call, Extension, Ledger
@@ -32,7 +35,7 @@ def rows_of(path):
 
 @pytest.fixture
 def billing(db_path):
-    settings.put("timezone", "Asia/Shanghai")
+    billing_settings.put("timezone", "Asia/Shanghai")
     accounts.ensure_extension("1001", "Ext 1001")
     accounts.edit(["1001"], billing_enabled=True)
     accounts.recharge(["1001"], money.parse_amount("100"), "test")
@@ -338,3 +341,48 @@ def test_agi_settle_of_a_call_never_authorized_follows_the_billing_state(billing
     assert Call.select().count() == 0
     assert agi.run_inline(handlers.settle(_settle_env(*args), lambda: "active")).outcome == "charged"
     assert balance() == money.parse_amount("100") - 60 * RATE
+
+
+# --- parsing many lines at once ------------------------------------------------------
+
+_DAMAGED = [
+    _row("d.1", "1001", "91112222").rstrip("\n").replace('"Dial"', '"Dial', 1),  # open quote
+    "1,2,3",                                                       # too few columns
+    '"x"y,' * 20,                                                  # bad quoting
+    _row("d.2", "1001", "9", channel="a\rb").rstrip("\n"),         # CR inside a line
+    "",
+    "   ",
+]
+
+
+def _per_line(lines):
+    out = []
+    for where, line in lines:
+        if not line.strip():
+            out.append((where, None))
+            continue
+        try:
+            out.append((where, cdr.parse_line(line)))
+        except cdr.CdrError as exc:
+            out.append((where, str(exc)))
+    return out
+
+
+@pytest.mark.parametrize("damaged", _DAMAGED)
+def test_a_damaged_line_in_a_chunk_keeps_its_neighbours(damaged):
+    """One reader for a whole chunk must give each line the verdict it gets alone: an
+    open quote must not swallow the next (billable) line."""
+    good = [_row(f"g.{n}", "1001", "91112222").rstrip("\n") for n in range(3)]
+    lines = [(f"line {n}", text) for n, text in enumerate([good[0], damaged, good[1], good[2]])]
+    got = [(w, str(p) if isinstance(p, cdr.CdrError) else p) for w, p in cdr._parse_chunk(lines)]
+    assert got == _per_line(lines)
+    assert [p.uniqueid for _, p in got if isinstance(p, cdr.CdrRow)][-2:] == ["g.1", "g.2"]
+
+
+@given(st.lists(st.sampled_from([_row("p.1", "1001", "91112222").rstrip("\n")] + _DAMAGED),
+                max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_chunk_parsing_equals_line_by_line(texts):
+    lines = [(f"line {n}", text) for n, text in enumerate(texts)]
+    got = [(w, str(p) if isinstance(p, cdr.CdrError) else p) for w, p in cdr._parse_chunk(lines)]
+    assert got == _per_line(lines)
