@@ -1,12 +1,18 @@
 """Child process for the crash tests: moves money in a loop and prints each
-acknowledged operation after its commit, until it is killed."""
+acknowledged operation after its commit, until it is killed.  With a third argument,
+imports that CDR file instead and prints "imported" at the end."""
 
 import sys
 
 from billing_addon import accounts, calls, store
+from billing_addon.pbx import cdr
 
 path, start = sys.argv[1], int(sys.argv[2])
 store.init_db(path)
+if len(sys.argv) > 3:
+    cdr.import_file(sys.argv[3], settler=cdr.Settler(mark=None))
+    print("imported", flush=True)
+    sys.exit(0)
 i = start
 while True:
     uid = f"call-{i}"

@@ -51,3 +51,57 @@ def test_sigkill_during_recharges_and_settlements(tmp_path):
         assert charges == Call.select().where(Call.cost > 0).count()
     finally:
         store.close_db()
+
+
+def test_sigkill_during_cdr_imports(tmp_path):
+    """The CDR importer settles a batch of calls in one transaction: killed anywhere
+    and run again over the same file, in the end every call is charged exactly once."""
+    from zoneinfo import ZoneInfo
+
+    from tests.pbx_support import cdr_rows
+
+    path, master = tmp_path / "crash.db", tmp_path / "Master.csv"
+    store.init_db(path)
+    make_extension("1001", balance="100000")
+    make_rate("9", "0", rate="0.01", unit="1")
+    store.close_db()
+    zone = ZoneInfo("UTC")
+    rnd = random.Random(11)
+    seconds = [rnd.randint(0, 300) for _ in range(15000)]
+    with open(master, "w", encoding="utf-8") as fh:
+        for i, answered in enumerate(seconds):
+            fh.write(cdr_rows(f"1795441378.{i}", "1001", "91234567", 1795441378 + i, answered,
+                              zone, seq=3 * i, disposition="ANSWERED" if answered else "NO ANSWER"))
+    worker = [sys.executable, str(ROOT / "tests" / "crash_worker.py"), str(path), "0", str(master)]
+    partly = []  # calls recorded after each kill
+    for _round in range(5):
+        child = subprocess.Popen(worker, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        time.sleep(0.3 + rnd.random() * 0.6)
+        child.kill()  # SIGKILL
+        child.communicate(timeout=30)
+        partly.append(_count_calls(path))
+    assert any(0 < n < len(seconds) for n in partly), partly  # killed inside an import
+    finished = subprocess.run(worker, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert finished.stdout.strip() == "imported", finished.stderr[-2000:]
+    store.init_db(path)
+    try:
+        assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert accounts.verify() == []
+        assert Call.select().count() == len(seconds)
+        costs = [c.cost for c in Call.select().order_by(Call.started_utc)]
+        assert costs == [s * 100 for s in seconds]  # 0.01 a second, in 1/10000 units
+        assert Ledger.select().where(Ledger.kind == "call").count() == sum(1 for s in seconds if s)
+        balance = store.sql_one("SELECT balance FROM extension WHERE number = '1001'")[0]
+        assert balance == 100000 * 10000 - sum(costs)
+    finally:
+        store.close_db()
+
+
+def _count_calls(path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(str(path))
+    try:
+        return conn.execute("SELECT COUNT(*) FROM call").fetchone()[0]
+    finally:
+        conn.close()
