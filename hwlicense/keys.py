@@ -14,19 +14,21 @@ import os
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+# cryptography is imported where it is used: the daemon of a box without a license
+# never needs it, and its OpenSSL binding alone is about 7 MB of resident memory.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 TRUSTED_KEYS_ENV = "BILLING_TRUSTED_KEYS_DIR"
 PUBLIC_SUFFIX = ".pub"
 MAX_KEY_FILE = 16 * 1024
 
-KeySource = Union[str, Path, Ed25519PublicKey]  # noqa: UP007 (runtime alias, py3.9)
+KeySource = Union[str, Path, "Ed25519PublicKey"]  # noqa: UP007 (runtime alias, py3.9)
 
 
 class KeyProblem(Exception):
@@ -35,17 +37,23 @@ class KeyProblem(Exception):
 
 def generate() -> Ed25519PrivateKey:
     """A new vendor signing key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.generate()
 
 
 def key_id(public: Ed25519PublicKey) -> str:
     """16 hex digits naming a public key (SHA-256 of its raw bytes)."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def private_pem(key: Ed25519PrivateKey, passphrase: bytes | None = None) -> bytes:
     """PKCS#8 PEM, encrypted when a passphrase is given."""
+    from cryptography.hazmat.primitives import serialization
+
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
         if passphrase
@@ -58,6 +66,8 @@ def private_pem(key: Ed25519PrivateKey, passphrase: bytes | None = None) -> byte
 
 def public_pem(public: Ed25519PublicKey) -> bytes:
     """SubjectPublicKeyInfo PEM: the content of a trusted .pub file."""
+    from cryptography.hazmat.primitives import serialization
+
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -65,6 +75,9 @@ def public_pem(public: Ed25519PublicKey) -> bytes:
 
 def load_private(data: bytes, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     """Load a vendor private key; KeyProblem with a reason otherwise."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(data, password=passphrase or None)
     except TypeError as exc:  # encrypted without passphrase, or passphrase for a plain key
@@ -78,6 +91,9 @@ def load_private(data: bytes, passphrase: bytes | None = None) -> Ed25519Private
 
 def load_public(data: bytes) -> Ed25519PublicKey:
     """Load a .pub file (PEM SubjectPublicKeyInfo); KeyProblem otherwise."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError as exc:
@@ -108,6 +124,8 @@ def _path_files(path: Path) -> Iterable[bytes]:
 def load_trusted(extra: Iterable[KeySource] | None = None,
                  use_env: bool = True, use_package: bool = True) -> dict[str, Ed25519PublicKey]:
     """key id -> public key for every trusted vendor key; unreadable files are skipped."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     blobs = list(_package_files()) if use_package else []
     env = os.environ.get(TRUSTED_KEYS_ENV, "") if use_env else ""
     for folder in filter(None, env.split(os.pathsep)):

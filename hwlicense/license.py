@@ -14,8 +14,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING
 
 from hwlicense.billing_ac import BillingAC, component_fields, parse_components
 from hwlicense.identity import fingerprint_of
@@ -23,6 +22,9 @@ from hwlicense.keys import key_id
 from hwlicense.results import Code, FormatError
 from hwlicense.textformat import LICENSE_KIND, Document, parse, serialize
 from hwlicense.timefmt import format_utc, parse_utc
+
+if TYPE_CHECKING:  # imported where a key is used (see keys.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 LICENSE_VERSION = 1
 SIGNING_DOMAIN = b"billing-addon license signature v1\x00"

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from hwlicense.identity import fingerprint_of, matching
 from hwlicense.license import license_from, split_signed
 from hwlicense.results import Code, FormatError, VerifyResult
+
+if TYPE_CHECKING:  # imported when a signature is checked (see keys.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def verify_license(
             f"license refused: signed by an unknown vendor key (key id {kid}); "
             "it was not issued by our sales team, or this add-on is too old for the new key",
         )
+    from cryptography.exceptions import InvalidSignature
+
     try:
         public.verify(signature, signed)
     except InvalidSignature:

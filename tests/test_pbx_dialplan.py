@@ -53,8 +53,11 @@ def test_recorded_facts():
     assert text.index("hangup_handler_push") < text.index("/authorize")
     # results are cleared first: a stale ALLOWED must not survive a failed authorize
     assert text.index("Set(BILLING_RESULT=)") < text.index("/authorize")
-    # only ALLOWED dials with L(); an empty limit means no L()
-    assert 'GotoIf($["${BILLING_LIMIT_MS}" = ""]?dial)' in text
+    # only ALLOWED with a limit dials with L(); ALLOWED without one goes to the fail mode
+    assert ('GotoIf($["${BILLING_RESULT}" = "ALLOWED" & "${BILLING_LIMIT_MS}" != ""]?allowed)'
+            in text)
+    assert text.index("?allowed)") < text.index('"${BILLING_FAIL_MODE}" = "open"')
+    assert "n(allowed),Set(LOCAL(opts)=L(${BILLING_LIMIT_MS}))" in text
     assert "L(${BILLING_LIMIT_MS}:${BILLING_WARN_MS})" in text
     # AGISTATUS=SUCCESS with an empty result is not "allowed": fail mode decides, closed
     # unless BILLING_FAIL_MODE is "open"

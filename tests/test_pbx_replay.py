@@ -45,7 +45,11 @@ def setup_billing(balance_s: int, *, enabled=True, warn_s=0, max_call_s=60):
 
 
 def recorded_commands(name):
-    return [a["cmd"] for a in sidecar(name)["server_actions"] if "cmd" in a]
+    """The commands the recording server sent, with BILLING_RESULT moved last: ours
+    sends it last so that a session cut short never leaves ALLOWED without its limit."""
+    sent = [a["cmd"] for a in sidecar(name)["server_actions"] if "cmd" in a]
+    return ([c for c in sent if "BILLING_RESULT" not in c]
+            + [c for c in sent if "BILLING_RESULT" in c])
 
 
 # scenario, money for N seconds, warn setting, billing on, expected commands (None: as
@@ -57,9 +61,9 @@ CASES = [
     ("d-no-answer", 1000, 0, True, None, 0),
     ("e-denied", 0, 0, True, None, None),              # no money: DENIED no-funds
     ("g-invalid-command", 4, 0, True,                 # our server sends no invalid commands
-     ["SET VARIABLE BILLING_RESULT ALLOWED", "SET VARIABLE BILLING_LIMIT_MS 3000"], 3),
+     ["SET VARIABLE BILLING_LIMIT_MS 3000", "SET VARIABLE BILLING_RESULT ALLOWED"], 3),
     ("i-reply-formats", 4, 0, True,
-     ["SET VARIABLE BILLING_RESULT ALLOWED", "SET VARIABLE BILLING_LIMIT_MS 3000"], 3),
+     ["SET VARIABLE BILLING_LIMIT_MS 3000", "SET VARIABLE BILLING_RESULT ALLOWED"], 3),
     ("k-limit-with-warning", 7, 3, True, None, 6),     # warn = min(3 s, limit / 2)
     ("l-no-limit", 0, 0, False,                        # billing off: UNBILLED, no L()
      ["SET VARIABLE BILLING_RESULT UNBILLED"], None),
@@ -99,8 +103,8 @@ def test_caller_hangs_up_during_authorize(server, db_path):
     setup_billing(6)
     got = replay(server.address, env_bytes("h-caller-hangup-during-authorize-authorize"),
                  hangup_after_env=True)
-    assert got.commands == ["SET VARIABLE BILLING_RESULT ALLOWED",
-                            "SET VARIABLE BILLING_LIMIT_MS 5000"]
+    assert got.commands == ["SET VARIABLE BILLING_LIMIT_MS 5000",
+                            "SET VARIABLE BILLING_RESULT ALLOWED"]
     assert Extension.get(Extension.number == "1001").reserved == 6 * CENT_PER_S
     replay(server.address, env_bytes("h-caller-hangup-during-authorize-settle"))
     call = Call.get(Call.uniqueid == "1795441460.53")
@@ -148,6 +152,6 @@ def test_locked_extension_is_denied(server):
     setup_billing(1000)
     accounts.edit(["1001"], status="locked")
     got = replay(server.address, env_bytes("a-limit-cut-authorize"))
-    assert got.commands == ["SET VARIABLE BILLING_RESULT DENIED", "SET VARIABLE BILLING_REASON locked"]
+    assert got.commands == ["SET VARIABLE BILLING_REASON locked", "SET VARIABLE BILLING_RESULT DENIED"]
     replay(server.address, env_bytes("a-limit-cut-settle"))
     assert Ledger.select().where(Ledger.kind == "call").count() == 0

@@ -207,7 +207,7 @@ def test_error_replies_do_not_stop_the_session(server):
         ["510 Invalid or unknown command"],
     ])
     got = replay(server.address, GOOD, replies=lambda cmd: next(replies))
-    assert got.commands == ["SET VARIABLE BILLING_RESULT ALLOWED", "SET VARIABLE BILLING_LIMIT_MS 60000"]
+    assert got.commands == ["SET VARIABLE BILLING_LIMIT_MS 60000", "SET VARIABLE BILLING_RESULT ALLOWED"]
     assert got.server_closed
 
 

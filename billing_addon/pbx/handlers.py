@@ -68,13 +68,16 @@ def authorize(env: Dict[str, str], billing_state: BillingState) -> agi.Script:
     dialed = _arg(values, 1) or env.get("agi_extension", "")
     auth = yield agi.Work(_decide_now, (number, dialed, env.get("agi_uniqueid") or None,
                                         billing_state), urgent=True)
-    answer = [("BILLING_RESULT", auth.result)]
+    # BILLING_RESULT goes last: a session cut short must never leave ALLOWED without
+    # its limit on the channel (the dialplan also refuses an ALLOWED without a limit)
+    answer = []
     if auth.reason:
         answer.append(("BILLING_REASON", auth.reason))
     if auth.limit_ms:
         answer.append(("BILLING_LIMIT_MS", str(auth.limit_ms)))
     if auth.warn_ms:
         answer.append(("BILLING_WARN_MS", str(auth.warn_ms)))
+    answer.append(("BILLING_RESULT", auth.result))
     for name, value in answer:
         reply = yield agi.set_variable(name, value)
         if not reply.ok:
