@@ -272,7 +272,8 @@ class Daemon:
                              max_connections=agi["max_connections"], idle_timeout=agi["timeout"],
                              session_timeout=agi["session_timeout"],
                              workers=agi["workers"], thread_cleanup=close_db,
-                             inline_when=store.writes_quick).start()
+                             inline_when=store.writes_quick,
+                             loop_setup=store.never_wait_here).start()
 
     def _start_follower(self) -> None:
         from .pbx.cdrfollow import CdrFollower

@@ -285,6 +285,36 @@ _commits = 0
 _checkpointing = False
 
 
+class WouldWait(Exception):
+    """Another process holds SQLite's write lock, and this thread may not wait for it
+    (see ``never_wait_here``).  Nothing was written."""
+
+
+def never_wait_here() -> None:
+    """Make this thread's write transactions raise ``WouldWait`` at once instead of
+    waiting (up to the busy timeout) for a writer of another process, say the CLI.
+    The FastAGI loop thread: waiting there would stall every call in progress."""
+    _sync.never_wait = True
+
+
+@contextlib.contextmanager
+def _begin_immediate(outermost: bool) -> Iterator[None]:
+    never_wait = outermost and getattr(_sync, "never_wait", False)
+    with contextlib.ExitStack() as stack:
+        if never_wait:
+            db.execute_sql("PRAGMA busy_timeout = 0")
+        try:
+            stack.enter_context(db.atomic("IMMEDIATE"))
+        except pw.OperationalError as exc:
+            if never_wait and "locked" in str(exc):
+                raise WouldWait(str(exc)) from exc
+            raise
+        finally:
+            if never_wait:
+                db.execute_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        yield
+
+
 @contextlib.contextmanager
 def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
     global _commits
@@ -294,7 +324,7 @@ def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
         outermost = not db.in_transaction()
         if outermost:
             _set_synchronous(synchronous)
-        with db.atomic("IMMEDIATE"):
+        with _begin_immediate(outermost):
             yield
         if outermost:
             _commits += 1

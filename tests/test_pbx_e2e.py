@@ -70,7 +70,8 @@ def place_call(address, i):
 @pytest.fixture
 def server(db_path):
     srv = AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, idle_timeout=20,
-                    session_timeout=60, inline_when=store.writes_quick).start()
+                    session_timeout=60, inline_when=store.writes_quick,
+                    loop_setup=store.never_wait_here).start()
     yield srv
     srv.stop(wait=20)
 

@@ -25,7 +25,8 @@ def server(db_path, request):
     """Authorizations on the loop (as the daemon runs them) or all in worker threads."""
     inline = store.writes_quick if request.param == "inline" else None
     srv = AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, idle_timeout=5,
-                    session_timeout=20, drain_timeout=2, inline_when=inline).start()
+                    session_timeout=20, drain_timeout=2, inline_when=inline,
+                    loop_setup=store.never_wait_here if inline else None).start()
     yield srv
     assert srv.stop(wait=10)
 

@@ -2,6 +2,7 @@
 disconnects, too many connections; none of it may harm the other requests."""
 
 import socket
+import sys
 import threading
 import time
 
@@ -30,7 +31,7 @@ def billing(db_path):
 
 def start_server(**kw):
     options = dict(idle_timeout=1.0, session_timeout=3.0, drain_timeout=1.0,
-                   inline_when=store.writes_quick)
+                   inline_when=store.writes_quick, loop_setup=store.never_wait_here)
     options.update(kw)
     return AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, **options).start()
 
@@ -394,3 +395,93 @@ def test_a_slow_writer_does_not_stall_the_loop(server):
     caller.join(10)
     assert waiting[0].variables["BILLING_RESULT"] == "ALLOWED"
     assert store.writes_quick()
+
+
+def test_another_process_writing_does_not_stall_the_loop(server, db_path):
+    """The CLI (another SQLite connection) holds the write lock: the authorization
+    waits for it in a worker, not on the loop, and is ALLOWED once the lock is gone."""
+    import sqlite3
+
+    other = sqlite3.connect(str(db_path), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        waiting = []
+        caller = threading.Thread(target=lambda: waiting.append(replay(server.address, GOOD)))
+        caller.start()
+        time.sleep(0.5)
+        assert not waiting
+        odd = GOOD.replace(b"agi_network_script: authorize", b"agi_network_script: nope")
+        started = time.monotonic()
+        assert replay(server.address, odd).server_closed
+        assert time.monotonic() - started < 1.0  # the loop is not stuck in a busy wait
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    caller.join(15)
+    assert waiting[0].variables["BILLING_RESULT"] == "ALLOWED"
+
+
+def test_a_cut_session_never_leaves_allowed_without_its_limit(billing):
+    """The peer stops answering after the first command (the idle timeout cuts the
+    session): whatever was set, BILLING_RESULT was not, so the dialplan's fail mode
+    decides; an ALLOWED always comes after its limit."""
+    srv = start_server(idle_timeout=0.5)
+    try:
+        sock = socket.create_connection(srv.address, timeout=10)
+        sock.sendall(GOOD)
+        reader = sock.makefile("rb")
+        first = reader.readline()
+        assert first.startswith(b"SET VARIABLE BILLING_LIMIT_MS ")  # never answered
+        assert reader.readline() == b""  # dropped by the idle timeout
+        sock.close()
+        assert srv.stats["dropped"] == 1
+    finally:
+        srv.stop()
+
+
+def test_work_that_raises_systemexit_does_not_kill_the_loop(billing):
+    from billing_addon.pbx import agi
+
+    def script(env):
+        yield agi.Work(sys.exit, (3,))
+
+    srv = AgiServer({"boom": script, **make_handlers(lambda: "active")}, "127.0.0.1", 0,
+                    idle_timeout=2, session_timeout=5).start()
+    try:
+        odd = GOOD.replace(b"agi_network_script: authorize", b"agi_network_script: boom")
+        replay(srv.address, odd)
+        assert wait_for(lambda: srv.stats["errors"] == 1)
+        assert good_call_works(srv, "1795441378.5")  # the loop still serves
+    finally:
+        assert srv.stop()
+
+
+def test_work_submitted_after_the_pool_closed_is_still_done():
+    from billing_addon.pbx import agi
+    from billing_addon.pbx.server import WorkerPool
+
+    pool = WorkerPool(1)
+    assert pool.close(5)
+    got = []
+    pool.submit(agi.Work(lambda: "settled"), lambda outcome, error: got.append(outcome))
+    assert got == ["settled"]
+
+
+def test_settle_tries_again_when_the_database_stays_locked(server, monkeypatch):
+    import sqlite3
+
+    from billing_addon.pbx import handlers
+
+    replay(server.address, GOOD)
+    real, failures = handlers.calls.settle, []
+
+    def locked_once(*args, **kw):
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("database is locked")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(handlers.calls, "settle", locked_once)
+    replay(server.address, env_bytes("a-limit-cut-settle"))
+    assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged")
+    assert failures == [1] and accounts.verify() == []

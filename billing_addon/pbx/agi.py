@@ -38,6 +38,11 @@ class PeerGone(AgiError):
     """The peer closed the connection (EOF or reset)."""
 
 
+class WouldBlock(Exception):
+    """Raised by ``Work`` run on the server's loop when it would have to wait (say, for
+    a lock held by another process): the server hands it to a worker thread instead."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """One parsed reply.  ``result`` is the ``result=`` number (None for errors), ``data``

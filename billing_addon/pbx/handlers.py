@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
+import time
 from typing import Callable, Dict, Optional
 
+import peewee as pw
+
 from .. import accounts, calls
-from ..store import Extension, db
+from ..store import Extension, WouldWait, db
 from . import agi
 
 log = logging.getLogger("billing_addon.pbx.handlers")
 
 BillingState = Callable[[], str]
+SETTLE_ATTEMPTS = 3  # a locked database (another process writing) gets two more tries
 ERROR = "error"
 _UNIQUEID_EPOCH = re.compile(r"(\d{9,11})\.\d+$")
 
@@ -47,6 +52,8 @@ def decide(number: str, dialed: str, uniqueid: Optional[str], state: str) -> cal
     (billing must not block, say, a SIP URI dialed by a phone nobody bills)."""
     try:
         return calls.authorize(number, dialed, uniqueid=uniqueid, billing_state=state)
+    except WouldWait:
+        raise  # nothing was written; the server runs it again in a worker
     except (calls.CallError, accounts.AccountError) as exc:
         try:
             ext = Extension.get_or_none(Extension.number == (number or "").strip())
@@ -89,7 +96,10 @@ def authorize(env: Dict[str, str], billing_state: BillingState) -> agi.Script:
 
 def _decide_now(number: str, dialed: str, uniqueid: Optional[str],
                 billing_state: BillingState) -> calls.Authorization:
-    return decide(number, dialed, uniqueid, _state(billing_state))
+    try:
+        return decide(number, dialed, uniqueid, _state(billing_state))
+    except WouldWait as exc:
+        raise agi.WouldBlock(str(exc)) from exc
 
 
 def _state(billing_state: BillingState) -> str:
@@ -120,12 +130,21 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
                 ) -> Optional[calls.Settlement]:
     if _state(billing_state) != "active":
         number = dialed = None  # a call authorize never saw is billed only while billing is on
-    try:
-        result = calls.settle(uniqueid, seconds, dial_status, number=number, dialed=dialed,
-                              started=uniqueid_epoch(uniqueid), source="agi")
-    except (calls.CallError, accounts.AccountError) as exc:
-        log.warning("settle %r refused: %s", uniqueid[:64], exc)
-        return None
+    for attempt in range(SETTLE_ATTEMPTS):
+        try:
+            result = calls.settle(uniqueid, seconds, dial_status, number=number, dialed=dialed,
+                                  started=uniqueid_epoch(uniqueid), source="agi")
+            break
+        except (calls.CallError, accounts.AccountError) as exc:
+            log.warning("settle %r refused: %s", uniqueid[:64], exc)
+            return None
+        except (pw.OperationalError, sqlite3.OperationalError) as exc:  # locked past its timeout
+            if attempt + 1 == SETTLE_ATTEMPTS:
+                log.error("settle %r failed: %s; the CDR follower will charge the call from "
+                          "Master.csv", uniqueid[:64], exc)
+                return None
+            log.warning("settle %r: %s; trying again", uniqueid[:64], exc)
+            time.sleep(1.0)
     log.debug("settle %s %ss %s: %s", uniqueid, seconds, dial_status, result.outcome)
     return result
 

@@ -15,10 +15,12 @@ with one thread per connection the interpreter spent several times the cost of t
 authorization switching between threads.  Database work goes to worker threads, since a
 settlement waits for the disk, with two exceptions to keep the dial tone quick:
 
-* urgent work (authorize) runs on the loop itself while ``inline_when()`` says the
-  database is free (the daemon asks the write queue): handing it to a thread would cost
-  more than running it, because every SQLite call then trades the interpreter lock
-  between threads;
+* urgent work (authorize) runs on the loop itself while ``inline_when()`` says only
+  quick writers use the database (the daemon asks the write queue): handing it to a
+  thread would cost more than running it, because every SQLite call then trades the
+  interpreter lock between threads.  Work that finds a lock it would have to wait for
+  (another process writing) raises ``agi.WouldBlock`` and goes to a worker; the daemon
+  sets that up with ``loop_setup``;
 * otherwise urgent work has its own lane in the pool, ahead of settlements.
 """
 
@@ -60,8 +62,14 @@ class WorkerPool:
 
     def submit(self, work: agi.Work, done: Callable[[Any, Optional[BaseException]], None]) -> None:
         with self._ready:
-            (self._urgent if work.urgent else self._normal).append((work, done))
-            self._ready.notify()
+            if not self._closing:
+                (self._urgent if work.urgent else self._normal).append((work, done))
+                self._ready.notify()
+                return
+        # closed (a stop that gave up on the loop): the work, maybe a settlement, is
+        # still done, here, rather than left in a queue nobody reads
+        log.warning("FastAGI work submitted after the workers stopped; doing it now")
+        self._do(work, done)
 
     def _next(self):
         with self._ready:
@@ -77,19 +85,25 @@ class WorkerPool:
                 item = self._next()
                 if item is None:
                     return
-                work, done = item
-                try:
-                    outcome: Any = work.function(*work.args)
-                except BaseException as exc:  # handed back to the script
-                    done(None, exc)
-                else:
-                    done(outcome, None)
+                self._do(*item)
         finally:
             if self.cleanup is not None:
                 try:
                     self.cleanup()
                 except Exception:
                     log.exception("worker cleanup failed")
+
+    @staticmethod
+    def _do(work: agi.Work, done: Callable[[Any, Optional[BaseException]], None]) -> None:
+        try:
+            outcome: Any = work.function(*work.args)
+        except Exception as exc:  # handed back to the script
+            done(None, exc)
+        except BaseException as exc:  # SystemExit and the like must not reach the loop
+            log.exception("FastAGI work interrupted")
+            done(None, RuntimeError(f"work interrupted: {exc!r}"))
+        else:
+            done(outcome, None)
 
     def close(self, wait: float) -> bool:
         with self._ready:
@@ -120,6 +134,7 @@ class _Connection(asyncio.Protocol):
         now = time.monotonic()
         self.last_heard = now
         self.deadline = now + server.session_timeout
+        self.work_started = now
         self.drained = 0
 
     # -- asyncio callbacks ---------------------------------------------------------
@@ -217,6 +232,8 @@ class _Connection(asyncio.Protocol):
         while isinstance(step, agi.Work) and step.urgent and self.server.run_inline():
             try:
                 outcome, error = step.function(*step.args), None
+            except agi.WouldBlock:
+                break  # it would wait for a lock: a worker does it
             except Exception as exc:  # handed back to the script, as from a worker
                 outcome, error = None, exc
             try:
@@ -227,6 +244,7 @@ class _Connection(asyncio.Protocol):
         if isinstance(step, agi.Work):
             if self.state != "gone":
                 self.state = "work"
+            self.work_started = time.monotonic()
             self.server.pool.submit(step, self._work_done_threadsafe)
             return
         if self.state == "gone":  # Asterisk left; the script cannot go on
@@ -249,7 +267,9 @@ class _Connection(asyncio.Protocol):
             return
         if self.state == "work":
             self.state = "script"
-            self.last_heard = time.monotonic()
+            now = time.monotonic()
+            self.last_heard = now
+            self.deadline += now - self.work_started  # our own wait is not the peer's
         try:
             self._advance(outcome, error)
             self._process()
@@ -327,7 +347,8 @@ class AgiServer:
                  *, max_connections: int = 200, idle_timeout: float = 10.0,
                  session_timeout: float = 30.0, drain_timeout: float = 2.0, backlog: int = 128,
                  workers: int = 4, thread_cleanup: Optional[Callable[[], object]] = None,
-                 inline_when: Optional[Callable[[], bool]] = None):
+                 inline_when: Optional[Callable[[], bool]] = None,
+                 loop_setup: Optional[Callable[[], object]] = None):
         self.handlers = dict(handlers)
         self.host, self.port = host, port
         self.max_connections = max_connections
@@ -338,6 +359,7 @@ class AgiServer:
         self.workers = workers
         self.thread_cleanup = thread_cleanup
         self.inline_when = inline_when
+        self.loop_setup = loop_setup
         self.connections: Set[_Connection] = set()
         self.stats = {"sessions": 0, "dropped": 0, "refused": 0, "errors": 0}
         self.pool: WorkerPool
@@ -383,6 +405,8 @@ class AgiServer:
             loop = asyncio.new_event_loop()
             self._loop = loop
             try:
+                if self.loop_setup is not None:
+                    self.loop_setup()
                 self._listener = loop.run_until_complete(loop.create_server(
                     lambda: _Connection(self), self.host, self.port, backlog=self.backlog,
                     reuse_address=True))
@@ -439,6 +463,9 @@ class AgiServer:
         if loop is not None and self._thread is not None:
             self.call_soon(loop.stop)
             self._thread.join(timeout=max(1.0, end - time.monotonic()))
+            if self._thread.is_alive():
+                log.error("the FastAGI loop did not stop")
+                finished = False
         # queued work (settlements) is still done before the workers end
         finished = self.pool.close(max(1.0, end - time.monotonic())) and finished
         return finished
