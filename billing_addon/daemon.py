@@ -115,7 +115,8 @@ def load_activation(cfg: config.Config) -> Any:
     except ModuleNotFoundError as exc:
         log.warning("license module unavailable (%s); billing is treated as active", exc)
         return None
-    return Activation(load_profile(cfg.get("box", "board"), cfg.get("box", "board_root") or None))
+    return Activation(load_profile(cfg.get("box", "board"), cfg.get("box", "board_root") or None),
+                      check_in_child=True)
 
 
 class CachedState:

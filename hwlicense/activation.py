@@ -30,6 +30,7 @@ from hwlicense.textformat import MAX_SIZE
 from hwlicense.timefmt import UTC, utcnow
 from hwlicense.trial import TrialRecord, TrialStore
 from hwlicense.verify import Expected, verify_license
+from hwlicense.verify_child import verify_isolated
 
 ACTIVE, DEACTIVATED, EXPIRED = "active", "deactivated", "expired"
 LICENSE_NAME = "license.lic"
@@ -66,10 +67,14 @@ class Activation:
         profile: BoardProfile,
         clock: Clock | None = None,
         trusted_keys: Iterable[KeySource] | None = None,
+        check_in_child: bool = False,
     ):
+        """``check_in_child``: check license signatures in a child process (see
+        ``verify_child``), for a long-running process that should not load cryptography."""
         self.profile = profile
         self.clock: Clock = clock or utcnow
         self.trusted_extra = list(trusted_keys or ())
+        self.check_in_child = check_in_child
         self.trial = TrialStore(profile)
         self._identity: Identity | None = None
         self._license_cache: tuple[object, VerifyResult] | None = None
@@ -100,7 +105,14 @@ class Activation:
         except IdentityError as exc:
             return VerifyResult.fail(Code.NO_IDENTITY, f"license refused: {exc}")
         expected = Expected(PRODUCT, self.profile.model, identity.components)
-        return verify_license(data, self.trusted(), expected)
+
+        def here() -> VerifyResult:
+            return verify_license(data, self.trusted(), expected)
+
+        key_paths = [k for k in self.trusted_extra if isinstance(k, (str, os.PathLike))]
+        if self.check_in_child and len(key_paths) == len(self.trusted_extra):
+            return verify_isolated(data, key_paths, expected, here)
+        return here()
 
     def upload_license(self, data: bytes) -> VerifyResult:
         """Verify, then store in persist atomically; on failure nothing changes."""

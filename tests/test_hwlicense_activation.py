@@ -254,3 +254,72 @@ def test_no_trial_starts_while_the_clock_is_not_set(tmp_path):
     clock.now = T0
     status = act.activate()
     assert status.first_activation == T0 and status.days_left == 30
+
+
+# --- signatures checked in a child process (the daemon) -------------------------------
+
+def _key_file(tmp_path, key=VENDOR):
+    path = tmp_path / "vendor.pub"
+    path.write_bytes(keys.public_pem(key.public_key()))
+    return path
+
+
+def test_checking_in_a_child_gives_the_same_verdicts(tmp_path):
+    key = _key_file(tmp_path)
+    make_device(tmp_path / "a", "qemu", 1)
+    here = Activation(load_profile("qemu", tmp_path / "a"), clock=Clock(), trusted_keys=[key])
+    child = Activation(load_profile("qemu", tmp_path / "a"), clock=Clock(), trusted_keys=[key],
+                       check_in_child=True)
+    other = box(tmp_path / "b", n=2)
+    good = license_for(here)
+    files = [
+        good,
+        good[:-20],
+        good.replace(b"match: 2", b"match: 1"),  # signature no longer matches
+        license_for(other),  # another device
+        issue_license(read_billing_ac(here.billing_ac()), keys.generate(), issued=T0),
+        here.billing_ac(),
+        b"",
+    ]
+    for data in files:
+        a, b = here.verify(data), child.verify(data)
+        assert (a.ok, a.code, a.reason) == (b.ok, b.code, b.reason)
+        assert (a.license.license_id if a.license else None) == \
+            (b.license.license_id if b.license else None)
+    assert child.verify(good).ok
+
+
+def test_a_daemon_checking_in_a_child_never_loads_cryptography(tmp_path):
+    import subprocess
+    import sys
+
+    key = _key_file(tmp_path)
+    make_device(tmp_path / "box", "qemu", 1)
+    act = Activation(load_profile("qemu", tmp_path / "box"), clock=Clock(), trusted_keys=[key])
+    act.activate()
+    assert act.upload_license(license_for(act)).ok
+    script = (
+        "import sys\n"
+        "from hwlicense.activation import Activation\n"
+        "from hwlicense.board import load_profile\n"
+        f"act = Activation(load_profile('qemu', {str(tmp_path / 'box')!r}),"
+        f" trusted_keys=[{str(key)!r}], check_in_child=True)\n"
+        "status = act.status()\n"
+        "print(status.licensed, status.license_id is not None,"
+        " any(m.startswith('cryptography') for m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.split() == ["True", "True", "False"], out.stderr[-2000:]
+
+
+def test_the_check_is_made_here_when_the_child_cannot_run(tmp_path, monkeypatch):
+    import sys
+
+    key = _key_file(tmp_path)
+    make_device(tmp_path, "qemu", 1)
+    act = Activation(load_profile("qemu", tmp_path), clock=Clock(), trusted_keys=[key],
+                     check_in_child=True)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    assert act.upload_license(license_for(act)).ok
+    assert not act.verify(b"garbage").ok
