@@ -7,8 +7,10 @@ set-password``), else asked twice at a prompt.  There is never a default passwor
 
 from __future__ import annotations
 
+import functools
 import getpass
 import sys
+from typing import Callable
 
 from . import auth
 
@@ -30,53 +32,53 @@ def _open(args) -> None:
     open_store(args)
 
 
+def _refusal_is_exit_1(command: Callable[..., int]) -> Callable[..., int]:
+    """A refused account operation prints its reason and exits with 1."""
+    @functools.wraps(command)
+    def run(*args, **kw) -> int:
+        try:
+            return command(*args, **kw)
+        except auth.AuthError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return run
+
+
+@_refusal_is_exit_1
 def cmd_admin_set_password(args) -> int:
-    try:
-        password = _read_password(args)
-        _open(args)
-        user = auth.set_admin_password(password, args.username)
-    except auth.AuthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    password = _read_password(args)
+    _open(args)
+    user = auth.set_admin_password(password, args.username)
     print(f"password of administrator {user.username} set")
     return 0
 
 
+@_refusal_is_exit_1
 def cmd_user_add(args) -> int:
     _open(args)
-    try:
-        password = _read_password(args) if args.password_stdin else None
-        user, password = auth.create_billing_user(password)
-    except auth.AuthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    password = _read_password(args) if args.password_stdin else None
+    user, password = auth.create_billing_user(password)
     print(f"billing user {user.username} created")
     if not args.password_stdin:
         print(f"password: {password}   (shown once)")
     return 0
 
 
+@_refusal_is_exit_1
 def cmd_user_passwd(args) -> int:
     _open(args)
-    try:
-        password = _read_password(args) if args.password_stdin else None
-        password = auth.set_password(args.username, password)
-    except auth.AuthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    password = _read_password(args) if args.password_stdin else None
+    password = auth.set_password(args.username, password)
     print(f"password of {args.username} changed")
     if not args.password_stdin:
         print(f"password: {password}   (shown once)")
     return 0
 
 
+@_refusal_is_exit_1
 def cmd_user_enable(args, enabled: bool) -> int:
     _open(args)
-    try:
-        auth.set_enabled(args.username, enabled)
-    except auth.AuthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    auth.set_enabled(args.username, enabled)
     print(f"{args.username} {'enabled' if enabled else 'disabled'}")
     return 0
 
