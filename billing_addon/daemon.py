@@ -179,8 +179,9 @@ class WebServer:
     def __init__(self, app: Callable, host: str, port: int, threads: int):
         from waitress import create_server
 
+        # asyncore_loop_timeout is whole seconds: 0.5 was read as 0, a busy loop
         self.server = create_server(app, host=host, port=port, threads=threads,
-                                    ident="billing-addon", asyncore_loop_timeout=0.5,
+                                    ident="billing-addon", asyncore_loop_timeout=1,
                                     clear_untrusted_proxy_headers=True)
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 

@@ -1,5 +1,6 @@
 """The daemon in-process: its parts start, answer, reload and stop cleanly."""
 
+import os
 import sys
 import threading
 import time
@@ -197,3 +198,21 @@ def test_daemon_uses_the_configured_durability_and_checkpoints_itself(tmp_path, 
         assert frames == copied
     finally:
         d.stop()
+
+
+def _cpu_seconds(native_id: int) -> float:
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_idle_daemon_uses_no_cpu(running):
+    """No part of the daemon polls in a busy loop (waitress once did, with a loop
+    timeout of 0.5 s that it reads as a whole number: 0)."""
+    ours = [t for t in threading.enumerate() if t.name in
+            {"web", "agi-loop", "cdr-follower", "housekeeping", "checkpoint"}]
+    assert len(ours) == 5
+    time.sleep(1.0)
+    before = {t.name: _cpu_seconds(t.native_id) for t in ours}
+    time.sleep(2.0)
+    used = {t.name: _cpu_seconds(t.native_id) - before[t.name] for t in ours}
+    assert all(seconds < 0.2 for seconds in used.values()), used
