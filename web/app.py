@@ -432,13 +432,19 @@ class WebUI:
         numbers = source.getall("n")
         return reports.extensions_by_number(numbers)
 
-    def recharge(self):
+    def _selection(self, missing: str):
+        """The form (POST) or query (GET) and the extensions it selects; back to the
+        list with ``missing`` when it selects none."""
         request = bottle.request
         source = _decoded(request.forms if request.method == "POST" else request.query)
         selected = self._selected(source)
         if not selected:
-            self.flash("Select at least one extension to recharge.", "error")
+            self.flash(missing, "error")
             bottle.redirect("/extensions")
+        return request, source, selected
+
+    def recharge(self):
+        request, source, selected = self._selection("Select at least one extension to recharge.")
         errors: Dict[str, str] = {}
         amount_text = ""
         if request.method == "POST":
@@ -464,12 +470,7 @@ class WebUI:
                            back=source.get("back", "/extensions"))
 
     def bulk_edit(self):
-        request = bottle.request
-        source = _decoded(request.forms if request.method == "POST" else request.query)
-        selected = self._selected(source)
-        if not selected:
-            self.flash("Select at least one extension for Bulk Edit.", "error")
-            bottle.redirect("/extensions")
+        request, source, selected = self._selection("Select at least one extension for Bulk Edit.")
         errors: Dict[str, str] = {}
         if request.method == "POST":
             try:
