@@ -366,6 +366,7 @@ class Daemon:
         if self.web is not None:
             self.web.stop()
         store.close_db()
+        gc.unfreeze()  # a process that goes on (the tests) collects as before
         log.info("stopped")
 
 
