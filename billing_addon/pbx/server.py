@@ -117,8 +117,10 @@ class WorkerPool:
 
 class _Connection(asyncio.Protocol):
     """One Asterisk connection.  States: env (reading the environment), reply (a
-    command was sent), work (a worker has the script's work), drain (half-closed,
-    waiting for Asterisk to close), closed."""
+    command was sent), work (a worker has the script's work), script (the work's
+    outcome is being handed to the script), gone (Asterisk left while a worker had the
+    work: its outcome is still given to the script, nothing more is sent), drain
+    (half-closed, waiting for Asterisk to close), closed."""
 
     def __init__(self, server: AgiServer):
         self.server = server
