@@ -137,9 +137,9 @@ class ExtensionRow:
     missing: bool
 
 
-def extensions_page(number: str = "", status: str = "", payment_type: str = "",
-                    billing: str = "", page=1, per_page: int = PAGE_SIZE) -> Page:
-    """Extensions sorted by number (shorter numbers first), filtered, one page."""
+def _extension_filter(number: str = "", status: str = "", payment_type: str = "",
+                      billing: str = "") -> Tuple[str, List[object]]:
+    """The WHERE clause (maybe empty) and its parameters for the Extensions search."""
     where: List[str] = []
     params: List[object] = []
     number = clean_keyword(number)
@@ -155,20 +155,33 @@ def extensions_page(number: str = "", status: str = "", payment_type: str = "",
     if billing in ("on", "off"):
         where.append("billing_enabled = ?")
         params.append(1 if billing == "on" else 0)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def _extension_row(r) -> ExtensionRow:
+    return ExtensionRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
+                        bool(r[10]))
+
+
+def extensions_page(number: str = "", status: str = "", payment_type: str = "",
+                    billing: str = "", page=1, per_page: int = PAGE_SIZE) -> Page:
+    """Extensions sorted by number (shorter numbers first), filtered, one page."""
+    clause, params = _extension_filter(number, status, payment_type, billing)
     total = db.execute_sql("SELECT count(*) FROM extension" + clause, params).fetchone()[0]
     page = _page_number(page)
     cur = db.execute_sql(
         f"SELECT {', '.join(EXT_COLUMNS)} FROM extension{clause} "
         "ORDER BY length(number), number LIMIT ? OFFSET ?",
         params + [per_page, (page - 1) * per_page])
-    rows = [ExtensionRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]))
-            for r in cur.fetchall()]
+    rows = [_extension_row(r) for r in cur.fetchall()]
     return Page(rows, page, per_page, page * per_page < total, total)
 
 
+MAX_SELECTED = 5000  # extensions one Recharge or Bulk Edit may take
+
+
 def extensions_by_number(numbers: Sequence[str]) -> List[ExtensionRow]:
-    numbers = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))[:5000]
+    numbers = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))[:MAX_SELECTED]
     if not numbers:
         return []
     rows = []
@@ -177,10 +190,18 @@ def extensions_by_number(numbers: Sequence[str]) -> List[ExtensionRow]:
         cur = db.execute_sql(
             f"SELECT {', '.join(EXT_COLUMNS)} FROM extension WHERE number IN "
             f"({', '.join('?' * len(chunk))})", chunk)
-        rows += [ExtensionRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
-                              bool(r[10])) for r in cur.fetchall()]
+        rows += [_extension_row(r) for r in cur.fetchall()]
     rows.sort(key=lambda e: (len(e.number), e.number))
     return rows
+
+
+def extensions_matching(number: str = "", status: str = "", payment_type: str = "",
+                        billing: str = "") -> List[ExtensionRow]:
+    """Every extension the Extensions search finds (all its pages), up to MAX_SELECTED."""
+    clause, params = _extension_filter(number, status, payment_type, billing)
+    cur = db.execute_sql(f"SELECT {', '.join(EXT_COLUMNS)} FROM extension{clause} "
+                         "ORDER BY length(number), number LIMIT ?", params + [MAX_SELECTED])
+    return [_extension_row(r) for r in cur.fetchall()]
 
 
 def all_extension_numbers() -> List[Tuple[str, str]]:

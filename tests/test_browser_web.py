@@ -388,3 +388,33 @@ def test_bad_input_through_the_ui(browser, box):
     assert "Billing is deactivated" in flash_text(page)
     activation.activate()
     rates.index()
+
+
+def test_bulk_edit_of_every_page_of_a_search(browser, box):
+    """A wing of 60 rooms spans two pages: ticking "all that match, on every page"
+    (no row ticked) is enough for the page's own check, and Bulk Edit takes all 60."""
+    import time
+
+    activation = box["activation"]
+    if activation.status().state != "active":
+        activation.activate()
+    time.sleep(2.1)  # the sign-in answer is cached for 2 s (the test before deactivated)
+    wing = [str(n) for n in range(3000, 3060)]
+    for n in wing:
+        accounts.ensure_extension(n, f"Tower {n}", source="pbx")
+    user_row, password = auth.create_billing_user("every-page-pw-1")
+    page = new_page(browser, box)
+    sign_in(page, user_row.username, password)
+    page.wait_for_url("**/extensions")
+    go(page, "/extensions?number=Tower")
+    assert len(table_rows(page, "#ext-table")) == 50  # the first page
+    page.check("#select-every-page")
+    page.click("#bulk-edit")
+    page.wait_for_url("**/extensions/bulk-edit?**")
+    assert "all 60 selected" in page.inner_text("#bulk-form")
+    page.check("#set_billing")
+    page.check("#billing_enabled")
+    page.click("#save-bulk")
+    page.wait_for_url("**/extensions**")
+    assert "Bulk Edit saved for 60" in flash_text(page)
+    assert all(accounts.get_extension(n).billing_enabled for n in wing)

@@ -13,7 +13,7 @@ import pytest
 from billing_addon.web import auth
 from billing_addon.web.app import SECURITY_HEADERS, make_app
 
-from billing_addon import accounts, calls, config, money, rates, settings, store
+from billing_addon import accounts, calls, config, money, rates, reports, settings, store
 from tests.web_fakes import FakeActivation
 from tests.webclient import Client
 
@@ -223,6 +223,27 @@ def test_extension_list_search_and_pagination(billing):
     assert "1–1 of 1" in text
     text = billing.get("/extensions?number=nothing-like-this").text
     assert "No extension matches this search" in text
+
+
+def test_recharge_and_bulk_edit_take_every_page_of_a_search(billing):
+    """A hotel's 130 rooms over three pages: "all that match, on every page" takes them
+    all, and the forms carry the numbers, so the confirmed list is what changes."""
+    rooms = [str(n) for n in range(2000, 2130)]
+    for n in rooms:
+        accounts.ensure_extension(n, f"Wing B {n}")
+    text = billing.get("/extensions?number=Wing").text  # the search matches names too
+    assert "All 130 extensions that match this search" in text and 'name="all"' in text
+    assert 'name="all"' not in billing.get("/extensions?number=2001").text  # one page only
+    form = billing.get("/extensions/bulk-edit?all=1&number=Wing&status=&payment_type=&billing=").text
+    assert form.count('type="hidden" name="n"') == 130 and 'value="1001"' not in form
+    billing.post("/extensions/bulk-edit", {"n": rooms, "set_billing": "1", "billing_enabled": "1"},
+                 check=303)
+    assert all(accounts.get_extension(n).billing_enabled for n in rooms)
+    others = reports.extensions_page(billing="off").total  # the fixture's, billing still off
+    form = billing.get("/extensions/recharge?all=1&billing=off").text
+    assert form.count('type="hidden" name="n"') == others > 0 and 'value="2000"' not in form
+    ticked_only = billing.get("/extensions/recharge?n=2005&number=Wing").text
+    assert ticked_only.count('type="hidden" name="n"') == 1  # without all=1 the ticks count
 
 
 def test_recharge_selected_and_one(billing):

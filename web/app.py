@@ -423,14 +423,21 @@ class WebUI:
 
     def extensions(self):
         q = _decoded(bottle.request.query)
-        filters = dict(number=q.get("number", ""), status=q.get("status", ""),
-                       payment_type=q.get("payment_type", ""), billing=q.get("billing", ""))
+        filters = self._extension_filters(q)
         page = reports.extensions_page(page=q.get("page", 1), **filters)
         return self.render("extensions.tpl", title="Extensions", page=page, filters=filters)
 
+    @staticmethod
+    def _extension_filters(source) -> Dict[str, str]:
+        return {key: source.get(key, "") for key in ("number", "status", "payment_type", "billing")}
+
     def _selected(self, source) -> List[reports.ExtensionRow]:
-        numbers = source.getall("n")
-        return reports.extensions_by_number(numbers)
+        """The ticked extensions, or with ``all=1`` every one the search finds (all its
+        pages).  The Recharge and Bulk Edit forms then carry the numbers themselves, so
+        what is confirmed is what is changed."""
+        if source.get("all") == "1":
+            return reports.extensions_matching(**self._extension_filters(source))
+        return reports.extensions_by_number(source.getall("n"))
 
     def _selection(self, missing: str):
         """The form (POST) or query (GET) and the extensions it selects; back to the

@@ -17,14 +17,20 @@
     });
   });
 
+  // "all that match, on every page" replaces the ticks of this page
+  function everyPage(form) {
+    var box = form.querySelector('input[type=checkbox][name="all"]');
+    return box && box.checked ? box : null;
+  }
+
   function updateCounts() {
     document.querySelectorAll("[data-selection-count]").forEach(function (el) {
-      var n = checked(el.closest("form"), "n");
-      el.textContent = n ? n + " selected" : "Select extensions to recharge or edit them together.";
+      var form = el.closest("form"), n = checked(form, "n"), all = everyPage(form);
+      el.textContent = all ? "" : n ? n + " selected" : "Select extensions to recharge or edit them together.";
     });
   }
   document.addEventListener("change", function (e) {
-    if (e.target.matches && e.target.matches('input[type=checkbox][name="n"]')) updateCounts();
+    if (e.target.matches && e.target.matches('input[type=checkbox][name="n"], input[type=checkbox][name="all"]')) updateCounts();
   });
   updateCounts();
 
@@ -33,7 +39,7 @@
     var form = e.target, button = e.submitter || null;
     if (button && button.hasAttribute("data-no-confirm")) return;
     var need = (button && button.dataset.needSelection) || form.dataset.needSelection;
-    if (need && !checked(form, need)) {
+    if (need && !checked(form, need) && !everyPage(form)) {
       e.preventDefault();
       window.alert("Select at least one row first.");
       return;

@@ -29,6 +29,13 @@
     <button type="submit" formaction="/extensions/recharge" id="recharge-selected" class="primary" data-need-selection="n">Recharge</button>
     <button type="submit" formaction="/extensions/bulk-edit" id="bulk-edit" data-need-selection="n">Bulk Edit</button>
     <span class="hint" data-selection-count></span>
+    % if page.total and page.total > len(page.rows):
+    <label class="hint every-page"><input type="checkbox" name="all" value="1" id="select-every-page">
+      All {{page.total}} extensions that match this search, on every page</label>
+    % for key, value in filters.items():
+    <input type="hidden" name="{{key}}" value="{{value}}">
+    % end
+    % end
   </div>
   % if not page.rows:
   <div class="empty">
