@@ -26,11 +26,12 @@ BILLING_GETS = [
     "/rates/import", "/rates/export.csv", "/recharges", "/recharges?from=2024-01-01&to=2030-01-01&q=10",
     "/recharges/export.csv", "/recharges/export.xlsx", "/calls", "/calls?q=1001", "/calls/export.csv",
     "/calls/export.xlsx", "/statistics", "/statistics?by=month", "/statistics?by=year&extension=1001",
-    "/settings",
+    "/settings", "/account/password",
 ]
 ADMIN_GETS = ["/admin/settings", "/admin/users", "/admin/billing.ac"]
 BILLING_POSTS = ["/extensions/recharge", "/extensions/bulk-edit", "/extensions/edit", "/rates/add",
-                 "/rates/1/edit", "/rates/1/active", "/rates/delete", "/rates/import", "/settings"]
+                 "/rates/1/edit", "/rates/1/active", "/rates/delete", "/rates/import", "/settings",
+                 "/account/password"]
 ADMIN_POSTS = ["/admin/activation", "/admin/license", "/admin/users/add", "/admin/users/password",
                "/admin/users/enabled"]
 
@@ -106,6 +107,47 @@ def test_billing_user_cannot_open_admin_pages_and_admin_cannot_open_billing_page
     assert accounts.get_extension("1001").balance == 0
     for path in ADMIN_GETS:
         admin.get(path, check=200)
+
+
+def test_a_billing_user_changes_their_own_password(env, billing):
+    other_browser = Client(env[0])
+    other_browser.login(billing.username, "billing-pass-1")
+    form = billing.get("/account/password", check=200).text
+    assert 'id="current"' in form and 'autocomplete="new-password"' in form
+    bad = [
+        ({"current": "wrong-pass-1", "new": "new-pass-22", "again": "new-pass-22"}, "current",
+         "not your current password"),
+        ({"current": "billing-pass-1", "new": "new-pass-22", "again": "new-pass-23"}, "again",
+         "differ"),
+        ({"current": "billing-pass-1", "new": "short", "again": "short"}, "new", "at least 8"),
+        ({"current": "billing-pass-1", "new": "", "again": ""}, "new", "at least 8"),
+        ({"current": "billing-pass-1", "new": " padded-pass ", "again": " padded-pass "}, "new",
+         "space"),
+    ]
+    for data, field, message in bad:
+        r = billing.post("/account/password", data, check=400)
+        assert f'id="err-{field}"' in r.text and message in r.text
+    assert auth.authenticate(billing.username, "billing-pass-1") is not None  # unchanged
+    billing.post("/account/password", {"current": "billing-pass-1", "new": "new-pass-22",
+                                       "again": "new-pass-22"}, csrf="forged", check=403)
+    r = billing.post("/account/password", {"current": "billing-pass-1", "new": "new-pass-22",
+                                           "again": "new-pass-22"}, check=303)
+    assert "Your password is changed." in billing.get(r.location, check=200).text
+    assert auth.authenticate(billing.username, "billing-pass-1") is None
+    assert auth.authenticate(billing.username, "new-pass-22") is not None
+    billing.get("/extensions", check=200)  # this browser stays signed in
+    assert other_browser.get("/extensions", check=303).location.startswith("/login")
+
+
+def test_wrong_current_passwords_are_throttled(billing):
+    for _ in range(12):
+        r = billing.post("/account/password", {"current": "guess-pass-1", "new": "new-pass-22",
+                                               "again": "new-pass-22"}, check=400)
+    assert "Too many wrong passwords" in r.text
+    r = billing.post("/account/password", {"current": "billing-pass-1", "new": "new-pass-22",
+                                           "again": "new-pass-22"}, check=400)
+    assert "Too many wrong passwords" in r.text  # even the right one, for a while
+    assert auth.authenticate(billing.username, "billing-pass-1") is not None
 
 
 def test_security_headers_and_session_cookie(env):

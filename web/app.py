@@ -327,6 +327,7 @@ class WebUI:
         route("/calls/export.<kind:re:xlsx|csv>", "GET", g(B)(self.calls_export))
         route("/statistics", "GET", g(B)(self.statistics))
         route("/settings", ["GET", "POST"], g(B)(self.billing_settings))
+        route("/account/password", ["GET", "POST"], g(B)(self.own_password))
         # administrator
         A = auth.ADMIN
         route("/admin", "GET", g(A)(lambda: bottle.redirect("/admin/settings")))
@@ -850,6 +851,45 @@ class WebUI:
             values.update(wanted)
         return self.render("settings.tpl", http_status=400 if errors else 200, title="Settings",
                            values=values, errors=errors, currencies=money.CURRENCIES)
+
+    def own_password(self):
+        """A billing user changes their own password: the current one first (a session
+        left open at the front desk must not be enough), then the new one twice."""
+        errors: Dict[str, str] = {}
+        session = self.session()
+        assert session is not None and session.username
+        if bottle.request.method == "POST":
+            form = _decoded(bottle.request.forms)
+            current = form.get("current", "")[:auth.MAX_PASSWORD + 1]
+            new, again = form.get("new", ""), form.get("again", "")
+            address = _client_address()
+            wait = self.throttle.blocked_for(session.username, address)
+            if wait:
+                errors["current"] = f"Too many wrong passwords. Try again in {wait} seconds."
+            elif auth.authenticate(session.username, current) is None:
+                self.throttle.failure(session.username, address)
+                errors["current"] = "This is not your current password."
+            elif new != again:
+                errors["again"] = "The two new passwords differ."
+            else:
+                try:
+                    # checked here: set_password makes a random one for an empty value
+                    auth.set_password(session.username, auth.check_new_password(new))
+                except auth.AuthError as exc:
+                    errors["new"] = str(exc)
+            if not errors:
+                user = auth.get_user(session.username)
+                assert user is not None
+                self.sessions.drop_user(session.username)  # other browsers sign in again
+                fresh = self.sessions.new()
+                fresh.username, fresh.role, fresh.tag = user.username, user.role, \
+                    auth.password_tag(user)
+                fresh.flashes.append(("ok", "Your password is changed."))
+                bottle.request.environ["billing.session"] = fresh
+                self._set_cookie(fresh)
+                bottle.redirect("/extensions")
+        return self.render("own_password.tpl", http_status=400 if errors else 200,
+                           title="Change Password", errors=errors, min_length=auth.MIN_PASSWORD)
 
     # -- administrator: Addons -> Billing -> Settings ----------------------------------------
 

@@ -25,7 +25,11 @@
     % if role == 'billing':
     <a class="currency" href="/settings" title="Currency used on every page and export">{{currency_label}}</a>
     % end
+    % if role == 'billing':
+    <a class="user" href="/account/password" title="Signed in; change your password">{{user}}</a>
+    % else:
     <span class="user" title="Signed in">{{user}}</span>
+    % end
     <form method="post" action="/logout" class="inline">
       <input type="hidden" name="csrf" value="{{csrf}}">
       <button type="submit" class="linkish" id="sign-out">Sign out</button>
