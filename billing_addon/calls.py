@@ -12,6 +12,10 @@ cost (never more than it reserved, since the PBX cuts it at the limit) and the r
 its reservation is released.  So the calls of one extension can never spend together
 more than balance + credit.
 
+A call that went on past its limit was not cut by the shipped dialplan (a route around
+it): it is charged in full all the same, since the money is owed, and marked
+``over-limit`` in the call log (its balance may then be below -credit).
+
 The limit is one second shorter than what the reservation covers: Asterisk reports
 whole seconds and may round a call cut at exactly the limit up by one.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
@@ -38,8 +43,10 @@ from .store import Call, Extension, money_txn, now_utc, reservation_txn, sql, sq
 
 UNBILLED, ALLOWED, DENIED = "UNBILLED", "ALLOWED", "DENIED"
 LOCKED, NO_FUNDS, NO_RATE, INACTIVE = "locked", "no-funds", "no-rate", "billing-inactive"
+OVER_LIMIT = "over-limit"  # reason of a call charged past its reservation
 ERROR = "error"
 MAX_DIALED = 64
+log = logging.getLogger("billing_addon.calls")
 
 
 class CallError(ValueError):
@@ -272,6 +279,7 @@ class _Charge(NamedTuple):
     answered_s: int
     dial_status: str
     day: str
+    over_limit: bool = False  # it cost more than its reservation: the PBX did not cut it
 
 
 def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
@@ -316,9 +324,13 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             rate = _from_snapshot(snapshot)
             cost = rating.cost(rate, request.answered_s) if rate else 0
             new_status = "unrated" if status == "unrated" else "charged"
+            over_limit = status == "in-progress" and cost > reserved
+            if over_limit:
+                log.warning("call %s went on past its limit (not cut by the PBX): charged %d, "
+                            "reserved %d", uniqueid, cost, reserved)
             charges.append(_Charge(uniqueid, call_id, ext_id, cost,
                                    reserved if status == "in-progress" else 0, new_status,
-                                   request.answered_s, request.dial_status[:20], day))
+                                   request.answered_s, request.dial_status[:20], day, over_limit))
             charged[uniqueid] = len(results)
             results.append(Settlement(uniqueid, "charged", cost, new_status))
         done, ledger, refused = _plan_charges(charges, at)
@@ -426,8 +438,10 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int) -> None:
              [(cost, release, cost, at, ext_id)
               for ext_id, (cost, release) in changes.items() if cost or release])
     sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, "
-             "reserved = 0, settled_utc = ? WHERE id = ?",
-             [(c.status, c.answered_s, c.dial_status, c.cost, at, c.call_id) for c in done])
+             "reserved = 0, settled_utc = ?, reason = CASE WHEN ? THEN ? ELSE reason END "
+             "WHERE id = ?",
+             [(c.status, c.answered_s, c.dial_status, c.cost, at, c.over_limit, OVER_LIMIT,
+               c.call_id) for c in done])
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
 
 

@@ -161,6 +161,24 @@ def test_settle_is_exactly_once(priced):
     assert Ledger.select().where(Ledger.kind == "call").count() == 1
 
 
+def test_a_call_the_pbx_did_not_cut_is_charged_in_full_and_marked(priced):
+    """$1.00 covers 10 minutes; the call went on for 15 (a route around the billing
+    dialplan): the 15 minutes are owed and charged, the call is marked over-limit."""
+    auth = calls.authorize("1001", "912345", T0, "long.1")
+    assert auth.limit_ms == 599_000 and auth.reserved == amount("1")
+    done = calls.settle("long.1", 900)
+    assert done.cost == amount("1.50")
+    call = Call.get(Call.uniqueid == "long.1")
+    assert (call.status, call.reason, call.reserved) == ("charged", calls.OVER_LIMIT, 0)
+    assert ext().balance == amount("-0.50") and ext().reserved == 0
+    assert accounts.verify() == []
+    calls.authorize("1001", "912345", T0, "short.1")  # nothing left: denied
+    make_extension("1002", balance="1")
+    calls.authorize("1002", "912345", T0, "ok.1")
+    calls.settle("ok.1", 599)  # cut at the limit: not marked
+    assert Call.get(Call.uniqueid == "ok.1").reason == ""
+
+
 def test_reauthorize_same_uniqueid_is_idempotent(priced):
     a = calls.authorize("1001", "912345", T0, "u1")
     b = calls.authorize("1001", "912345", T0, "u1")
