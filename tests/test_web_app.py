@@ -562,6 +562,22 @@ def test_currency_applies_to_every_page_and_export(billing):
     assert settings.get("currency") == "EUR"
 
 
+def test_the_policy_for_calls_no_rate_matches_is_set_in_settings(billing):
+    text = billing.get("/settings").text
+    assert 'id="unrated-allow" checked' in text  # the default
+    billing.post("/settings", {"currency": "USD", "timezone": "UTC", "unrated_policy": "deny"},
+                 check=303)
+    assert settings.get("unrated_policy") == "deny"
+    accounts.edit(["1001"], billing_enabled=True)
+    auth_ = calls.authorize("1001", "0049301234567", uniqueid="nr.1")  # no rate for 00
+    assert (auth_.result, auth_.reason) == ("DENIED", "no-rate")
+    r = billing.post("/settings", {"currency": "USD", "timezone": "UTC", "unrated_policy": "maybe"},
+                     check=400)
+    assert 'id="err-unrated_policy"' in r.text and settings.get("unrated_policy") == "deny"
+    billing.post("/settings", {"currency": "EUR", "timezone": "UTC"}, check=303)  # kept
+    assert settings.get("unrated_policy") == "deny"
+
+
 # --- administrator ---------------------------------------------------------------------
 
 

@@ -837,7 +837,8 @@ class WebUI:
         values = settings.get_all()
         if bottle.request.method == "POST":
             form = _decoded(bottle.request.forms)
-            wanted = {"currency": form.get("currency", ""), "timezone": form.get("timezone", "")}
+            wanted = {"currency": form.get("currency", ""), "timezone": form.get("timezone", ""),
+                      "unrated_policy": form.get("unrated_policy", values["unrated_policy"])}
             for key, value in wanted.items():
                 try:
                     settings.OPTIONS[key].check(value)

@@ -13,5 +13,14 @@
   <input id="timezone" name="timezone" value="{{values['timezone']}}" maxlength="64" placeholder="Asia/Shanghai">
   <span class="hint">Used for rate time blocks, the call log and statistics (a name like Europe/Berlin).</span>
   % include('field_error.tpl', name='timezone')
+  <fieldset>
+    <legend>Calls that no rate matches</legend>
+    <p class="hint">A number your rates do not cover (say an international prefix nobody
+      priced yet). Allowed calls are free, have no time limit and show as "unrated" in the
+      Call Log.</p>
+    <label class="tick"><input type="radio" name="unrated_policy" value="deny" id="unrated-deny" {{'checked' if values['unrated_policy'] == 'deny' else ''}}> Deny them</label>
+    <label class="tick"><input type="radio" name="unrated_policy" value="allow" id="unrated-allow" {{'checked' if values['unrated_policy'] == 'allow' else ''}}> Allow them, unbilled</label>
+    % include('field_error.tpl', name='unrated_policy')
+  </fieldset>
   <div class="buttons"><button type="submit" class="primary" id="save-settings">Save</button></div>
 </form>
