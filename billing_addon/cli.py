@@ -47,6 +47,9 @@ def _print_table(rows: List[list], header: List[str]) -> None:
 def cmd_init(args) -> int:
     cfg = open_store(args)
     print(f"database ready: {database_path(cfg)} (schema version {store.schema_version()})")
+    zone = settings.adopt_system_zone()
+    if zone:
+        print(f"time zone: {zone} (the system's; change it under Settings)")
     return EXIT_OK
 
 

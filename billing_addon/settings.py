@@ -6,12 +6,13 @@ Each setting has a default, a validator and a one-line help; values are stored a
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import money
-from .store import Setting, db
+from .store import Setting, db, money_txn
 
 
 class SettingError(ValueError):
@@ -100,6 +101,39 @@ def get_all() -> Dict[str, str]:
     return {key: stored.get(key, option.default) for key, option in OPTIONS.items()}
 
 
+def system_zone(localtime: str = "/etc/localtime", timezone_file: str = "/etc/timezone"
+                ) -> Optional[str]:
+    """The operating system's time zone name (``/etc/localtime`` links to
+    .../zoneinfo/<name>; else ``/etc/timezone``), None when it cannot be told."""
+    candidates = []
+    target = os.path.realpath(localtime)
+    if "/zoneinfo/" in target:
+        candidates.append(target.split("/zoneinfo/", 1)[1])
+    try:
+        with open(timezone_file, encoding="utf-8") as fh:
+            candidates.append(fh.read(100).strip())
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            return _zone(name)
+        except SettingError:
+            continue
+    return None
+
+
+def adopt_system_zone() -> Optional[str]:
+    """Set ``timezone`` from the operating system unless it was set already (the
+    installer runs this: rate time blocks, the call log and CDR times need the box's
+    zone from the first call on).  Returns the zone set, if any."""
+    if Setting.get_or_none(Setting.key == "timezone") is not None:
+        return None
+    zone = system_zone()
+    if zone is None:
+        return None
+    return put("timezone", zone)
+
+
 def put(key: str, value: str) -> str:
     if key not in OPTIONS:
         raise SettingError(f"unknown setting {key[:40]!r}")
@@ -107,7 +141,7 @@ def put(key: str, value: str) -> str:
         value = OPTIONS[key].check(str(value))
     except SettingError as exc:
         raise SettingError(f"{key}: {exc}") from None
-    with db.atomic():
+    with money_txn():  # in the write queue, like every other writer of the process
         Setting.insert(key=key, value=value).on_conflict_replace().execute()
     return value
 

@@ -56,3 +56,29 @@ def test_refusals_exit_1_with_a_message(run, argv, message):
     run("ext", "add", "1001")
     code, out = run(*argv)
     assert code == 1 and message in out and "Traceback" not in out
+
+
+def test_the_system_time_zone_is_adopted_once(tmp_path, db_path):
+    from billing_addon import settings
+
+    zoneinfo = tmp_path / "usr" / "share" / "zoneinfo" / "Asia"
+    zoneinfo.mkdir(parents=True)
+    (zoneinfo / "Shanghai").write_bytes(b"TZif")
+    link = tmp_path / "localtime"
+    link.symlink_to(zoneinfo / "Shanghai")
+    assert settings.system_zone(str(link), str(tmp_path / "none")) == "Asia/Shanghai"
+    (tmp_path / "timezone").write_text("Europe/Berlin\n")
+    assert settings.system_zone(str(tmp_path / "none"), str(tmp_path / "timezone")) == "Europe/Berlin"
+    (tmp_path / "timezone").write_text("Mars/Olympus\n")
+    assert settings.system_zone(str(tmp_path / "none"), str(tmp_path / "timezone")) is None
+    settings.put("timezone", "America/Lima")  # chosen by the user: kept
+    assert settings.adopt_system_zone() is None and settings.get("timezone") == "America/Lima"
+
+
+def test_init_sets_the_time_zone_from_the_system(run, monkeypatch):
+    from billing_addon import settings
+
+    monkeypatch.setattr(settings, "system_zone", lambda: "Asia/Shanghai")
+    code, out = run("init")[:2]
+    assert code == 0 and "time zone: Asia/Shanghai" in out
+    assert settings.get("timezone") == "Asia/Shanghai"
