@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import money, rating
+from .cells import from_spreadsheet, spreadsheet_safe
 from .store import Extension, Rate, RateExtension, Setting, db, money_txn, now_utc
 
 CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial_time",
@@ -275,7 +276,7 @@ def export_csv(out: io.TextIOBase) -> int:
     count = 0
     for r in load_all():
         writer.writerow([
-            "1" if r.active else "0", r.remarks, r.prefix, r.length,
+            "1" if r.active else "0", spreadsheet_safe(r.remarks), r.prefix, r.length,
             money.to_decimal_string(r.initial_cost, min_decimals=0),
             r.initial_time, money.to_decimal_string(r.rate, min_decimals=0), r.unit,
             format_time_of_day(r.start), format_time_of_day(r.end),
@@ -308,8 +309,11 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
             raise RateError({"row": f"{len(row)} fields, the header has {len(header)}"}, line=line)
         if len(rows) >= MAX_IMPORT_ROWS:
             raise RateError({"file": f"more than {MAX_IMPORT_ROWS} rates"}, line=line)
+        form = dict(zip(header, row))
+        if "remarks" in form:
+            form["remarks"] = from_spreadsheet(form["remarks"])
         try:
-            rows.append((line, validate(dict(zip(header, row)))))
+            rows.append((line, validate(form)))
         except RateError as exc:
             raise RateError(exc.errors, line=line) from None
     if header is None:

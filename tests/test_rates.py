@@ -1,6 +1,8 @@
 """The rate table: validation messages, CRUD, CSV import/export, the cached index."""
 
+import csv
 import datetime as dt
+import io
 
 import pytest
 
@@ -109,3 +111,17 @@ def test_malformed_csv_reports_line_and_imports_nothing(db_path, text, line, mes
     assert info.value.line == line
     assert message in str(info.value)
     assert [r.prefix for r in Rate.select()] == ["7"]  # the old deck is untouched
+
+
+@pytest.mark.parametrize("remarks", ["=HYPERLINK(\"http://x\",\"y\")", "+SUM(A1)", "-1 night",
+                                     "@cmd", "'quoted already", "'=x", "plain"])
+def test_remarks_a_spreadsheet_would_run_are_exported_inert_and_import_back_unchanged(
+        db_path, tmp_path, remarks):
+    rates.add(rates.validate({"prefix": "9", "rate": "0.01", "unit": "1", "remarks": remarks,
+                              "all_extensions": True}))
+    out = io.StringIO()
+    rates.export_csv(out)
+    cell = next(csv.reader(io.StringIO(out.getvalue().splitlines()[1])))[1]
+    assert cell[:1] not in ("=", "+", "-", "@")
+    assert rates.import_csv(out.getvalue(), replace=True) == 1
+    assert Rate.get().remarks == remarks

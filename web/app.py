@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode
 import bottle
 
 from billing_addon import accounts, money, rates, rating, reports, settings, store
+from billing_addon.cells import spreadsheet_safe
 from billing_addon.store import Rate
 
 from . import auth
@@ -105,11 +106,6 @@ def units_to_decimal(units: int) -> Decimal:
 
 def _client_address() -> str:
     return bottle.request.environ.get("REMOTE_ADDR") or "?"
-
-
-def _safe_cell(text: str) -> str:
-    """Keep spreadsheet programs from reading user text as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 class WebUI:
@@ -1026,7 +1022,7 @@ def _csv_stream(headers: Sequence[str], rows: Iterable[tuple], money_columns: Se
         for i in money_columns:
             cells[i] = money.to_decimal_string(cells[i])
         for i in text_columns:
-            cells[i] = _safe_cell(cells[i])
+            cells[i] = spreadsheet_safe(cells[i])
         writer.writerow(cells)
         count += 1
         if count % 500 == 0:
