@@ -115,8 +115,16 @@ def adjust(number: str, amount: int, reason: str, operator: str) -> Ledger:
         raise AccountError("the adjustment is too large")
     if not (reason or "").strip():
         raise AccountError("an adjustment needs a reason")
+    if len(reason.strip()) > 200:
+        raise AccountError("the reason is at most 200 characters")
     with money_txn():
         ext = get_extension(number)
+        if amount < 0 and ext.reserved and ext.balance + amount + ext.credit < ext.reserved:
+            # its calls in progress were allowed on that money (as for a lower credit)
+            least = money.to_decimal_string(max(0, ext.balance + ext.credit - ext.reserved))
+            raise AccountError(f"extension {ext.number} has calls in progress that reserved "
+                               f"{money.to_decimal_string(ext.reserved)}: it can be lowered by at "
+                               f"most {least} until they end")
         return append_entry(ext.id, "adjustment", amount, reason=reason.strip(), operator=operator)
 
 

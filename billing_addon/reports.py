@@ -215,6 +215,7 @@ def all_extension_numbers() -> List[Tuple[str, str]]:
 
 @dataclass(frozen=True)
 class RechargeRow:
+    """A recharge, or a signed adjustment (with its reason) that corrects a balance."""
     id: int
     created_utc: int
     number: str
@@ -223,6 +224,12 @@ class RechargeRow:
     amount: int
     post_balance: int
     operator: str
+    kind: str = "recharge"
+    reason: str = ""
+
+    @property
+    def note(self) -> str:
+        return f"Adjustment: {self.reason}" if self.kind == "adjustment" else ""
 
 
 def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
@@ -244,11 +251,12 @@ def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
 
 
 def _ledger_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
-    return _search_filter("l.kind = 'recharge'", "l", "created_utc", from_utc, to_utc, keyword)
+    return _search_filter("l.kind IN ('recharge', 'adjustment')", "l", "created_utc", from_utc,
+                          to_utc, keyword)
 
 
 _RECHARGE_SELECT = ("SELECT l.id, l.created_utc, e.number, e.name, l.balance_after - l.amount, "
-                    "l.amount, l.balance_after, l.operator FROM ledger l "
+                    "l.amount, l.balance_after, l.operator, l.kind, l.reason FROM ledger l "
                     "JOIN extension e ON e.id = l.extension_id WHERE ")
 
 

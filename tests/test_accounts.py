@@ -56,6 +56,24 @@ def test_adjustment_needs_reason_and_is_not_a_recharge(db_path):
     assert not accounts.verify()
 
 
+def test_a_negative_adjustment_cannot_take_money_calls_in_progress_reserved(db_path):
+    from billing_addon import calls
+
+    from .helpers import make_rate
+
+    make_extension("1001", balance="1")
+    make_rate("9", "0", rate="0.10", unit="60")
+    assert calls.authorize("1001", "912345", 1795441378, "u1").reserved == amount("1")
+    with pytest.raises(accounts.AccountError, match="calls in progress"):
+        accounts.adjust("1001", amount("-0.01"), "typo", "bill-1")
+    assert ext("1001").balance == amount("1")
+    accounts.adjust("1001", amount("2"), "goodwill", "bill-1")  # upwards is always fine
+    accounts.adjust("1001", amount("-2"), "undo the goodwill", "bill-1")
+    calls.settle("u1", 60)
+    accounts.adjust("1001", amount("-0.90"), "refund in cash", "bill-1")  # all that is left
+    assert ext("1001").balance == 0 and not accounts.verify()
+
+
 def test_payment_type_change_resets_total_recharges(db_path):
     make_extension("1001", balance="10")
     accounts.edit(["1001"], payment_type="prepaid")  # unchanged: no reset

@@ -22,6 +22,7 @@ ADMIN_PW = "admin-secret-1"
 BILLING_GETS = [
     "/extensions", "/extensions?number=100&status=unlocked&payment_type=prepaid&billing=on&page=2",
     "/extensions/recharge?n=1001&n=1002", "/extensions/bulk-edit?n=1001", "/extensions/edit?n=1001",
+    "/extensions/adjust?n=1001",
     "/rates", "/rates?q=9", "/rates/add", "/rates/test", "/rates/test?extension=1001&dialed=912345678",
     "/rates/import", "/rates/export.csv", "/recharges", "/recharges?from=2024-01-01&to=2030-01-01&q=10",
     "/recharges/export.csv", "/recharges/export.xlsx", "/calls", "/calls?q=1001", "/calls/export.csv",
@@ -31,7 +32,7 @@ BILLING_GETS = [
 ADMIN_GETS = ["/admin/settings", "/admin/users", "/admin/billing.ac"]
 BILLING_POSTS = ["/extensions/recharge", "/extensions/bulk-edit", "/extensions/edit", "/rates/add",
                  "/rates/1/edit", "/rates/1/active", "/rates/delete", "/rates/import", "/settings",
-                 "/account/password"]
+                 "/account/password", "/extensions/adjust"]
 ADMIN_POSTS = ["/admin/activation", "/admin/license", "/admin/users/add", "/admin/users/password",
                "/admin/users/enabled"]
 
@@ -298,6 +299,29 @@ def test_recharge_selected_and_one(billing):
     assert accounts.get_extension("1003").balance == 10000
     history = billing.get("/recharges").text
     assert history.count("$12.50") >= 2 and billing.username in history
+
+
+def test_a_mistyped_recharge_is_corrected_with_an_adjustment(billing):
+    billing.post("/extensions/recharge", {"n": "1001", "amount": "100"}, check=303)  # meant 10
+    for data, field, message in [
+        ({"n": "1001", "amount": "-90", "reason": " "}, "reason", "Say why"),
+        ({"n": "1001", "amount": "0", "reason": "x"}, "amount", "greater than zero"),
+        ({"n": "1001", "amount": "-9.00001", "reason": "x"}, "amount", "at most 4 decimals"),
+        ({"n": "1001", "amount": "abc", "reason": "x"}, "amount", "not a number"),
+    ]:
+        r = billing.post("/extensions/adjust", data, check=400)
+        assert f'id="err-{field}"' in r.text and message in r.text
+    billing.get("/extensions/adjust?n=9999", check=404)
+    assert accounts.get_extension("1001").balance == money.parse_amount("100")
+    r = billing.post("/extensions/adjust", {"n": "1001", "amount": "-90",
+                                            "reason": "recharged 100 instead of 10"}, check=303)
+    assert "adjusted by -$90.00: now $10.00" in billing.get(r.location).text
+    ext = accounts.get_extension("1001")
+    assert ext.balance == money.parse_amount("10") and ext.total_recharges == money.parse_amount("100")
+    history = billing.get("/recharges").text
+    assert "Adjustment: recharged 100 instead of 10" in history and "-$90.00" in history
+    assert "Adjustment: recharged 100 instead of 10" in billing.get("/recharges/export.csv").text
+    assert accounts.verify() == []
 
 
 @pytest.mark.parametrize("amount, message", [

@@ -309,6 +309,7 @@ class WebUI:
         route("/extensions/recharge", ["GET", "POST"], g(B)(self.recharge))
         route("/extensions/bulk-edit", ["GET", "POST"], g(B)(self.bulk_edit))
         route("/extensions/edit", ["GET", "POST"], g(B)(self.edit_extension))
+        route("/extensions/adjust", ["GET", "POST"], g(B)(self.adjust_balance))
         route("/rates", "GET", g(B)(self.rates))
         route("/rates/add", ["GET", "POST"], g(B)(self.rate_form))
         route("/rates/<rate_id:int>/edit", ["GET", "POST"], g(B)(self.rate_form))
@@ -552,6 +553,40 @@ class WebUI:
         return self.render("ext_edit.tpl", http_status=400 if errors else 200,
                            title=f"Edit {ext.number}", ext=ext, errors=errors, form=form)
 
+    def adjust_balance(self):
+        """Correct one extension's balance up or down, with a reason (a mistyped recharge,
+        a refund); it shows in the Recharge History, and is not a recharge."""
+        request = bottle.request
+        source = _decoded(request.forms if request.method == "POST" else request.query)
+        selected = self._selected(source)
+        if len(selected) != 1:
+            raise self.error_page(404, "There is no such extension.")
+        ext = selected[0]
+        errors: Dict[str, str] = {}
+        form = {"amount": source.get("amount", ""), "reason": source.get("reason", "")}
+        if request.method == "POST":
+            try:
+                change = money.parse_amount(form["amount"], allow_negative=True, allow_zero=False)
+            except money.AmountError as exc:
+                errors["amount"] = str(exc)
+            if not form["reason"].strip():
+                errors["reason"] = "Say why (it is kept with the adjustment)."
+            if not errors:
+                session = self.session()
+                try:
+                    entry = accounts.adjust(ext.number, change, form["reason"],
+                                            operator=session.username if session else "")
+                except accounts.AccountError as exc:
+                    errors["form"] = str(exc)
+                else:
+                    currency = settings.get("currency")
+                    self.flash(f"Balance of {ext.number} adjusted by "
+                               f"{money.format_amount(change, currency)}: now "
+                               f"{money.format_amount(entry.balance_after, currency)}.")
+                    bottle.redirect("/extensions")
+        return self.render("adjust.tpl", http_status=400 if errors else 200,
+                           title=f"Adjust {ext.number}", ext=ext, errors=errors, form=form)
+
     # -- rates -------------------------------------------------------------------------
 
     def rates(self):
@@ -747,12 +782,14 @@ class WebUI:
         currency = settings.get("currency")
         zone = settings.zone()
         headers = ["Time", "Extension", "User Name", f"Pre-balance ({currency})",
-                   f"Recharge Amount ({currency})", f"Post-balance ({currency})", "Operator"]
+                   f"Recharge Amount ({currency})", f"Post-balance ({currency})", "Operator",
+                   "Note"]
         rows = ((_local_text(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
-                 r.post_balance, r.operator)
+                 r.post_balance, r.operator, r.note)
                 for r in reports.iter_recharges(start, end, filters["q"]))
         return self._export(kind, "recharge-history", "Recharge History", headers, rows,
-                            money_columns=(3, 4, 5), text_columns=(2, 6), widths=(20, 11, 22, 16, 18, 16, 14))
+                            money_columns=(3, 4, 5), text_columns=(2, 6, 7),
+                            widths=(20, 11, 22, 16, 18, 16, 14, 30))
 
     def calls_export(self, kind: str):
         filters, errors, (start, end) = self._range_filters()

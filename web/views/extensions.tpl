@@ -70,6 +70,7 @@
       <td class="actions">
         <a href="/extensions/recharge?n={{qs(e.number)}}" class="button small" title="Recharge {{e.number}}">Recharge</a>
         <a href="/extensions/edit?n={{qs(e.number)}}" class="button small subtle" title="Edit {{e.number}}">Edit</a>
+        <a href="/extensions/adjust?n={{qs(e.number)}}" class="button small subtle" title="Correct the balance of {{e.number}}">Adjust</a>
       </td>
     </tr>
     % end

@@ -6,12 +6,12 @@
 <div class="table-wrap">
 <table class="list" id="recharge-table">
   <thead><tr><th>Time</th><th>Extension</th><th>User Name</th><th class="num">Pre-balance</th>
-    <th class="num">Recharge Amount</th><th class="num">Post-balance</th><th>Operator</th></tr></thead>
+    <th class="num">Recharge Amount</th><th class="num">Post-balance</th><th>Operator</th><th>Note</th></tr></thead>
   <tbody>
   % for r in page.rows:
   <tr><td>{{when(r.created_utc)}}</td><td class="mono">{{r.number}}</td><td class="name">{{r.name}}</td>
       <td class="num">{{fmt(r.pre_balance)}}</td><td class="num">{{fmt(r.amount)}}</td>
-      <td class="num">{{fmt(r.post_balance)}}</td><td>{{r.operator}}</td></tr>
+      <td class="num">{{fmt(r.post_balance)}}</td><td>{{r.operator}}</td><td class="note">{{r.note}}</td></tr>
   % end
   </tbody>
 </table>

@@ -1,0 +1,22 @@
+% rebase('layout.tpl')
+<form method="post" action="/extensions/adjust" class="panel stacked" id="adjust-form"
+      data-confirm="Change the balance of {{ext.number}}?">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <input type="hidden" name="n" value="{{ext.number}}">
+  % if errors.get('form'):
+  <p class="error-message" role="alert" id="err-form">{{errors['form']}}</p>
+  % end
+  <p>Correct the balance of <span class="mono">{{ext.number}}</span> {{ext.name}} (now
+    {{fmt(ext.balance)}}): a mistyped recharge, a refund. A negative amount lowers it. The
+    adjustment and its reason appear in the Recharge History; it does not count as a recharge.</p>
+  <label for="amount">Amount ({{currency_label}})</label>
+  <input id="amount" name="amount" value="{{form['amount']}}" inputmode="decimal" placeholder="-10.00" required maxlength="20">
+  % include('field_error.tpl', name='amount')
+  <label for="reason">Reason</label>
+  <input id="reason" name="reason" value="{{form['reason']}}" required maxlength="200" placeholder="recharged 100 instead of 10">
+  % include('field_error.tpl', name='reason')
+  <div class="buttons">
+    <button type="submit" class="primary" id="do-adjust">Adjust</button>
+    <a href="/extensions" class="button subtle">Cancel</a>
+  </div>
+</form>
