@@ -97,8 +97,9 @@ def validate(form: Mapping[str, object]) -> RateValues:
     prefix = text("prefix").strip()
     if not prefix:
         errors["prefix"] = "prefix is required"
-    elif not prefix.isdigit() or not prefix.isascii():
-        errors["prefix"] = "prefix must contain digits only"
+    elif not prefix.lstrip("+").isdigit() or not prefix.isascii() or prefix.count("+") > 1:
+        # a leading + matches numbers dialed in international form (+4930...)
+        errors["prefix"] = "prefix must contain digits only (after an optional leading +)"
     elif len(prefix) > 20:
         errors["prefix"] = "prefix is at most 20 digits"
     values: Dict[str, int] = {}

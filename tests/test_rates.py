@@ -125,3 +125,16 @@ def test_remarks_a_spreadsheet_would_run_are_exported_inert_and_import_back_unch
     assert cell[:1] not in ("=", "+", "-", "@")
     assert rates.import_csv(out.getvalue(), replace=True) == 1
     assert Rate.get().remarks == remarks
+
+
+def test_a_prefix_may_start_with_plus_for_numbers_dialed_in_international_form(db_path):
+    from billing_addon import calls
+
+    make_extension("1001", balance="10")
+    rates.add(rates.validate({"prefix": "+49", "rate": "0.20", "unit": "60",
+                              "all_extensions": True}))
+    auth = calls.authorize("1001", "+4930123456", 1795441378, "plus.1")
+    assert auth.result == "ALLOWED" and auth.rate_id is not None
+    for bad in ("4+9", "++49", "+", "+4a"):
+        with pytest.raises(rates.RateError):
+            rates.validate({"prefix": bad, "rate": "0.20", "unit": "60"})
