@@ -4,6 +4,7 @@ the forms' validation, CSRF, throttling, security headers, uploads and exports."
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from decimal import Decimal
@@ -224,6 +225,18 @@ def test_billing_user_refused_when_deactivated_or_expired(env, admin):
     # a license lets them in again
     admin.post("/admin/license", files={"license": ("x.lic", b"LICENSE-OK\n")}, check=303)
     client.login(user.username, password, check=303)
+
+
+def test_billing_users_are_told_a_week_before_the_trial_ends(env, billing, admin):
+    app, activation = env
+    assert 'id="trial-notice"' not in billing.get("/extensions").text  # 30 days left
+    activation.now = activation.first + dt.timedelta(days=24, hours=1)  # 5 days left
+    app.billing_ui.forget_activation()
+    text = billing.get("/extensions").text
+    assert 'id="trial-notice"' in text and "trial ends on 2024-05-31 09:00 (5 day(s) left)" in text
+    assert 'id="trial-notice"' not in admin.get("/admin/settings").text  # the admin sees it there
+    admin.post("/admin/license", files={"license": ("x.lic", b"LICENSE-OK\n")}, check=303)
+    assert 'id="trial-notice"' not in billing.get("/extensions").text  # licensed
 
 
 def test_logout(billing):

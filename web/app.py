@@ -43,6 +43,7 @@ VIEWS = str(HERE / "views")
 STATIC = str(HERE / "static")
 COOKIE = "billing_session"
 SIGN_IN_CACHE_S = 2.0
+TRIAL_NOTICE_DAYS = 7  # billing users see the trial's end this many days ahead
 
 SECURITY_HEADERS = [
     ("Content-Security-Policy",
@@ -118,6 +119,7 @@ class WebUI:
         self.sessions = auth.SessionStore(int(web.get("session_minutes", 30)) * 60)
         self.throttle = auth.Throttle()
         self._sign_in_cache: Tuple[float, Tuple[bool, str]] = (0.0, (True, ""))
+        self._notice_cache: Tuple[float, str] = (0.0, "")
         self._sign_in_lock = threading.Lock()
         self.app = BillingWeb()
         self._routes()
@@ -137,9 +139,32 @@ class WebUI:
             self._sign_in_cache = (now, answer)
         return answer
 
+    def trial_notice(self) -> str:
+        """Billing users are told a week ahead that the trial ends (after it they cannot
+        sign in), so that a license can be bought in time."""
+        if self.activation is None:
+            return ""
+        now = time.monotonic()
+        with self._sign_in_lock:
+            at, notice = self._notice_cache
+            if now - at < SIGN_IN_CACHE_S and at:
+                return notice
+        status = self.activation.status()
+        notice = ""
+        if (status.state == "active" and not status.licensed and status.days_left is not None
+                and status.days_left <= TRIAL_NOTICE_DAYS and status.expiration is not None):
+            ends = status.expiration.astimezone(settings.zone()).strftime("%Y-%m-%d %H:%M")
+            notice = (f"The billing trial ends on {ends} ({status.days_left} day(s) left). After "
+                      "that billing users cannot sign in: ask the PBX administrator to upload "
+                      "a license before then.")
+        with self._sign_in_lock:
+            self._notice_cache = (now, notice)
+        return notice
+
     def forget_activation(self) -> None:
         with self._sign_in_lock:
             self._sign_in_cache = (0.0, (True, ""))
+            self._notice_cache = (0.0, "")
 
     # -- sessions --------------------------------------------------------------------
 
@@ -209,6 +234,7 @@ class WebUI:
             url=self.url_with,
             qs=lambda value: quote(str(value), safe=""),
             title="",
+            trial_notice=self.trial_notice() if role == auth.BILLING else "",
         )
         context.update(values)
         bottle.response.status = http_status

@@ -39,6 +39,9 @@
 </header>
 <main>
   <h1>{{title}}</h1>
+  % if trial_notice:
+  <div class="flash flash-error" role="status" id="trial-notice">{{trial_notice}}</div>
+  % end
   % for kind, message in flashes:
   <div class="flash flash-{{kind}}" role="{{'alert' if kind == 'error' else 'status'}}">{{message}}</div>
   % end
