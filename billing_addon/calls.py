@@ -126,8 +126,9 @@ class _Account:
     reserved: int
 
 
-_ACCOUNT_SQL = ("SELECT id, number, billing_enabled, status, credit, balance, reserved "
-                "FROM extension WHERE {} = ?")
+_ACCOUNT_COLUMNS = "SELECT id, number, billing_enabled, status, credit, balance, reserved FROM extension"
+_ACCOUNT_SQL = _ACCOUNT_COLUMNS + " WHERE {} = ?"
+_ACCOUNTS_BY_NUMBER = _ACCOUNT_COLUMNS + " WHERE number IN ({})"
 
 
 def _account(key: str, value) -> Optional[_Account]:
@@ -361,8 +362,8 @@ class _LateCalls:
                     numbers.add(accounts.normalize_number(q.number))
                 except accounts.AccountError:
                     pass  # refused again, with its message, by record()
-        self.accounts = {row[1]: _Account(*row) for row in sql_in(
-            _ACCOUNT_SQL.format("number").replace("= ?", "IN ({})"), list(numbers))}
+        self.accounts = {row[1]: _Account(*row)
+                         for row in sql_in(_ACCOUNTS_BY_NUMBER, list(numbers))}
         self._conf: Optional[Dict[str, str]] = None
         self._next_id = 0
         self.rows: List[tuple] = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import settings
-from .store import db
+from .store import db, sql_in
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
@@ -182,15 +182,8 @@ MAX_SELECTED = 5000  # extensions one Recharge or Bulk Edit may take
 
 def extensions_by_number(numbers: Sequence[str]) -> List[ExtensionRow]:
     numbers = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))[:MAX_SELECTED]
-    if not numbers:
-        return []
-    rows = []
-    for i in range(0, len(numbers), 500):
-        chunk = numbers[i:i + 500]
-        cur = db.execute_sql(
-            f"SELECT {', '.join(EXT_COLUMNS)} FROM extension WHERE number IN "
-            f"({', '.join('?' * len(chunk))})", chunk)
-        rows += [_extension_row(r) for r in cur.fetchall()]
+    rows = [_extension_row(r) for r in sql_in(
+        f"SELECT {', '.join(EXT_COLUMNS)} FROM extension WHERE number IN ({{}})", numbers)]
     rows.sort(key=lambda e: (len(e.number), e.number))
     return rows
 

@@ -420,16 +420,21 @@ class WebUI:
         old = self.session()
         if old is not None:
             self.sessions.drop(old.id)
-        session = self.sessions.new()
-        session.username, session.role, session.tag = user.username, user.role, auth.password_tag(user)
-        bottle.request.environ["billing.session"] = session
-        self._set_cookie(session)
+        self._start_session(user)
         target = form.get("next", "")
         home = "/admin/settings" if user.role == auth.ADMIN else "/extensions"
         if not (target.startswith("/") and not target.startswith("//")) or \
                 target.startswith("/admin") != (user.role == auth.ADMIN):
             target = home
         bottle.redirect(target)
+
+    def _start_session(self, user) -> auth.Session:
+        """A new signed-in session for ``user``, tied to their password, as the cookie."""
+        session = self.sessions.new()
+        session.username, session.role, session.tag = user.username, user.role, auth.password_tag(user)
+        bottle.request.environ["billing.session"] = session
+        self._set_cookie(session)
+        return session
 
     def logout(self):
         session = self.session()
@@ -463,11 +468,24 @@ class WebUI:
             return reports.extensions_matching(**self._extension_filters(source))
         return reports.extensions_by_number(source.getall("n"))
 
+    @staticmethod
+    def _form_source():
+        """The request and what it sends: the form of a POST, the query of a GET."""
+        request = bottle.request
+        return request, _decoded(request.forms if request.method == "POST" else request.query)
+
+    def _one_extension(self):
+        """The request, its form or query, and the one extension it names (else 404)."""
+        request, source = self._form_source()
+        selected = self._selected(source)
+        if len(selected) != 1:
+            raise self.error_page(404, "There is no such extension.")
+        return request, source, selected[0]
+
     def _selection(self, missing: str):
         """The form (POST) or query (GET) and the extensions it selects; back to the
         list with ``missing`` when it selects none."""
-        request = bottle.request
-        source = _decoded(request.forms if request.method == "POST" else request.query)
+        request, source = self._form_source()
         selected = self._selected(source)
         if not selected:
             self.flash(missing, "error")
@@ -553,12 +571,7 @@ class WebUI:
         return changes
 
     def edit_extension(self):
-        request = bottle.request
-        source = _decoded(request.forms if request.method == "POST" else request.query)
-        selected = self._selected(source)
-        if len(selected) != 1:
-            raise self.error_page(404, "There is no such extension.")
-        ext = selected[0]
+        request, source, ext = self._one_extension()
         errors: Dict[str, str] = {}
         form: Any = None
         if request.method == "POST":
@@ -582,12 +595,7 @@ class WebUI:
     def adjust_balance(self):
         """Correct one extension's balance up or down, with a reason (a mistyped recharge,
         a refund); it shows in the Recharge History, and is not a recharge."""
-        request = bottle.request
-        source = _decoded(request.forms if request.method == "POST" else request.query)
-        selected = self._selected(source)
-        if len(selected) != 1:
-            raise self.error_page(404, "There is no such extension.")
-        ext = selected[0]
+        request, source, ext = self._one_extension()
         errors: Dict[str, str] = {}
         form = {"amount": source.get("amount", ""), "reason": source.get("reason", "")}
         if request.method == "POST":
@@ -941,12 +949,7 @@ class WebUI:
                 user = auth.get_user(session.username)
                 assert user is not None
                 self.sessions.drop_user(session.username)  # other browsers sign in again
-                fresh = self.sessions.new()
-                fresh.username, fresh.role, fresh.tag = user.username, user.role, \
-                    auth.password_tag(user)
-                fresh.flashes.append(("ok", "Your password is changed."))
-                bottle.request.environ["billing.session"] = fresh
-                self._set_cookie(fresh)
+                self._start_session(user).flashes.append(("ok", "Your password is changed."))
                 bottle.redirect("/extensions")
         return self.render("own_password.tpl", http_status=400 if errors else 200,
                            title="Change Password", errors=errors, min_length=auth.MIN_PASSWORD)

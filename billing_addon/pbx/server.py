@@ -224,25 +224,23 @@ class _Connection(asyncio.Protocol):
         self._advance(None)
 
     def _advance(self, outcome: Any, error: Optional[BaseException] = None) -> None:
-        """Give the script the outcome of its last step and carry out the next one."""
+        """Give the script the outcome of its last step and carry out the next one;
+        urgent work it may run here is run here, and its outcome given back at once."""
         assert self.script is not None
-        try:
-            step = self.script.send(outcome) if error is None else self.script.throw(error)
-        except StopIteration:
-            self._finish()
-            return
-        while isinstance(step, agi.Work) and step.urgent and self.server.run_inline():
+        while True:
+            try:
+                step = self.script.send(outcome) if error is None else self.script.throw(error)
+            except StopIteration:
+                self._finish()
+                return
+            if not (isinstance(step, agi.Work) and step.urgent and self.server.run_inline()):
+                break
             try:
                 outcome, error = step.function(*step.args), None
             except agi.WouldBlock:
                 break  # it would wait for a lock: a worker does it
             except Exception as exc:  # handed back to the script, as from a worker
                 outcome, error = None, exc
-            try:
-                step = self.script.send(outcome) if error is None else self.script.throw(error)
-            except StopIteration:
-                self._finish()
-                return
         if isinstance(step, agi.Work):
             if self.state != "gone":
                 self.state = "work"
