@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk"
+# the recordings, copied byte for byte from a real Asterisk 22 (see its README)
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 AGI_DIR = FIXTURES / "agi"
 
 

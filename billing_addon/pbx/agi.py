@@ -1,4 +1,4 @@
-"""The FastAGI protocol as Asterisk 22 speaks it (see shared/fixtures/asterisk/README.md).
+"""The FastAGI protocol as Asterisk 22 speaks it (see tests/fixtures/asterisk/README.md).
 
 Asterisk opens one TCP connection per ``AGI(agi://host:port/script,args)``, sends
 ``agi_name: value`` lines and an empty line, then waits for commands.  Every command gets

@@ -1,6 +1,6 @@
 """Asterisk's ``Master.csv`` (cdr_csv): parsing, the billable-row rule, settling rows.
 
-Format, as recorded from Asterisk 22 (shared/fixtures/asterisk/README.md): no header,
+Format, as recorded from Asterisk 22 (tests/fixtures/asterisk/README.md): no header,
 LF line ends, strings in double quotes with inner quotes doubled, numbers bare, an
 unanswered call's ``answer`` bare and empty, ``lastdata`` with commas.  21 columns with
 ``newcdrcolumns=yes``, 18 without (no peeraccount, linkedid, sequence).  ``uniqueid``
