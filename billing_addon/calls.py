@@ -14,10 +14,13 @@ more than balance + credit.
 
 A call that went on past its limit was not cut by the shipped dialplan (a route around
 it): it is charged in full all the same, since the money is owed, and marked
-``over-limit`` in the call log (its balance may then be below -credit).
+``over-limit`` in the call log (its balance may then be below -credit).  A call that
+authorize never saw (the add-on was down and the dialplan failed open) had no limit to
+outrun: it is charged when it ends, from the hangup handler or the CDR, and marked
+``not-authorized`` instead.
 
-The limit is one second shorter than what the reservation covers: Asterisk reports
-whole seconds and may round a call cut at exactly the limit up by one.
+The limit is one second shorter than what the reservation covers: every started second
+is billed, and a call cut at its limit ends a few milliseconds past it.
 
 Exactly once
 ------------
@@ -44,6 +47,7 @@ from .store import Call, Extension, money_txn, now_utc, reservation_txn, sql, sq
 UNBILLED, ALLOWED, DENIED = "UNBILLED", "ALLOWED", "DENIED"
 LOCKED, NO_FUNDS, NO_RATE, INACTIVE = "locked", "no-funds", "no-rate", "billing-inactive"
 OVER_LIMIT = "over-limit"  # reason of a call charged past its reservation
+NOT_AUTHORIZED = "not-authorized"  # reason of a call charged that authorize never saw
 ERROR = "error"
 MAX_DIALED = 64
 log = logging.getLogger("billing_addon.calls")
@@ -325,7 +329,7 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             rate = _from_snapshot(snapshot)
             cost = rating.cost(rate, request.answered_s) if rate else 0
             new_status = "unrated" if status == "unrated" else "charged"
-            over_limit = status == "in-progress" and cost > reserved
+            over_limit = status == "in-progress" and cost > reserved and not late.saw(uniqueid)
             if over_limit:
                 log.warning("call %s went on past its limit (not cut by the PBX): charged %d, "
                             "reserved %d", uniqueid, cost, reserved)
@@ -367,6 +371,11 @@ class _LateCalls:
         self._conf: Optional[Dict[str, str]] = None
         self._next_id = 0
         self.rows: List[tuple] = []
+        self._uniqueids: Set[str] = set()
+
+    def saw(self, uniqueid: str) -> bool:
+        """Whether ``uniqueid`` is one of the calls recorded here (never authorized)."""
+        return uniqueid in self._uniqueids
 
     def record(self, uniqueid: str, request: SettleRequest) -> Optional[tuple]:
         """The call's row as ``settle_many`` reads it when it is billable, else None."""
@@ -386,8 +395,9 @@ class _LateCalls:
         call_id, self._next_id = self._next_id, self._next_id + 1
         snapshot = _snapshot(rate) if rate else ""
         self.rows.append((call_id, uniqueid, ext.id, dialed, started, day, status,
-                          "" if rate else NO_RATE, rate.id if rate else None, snapshot,
-                          0, None, None, request.source, None))
+                          NOT_AUTHORIZED if rate else NO_RATE, rate.id if rate else None,
+                          snapshot, 0, None, None, request.source, None))
+        self._uniqueids.add(uniqueid)
         return (call_id, ext.id, status, 0, snapshot, None, 0, day)
 
     def insert(self, skip: Set[int]) -> None:

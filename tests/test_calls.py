@@ -179,6 +179,24 @@ def test_a_call_the_pbx_did_not_cut_is_charged_in_full_and_marked(priced):
     assert Call.get(Call.uniqueid == "ok.1").reason == ""
 
 
+def test_a_call_authorize_never_saw_is_marked_not_authorized_not_over_limit(priced):
+    """Fail-open (the add-on was down): the call had no reservation to outrun, so it is
+    not over-limit; its own reason says it was billed without an authorization."""
+    done = calls.settle("open.1", 900, "ANSWER", number="1001", dialed="912345", started=T0)
+    assert done.cost == amount("1.50")
+    call = Call.get(Call.uniqueid == "open.1")
+    assert (call.status, call.reason) == ("charged", calls.NOT_AUTHORIZED)
+    assert accounts.verify() == []
+    # an authorized call in the same batch that outran its reservation is still over-limit
+    accounts.recharge(["1001"], amount("2"), "test")
+    assert calls.authorize("1001", "912345", T0, "long.2").result == calls.ALLOWED
+    results = calls.settle_many([calls.SettleRequest("long.2", 2000),
+                                 calls.SettleRequest("open.2", 5, "ANSWER", "1001", "912345", T0)])
+    assert [r.status for r in results] == ["charged", "charged"]
+    reasons = {c.uniqueid: c.reason for c in Call.select()}
+    assert (reasons["long.2"], reasons["open.2"]) == (calls.OVER_LIMIT, calls.NOT_AUTHORIZED)
+
+
 def test_reauthorize_same_uniqueid_is_idempotent(priced):
     a = calls.authorize("1001", "912345", T0, "u1")
     b = calls.authorize("1001", "912345", T0, "u1")

@@ -142,3 +142,20 @@ def test_run_inline_drives_a_script():
     replies = {"GET VARIABLE DIALSTATUS": ["200 result=1 (BUSY)"],
                "SET VARIABLE OUT BUSYBUSY": ["510 Invalid or unknown command"]}
     assert agi.run_inline(script({}), replies) == 510
+
+
+@pytest.mark.parametrize("ms, answered, billsec, seconds", [
+    ("1900", "1", "1", 2),        # Asterisk truncates ANSWEREDTIME; a started second is billed
+    ("60500", "60", "60", 61),
+    ("5000", "5", "5", 5),        # exactly 5 s is 5 s
+    ("0", "0", "0", 0),
+    ("1", "0", "0", 1),
+    ("", "3", "3", 3),            # no ANSWEREDTIME_MS (older Asterisk): ANSWEREDTIME
+    ("", "", "7", 7),             # neither: the billsec argument
+    ("", "", "", 0),              # not answered
+    ("x", "4", "9", 4),           # garbage is not a number
+])
+def test_settle_bills_every_started_second(ms, answered, billsec, seconds):
+    from billing_addon.pbx.handlers import started_seconds
+
+    assert started_seconds(ms, answered, billsec) == seconds

@@ -43,7 +43,8 @@ def test_scripts_and_arguments_match_the_server():
     line = next(line for line in TEXT.splitlines() if "/settle," in line)
     settle = line.split("/settle,", 1)[1].rstrip()[:-1]  # the AGI arguments, without ")"
     assert settle.split(",") == ["${CDR(billsec)}", "${DIALSTATUS}", "${UNIQUEID}",
-                                 "${ANSWEREDTIME}", "${CALLERID(num)}", "${BILLING_DIALED}"]
+                                 "${ANSWEREDTIME}", "${CALLERID(num)}", "${BILLING_DIALED}",
+                                 "${ANSWEREDTIME_MS}"]
 
 
 def test_recorded_facts():

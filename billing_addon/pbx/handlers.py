@@ -7,10 +7,13 @@ apply ``BILLING_REASON`` (locked, no-funds, no-rate, billing-inactive, error),
 ``agi_callerid`` and the dialed number ``agi_extension``.
 
 settle: ``AGI(agi://host/settle,${CDR(billsec)},${DIALSTATUS},${UNIQUEID},
-${ANSWEREDTIME}[,<caller>,<dialed>])``.  The answered seconds are ANSWEREDTIME when set,
-else the billsec argument (the recordings show ``GET VARIABLE CDR(billsec)`` is already
-0 in the handler, while the expanded argument is right).  Without arguments the values
-are asked from the (dead) channel with GET VARIABLE, which still works there.
+${ANSWEREDTIME}[,<caller>,<dialed>[,${ANSWEREDTIME_MS}]])``.  Every started second is
+billed: the answered time is ANSWEREDTIME_MS rounded up to whole seconds when given
+(Asterisk 22 sets it; ANSWEREDTIME and the CDR's billsec are truncated), else
+ANSWEREDTIME, else the billsec argument (the recordings show ``GET VARIABLE
+CDR(billsec)`` is already 0 in the handler, while the expanded argument is right).
+Without arguments the values are asked from the (dead) channel with GET VARIABLE, which
+still works there.
 """
 
 from __future__ import annotations
@@ -110,15 +113,26 @@ def _state(billing_state: BillingState) -> str:
         return "active"
 
 
+def started_seconds(answered_ms: str, answered: str, billsec: str) -> int:
+    """The answered seconds to bill: every started second of ANSWEREDTIME_MS, else the
+    whole seconds of ANSWEREDTIME or billsec (older Asterisk, or a site's own dialplan)."""
+    for value, per_second in ((answered_ms, 1000), (answered, 1), (billsec, 1)):
+        if value.isdigit():
+            return -(-int(value) // per_second)
+    return 0
+
+
 def settle(env: Dict[str, str], billing_state: BillingState = lambda: "active") -> agi.Script:
     values = agi.args(env)
     billsec, dial_status = _arg(values, 0), _arg(values, 1)
     uniqueid = _arg(values, 2) or env.get("agi_uniqueid", "")
-    answered = _arg(values, 3)
+    answered, answered_ms = _arg(values, 3), _arg(values, 6)
     if not values:
-        answered = agi.variable_value((yield agi.get_variable("ANSWEREDTIME"))) or ""
+        answered_ms = agi.variable_value((yield agi.get_variable("ANSWEREDTIME_MS"))) or ""
+        if not answered_ms.isdigit():
+            answered = agi.variable_value((yield agi.get_variable("ANSWEREDTIME"))) or ""
         dial_status = agi.variable_value((yield agi.get_variable("DIALSTATUS"))) or ""
-    seconds = int(answered) if answered.isdigit() else int(billsec) if billsec.isdigit() else 0
+    seconds = started_seconds(answered_ms, answered, billsec)
     number = _arg(values, 4) or env.get("agi_accountcode") or env.get("agi_callerid") or None
     dialed = _arg(values, 5) or None
     return (yield agi.Work(_settle_now, (uniqueid, seconds, dial_status, number, dialed,
