@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   ?= var
 
-.PHONY: setup run test check bench package board-test test-bookworm clean
+.PHONY: setup run test test-live check bench package board-test test-bookworm clean
 
 ## setup: virtualenv with pinned dependencies and dev tools, plus Debian's chromium for UI tests
 setup: $(VENV)/.done
@@ -30,6 +30,13 @@ run: setup
 ## test: every test (pytest exit code 5, "no tests ran", counts as a failure)
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "no tests ran: failing" >&2; fi; exit $$rc
+
+## test-live: the shipped dialplan and the daemon on a real Asterisk 22 (tests/live; it says
+## where it looked when it finds none: ASTERISK_PREFIX, asterisk on PATH, ASTERISK_TARBALL
+## or ../shared/asterisk/asterisk-*.tar.xz)
+test-live: setup
+	BILLING_LIVE=1 $(PY) -m pytest -q -p no:cacheprovider tests/live; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "no tests ran: failing" >&2; fi; exit $$rc
 
 ## check: ruff, mypy and the import boundary of the pure money/rating core
