@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     img, built = image.ensure_image()
     timings.add("host: guest image" + (" (built)" if built else " (cached)"), built)
     base = os.environ.get("BOARD_WORKDIR")
-    workdir = Path(tempfile.mkdtemp(prefix="billing-board-", dir=base))
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="billing-board-", dir=base))  # one of its own per run
     print(f"work folder: {workdir}")
     boxes: list[Box] = []
     ok = False
