@@ -15,6 +15,13 @@ def wait_for(predicate, timeout=20.0, step=0.05):
     return predicate()
 
 
+def wait_until(predicate, timeout=60.0, what="the condition"):
+    """Poll ``predicate`` until it is true; fail the test if it is not within ``timeout`` s.
+    For waits on the code under test, instead of a fixed sleep that a slow machine outlasts."""
+    if not wait_for(predicate, timeout):
+        raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+
+
 def amount(text):
     return money.parse_amount(text, allow_negative=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from billing_addon import accounts, backup, store
 from billing_addon.cli import main
 
-from .helpers import make_extension, make_rate
+from .helpers import make_extension, make_rate, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +27,19 @@ def _balances(path: Path) -> dict:
         return dict(conn.execute("SELECT number, balance FROM extension"))
     finally:
         conn.close()
+
+
+def _ledger_entries(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _wait_for_a_write(db: Path) -> None:
+    entries = _ledger_entries(db)
+    wait_until(lambda: _ledger_entries(db) > entries, 60, "the writer to move money")
 
 
 def _config(tmp_path: Path, db: Path) -> Path:
@@ -48,13 +60,12 @@ def test_backup_while_money_moves_is_a_consistent_snapshot(tmp_path):
     writer = subprocess.Popen([sys.executable, str(ROOT / "tests" / "crash_worker.py"), str(db), "0"],
                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        time.sleep(0.5)
         copies = []
         for n in range(5):
+            _wait_for_a_write(db)
             copy = tmp_path / f"copy{n}.db"
             backup.backup_db(db, copy)
             copies.append(copy)
-            time.sleep(0.1)
     finally:
         writer.kill()
         writer.communicate(timeout=30)

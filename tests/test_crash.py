@@ -4,15 +4,29 @@ is charged twice, and the ledger still explains every balance."""
 import random
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from billing_addon import accounts, store
 from billing_addon.store import Call, Ledger
 
-from .helpers import make_extension, make_rate
+from .helpers import make_extension, make_rate, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def first_lines(child, count, timeout=60.0):
+    """The child's first ``count`` acknowledgements: it got to work.  A child that has
+    not printed them within ``timeout`` s is killed (its output ends) and the test fails."""
+    watchdog = threading.Timer(timeout, child.kill)
+    watchdog.start()
+    try:
+        lines = [child.stdout.readline() for _ in range(count)]
+    finally:
+        watchdog.cancel()
+    assert all(lines), f"the worker did not get to work within {timeout:g} s: {lines}"
+    return lines
 
 
 def test_sigkill_during_recharges_and_settlements(tmp_path):
@@ -28,12 +42,13 @@ def test_sigkill_during_recharges_and_settlements(tmp_path):
     for _round in range(6):
         child = subprocess.Popen([sys.executable, str(ROOT / "tests" / "crash_worker.py"), str(path),
                                   str(start)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        time.sleep(0.3 + rnd.random() * 0.7)
+        acknowledged += first_lines(child, 4)
+        time.sleep(rnd.random() * 0.7)
         child.kill()  # SIGKILL
         out, _ = child.communicate(timeout=30)
         acknowledged += out.split("\n")
         start += 100000
-    acknowledged = [line for line in acknowledged if line]
+    acknowledged = [line.strip() for line in acknowledged if line.strip()]
     assert len(acknowledged) > 20, "the worker did not get to work"
     store.init_db(path)
     try:
@@ -76,9 +91,12 @@ def test_sigkill_during_cdr_imports(tmp_path):
     partly = []  # calls recorded after each kill
     for _round in range(5):
         child = subprocess.Popen(worker, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        time.sleep(0.3 + rnd.random() * 0.6)
-        child.kill()  # SIGKILL
-        child.communicate(timeout=30)
+        try:
+            _wait_for_progress(child, path, partly[-1] if partly else 0)
+            time.sleep(rnd.random() * 0.6)
+        finally:
+            child.kill()  # SIGKILL
+            child.communicate(timeout=30)
         partly.append(_count_calls(path))
     assert any(0 < n < len(seconds) for n in partly), partly  # killed inside an import
     finished = subprocess.run(worker, capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -95,6 +113,12 @@ def test_sigkill_during_cdr_imports(tmp_path):
         assert balance == 100000 * 10000 - sum(costs)
     finally:
         store.close_db()
+
+
+def _wait_for_progress(child, path, done: int) -> None:
+    """Until the importer recorded more calls than ``done``, or finished."""
+    wait_until(lambda: child.poll() is not None or _count_calls(path) > done, 60,
+               "the importer to get to work")
 
 
 def _count_calls(path) -> int:

@@ -211,8 +211,19 @@ def test_an_idle_daemon_uses_no_cpu(running):
     ours = [t for t in threading.enumerate() if t.name in
             {"web", "agi-loop", "cdr-follower", "housekeeping", "checkpoint"}]
     assert len(ours) == 5
-    time.sleep(1.0)
-    before = {t.name: _cpu_seconds(t.native_id) for t in ours}
-    time.sleep(2.0)
-    used = {t.name: _cpu_seconds(t.native_id) - before[t.name] for t in ours}
-    assert all(seconds < 0.2 for seconds in used.values()), used
+    # CPU time as a share of the wall time that passed: a thread that polls in a busy loop
+    # takes a good part of a core even on a loaded machine, an idle one next to nothing.
+    # Windows are measured until one is idle, so startup work a slow machine is still
+    # doing does not count; a busy loop never lets one be.
+    windows = []
+
+    def an_idle_window():
+        before = {t.name: _cpu_seconds(t.native_id) for t in ours}
+        started = time.monotonic()
+        time.sleep(2.0)
+        wall = time.monotonic() - started
+        windows.append({t.name: round((_cpu_seconds(t.native_id) - before[t.name]) / wall, 3)
+                        for t in ours})
+        return max(windows[-1].values()) < 0.05
+
+    assert wait_for(an_idle_window, timeout=30), f"share of a core, last windows: {windows[-3:]}"
