@@ -130,6 +130,18 @@ class Asterisk:
             (self.etc / template.name).write_text(text, encoding="utf-8")
         shutil.copyfile(SHIPPED_DIALPLAN, self.etc / "billing.conf")  # as an installer does
 
+    def add_sound(self, name: str, seconds: float = 0.2) -> None:
+        """A sound file (silence, 8 kHz 16-bit mono WAV) that Playback(name) finds."""
+        import wave
+
+        path = self.run / "data" / "sounds" / "en" / f"{name}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            out.writeframes(b"\0\0" * int(8000 * seconds))
+
     def start(self, timeout: float = 30.0) -> Ami:
         env = dict(os.environ)
         if self.build.libraries:

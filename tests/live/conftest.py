@@ -8,6 +8,7 @@ leaves the daemon running and the settings at their defaults for the next one.
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,29 @@ def extension():
         return number
     return make
 
+
+
+@pytest.fixture
+def expired_trial(pbx):
+    """``expired_trial()`` moves the box's trial start 40 days back (billing 'expired');
+    the trial starts again, fresh, after the test."""
+    from datetime import datetime, timedelta, timezone
+
+    from hwlicense.board import load_profile
+    from hwlicense.trial import TrialRecord, TrialStore
+
+    trial = TrialStore(load_profile("demo", str(pbx.daemon.folder / "root")))
+    used = []
+
+    def expire():
+        now = datetime.now(timezone.utc)
+        trial.save(TrialRecord(now - timedelta(days=40), now))
+        used.append(True)
+        # the daemon reads the license state at most every second ([daemon] license_cache_seconds)
+        time.sleep(1.5)
+
+    yield expire
+    if used:
+        now = datetime.now(timezone.utc)
+        trial.save(TrialRecord(now, now))
+        time.sleep(1.5)

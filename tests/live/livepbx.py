@@ -137,9 +137,11 @@ class Pbx:
         """(application, data) of every dialplan step the caller's channel ran."""
         return [(e.get("Application"), e.get("AppData")) for e in self.events(placed, "Newexten")]
 
-    def variable(self, placed: Placed, name: str) -> Optional[str]:
+    def variable(self, placed: Placed, name: str, first: bool = False) -> Optional[str]:
+        """The value the caller's channel last gave ``name`` (or first: AGISTATUS is set
+        by authorize, then again by settle in the hangup handler)."""
         values = [e.get("Value") for e in self.events(placed, "VarSet") if e.get("Variable") == name]
-        return values[-1] if values else None
+        return (values[0] if first else values[-1]) if values else None
 
     def wait_answered(self, placed: Placed, timeout: float = 30) -> Dict[str, str]:
         return self.ami.wait_event(
@@ -210,7 +212,8 @@ class Pbx:
 
 def _settled(uid: str) -> bool:
     call = Call.get_or_none(Call.uniqueid == uid)
-    return call is not None and call.settled_utc is not None
+    # a denied call is complete when authorize recorded it (settle leaves it alone)
+    return call is not None and (call.settled_utc is not None or call.status == "denied")
 
 
 def expected_cost(rate: Dict[str, str], seconds: int) -> int:
