@@ -560,6 +560,26 @@ def test_exports_have_the_same_rows_as_the_call_log(billing):
     billing.get("/calls/export.xlsx?from=bad", check=400)
 
 
+def test_call_log_and_exports_say_which_calls_were_never_authorized(billing):
+    """Fail-open: a call billed afterwards (CDR) is shown as not-authorized, a call that
+    outran its reservation as over-limit, in the page and in both exports."""
+    accounts.edit(["1001"], billing_enabled=True)
+    accounts.recharge(["1001"], money.parse_amount("20"), "test")
+    rates.add(rates.validate(GOOD_RATE))
+    base = 1714557600
+    calls.settle("open-1", 61, "ANSWER", number="1001", dialed="912345678", started=base,
+                 source="cdr")
+    calls.authorize("1001", "912345678", at=base + 600, uniqueid="long-1")
+    calls.settle("long-1", 20 * 3600, "ANSWER", at=base + 600 + 20 * 3600)
+    text = billing.get("/calls", check=200).text
+    assert text.count("not-authorized") == 1 and text.count("over-limit") == 1
+    lines = list(csv.reader(io.StringIO(billing.get("/calls/export.csv").text.lstrip("\ufeff"))))
+    assert sorted(line[7] for line in lines[1:]) == ["charged (not-authorized)", "charged (over-limit)"]
+    r = billing.get("/calls/export.xlsx", check=200)
+    rows = list(openpyxl.load_workbook(io.BytesIO(r.body), read_only=True).active.iter_rows(values_only=True))
+    assert sorted(row[7] for row in rows[1:]) == ["charged (not-authorized)", "charged (over-limit)"]
+
+
 def test_csv_export_neutralises_formulas(billing):
     accounts.ensure_extension("1001", "")
     accounts.edit(["1001"], name="=HYPERLINK(\"http://x\")")

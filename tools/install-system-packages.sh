@@ -1,10 +1,16 @@
 #!/bin/sh
-# Debian packages the tests need: chromium (browser tests), sqlite3 (inspection).
+# Debian packages the tests need: chromium (browser tests), sqlite3 (inspection), and the
+# libraries the live tier's Asterisk 22 build links against (make test-live).
 # Runs as root on the developer's and CI's machines; elsewhere it only reports.
 set -e
 need=""
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+if command -v dpkg-query >/dev/null 2>&1; then
+    for lib in libjansson4 libxml2 libxslt1.1 libsqlite3-0 libssl3 libuuid1 libedit2; do
+        dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "ok installed" || need="$need $lib"
+    done
+fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "install-system-packages: please install:$need (needs root)" >&2

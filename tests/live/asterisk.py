@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 PROJECT = Path(__file__).resolve().parents[2]
 ETC_TEMPLATES = Path(__file__).resolve().parent / "etc"
@@ -52,12 +52,14 @@ def _from_prefix(prefix: Path) -> Optional[Build]:
     return None
 
 
-def tarball() -> Optional[Path]:
+def tarball() -> Tuple[Optional[Path], str]:
+    """The tarball to unpack, and where it was looked for."""
     given = os.environ.get("ASTERISK_TARBALL")
     if given:
-        return Path(given) if Path(given).is_file() else None
-    found = sorted(glob.glob(str(PROJECT.parent / "shared" / "asterisk" / "asterisk-*.tar.xz")))
-    return Path(found[-1]) if found else None
+        return (Path(given) if Path(given).is_file() else None), f"ASTERISK_TARBALL={given}"
+    pattern = PROJECT.parent / "shared" / "asterisk" / "asterisk-*.tar.xz"
+    found = sorted(glob.glob(str(pattern)))
+    return (Path(found[-1]) if found else None), f"{pattern} (ASTERISK_TARBALL not set)"
 
 
 def find(scratch: Path) -> Build:
@@ -80,7 +82,7 @@ def find(scratch: Path) -> Build:
         looked.append(f"{on_path} on PATH (no modules in ASTERISK_MODULES or {', '.join(MODULE_FOLDERS)})")
     else:
         looked.append("asterisk on PATH (none)")
-    archive = tarball()
+    archive, where = tarball()
     if archive:
         with tarfile.open(archive) as tar:
             tar.extractall(scratch)  # our own test tool's archive, not user input
@@ -89,7 +91,7 @@ def find(scratch: Path) -> Build:
             return build
         looked.append(f"{archive} (no asterisk/sbin/asterisk inside)")
     else:
-        looked.append("the tarball ASTERISK_TARBALL or ../shared/asterisk/asterisk-*.tar.xz (none)")
+        looked.append(f"the tarball {where} (no such file)")
     raise NoAsterisk("the live tier needs Asterisk 22; looked for: " + "; ".join(looked))
 
 

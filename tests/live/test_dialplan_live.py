@@ -174,6 +174,31 @@ def test_fail_closed_rejects_every_call_while_the_daemon_is_stopped(live, extens
     live.verify()
 
 
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_an_error_answer_is_no_answer_and_the_fail_mode_decides(live, extension, mode):
+    """A billed extension dialing something that is not a number: DENIED 'error', which
+    the dialplan treats like no answer: closed rejects it ('unavailable', with its sound),
+    open lets it through without a limit.  Nothing can rate it, so nothing is billed."""
+    live.ami.set_global("BILLING_FAIL_MODE", mode)
+    live.asterisk.add_sound("custom/unavailable")
+    live.ami.set_global("BILLING_SOUND_UNAVAILABLE", "custom/unavailable")
+    number = extension(balance="1")
+    placed = live.call(number, "91A2", talk=1)
+    if mode == "closed":
+        check_rejected(live, placed, "unavailable", "congestion", "custom/unavailable")
+    else:
+        live.wait_hangup(placed)
+        assert dial_options(live, placed) == ""
+        assert live.billable_row(placed)["disposition"] == "ANSWERED"
+    # what the dialplan saw right after authorize
+    assert ("NoOp", "Billing: AGISTATUS=SUCCESS DENIED error limit= warn=") in live.applications(placed)
+    end = live.asterisk.master_csv.stat().st_size
+    assert wait_for(lambda: cdr_position(live) >= end, 30)
+    assert Call.get_or_none(Call.uniqueid == placed.uid) is None
+    assert balance(number) == cents("1") and reserved(number) == 0
+    live.verify()
+
+
 def test_fail_open_lets_calls_through_and_bills_them_from_the_cdr(live, extension):
     """The daemon is down: the call goes out without a limit; when the daemon is back the
     CDR follower charges it from its billsec, marked not-authorized (never over-limit)."""
