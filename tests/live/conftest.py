@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from billing_addon import settings, store
-from tests.helpers import make_extension, make_rate
+from billing_addon.store import Call
+from tests.helpers import make_extension, make_rate, wait_for
 from tests.live.asterisk import Asterisk, NoAsterisk, find, free_port
 from tests.live.livepbx import PER_SECOND, PER_TWO_SECONDS, Daemon, Pbx
 
@@ -59,6 +60,10 @@ def live(pbx):
         pbx.daemon.resume()  # a test that paused it and failed
     else:
         pbx.daemon.start()
+    # calls a failed test left up must not run into the next test
+    pbx.ami.action("Hangup", Channel="/^Local\\//")
+    assert wait_for(lambda: not Call.select().where(Call.status == "in-progress").exists(), 60), \
+        "calls still in progress after the test"
     for name in ("warn_seconds", "max_call_seconds", "unrated_policy", "expired_policy"):
         settings.put(name, settings.OPTIONS[name].default)
     pbx.ami.set_global("BILLING_FAIL_MODE", "")

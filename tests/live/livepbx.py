@@ -92,8 +92,12 @@ class Daemon:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
 
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
+    def log_text(self, since: int = 0) -> str:
+        """The daemon's log from byte ``since`` (``log_size()`` at some earlier moment)."""
+        return self.log.read_bytes()[since:].decode("utf-8", "replace")
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
 
 
 @dataclass
