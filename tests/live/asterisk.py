@@ -75,10 +75,13 @@ def find(scratch: Path) -> Build:
         looked.append("ASTERISK_PREFIX (not set)")
     on_path = shutil.which("asterisk")
     if on_path:
-        folders = [os.environ.get("ASTERISK_MODULES", "")] + list(MODULE_FOLDERS)
+        prefix = Path(on_path).resolve().parent.parent
+        folders = [os.environ.get("ASTERISK_MODULES", ""), str(prefix / "lib" / "asterisk" / "modules"),
+                   *MODULE_FOLDERS]
         modules = next((Path(f) for f in folders if f and Path(f, "app_dial.so").is_file()), None)
         if modules:
-            return Build(Path(on_path), modules)
+            own_libraries = prefix / "lib" / "libasteriskssl.so.1"  # a build installed in its own prefix
+            return Build(Path(on_path), modules, own_libraries.parent if own_libraries.exists() else None)
         looked.append(f"{on_path} on PATH (no modules in ASTERISK_MODULES or {', '.join(MODULE_FOLDERS)})")
     else:
         looked.append("asterisk on PATH (none)")

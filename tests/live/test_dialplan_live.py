@@ -258,6 +258,7 @@ def test_billing_deactivated_lets_calls_through_unbilled(live, extension):
         live.wait_hangup(placed)
         assert live.variable(placed, "BILLING_RESULT") == "UNBILLED"
         assert dial_options(live, placed) == ""
+        assert live.billable_row(placed)["disposition"] == "ANSWERED"
         check_not_charged(live, placed, "unbilled")
     finally:
         live.daemon.board("activate")
@@ -293,6 +294,7 @@ def test_caller_hangs_up_during_authorize(live, extension):
     live.wait_hangup(placed)
     assert live.variable(placed, "AGISTATUS", first=True) == "HANGUP"
     assert "Dial" not in [app for app, _ in live.applications(placed)]
+    assert live.billable_row(placed) is None
     call = check_not_charged(live, placed, "charged")
     assert call.answered_s == 0 and call.limit_ms  # it was allowed, then released
     assert balance(number) == cents("1")
@@ -388,6 +390,8 @@ def test_two_calls_of_one_prepaid_extension_share_its_money(live, extension):
     assert 8000 <= ms < 9000, ms  # cut at its limit
     for call, placed in ((one, first), (two, second)):
         assert call.answered_s == -(-live.answered_ms(placed) // 1000)
+        billsec = int(live.billable_row(placed)["billsec"])  # whole seconds, truncated
+        assert billsec <= call.answered_s <= billsec + 1
         assert call.cost == expected_cost(PER_SECOND, call.answered_s) <= call_reserved(placed)
         assert [(e.kind, e.amount) for e in ledger_of(call)] == [("call", -call.cost)]
     assert balance(number) == cents("0.70") - one.cost - two.cost >= 0
