@@ -17,33 +17,26 @@ with the same methods) is injected, so tests control trial and license.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import io
-import os
-import tempfile
-import threading
-import time
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote, urlencode
 
 import bottle
 
 from billing_addon import accounts, money, rates, rating, reports, settings, store
-from billing_addon.cells import spreadsheet_safe
 from billing_addon.store import Rate
 
 from . import auth
+from .activation_cache import ActivationCache
+from .exports import attachment, export, local_text
 
 HERE = Path(__file__).resolve().parent
 VIEWS = str(HERE / "views")
 STATIC = str(HERE / "static")
 COOKIE = "billing_session"
-SIGN_IN_CACHE_S = 2.0
-TRIAL_NOTICE_DAYS = 7  # billing users see the trial's end this many days ahead
 
 SECURITY_HEADERS = [
     ("Content-Security-Policy",
@@ -101,10 +94,6 @@ def fmt_duration(seconds: Optional[int]) -> str:
     return f"{h}:{m:02d}:{s:02d}"
 
 
-def units_to_decimal(units: int) -> Decimal:
-    return Decimal(units).scaleb(-money.SCALE)
-
-
 def _client_address() -> str:
     return bottle.request.environ.get("REMOTE_ADDR") or "?"
 
@@ -118,53 +107,13 @@ class WebUI:
         self.max_upload = int(web.get("max_upload_kb", 2048)) * 1024
         self.sessions = auth.SessionStore(int(web.get("session_minutes", 30)) * 60)
         self.throttle = auth.Throttle()
-        self._sign_in_cache: Tuple[float, Tuple[bool, str]] = (0.0, (True, ""))
-        self._notice_cache: Tuple[float, str] = (0.0, "")
-        self._sign_in_lock = threading.Lock()
+        self.activation_cache = ActivationCache(activation)
         self.app = BillingWeb()
         self._routes()
 
-    # -- activation ------------------------------------------------------------------
-
-    def may_sign_in(self) -> Tuple[bool, str]:
-        if self.activation is None:
-            return False, "Licensing is not available on this box: billing users cannot sign in."
-        now = time.monotonic()
-        with self._sign_in_lock:
-            at, answer = self._sign_in_cache
-            if now - at < SIGN_IN_CACHE_S and at:
-                return answer
-        answer = self.activation.may_sign_in()
-        with self._sign_in_lock:
-            self._sign_in_cache = (now, answer)
-        return answer
-
-    def trial_notice(self) -> str:
-        """Billing users are told a week ahead that the trial ends (after it they cannot
-        sign in), so that a license can be bought in time."""
-        if self.activation is None:
-            return ""
-        now = time.monotonic()
-        with self._sign_in_lock:
-            at, notice = self._notice_cache
-            if now - at < SIGN_IN_CACHE_S and at:
-                return notice
-        status = self.activation.status()
-        notice = ""
-        if (status.state == "active" and not status.licensed and status.days_left is not None
-                and status.days_left <= TRIAL_NOTICE_DAYS and status.expiration is not None):
-            ends = status.expiration.astimezone(settings.zone()).strftime("%Y-%m-%d %H:%M")
-            notice = (f"The billing trial ends on {ends} ({status.days_left} day(s) left). After "
-                      "that billing users cannot sign in: ask the PBX administrator to upload "
-                      "a license before then.")
-        with self._sign_in_lock:
-            self._notice_cache = (now, notice)
-        return notice
-
     def forget_activation(self) -> None:
-        with self._sign_in_lock:
-            self._sign_in_cache = (0.0, (True, ""))
-            self._notice_cache = (0.0, "")
+        """After the activation changed: ask it again on the next request."""
+        self.activation_cache.forget()
 
     # -- sessions --------------------------------------------------------------------
 
@@ -234,7 +183,7 @@ class WebUI:
             url=self.url_with,
             qs=lambda value: quote(str(value), safe=""),
             title="",
-            trial_notice=self.trial_notice() if role == auth.BILLING else "",
+            trial_notice=self.activation_cache.trial_notice() if role == auth.BILLING else "",
         )
         context.update(values)
         bottle.response.status = http_status
@@ -310,7 +259,7 @@ class WebUI:
             area = "the PBX administrator" if role == auth.ADMIN else "billing users"
             raise self.error_page(403, f"This page is for {area} only.", "Not allowed")
         if role == auth.BILLING:
-            allowed, reason = self.may_sign_in()
+            allowed, reason = self.activation_cache.may_sign_in()
             if not allowed:
                 self.sessions.drop(session.id)
                 bottle.request.environ.pop("billing.session", None)
@@ -413,7 +362,7 @@ class WebUI:
             self.throttle.failure(username, address)
             return self.login_form({"form": "Wrong user name or password."}, username, 401)
         if user.role == auth.BILLING:
-            allowed, reason = self.may_sign_in()
+            allowed, reason = self.activation_cache.may_sign_in()
             if not allowed:
                 return self.login_form({"form": reason}, username, 403)
         self.throttle.success(username, address)
@@ -742,7 +691,7 @@ class WebUI:
     def rates_export(self):
         out = io.StringIO()
         rates.export_csv(out)
-        _attachment(f"rates-{dt.date.today():%Y%m%d}.csv", "text/csv; charset=utf-8")
+        attachment(f"rates-{dt.date.today():%Y%m%d}.csv", "text/csv; charset=utf-8")
         return out.getvalue()
 
     def rates_import(self):
@@ -818,10 +767,10 @@ class WebUI:
         headers = ["Time", "Extension", "User Name", f"Pre-balance ({currency})",
                    f"Recharge Amount ({currency})", f"Post-balance ({currency})", "Operator",
                    "Note"]
-        rows = ((_local_text(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
+        rows = ((local_text(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
                  r.post_balance, r.operator, r.note)
                 for r in reports.iter_recharges(start, end, filters["q"]))
-        return self._export(kind, "recharge-history", "Recharge History", headers, rows,
+        return export(kind, "recharge-history", "Recharge History", headers, rows,
                             money_columns=(3, 4, 5), text_columns=(2, 6, 7),
                             widths=(20, 11, 22, 16, 18, 16, 14, 30))
 
@@ -833,25 +782,12 @@ class WebUI:
         zone = settings.zone()
         headers = ["Start Time", "Extension", "User Name", "Dialed Number", "Duration (s)", "Rate",
                    f"Cost ({currency})", "Status"]
-        rows = ((_local_text(c.started_utc, zone), c.number, c.name, c.dialed,
+        rows = ((local_text(c.started_utc, zone), c.number, c.name, c.dialed,
                  c.answered_s if c.answered_s is not None else "", c.rate_label, c.cost,
                  c.status + (f" ({c.reason})" if c.reason else ""))
                 for c in reports.iter_calls(start, end, filters["q"]))
-        return self._export(kind, "call-log", "Call Log", headers, rows, money_columns=(6,),
+        return export(kind, "call-log", "Call Log", headers, rows, money_columns=(6,),
                             text_columns=(2, 5), widths=(20, 11, 22, 18, 12, 24, 12, 20))
-
-    def _export(self, kind: str, stem: str, sheet: str, headers: Sequence[str], rows: Iterable[tuple],
-                money_columns: Sequence[int], text_columns: Sequence[int], widths: Sequence[int]):
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        if kind == "csv":
-            _attachment(f"{stem}-{stamp}.csv", "text/csv; charset=utf-8")
-            return _csv_stream(headers, rows, money_columns, text_columns)
-        _attachment(f"{stem}-{stamp}.xlsx",
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        handle = write_xlsx(export_dir(), sheet, headers, rows, money_columns, widths,
-                            settings.get("currency"))
-        bottle.response.content_length = os.fstat(handle.fileno()).st_size
-        return handle
 
     # -- statistics --------------------------------------------------------------------
 
@@ -988,7 +924,7 @@ class WebUI:
         except Exception as exc:  # noqa: BLE001 - identity errors vary by board
             self.flash(f"The billing source file could not be made: {exc}", "error")
             bottle.redirect("/admin/settings")
-        _attachment("billing.ac", "application/octet-stream")
+        attachment("billing.ac", "application/octet-stream")
         return data
 
     def admin_license(self):
@@ -1052,88 +988,6 @@ class WebUI:
             self.sessions.drop_user(username)
         self.flash(f"Billing user {username} {'enabled' if enabled else 'disabled'}.")
         bottle.redirect("/admin/users")
-
-
-# --- exports ---------------------------------------------------------------------------
-
-
-def export_dir() -> str:
-    """Scratch folder for xlsx files being built: next to the database (flash), not /tmp
-    (often RAM on the box)."""
-    base = Path(store.database_path()).parent if store.db.database else Path(tempfile.gettempdir())
-    path = base / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
-
-
-def _local_text(ts: int, zone) -> str:
-    return dt.datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _attachment(filename: str, content_type: str) -> None:
-    bottle.response.content_type = content_type
-    bottle.response.set_header("Content-Disposition", f'attachment; filename="{filename}"')
-
-
-def _csv_stream(headers: Sequence[str], rows: Iterable[tuple], money_columns: Sequence[int],
-                text_columns: Sequence[int]) -> Iterator[bytes]:
-    """CSV as UTF-8 (with BOM for Excel), produced a few hundred rows at a time."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    buffer.write("\ufeff")
-    writer.writerow(headers)
-    count = 0
-    for row in rows:
-        cells = list(row)
-        for i in money_columns:
-            cells[i] = money.to_decimal_string(cells[i])
-        for i in text_columns:
-            cells[i] = spreadsheet_safe(cells[i])
-        writer.writerow(cells)
-        count += 1
-        if count % 500 == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
-
-
-def write_xlsx(folder: str, sheet: str, headers: Sequence[str], rows: Iterable[tuple],
-               money_columns: Sequence[int], widths: Sequence[int], currency: str):
-    """Write rows into an .xlsx (XlsxWriter, constant_memory: one row in memory at a
-    time) and return it open for reading; the file is already unlinked."""
-    import xlsxwriter
-
-    fd, path = tempfile.mkstemp(suffix=".xlsx", dir=folder)
-    os.close(fd)
-    try:
-        book = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": folder})
-        ws = book.add_worksheet(sheet[:31])
-        bold = book.add_format({"bold": True, "bg_color": "#E8EEF4", "border": 1})
-        symbol = money.currency_symbol(currency).replace('"', "")
-        money_fmt = book.add_format({"num_format": f'"{symbol}"#,##0.00##;-"{symbol}"#,##0.00##'})
-        for col, width in enumerate(widths):
-            ws.set_column(col, col, width)
-        ws.freeze_panes(1, 0)
-        for col, name in enumerate(headers):
-            ws.write_string(0, col, name, bold)
-        money_set = set(money_columns)
-        r = 0
-        for r, row in enumerate(rows, start=1):
-            for col, value in enumerate(row):
-                if col in money_set:
-                    ws.write_number(r, col, units_to_decimal(value), money_fmt)
-                elif isinstance(value, int) and not isinstance(value, bool):
-                    ws.write_number(r, col, value)
-                else:
-                    ws.write_string(r, col, str(value))
-        if r:
-            ws.autofilter(0, 0, r, len(headers) - 1)
-        book.close()
-        handle = open(path, "rb")
-    finally:
-        os.unlink(path)
-    return handle
 
 
 # --- chart -----------------------------------------------------------------------------
