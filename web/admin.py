@@ -1,0 +1,144 @@
+"""The PBX administrator's area (Addons -> Billing): Settings, with the Activate Billing
+switch, System Information, the billing.ac download and the license upload; and the
+Billing Manager, which creates billing users, sets their passwords and disables them."""
+
+from __future__ import annotations
+
+from typing import List
+
+import bottle
+
+from . import auth
+from .core import Route, WebCore, decoded
+from .exports import attachment
+
+# -- Settings: activation and license ------------------------------------------------------
+
+
+def admin_home(ui: WebCore):
+    bottle.redirect("/admin/settings")
+
+
+def admin_settings(ui: WebCore):
+    status = ui.activation.status() if ui.activation is not None else None
+    return ui.render("admin_settings.tpl", title="Billing Settings", status=status,
+                     max_upload_kb=ui.max_upload // 1024)
+
+
+def _licensing(ui: WebCore):
+    """The activation, or a 503 error page when licensing is missing on this box."""
+    if ui.activation is None:
+        raise ui.error_page(503, "Licensing is not available on this box.")
+    return ui.activation
+
+
+def admin_activation(ui: WebCore):
+    activation = _licensing(ui)
+    on = decoded(bottle.request.forms).get("activate") == "1"
+    status = activation.activate() if on else activation.deactivate()
+    ui.forget_activation()
+    if on:
+        if status.licensed:
+            ui.flash("Billing activated (licensed: Never Expires).")
+        elif status.state == "expired":
+            ui.flash("Billing is switched on, but the trial has expired: upload a license "
+                     "to let billing users sign in.", "error")
+        else:
+            ui.flash(f"Billing activated. Trial: {status.days_left} day(s) left.")
+    else:
+        ui.flash("Billing deactivated: no call is billed or blocked, billing users cannot "
+                 "sign in.")
+    bottle.redirect("/admin/settings")
+
+
+def admin_billing_ac(ui: WebCore):
+    activation = _licensing(ui)
+    try:
+        data = activation.billing_ac()
+    except Exception as exc:  # noqa: BLE001 - identity errors vary by board
+        ui.flash(f"The billing source file could not be made: {exc}", "error")
+        bottle.redirect("/admin/settings")
+    attachment("billing.ac", "application/octet-stream")
+    return data
+
+
+def admin_license(ui: WebCore):
+    activation = _licensing(ui)
+    upload = bottle.request.files.get("license")
+    if upload is None:
+        ui.flash("Choose the license file to upload.", "error")
+        bottle.redirect("/admin/settings")
+    data = upload.file.read(ui.max_upload + 1)
+    if len(data) > ui.max_upload:
+        ui.flash(f"License refused: the file is larger than {ui.max_upload // 1024} KB.", "error")
+        bottle.redirect("/admin/settings")
+    result = activation.upload_license(data)
+    ui.forget_activation()
+    if getattr(result, "ok", False):
+        ui.flash("License uploaded and verified. Time of expiration: Never Expires.")
+    else:
+        reason = getattr(result, "reason", "") or "the file is not a valid license for this device"
+        ui.flash(f"License refused: {reason}. Nothing was changed.", "error")
+    bottle.redirect("/admin/settings")
+
+
+# -- Billing Manager: the bill-xxx users ----------------------------------------------------
+
+
+def _users_page(ui: WebCore, created=None, errors=None, http_status: int = 200):
+    """The Billing Manager's list; ``created`` is (user name, password) to show once."""
+    return ui.render("admin_users.tpl", http_status=http_status, title="Billing Manager",
+                     users=auth.list_users(), errors=errors or {}, created=created)
+
+
+def admin_users(ui: WebCore):
+    return _users_page(ui)
+
+
+def admin_user_add(ui: WebCore):
+    user, password = auth.create_billing_user()
+    ui.flash(f"Billing user {user.username} created.")
+    return _users_page(ui, created=(user.username, password))
+
+
+def admin_user_password(ui: WebCore):
+    form = decoded(bottle.request.forms)
+    username = form.get("username", "")
+    new = form.get("password", "")
+    try:
+        password = auth.set_password(username, new or None)
+    except auth.AuthError as exc:
+        return _users_page(ui, errors={username: str(exc)}, http_status=400)
+    ui.sessions.drop_user(username)
+    ui.flash(f"Password of {username} changed.")
+    if new:
+        bottle.redirect("/admin/users")
+    return _users_page(ui, created=(username, password))
+
+
+def admin_user_enabled(ui: WebCore):
+    form = decoded(bottle.request.forms)
+    username = form.get("username", "")
+    enabled = form.get("enabled") == "1"
+    try:
+        auth.set_enabled(username, enabled)
+    except auth.AuthError as exc:
+        ui.flash(str(exc), "error")
+        bottle.redirect("/admin/users")
+    if not enabled:
+        ui.sessions.drop_user(username)
+    ui.flash(f"Billing user {username} {'enabled' if enabled else 'disabled'}.")
+    bottle.redirect("/admin/users")
+
+
+ROUTES: List[Route] = [
+    ("/admin", "GET", auth.ADMIN, admin_home),
+    ("/admin/settings", "GET", auth.ADMIN, admin_settings),
+    ("/admin/activation", "POST", auth.ADMIN, admin_activation),
+    ("/admin/billing.ac", "GET", auth.ADMIN, admin_billing_ac),
+    ("/admin/license", "POST", auth.ADMIN, admin_license),
+    ("/admin/users", "GET", auth.ADMIN, admin_users),
+    ("/admin/users/add", "POST", auth.ADMIN, admin_user_add),
+    ("/admin/users/password", "POST", auth.ADMIN, admin_user_password),
+    ("/admin/users/enabled", "POST", auth.ADMIN, admin_user_enabled),
+]

@@ -1,0 +1,255 @@
+"""The web UI's core: what every page shares.  ``WebCore`` holds the sessions (and their
+cookie), the flash messages, the rendering of a template with the layout's context, the
+error pages and the guard of every route (on POST the size limit and the CSRF token,
+then the role).  Page handlers are functions ``handler(ui: WebCore, **url_args)``; each
+page module lists its routes as ``ROUTES`` of ``Route`` (see ``app.py``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hmac
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Tuple, Union
+from urllib.parse import quote, urlencode
+
+import bottle
+
+from billing_addon import money, settings, store
+
+from . import auth
+from .activation_cache import ActivationCache
+
+VIEWS = str(Path(__file__).resolve().parent / "views")
+COOKIE = "billing_session"
+
+BILLING_MENU = [("/extensions", "Extensions"), ("/rates", "Rate"),
+                ("/recharges", "Recharge History"), ("/calls", "Call Log"),
+                ("/statistics", "Statistics"), ("/settings", "Settings")]
+ADMIN_MENU = [("/admin/settings", "Settings"), ("/admin/users", "Billing Manager")]
+
+ANYONE: Optional[str] = None  # the role of a route open to all (a POST still needs the CSRF token)
+Handler = Callable[..., Any]  # handler(ui, **url_args) -> body
+Route = Tuple[str, Union[str, List[str]], Optional[str], Handler]  # (path, methods, role, handler)
+
+
+def decoded(forms) -> bottle.FormsDict:
+    """Form or query values as proper text on bottle 0.12 and 0.13 alike."""
+    return forms.decode()
+
+
+def client_address() -> str:
+    return bottle.request.environ.get("REMOTE_ADDR") or "?"
+
+
+def fmt_duration(seconds: Optional[int]) -> str:
+    if seconds is None:
+        return ""
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+def _equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
+
+
+class WebCore:
+    """Per-request context of the pages; one instance per ``make_app``."""
+
+    def __init__(self, cfg, activation):
+        web = cfg.section("web") if cfg is not None else {}
+        self.activation = activation
+        self.activation_cache = ActivationCache(activation)
+        self.max_upload = int(web.get("max_upload_kb", 2048)) * 1024
+        self.sessions = auth.SessionStore(int(web.get("session_minutes", 30)) * 60)
+        self.throttle = auth.Throttle()
+
+    def forget_activation(self) -> None:
+        """After the activation changed: ask it again on the next request."""
+        self.activation_cache.forget()
+
+    # -- sessions --------------------------------------------------------------------
+
+    def session(self, create: bool = False) -> Optional[auth.Session]:
+        env = bottle.request.environ
+        if "billing.session" in env:
+            return env["billing.session"]
+        session = self.sessions.get(bottle.request.get_cookie(COOKIE))
+        if session is None and create:
+            session = self.sessions.new()
+            self.set_cookie(session)
+        env["billing.session"] = session
+        return session
+
+    def start_session(self, user) -> auth.Session:
+        """A new signed-in session for ``user``, tied to their password, as the cookie."""
+        session = self.sessions.new()
+        session.username, session.role, session.tag = user.username, user.role, auth.password_tag(user)
+        bottle.request.environ["billing.session"] = session
+        self.set_cookie(session)
+        return session
+
+    def set_cookie(self, session: auth.Session) -> None:
+        secure = "; Secure" if bottle.request.urlparts.scheme == "https" else ""
+        bottle.response.add_header(
+            "Set-Cookie", f"{COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Strict; "
+                          f"Max-Age={self.sessions.max_age}{secure}")
+
+    @staticmethod
+    def clear_cookie() -> None:
+        bottle.response.add_header("Set-Cookie", f"{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+
+    def flash(self, message: str, kind: str = "ok") -> None:
+        session = self.session(create=True)
+        if session is not None:
+            session.flashes.append((kind, message))
+
+    # -- rendering -------------------------------------------------------------------
+
+    def render(self, name: str, http_status: int = 200, **values: Any) -> str:
+        session = self.session()
+        role = session.role if session and session.signed_in else ""
+        currency = settings.get("currency") if store.db.database else money.DEFAULT_CURRENCY
+        zone = settings.zone() if store.db.database else dt.timezone.utc
+
+        def when(ts: Optional[int], fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+            if ts is None:
+                return ""
+            return dt.datetime.fromtimestamp(int(ts), zone).strftime(fmt)
+
+        def when_dt(value: Optional[dt.datetime]) -> str:
+            if value is None:
+                return ""
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.timezone.utc)
+            return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+        flashes = []
+        if session is not None:
+            flashes, session.flashes = session.flashes, []
+        context = dict(
+            user=session.username if session and session.signed_in else "",
+            role=role,
+            csrf=session.csrf if session else "",
+            flashes=flashes,
+            menu=ADMIN_MENU if role == auth.ADMIN else BILLING_MENU if role == auth.BILLING else [],
+            path=bottle.request.path,
+            currency=currency,
+            currency_label=money.CURRENCIES.get(currency, money.CURRENCIES["OTHER"]).label,
+            fmt=lambda units: money.format_amount(int(units), currency),
+            plain=lambda units: money.to_decimal_string(int(units)),
+            dur=fmt_duration,
+            when=when,
+            when_dt=when_dt,
+            errors={},
+            url=self.url_with,
+            qs=lambda value: quote(str(value), safe=""),
+            title="",
+            trial_notice=self.activation_cache.trial_notice() if role == auth.BILLING else "",
+        )
+        context.update(values)
+        bottle.response.status = http_status
+        bottle.response.content_type = "text/html; charset=utf-8"
+        return bottle.template(name, template_lookup=[VIEWS], **context)
+
+    @staticmethod
+    def url_with(**changes: Any) -> str:
+        query = [(k, v) for k, v in decoded(bottle.request.query).allitems() if k not in changes]
+        query += [(k, str(v)) for k, v in changes.items() if v not in (None, "")]
+        return bottle.request.path + ("?" + urlencode(query) if query else "")
+
+    # -- error pages -----------------------------------------------------------------
+
+    def error_page(self, status: int, message: str, title: str = "") -> bottle.HTTPResponse:
+        body = self.render("error.tpl", http_status=status, message=message,
+                           title=title or bottle.HTTP_CODES.get(status, "Error"))
+        return bottle.HTTPResponse(body, status=status, headers={"Content-Type": "text/html; charset=utf-8"})
+
+    def error_handler(self, error: bottle.HTTPError) -> str:
+        """Bottle's errors (no such page, wrong method, a crash) as the layout's error page."""
+        status = error.status_code
+        message = {404: "There is no such page.", 405: "This page does not accept that request.",
+                   500: "Something went wrong on the box; the error is in the add-on's log."}.get(
+            status, str(error.body or "The request was refused."))
+        try:
+            return self.render("error.tpl", http_status=status, message=message,
+                               title=bottle.HTTP_CODES.get(status, "Error"))
+        except Exception:  # noqa: BLE001 - an error page must never fail itself
+            bottle.response.content_type = "text/plain; charset=utf-8"
+            return message
+
+    # -- access control ----------------------------------------------------------------
+
+    def callback(self, role: Optional[str], handler: Handler) -> Callable:
+        """``handler(self, **url_args)`` as a Bottle callback behind the guard of ``role``."""
+
+        @functools.wraps(handler)
+        def bound(*args, **kwargs):
+            return handler(self, *args, **kwargs)
+
+        return self.guard(role)(bound)
+
+    def guard(self, role: Optional[str]) -> Callable:
+        """Decorator: size limit and CSRF on POST, then the role check."""
+
+        def decorate(handler: Callable) -> Callable:
+            @functools.wraps(handler)
+            def wrapper(*args, **kwargs):
+                request = bottle.request
+                if request.method == "POST":
+                    self.check_body_size()
+                    session = self.session()
+                    token = decoded(request.forms).get("csrf", "") or request.get_header("X-CSRF-Token", "")
+                    if session is None or not token or not _equal(token, session.csrf):
+                        raise self.error_page(403, "The form was refused: its security token is "
+                                              "missing or expired (CSRF check). Reload the page "
+                                              "and try again.", "Form refused")
+                if role is not None:
+                    self.require(role)
+                return handler(*args, **kwargs)
+
+            return wrapper
+
+        return decorate
+
+    def check_body_size(self) -> None:
+        request = bottle.request
+        if request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            raise self.error_page(411, "Uploads must state their size (Content-Length).")
+        try:
+            length = int(request.environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > self.max_upload + 16 * 1024:
+            limit_kb = self.max_upload // 1024
+            raise self.error_page(
+                413, f"The upload is too large ({length / 1048576:.1f} MB). The largest file "
+                     f"accepted is {limit_kb} KB ({limit_kb / 1024:.1f} MB); nothing was changed.",
+                "Upload too large")
+
+    def require(self, role: str) -> auth.Session:
+        session = self.session()
+        request = bottle.request
+        if session is None or not session.signed_in:
+            if request.method == "GET":
+                self.flash("Please sign in.", "info")
+                bottle.redirect("/login?next=" + quote(request.fullpath, safe="/"))
+            raise self.error_page(401, "Please sign in first.", "Sign-in required")
+        user = auth.get_user(session.username)
+        if user is None or not user.enabled or auth.password_tag(user) != session.tag:
+            self.sessions.drop(session.id)
+            bottle.request.environ.pop("billing.session", None)
+            self.flash("Your session ended (the account changed). Please sign in again.", "info")
+            bottle.redirect("/login")
+        if session.role != role:
+            area = "the PBX administrator" if role == auth.ADMIN else "billing users"
+            raise self.error_page(403, f"This page is for {area} only.", "Not allowed")
+        if role == auth.BILLING:
+            allowed, reason = self.activation_cache.may_sign_in()
+            if not allowed:
+                self.sessions.drop(session.id)
+                bottle.request.environ.pop("billing.session", None)
+                self.flash(reason, "error")
+                bottle.redirect("/login")
+        return session

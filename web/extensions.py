@@ -1,0 +1,211 @@
+"""The Extensions page of the billing user: the list with its search, and what is done to
+the extensions selected in it: Recharge, Bulk Edit, Edit (one) and Adjust (one balance)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+import bottle
+
+from billing_addon import accounts, money, reports, settings
+
+from . import auth
+from .core import Route, WebCore, decoded
+
+
+class Refused(Exception):
+    """Form input refused: per-field messages for the form, nothing was saved."""
+
+    def __init__(self, errors: Dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def extension_list(ui: WebCore):
+    q = decoded(bottle.request.query)
+    filters = _filters(q)
+    page = reports.extensions_page(page=q.get("page", 1), **filters)
+    return ui.render("extensions.tpl", title="Extensions", page=page, filters=filters)
+
+
+def _filters(source) -> Dict[str, Any]:
+    return {key: source.get(key, "") for key in ("number", "status", "payment_type", "billing")}
+
+
+def _selected(source) -> List[reports.ExtensionRow]:
+    """The ticked extensions, or with ``all=1`` every one the search finds (all its
+    pages).  The Recharge and Bulk Edit forms then carry the numbers themselves, so
+    what is confirmed is what is changed."""
+    if source.get("all") == "1":
+        return reports.extensions_matching(**_filters(source))
+    return reports.extensions_by_number(source.getall("n"))
+
+
+def _form_source():
+    """The request and what it sends: the form of a POST, the query of a GET."""
+    request = bottle.request
+    return request, decoded(request.forms if request.method == "POST" else request.query)
+
+
+def _one_extension(ui: WebCore):
+    """The request, its form or query, and the one extension it names (else 404)."""
+    request, source = _form_source()
+    selected = _selected(source)
+    if len(selected) != 1:
+        raise ui.error_page(404, "There is no such extension.")
+    return request, source, selected[0]
+
+
+def _selection(ui: WebCore, missing: str):
+    """The form (POST) or query (GET) and the extensions it selects; back to the
+    list with ``missing`` when it selects none."""
+    request, source = _form_source()
+    selected = _selected(source)
+    if not selected:
+        ui.flash(missing, "error")
+        bottle.redirect("/extensions")
+    return request, source, selected
+
+
+def _operator(ui: WebCore) -> str:
+    session = ui.session()
+    return session.username if session else ""
+
+
+def recharge(ui: WebCore):
+    request, source, selected = _selection(ui, "Select at least one extension to recharge.")
+    errors: Dict[str, str] = {}
+    amount_text = ""
+    if request.method == "POST":
+        amount_text = source.get("amount", "")
+        try:
+            amount = money.parse_amount(amount_text, allow_zero=False)
+            done = accounts.recharge([e.number for e in selected], amount, operator=_operator(ui))
+        except (money.AmountError, accounts.AccountError) as exc:
+            errors["amount"] = str(exc)
+        else:
+            currency = settings.get("currency")
+            summary = ", ".join(f"{r.number}: {money.format_amount(r.pre_balance, currency)} -> "
+                                f"{money.format_amount(r.post_balance, currency)}" for r in done[:10])
+            more = f" and {len(done) - 10} more" if len(done) > 10 else ""
+            ui.flash(f"Recharged {len(done)} extension(s) with "
+                     f"{money.format_amount(amount, currency)}: {summary}{more}.")
+            bottle.redirect(source.get("back", "") if source.get("back", "").startswith("/extensions")
+                            else "/extensions")
+    return ui.render("recharge.tpl", http_status=400 if errors else 200, title="Recharge",
+                     selected=selected, errors=errors, amount=amount_text,
+                     back=source.get("back", "/extensions"))
+
+
+def bulk_edit(ui: WebCore):
+    request, source, selected = _selection(ui, "Select at least one extension for Bulk Edit.")
+    errors: Dict[str, str] = {}
+    if request.method == "POST":
+        count, errors = _edit([e.number for e in selected], source, bulk=True)
+        if not errors:
+            ui.flash(f"Bulk Edit saved for {count} extension(s).")
+            bottle.redirect("/extensions")
+    return ui.render("bulk_edit.tpl", http_status=400 if errors else 200, title="Bulk Edit",
+                     selected=selected, errors=errors, form=source)
+
+
+def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
+    """Edit-form values as keyword arguments of ``accounts.edit``; in a bulk edit only
+    the properties whose 'change' box is ticked."""
+    errors: Dict[str, str] = {}
+    changes: Dict[str, Any] = {}
+
+    def wanted(name: str) -> bool:
+        return not bulk or form.get("set_" + name) == "1"
+
+    if wanted("billing"):
+        changes["billing_enabled"] = form.get("billing_enabled") == "1"
+    if wanted("credit"):
+        try:
+            changes["credit"] = money.parse_amount(form.get("credit", ""))
+        except money.AmountError as exc:
+            errors["credit"] = str(exc)
+    if wanted("status"):
+        if form.get("status") not in accounts.STATUSES:
+            errors["status"] = "choose Unlocked or Locked"
+        changes["status"] = form.get("status")
+    if wanted("payment_type"):
+        if form.get("payment_type") not in accounts.PAYMENT_TYPES:
+            errors["payment_type"] = "choose Prepaid or Postpaid"
+        changes["payment_type"] = form.get("payment_type")
+    if not bulk:
+        name = form.get("name", "").strip()
+        if len(name) > 80:
+            errors["name"] = "the name is at most 80 characters"
+        changes["name"] = name
+    if bulk and not changes:
+        errors["form"] = "Tick at least one property to change."
+    if errors:
+        raise Refused(errors)
+    return changes
+
+
+def _edit(numbers: List[str], form, bulk: bool) -> Tuple[int, Dict[str, str]]:
+    """The edit form applied to the extensions ``numbers``: (how many were saved, {}),
+    or (0, the form's errors) when nothing was saved."""
+    try:
+        return accounts.edit(numbers, **_extension_changes(form, bulk)), {}
+    except Refused as exc:
+        return 0, exc.errors
+    except accounts.AccountError as exc:
+        return 0, {"form": str(exc)}
+
+
+def edit_extension(ui: WebCore):
+    request, source, ext = _one_extension(ui)
+    errors: Dict[str, str] = {}
+    form: Any = None
+    if request.method == "POST":
+        form = source
+        _count, errors = _edit([ext.number], source, bulk=False)
+        if not errors:
+            ui.flash(f"Extension {ext.number} saved.")
+            bottle.redirect("/extensions")
+    if form is None:
+        form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",
+                "credit": money.to_decimal_string(ext.credit), "status": ext.status,
+                "payment_type": ext.payment_type}
+    return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
+                     title=f"Edit {ext.number}", ext=ext, errors=errors, form=form)
+
+
+def adjust_balance(ui: WebCore):
+    """Correct one extension's balance up or down, with a reason (a mistyped recharge,
+    a refund); it shows in the Recharge History, and is not a recharge."""
+    request, source, ext = _one_extension(ui)
+    errors: Dict[str, str] = {}
+    form = {"amount": source.get("amount", ""), "reason": source.get("reason", "")}
+    if request.method == "POST":
+        try:
+            change = money.parse_amount(form["amount"], allow_negative=True, allow_zero=False)
+        except money.AmountError as exc:
+            errors["amount"] = str(exc)
+        if not form["reason"].strip():
+            errors["reason"] = "Say why (it is kept with the adjustment)."
+        if not errors:
+            try:
+                entry = accounts.adjust(ext.number, change, form["reason"], operator=_operator(ui))
+            except accounts.AccountError as exc:
+                errors["form"] = str(exc)
+            else:
+                currency = settings.get("currency")
+                ui.flash(f"Balance of {ext.number} adjusted by "
+                         f"{money.format_amount(change, currency)}: now "
+                         f"{money.format_amount(entry.balance_after, currency)}.")
+                bottle.redirect("/extensions")
+    return ui.render("adjust.tpl", http_status=400 if errors else 200,
+                     title=f"Adjust {ext.number}", ext=ext, errors=errors, form=form)
+
+
+ROUTES: List[Route] = [
+    ("/extensions", "GET", auth.BILLING, extension_list),
+    ("/extensions/recharge", ["GET", "POST"], auth.BILLING, recharge),
+    ("/extensions/bulk-edit", ["GET", "POST"], auth.BILLING, bulk_edit),
+    ("/extensions/edit", ["GET", "POST"], auth.BILLING, edit_extension),
+    ("/extensions/adjust", ["GET", "POST"], auth.BILLING, adjust_balance),
+]

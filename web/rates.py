@@ -1,0 +1,192 @@
+"""The Rate page of the billing user: the rate table with its search, the Add/Edit form,
+switching rates on and off, deleting, CSV import and export, and the Rate Tester (which
+rate and cost a call would get).  The rules themselves are ``billing_addon.rates``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Dict, List, Optional
+
+import bottle
+
+from billing_addon import money, rates, rating, reports, settings, store
+from billing_addon.store import Rate
+
+from . import auth
+from .core import Route, WebCore, decoded
+from .exports import attachment
+
+
+def _back(default: str) -> str:
+    """The form's ``back`` address when it is a path of this site, else ``default``."""
+    back = decoded(bottle.request.forms).get("back", "")
+    return back if back.startswith("/") and not back.startswith("//") else default
+
+
+def rate_list(ui: WebCore):
+    q = decoded(bottle.request.query)
+    search = reports.clean_keyword(q.get("q", ""))
+    query = Rate.select().order_by(Rate.prefix, Rate.length, Rate.id)
+    if search:
+        query = query.where(Rate.prefix.startswith(search) | Rate.remarks.contains(search))
+    total = query.count()
+    page_no = reports._page_number(q.get("page", 1))
+    per_page = reports.PAGE_SIZE
+    rows = list(query.paginate(page_no, per_page))
+    assigned = rates.assignments([r.id for r in rows])
+    page = reports.Page(rows, page_no, per_page, page_no * per_page < total, total)
+    return ui.render("rates.tpl", title="Rate", page=page, assigned=assigned, search=search,
+                     time_of_day=rates.format_time_of_day)
+
+
+def rate_form(ui: WebCore, rate_id: Optional[int] = None):
+    request = bottle.request
+    row = None
+    if rate_id is not None:
+        row = Rate.get_or_none(Rate.id == rate_id)
+        if row is None:
+            raise ui.error_page(404, f"There is no rate {rate_id}.")
+    errors: Dict[str, str] = {}
+    if request.method == "POST":
+        source = decoded(request.forms)
+        form = {key: source.get(key, "") for key in
+                ("remarks", "prefix", "length", "initial_cost", "initial_time", "rate", "unit",
+                 "start", "end")}
+        form["active"] = source.get("active") == "1"
+        form["all_extensions"] = source.get("all_extensions") == "1"
+        form["extensions"] = source.getall("extensions")
+        try:
+            values = rates.validate(form)
+            if row is None:
+                saved = rates.add(values)
+            else:
+                saved = rates.update(row.id, values)
+        except rates.RateError as exc:
+            errors = exc.errors
+        else:
+            ui.flash(f"Rate {saved.id} ({values.remarks or values.prefix}) "
+                     f"{'added' if row is None else 'saved'}.")
+            bottle.redirect("/rates")
+    elif row is not None:
+        form = {"active": row.active, "remarks": row.remarks, "prefix": row.prefix,
+                "length": str(row.length),
+                "initial_cost": money.to_decimal_string(row.initial_cost, min_decimals=0),
+                "initial_time": str(row.initial_time),
+                "rate": money.to_decimal_string(row.rate, min_decimals=0), "unit": str(row.unit),
+                "start": rates.format_time_of_day(row.start_s),
+                "end": rates.format_time_of_day(row.end_s),
+                "all_extensions": row.all_extensions,
+                "extensions": rates.assignments([row.id]).get(row.id, [])}
+    else:
+        form = {"active": True, "remarks": "", "prefix": "", "length": "0", "initial_cost": "0",
+                "initial_time": "0", "rate": "", "unit": "60", "start": "00:00", "end": "24:00",
+                "all_extensions": True, "extensions": []}
+    return ui.render("rate_form.tpl", http_status=400 if errors else 200,
+                     title="Edit Rate" if row else "Add Rate", row=row, form=form,
+                     errors=errors, all_exts=reports.all_extension_numbers())
+
+
+def rate_active(ui: WebCore, rate_id: int):
+    active = decoded(bottle.request.forms).get("active") == "1"
+    if not rates.set_active([rate_id], active):
+        raise ui.error_page(404, f"There is no rate {rate_id}.")
+    ui.flash(f"Rate {rate_id} {'activated' if active else 'deactivated'}.")
+    bottle.redirect(_back("/rates"))
+
+
+def rates_delete(ui: WebCore):
+    ids = []
+    for value in decoded(bottle.request.forms).getall("id"):
+        if value.isdigit():
+            ids.append(int(value))
+    if not ids:
+        ui.flash("Select at least one rate to delete.", "error")
+    else:
+        count = rates.delete(ids)
+        ui.flash(f"{count} rate(s) deleted.")
+    bottle.redirect("/rates")
+
+
+def rate_test(ui: WebCore):
+    q = decoded(bottle.request.query)
+    form = {key: q.get(key, "") for key in ("extension", "dialed", "at", "duration")}
+    errors: Dict[str, str] = {}
+    result = None
+    if form["dialed"] or form["extension"]:
+        extension = form["extension"].strip()
+        if not extension:
+            errors["extension"] = "extension is required"
+        dialed = form["dialed"].strip()
+        if not dialed or len(dialed) > 64 or not all(c.isdigit() or c in "*#+" for c in dialed):
+            errors["dialed"] = "the dialed number is digits (and * # +)"
+        duration_text = form["duration"].strip() or "60"
+        if not duration_text.isdigit() or int(duration_text) > 7 * 86400:
+            errors["duration"] = "answered seconds: a whole number from 0 to 604800"
+        at = store.now_utc()
+        if form["at"].strip():
+            try:
+                local = dt.datetime.fromisoformat(form["at"].strip())
+                if local.tzinfo is None:
+                    local = local.replace(tzinfo=settings.zone())
+                at = int(local.timestamp())
+            except ValueError:
+                errors["at"] = "use a date and time like 2024-05-31 14:30"
+        if not errors:
+            local = settings.local(at)
+            rate = rates.index().match(extension, dialed, local)
+            duration = int(duration_text)
+            result = {"rate": rate, "local": local, "duration": duration,
+                      "cost": rating.cost(rate, duration) if rate else 0,
+                      "policy": settings.get("unrated_policy"),
+                      "known": reports.extension_id(extension) is not None}
+    return ui.render("rate_test.tpl", http_status=400 if errors else 200, title="Rate Tester",
+                     form=form, errors=errors, result=result,
+                     time_of_day=rates.format_time_of_day)
+
+
+def rates_export(ui: WebCore):
+    out = io.StringIO()
+    rates.export_csv(out)
+    attachment(f"rates-{dt.date.today():%Y%m%d}.csv", "text/csv; charset=utf-8")
+    return out.getvalue()
+
+
+def rates_import(ui: WebCore):
+    errors: Dict[str, str] = {}
+    if bottle.request.method == "POST":
+        form = decoded(bottle.request.forms)
+        upload = bottle.request.files.get("file")
+        if upload is None:
+            errors["file"] = "choose a CSV file to import"
+        else:
+            data = upload.file.read(ui.max_upload + 1)
+            if len(data) > ui.max_upload:
+                errors["file"] = f"the file is larger than {ui.max_upload // 1024} KB"
+            else:
+                try:
+                    text = data.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    errors["file"] = "the file is not UTF-8 text (save it as CSV UTF-8)"
+                else:
+                    try:
+                        count = rates.import_csv(text, replace=form.get("replace") == "1")
+                    except rates.RateError as exc:
+                        errors["file"] = f"nothing imported: {exc}"
+                    else:
+                        ui.flash(f"{count} rate(s) imported.")
+                        bottle.redirect("/rates")
+    return ui.render("rates_import.tpl", http_status=400 if errors else 200, title="Import Rates",
+                     errors=errors, columns=rates.CSV_COLUMNS)
+
+
+ROUTES: List[Route] = [
+    ("/rates", "GET", auth.BILLING, rate_list),
+    ("/rates/add", ["GET", "POST"], auth.BILLING, rate_form),
+    ("/rates/<rate_id:int>/edit", ["GET", "POST"], auth.BILLING, rate_form),
+    ("/rates/<rate_id:int>/active", "POST", auth.BILLING, rate_active),
+    ("/rates/delete", "POST", auth.BILLING, rates_delete),
+    ("/rates/test", "GET", auth.BILLING, rate_test),
+    ("/rates/export.csv", "GET", auth.BILLING, rates_export),
+    ("/rates/import", ["GET", "POST"], auth.BILLING, rates_import),
+]

@@ -1,0 +1,55 @@
+"""The search of the history pages (Recharge History, Call Log and their exports): From
+and To days and a keyword, read from the query (the form of ``search_range.tpl``)."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Tuple
+from urllib.parse import urlencode
+
+import bottle
+
+from billing_addon import reports
+
+from .core import WebCore, decoded
+
+Bounds = Tuple[Optional[int], Optional[int]]  # UTC seconds, either end open
+
+
+def range_filters() -> Tuple[Dict[str, str], Dict[str, str], Bounds]:
+    """The query's filters, the errors in them per field, and the time bounds they give."""
+    q = decoded(bottle.request.query)
+    filters = {key: q.get(key, "").strip()[:40] for key in ("from", "to", "q")}
+    errors: Dict[str, str] = {}
+    days = {}
+    for key, label in (("from", "From"), ("to", "To")):
+        try:
+            days[key] = reports.parse_day(filters[key], label)
+        except reports.ReportError as exc:
+            errors[key] = str(exc)
+            days[key] = None
+    bounds: Bounds = (None, None)
+    if not errors:
+        try:
+            bounds = reports.time_bounds(days["from"], days["to"])
+        except reports.ReportError as exc:
+            errors["to"] = str(exc)
+    return filters, errors, bounds
+
+
+def history_page(ui: WebCore, template: str, title: str, find: Callable[..., reports.Page]) -> str:
+    """A history page: the search and one page of what ``find(start, end, keyword,
+    page number)`` finds (nothing, and status 400, when the search is wrong)."""
+    filters, errors, (start, end) = range_filters()
+    page = None if errors else find(start, end, filters["q"], decoded(bottle.request.query).get("page", 1))
+    return ui.render(template, http_status=400 if errors else 200, title=title,
+                     filters=filters, errors=errors, page=page,
+                     export_query=urlencode(filters))
+
+
+def export_range(ui: WebCore) -> Tuple[str, Optional[int], Optional[int]]:
+    """The keyword and time bounds of an export (an error page, 400, when the search is
+    wrong)."""
+    filters, errors, (start, end) = range_filters()
+    if errors:
+        raise ui.error_page(400, "; ".join(errors.values()))
+    return filters["q"], start, end
