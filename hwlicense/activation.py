@@ -18,7 +18,7 @@ from hwlicense.billing_ac import make_billing_ac
 from hwlicense.board import BoardProfile
 from hwlicense.identity import Identity, IdentityError, read_identity
 from hwlicense.keys import KeySource, load_trusted
-from hwlicense.results import Code, VerifyResult
+from hwlicense.results import Code
 from hwlicense.storage import (
     DamagedRecord,
     atomic_write,
@@ -29,7 +29,7 @@ from hwlicense.storage import (
 from hwlicense.textformat import MAX_SIZE
 from hwlicense.timefmt import UTC, utcnow
 from hwlicense.trial import TrialRecord, TrialStore
-from hwlicense.verify import Expected, verify_license
+from hwlicense.verify import Expected, VerifyResult, verify_license
 from hwlicense.verify_child import verify_isolated
 
 ACTIVE, DEACTIVATED, EXPIRED = "active", "deactivated", "expired"
