@@ -341,11 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMAND_MODULES = ("hwlicense.box_cli", "billing_addon.pbx.cli", "billing_addon.web.cli",
                    "billing_addon.backup")
+# hwlicense does not import the add-on: what its commands need to know of it is passed in
+COMMAND_OPTIONS = {"hwlicense.box_cli": {"addon_version": __version__}}
 
 
 def _add_optional_commands(sub) -> None:
     """Commands that live in other packages of the add-on: each module has
-    ``add_commands(subparsers)``."""
+    ``add_commands(subparsers, **COMMAND_OPTIONS.get(module name, {}))``."""
     import importlib
 
     for name in COMMAND_MODULES:
@@ -355,7 +357,7 @@ def _add_optional_commands(sub) -> None:
             if exc.name != name:
                 raise
             continue
-        module.add_commands(sub)
+        module.add_commands(sub, **COMMAND_OPTIONS.get(name, {}))
 
 
 REFUSALS = (accounts.AccountError, money.AmountError, rates.RateError, calls.CallError,

@@ -82,3 +82,13 @@ def test_init_sets_the_time_zone_from_the_system(run, monkeypatch):
     code, out = run("init")[:2]
     assert code == 0 and "time zone: Asia/Shanghai" in out
     assert settings.get("timezone") == "Asia/Shanghai"
+
+
+def test_billing_ac_names_the_addon_version(run, tmp_path):
+    """hwlicense does not import the add-on: the CLI passes its version to box_cli."""
+    from billing_addon import __version__
+    from hwlicense.fakedevice import make_device
+
+    make_device(tmp_path / "box", "qemu", 1)
+    code, out = run("billing-ac", "-o", "-", "--board", "qemu", "--board-root", str(tmp_path / "box"))
+    assert code == 0 and f"\naddon-version: {__version__}\n" in out

@@ -1,6 +1,9 @@
 """The `make check` import rule works: it passes on the tree and catches a violation."""
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,3 +27,51 @@ def test_violation_is_caught(tmp_path, monkeypatch):
     (tmp_path / "billing_addon" / "rating.py").write_text("import serial\n")
     monkeypatch.setattr(checker, "ROOT", tmp_path)
     assert checker.main() == 1
+
+
+# Loaded at start-up (sitecustomize) by the processes below: the add-on's packages cannot
+# be imported, as on the sales PC where only hwlicense is installed.
+BLOCKER = '''
+import importlib.abc
+import sys
+
+
+class AddonAbsent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("billing_addon", "web", "board"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, AddonAbsent())
+'''
+
+IMPORT_ALL = '''
+import importlib, pkgutil, sys, hwlicense
+from hwlicense.board import load_profile
+try:
+    import billing_addon  # noqa: F401
+except ImportError:
+    pass
+else:
+    sys.exit("the blocker does not work")
+names = sorted(m.name for m in pkgutil.iter_modules(hwlicense.__path__, "hwlicense."))
+for name in names:
+    importlib.import_module(name)
+print(len(names), "modules;", load_profile("qemu", sys.argv[1]).model)
+'''
+
+
+def test_hwlicense_works_without_the_addon(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(BLOCKER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    done = subprocess.run([sys.executable, "-c", IMPORT_ALL, str(tmp_path / "box")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    count = len([p for p in (ROOT / "hwlicense").glob("*.py") if p.name != "__init__.py"])
+    assert done.stdout.split() == [str(count), "modules;", "QEMU"]
+    script = Path(sys.executable).with_name("billing-license")  # the sales tool, installed
+    done = subprocess.run([str(script), "--help"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: billing-license") and "issue" in done.stdout
