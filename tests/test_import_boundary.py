@@ -1,10 +1,14 @@
-"""The `make check` import rule works: it passes on the tree and catches a violation."""
+"""The `make check` import rules work: they pass on the tree and catch a violation; and
+hwlicense really runs without the add-on."""
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +31,47 @@ def test_violation_is_caught(tmp_path, monkeypatch):
     (tmp_path / "billing_addon" / "rating.py").write_text("import serial\n")
     monkeypatch.setattr(checker, "ROOT", tmp_path)
     assert checker.main() == 1
+
+
+# (file, lines added at its end, what the checker must say)
+PLANTED = {
+    "direct": ("hwlicense/keys.py", "import billing_addon\n",
+               "hwlicense/keys.py:{line}: imports billing_addon: hwlicense is a stand-alone library"),
+    "from": ("hwlicense/trial.py", "from billing_addon.web import app\n",
+             "hwlicense/trial.py:{line}: imports billing_addon.web: hwlicense is a stand-alone"),
+    "relative": ("hwlicense/reset.py", "from .. import web\n",
+                 "hwlicense/reset.py:{line}: imports web: hwlicense is a stand-alone library"),
+    "by name": ("hwlicense/board.py", "PACKAGE = 'billing_addon.board'\n"
+                "resources.files(PACKAGE)\n",
+                "hwlicense/board.py:{line}: imports billing_addon.board: hwlicense is a stand-alone"),
+    "cycle": ("hwlicense/timefmt.py", "from hwlicense import activation\n",
+              "import cycle among hwlicense modules: hwlicense.activation -> hwlicense.timefmt -> "
+              "hwlicense.activation"),
+    "type-only cycle": ("hwlicense/results.py", "from typing import TYPE_CHECKING\n"
+                        "if TYPE_CHECKING:\n    from hwlicense.license import License\n",
+                        "import cycle among hwlicense modules: hwlicense.license -> hwlicense.results -> "
+                        "hwlicense.license"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PLANTED))
+def test_hwlicense_rules_catch_a_planted_violation(kind, tmp_path, monkeypatch, capsys):
+    """A copy of the tree passes; with one violation planted it fails, saying where."""
+    for package in ("billing_addon", "hwlicense"):
+        shutil.copytree(ROOT / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    checker = load_checker()
+    monkeypatch.setattr(checker, "ROOT", tmp_path)
+    assert checker.main() == 0
+    name, added, message = PLANTED[kind]
+    path = tmp_path / name
+    text = path.read_text()
+    line = text.count("\n") + added.count("\n")  # the planted import is the last line
+    path.write_text(text + added)
+    capsys.readouterr()
+    assert checker.main() == 1
+    out = capsys.readouterr().out
+    assert message.format(line=line) in out and out.endswith("1 forbidden import(s) or cycle(s)\n")
 
 
 # Loaded at start-up (sitecustomize) by the processes below: the add-on's packages cannot
