@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import __version__, accounts, calls, config, money, rates, rating, settings, store
+from .errors import Refusal
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 
@@ -360,15 +361,11 @@ def _add_optional_commands(sub) -> None:
         module.add_commands(sub, **COMMAND_OPTIONS.get(name, {}))
 
 
-REFUSALS = (accounts.AccountError, money.AmountError, rates.RateError, calls.CallError,
-            settings.SettingError, config.ConfigError)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except REFUSALS as exc:
+    except Refusal as exc:  # a refused operation of any command, its own or a module's
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     finally:
