@@ -39,7 +39,8 @@ test-live: setup
 	BILLING_LIVE=1 $(PY) -m pytest -q -p no:cacheprovider tests/live; rc=$$?; \
 	if [ $$rc = 5 ]; then echo "no tests ran: failing" >&2; fi; exit $$rc
 
-## check: ruff, mypy and the import boundary of the pure money/rating core
+## check: ruff, mypy and the import rules (tools/check_imports.py): the pure money/rating core;
+## hwlicense imports nothing of the add-on and has no import cycle
 check: setup
 	$(VENV)/bin/ruff check billing_addon web hwlicense board tests bench
 	$(VENV)/bin/mypy billing_addon hwlicense web

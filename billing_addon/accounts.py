@@ -13,13 +13,14 @@ from typing import Iterable, List, Optional, Sequence
 import peewee as pw
 
 from . import money
+from .errors import Refusal
 from .store import Call, Extension, Ledger, money_txn, now_utc, sql, sql_one
 
 PAYMENT_TYPES = ("prepaid", "postpaid")
 STATUSES = ("unlocked", "locked")
 
 
-class AccountError(ValueError):
+class AccountError(Refusal):
     """A refused account operation; nothing was changed.  The message says why."""
 
 

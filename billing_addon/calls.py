@@ -42,6 +42,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
 from . import accounts, money, rates, rating, settings
+from .errors import Refusal
 from .store import Call, Extension, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
 UNBILLED, ALLOWED, DENIED = "UNBILLED", "ALLOWED", "DENIED"
@@ -53,7 +54,7 @@ MAX_DIALED = 64
 log = logging.getLogger("billing_addon.calls")
 
 
-class CallError(ValueError):
+class CallError(Refusal):
     """A refused call operation (bad input); nothing was changed."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import __version__, accounts, calls, config, money, rates, rating, settings, store
+from .errors import Refusal
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 
@@ -341,11 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMAND_MODULES = ("hwlicense.box_cli", "billing_addon.pbx.cli", "billing_addon.web.cli",
                    "billing_addon.backup")
+# hwlicense does not import the add-on: what its commands need to know of it is passed in
+COMMAND_OPTIONS = {"hwlicense.box_cli": {"addon_version": __version__}}
 
 
 def _add_optional_commands(sub) -> None:
     """Commands that live in other packages of the add-on: each module has
-    ``add_commands(subparsers)``."""
+    ``add_commands(subparsers, **COMMAND_OPTIONS.get(module name, {}))``."""
     import importlib
 
     for name in COMMAND_MODULES:
@@ -355,18 +358,14 @@ def _add_optional_commands(sub) -> None:
             if exc.name != name:
                 raise
             continue
-        module.add_commands(sub)
-
-
-REFUSALS = (accounts.AccountError, money.AmountError, rates.RateError, calls.CallError,
-            settings.SettingError, config.ConfigError)
+        module.add_commands(sub, **COMMAND_OPTIONS.get(name, {}))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except REFUSALS as exc:
+    except Refusal as exc:  # a refused operation of any command, its own or a module's
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     finally:

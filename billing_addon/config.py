@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
+from .errors import Refusal
+
 DEFAULT_CONFIG_PATH = "/etc/billing-addon/billing.ini"
 
 
@@ -123,7 +125,7 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(Refusal):
     pass
 
 

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import calls, config, store
+from . import __version__, calls, config, store
 
 log = logging.getLogger("billing_addon.daemon")
 
@@ -116,7 +116,7 @@ def load_activation(cfg: config.Config) -> Any:
         log.warning("license module unavailable (%s); billing is treated as active", exc)
         return None
     return Activation(load_profile(cfg.get("box", "board"), cfg.get("box", "board_root") or None),
-                      check_in_child=True)
+                      check_in_child=True, addon_version=__version__)
 
 
 class CachedState:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from .errors import Refusal
+
 SCALE = 4
 UNITS_PER_CURRENCY = 10**SCALE
 # Large enough for any real balance, small enough that a typo is caught and SQLite's
@@ -49,7 +51,7 @@ CURRENCIES = {
 DEFAULT_CURRENCY = "USD"
 
 
-class AmountError(ValueError):
+class AmountError(Refusal):
     """User input that is not an acceptable amount; the message says why."""
 
 

@@ -15,6 +15,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import money, rating
 from .cells import from_spreadsheet, spreadsheet_safe
+from .errors import Refusal
 from .store import Extension, Rate, RateExtension, Setting, db, money_txn, now_utc
 
 CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial_time",
@@ -23,7 +24,7 @@ MAX_IMPORT_ROWS = 200_000
 ALL = "*"
 
 
-class RateError(ValueError):
+class RateError(Refusal):
     """Refused rate input; ``errors`` maps field name to message."""
 
     def __init__(self, errors: Mapping[str, str], line: Optional[int] = None):

@@ -12,10 +12,11 @@ from typing import Callable, Dict, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import money
+from .errors import Refusal
 from .store import Setting, db, money_txn
 
 
-class SettingError(ValueError):
+class SettingError(Refusal):
     """A setting value that is refused; the message says why."""
 
 

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from billing_addon import PRODUCT, __version__
 from hwlicense.billing_ac import make_billing_ac
 from hwlicense.board import BoardProfile
 from hwlicense.identity import Identity, IdentityError, read_identity
 from hwlicense.keys import KeySource, load_trusted
-from hwlicense.results import Code, VerifyResult
+from hwlicense.product import PRODUCT
+from hwlicense.results import Code
 from hwlicense.storage import (
     DamagedRecord,
     atomic_write,
@@ -29,7 +29,7 @@ from hwlicense.storage import (
 from hwlicense.textformat import MAX_SIZE
 from hwlicense.timefmt import UTC, utcnow
 from hwlicense.trial import TrialRecord, TrialStore
-from hwlicense.verify import Expected, verify_license
+from hwlicense.verify import Expected, VerifyResult, verify_license
 from hwlicense.verify_child import verify_isolated
 
 ACTIVE, DEACTIVATED, EXPIRED = "active", "deactivated", "expired"
@@ -41,6 +41,8 @@ Clock = Callable[[], datetime]
 # would be over at once.  No trial starts before this moment.
 EARLIEST_PLAUSIBLE = datetime(2024, 1, 1, tzinfo=UTC)
 CLOCK_NOT_SET = "the system clock is not set; set the time (NTP) and activate again"
+# billing.ac's addon-version when the caller does not say which add-on version runs
+UNKNOWN_VERSION = "unknown"
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,14 @@ class Activation:
         clock: Clock | None = None,
         trusted_keys: Iterable[KeySource] | None = None,
         check_in_child: bool = False,
+        addon_version: str = UNKNOWN_VERSION,
     ):
         """``check_in_child``: check license signatures in a child process (see
-        ``verify_child``), for a long-running process that should not load cryptography."""
+        ``verify_child``), for a long-running process that should not load cryptography.
+        ``addon_version``: the version of the add-on, written into billing.ac (hwlicense
+        does not import the add-on, so its caller says)."""
         self.profile = profile
+        self.addon_version = addon_version
         self.clock: Clock = clock or utcnow
         self.trusted_extra = list(trusted_keys or ())
         self.check_in_child = check_in_child
@@ -228,7 +234,7 @@ class Activation:
             product=PRODUCT,
             model=self.profile.model,
             board=self.profile.name,
-            addon_version=__version__,
+            addon_version=self.addon_version,
             created=self.clock(),
         )
 

@@ -1,8 +1,12 @@
 """Board profiles: where a box's identity comes from and which reset wipes which area.
 
-Profiles are INI data files shipped in the package ``billing_addon.board`` (folder
-``profiles``), loaded by name.  Every path a profile names can be rooted under a test
-directory, so two emulated devices can live side by side.  See docs/formats.md.
+Profiles are INI data files (NAME.ini) in a folder, loaded by name.  The caller may name
+the folder (``profiles=``: a path, or a Traversable such as
+``importlib.resources.files("pkg").joinpath("profiles")``); by default it is the add-on's
+board profiles, found as data beside this package (DEFAULT_PROFILE_DIRS): hwlicense
+imports no code of the add-on to read them.  Every path a profile names can be rooted
+under a test directory, so two emulated devices can live side by side.  See
+docs/formats.md.
 """
 
 from __future__ import annotations
@@ -11,11 +15,18 @@ import configparser
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-PROFILE_PACKAGE = "billing_addon.board"
-PROFILE_FOLDER = "profiles"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+    Folder = str | os.PathLike | Traversable  # a path, or e.g. importlib.resources.files(...)
+
+# The add-on's board/profiles, relative to the folder that holds hwlicense: installed
+# (site-packages, the box's lib/) it is the package data of billing_addon.board, in the
+# source tree the folder board/profiles.  Only read as data, never imported.
+DEFAULT_PROFILE_DIRS = ("billing_addon/board/profiles", "board/profiles")
 AREAS = ("data", "persist", "nvram")
 RESETS = ("upgrade", "factory", "hard")
 
@@ -76,19 +87,38 @@ def split_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def available_profiles() -> tuple[str, ...]:
-    """Names of the profiles shipped in the package."""
-    folder = resources.files(PROFILE_PACKAGE).joinpath(PROFILE_FOLDER)
+def profile_folder(profiles: Folder | None = None) -> Traversable:
+    """The folder of profiles: ``profiles`` when given, else the first of
+    DEFAULT_PROFILE_DIRS that exists beside this package."""
+    if isinstance(profiles, (str, os.PathLike)):
+        return Path(profiles)
+    if profiles is not None:
+        return profiles
+    base = Path(__file__).resolve().parents[1]
+    for candidate in DEFAULT_PROFILE_DIRS:
+        if (base / candidate).is_dir():
+            return base / candidate
+    raise ProfileError(f"no board profiles in {', '.join(DEFAULT_PROFILE_DIRS)} under {base}; "
+                       "name the folder (profiles=)")
+
+
+def available_profiles(profiles: Folder | None = None) -> tuple[str, ...]:
+    """Names of the profiles in the folder (see profile_folder)."""
+    folder = profile_folder(profiles)
     return tuple(sorted(e.name[:-4] for e in folder.iterdir() if e.name.endswith(".ini")))
 
 
-def load_profile(name: str, root: str | Path | None = None) -> BoardProfile:
-    """Load the shipped profile ``name``; every path it names is rooted under ``root``."""
+def load_profile(
+    name: str, root: str | Path | None = None, profiles: Folder | None = None
+) -> BoardProfile:
+    """Load the profile ``name`` from the folder ``profiles`` (default: the add-on's, see
+    profile_folder); every path it names is rooted under ``root``."""
     if not name or not all(c.isalnum() or c in "-_" for c in name):
         raise ProfileError(f"invalid board name {name!r}")
-    entry = resources.files(PROFILE_PACKAGE).joinpath(PROFILE_FOLDER, f"{name}.ini")
+    folder = profile_folder(profiles)
+    entry = folder.joinpath(f"{name}.ini")
     if not entry.is_file():
-        known = ", ".join(available_profiles())
+        known = ", ".join(available_profiles(folder))
         raise ProfileError(f"unknown board {name!r} (known: {known})")
     return parse_profile(entry.read_text(encoding="utf-8"), root=root, origin=f"{name}.ini")
 

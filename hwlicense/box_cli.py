@@ -1,8 +1,9 @@
 """Box-side commands: activate, deactivate, status, billing-ac, license upload, reset.
 
-``add_commands(subparsers)`` plugs them into the ``billing-addon`` CLI; each sets
-``func`` and returns an exit code from ExitCode (docs/licensing.md).  Run stand-alone
-with ``python -m hwlicense.box_cli COMMAND ...``.
+``add_commands(subparsers, addon_version=...)`` plugs them into the ``billing-addon`` CLI,
+which passes its version (written into billing.ac); each sets ``func`` and returns an
+exit code from ExitCode (docs/licensing.md).  Run stand-alone with
+``python -m hwlicense.box_cli COMMAND ...`` (billing.ac then says addon-version unknown).
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from hwlicense.activation import CLOCK_NOT_SET, DEACTIVATED, EXPIRED, Activation, Status
-from hwlicense.board import BoardProfile, ProfileError, load_profile
+from hwlicense.activation import (
+    CLOCK_NOT_SET,
+    DEACTIVATED,
+    EXPIRED,
+    UNKNOWN_VERSION,
+    Activation,
+    Status,
+)
+from hwlicense.board import ProfileError, load_profile
 from hwlicense.identity import IdentityError
 from hwlicense.reset import apply_reset
 from hwlicense.results import Code
@@ -51,8 +59,8 @@ def _fail(code: ExitCode, what: str, reason: str) -> int:
     return int(code)
 
 
-def _guarded(body: Callable[[argparse.Namespace, BoardProfile], int]) -> Handler:
-    """Load the board, run the command, map known failures to exit codes."""
+def _guarded(body: Callable[[argparse.Namespace, Activation], int], addon_version: str) -> Handler:
+    """Load the board, run the command on its Activation, map known failures to exit codes."""
 
     def handler(args: argparse.Namespace) -> int:
         name = args.board or os.environ.get(BOARD_ENV) or DEFAULT_BOARD
@@ -61,7 +69,7 @@ def _guarded(body: Callable[[argparse.Namespace, BoardProfile], int]) -> Handler
         except ProfileError as exc:
             return _fail(ExitCode.BOARD, "board", str(exc))
         try:
-            return body(args, profile)
+            return body(args, Activation(profile, addon_version=addon_version))
         except IdentityError as exc:
             return _fail(ExitCode.NO_IDENTITY, "no-identity", str(exc))
         except ProfileError as exc:
@@ -108,8 +116,8 @@ def _show(args: argparse.Namespace, status: Status) -> None:
     print(_status_json(status) if getattr(args, "json", False) else _status_text(status))
 
 
-def cmd_activate(args: argparse.Namespace, profile: BoardProfile) -> int:
-    status = Activation(profile).activate()
+def cmd_activate(args: argparse.Namespace, act: Activation) -> int:
+    status = act.activate()
     _show(args, status)
     if not status.activated and status.trial_problem == CLOCK_NOT_SET:
         return _fail(ExitCode.CLOCK, "clock", CLOCK_NOT_SET)
@@ -119,19 +127,19 @@ def cmd_activate(args: argparse.Namespace, profile: BoardProfile) -> int:
     return int(ExitCode.EXPIRED) if status.state == EXPIRED else 0
 
 
-def cmd_deactivate(args: argparse.Namespace, profile: BoardProfile) -> int:
-    _show(args, Activation(profile).deactivate())
+def cmd_deactivate(args: argparse.Namespace, act: Activation) -> int:
+    _show(args, act.deactivate())
     return 0
 
 
-def cmd_status(args: argparse.Namespace, profile: BoardProfile) -> int:
-    status = Activation(profile).status()
+def cmd_status(args: argparse.Namespace, act: Activation) -> int:
+    status = act.status()
     _show(args, status)
     return _state_code(status)
 
 
-def cmd_billing_ac(args: argparse.Namespace, profile: BoardProfile) -> int:
-    data = Activation(profile).billing_ac()
+def cmd_billing_ac(args: argparse.Namespace, act: Activation) -> int:
+    data = act.billing_ac()
     if args.output == "-":
         sys.stdout.write(data.decode("ascii"))
     else:
@@ -140,7 +148,7 @@ def cmd_billing_ac(args: argparse.Namespace, profile: BoardProfile) -> int:
     return 0
 
 
-def cmd_license_upload(args: argparse.Namespace, profile: BoardProfile) -> int:
+def cmd_license_upload(args: argparse.Namespace, act: Activation) -> int:
     try:
         if args.file == "-":
             data: bytes | None = sys.stdin.buffer.read(MAX_SIZE + 1)
@@ -150,7 +158,7 @@ def cmd_license_upload(args: argparse.Namespace, profile: BoardProfile) -> int:
         return _fail(ExitCode.IO, "io", f"cannot read {args.file}: {exc}")
     if data is None:
         return _fail(ExitCode.IO, "io", f"no such file: {args.file}")
-    result = Activation(profile).upload_license(data)
+    result = act.upload_license(data)
     if not result.ok:
         code = ExitCode.IO if result.code is Code.STORAGE else ExitCode.LICENSE_REFUSED
         return _fail(code, result.code.value, result.reason)
@@ -158,9 +166,9 @@ def cmd_license_upload(args: argparse.Namespace, profile: BoardProfile) -> int:
     return 0
 
 
-def cmd_reset(args: argparse.Namespace, profile: BoardProfile) -> int:
-    wiped = apply_reset(profile, args.kind)
-    print(f"{args.kind} reset on board {profile.name}: wiped "
+def cmd_reset(args: argparse.Namespace, act: Activation) -> int:
+    wiped = apply_reset(act.profile, args.kind)
+    print(f"{args.kind} reset on board {act.profile.name}: wiped "
           f"{', '.join(wiped) if wiped else 'nothing'}")
     return 0
 
@@ -172,26 +180,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="read every path of the board profile under DIR")
 
 
-def add_commands(subparsers) -> None:
-    """Add the box-side licensing commands to an argparse subparsers object."""
+def add_commands(subparsers, *, addon_version: str = UNKNOWN_VERSION) -> None:
+    """Add the box-side licensing commands to an argparse subparsers object;
+    ``addon_version`` is the add-on's version, written into billing.ac."""
     p = subparsers.add_parser("activate", help="turn billing on (first time: 30-day trial)")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
-    p.set_defaults(func=_guarded(cmd_activate))
+    p.set_defaults(func=_guarded(cmd_activate, addon_version))
     _common(p)
 
     p = subparsers.add_parser("deactivate", help="turn billing off")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
-    p.set_defaults(func=_guarded(cmd_deactivate))
+    p.set_defaults(func=_guarded(cmd_deactivate, addon_version))
     _common(p)
 
     p = subparsers.add_parser("status", help="activation, trial and license status")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
-    p.set_defaults(func=_guarded(cmd_status))
+    p.set_defaults(func=_guarded(cmd_status, addon_version))
     _common(p)
 
     p = subparsers.add_parser("billing-ac", help="write this device's billing.ac")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file, - = stdout")
-    p.set_defaults(func=_guarded(cmd_billing_ac))
+    p.set_defaults(func=_guarded(cmd_billing_ac, addon_version))
     _common(p)
 
     lic = subparsers.add_parser("license", help="license file commands")
@@ -199,12 +208,12 @@ def add_commands(subparsers) -> None:
     lic_sub.required = True
     p = lic_sub.add_parser("upload", help="verify a license file and store it")
     p.add_argument("file", metavar="FILE", help="license file, - = stdin")
-    p.set_defaults(func=_guarded(cmd_license_upload))
+    p.set_defaults(func=_guarded(cmd_license_upload, addon_version))
     _common(p)
 
     p = subparsers.add_parser("reset", help="wipe the areas a reset wipes on this board")
     p.add_argument("kind", choices=("upgrade", "factory", "hard"))
-    p.set_defaults(func=_guarded(cmd_reset))
+    p.set_defaults(func=_guarded(cmd_reset, addon_version))
     _common(p)
 
 

@@ -2,12 +2,19 @@
 
 Harmless (documented in docs/formats.md): letter case, separators (':', '-', '.', '_',
 spaces, braces), surrounding whitespace and NUL bytes (device-tree strings end in NUL),
-and firmware placeholder values, which count as "no value".
+and firmware placeholder values, which count as "no value".  A source reader that finds
+no value raises SourceUnavailable (here, so that every reader, hwlicense.sources and
+hwlicense.serial_source, can raise it without importing the other).
 """
 
 from __future__ import annotations
 
 import re
+
+
+class SourceUnavailable(Exception):
+    """This source gave no usable value on this box (missing, unreadable, placeholder)."""
+
 
 _SEPARATORS = re.compile(r"[\s:\-._{}\x00]+")
 

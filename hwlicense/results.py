@@ -1,13 +1,12 @@
-"""Typed outcomes of checking a license or a billing.ac: a code for scripts, a reason for people."""
+"""Why a license or a billing.ac was refused: a code for scripts, a reason for people.
+
+A leaf: it imports no other module of hwlicense, so every module can use it.  The
+outcome of verifying a license, which carries the License, is hwlicense.verify.VerifyResult.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hwlicense.license import License
 
 
 class Code(str, enum.Enum):
@@ -40,20 +39,3 @@ class FormatError(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """Outcome of verifying a license: ``ok`` plus a code and a human reason."""
-
-    ok: bool
-    code: Code
-    reason: str
-    license: License | None = None
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    @classmethod
-    def fail(cls, code: Code, reason: str) -> VerifyResult:
-        return cls(False, code, reason, None)

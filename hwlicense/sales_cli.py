@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from billing_addon import PRODUCT
 from hwlicense import keys
 from hwlicense.billing_ac import BillingAC, read_billing_ac
 from hwlicense.license import issue_license, read_license
+from hwlicense.product import PRODUCT
 from hwlicense.results import FormatError
 from hwlicense.textformat import AC_KIND, LICENSE_KIND, MAX_SIZE
 from hwlicense.timefmt import utcnow

@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 
 from hwlicense.board import BoardProfile, SourceSpec
-from hwlicense.normalize import normalize
-from hwlicense.sources import SourceUnavailable
+from hwlicense.normalize import SourceUnavailable, normalize
 
 MAX_REPLY = 1024
 

@@ -14,14 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hwlicense.board import BoardProfile, SourceSpec
-from hwlicense.normalize import normalize, normalize_mac
+from hwlicense.normalize import SourceUnavailable, normalize, normalize_mac
 
 MAX_READ = 4096  # identity files are tiny; never slurp something huge
-
-
-class SourceUnavailable(Exception):
-    """This source gave no usable value on this box (missing, unreadable, placeholder)."""
-
 
 Reader = Callable[[SourceSpec, BoardProfile], str]
 

@@ -12,11 +12,28 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwlicense.identity import fingerprint_of, matching
-from hwlicense.license import license_from, split_signed
-from hwlicense.results import Code, FormatError, VerifyResult
+from hwlicense.license import License, license_from, split_signed
+from hwlicense.results import Code, FormatError
 
 if TYPE_CHECKING:  # imported when a signature is checked (see keys.py)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of verifying a license: ``ok`` plus a code and a human reason."""
+
+    ok: bool
+    code: Code
+    reason: str
+    license: License | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @classmethod
+    def fail(cls, code: Code, reason: str) -> VerifyResult:
+        return cls(False, code, reason, None)
 
 
 @dataclass(frozen=True)

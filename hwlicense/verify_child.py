@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hwlicense.license import license_from, split_signed
-from hwlicense.results import Code, FormatError, VerifyResult
-from hwlicense.verify import Expected
+from hwlicense.results import Code, FormatError
+from hwlicense.verify import Expected, VerifyResult
 
 log = logging.getLogger("hwlicense.verify_child")
 

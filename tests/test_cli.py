@@ -82,3 +82,32 @@ def test_init_sets_the_time_zone_from_the_system(run, monkeypatch):
     code, out = run("init")[:2]
     assert code == 0 and "time zone: Asia/Shanghai" in out
     assert settings.get("timezone") == "Asia/Shanghai"
+
+
+def test_billing_ac_names_the_addon_version(run, tmp_path):
+    """hwlicense does not import the add-on: the CLI passes its version to box_cli."""
+    from billing_addon import __version__
+    from hwlicense.fakedevice import make_device
+
+    make_device(tmp_path / "box", "qemu", 1)
+    code, out = run("billing-ac", "-o", "-", "--board", "qemu", "--board-root", str(tmp_path / "box"))
+    assert code == 0 and f"\naddon-version: {__version__}\n" in out
+
+
+def test_every_refusal_is_a_refusal():
+    """One base class: main() turns any of them into 'error: REASON' and exit code 1."""
+    from billing_addon.web import auth
+
+    from billing_addon import accounts, calls, config, money, rates, settings
+    from billing_addon.errors import Refusal
+
+    for kind in (accounts.AccountError, money.AmountError, rates.RateError, calls.CallError,
+                 settings.SettingError, config.ConfigError, auth.AuthError):
+        assert issubclass(kind, Refusal) and issubclass(kind, ValueError)
+
+
+@pytest.mark.parametrize("argv", [("user", "passwd", "bill-nosuch"), ("user", "enable", "bill-nosuch"),
+                                  ("user", "disable", "bill-nosuch")])
+def test_web_account_refusals_exit_1_with_a_message(run, argv):
+    run("init")
+    assert run(*argv) == (1, "error: no such billing user\n")

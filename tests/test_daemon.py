@@ -138,6 +138,14 @@ def test_placeholder_when_the_ui_is_missing(monkeypatch):
     assert daemon.build_web_app(None) is daemon.placeholder_app
 
 
+def test_the_activation_names_the_addon_version(tmp_path):
+    from billing_addon import __version__
+
+    cfg = config.load(write_config(tmp_path))
+    activation = daemon.load_activation(cfg)
+    assert activation.addon_version == __version__ and activation.check_in_child
+
+
 def test_cached_billing_state():
     reads = []
 

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing_addon import PRODUCT
 from hwlicense import keys
 from hwlicense.activation import Activation
 from hwlicense.billing_ac import read_billing_ac
@@ -15,6 +14,7 @@ from hwlicense.board import load_profile
 from hwlicense.fakedevice import make_device, set_dmi, set_mac
 from hwlicense.identity import read_identity
 from hwlicense.license import issue_license, read_license
+from hwlicense.product import PRODUCT
 from hwlicense.results import Code, FormatError
 from hwlicense.verify import Expected, verify_license
 

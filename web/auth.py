@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+from billing_addon.errors import Refusal
 from billing_addon.store import BillingUser, db, now_utc
 
 ADMIN, BILLING = "admin", "billing"
@@ -33,7 +34,7 @@ USERNAME_PREFIX = "bill-"
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
-class AuthError(ValueError):
+class AuthError(Refusal):
     """A refused account operation; the message says why."""
 
 

@@ -3,14 +3,14 @@
 ``admin set-password`` is how the installer sets the administrator's password: read from
 standard input when it is not a terminal (``echo "$PW" | billing-addon admin
 set-password``), else asked twice at a prompt.  There is never a default password.
+A refused operation raises auth.AuthError, a billing_addon Refusal: billing-addon prints
+its reason and exits with 1, as for every command.
 """
 
 from __future__ import annotations
 
-import functools
 import getpass
 import sys
-from typing import Callable
 
 from . import auth
 
@@ -32,19 +32,6 @@ def _open(args) -> None:
     open_store(args)
 
 
-def _refusal_is_exit_1(command: Callable[..., int]) -> Callable[..., int]:
-    """A refused account operation prints its reason and exits with 1."""
-    @functools.wraps(command)
-    def run(*args, **kw) -> int:
-        try:
-            return command(*args, **kw)
-        except auth.AuthError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    return run
-
-
-@_refusal_is_exit_1
 def cmd_admin_set_password(args) -> int:
     password = _read_password(args)
     _open(args)
@@ -53,7 +40,6 @@ def cmd_admin_set_password(args) -> int:
     return 0
 
 
-@_refusal_is_exit_1
 def cmd_user_add(args) -> int:
     _open(args)
     password = _read_password(args) if args.password_stdin else None
@@ -64,7 +50,6 @@ def cmd_user_add(args) -> int:
     return 0
 
 
-@_refusal_is_exit_1
 def cmd_user_passwd(args) -> int:
     _open(args)
     password = _read_password(args) if args.password_stdin else None
@@ -75,7 +60,6 @@ def cmd_user_passwd(args) -> int:
     return 0
 
 
-@_refusal_is_exit_1
 def cmd_user_enable(args, enabled: bool) -> int:
     _open(args)
     auth.set_enabled(args.username, enabled)
