@@ -105,9 +105,11 @@ def _default_activation(cfg):
         from hwlicense.board import load_profile
     except ImportError:
         return None
+    from billing_addon import __version__
+
     board = cfg.get("box", "board") if cfg is not None else "demo"
     root = (cfg.get("box", "board_root") or None) if cfg is not None else None
-    return Activation(load_profile(board, root))
+    return Activation(load_profile(board, root), addon_version=__version__)
 
 
 def make_app(cfg, activation=None) -> bottle.Bottle:
