@@ -118,7 +118,8 @@ class Pbx:
 
     # -- placing calls ---------------------------------------------------------------
     def call(self, number: str, dialed: str, *, talk: Optional[float] = None,
-             ring: Optional[float] = None) -> Placed:
+             ring: Optional[float] = None, channel_variables: Optional[Dict[str, str]] = None
+             ) -> Placed:
         n = next(self._ids)
         placed = Placed(f"{self._epoch}.{800000 + 2 * n}", f"{self._epoch}.{800001 + 2 * n}",
                         number, dialed)
@@ -127,6 +128,7 @@ class Pbx:
             variables["__TALK_S"] = f"{talk:g}"
         if ring is not None:
             variables["__RING_S"] = f"{ring:g}"
+        variables.update(channel_variables or {})
         reply = self.ami.action(
             "Originate", Channel=f"Local/{dialed}@from-internal", Application="Wait",
             Data="300", CallerID=f'"Ext {number}" <{number}>', Async="true",

@@ -174,6 +174,18 @@ def test_fail_closed_rejects_every_call_while_the_daemon_is_stopped(live, extens
     live.verify()
 
 
+def test_a_stale_allowed_on_the_channel_never_lets_a_call_through(live, extension):
+    """A channel that went through billing-dial before (an earlier route) still carries
+    ALLOWED and its limit; this authorize gets no answer: the call is rejected, not dialed
+    on the old answer."""
+    number = extension(balance="1")
+    live.daemon.stop()
+    placed = live.call(number, "91000007", talk=1, channel_variables={
+        "BILLING_RESULT": "ALLOWED", "BILLING_LIMIT_MS": "60000", "BILLING_WARN_MS": "30000"})
+    check_rejected(live, placed, "unavailable", "congestion")
+    assert live.variable(placed, "BILLING_RESULT", first=True) == "ALLOWED"  # it was there
+
+
 @pytest.mark.parametrize("mode", ["closed", "open"])
 def test_an_error_answer_is_no_answer_and_the_fail_mode_decides(live, extension, mode):
     """A billed extension dialing something that is not a number: DENIED 'error', which
