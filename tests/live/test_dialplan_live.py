@@ -3,6 +3,9 @@ started as ``billing-addon serve``.  Each call is checked where it left its mark
 Asterisk did (AMI events, its log, Master.csv) and what was billed (the call row, its
 ledger entry, ``billing-addon verify``)."""
 
+import contextlib
+import socket
+import threading
 import time
 
 import pytest
@@ -53,6 +56,39 @@ def check_not_charged(live, placed, status, reason=""):
     assert reserved(placed.number) == 0
     live.verify()
     return call
+
+
+@contextlib.contextmanager
+def one_shot_agi(port, commands):
+    """A stand-in FastAGI listener on the daemon's port (the daemon stopped): answers the
+    first session with ``commands`` (reading Asterisk's reply to each), then closes and
+    stops listening (Asterisk has no FastAGI read timeout: a connection never accepted
+    would hold the call)."""
+    server = socket.create_server(("127.0.0.1", port))
+    server.settimeout(30)
+
+    def serve():
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        finally:
+            server.close()  # the hangup handler's settle must find nothing listening
+        with conn, conn.makefile("rwb") as stream:
+            while stream.readline() not in (b"\n", b""):  # the agi_* environment
+                pass
+            for command in commands:
+                stream.write(command.encode() + b"\n")
+                stream.flush()
+                stream.readline()  # 200 result=1
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(30)
+        server.close()
 
 
 def cdr_position(live):
@@ -174,16 +210,34 @@ def test_fail_closed_rejects_every_call_while_the_daemon_is_stopped(live, extens
     live.verify()
 
 
-def test_a_stale_allowed_on_the_channel_never_lets_a_call_through(live, extension):
+@pytest.mark.parametrize("stale", ["ALLOWED", "UNBILLED"])
+def test_a_stale_answer_on_the_channel_never_lets_a_call_through(live, extension, stale):
     """A channel that went through billing-dial before (an earlier route) still carries
-    ALLOWED and its limit; this authorize gets no answer: the call is rejected, not dialed
-    on the old answer."""
+    that answer (and its limit); this authorize gets no answer: the call is rejected, not
+    dialed on the old answer."""
     number = extension(balance="1")
     live.daemon.stop()
     placed = live.call(number, "91000007", talk=1, channel_variables={
-        "BILLING_RESULT": "ALLOWED", "BILLING_LIMIT_MS": "60000", "BILLING_WARN_MS": "30000"})
+        "BILLING_RESULT": stale, "BILLING_LIMIT_MS": "60000", "BILLING_WARN_MS": "30000"})
     check_rejected(live, placed, "unavailable", "congestion")
-    assert live.variable(placed, "BILLING_RESULT", first=True) == "ALLOWED"  # it was there
+    assert live.variable(placed, "BILLING_RESULT", first=True) == stale  # it was there
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_allowed_without_a_limit_is_no_answer(live, extension, mode):
+    """A FastAGI session cut after ALLOWED but before its limit (the daemon sends the
+    result last, so only a stand-in can answer this way): never dialed without L()."""
+    live.ami.set_global("BILLING_FAIL_MODE", mode)
+    number = extension(balance="1")
+    live.daemon.stop()
+    with one_shot_agi(live.asterisk.agi_port, ["SET VARIABLE BILLING_RESULT ALLOWED"]):
+        placed = live.call(number, "91000008", talk=1)
+        live.wait_hangup(placed)
+    assert ("NoOp", "Billing: AGISTATUS=SUCCESS ALLOWED  limit= warn=") in live.applications(placed)
+    if mode == "closed":
+        check_rejected(live, placed, "unavailable", "congestion")
+    else:
+        assert dial_options(live, placed) == ""  # fail-open: the call goes, never with L()
 
 
 @pytest.mark.parametrize("mode", ["closed", "open"])
