@@ -38,7 +38,10 @@ def admin_activation(ui: WebCore):
     status = activation.activate() if on else activation.deactivate()
     ui.forget_activation()
     if on:
-        if status.licensed:
+        if not status.activated:  # refused: no trial could start (the reason says why)
+            ui.flash(f"Billing was not activated: {getattr(status, 'trial_problem', None)}.",
+                     "error")
+        elif status.licensed:
             ui.flash("Billing activated (licensed: Never Expires).")
         elif status.state == "expired":
             ui.flash("Billing is switched on, but the trial has expired: upload a license "
