@@ -115,8 +115,12 @@ def load_activation(cfg: config.Config) -> Any:
     except ModuleNotFoundError as exc:
         log.warning("license module unavailable (%s); billing is treated as active", exc)
         return None
+    from . import usage
+    from .cli import database_path
+
     return Activation(load_profile(cfg.get("box", "board"), cfg.get("box", "board_root") or None),
-                      check_in_child=True, addon_version=__version__)
+                      check_in_child=True, addon_version=__version__,
+                      earliest_use=usage.earliest_use(database_path(cfg)))
 
 
 class CachedState:
