@@ -357,6 +357,16 @@ class Daemon:
         self._sync_due = self._stale_due = 0.0
         log.info("configuration reloaded from %s", new.path)
 
+    def _flush_trial(self) -> None:
+        """The trial's running time counted since its last write, written before a stop
+        (a reboot): the records are otherwise written only every few minutes."""
+        flush = getattr(self._activation, "flush_trial", None)
+        if flush is not None:
+            try:
+                flush()
+            except Exception:  # noqa: BLE001 - stopping must go on
+                log.exception("cannot write the trial's running time")
+
     def stop(self) -> None:
         wait = self.cfg.get("daemon", "shutdown_seconds")
         log.info("stopping")
@@ -369,6 +379,7 @@ class Daemon:
             thread.join(wait)
         if self.web is not None:
             self.web.stop()
+        self._flush_trial()
         store.close_db()
         gc.unfreeze()  # a process that goes on (the tests) collects as before
         log.info("stopped")

@@ -252,6 +252,14 @@ class Activation:
             clock_warning=clock_behind(record, now),
         )
 
+    def flush_trial(self) -> None:
+        """Write the running time counted since the records were last written (a daemon
+        that stops cleanly, before a reboot, calls it); failures are ignored."""
+        try:
+            self.trial.observe(self.clock(), flush=True)
+        except (IdentityError, OSError):
+            pass
+
     def billing_state(self) -> str:
         """'active', 'deactivated' or 'expired'."""
         return self.status().state

@@ -8,7 +8,8 @@ point, (seconds used, boot id, that boot's uptime); the time used now is the sec
 used plus the uptime gained since, in the same boot, or plus the new boot's whole uptime
 after a reboot.  Time the box is switched off does not count.  The records are rewritten
 only when WRITE_STEP seconds have been counted since the last write, on a new boot, and
-once when the time runs out, to spare the flash: a power cut loses at most WRITE_STEP.
+once when the time runs out, to spare the flash: a power cut loses at most WRITE_STEP
+(a clean stop writes what was counted: ``Activation.flush_trial``).
 The wall clock is kept only to show dates, and as a high-water mark: a clock far behind
 a time already seen is reported (``clock_behind``), not counted.
 
@@ -247,8 +248,9 @@ class TrialStore:
         self._cache: tuple[tuple, TrialRecord | None, str | None] | None = None
 
     # -- reading -----------------------------------------------------------------------
-    def observe(self, now: datetime) -> Trial:
-        """The trial now; counts the running time and writes the records when due."""
+    def observe(self, now: datetime, flush: bool = False) -> Trial:
+        """The trial now; counts the running time and writes the records when due, or
+        with ``flush`` whenever time was counted since the last write (before a stop)."""
         record, problem = self._merged(now)
         if record is None:
             return Trial(None, 0, problem)
@@ -256,7 +258,9 @@ class TrialStore:
         used = record.used_at(boot, uptime)
         if record.ended is None:
             new_boot = boot != record.boot or int(uptime) < record.uptime
-            if new_boot or used - record.used >= WRITE_STEP or used >= TRIAL_SECONDS:
+            counted = used - record.used
+            if (new_boot or counted >= WRITE_STEP or used >= TRIAL_SECONDS
+                    or (flush and counted > 0)):
                 ended = (now - timedelta(seconds=used - TRIAL_SECONDS)
                          if used >= TRIAL_SECONDS else None)
                 record = replace(record, used=used, boot=boot, uptime=int(uptime),

@@ -253,3 +253,15 @@ def test_the_daemons_activation_refuses_a_trial_where_calls_were_billed(tmp_path
         store.close_db()
     status = activation.activate()
     assert not status.activated and "this box has billing history since" in status.trial_problem
+
+
+def test_a_stopping_daemon_writes_the_trials_running_time(tmp_path):
+    flushed = []
+    activation = types.SimpleNamespace(billing_state=lambda: "active",
+                                       flush_trial=lambda: flushed.append(True))
+    cfg = config.load(write_config(tmp_path, agi={"enabled": "no"}, cdr={"enabled": "no"},
+                                   web={"enabled": "no"}))
+    d = daemon.Daemon(cfg, activation=activation).start()
+    assert flushed == []
+    d.stop()
+    assert flushed == [True]

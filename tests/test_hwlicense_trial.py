@@ -134,6 +134,17 @@ def test_the_records_are_written_only_every_few_minutes(tmp_path):
     assert used == {WRITE_STEP}
 
 
+def test_a_clean_stop_writes_the_time_counted_since_the_last_write(tmp_path):
+    clock = Clock()
+    act = box(tmp_path, clock=clock)
+    act.activate()
+    clock.now = clock.now + timedelta(seconds=WRITE_STEP / 2)
+    act.status()
+    act.flush_trial()  # the daemon stops: a reboot follows
+    used = {json.loads(path.read_text())["payload"]["used"] for path in copies(act).values()}
+    assert used == {WRITE_STEP // 2}
+
+
 @pytest.mark.parametrize("area", RECORD_AREAS)
 @pytest.mark.parametrize("how", ["deleted", "damaged"])
 def test_a_lost_or_damaged_copy_is_restored_from_the_others(tmp_path, area, how):
