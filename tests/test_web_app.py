@@ -661,10 +661,10 @@ def test_admin_activation_license_and_billing_ac(env, admin):
     assert "Billing is deactivated" in admin.get("/admin/settings").text
 
 
-def _real_board(db_path, tmp_path, activation=None):
-    """The web UI on a demo board under tmp_path with the real activation (``None``:
+def _real_board(db_path, tmp_path, activation=None, board="demo"):
+    """The web UI on a board under tmp_path with the real activation (``None``:
     make_app's default for the config), an admin signed in."""
-    cfg = config.load(None, {"box": {"board": "demo", "board_root": str(tmp_path / "box")}})
+    cfg = config.load(None, {"box": {"board": board, "board_root": str(tmp_path / "box")}})
     app = make_app(cfg, activation)
     auth.set_admin_password(ADMIN_PW)
     admin = Client(app)
@@ -700,6 +700,14 @@ def test_the_web_uis_default_activation_refuses_a_trial_where_calls_were_billed(
     text = admin.get(r.location).text
     today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
     assert f"Billing was not activated: this box has billing history since {today}" in text
+    assert "Billing has never been activated" in text
+
+
+def test_a_device_that_cannot_be_identified_starts_no_trial(db_path, tmp_path):
+    app, admin = _real_board(db_path, tmp_path, board="qemu")  # no DMI, no NIC under the root
+    r = admin.post("/admin/activation", {"activate": "1"}, check=303)
+    text = admin.get(r.location).text
+    assert "Billing was not activated: cannot identify this QEMU device" in text
     assert "Billing has never been activated" in text
 
 

@@ -35,7 +35,11 @@ def _licensing(ui: WebCore):
 def admin_activation(ui: WebCore):
     activation = _licensing(ui)
     on = decoded(bottle.request.forms).get("activate") == "1"
-    status = activation.activate() if on else activation.deactivate()
+    try:
+        status = activation.activate() if on else activation.deactivate()
+    except Exception as exc:  # noqa: BLE001 - e.g. the device cannot be identified
+        ui.flash(f"Billing was not activated: {exc}", "error")
+        bottle.redirect("/admin/settings")
     ui.forget_activation()
     if on:
         if not status.activated:  # refused: no trial could start (the reason says why)
