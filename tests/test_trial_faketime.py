@@ -29,6 +29,7 @@ from hwlicense import keys
 from hwlicense.billing_ac import read_billing_ac
 from hwlicense.fakedevice import set_running_time
 from hwlicense.license import issue_license
+from hwlicense.storage import write_record
 from hwlicense.trial import RECORD_AREAS, RECORD_NAME
 
 DAY = 86400
@@ -195,6 +196,33 @@ def test_a_reboot_keeps_the_count_and_time_switched_off_does_not_count(device):
     assert (code, status["days_left"]) == (0, 20)
     device.runs(50.0 + 20 * DAY, "boot-b")
     assert device.cli("status", faketime="@2025-05-11 00:01:00")[1]["state"] == "expired"
+
+
+def test_edited_and_copied_records_end_the_trial(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = Box(tmp_path / "a"), Box(tmp_path / "b")
+    a.runs(100.0)
+    b.runs(100.0)
+    assert a.cli("activate")[0] == 0 and b.cli("activate")[0] == 0
+    a.runs(100.0 + 29 * DAY)
+    assert a.cli("status")[1]["days_left"] == 1
+    before = a.files()
+    record = a.root / "nvram" / RECORD_NAME
+    payload = json.loads(record.read_text())["payload"]
+    write_record(record, dict(payload, used=0))  # edited, checksum recomputed
+    code, status, err = a.cli("activate")
+    assert (code, status["state"], status["days_left"]) == (3, "expired", 0)
+    assert "trial record in nvram was not written by this device" in status["trial_problem"]
+    assert "error: expired: the trial record in nvram was not written" in err
+    assert a.files() == before
+    before = b.files()
+    for area in RECORD_AREAS:  # box b gets a record of box a in every area
+        (b.root / area / RECORD_NAME).write_bytes(record.read_bytes())
+    code, status, _ = b.cli("status")
+    assert (code, status["state"]) == (3, "expired")
+    assert "nvram, persist, data was not written by this device" in status["trial_problem"]
+    assert b.files() == before
 
 
 # --- the add-on's side: its config file and its billing history --------------------------
