@@ -261,6 +261,8 @@ def test_licensing_commands_use_the_configs_board_and_root(tmp_path):
     # a --board-root on the command line wins over the config's
     code, out, _ = run("--config", cfg, "status", "--json", "--board-root", other, home=home)
     assert code == 4 and json.loads(out)["first_activation"] is None
+    code, _, err = run("--config", cfg, "billing-ac", "-o", "-", "--board", "qemu", home=home)
+    assert code == 6 and "cannot identify this QEMU device" in err  # and so does a --board
     assert list(home.iterdir()) == []  # nothing under the user's home
 
 
