@@ -6,9 +6,11 @@ DATA   ?= var
 
 .PHONY: setup run test test-live check bench package board-test test-bookworm clean
 
-## setup: virtualenv with pinned dependencies and dev tools, plus Debian's chromium for UI tests
+## setup: virtualenv with pinned dependencies and dev tools, plus the Debian packages the tests
+## use (chromium for UI tests, faketime for the trial clock tests)
 setup: $(VENV)/.done
-$(VENV)/.done: requirements.txt requirements-dev.txt requirements-test.txt setup.py
+$(VENV)/.done: requirements.txt requirements-dev.txt requirements-test.txt setup.py \
+               tools/install-system-packages.sh
 	sh tools/install-system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -340,10 +340,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def box_context(args):
+    """The licensing commands' view of the add-on (``hwlicense.box_cli.BoxContext``): the
+    board and root of ``--config`` (a --board / --board-root given wins), and the billing
+    history of the board's database, which refuses a new trial on a box that has one."""
+    from hwlicense.box_cli import BoxContext
+
+    from . import usage
+
+    cfg = config.load(args.config) if args.config else None
+    database = cfg.get("box", "database") if cfg is not None else ""
+
+    def earliest_use(profile):
+        return usage.first_billed(database or Path(profile.area("data")) / "billing.db")
+
+    if cfg is None:
+        return BoxContext(earliest_use=earliest_use)
+    return BoxContext(board=cfg.get("box", "board"), board_root=cfg.get("box", "board_root") or None,
+                      earliest_use=earliest_use)
+
+
 COMMAND_MODULES = ("hwlicense.box_cli", "billing_addon.pbx.cli", "billing_addon.web.cli",
                    "billing_addon.backup")
 # hwlicense does not import the add-on: what its commands need to know of it is passed in
-COMMAND_OPTIONS = {"hwlicense.box_cli": {"addon_version": __version__}}
+COMMAND_OPTIONS = {"hwlicense.box_cli": {"addon_version": __version__, "context": box_context}}
 
 
 def _add_optional_commands(sub) -> None:

@@ -115,8 +115,12 @@ def load_activation(cfg: config.Config) -> Any:
     except ModuleNotFoundError as exc:
         log.warning("license module unavailable (%s); billing is treated as active", exc)
         return None
+    from . import usage
+    from .cli import database_path
+
     return Activation(load_profile(cfg.get("box", "board"), cfg.get("box", "board_root") or None),
-                      check_in_child=True, addon_version=__version__)
+                      check_in_child=True, addon_version=__version__,
+                      earliest_use=usage.earliest_use(database_path(cfg)))
 
 
 class CachedState:
@@ -353,6 +357,16 @@ class Daemon:
         self._sync_due = self._stale_due = 0.0
         log.info("configuration reloaded from %s", new.path)
 
+    def _flush_trial(self) -> None:
+        """The trial's running time counted since its last write, written before a stop
+        (a reboot): the records are otherwise written only every few minutes."""
+        flush = getattr(self._activation, "flush_trial", None)
+        if flush is not None:
+            try:
+                flush()
+            except Exception:  # noqa: BLE001 - stopping must go on
+                log.exception("cannot write the trial's running time")
+
     def stop(self) -> None:
         wait = self.cfg.get("daemon", "shutdown_seconds")
         log.info("stopping")
@@ -365,6 +379,7 @@ class Daemon:
             thread.join(wait)
         if self.web is not None:
             self.web.stop()
+        self._flush_trial()
         store.close_db()
         gc.unfreeze()  # a process that goes on (the tests) collects as before
         log.info("stopped")

@@ -2,7 +2,8 @@
 
 Where things live (areas of the board profile):
   data/activation.rec  the switch (a factory reset turns billing off)
-  nvram/trial.rec      trial start and time high-water mark (+ a mirror in persist)
+  */trial.rec          the trial's running time, bound to the device, in nvram, persist
+                       and data (``trial``)
   persist/license.lic  the uploaded license, byte for byte
 """
 
@@ -19,6 +20,7 @@ from hwlicense.identity import Identity, IdentityError, read_identity
 from hwlicense.keys import KeySource, load_trusted
 from hwlicense.product import PRODUCT
 from hwlicense.results import Code
+from hwlicense.runtime import BootId, Uptime
 from hwlicense.storage import (
     DamagedRecord,
     atomic_write,
@@ -28,7 +30,7 @@ from hwlicense.storage import (
 )
 from hwlicense.textformat import MAX_SIZE
 from hwlicense.timefmt import UTC, utcnow
-from hwlicense.trial import TrialRecord, TrialStore
+from hwlicense.trial import TRIAL_DAYS, Trial, TrialStore, clock_behind
 from hwlicense.verify import Expected, VerifyResult, verify_license
 from hwlicense.verify_child import verify_isolated
 
@@ -37,6 +39,9 @@ LICENSE_NAME = "license.lic"
 SWITCH_NAME = "activation.rec"
 
 Clock = Callable[[], datetime]
+# When billing was first used on this box (the add-on's oldest billed call), None if never:
+# a trace that a trial ran, for a box whose trial records are all gone.
+EarliestUse = Callable[[], "datetime | None"]
 # A box without a backed-up RTC boots in 1970 until NTP answers; a trial started then
 # would be over at once.  No trial starts before this moment.
 EARLIEST_PLAUSIBLE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -59,6 +64,7 @@ class Status:
     license_id: str | None = None
     license_problem: str | None = None  # why a stored license does not count
     trial_problem: str | None = None  # e.g. the trial record is damaged
+    clock_warning: str | None = None  # the clock is far behind a time already seen
 
 
 class Activation:
@@ -71,17 +77,24 @@ class Activation:
         trusted_keys: Iterable[KeySource] | None = None,
         check_in_child: bool = False,
         addon_version: str = UNKNOWN_VERSION,
+        uptime: Uptime | None = None,
+        boot_id: BootId | None = None,
+        earliest_use: EarliestUse | None = None,
     ):
         """``check_in_child``: check license signatures in a child process (see
         ``verify_child``), for a long-running process that should not load cryptography.
         ``addon_version``: the version of the add-on, written into billing.ac (hwlicense
-        does not import the add-on, so its caller says)."""
+        does not import the add-on, so its caller says).  ``uptime``, ``boot_id``: the
+        running-time sources the trial counts (default: the board's, ``runtime``).
+        ``earliest_use``: when billing was first used on this box (None: never), asked
+        when no trial record exists: history refuses a new trial."""
         self.profile = profile
         self.addon_version = addon_version
         self.clock: Clock = clock or utcnow
         self.trusted_extra = list(trusted_keys or ())
         self.check_in_child = check_in_child
-        self.trial = TrialStore(profile)
+        self.earliest_use = earliest_use
+        self.trial = TrialStore(profile, self.identity, uptime, boot_id)
         self._identity: Identity | None = None
         self._license_cache: tuple[object, VerifyResult] | None = None
 
@@ -163,48 +176,89 @@ class Activation:
     def activate(self) -> Status:
         """Turn billing on; the first activation ever starts the 30-day trial.
 
-        With no trial record yet and a clock before EARLIEST_PLAUSIBLE nothing changes
-        and the returned status carries ``trial_problem``.
+        No trial starts, and nothing changes, when there is no trial record and the clock
+        is before EARLIEST_PLAUSIBLE, or (unless a license is stored) billing was used
+        here before (``earliest_use``, an earlier activation): the returned status says
+        why in ``trial_problem``.  IdentityError when the device cannot be identified.
         """
         now = self.clock()
-        record, damaged = self.trial.load()
-        if record is None and not damaged and now < EARLIEST_PLAUSIBLE:
-            return replace(self.status(), trial_problem=CLOCK_NOT_SET)
-        self.trial.start(now)
+        trial = self.trial.observe(now)
+        if trial.record is None and trial.problem is None:
+            if now < EARLIEST_PLAUSIBLE:
+                return replace(self.status(), trial_problem=CLOCK_NOT_SET)
+            trace = self._earlier_use()
+            if trace is None:
+                self.trial.start(now)
+            elif not self._licensed():
+                return replace(self.status(), trial_problem=trace)
         self._set_switch(True)
         return self.status()
 
     def deactivate(self) -> Status:
-        """Turn billing off (always allowed); the trial clock keeps running."""
+        """Turn billing off (always allowed); the trial's running time keeps counting."""
         self._set_switch(False)
         return self.status()
 
     # -- reading -----------------------------------------------------------------------
+    def _licensed(self) -> bool:
+        lic = self.stored_license()
+        return bool(lic and lic.ok)
+
+    def _trial(self, now: datetime) -> Trial:
+        try:
+            return self.trial.observe(now)
+        except IdentityError as exc:
+            return Trial(None, 0, f"the trial records cannot be checked: {exc}")
+
+    def _earlier_use(self) -> str | None:
+        """Why no new trial may start on a box without trial records, or None."""
+        try:
+            first = self.earliest_use() if self.earliest_use is not None else None
+        except Exception as exc:  # noqa: BLE001 - the caller's database, any failure
+            return f"the billing history cannot be read ({exc}); no new trial starts until it can"
+        if first is not None:
+            return f"this box has billing history since {first:%Y-%m-%d}; the trial was used"
+        if self._activated():
+            return ("billing was activated on this box before and its trial records are gone; "
+                    "the trial was used")
+        return None
+
     def status(self) -> Status:
-        """Current state; also raises the trial's time high-water mark."""
+        """Current state; also counts the trial's running time (``TrialStore.observe``)."""
         now = self.clock()
-        record, damaged = self.trial.load()
-        if record is not None:
-            try:
-                record = self.trial.observe(record, now)
-            except OSError:
-                pass  # a read-only nvram must not stop status; the mark is in memory
+        trial = self._trial(now)
         lic = self.stored_license()
         licensed = bool(lic and lic.ok)
         activated = self._activated()
-        state = _state(activated, licensed, record, now)
+        record = trial.record
+        problem = trial.problem
+        if record is None and problem is None and activated and not licensed:
+            problem = self._earlier_use()
+        if not activated:
+            state = DEACTIVATED
+        else:
+            state = ACTIVE if licensed or not trial.over else EXPIRED
         return Status(
             activated=activated,
-            first_activation=record.first_activation if record else None,
-            expiration=None if licensed or record is None else record.expiration,
+            first_activation=record.started if record else None,
+            expiration=None if licensed else trial.expiration(now),
             licensed=licensed,
-            days_left=None if licensed or record is None else record.days_left(now),
+            days_left=None if licensed or record is None else trial.days_left,
             state=state,
             license_uploaded=lic is not None,
             license_id=lic.license.license_id if lic and lic.license else None,
             license_problem=None if lic is None or lic.ok else lic.reason,
-            trial_problem="the trial record is damaged" if damaged and record is None else None,
+            trial_problem=problem,
+            clock_warning=clock_behind(record, now),
         )
+
+    def flush_trial(self) -> None:
+        """Write the running time counted since the records were last written (a daemon
+        that stops cleanly, before a reboot, calls it); failures are ignored."""
+        try:
+            self.trial.observe(self.clock(), flush=True)
+        except (IdentityError, OSError):
+            pass
 
     def billing_state(self) -> str:
         """'active', 'deactivated' or 'expired'."""
@@ -222,7 +276,7 @@ class Activation:
             )
         when = f" on {status.expiration:%Y-%m-%d}" if status.expiration else ""
         return False, (
-            f"The 30-day billing trial expired{when} and no license is uploaded. Ask the "
+            f"The {TRIAL_DAYS}-day billing trial expired{when} and no license is uploaded. Ask the "
             "PBX administrator to download billing.ac under Addons -> Billing -> Settings, "
             "get a license from the sales team and upload it."
         )
@@ -237,11 +291,3 @@ class Activation:
             addon_version=self.addon_version,
             created=self.clock(),
         )
-
-
-def _state(activated: bool, licensed: bool, record: TrialRecord | None, now: datetime) -> str:
-    if not activated:
-        return DEACTIVATED
-    if licensed or (record is not None and not record.expired(now)):
-        return ACTIVE
-    return EXPIRED

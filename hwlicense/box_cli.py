@@ -1,9 +1,12 @@
 """Box-side commands: activate, deactivate, status, billing-ac, license upload, reset.
 
-``add_commands(subparsers, addon_version=...)`` plugs them into the ``billing-addon`` CLI,
-which passes its version (written into billing.ac); each sets ``func`` and returns an
-exit code from ExitCode (docs/licensing.md).  Run stand-alone with
-``python -m hwlicense.box_cli COMMAND ...`` (billing.ac then says addon-version unknown).
+``add_commands(subparsers, addon_version=..., context=...)`` plugs them into the
+``billing-addon`` CLI, which passes its version (written into billing.ac) and a
+``context(args) -> BoxContext``: the board and root of its config file and the billing
+history hook (hwlicense imports nothing of the add-on, so its caller says).  Each command
+sets ``func`` and returns an exit code from ExitCode (docs/licensing.md).  Run
+stand-alone with ``python -m hwlicense.box_cli COMMAND ...`` (billing.ac then says
+addon-version unknown, and no billing history is asked).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -25,12 +29,13 @@ from hwlicense.activation import (
     Activation,
     Status,
 )
-from hwlicense.board import ProfileError, load_profile
+from hwlicense.board import BoardProfile, ProfileError, load_profile
 from hwlicense.identity import IdentityError
 from hwlicense.reset import apply_reset
 from hwlicense.results import Code
 from hwlicense.storage import atomic_write, read_bytes
 from hwlicense.textformat import MAX_SIZE
+from hwlicense.trial import TRIAL_DAYS
 
 BOARD_ENV = "BILLING_BOARD"
 DEFAULT_BOARD = "demo"
@@ -49,8 +54,21 @@ class ExitCode(enum.IntEnum):
     BOARD = 7  # unknown or malformed board profile
     IO = 8  # cannot read the input file or write the output / storage area
     CLOCK = 9  # activate: the system clock is not set, no trial started
+    TRIAL_USED = 10  # activate: no trial record, but billing was used here: no trial started
 
 
+@dataclass(frozen=True)
+class BoxContext:
+    """What the calling program knows and hwlicense does not: the board and root its
+    configuration names (a ``--board`` / ``--board-root`` on the command line wins), and
+    ``earliest_use(profile)``: when billing was first used on that board (None: never)."""
+
+    board: str | None = None
+    board_root: str | None = None
+    earliest_use: Callable[[BoardProfile], datetime | None] | None = None
+
+
+Context = Callable[[argparse.Namespace], BoxContext]
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -59,17 +77,23 @@ def _fail(code: ExitCode, what: str, reason: str) -> int:
     return int(code)
 
 
-def _guarded(body: Callable[[argparse.Namespace, Activation], int], addon_version: str) -> Handler:
-    """Load the board, run the command on its Activation, map known failures to exit codes."""
+def _guarded(body: Callable[[argparse.Namespace, Activation], int], addon_version: str,
+             context: Context | None) -> Handler:
+    """Load the board (command line, else the caller's context, else $BILLING_BOARD or
+    demo), run the command on its Activation, map known failures to exit codes."""
 
     def handler(args: argparse.Namespace) -> int:
-        name = args.board or os.environ.get(BOARD_ENV) or DEFAULT_BOARD
+        ctx = context(args) if context is not None else BoxContext()
+        name = args.board or ctx.board or os.environ.get(BOARD_ENV) or DEFAULT_BOARD
         try:
-            profile = load_profile(name, args.board_root)
+            profile = load_profile(name, args.board_root or ctx.board_root)
         except ProfileError as exc:
             return _fail(ExitCode.BOARD, "board", str(exc))
+        history = ctx.earliest_use
         try:
-            return body(args, Activation(profile, addon_version=addon_version))
+            return body(args, Activation(
+                profile, addon_version=addon_version,
+                earliest_use=(lambda: history(profile)) if history is not None else None))
         except IdentityError as exc:
             return _fail(ExitCode.NO_IDENTITY, "no-identity", str(exc))
         except ProfileError as exc:
@@ -98,6 +122,8 @@ def _status_text(status: Status) -> str:
         lines.append(f"License problem:          {status.license_problem}")
     if status.trial_problem:
         lines.append(f"Trial problem:            {status.trial_problem}")
+    if status.clock_warning:
+        lines.append(f"Clock warning:            {status.clock_warning}")
     return "\n".join(lines)
 
 
@@ -121,8 +147,12 @@ def cmd_activate(args: argparse.Namespace, act: Activation) -> int:
     _show(args, status)
     if not status.activated and status.trial_problem == CLOCK_NOT_SET:
         return _fail(ExitCode.CLOCK, "clock", CLOCK_NOT_SET)
+    if not status.activated and status.trial_problem:
+        return _fail(ExitCode.TRIAL_USED, "trial-used", f"{status.trial_problem}; no trial "
+                     "started: upload a license (billing-addon license upload FILE)")
     if status.state == EXPIRED:
-        print("error: expired: the 30-day trial is over; upload a license "
+        why = status.trial_problem or f"the {TRIAL_DAYS}-day trial is over"
+        print(f"error: expired: {why}; upload a license "
               "(billing-addon license upload FILE)", file=sys.stderr)
     return int(ExitCode.EXPIRED) if status.state == EXPIRED else 0
 
@@ -175,32 +205,36 @@ def cmd_reset(args: argparse.Namespace, act: Activation) -> int:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--board", default=None,
-                        help=f"board profile (default: ${BOARD_ENV} or {DEFAULT_BOARD})")
+                        help=f"board profile (default: the config's [box] board, else "
+                             f"${BOARD_ENV}, else {DEFAULT_BOARD})")
     parser.add_argument("--board-root", default=None, metavar="DIR",
-                        help="read every path of the board profile under DIR")
+                        help="read every path of the board profile under DIR (default: the "
+                             "config's [box] board_root)")
 
 
-def add_commands(subparsers, *, addon_version: str = UNKNOWN_VERSION) -> None:
+def add_commands(subparsers, *, addon_version: str = UNKNOWN_VERSION,
+                 context: Context | None = None) -> None:
     """Add the box-side licensing commands to an argparse subparsers object;
-    ``addon_version`` is the add-on's version, written into billing.ac."""
+    ``addon_version`` is the add-on's version, written into billing.ac; ``context(args)``
+    gives the caller's configured board, root and billing history hook (BoxContext)."""
     p = subparsers.add_parser("activate", help="turn billing on (first time: 30-day trial)")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
-    p.set_defaults(func=_guarded(cmd_activate, addon_version))
+    p.set_defaults(func=_guarded(cmd_activate, addon_version, context))
     _common(p)
 
     p = subparsers.add_parser("deactivate", help="turn billing off")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
-    p.set_defaults(func=_guarded(cmd_deactivate, addon_version))
+    p.set_defaults(func=_guarded(cmd_deactivate, addon_version, context))
     _common(p)
 
     p = subparsers.add_parser("status", help="activation, trial and license status")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
-    p.set_defaults(func=_guarded(cmd_status, addon_version))
+    p.set_defaults(func=_guarded(cmd_status, addon_version, context))
     _common(p)
 
     p = subparsers.add_parser("billing-ac", help="write this device's billing.ac")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file, - = stdout")
-    p.set_defaults(func=_guarded(cmd_billing_ac, addon_version))
+    p.set_defaults(func=_guarded(cmd_billing_ac, addon_version, context))
     _common(p)
 
     lic = subparsers.add_parser("license", help="license file commands")
@@ -208,12 +242,12 @@ def add_commands(subparsers, *, addon_version: str = UNKNOWN_VERSION) -> None:
     lic_sub.required = True
     p = lic_sub.add_parser("upload", help="verify a license file and store it")
     p.add_argument("file", metavar="FILE", help="license file, - = stdin")
-    p.set_defaults(func=_guarded(cmd_license_upload, addon_version))
+    p.set_defaults(func=_guarded(cmd_license_upload, addon_version, context))
     _common(p)
 
     p = subparsers.add_parser("reset", help="wipe the areas a reset wipes on this board")
     p.add_argument("kind", choices=("upgrade", "factory", "hard"))
-    p.set_defaults(func=_guarded(cmd_reset, addon_version))
+    p.set_defaults(func=_guarded(cmd_reset, addon_version, context))
     _common(p)
 
 

@@ -1,12 +1,16 @@
 """Fake device trees under a board root, for tests and the qemu harness's host side.
 
 Writes the files a profile's identity sources read (DMI, MAC, device-tree serial), so
-that ``load_profile(board, root)`` sees a device with exactly the given identity.
+that ``load_profile(board, root)`` sees a device with exactly the given identity, and
+the running-time files the trial counts (``set_running_time``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from hwlicense.runtime import BOOT_ID_PATH, UPTIME_PATH
 
 
 def _put(root: Path, path: str, text: str) -> None:
@@ -36,6 +40,18 @@ def set_dt_serial(root: Path, serial: str) -> None:
 def set_cpuinfo_serial(root: Path, serial: str) -> None:
     """A minimal ARM /proc/cpuinfo with a Serial line."""
     _put(root, "/proc/cpuinfo", f"processor\t: 0\nHardware\t: BCM2835\nSerial\t\t: {serial}\n")
+
+
+def set_running_time(root: Path, uptime: float, boot_id: str = "boot-1") -> None:
+    """<root>/proc/uptime and the boot id: the device has run ``uptime`` seconds in boot
+    ``boot_id``.  Each file is replaced at once, so a process reading it meanwhile never
+    sees it half written."""
+    for path, text in ((UPTIME_PATH, f"{uptime:.2f} 0.00\n"), (BOOT_ID_PATH, boot_id + "\n")):
+        target = Path(root) / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text, encoding="ascii")
+        os.replace(tmp, target)
 
 
 def make_device(root: Path, board: str, n: int = 1) -> Path:

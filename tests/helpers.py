@@ -1,8 +1,11 @@
 """Small builders and waits shared by the tests."""
 
 import time
+from datetime import datetime, timedelta, timezone
 
 from billing_addon import accounts, money, rates
+
+BOX_T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def wait_for(predicate, timeout=20.0, step=0.05):
@@ -38,3 +41,42 @@ def make_rate(prefix="9", length="0", rate="0.10", unit="60", **kw):
             "all_extensions": kw.pop("all_extensions", True)}
     form.update(kw)
     return rates.add(rates.validate(form))
+
+
+class BoxClock:
+    """The box's clock and running time.  Moving ``now`` forward is the box running that
+    long (its uptime moves with it); moving it back is the clock being set back, which
+    the uptime does not see.  ``jump`` sets the clock without running time passing."""
+
+    def __init__(self, now=BOX_T0):
+        self._now = now
+        self.up = 1000.0
+        self.boot = "boot-1"
+
+    @property
+    def now(self):
+        return self._now
+
+    @now.setter
+    def now(self, moment):
+        if moment > self._now:
+            self.up += (moment - self._now).total_seconds()
+        self._now = moment
+
+    def jump(self, moment):
+        self._now = moment
+
+    def __call__(self):
+        return self._now
+
+    def uptime(self):
+        return self.up
+
+    def boot_id(self):
+        return self.boot
+
+    def reboot(self, off):
+        """The box is off for ``off`` (a timedelta), then boots: a new boot, uptime 30 s."""
+        self._now += off + timedelta(seconds=30)
+        self.up = 30.0
+        self.boot = f"boot-{int(self.boot.split('-')[1]) + 1}"

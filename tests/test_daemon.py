@@ -235,3 +235,33 @@ def test_an_idle_daemon_uses_no_cpu(running):
         return max(windows[-1].values()) < 0.05
 
     assert wait_for(an_idle_window, timeout=30), f"share of a core, last windows: {windows[-3:]}"
+
+
+def test_the_daemons_activation_refuses_a_trial_where_calls_were_billed(tmp_path):
+    database = tmp_path / "billing.db"
+    cfg = config.load(None, {"box": {"board": "demo", "board_root": str(tmp_path / "box"),
+                                     "database": str(database)}})
+    activation = daemon.load_activation(cfg)
+    assert activation.earliest_use() is None  # no database yet (and none is made)
+    assert not database.exists()
+    store.init_db(database)
+    try:
+        prepare_billing()  # recharges and rates: no trace of a trial
+        assert activation.earliest_use() is None
+        assert calls.authorize("1001", "912345", billing_state="active").result == calls.ALLOWED
+    finally:
+        store.close_db()
+    status = activation.activate()
+    assert not status.activated and "this box has billing history since" in status.trial_problem
+
+
+def test_a_stopping_daemon_writes_the_trials_running_time(tmp_path):
+    flushed = []
+    activation = types.SimpleNamespace(billing_state=lambda: "active",
+                                       flush_trial=lambda: flushed.append(True))
+    cfg = config.load(write_config(tmp_path, agi={"enabled": "no"}, cdr={"enabled": "no"},
+                                   web={"enabled": "no"}))
+    d = daemon.Daemon(cfg, activation=activation).start()
+    assert flushed == []
+    d.stop()
+    assert flushed == [True]

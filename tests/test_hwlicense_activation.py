@@ -13,25 +13,21 @@ from hwlicense.license import issue_license
 from hwlicense.reset import factory_reset, firmware_upgrade, hard_reset
 from hwlicense.results import Code
 from hwlicense.storage import wipe
+from hwlicense.trial import RECORD_AREAS
+from tests.helpers import BOX_T0
+from tests.helpers import BoxClock as Clock
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+T0 = BOX_T0
 DAY = timedelta(days=1)
 VENDOR = keys.generate()
 
 
-class Clock:
-    def __init__(self, now=T0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
-def box(root, board="qemu", clock=None, n=1):
+def box(root, board="qemu", clock=None, n=1, **options):
     """A fresh Activation object (as after a restart) on the device under ``root``."""
     make_device(root, board, n)
-    return Activation(load_profile(board, root), clock=clock or Clock(),
-                      trusted_keys=[VENDOR.public_key()])
+    clock = clock or Clock()
+    return Activation(load_profile(board, root), clock=clock, uptime=clock.uptime,
+                      boot_id=clock.boot_id, trusted_keys=[VENDOR.public_key()], **options)
 
 
 def license_for(act):
@@ -127,7 +123,7 @@ def test_trial_is_not_extended(tmp_path, step):
 def test_damaged_trial_record_does_not_start_a_new_trial(tmp_path):
     act = box(tmp_path)
     act.activate()
-    for area in ("nvram", "persist"):
+    for area in RECORD_AREAS:  # every copy (nvram, persist and, since the copies are bound, data)
         (act.profile.area(area) / "trial.rec").write_text("garbage")
     status = box(tmp_path).activate()
     assert status.state == "expired" and status.trial_problem

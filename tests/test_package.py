@@ -308,8 +308,8 @@ def _status(box):
 def test_upgrade_from_the_previous_version_keeps_everything(previous, package, box, vendor,
                                                           tmp_path):
     _ok(ps.run_script(previous, "install.sh", box, "--board", "qemu"))
-    _some_business(box)
-    _license_the_box(box, vendor, tmp_path)
+    _license_the_box(box, vendor, tmp_path)  # before the business: a box with billing
+    _some_business(box)                      # history but no trial record gets no trial
     config = box / "mnt/data/billing-addon/billing.ini"
     config.write_text(config.read_text().replace("port = 8080", "port = 8081"))
     money, status = _money_state(box), _status(box)
@@ -326,8 +326,8 @@ def test_upgrade_from_the_previous_version_keeps_everything(previous, package, b
 
 def test_uninstall_keeps_data_and_reinstall_brings_it_back(package, box, vendor, tmp_path):
     _ok(ps.run_script(package, "install.sh", box, "--board", "qemu"))
-    _some_business(box)
-    _license_the_box(box, vendor, tmp_path)
+    _license_the_box(box, vendor, tmp_path)  # before the business: a box with billing
+    _some_business(box)                      # history but no trial record gets no trial
     money, status = _money_state(box), _status(box)
 
     _ok(ps.run_script(box / "opt/billing-addon", "uninstall.sh", box))
@@ -346,8 +346,8 @@ def test_uninstall_keeps_data_and_reinstall_brings_it_back(package, box, vendor,
 
 def test_purge_deletes_billing_data_but_not_license_or_trial(package, box, vendor, tmp_path):
     _ok(ps.run_script(package, "install.sh", box, "--board", "qemu"))
-    _some_business(box)
-    _license_the_box(box, vendor, tmp_path)
+    _license_the_box(box, vendor, tmp_path)  # before the business: a box with billing
+    _some_business(box)                      # history but no trial record gets no trial
     first = _status(box)["first_activation"]
     _ok(ps.run_script(box / "opt/billing-addon", "uninstall.sh", box, "--purge"))
     assert list((box / "mnt/data/billing-addon").iterdir()) == []

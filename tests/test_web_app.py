@@ -661,6 +661,56 @@ def test_admin_activation_license_and_billing_ac(env, admin):
     assert "Billing is deactivated" in admin.get("/admin/settings").text
 
 
+def _real_board(db_path, tmp_path, activation=None, board="demo"):
+    """The web UI on a board under tmp_path with the real activation (``None``:
+    make_app's default for the config), an admin signed in."""
+    cfg = config.load(None, {"box": {"board": board, "board_root": str(tmp_path / "box")}})
+    app = make_app(cfg, activation)
+    auth.set_admin_password(ADMIN_PW)
+    admin = Client(app)
+    admin.login("admin", ADMIN_PW)
+    return app, admin
+
+
+def test_admin_settings_shows_the_running_time_left_whatever_the_clock(db_path, tmp_path):
+    from hwlicense.activation import Activation
+    from hwlicense.board import load_profile
+    from tests.helpers import BoxClock
+
+    clock = BoxClock()
+    activation = Activation(load_profile("demo", tmp_path / "box"), clock=clock,
+                            uptime=clock.uptime, boot_id=clock.boot_id)
+    app, admin = _real_board(db_path, tmp_path, activation)
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    clock.now = clock.now + dt.timedelta(days=20)
+    assert "free trial, 10 day(s) left" in admin.get("/admin/settings").text
+    clock.jump(clock.now - dt.timedelta(days=365))  # the customer sets the clock back
+    text = admin.get("/admin/settings").text
+    assert "free trial, 10 day(s) left" in text
+    assert 'id="clock-warning">the clock' in text and "365 day(s) behind" in text
+
+
+def test_the_web_uis_default_activation_refuses_a_trial_where_calls_were_billed(db_path, tmp_path):
+    accounts.ensure_extension("1001")
+    accounts.edit(["1001"], billing_enabled=True, credit=money.parse_amount("5"))
+    rates.add(rates.validate({"prefix": "9", "rate": "0.10", "unit": "60", "all_extensions": True}))
+    assert calls.authorize("1001", "912345678", billing_state="active").result == "ALLOWED"
+    app, admin = _real_board(db_path, tmp_path)
+    r = admin.post("/admin/activation", {"activate": "1"}, check=303)
+    text = admin.get(r.location).text
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    assert f"Billing was not activated: this box has billing history since {today}" in text
+    assert "Billing has never been activated" in text
+
+
+def test_a_device_that_cannot_be_identified_starts_no_trial(db_path, tmp_path):
+    app, admin = _real_board(db_path, tmp_path, board="qemu")  # no DMI, no NIC under the root
+    r = admin.post("/admin/activation", {"activate": "1"}, check=303)
+    text = admin.get(r.location).text
+    assert "Billing was not activated: cannot identify this QEMU device" in text
+    assert "Billing has never been activated" in text
+
+
 def test_billing_manager(env, admin):
     r = admin.post("/admin/users/add", check=200)
     username = re.search(r'id="new-username">(bill-[a-z0-9]{3,})<', r.text).group(1)

@@ -35,10 +35,17 @@ def _licensing(ui: WebCore):
 def admin_activation(ui: WebCore):
     activation = _licensing(ui)
     on = decoded(bottle.request.forms).get("activate") == "1"
-    status = activation.activate() if on else activation.deactivate()
+    try:
+        status = activation.activate() if on else activation.deactivate()
+    except Exception as exc:  # noqa: BLE001 - e.g. the device cannot be identified
+        ui.flash(f"Billing was not activated: {exc}", "error")
+        bottle.redirect("/admin/settings")
     ui.forget_activation()
     if on:
-        if status.licensed:
+        if not status.activated:  # refused: no trial could start (the reason says why)
+            ui.flash(f"Billing was not activated: {getattr(status, 'trial_problem', None)}.",
+                     "error")
+        elif status.licensed:
             ui.flash("Billing activated (licensed: Never Expires).")
         elif status.state == "expired":
             ui.flash("Billing is switched on, but the trial has expired: upload a license "

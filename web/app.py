@@ -105,11 +105,13 @@ def _default_activation(cfg):
         from hwlicense.board import load_profile
     except ImportError:
         return None
-    from billing_addon import __version__
+    from billing_addon import __version__, usage
 
     board = cfg.get("box", "board") if cfg is not None else "demo"
     root = (cfg.get("box", "board_root") or None) if cfg is not None else None
-    return Activation(load_profile(board, root), addon_version=__version__)
+    database = store.db.database  # make_app opened it: the billing history is there
+    return Activation(load_profile(board, root), addon_version=__version__,
+                      earliest_use=usage.earliest_use(database) if database else None)
 
 
 def make_app(cfg, activation=None) -> bottle.Bottle:

@@ -87,25 +87,23 @@ def extension():
 
 @pytest.fixture
 def expired_trial(pbx):
-    """``expired_trial()`` moves the box's trial start 40 days back (billing 'expired');
-    the trial starts again, fresh, after the test."""
-    from datetime import datetime, timedelta, timezone
+    """``expired_trial()`` counts 40 days of running time on the box's trial (billing
+    'expired'); the trial starts again, fresh, after the test."""
+    from dataclasses import replace
 
     from hwlicense.board import load_profile
-    from hwlicense.trial import TrialRecord, TrialStore
+    from hwlicense.trial import TrialStore
 
     trial = TrialStore(load_profile("demo", str(pbx.daemon.folder / "root")))
     used = []
 
     def expire():
-        now = datetime.now(timezone.utc)
-        trial.save(TrialRecord(now - timedelta(days=40), now))
+        trial.save(replace(trial.load(), used=40 * 86400, ended=None))
         used.append(True)
         # the daemon reads the license state at most every second ([daemon] license_cache_seconds)
         time.sleep(1.5)
 
     yield expire
     if used:
-        now = datetime.now(timezone.utc)
-        trial.save(TrialRecord(now, now))
+        trial.save(replace(trial.load(), used=0, ended=None))
         time.sleep(1.5)

@@ -35,7 +35,10 @@
     <tr><th>Stored license</th><td class="error-message">{{status.license_problem}}</td></tr>
     % end
     % if getattr(status, 'trial_problem', None):
-    <tr><th>Trial record</th><td class="error-message">{{status.trial_problem}}</td></tr>
+    <tr><th>Trial record</th><td class="error-message" id="trial-problem">{{status.trial_problem}}</td></tr>
+    % end
+    % if getattr(status, 'clock_warning', None):
+    <tr><th>Clock</th><td class="error-message" id="clock-warning">{{status.clock_warning}}</td></tr>
     % end
   </table>
 </section>
