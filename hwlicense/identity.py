@@ -105,8 +105,8 @@ class Kdf:
         return kdf
 
 
-# 8 MiB and about 20 ms per digest on a 2020s x86 core; the box checks each of its
-# (at most three) components once per license file.  docs/formats.md has the numbers.
+# 8 MiB and 18-23 ms per digest on an x86 server core; the box checks each of its (at
+# most three) components once per license file.  docs/formats.md has the numbers.
 DEFAULT_KDF = Kdf(n=2**13, r=8, p=1)
 
 
