@@ -123,7 +123,8 @@ class Activation:
             identity = self.identity()
         except IdentityError as exc:
             return VerifyResult.fail(Code.NO_IDENTITY, f"license refused: {exc}")
-        expected = Expected(PRODUCT, self.profile.model, identity.components)
+        # this device, its board's minimum match and components, the billing feature
+        expected = Expected.device(self.profile, identity)
 
         def here() -> VerifyResult:
             return verify_license(data, self.trusted(), expected)
@@ -290,4 +291,5 @@ class Activation:
             board=self.profile.name,
             addon_version=self.addon_version,
             created=self.clock(),
+            recipients=self.trusted(),  # its values sealed to each trusted vendor key
         )

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 DEFAULT_PROFILE_DIRS = ("billing_addon/board/profiles", "board/profiles")
 AREAS = ("data", "persist", "nvram")
 RESETS = ("upgrade", "factory", "hard")
+# How far the vendor may trust a board's identity (``[identity] assurance``): an appliance
+# (our firmware on our hardware), a weak one (a VM or a generic Linux box, whose DMI values
+# and MAC whoever runs it can set: the sales tool warns), a test device (demo: an id in a
+# file anyone can copy; the sales tool refuses it unless told it is for testing).
+ASSURANCES = ("appliance", "weak", "test")
+GROUP = "group"  # source type: one component made of several sources (``parts``)
 
 
 class ProfileError(Exception):
@@ -43,6 +49,7 @@ class SourceSpec:
     type: str
     options: Mapping[str, str]
     fallback: SourceSpec | None = None
+    parts: tuple[SourceSpec, ...] = ()  # type 'group': the sources it is made of
 
     def list(self, key: str) -> tuple[str, ...]:
         """A comma-separated option as a tuple (empty when absent)."""
@@ -59,9 +66,20 @@ class BoardProfile:
     areas: Mapping[str, str]
     resets: Mapping[str, tuple[str, ...]]
     identity_sources: tuple[SourceSpec, ...]
-    match: int
+    match: int  # the minimum: a license needing fewer matching components is refused
     root: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    assurance: str = "appliance"  # see ASSURANCES
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        """The identity components this board reads, in order."""
+        return tuple(s.name for s in self.identity_sources)
+
+    @property
+    def part_names(self) -> Mapping[str, str]:
+        """Part name -> the group component it belongs to (sources of a 'group')."""
+        return {p.name: s.name for s in self.identity_sources for p in s.parts}
 
     def path(self, path: str) -> Path:
         """A path the profile names, read under the root when there is one."""
@@ -135,6 +153,7 @@ def parse_profile(
         resets = {r: split_list(cp["resets"].get(r, "")) for r in RESETS}
         names = split_list(cp["identity"]["sources"])
         match = int(cp["identity"].get("match", "1"))
+        assurance = cp["identity"].get("assurance", ASSURANCES[0]).strip()
         name, model = board["name"], board["model"]
     except (configparser.Error, KeyError, ValueError) as exc:
         raise ProfileError(f"{origin}: malformed profile: {exc}") from exc
@@ -144,7 +163,16 @@ def parse_profile(
             raise ProfileError(f"{origin}: reset {reset!r} names unknown areas {unknown}")
     if not names or match < 1:
         raise ProfileError(f"{origin}: needs at least one identity source and match >= 1")
-    sources = tuple(_source(cp, n, origin, set()) for n in names)
+    if 2 * match <= len(names):
+        # Else one license could name half the components of one device and half of
+        # another's and be valid on both.
+        raise ProfileError(f"{origin}: match {match} of {len(names)} sources: more than half "
+                           "of the sources must have to match")
+    if assurance not in ASSURANCES:
+        raise ProfileError(f"{origin}: assurance {assurance!r} is not one of "
+                           f"{', '.join(ASSURANCES)}")
+    seen: set[str] = set()
+    sources = tuple(_source(cp, n, origin, seen) for n in names)
     return BoardProfile(
         name=name,
         model=model,
@@ -155,20 +183,32 @@ def parse_profile(
         match=match,
         root=_root(root, board),
         extra=dict(board),
+        assurance=assurance,
     )
 
 
-def _source(cp: configparser.ConfigParser, name: str, origin: str, seen: set) -> SourceSpec:
+def _source(cp: configparser.ConfigParser, name: str, origin: str, seen: set,
+            in_group: bool = False) -> SourceSpec:
+    """The source ``name``; ``seen`` holds every name used so far, so no source is read
+    twice (a fallback loop, a part of two groups, a group part listed as a source)."""
     section = f"source:{name}"
     if section not in cp or "type" not in cp[section]:
         raise ProfileError(f"{origin}: identity source {name!r} needs a [{section}] with type")
     if name in seen:
-        raise ProfileError(f"{origin}: fallback loop at source {name!r}")
+        raise ProfileError(f"{origin}: source {name!r} is used twice (fallback loop?)")
     seen.add(name)
     options: dict[str, str] = dict(cp[section])
+    kind = options.pop("type").strip()
     fallback_name = options.pop("fallback", "").strip()
     fallback = _source(cp, fallback_name, origin, seen) if fallback_name else None
-    return SourceSpec(name, options.pop("type").strip(), options, fallback)
+    parts: tuple[SourceSpec, ...] = ()
+    if kind == GROUP:
+        part_names = split_list(options.pop("parts", ""))
+        if in_group or fallback is not None or not part_names:
+            raise ProfileError(f"{origin}: group {name!r} needs parts, is not a part itself "
+                               "and has no fallback")
+        parts = tuple(_source(cp, p, origin, seen, in_group=True) for p in part_names)
+    return SourceSpec(name, kind, options, fallback, parts)
 
 
 def _root(root: str | Path | None, board: configparser.SectionProxy) -> Path | None:

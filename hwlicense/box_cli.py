@@ -34,7 +34,7 @@ from hwlicense.identity import IdentityError
 from hwlicense.reset import apply_reset
 from hwlicense.results import Code
 from hwlicense.storage import atomic_write, read_bytes
-from hwlicense.textformat import MAX_SIZE
+from hwlicense.textformat import KIND_NAMES, LICENSE_KIND, MAX_SIZE, size_refusal
 from hwlicense.trial import TRIAL_DAYS
 
 BOARD_ENV = "BILLING_BOARD"
@@ -188,12 +188,23 @@ def cmd_license_upload(args: argparse.Namespace, act: Activation) -> int:
         return _fail(ExitCode.IO, "io", f"cannot read {args.file}: {exc}")
     if data is None:
         return _fail(ExitCode.IO, "io", f"no such file: {args.file}")
+    if len(data) > MAX_SIZE:  # only MAX_SIZE + 1 bytes were read: say the real size
+        size = _input_size(args.file, len(data))
+        return _fail(ExitCode.LICENSE_REFUSED, Code.TOO_LARGE.value,
+                     f"license refused: {size_refusal(size, KIND_NAMES[LICENSE_KIND])}")
     result = act.upload_license(data)
     if not result.ok:
         code = ExitCode.IO if result.code is Code.STORAGE else ExitCode.LICENSE_REFUSED
         return _fail(code, result.code.value, result.reason)
     print(f"OK: {result.reason}; Time of expiration: Never Expires")
     return 0
+
+
+def _input_size(name: str, already: int) -> int:
+    """The size of the upload's input: the file's, or all of stdin (read and counted)."""
+    if name != "-":
+        return os.stat(name).st_size
+    return already + sum(len(chunk) for chunk in iter(lambda: sys.stdin.buffer.read(1 << 20), b""))
 
 
 def cmd_reset(args: argparse.Namespace, act: Activation) -> int:

@@ -6,3 +6,6 @@ to the add-on's code: the sales tool, which runs without the add-on, needs it to
 """
 
 PRODUCT = "coovox-billing"
+
+# The feature a license must include for the box to bill calls (``features:`` field).
+BILLING_FEATURE = "billing"

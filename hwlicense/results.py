@@ -28,6 +28,8 @@ class Code(str, enum.Enum):
     WRONG_PRODUCT = "wrong-product"
     WRONG_MODEL = "wrong-model"
     WRONG_DEVICE = "wrong-device"
+    POLICY = "policy"  # match below the board's minimum, or a component it does not read
+    NO_FEATURE = "no-feature"  # a valid license without the billing feature
     NO_IDENTITY = "no-identity"
     STORAGE = "storage"
 

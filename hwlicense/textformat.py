@@ -53,22 +53,29 @@ def serialize(kind: str, version: int, fields: list[tuple[str, str]]) -> bytes:
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
+def size_refusal(size: int, want: str) -> str:
+    """Why a file of ``size`` bytes is refused: its real size and the limit."""
+    shown = f"{size / 1024 / 1024:.1f} MiB" if size >= 1024 * 1024 else f"{size / 1024:.1f} KiB"
+    return (f"the file is {shown} ({size} bytes); {want} is at most "
+            f"{MAX_SIZE // 1024} KiB ({MAX_SIZE} bytes)")
+
+
 def parse(data: bytes, expected_kind: str, supported_version: int) -> Document:
-    """Parse ``data`` as ``expected_kind``; FormatError with a Code and reason otherwise."""
+    """Parse ``data`` as ``expected_kind``; FormatError with a Code and reason otherwise.
+
+    ``data`` must be the whole file (a reader that stops after MAX_SIZE + 1 bytes should
+    report the real size itself, with ``size_refusal``)."""
     want = KIND_NAMES[expected_kind]
     if not data:
         raise FormatError(Code.EMPTY, f"the file is empty; expected {want}")
     if len(data) > MAX_SIZE:
-        raise FormatError(
-            Code.TOO_LARGE, f"the file is {len(data)} bytes; {want} is at most {MAX_SIZE}"
-        )
-    data = _lf_form(data, want)
+        raise FormatError(Code.TOO_LARGE, size_refusal(len(data), want))
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         raise FormatError(Code.NOT_TEXT, f"the file is binary, not {want}") from None
     first, _, _ = text.partition("\n")
-    header = _HEADER.match(first)
+    header = _HEADER.match(first[:-1] if first.endswith("\r") else first)
     if header is None:
         raise FormatError(Code.UNKNOWN_FORMAT, f"the file is not {want} (unknown first line)")
     kind, version = header.group(1), int(header.group(2))
@@ -81,6 +88,8 @@ def parse(data: bytes, expected_kind: str, supported_version: int) -> Document:
             f"{want} of format version {version} is newer than this software "
             f"understands ({supported_version}); upgrade the billing add-on or tool",
         )
+    data = _lf_form(data, want)
+    text = data.decode("ascii")
     if not text.endswith("\n"):
         raise FormatError(
             Code.TRUNCATED, f"the file does not end with a line end (cut short?): {want}"
@@ -100,4 +109,5 @@ def _lf_form(data: bytes, want: str) -> bytes:
         return data
     if data.count(b"\r") == data.count(b"\r\n") == data.count(b"\n"):
         return data.replace(b"\r\n", b"\n")
-    raise FormatError(Code.MALFORMED, f"the file has mixed or stray line ends: not a clean {want}")
+    raise FormatError(Code.MALFORMED, "the file has stray or mixed line ends (CR characters "
+                      f"outside CRLF pairs): it is not an unchanged copy of {want}")

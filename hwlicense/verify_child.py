@@ -2,7 +2,8 @@
 (the daemon) never loads cryptography: its OpenSSL binding stays about 9 MB of resident
 memory for as long as the process lives, for a check made once per license file.
 
-The parent sends the license and what it must match as JSON on stdin; the child runs
+The parent sends the license and what it must match (this device's identity values,
+its board's policy) as JSON on stdin, a pipe between two processes of the box; the child runs
 ``verify_license`` with the trusted keys it finds itself (package, environment, the key
 files the parent names) and prints the code and the reason.  The parent rebuilds the
 result, parsing the license text itself (no cryptography needed for that).
@@ -38,9 +39,7 @@ def verify_isolated(data: bytes, key_paths: Iterable[str | Path], expected: Expe
     request = json.dumps({
         "license": base64.b64encode(data).decode("ascii"),
         "key_paths": [str(p) for p in key_paths],
-        "product": expected.product,
-        "model": expected.model,
-        "components": dict(expected.components),
+        "expected": expected.to_json(),
     })
     package_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ)
@@ -68,7 +67,7 @@ def main() -> int:
     from hwlicense.verify import verify_license
 
     request = json.loads(sys.stdin.read())
-    expected = Expected(request["product"], request["model"], request["components"])
+    expected = Expected.from_json(request["expected"])
     result = verify_license(base64.b64decode(request["license"]),
                             load_trusted(request["key_paths"]), expected)
     print(json.dumps({"code": result.code.value, "reason": result.reason}))

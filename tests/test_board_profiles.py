@@ -63,7 +63,9 @@ def test_qemu_profile_paths(tmp_path):
     assert profile.area("persist") == tmp_path / "mnt/persist/billing-addon"
     assert profile.area("nvram") == tmp_path / "mnt/nvram/billing-addon"
     types = {s.name: s.type for s in profile.identity_sources}
-    assert types == {"dmi_serial": "file", "dmi_uuid": "file", "mac": "mac"}
+    assert types == {"dmi": "group", "mac": "mac"}  # serial and UUID: one -smbios line
+    parts = {p.name: p.type for p in profile.identity_sources[0].parts}
+    assert parts == {"dmi_serial": "file", "dmi_uuid": "file"}
     assert load_profile("qemu").area("data") == Path("/mnt/data/billing-addon")
 
 

@@ -187,7 +187,9 @@ def test_bad_uploads_change_nothing(tmp_path):
         good.replace(b"match: 2", b"match: 1"),
         act.billing_ac(),
         license_for(other),
-        issue_license(read_billing_ac(act.billing_ac()), keys.generate(), issued=T0),
+        # signed by a key the box does not trust (given the values: it cannot unseal them)
+        issue_license(read_billing_ac(act.billing_ac()), keys.generate(), issued=T0,
+                      values=act.identity().values),
     ]
     for bad in bad_inputs:
         result = act.upload_license(bad)
@@ -273,7 +275,8 @@ def test_checking_in_a_child_gives_the_same_verdicts(tmp_path):
         good[:-20],
         good.replace(b"match: 2", b"match: 1"),  # signature no longer matches
         license_for(other),  # another device
-        issue_license(read_billing_ac(here.billing_ac()), keys.generate(), issued=T0),
+        issue_license(read_billing_ac(here.billing_ac()), keys.generate(), issued=T0,
+                      values=here.identity().values),  # a key the box does not trust
         here.billing_ac(),
         b"",
     ]

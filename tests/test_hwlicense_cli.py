@@ -64,14 +64,17 @@ def test_encrypted_key(tmp_path):
     assert rc == 0, err
     assert b"ENCRYPTED" in (tmp_path / "vendor.key").read_bytes()
     root = tmp_path / "dev"
-    box("billing-ac", "-o", tmp_path / "b.ac", "--board", "demo", "--board-root", root)
-    rc, _, err = sales("issue", "b.ac", "--key", "vendor.key", "-o", "l.lic", cwd=tmp_path)
+    # the box seals its billing.ac to the vendor key it trusts; demo needs --test-device
+    box("billing-ac", "-o", tmp_path / "b.ac", "--board", "demo", "--board-root", root,
+        env={"BILLING_TRUSTED_KEYS_DIR": str(tmp_path)})
+    test = "--test-device"
+    rc, _, err = sales("issue", "b.ac", "--key", "vendor.key", "-o", "l.lic", test, cwd=tmp_path)
     assert rc == SalesExit.KEY and "encrypted" in err
     (tmp_path / "bad").write_text("wrong\n")
-    rc, _, err = sales("issue", "b.ac", "--key", "vendor.key", "-o", "l.lic",
+    rc, _, err = sales("issue", "b.ac", "--key", "vendor.key", "-o", "l.lic", test,
                        "--passphrase-file", "bad", cwd=tmp_path)
     assert rc == SalesExit.KEY
-    rc, _, err = sales("issue", "b.ac", "--key", "vendor.key", "-o", "l.lic",
+    rc, _, err = sales("issue", "b.ac", "--key", "vendor.key", "-o", "l.lic", test,
                        "--passphrase-file", "pp", cwd=tmp_path)
     assert rc == 0, err
 
@@ -88,7 +91,7 @@ def test_whole_workflow_on_two_emulated_devices(tmp_path, vendor):
     assert rc == 0 and "Days left:                30" in out
 
     ac = tmp_path / "billing.ac"
-    assert box("billing-ac", "-o", ac, *common_a)[0] == 0
+    assert box("billing-ac", "-o", ac, *common_a, env=env)[0] == 0  # sealed to the vendor
     rc, out, _ = sales("inspect", ac)
     assert rc == 0 and "checksum OK" in out and "QEMU" in out
 

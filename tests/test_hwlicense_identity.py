@@ -83,7 +83,7 @@ def test_qemu_identity_and_harmless_changes(tmp_path):
     make_device(tmp_path, "qemu", 7)
     profile = load_profile("qemu", tmp_path)
     before = read_identity(profile)
-    assert set(before.components) == {"dmi_serial", "dmi_uuid", "mac"}
+    assert set(before.components) == {"dmi", "mac"}  # DMI serial and UUID: one component
     assert before.match == 2
     # harmless: case and separators of the UUID, the MAC upper case, NIC renamed enp0s2->eth0
     set_dmi(tmp_path, None, "00000007111122223333444455556666")

@@ -11,7 +11,7 @@ from hwlicense import keys
 from hwlicense.activation import Activation
 from hwlicense.billing_ac import read_billing_ac
 from hwlicense.board import load_profile
-from hwlicense.fakedevice import make_device, set_dmi, set_mac
+from hwlicense.fakedevice import make_device, set_cpuinfo_serial, set_dmi, set_mac
 from hwlicense.identity import read_identity
 from hwlicense.license import issue_license, read_license
 from hwlicense.product import PRODUCT
@@ -29,7 +29,7 @@ def device(root, n=1, board="qemu"):
 
 
 def expected_for(act):
-    return Expected(PRODUCT, act.profile.model, read_identity(act.profile).components)
+    return Expected.device(act.profile, read_identity(act.profile))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,11 @@ def test_round_trip(box):
     assert result.ok and result.code is Code.OK
     parsed = read_license(lic).license
     assert parsed.product == PRODUCT and parsed.model == "QEMU"
-    assert parsed.fingerprint == read_billing_ac(ac).fingerprint
+    # format 2: the fingerprint is the vendor's (keyed): the same for every license of
+    # this device, in no billing.ac
+    again = issue_license(read_billing_ac(act.billing_ac()), VENDOR, issued=T0)
+    assert parsed.fingerprint == read_license(again).license.fingerprint
+    assert read_billing_ac(ac).fingerprint is None and parsed.fingerprint.encode() not in ac
     assert parsed.features == ("billing",)
     assert parsed.key_id == keys.key_id(VENDOR.public_key())
 
@@ -55,7 +59,7 @@ def test_billing_ac_holds_nothing_secret(box, tmp_path):
     _, ac, _ = box
     text = ac.decode()
     assert "QEMU-000001" not in text and "52:54:00" not in text
-    assert text.startswith("BILLING-AC 1\n") and "\nchecksum: sha256:" in text
+    assert text.startswith("BILLING-AC 2\n") and "\nchecksum: sha256:" in text
 
 
 def test_billing_ac_typo_is_detected(box):
@@ -80,8 +84,10 @@ def other_device_license(tmp):
     return issue_license(read_billing_ac(other.billing_ac()), VENDOR, issued=T0)
 
 
-def unknown_key_license(ac):
-    return issue_license(read_billing_ac(ac), keys.generate(), issued=T0)
+def unknown_key_license(ac, act):
+    # the billing.ac is sealed to VENDOR: another key can only sign the values it is given
+    return issue_license(read_billing_ac(ac), keys.generate(), issued=T0,
+                         values=act.identity().values)
 
 
 def flip(data, index, bit=0):
@@ -97,8 +103,9 @@ REFUSALS = {
     "flipped last newline": (lambda ac, lic, t: flip(lic, len(lic) - 1), Code.TRUNCATED),
     "another device": (lambda ac, lic, t: other_device_license(t), Code.WRONG_DEVICE),
     "another product": (lambda ac, lic, t: other_product_license(ac), Code.WRONG_PRODUCT),
-    "unknown key id": (lambda ac, lic, t: unknown_key_license(ac), Code.UNKNOWN_KEY),
-    "future version": (lambda ac, lic, t: lic.replace(b"LICENSE 1", b"LICENSE 2", 1),
+    "unknown key id": (lambda ac, lic, t: unknown_key_license(ac, device(t / "u")),
+                       Code.UNKNOWN_KEY),
+    "future version": (lambda ac, lic, t: lic.replace(b"LICENSE 2", b"LICENSE 3", 1),
                        Code.UNSUPPORTED_VERSION),
     "truncated": (lambda ac, lic, t: lic[: len(lic) // 2], Code.TRUNCATED),
     "truncated by one byte": (lambda ac, lic, t: lic[:-1], Code.TRUNCATED),
@@ -128,9 +135,11 @@ def test_no_trusted_keys(box):
 
 
 def test_one_identity_source_may_change(tmp_path):
-    act = device(tmp_path, 4)
+    # a board with three independent sources (on qemu, DMI and MAC are two: both needed)
+    set_cpuinfo_serial(tmp_path, "00000000c0ffee04")
+    act = device(tmp_path, 4, board="generic")
     lic = issue_license(read_billing_ac(act.billing_ac()), VENDOR, issued=T0)
-    set_mac(tmp_path, "enp0s2", "52:54:00:99:99:99")  # NIC replaced: 2 of 3 still match
+    set_mac(tmp_path, "eth0", "52:54:00:99:99:99")  # NIC replaced: 2 of 3 still match
     assert verify_license(lic, TRUSTED, expected_for(act)).ok
     set_dmi(tmp_path, "QEMU-OTHER", None)  # two changed: another device
     assert verify_license(lic, TRUSTED, expected_for(act)).code is Code.WRONG_DEVICE

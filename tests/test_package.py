@@ -92,6 +92,9 @@ def test_archive_holds_code_profiles_config_installer_and_no_harness(archives):
         assert needed in files, needed
     assert any(n.startswith("lib/billing_addon/web/views/") for n in files)
     assert not any("qemu/" in n or "__pycache__" in n or n.endswith(".pyc") for n in files)
+    # the demo board (an id in a file anyone can copy) is for developers, never a box
+    assert "lib/billing_addon/board/profiles/demo.ini" not in files
+    assert "lib/billing_addon/board/profiles/generic.ini" in files
     assert b"board = @BOARD@" in files["share/billing.ini"]
 
 

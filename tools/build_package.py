@@ -36,6 +36,10 @@ DEBIAN = {
     "waitress": ("waitress", "python3-waitress"),
     "XlsxWriter": ("xlsxwriter", "python3-xlsxwriter"),
 }
+# Files setup.py installs (pip, a developer's or the sales PC) that the box never gets:
+# the demo board's identity is a file anyone can copy, so no box may run it (it stays for
+# `make run`, the tests, and the sales tool's --test-device).
+NOT_ON_THE_BOX = frozenset({"billing_addon/board/profiles/demo.ini"})
 # Fixed metadata for reproducible archives (same sources -> same bytes).
 MTIME = 1704067200  # 2024-01-01
 
@@ -64,7 +68,8 @@ def source_version(root: Path) -> str:
 
 
 def package_files(root: Path, args: dict) -> list[tuple[Path, str]]:
-    """(source file, path under lib/) for every module and data file setup.py ships."""
+    """(source file, path under lib/) for every module and data file setup.py ships,
+    but those NOT_ON_THE_BOX."""
     dirs = args.get("package_dir", {})
     data = args.get("package_data", {})
     out = []
@@ -76,8 +81,9 @@ def package_files(root: Path, args: dict) -> list[tuple[Path, str]]:
         for pattern in data.get(package, []):
             for name in sorted(glob.glob(str(folder / pattern))):
                 path = Path(name)
-                if path.is_file():
-                    out.append((path, f"{dest}/{path.relative_to(folder).as_posix()}"))
+                rel = f"{dest}/{path.relative_to(folder).as_posix()}"
+                if path.is_file() and rel not in NOT_ON_THE_BOX:
+                    out.append((path, rel))
     return out
 
 
