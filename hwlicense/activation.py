@@ -65,6 +65,7 @@ class Status:
     license_problem: str | None = None  # why a stored license does not count
     trial_problem: str | None = None  # e.g. the trial record is damaged
     clock_warning: str | None = None  # the clock is far behind a time already seen
+    trial_used_seconds: int | None = None  # running time the trial has counted (None: no trial)
 
 
 class Activation:
@@ -251,6 +252,7 @@ class Activation:
             license_problem=None if lic is None or lic.ok else lic.reason,
             trial_problem=problem,
             clock_warning=clock_behind(record, now),
+            trial_used_seconds=trial.used if record is not None else None,
         )
 
     def flush_trial(self) -> None:

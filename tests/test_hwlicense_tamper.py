@@ -16,7 +16,7 @@ from hwlicense import keys
 from hwlicense.activation import Activation
 from hwlicense.billing_ac import make_billing_ac, read_billing_ac
 from hwlicense.board import ProfileError, load_profile
-from hwlicense.fakedevice import make_device, set_dmi, set_mac
+from hwlicense.fakedevice import make_device, set_dmi, set_mac, set_running_time
 from hwlicense.identity import Identity, component_hash, fingerprint_of
 from hwlicense.license import SIGNING_DOMAIN, issue_license, read_license
 from hwlicense.product import PRODUCT
@@ -207,6 +207,7 @@ def test_license_without_the_billing_feature_does_not_license_billing(tmp_path):
                           "recording")
     # stored before this check existed (an older add-on): reported, not licensed
     (a.profile.area("persist") / "license.lic").write_bytes(other)
+    set_running_time(a.profile.root, 31 * 86400)  # the trial's 30 days of running time are over
     status = box(a.profile.root, 1, clock=lambda: T0 + timedelta(days=31)).status()
     assert status.license_uploaded and not status.licensed and status.state == "expired"
     assert "does not include the 'billing' feature" in status.license_problem

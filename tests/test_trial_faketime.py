@@ -242,14 +242,15 @@ def test_licensing_commands_use_the_configs_board_and_root(tmp_path):
     assert all((root / area / RECORD_NAME).is_file() for area in RECORD_AREAS)
     code, out, _ = run("--config", cfg, "status", "--json", home=home)
     assert json.loads(out)["first_activation"] == first
-    code, out, _ = run("--config", cfg, "billing-ac", "-o", "-", home=home)
-    assert code == 0 and "board: demo" in out
-    ac = read_billing_ac(out.encode())
     vendor = keys.generate()
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys/vendor.pub").write_bytes(keys.public_pem(vendor.public_key()))
-    (tmp_path / "box.lic").write_bytes(issue_license(ac, vendor, issued=datetime.now(timezone.utc)))
     trusted = {"BILLING_TRUSTED_KEYS_DIR": str(tmp_path / "keys")}
+    # billing.ac is sealed to the vendor keys the box trusts
+    code, out, _ = run("--config", cfg, "billing-ac", "-o", "-", home=home, env=trusted)
+    assert code == 0 and "board: demo" in out
+    ac = read_billing_ac(out.encode())
+    (tmp_path / "box.lic").write_bytes(issue_license(ac, vendor, issued=datetime.now(timezone.utc)))
     code, _, err = run("--config", cfg, "license", "upload", tmp_path / "box.lic", home=home,
                        env=trusted)
     assert code == 0, err

@@ -11,7 +11,10 @@ add-on reinstalled from the current package): the same.  Factory reset
 reset with the qemu board's own rules (the add-on's ``reset hard``: data only, license
 kept), then with U20/U50 rules (the areas u20.ini wipes, data and persist, wiped on the
 host): license gone, trial not restarted, the same license file uploaded again restores
-it.  Box B (other serial, UUID, MAC): refuses A's license, accepts its own.
+it.  A clone of box A (its disks, the same -smbios line, a new MAC) is another device:
+the license is refused there.  Box B (other serial, UUID, MAC): its clock set back a
+year during the trial does not stop the trial counting; it refuses A's license, accepts
+its own.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import disks
-from .vm import AREAS, Box
+from .vm import AREAS, Box, Identity
 
 REPO = Path(__file__).resolve().parents[2]
+CLONE_MAC = "52:54:00:b1:11:c3"
 DB = "/mnt/data/billing-addon/billing.db"
 INTEGRITY = (f"python3 -c \"import sqlite3; c = sqlite3.connect('{DB}'); "
              "print(c.execute('PRAGMA integrity_check').fetchone()[0])\"")
@@ -266,9 +270,51 @@ class Scenario:
         status = self.status(box)
         self.expect(status["licensed"], "re-upload did not restore the license", status)
 
+    def cloned_vm(self, box: Box, mac: str) -> None:
+        """A copy of the licensed box's disks booted with the same -smbios line and a new
+        MAC (a cloned VM): the DMI serial and UUID are one component, so the license
+        (DMI + MAC) is refused there."""
+        self.halt(box)
+        folder = box.workdir / f"{box.name}-clone"
+        folder.mkdir()
+        copies = {}
+        for name, disk in box.disks.items():
+            copies[name] = folder / disk.name
+            subprocess.run(["cp", "--sparse=always", str(disk), str(copies[name])], check=True)
+        clone = Box(f"{box.name}-clone", box.image, folder,
+                    Identity(box.identity.serial, box.identity.uuid, mac), copies, box.accel)
+        self.timings.add(f"{clone.name}: disks copied (same DMI, MAC {mac})", 0.0)
+        try:
+            self.boot(clone, "cloned VM: same DMI serial and UUID, new MAC")
+            status = self.status(clone)
+            self.expect(not status["licensed"] and "wrong-device" in (status["license_problem"] or ""),
+                        "a cloned VM with a new MAC kept the license", status)
+            self.halt(clone)
+        finally:
+            clone.power_cut()
+        self.boot(box, "back to the original box")
+        self.expect(self.status(box)["licensed"], "the original box lost its license")
+
+    def clock_back_during_the_trial(self, box: Box) -> None:
+        """The customer sets the box's clock back a year during the trial: the trial
+        keeps counting the box's running time (it does not freeze or give days back)."""
+        before = self.status(box)
+        self.expect(before["state"] == "active" and not before["licensed"], "no trial running", before)
+        self.step(box, "clock set back a year", "date -s '-365 days' >/dev/null && date -u")
+        self.step(box, "the box runs a while", "sleep 3")
+        after = self.status(box)
+        self.expect(after["first_activation"] == before["first_activation"]
+                    and after["days_left"] <= before["days_left"], "setting the clock back gave "
+                    "trial days back", (before, after))
+        self.expect(after["trial_used_seconds"] > before["trial_used_seconds"],
+                    "the trial stopped counting when the clock went back", (before, after))
+        self.step(box, "clock set right again", f"date -s @{int(time.time())} >/dev/null")
+
     def other_box(self, box: Box, lic_a: Path) -> None:
         self.boot(box, "second box, other serial/UUID/MAC")
         self.install(box, self.host.current)
+        self.step(box, "activate (trial starts)", "billing-addon activate")
+        self.clock_back_during_the_trial(box)
         self.push(box, lic_a, "/tmp/license-a.lic")
         self.step(box, "box A's license refused", "billing-addon license upload /tmp/license-a.lic",
                   rc=5, contains="wrong-device")
@@ -284,6 +330,7 @@ class Scenario:
         lic = self.license_box(a, "box-a")
         licensed = self.status(a)
         self.expect(licensed["licensed"] and licensed["first_activation"], "not licensed", licensed)
+        self.cloned_vm(a, CLONE_MAC)
         self.money_then_power_cut(a)
         self.after_power_cut(a)
         self.package_upgrade(a, licensed)
