@@ -287,8 +287,11 @@ class Scenario:
         try:
             self.boot(clone, "cloned VM: same DMI serial and UUID, new MAC")
             status = self.status(clone)
-            self.expect(not status["licensed"] and "wrong-device" in (status["license_problem"] or ""),
+            self.expect(not status["licensed"] and "another device" in (status["license_problem"] or ""),
                         "a cloned VM with a new MAC kept the license", status)
+            self.expect(status["state"] == "expired" and "not written by this device"
+                        in (status["trial_problem"] or ""),
+                        "a cloned VM took the original's trial records as its own", status)
             self.halt(clone)
         finally:
             clone.power_cut()
