@@ -293,25 +293,25 @@ def test_fail_open_lets_calls_through_and_bills_them_from_the_cdr(live, extensio
 
 # -- not billed ---------------------------------------------------------------------------
 
-def test_an_extension_nobody_bills_dials_without_a_limit(live, extension):
-    number = extension(billing=False)
-    placed = live.call(number, "91000005", talk=1)
+def check_unbilled_call(live, number, dialed, status, reason=""):
+    """An UNBILLED answer: dialed without L(), answered, recorded as ``status``, no charge."""
+    placed = live.call(number, dialed, talk=1)
     live.wait_hangup(placed)
     assert live.variable(placed, "BILLING_RESULT") == "UNBILLED"
     assert dial_options(live, placed) == ""
     assert live.billable_row(placed)["disposition"] == "ANSWERED"
-    check_not_charged(live, placed, "unbilled")
+    check_not_charged(live, placed, status, reason)
+    return placed
+
+
+def test_an_extension_nobody_bills_dials_without_a_limit(live, extension):
+    check_unbilled_call(live, extension(billing=False), "91000005", "unbilled")
 
 
 def test_unrated_number_with_the_allow_policy_goes_out_unbilled(live, extension):
     number = extension(balance="1")
-    placed = live.call(number, UNRATED_NUMBER, talk=1)
-    live.wait_hangup(placed)
-    assert live.variable(placed, "BILLING_RESULT") == "UNBILLED"
+    placed = check_unbilled_call(live, number, UNRATED_NUMBER, "unrated", "no-rate")
     assert live.variable(placed, "BILLING_REASON") == "no-rate"
-    assert dial_options(live, placed) == ""
-    assert live.billable_row(placed)["disposition"] == "ANSWERED"
-    check_not_charged(live, placed, "unrated", "no-rate")
     assert balance(number) == cents("1")
 
 
@@ -320,12 +320,7 @@ def test_billing_deactivated_lets_calls_through_unbilled(live, extension):
     live.daemon.board("deactivate")
     try:
         assert wait_for(lambda: _authorize_result(live, extension) == "UNBILLED", 30)
-        placed = live.call(number, "91000006", talk=1)
-        live.wait_hangup(placed)
-        assert live.variable(placed, "BILLING_RESULT") == "UNBILLED"
-        assert dial_options(live, placed) == ""
-        assert live.billable_row(placed)["disposition"] == "ANSWERED"
-        check_not_charged(live, placed, "unbilled")
+        check_unbilled_call(live, number, "91000006", "unbilled")
     finally:
         live.daemon.board("activate")
     assert wait_for(lambda: _authorize_result(live, extension) == "DENIED", 30)
