@@ -126,12 +126,13 @@ def load_activation(cfg: config.Config) -> Any:
 class CachedState:
     """``billing_state()`` of the activation, read at most every ``seconds``: the call
     path must not verify a license signature per call.  On error the last known state
-    is kept ('active' before the first success)."""
+    is kept; before the first success it is 'expired' (a license check that keeps failing,
+    say on a record damaged on purpose, must never count as licensed)."""
 
     def __init__(self, source: Optional[BillingState], seconds: float):
         self.source = source
         self.seconds = seconds
-        self._value = "active"
+        self._value = "expired"
         self._read_at = -1e18
         self._lock = threading.Lock()
 

@@ -223,10 +223,10 @@ def unseal_values(ac: BillingAC, private_key: Ed25519PrivateKey) -> dict[str, st
                           f"to this vendor key ({kid})")
     try:
         plaintext = unseal(private_key, ac.sealed[kid], ac.sealed_aad)
-        values = json.loads(plaintext.decode("ascii"))
+        values = json.loads(plaintext.decode("ascii"), object_pairs_hook=_unique_keys)
     except SealError as exc:
         raise FormatError(Code.MALFORMED, str(exc)) from exc
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting: crafted
         raise FormatError(Code.MALFORMED, "the sealed values are not readable") from exc
     if not isinstance(values, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
@@ -235,3 +235,11 @@ def unseal_values(ac: BillingAC, private_key: Ed25519PrivateKey) -> dict[str, st
         raise FormatError(Code.MALFORMED, "the sealed values do not agree with the "
                           "components line")
     return values
+
+
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose names are all different (a crafted one may repeat a name)."""
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError("a component is named twice")
+    return dict(pairs)

@@ -87,8 +87,8 @@ def read_record(path: Path) -> dict[str, Any] | None:
         record = json.loads(raw.decode("utf-8"))
         payload = record["payload"]
         good = isinstance(payload, dict) and record["sha256"] == _check(payload)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        good = False
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+        good = False  # RecursionError: deeply nested JSON ('[' * 100000)
     if not good:
         raise DamagedRecord(f"{path} is damaged")
     return payload

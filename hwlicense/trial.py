@@ -40,7 +40,7 @@ from typing import Any
 
 from hwlicense.board import BoardProfile
 from hwlicense.identity import Identity, read_identity
-from hwlicense.runtime import BootId, Uptime, boot_id_source, uptime_source
+from hwlicense.runtime import UNKNOWN_BOOT, BootId, Uptime, boot_id_source, uptime_source
 from hwlicense.storage import DamagedRecord, read_record, write_record
 from hwlicense.timefmt import UTC
 
@@ -58,6 +58,8 @@ MAC_DOMAIN = b"billing-addon/trial-record/v2\0"
 MAC_HEX = 32
 
 DAMAGED = "the trial records are damaged; no new trial starts (a license still works)"
+DEGRADED = ("not every identity source of this device can be read now (a network card or "
+            "modem missing?): no trial starts until they can")
 REVOKED = ("the trial record in {areas} was not written by this device (edited, or copied "
            "from another box): the trial is over (a license still works)")
 
@@ -75,11 +77,18 @@ class TrialRecord:
     revoked: str | None = None  # why the trial was ended early (a foreign record); for good
 
     def used_at(self, boot: str, uptime: float) -> int:
-        """Seconds used when this boot's uptime is ``uptime``."""
-        now = int(uptime)
-        if boot == self.boot and now >= self.uptime:
-            return self.used + now - self.uptime
-        return self.used + max(0, now)  # a later boot: the whole of its running time so far
+        """Seconds used when this boot's uptime is ``uptime``.  What cannot be told apart
+        from a glitch counts nothing: an uptime that went back within a boot whose id is
+        known, or a boot id that could not be read now (or then) while the other was."""
+        now = max(0, int(uptime))
+        if boot == self.boot:
+            if now >= self.uptime:
+                return self.used + now - self.uptime
+            # the uptime went back: a reboot when no boot id can ever be read, else a glitch
+            return self.used + now if boot == UNKNOWN_BOOT else self.used
+        if UNKNOWN_BOOT in (boot, self.boot):
+            return self.used
+        return self.used + now  # a later boot: the whole of its running time so far
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,7 @@ def _bound(payload: dict[str, Any], identity: Identity) -> bool:
     return good >= identity.match
 
 
-MISSING, DAMAGED_COPY, FOREIGN, GOOD = "missing", "damaged", "foreign", "good"
+MISSING, DAMAGED_COPY, FOREIGN, UNCHECKED, GOOD = "missing", "damaged", "foreign", "unchecked", "good"
 
 
 @dataclass(frozen=True)
@@ -256,7 +265,8 @@ class TrialStore:
             return Trial(None, 0, problem)
         boot, uptime = self.boot_id(), self.uptime()
         used = record.used_at(boot, uptime)
-        if record.ended is None:
+        glitch = boot == UNKNOWN_BOOT and record.boot != UNKNOWN_BOOT  # never written over
+        if record.ended is None and not glitch:
             new_boot = boot != record.boot or int(uptime) < record.uptime
             counted = used - record.used
             if (new_boot or counted >= WRITE_STEP or used >= TRIAL_SECONDS
@@ -297,7 +307,8 @@ class TrialStore:
         if payload is None:
             return _Copy(area, MISSING)
         if not _bound(payload, self._identity()):
-            return _Copy(area, FOREIGN)
+            # with identity sources missing (a NIC not up yet) a copy cannot be judged
+            return _Copy(area, UNCHECKED if self._degraded() else FOREIGN)
         try:
             return _Copy(area, GOOD, _parse({k: v for k, v in payload.items() if k != "mac"}))
         except DamagedRecord:
@@ -332,6 +343,8 @@ class TrialStore:
         record, problem = self._merged(now)
         if record is not None or problem is not None:
             return self.observe(now)
+        if self._degraded():
+            return Trial(None, 0, DEGRADED)
         record = self._write(TrialRecord(now, 0, self.boot_id(), int(self.uptime()), now))
         return Trial(record, 0, None)
 
@@ -339,12 +352,21 @@ class TrialStore:
         """Write every copy (OSError when one cannot be written)."""
         self._write(record)
 
+    def _degraded(self) -> bool:
+        """Fewer identity sources readable than the board's ``match`` (a NIC not up yet, a
+        modem unplugged): a record signed now could not be verified once they are back,
+        so nothing is written or revoked until they are."""
+        return len(self._identity().components) < self.profile.match
+
     def _write(self, record: TrialRecord, areas=RECORD_AREAS, quiet: bool = False) -> TrialRecord:
         """Write ``record`` to the copies of ``areas`` and return it as written (whole
         seconds); ``quiet``: a copy that cannot be written (a read-only area) is skipped,
-        the record still counts in memory."""
+        the record still counts in memory.  Nothing is written while the identity is
+        degraded (see ``_degraded``): the record counts in memory only."""
         body = _body(record)
         record = _parse(body)
+        if self._degraded():
+            return record
         payload = {**body, "mac": record_macs(body, self._identity())}
         for area in areas:
             try:

@@ -162,6 +162,13 @@ def test_cached_billing_state():
     assert daemon.CachedState(None, 1)() == "active"
 
 
+def test_a_license_check_that_always_fails_never_counts_as_active():
+    def broken():
+        raise RecursionError("a record damaged on purpose")
+
+    assert daemon.CachedState(broken, seconds=0)() == "expired"
+
+
 def test_housekeeping_releases_stale_reservations(running):
     d, folder = running
     auth = calls.authorize("1001", "1234567", at=1000, uniqueid="old.1")

@@ -375,3 +375,24 @@ def test_sales_verify_ties_a_license_to_its_billing_ac(tmp_path, vendor_files):
     assert rc == SalesExit.INVALID and "made from another billing.ac" in out
     rc, out = verify(vendor_files / "b.ac", *key)
     assert rc == SalesExit.INVALID and "0 of 2 identity components match" in out
+
+
+@pytest.mark.parametrize("plaintext", [b"[" * 30000, b'{"dmi":"a","dmi":"b","mac":"c"}'],
+                         ids=["nested", "a-name-twice"])
+def test_crafted_sealed_values_are_refused_as_malformed(tmp_path, plaintext):
+    """Anyone may seal to the vendor's public key: deeply nested JSON must not crash the
+    sales tool, and a component named twice must not pass (the last value winning)."""
+    import dataclasses
+
+    from hwlicense.billing_ac import unseal_values
+    from hwlicense.results import FormatError
+    from hwlicense.seal import seal
+
+    ac = read_billing_ac(box(tmp_path / "a", 1).billing_ac())
+    (kid,) = ac.sealed
+    crafted = dataclasses.replace(ac, sealed={kid: seal(VENDOR.public_key(), plaintext,
+                                                       ac.sealed_aad)})
+    with pytest.raises(FormatError) as refused:
+        unseal_values(crafted, VENDOR)
+    assert refused.value.code == Code.MALFORMED
+    assert unseal_values(ac, VENDOR).keys() == {"dmi", "mac"}  # the real one still reads

@@ -146,7 +146,7 @@ def test_a_clean_stop_writes_the_time_counted_since_the_last_write(tmp_path):
 
 
 @pytest.mark.parametrize("area", RECORD_AREAS)
-@pytest.mark.parametrize("how", ["deleted", "damaged"])
+@pytest.mark.parametrize("how", ["deleted", "damaged", "nested"])
 def test_a_lost_or_damaged_copy_is_restored_from_the_others(tmp_path, area, how):
     clock = Clock()
     act = running(tmp_path, clock, 3)
@@ -154,6 +154,8 @@ def test_a_lost_or_damaged_copy_is_restored_from_the_others(tmp_path, area, how)
     before = the_rest(tmp_path)
     if how == "deleted":
         copies(act)[area].unlink()
+    elif how == "nested":  # JSON nested past Python's recursion limit
+        copies(act)[area].write_text("[" * 100000)
     else:
         copies(act)[area].write_text('{"payload": {"used": 0}, "sha256": "0"}\n')
     status = box(tmp_path, clock=clock).status()
@@ -274,3 +276,57 @@ def test_an_unreadable_history_starts_no_trial(tmp_path):
     status = box(tmp_path, earliest_use=broken).activate()
     assert not status.activated and "billing history cannot be read" in status.trial_problem
 
+
+
+def test_a_boot_with_a_network_card_missing_neither_ends_nor_rewrites_the_trial(tmp_path):
+    """The NIC is not up yet when the add-on starts (qemu: DMI + MAC, both needed): the
+    records cannot be signed so that they verify once it is back, so nothing is written
+    or revoked; the time still counts, and nothing is lost when the card returns."""
+    from hwlicense.activation import Activation
+    from hwlicense.board import load_profile
+
+    clock = Clock()
+    act = running(tmp_path, clock, 3)
+    written = {area: path.read_bytes() for area, path in copies(act).items()}
+    nic, away = tmp_path / "sys/class/net/enp0s2", tmp_path / "enp0s2-away"
+    nic.rename(away)
+    clock.reboot(timedelta(hours=1))
+    clock.now = clock.now + 10 * DAY
+    degraded = Activation(load_profile("qemu", tmp_path), clock=clock, uptime=clock.uptime,
+                          boot_id=clock.boot_id)
+    status = degraded.status()
+    degraded.flush_trial()
+    assert (status.state, status.days_left, status.trial_problem) == ("active", 17, None)
+    assert {area: path.read_bytes() for area, path in copies(act).items()} == written
+    away.rename(nic)
+    status = box(tmp_path, clock=clock).status()
+    assert (status.state, status.days_left, status.trial_problem) == ("active", 17, None)
+
+
+def test_no_new_trial_starts_while_an_identity_source_is_missing(tmp_path):
+    from hwlicense.activation import Activation
+    from hwlicense.board import load_profile
+    from hwlicense.trial import DEGRADED
+
+    box(tmp_path)  # the device, never activated
+    (tmp_path / "sys/class/net/enp0s2/address").unlink()
+    clock = Clock()
+    act = Activation(load_profile("qemu", tmp_path), clock=clock, uptime=clock.uptime,
+                     boot_id=clock.boot_id)
+    assert act.trial.start(clock()).problem == DEGRADED
+    assert not any(path.exists() for path in copies(act).values())
+
+
+def test_a_boot_id_read_as_unknown_once_or_an_uptime_going_back_counts_nothing(tmp_path):
+    """A read of the boot id that fails once, or an uptime that goes back within a boot,
+    is a glitch, not a reboot: it must not charge the whole uptime again."""
+    clock = Clock()
+    act = running(tmp_path, clock, 10)
+    clock.boot = "unknown"
+    assert act.status().days_left == 20
+    clock.boot = "boot-1"
+    assert act.status().days_left == 20
+    clock.up -= 2
+    assert act.status().days_left == 20
+    clock.now = clock.now + 2 * DAY
+    assert act.status().trial_used_seconds == 12 * 86400  # 10 days, then 2: no glitch counted
