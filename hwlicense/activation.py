@@ -110,8 +110,11 @@ class Activation:
 
     # -- identity and license ----------------------------------------------------------
     def identity(self) -> Identity:
-        """This device's identity, read once per Activation (a modem is slow to ask)."""
-        if self._identity is None:
+        """This device's identity, read once per Activation (a modem is slow to ask), and
+        again while fewer sources than the board's ``match`` could be read (a NIC or modem
+        that comes up after the add-on started must not leave it unlicensed until a
+        restart)."""
+        if self._identity is None or len(self._identity.components) < self.profile.match:
             self._identity = read_identity(self.profile)
         return self._identity
 
@@ -155,7 +158,7 @@ class Activation:
             return None
         except OSError as exc:
             return VerifyResult.fail(Code.STORAGE, f"cannot read the stored license: {exc}")
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, len(self.identity().components))
         if self._license_cache is None or self._license_cache[0] != key:
             try:
                 data = read_bytes(self.license_path, MAX_SIZE) or b""

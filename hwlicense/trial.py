@@ -290,7 +290,9 @@ class TrialStore:
         return self._cache[1], self._cache[2]
 
     def _keys(self) -> tuple:
-        keys: list[tuple[int, int, int] | None] = []
+        """The copies' file versions, and how many identity sources could be read (copies
+        that could not be judged are judged again once they all can)."""
+        keys: list[tuple[int, int, int] | int | None] = [len(self._identity().components)]
         for path in self.paths.values():
             try:
                 st = path.stat()

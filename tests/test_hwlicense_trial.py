@@ -330,3 +330,23 @@ def test_a_boot_id_read_as_unknown_once_or_an_uptime_going_back_counts_nothing(t
     assert act.status().days_left == 20
     clock.now = clock.now + 2 * DAY
     assert act.status().trial_used_seconds == 12 * 86400  # 10 days, then 2: no glitch counted
+
+
+def test_a_network_card_that_comes_up_after_the_start_is_seen_without_a_restart(tmp_path):
+    """The daemon's Activation lives as long as the daemon: an identity read while the NIC
+    was missing is read again, so the license and the trial are back once it is up."""
+    from hwlicense.activation import Activation
+    from hwlicense.board import load_profile
+
+    clock = Clock()
+    licensed = running(tmp_path, clock, 3)
+    assert licensed.upload_license(license_for(licensed)).ok
+    nic, away = tmp_path / "sys/class/net/enp0s2", tmp_path / "enp0s2-away"
+    nic.rename(away)
+    act = Activation(load_profile("qemu", tmp_path), clock=clock, uptime=clock.uptime,
+                     boot_id=clock.boot_id, trusted_keys=licensed.trusted_extra)
+    early = act.status()
+    assert not early.licensed and "another device" in early.license_problem
+    away.rename(nic)
+    later = act.status()
+    assert later.licensed and later.license_problem is None and later.trial_problem is None
