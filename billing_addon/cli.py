@@ -19,13 +19,16 @@ from .errors import Refusal
 EXIT_OK, EXIT_REFUSED = 0, 1
 
 
-def database_path(cfg: config.Config) -> Path:
-    """The configured database file, else billing.db in the board's data area."""
-    if cfg.get("box", "database"):
+def database_path(cfg: Optional[config.Config], profile=None) -> Path:
+    """The configured database file, else billing.db in the data area of ``profile``
+    (default: the configured board)."""
+    if cfg is not None and cfg.get("box", "database"):
         return Path(cfg.get("box", "database"))
-    from hwlicense.board import load_profile
+    if profile is None:
+        from hwlicense.board import load_profile
 
-    profile = load_profile(cfg.get("box", "board"), cfg.get("box", "board_root") or None)
+        assert cfg is not None, "a board profile or a configuration"
+        profile = load_profile(cfg.get("box", "board"), cfg.get("box", "board_root") or None)
     return Path(profile.area("data")) / "billing.db"
 
 
@@ -349,10 +352,9 @@ def box_context(args):
     from . import usage
 
     cfg = config.load(args.config) if args.config else None
-    database = cfg.get("box", "database") if cfg is not None else ""
 
     def earliest_use(profile):
-        return usage.first_billed(database or Path(profile.area("data")) / "billing.db")
+        return usage.first_billed(database_path(cfg, profile))
 
     if cfg is None:
         return BoxContext(earliest_use=earliest_use)

@@ -461,7 +461,7 @@ def test_two_calls_of_one_prepaid_extension_share_its_money(live, extension):
 
 
 def call_reserved(placed):
-    """What authorize reserved for the call (its limit's cost), from the daemon's log of
-    the authorization in the call row's snapshot: the limit plus the started second."""
+    """What authorize reserved for the call at a cent a second: its limit plus the
+    started second past it (the call row keeps the limit; its reservation is released)."""
     call = Call.get(Call.uniqueid == placed.uid)
     return expected_cost(PER_SECOND, call.limit_ms // 1000 + 1)
