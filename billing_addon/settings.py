@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import money
+from . import call_days, money
 from .errors import Refusal
 from .store import Setting, db, money_txn
 
@@ -143,7 +143,12 @@ def put(key: str, value: str) -> str:
     except SettingError as exc:
         raise SettingError(f"{key}: {exc}") from None
     with money_txn():  # in the write queue, like every other writer of the process
+        previous = Setting.get_or_none(Setting.key == key)
         Setting.insert(key=key, value=value).on_conflict_replace().execute()
+        old = previous.value if previous else OPTIONS[key].default
+        if key == "timezone" and value != old:
+            # the days of the calls and of Statistics follow the zone (call_days.py)
+            call_days.rebuild(ZoneInfo(value))
     return value
 
 
