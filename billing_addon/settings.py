@@ -159,3 +159,20 @@ def zone() -> ZoneInfo:
 def local(ts_utc: int) -> dt.datetime:
     """A stored UTC epoch as an aware datetime in the box's zone."""
     return dt.datetime.fromtimestamp(ts_utc, dt.timezone.utc).astimezone(zone())
+
+
+def zone_label(at_utc: int) -> str:
+    """The zone the pages show times in, with its UTC offset at ``at_utc``.
+
+    >>> _label(ZoneInfo("Europe/Berlin"), 1711843200), _label(ZoneInfo("Asia/Kolkata"), 0)
+    ('Europe/Berlin (UTC+01:00)', 'Asia/Kolkata (UTC+05:30)')
+    """
+    return _label(zone(), at_utc)
+
+
+def _label(zone_info: ZoneInfo, at_utc: int) -> str:
+    offset = dt.datetime.fromtimestamp(at_utc, zone_info).utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"{zone_info.key} (UTC{sign}{hours:02d}:{minutes:02d})"

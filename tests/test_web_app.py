@@ -606,6 +606,35 @@ def test_statistics_from_call_daily(billing):
     assert "there is no extension 4242" in r.text
 
 
+def test_statistics_range_follows_by_and_is_shown(billing):
+    """Issue #13.1: the Day view's last 31 days used to be put in the form, so switching By
+    to Year kept them and the "year" total was a month's.  The default range is shown,
+    never carried by the form; a typed range that cuts a year says so."""
+    _make_calls()
+    today = settings.local(store.now_utc()).date()
+    text = billing.get("/statistics").text
+    assert 'value="" id="stat-from"' in text and 'value="" id="stat-to"' in text
+    assert f'data-from="{(today - dt.timedelta(days=30)).isoformat()}"' in text
+    text = billing.get("/statistics?by=year").text
+    assert 'data-from="" data-to=""' in text and "every day on record" in text
+    assert 'id="total-calls">4<' in text and 'id="stat-partial"' not in text
+    text = billing.get("/statistics?by=year&from=2024-05-01&to=2024-05-31").text
+    assert 'value="2024-05-01" id="stat-from"' in text
+    assert "Only part of 2024 is in this range" in text
+    assert 'href="/calls?from=2024-05-01&amp;to=2024-05-31&amp;q="' in text
+
+
+def test_every_page_names_the_time_zone(billing, admin):
+    """Issue #13.3: pages that show times say in which zone, with its UTC offset."""
+    for path in ("/calls", "/recharges", "/statistics"):
+        assert "in UTC (UTC+00:00)" in billing.get(path).text, path
+    billing.post("/settings", {"currency": "USD", "timezone": "Asia/Kolkata"}, check=303)
+    for path in ("/extensions", "/calls", "/recharges", "/statistics", "/rates", "/rates/test"):
+        assert "Times in Asia/Kolkata (UTC+05:30)" in billing.get(path).text, path
+    assert 'id="times-zone">Start times in Asia/Kolkata (UTC+05:30)' in billing.get("/calls").text
+    assert "Times in Asia/Kolkata (UTC+05:30)" in admin.get("/admin/settings").text
+
+
 def test_currency_applies_to_every_page_and_export(billing):
     _make_calls()
     r = billing.post("/settings", {"currency": "EUR", "timezone": "Europe/Berlin"}, check=303)

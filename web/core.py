@@ -112,6 +112,7 @@ class WebCore:
         role = session.role if session and session.signed_in else ""
         currency = settings.get("currency") if store.db.database else money.DEFAULT_CURRENCY
         zone = settings.zone() if store.db.database else dt.timezone.utc
+        zone_label = settings.zone_label(store.now_utc()) if store.db.database else "UTC (UTC+00:00)"
 
         def when(ts: Optional[int], fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
             if ts is None:
@@ -142,6 +143,7 @@ class WebCore:
             dur=fmt_duration,
             when=when,
             when_dt=when_dt,
+            zone_label=zone_label,
             errors={},
             url=self.url_with,
             qs=lambda value: quote(str(value), safe=""),

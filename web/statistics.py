@@ -5,7 +5,8 @@ SVG by the template from ``bar_chart``'s geometry."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from urllib.parse import urlencode
 
 import bottle
 
@@ -15,6 +16,42 @@ from . import auth
 from .core import Route, WebCore, decoded
 
 
+def default_range(by: str, today: dt.date) -> Tuple[Optional[dt.date], Optional[dt.date]]:
+    """The range shown when no date is given: Day the last 31 days, Month the last 12
+    months (whole months), Year every year.  It follows the By choice: the form never
+    carries it, so switching By shows that choice's own range."""
+    if by == "day":
+        return today - dt.timedelta(days=30), today
+    if by == "month":
+        return dt.date(today.year - 1 if today.month < 12 else today.year, today.month % 12 + 1, 1), today
+    return None, None
+
+
+def range_text(first: Optional[dt.date], last: Optional[dt.date]) -> str:
+    if first and last:
+        return f"{first.isoformat()} to {last.isoformat()}"
+    if first:
+        return f"from {first.isoformat()} on"
+    if last:
+        return f"up to {last.isoformat()}"
+    return "every day on record"
+
+
+def partial_periods(by: str, first: Optional[dt.date], last: Optional[dt.date],
+                    today: dt.date) -> Set[str]:
+    """The months or years that the range cuts: their totals cover only part of them
+    (a range up to today leaves the current period whole: its later days have no calls)."""
+    if by == "day":
+        return set()
+    width = reports.PERIODS[by]
+    cut = set()
+    if first and (first - dt.timedelta(days=1)).isoformat()[:width] == first.isoformat()[:width]:
+        cut.add(first.isoformat()[:width])
+    if last and last < today and (last + dt.timedelta(days=1)).isoformat()[:width] == last.isoformat()[:width]:
+        cut.add(last.isoformat()[:width])
+    return cut
+
+
 def statistics(ui: WebCore):
     q = decoded(bottle.request.query)
     by = q.get("by", "day")
@@ -22,20 +59,18 @@ def statistics(ui: WebCore):
         by = "day"
     number = q.get("extension", "").strip()[:32]
     errors: Dict[str, str] = {}
-    days = {}
+    days: Dict[str, Optional[dt.date]] = {}
     for key, label in (("from", "From"), ("to", "To")):
         try:
             days[key] = reports.parse_day(q.get(key, ""), label)
         except reports.ReportError as exc:
             errors[key] = str(exc)
+            days[key] = None
+    typed = days["from"] is not None or days["to"] is not None
+    first, last = days["from"], days["to"]
     today = settings.local(store.now_utc()).date()
-    if not errors and days["from"] is None and days["to"] is None:
-        if by == "day":
-            days["from"], days["to"] = today - dt.timedelta(days=30), today
-        elif by == "month":
-            days["from"] = dt.date(today.year - 1 if today.month < 12 else today.year,
-                                   today.month % 12 + 1, 1)
-            days["to"] = today
+    if not errors and not typed:
+        first, last = default_range(by, today)
     ext_id = None
     if number:
         ext_id = reports.extension_id(number)
@@ -45,16 +80,18 @@ def statistics(ui: WebCore):
     total = reports.StatRow("total", 0, 0, 0, 0)
     if not errors:
         try:
-            rows, total = reports.statistics(by, ext_id, days.get("from"), days.get("to"))
-            rows = reports.fill_periods(rows, by, days.get("from"), days.get("to"))
+            rows, total = reports.statistics(by, ext_id, first, last)
+            rows = reports.fill_periods(rows, by, first, last)
         except reports.ReportError as exc:
             errors["to"] = str(exc)
-    first, last = days.get("from"), days.get("to")
     filters = {"by": by, "extension": number,
-               "from": first.isoformat() if first else q.get("from", ""),
-               "to": last.isoformat() if last else q.get("to", "")}
+               "from": q.get("from", "").strip()[:10], "to": q.get("to", "").strip()[:10]}
+    shown = {"from": first.isoformat() if first else "", "to": last.isoformat() if last else "",
+             "text": range_text(first, last), "default": not typed}
+    call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number})
     return ui.render("statistics.tpl", http_status=400 if errors else 200, title="Statistics",
-                     filters=filters, errors=errors, rows=rows, total=total,
+                     filters=filters, errors=errors, rows=rows, total=total, shown=shown,
+                     call_log=call_log, partial=partial_periods(by, first, last, today),
                      chart_cost=bar_chart([(r.period, r.cost) for r in rows]),
                      chart_time=bar_chart([(r.period, r.answered_s) for r in rows]))
 

@@ -72,6 +72,15 @@
     sync();
   }
 
+  // Statistics: each By choice has its own range; dates picked for another would cut
+  // its periods, so changing By clears them (the page then shows that choice's range)
+  var statBy = document.getElementById("stat-by");
+  if (statBy) {
+    statBy.addEventListener("change", function () {
+      ["stat-from", "stat-to"].forEach(function (id) { document.getElementById(id).value = ""; });
+    });
+  }
+
   document.querySelectorAll("[data-back]").forEach(function (a) {
     a.addEventListener("click", function (e) {
       if (window.history.length > 1) { e.preventDefault(); window.history.back(); }

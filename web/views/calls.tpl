@@ -1,5 +1,6 @@
 % rebase('layout.tpl')
 % include('search_range.tpl')
+<p class="hint zone-note" id="times-zone">Start times in {{zone_label}}.</p>
 % if page is not None and not page.rows:
 <div class="empty">No call {{'matches this search' if any(filters.values()) else 'has been logged yet: outbound calls of billing-enabled extensions appear here with their cost'}}.</div>
 % elif page is not None:

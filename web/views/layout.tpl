@@ -47,6 +47,6 @@
   % end
   {{!base}}
 </main>
-<footer>Call billing add-on · times in the box's time zone</footer>
+<footer>Call billing add-on · <span id="zone-note">Times in {{zone_label}}</span></footer>
 </body>
 </html>

@@ -1,5 +1,6 @@
 % rebase('layout.tpl')
 % include('search_range.tpl')
+<p class="hint zone-note" id="times-zone">Times in {{zone_label}}.</p>
 % if page is not None and not page.rows:
 <div class="empty">No recharge {{'matches this search' if any(filters.values()) else 'has been made yet: recharge extensions on the Extensions page'}}.</div>
 % elif page is not None:

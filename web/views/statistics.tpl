@@ -10,6 +10,7 @@
   <label>From <input type="date" name="from" value="{{filters['from']}}" id="stat-from"></label>
   <label>To <input type="date" name="to" value="{{filters['to']}}" id="stat-to"></label>
   <button type="submit">Show</button>
+  <a href="/statistics?by={{filters['by']}}" class="button subtle" id="stat-reset">Default range</a>
   % include('field_error.tpl', name='extension')
   % include('field_error.tpl', name='from')
   % include('field_error.tpl', name='to')
@@ -20,7 +21,14 @@
   <div class="card"><span class="card-label">Average Call Time</span><span class="card-value" id="avg-time">{{dur(total.average_s)}}</span></div>
   <div class="card"><span class="card-label">Total Cost</span><span class="card-value" id="total-cost">{{fmt(total.cost)}}</span></div>
 </div>
-<p class="hint">{{'Extension ' + filters['extension'] if filters['extension'] else 'All extensions'}}, by {{filters['by']}}{{(', from ' + filters['from']) if filters['from'] else ''}}{{(' to ' + filters['to']) if filters['to'] else ''}}.</p>
+<p class="range-note" id="stat-range" data-from="{{shown['from']}}" data-to="{{shown['to']}}">
+  {{'Extension ' + filters['extension'] if filters['extension'] else 'All extensions'}}, by {{filters['by']}}:
+  <strong>{{shown['text']}}</strong>{{' (the default range for By ' + filters['by'].capitalize() + '; pick dates to change it)' if shown['default'] else ''}}.
+  Days in {{zone_label}}. Calls counted once settled (charged or unrated);
+  <a href="{{call_log}}" id="stat-call-log">the same range in the Call Log</a>.</p>
+% if partial:
+<p class="hint" id="stat-partial">Only part of {{', '.join(sorted(partial))}} is in this range: its total is for the days shown above, not the whole {{filters['by']}}.</p>
+% end
 % include('chart.tpl', chart=chart_cost, chart_id='chart-cost', caption='Total cost (' + currency + ')', label=fmt)
 % include('chart.tpl', chart=chart_time, chart_id='chart-time', caption='Total call time', label=dur)
 % if rows:
@@ -30,7 +38,7 @@
     <th class="num">Total Call Time</th><th class="num">Average Call Time</th><th class="num">Total Cost</th></tr></thead>
   <tbody>
   % for r in rows:
-  <tr><td>{{r.period}}</td><td class="num">{{r.calls}}</td><td class="num">{{r.answered_calls}}</td>
+  <tr><td>{{r.period}}{{!' <span class="badge" title="only part of it is in the range">part</span>' if r.period in partial else ''}}</td><td class="num">{{r.calls}}</td><td class="num">{{r.answered_calls}}</td>
       <td class="num">{{dur(r.answered_s)}}</td><td class="num">{{dur(r.average_s)}}</td><td class="num">{{fmt(r.cost)}}</td></tr>
   % end
   </tbody>
