@@ -302,20 +302,42 @@ def test_recharge_and_bulk_edit_take_every_page_of_a_search(billing):
     assert ticked_only.count('type="hidden" name="n"') == 1  # without all=1 the ticks count
 
 
+def test_recharge_is_confirmed_with_amount_and_balances(billing):
+    """Issue #13.7: the confirmation shows the amount, the extensions and each balance
+    before and after, and warns when billing is off; nothing moves before Confirm."""
+    accounts.edit(["1002"], billing_enabled=True)
+    accounts.recharge(["1002"], money.parse_amount("3"), "test")
+    text = billing.post("/extensions/recharge", {"n": ["1001", "1002"], "amount": "12.5"},
+                        check=200).text
+    assert 'id="confirm-amount">$12.50<' in text and "($25.00 in all)" in text
+    rows = re.findall(r'<tr data-number="(\d+)">(.*?)</tr>', text, re.S)
+    cells = {number: re.findall(r'data-label="([^"]+)">([^<]*)<', row) for number, row in rows}
+    assert ("Balance now", "$3.00") in cells["1002"] and ("Balance after", "$15.50") in cells["1002"]
+    assert ("Balance now", "$0.00") in cells["1001"] and ("Balance after", "$12.50") in cells["1001"]
+    assert 'id="billing-off-warning">Billing is off for 1001:' in text
+    assert accounts.get_extension("1001").balance == 0
+    text = billing.post("/extensions/recharge", {"n": "1001", "amount": "12.50", "step": "change"},
+                        check=200).text
+    assert 'id="recharge-form"' in text and 'value="12.50"' in text
+    assert accounts.get_extension("1001").balance == 0
+
+
 def test_recharge_selected_and_one(billing):
-    r = billing.post("/extensions/recharge", {"n": ["1001", "1002"], "amount": "12.50"}, check=303)
+    r = billing.post("/extensions/recharge", {"n": ["1001", "1002"], "amount": "12.50",
+                                              "step": "confirm"}, check=303)
     assert accounts.get_extension("1001").balance == 125000
     assert accounts.get_extension("1002").balance == 125000
     text = billing.get(r.location).text
     assert "Recharged 2 extension(s) with $12.50" in text
-    billing.post("/extensions/recharge", {"n": "1003", "amount": "1"}, check=303)
+    billing.post("/extensions/recharge", {"n": "1003", "amount": "1", "step": "confirm"}, check=303)
     assert accounts.get_extension("1003").balance == 10000
     history = billing.get("/recharges").text
     assert history.count("$12.50") >= 2 and billing.username in history
 
 
 def test_a_mistyped_recharge_is_corrected_with_an_adjustment(billing):
-    billing.post("/extensions/recharge", {"n": "1001", "amount": "100"}, check=303)  # meant 10
+    billing.post("/extensions/recharge", {"n": "1001", "amount": "100", "step": "confirm"},
+                 check=303)  # meant 10
     for data, field, message in [
         ({"n": "1001", "amount": "-90", "reason": " "}, "reason", "Say why"),
         ({"n": "1001", "amount": "0", "reason": "x"}, "amount", "greater than zero"),
@@ -326,8 +348,12 @@ def test_a_mistyped_recharge_is_corrected_with_an_adjustment(billing):
         assert f'id="err-{field}"' in r.text and message in r.text
     billing.get("/extensions/adjust?n=9999", check=404)
     assert accounts.get_extension("1001").balance == money.parse_amount("100")
-    r = billing.post("/extensions/adjust", {"n": "1001", "amount": "-90",
-                                            "reason": "recharged 100 instead of 10"}, check=303)
+    form = {"n": "1001", "amount": "-90", "reason": "recharged 100 instead of 10"}
+    review = billing.post("/extensions/adjust", form, check=200).text  # nothing moves yet
+    assert 'id="confirm-amount">$90.00<' in review and "Lower the balance" in review
+    assert 'id="balance-before">$100.00<' in review and 'id="balance-after">$10.00<' in review
+    assert accounts.get_extension("1001").balance == money.parse_amount("100")
+    r = billing.post("/extensions/adjust", dict(form, step="confirm"), check=303)
     assert "adjusted by -$90.00: now $10.00" in billing.get(r.location).text
     ext = accounts.get_extension("1001")
     assert ext.balance == money.parse_amount("10") and ext.total_recharges == money.parse_amount("100")

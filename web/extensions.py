@@ -73,28 +73,46 @@ def _operator(ui: WebCore) -> str:
 
 
 def recharge(ui: WebCore):
+    """Recharge in two steps: the form, then a review of the amount, each extension's
+    balance before and after, and a warning for extensions whose billing is off; only
+    the review's Confirm recharges."""
     request, source, selected = _selection(ui, "Select at least one extension to recharge.")
     errors: Dict[str, str] = {}
     amount_text = ""
+    back = source.get("back", "")
+    back = back if back.startswith("/extensions") else "/extensions"
     if request.method == "POST":
         amount_text = source.get("amount", "")
         try:
             amount = money.parse_amount(amount_text, allow_zero=False)
-            done = accounts.recharge([e.number for e in selected], amount, operator=_operator(ui))
-        except (money.AmountError, accounts.AccountError) as exc:
+        except money.AmountError as exc:
             errors["amount"] = str(exc)
         else:
-            currency = settings.get("currency")
-            summary = ", ".join(f"{r.number}: {money.format_amount(r.pre_balance, currency)} -> "
-                                f"{money.format_amount(r.post_balance, currency)}" for r in done[:10])
-            more = f" and {len(done) - 10} more" if len(done) > 10 else ""
-            ui.flash(f"Recharged {len(done)} extension(s) with "
-                     f"{money.format_amount(amount, currency)}: {summary}{more}.")
-            bottle.redirect(source.get("back", "") if source.get("back", "").startswith("/extensions")
-                            else "/extensions")
+            step = source.get("step", "")
+            if step == "confirm":
+                try:
+                    done = accounts.recharge([e.number for e in selected], amount,
+                                             operator=_operator(ui))
+                except accounts.AccountError as exc:
+                    errors["amount"] = str(exc)
+                else:
+                    ui.flash(_recharged(done, amount))
+                    bottle.redirect(back)
+            elif step != "change":
+                return ui.render("recharge_confirm.tpl", title="Confirm Recharge",
+                                 selected=selected, amount=amount, back=back,
+                                 billing_off=[e.number for e in selected if not e.billing_enabled])
     return ui.render("recharge.tpl", http_status=400 if errors else 200, title="Recharge",
-                     selected=selected, errors=errors, amount=amount_text,
-                     back=source.get("back", "/extensions"))
+                     selected=selected, errors=errors, amount=amount_text, back=back)
+
+
+def _recharged(done: List[accounts.Recharge], amount: int) -> str:
+    currency = settings.get("currency")
+    summary = ", ".join(f"{r.number}: {money.format_amount(r.pre_balance, currency)} -> "
+                        f"{money.format_amount(r.post_balance, currency)}" for r in done[:10])
+    more = f" and {len(done) - 10} more" if len(done) > 10 else ""
+    return (f"Recharged {len(done)} extension(s) with {money.format_amount(amount, currency)}: "
+            f"{summary}{more}.")
 
 
 def bulk_edit(ui: WebCore):
@@ -176,7 +194,8 @@ def edit_extension(ui: WebCore):
 
 def adjust_balance(ui: WebCore):
     """Correct one extension's balance up or down, with a reason (a mistyped recharge,
-    a refund); it shows in the Recharge History, and is not a recharge."""
+    a refund); it shows in the Recharge History, and is not a recharge.  Like Recharge,
+    a review of the balance before and after comes before it is done."""
     request, source, ext = _one_extension(ui)
     errors: Dict[str, str] = {}
     form = {"amount": source.get("amount", ""), "reason": source.get("reason", "")}
@@ -187,7 +206,11 @@ def adjust_balance(ui: WebCore):
             errors["amount"] = str(exc)
         if not form["reason"].strip():
             errors["reason"] = "Say why (it is kept with the adjustment)."
-        if not errors:
+        step = source.get("step", "")
+        if not errors and step not in ("confirm", "change"):
+            return ui.render("adjust_confirm.tpl", title=f"Confirm Adjustment of {ext.number}",
+                             ext=ext, change=change, reason=form["reason"].strip())
+        if not errors and step == "confirm":
             try:
                 entry = accounts.adjust(ext.number, change, form["reason"], operator=_operator(ui))
             except accounts.AccountError as exc:

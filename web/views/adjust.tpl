@@ -1,6 +1,5 @@
 % rebase('layout.tpl')
-<form method="post" action="/extensions/adjust" class="panel stacked" id="adjust-form"
-      data-confirm="Change the balance of {{ext.number}}?">
+<form method="post" action="/extensions/adjust" class="panel stacked" id="adjust-form">
   <input type="hidden" name="csrf" value="{{csrf}}">
   <input type="hidden" name="n" value="{{ext.number}}">
   % if errors.get('form'):
@@ -16,7 +15,7 @@
   <input id="reason" name="reason" value="{{form['reason']}}" required maxlength="200" placeholder="recharged 100 instead of 10">
   % include('field_error.tpl', name='reason')
   <div class="buttons">
-    <button type="submit" class="primary" id="do-adjust">Adjust</button>
+    <button type="submit" class="primary" id="do-adjust">Review adjustment</button>
     <a href="/extensions" class="button subtle">Cancel</a>
   </div>
 </form>

@@ -1,9 +1,9 @@
 % rebase('layout.tpl')
-<form method="post" action="/extensions/recharge" class="panel" id="recharge-form"
-      data-confirm="Recharge {{len(selected)}} extension(s)?">
+<form method="post" action="/extensions/recharge" class="panel" id="recharge-form">
   <input type="hidden" name="csrf" value="{{csrf}}">
   <input type="hidden" name="back" value="{{back}}">
-  <p>Recharge the {{len(selected)}} selected extension(s); each gets the amount added to its balance.</p>
+  <p>Recharge the {{len(selected)}} selected extension(s); each gets the amount added to its balance.
+    The next step shows the balances before and after, to confirm.</p>
   <div class="table-wrap small">
   <table class="list">
     <thead><tr><th>Extension</th><th>Name</th><th>Payment Type</th><th class="num">Balance</th></tr></thead>
@@ -21,7 +21,7 @@
     % include('field_error.tpl', name='amount')
   </div>
   <div class="buttons">
-    <button type="submit" class="primary" id="do-recharge">Recharge</button>
-    <a href="{{back if back.startswith('/extensions') else '/extensions'}}" class="button subtle">Cancel</a>
+    <button type="submit" class="primary" id="do-recharge">Review recharge</button>
+    <a href="{{back}}" class="button subtle">Cancel</a>
   </div>
 </form>
