@@ -191,11 +191,13 @@ def test_the_manuals_walk(browser, box):
     user.fill("#amount", "20")
     shot(user, box, "09-recharge", full=False)
     user.click("#do-recharge")
+    user.click("#confirm-recharge")  # the review of the amount and the balances
     user.wait_for_url("**/extensions**")
     assert "Recharged 2 extension(s) with $20.00" in flash_text(user)
     user.click("tr[data-number='1003'] >> text=Recharge")
     user.fill("#amount", "7.5")
     user.click("#do-recharge")
+    user.click("#confirm-recharge")
     user.wait_for_url("**/extensions**")
     balances = {r[1]: r[7] for r in table_rows(user, "#ext-table")}
     assert (balances["1001"], balances["1002"], balances["1003"]) == ("$20.00", "$20.00", "$7.50")

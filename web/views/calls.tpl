@@ -5,15 +5,15 @@
 <div class="empty">No call {{'matches this search' if any(filters.values()) else 'has been logged yet: outbound calls of billing-enabled extensions appear here with their cost'}}.</div>
 % elif page is not None:
 <div class="table-wrap">
-<table class="list" id="call-table">
+<table class="list stack" id="call-table">
   <thead><tr><th>Start Time</th><th>Extension</th><th>User Name</th><th>Dialed Number</th>
     <th class="num">Duration</th><th>Rate</th><th class="num">Cost</th><th>Status</th></tr></thead>
   <tbody>
   % for c in page.rows:
-  <tr data-call="{{c.id}}"><td>{{when(c.started_utc)}}</td><td class="mono">{{c.number}}</td><td class="name">{{c.name}}</td>
-      <td class="mono">{{c.dialed}}</td><td class="num">{{dur(c.answered_s)}}</td><td>{{c.rate_label}}</td>
-      <td class="num cost">{{fmt(c.cost)}}</td>
-      <td><span class="badge status-{{c.status}}">{{c.status}}</span>{{(' ' + c.reason) if c.reason and c.status != 'unrated' else ''}}</td></tr>
+  <tr data-call="{{c.id}}"><td data-label="Start Time">{{when(c.started_utc)}}</td><td class="mono" data-label="Extension">{{c.number}}</td><td class="name" data-label="User Name">{{c.name}}</td>
+      <td class="mono" data-label="Dialed Number">{{c.dialed}}</td><td class="num" data-label="Duration">{{dur(c.answered_s)}}</td><td data-label="Rate">{{c.rate_label}}</td>
+      <td class="num cost" data-label="Cost">{{fmt(c.cost)}}</td>
+      <td data-label="Status"><span class="badge status-{{c.status}}">{{c.status}}</span>{{(' ' + c.reason) if c.reason and c.status != 'unrated' else ''}}</td></tr>
   % end
   </tbody>
 </table>

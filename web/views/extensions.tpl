@@ -49,7 +49,7 @@
   </div>
   % else:
   <div class="table-wrap">
-  <table class="list" id="ext-table">
+  <table class="list stack" id="ext-table">
     <thead><tr>
       <th class="check"><input type="checkbox" data-select-all="n" aria-label="Select all on this page"></th>
       <th>Extension</th><th>Name</th><th>Billing</th><th>Payment Type</th><th>Status</th>
@@ -58,16 +58,16 @@
     <tbody>
     % for e in page.rows:
     <tr data-number="{{e.number}}" class="{{'off' if not e.billing_enabled else ''}}">
-      <td class="check"><input type="checkbox" name="n" value="{{e.number}}" aria-label="Select {{e.number}}"></td>
-      <td class="mono">{{e.number}}{{' (gone from PBX)' if e.missing else ''}}</td>
-      <td class="name">{{e.name}}</td>
-      <td><span class="badge {{'on' if e.billing_enabled else 'off'}}">{{'Enabled' if e.billing_enabled else 'Off'}}</span></td>
-      <td>{{e.payment_type.capitalize()}}</td>
-      <td><span class="badge {{'locked' if e.status == 'locked' else 'on'}}">{{e.status.capitalize()}}</span></td>
-      <td class="num">{{fmt(e.credit)}}</td>
-      <td class="num {{'negative' if e.balance < 0 else ''}}">{{fmt(e.balance)}}</td>
-      <td class="num">{{fmt(e.total_recharges)}}</td>
-      <td class="actions">
+      <td class="check" data-label="Select"><input type="checkbox" name="n" value="{{e.number}}" aria-label="Select {{e.number}}"></td>
+      <td class="mono" data-label="Extension">{{e.number}}{{' (gone from PBX)' if e.missing else ''}}</td>
+      <td class="name" data-label="Name">{{e.name}}</td>
+      <td data-label="Billing"><span class="badge {{'on' if e.billing_enabled else 'off'}}">{{'Enabled' if e.billing_enabled else 'Off'}}</span></td>
+      <td data-label="Payment Type">{{e.payment_type.capitalize()}}</td>
+      <td data-label="Status"><span class="badge {{'locked' if e.status == 'locked' else 'on'}}">{{e.status.capitalize()}}</span></td>
+      <td class="num" data-label="Credit">{{fmt(e.credit)}}</td>
+      <td class="num {{'negative' if e.balance < 0 else ''}}" data-label="Balance">{{fmt(e.balance)}}</td>
+      <td class="num" data-label="Total Recharges">{{fmt(e.total_recharges)}}</td>
+      <td class="actions" data-label="Actions">
         <a href="/extensions/recharge?n={{qs(e.number)}}" class="button small" title="Recharge {{e.number}}">Recharge</a>
         <a href="/extensions/edit?n={{qs(e.number)}}" class="button small subtle" title="Edit {{e.number}}">Edit</a>
         <a href="/extensions/adjust?n={{qs(e.number)}}" class="button small subtle" title="Correct the balance of {{e.number}}">Adjust</a>

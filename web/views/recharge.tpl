@@ -5,12 +5,12 @@
   <p>Recharge the {{len(selected)}} selected extension(s); each gets the amount added to its balance.
     The next step shows the balances before and after, to confirm.</p>
   <div class="table-wrap small">
-  <table class="list">
+  <table class="list stack">
     <thead><tr><th>Extension</th><th>Name</th><th>Payment Type</th><th class="num">Balance</th></tr></thead>
     <tbody>
     % for e in selected:
-    <tr><td class="mono">{{e.number}}<input type="hidden" name="n" value="{{e.number}}"></td><td>{{e.name}}</td>
-        <td>{{e.payment_type.capitalize()}}</td><td class="num">{{fmt(e.balance)}}</td></tr>
+    <tr><td class="mono" data-label="Extension">{{e.number}}<input type="hidden" name="n" value="{{e.number}}"></td><td data-label="Name">{{e.name}}</td>
+        <td data-label="Payment Type">{{e.payment_type.capitalize()}}</td><td class="num" data-label="Balance">{{fmt(e.balance)}}</td></tr>
     % end
     </tbody>
   </table>

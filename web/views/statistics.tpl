@@ -33,13 +33,13 @@
 % include('chart.tpl', chart=chart_time, chart_id='chart-time', caption='Total call time', label=dur)
 % if rows:
 <div class="table-wrap">
-<table class="list" id="stat-table">
+<table class="list stack" id="stat-table">
   <thead><tr><th>{{filters['by'].capitalize()}}</th><th class="num">Calls</th><th class="num">Answered</th>
     <th class="num">Total Call Time</th><th class="num">Average Call Time</th><th class="num">Total Cost</th></tr></thead>
   <tbody>
   % for r in rows:
-  <tr><td>{{r.period}}{{!' <span class="badge" title="only part of it is in the range">part</span>' if r.period in partial else ''}}</td><td class="num">{{r.calls}}</td><td class="num">{{r.answered_calls}}</td>
-      <td class="num">{{dur(r.answered_s)}}</td><td class="num">{{dur(r.average_s)}}</td><td class="num">{{fmt(r.cost)}}</td></tr>
+  <tr><td data-label="{{filters['by'].capitalize()}}">{{r.period}}{{!' <span class="badge" title="only part of it is in the range">part</span>' if r.period in partial else ''}}</td><td class="num" data-label="Calls">{{r.calls}}</td><td class="num" data-label="Answered">{{r.answered_calls}}</td>
+      <td class="num" data-label="Total Call Time">{{dur(r.answered_s)}}</td><td class="num" data-label="Average Call Time">{{dur(r.average_s)}}</td><td class="num" data-label="Total Cost">{{fmt(r.cost)}}</td></tr>
   % end
   </tbody>
 </table>
