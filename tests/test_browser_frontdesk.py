@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from billing_addon import accounts, calls, money, rates, store
 from billing_addon.web import auth
+
+from billing_addon import accounts, calls, money, rates, store
 
 from .test_browser_web import box, browser, flash_text, go, new_page, sign_in, table_rows  # noqa: F401
 

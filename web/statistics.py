@@ -44,10 +44,14 @@ def partial_periods(by: str, first: Optional[dt.date], last: Optional[dt.date],
     if by == "day":
         return set()
     width = reports.PERIODS[by]
+
+    def same_period(a: dt.date, b: dt.date) -> bool:
+        return a.isoformat()[:width] == b.isoformat()[:width]
+
     cut = set()
-    if first and (first - dt.timedelta(days=1)).isoformat()[:width] == first.isoformat()[:width]:
+    if first and same_period(first - dt.timedelta(days=1), first):
         cut.add(first.isoformat()[:width])
-    if last and last < today and (last + dt.timedelta(days=1)).isoformat()[:width] == last.isoformat()[:width]:
+    if last and last < today and same_period(last + dt.timedelta(days=1), last):
         cut.add(last.isoformat()[:width])
     return cut
 
