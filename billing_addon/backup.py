@@ -129,9 +129,12 @@ def check_backup(path: Path, newest_schema: int) -> int:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{path} is not a billing backup: {exc}") from None
+        if "malformed" in str(exc):
+            ok = str(exc)
+        else:
+            raise BackupError(f"{path} is not a billing backup: {exc}") from None
     if ok != "ok":
-        raise BackupError(f"{path} is damaged: {ok}")
+        raise BackupError(f"{path} is damaged: {'; '.join(check_database(path)) or ok}")
     if missing or version is None:
         raise BackupError(f"{path} is not a billing backup (missing {', '.join(missing)})")
     if version > newest_schema:
