@@ -270,6 +270,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if (args.file is None) == (not args.latest):
         print("error: restore: name a backup FILE or --latest", file=sys.stderr)
         return cli.EXIT_REFUSED
+    if cfg.get("daemon", "pid_file"):
+        from .daemon import DaemonError, check_pid_file
+
+        try:  # replacing the file under the running service would lose what it writes
+            check_pid_file(cfg.get("daemon", "pid_file"))
+        except DaemonError as exc:
+            print(f"error: restore: the service is {exc}: stop it first "
+                  "(/etc/init.d/billing-addon stop)", file=sys.stderr)
+            return cli.EXIT_REFUSED
     try:
         source = Path(args.file) if args.file else _latest_good(cfg, newest)
         saved, moved = restore_db(source, live, newest)

@@ -450,3 +450,48 @@ def test_documented_recovery_bills_the_calls_since_the_backup_once(tmp_path):
     assert _balance(db) == start_balance - sum(expected.values())
     result = run_step("billing-addon verify", service, cfg)
     assert result is not None and result.returncode == 0, result.stdout
+
+
+def test_restore_refuses_while_the_service_runs(tmp_path, capsys):
+    db = tmp_path / "data" / "billing.db"
+    cfg = ini(tmp_path, daemon={"pid_file": str(tmp_path / "billing.pid")})
+    prepare(db, calls_before=1)
+    good = tmp_path / "good.db"
+    assert run_cli(cfg, "backup", "-o", str(good), capsys=capsys)[0] == 0
+    running = subprocess.Popen(["sleep", "60"])  # stands for the service holding the pid file
+    try:
+        (tmp_path / "billing.pid").write_text(f"{running.pid}\n")
+        before = db.read_bytes()
+        code, out = run_cli(cfg, "restore", str(good), capsys=capsys)
+        assert code == 1 and "stop it first" in out and len(out.strip().splitlines()) == 1
+        assert db.read_bytes() == before
+    finally:
+        running.kill()
+        running.wait()
+    assert run_cli(cfg, "restore", str(good), capsys=capsys)[0] == 0  # a stale pid file is fine
+
+
+def test_damage_while_running_is_found_by_the_next_backup(tmp_path):
+    """The daemon started on a sound file; a page goes bad while it bills: the next
+    automatic backup fails its check, billing stops, the good backups stay."""
+    cfg = config.load(ini(tmp_path, backup={"interval_seconds": "1", "keep": "2"}))
+    db = tmp_path / "data" / "billing.db"
+    prepare(db, calls_before=3)
+    folder = backup.backup_folder(cfg)
+    d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=daemon.placeholder_app).start()
+    try:
+        wait_until(lambda: len(backup.auto_backups(folder)) == 2, 30, "two automatic backups")
+        assert not store.damaged
+        overwrite_page(db, "ledger")
+        wait_until(lambda: store.damaged, 30, "the damage found")
+        assert any("table ledger" in line for line in store.damaged)
+        good = backup.auto_backups(folder)
+        got = replay(d.agi.address, make_env("authorize", f"{T0 + 60}.60", ["1001", "912345678"]))
+        assert (got.variables.get("BILLING_RESULT"), got.variables.get("BILLING_REASON")) == \
+            ("DENIED", "error")
+        time.sleep(2.5)
+        assert backup.auto_backups(folder) == good  # none written, none rotated out
+        assert all(backup.check_database(p) == [] for p in good)
+    finally:
+        d.stop()
+        store.close_db()
