@@ -106,7 +106,8 @@ def check_database(path: Path) -> List[str]:
             try:
                 rows = [r[0] for r in conn.execute(f'PRAGMA quick_check("{quoted}")')]
                 if rows != ["ok"]:
-                    found.append(f"table {table}: {_first_lines(chr(10).join(rows))}")
+                    problem = _first_lines("\n".join(rows))
+                    found.append(f"table {table}: {problem}")
             except sqlite3.DatabaseError as exc:
                 found.append(f"table {table}: {exc}")
         return found or [f"{path.name}: {whole}"]
