@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sqlite3
 import sys
 from pathlib import Path
 from typing import List, Optional
+
+import peewee as pw
 
 from . import __version__, accounts, calls, config, money, rates, rating, settings, store
 from .errors import Refusal
@@ -222,9 +225,28 @@ def cmd_settle(args) -> int:
     return EXIT_OK if result.outcome != "unknown" else EXIT_REFUSED
 
 
+def _print_damage(path: Path, damage: List[str]) -> int:
+    from .backup import RECOVERY_HINT
+
+    for line in damage:
+        print(f"damaged: {line}")
+    print(f"database DAMAGED ({path}): {RECOVERY_HINT}")
+    return EXIT_REFUSED
+
+
 def cmd_verify(args) -> int:
+    """SQLite's quick check of the file first, then the ledger against the balances."""
+    from .backup import check_database
+
+    path = database_path(config.load(args.config))
+    damage = check_database(path) if path.is_file() else []
+    if damage:
+        return _print_damage(path, damage)
     open_store(args)
-    problems = accounts.verify()
+    try:
+        problems = accounts.verify()
+    except (sqlite3.DatabaseError, pw.DatabaseError) as exc:  # damaged after the check
+        return _print_damage(path, [str(exc)])
     for p in problems:
         print(p)
     print("ledger OK" if not problems else f"{len(problems)} mismatch(es)")
@@ -389,6 +411,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return args.func(args)
     except Refusal as exc:  # a refused operation of any command, its own or a module's
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (sqlite3.DatabaseError, pw.DatabaseError) as exc:
+        print(f"error: the billing database: {exc} (`billing-addon verify` checks it)",
+              file=sys.stderr)
         return EXIT_REFUSED
     finally:
         store.close_db()

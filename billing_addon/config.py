@@ -106,6 +106,16 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "number_pattern": Option(r"^[0-9]{1,16}$", str, "section names that are extensions "
                                  "(a regular expression; trunks do not match)"),
     },
+    "backup": {
+        "enabled": Option("yes", _bool, "write automatic backups of the database (checked, "
+                          "rotated) for the recovery of a damaged database"),
+        "interval_seconds": Option("3600", _positive, "seconds between automatic backups; "
+                                   "calls made since the last one are billed again from "
+                                   "Master.csv after a recovery, recharges must be entered again"),
+        "keep": Option("3", _positive, "automatic backups kept (each about the database's size)"),
+        "folder": Option("", str, "where they go; empty = backups/ in the board's persist area "
+                         "(kept by a factory reset)", True),
+    },
     "log": {
         "file": Option("", str, "log file (rotated); empty = standard error", True),
         "level": Option("INFO", str, "DEBUG, INFO, WARNING or ERROR"),

@@ -1,7 +1,13 @@
 """``billing-addon serve``: the one process on the box.
 
 It holds the FastAGI listener (authorize/settle), the CDR follower, a housekeeping
-thread (release of stale reservations, extension sync) and the web UI on waitress.
+thread (release of stale reservations, extension sync, automatic backups) and the web UI
+on waitress.
+
+* A damaged database (SQLite's quick check at start, or an automatic backup whose copy
+  fails its check) is logged as CRITICAL and shown on the web UI's admin page; from then
+  on nothing is billed from it: authorize answers DENIED ``error`` (the dialplan's fail
+  mode applies), settle writes nothing, the CDR follower stops.  Recovery: docs/box.md.
 
 * SIGTERM / SIGINT: stop accepting FastAGI connections, let the sessions in progress
   finish (a settlement is one SQLite transaction: it is either committed or never
@@ -20,12 +26,13 @@ import logging
 import logging.handlers
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import __version__, calls, config, store
+from . import __version__, backup, calls, config, store
 
 log = logging.getLogger("billing_addon.daemon")
 
@@ -231,14 +238,28 @@ class Daemon:
         self._threads: list = []
         self._sync_due = 0.0
         self._stale_due = 0.0
+        self._backup_due: Optional[float] = None
 
     # -- start ---------------------------------------------------------------------------
     def start(self) -> Daemon:
         from .cli import database_path
 
-        # the checkpoint thread copies the WAL back, so no commit on the call path does
-        store.init_db(database_path(self.cfg), durability=self.cfg.get("box", "durability"),
-                      autocheckpoint=False)
+        path = database_path(self.cfg)
+        store.damaged = []
+        if path.is_file():
+            began = time.monotonic()
+            problems = backup.check_database(path)
+            log.info("database quick check: %.0f ms", (time.monotonic() - began) * 1000)
+            if problems:
+                self._damaged(problems)
+        try:
+            # the checkpoint thread copies the WAL back, so no commit on the call path does
+            store.init_db(path, durability=self.cfg.get("box", "durability"),
+                          autocheckpoint=False)
+        except Exception:
+            if not store.damaged:
+                raise
+            log.exception("cannot open the damaged database")
         if self._given_state is None:
             try:
                 if self._activation is None:
@@ -249,7 +270,7 @@ class Daemon:
                 self.billing_state.source = self._activation.billing_state
         if self.cfg.get("agi", "enabled"):
             self._start_agi()
-        if self.cfg.get("cdr", "enabled"):
+        if self.cfg.get("cdr", "enabled") and not store.damaged:
             self._start_follower()
         self._spawn("housekeeping", self._housekeeping)
         self._spawn("checkpoint", self._checkpoints)
@@ -319,11 +340,55 @@ class Daemon:
                 self.stop_event.wait(1.0)
         store.db.close()
 
+    def _damaged(self, problems: list) -> None:
+        """Stop billing from a damaged database, loudly (see the module doc)."""
+        store.damaged = list(problems)
+        log.critical("THE BILLING DATABASE IS DAMAGED: %s. Nothing is billed from it until "
+                     "it is restored (authorize answers DENIED error): %s",
+                     "; ".join(problems), backup.RECOVERY_HINT)
+        if self.follower is not None:
+            self._follower_stop.set()  # the thread closes itself; never join from its peers
+
+    def backup_once(self, now: float) -> None:
+        """Write an automatic backup when one is due; a copy that fails its check means
+        the live database is damaged."""
+        from .cli import database_path
+
+        interval = self.cfg.get("backup", "interval_seconds")
+        if not self.cfg.get("backup", "enabled") or (self._backup_due or 0.0) > now:
+            return
+        try:
+            folder = backup.backup_folder(self.cfg)
+        except Exception:  # noqa: BLE001 - say, a board profile without a persist area
+            log.exception("no folder for automatic backups")
+            self._backup_due = now + interval
+            return
+        if self._backup_due is None:  # the newest backup's age counts across restarts
+            existing = backup.auto_backups(folder)
+            age = time.time() - existing[-1].stat().st_mtime if existing else interval
+            self._backup_due = now + max(0.0, interval - age)
+        if now < self._backup_due:
+            return
+        self._backup_due = now + interval
+        live = database_path(self.cfg)
+        try:
+            dest = backup.rotate_backup(live, folder, self.cfg.get("backup", "keep"))
+        except (backup.BackupError, sqlite3.Error, OSError) as exc:
+            problems = backup.check_database(live)
+            if problems:
+                self._damaged(problems)
+            else:
+                log.error("automatic backup failed: %s", exc)
+            return
+        log.info("automatic backup %s (%d bytes)", dest, dest.stat().st_size)
+
     def housekeeping_once(self, now: Optional[float] = None) -> None:
-        """Release stale reservations and sync extensions when they are due."""
+        """Release stale reservations, sync extensions and back up when they are due."""
         from .pbx import sync
 
         now = time.monotonic() if now is None else now
+        if store.damaged:
+            return
         try:
             if now >= self._stale_due:
                 self._stale_due = now + self.cfg.get("daemon", "stale_check_seconds")
@@ -335,6 +400,7 @@ class Daemon:
                 sync.sync(sync.configured_files(self.cfg), self.cfg.get("sync", "number_pattern"))
         except Exception:
             log.exception("housekeeping failed; retrying later")
+        self.backup_once(now)
 
     # -- reload / stop -------------------------------------------------------------------
     def reload(self) -> None:

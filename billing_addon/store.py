@@ -30,6 +30,10 @@ db = pw.SqliteDatabase(None)
 
 BUSY_TIMEOUT_S = 10
 
+# What the daemon's checks found damaged in the database file (``backup.check_database``);
+# while it is not empty the daemon bills nothing from this file (docs/box.md, Recovery).
+damaged: list = []
+
 
 class BaseModel(pw.Model):
     class Meta:

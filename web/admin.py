@@ -8,6 +8,8 @@ from typing import List
 
 import bottle
 
+from billing_addon import store
+
 from . import auth
 from .core import Route, WebCore, decoded
 from .exports import attachment
@@ -22,7 +24,7 @@ def admin_home(ui: WebCore):
 def admin_settings(ui: WebCore):
     status = ui.activation.status() if ui.activation is not None else None
     return ui.render("admin_settings.tpl", title="Billing Settings", status=status,
-                     max_upload_kb=ui.max_upload // 1024)
+                     max_upload_kb=ui.max_upload // 1024, damaged=list(store.damaged))
 
 
 def _licensing(ui: WebCore):

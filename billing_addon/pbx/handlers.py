@@ -26,7 +26,7 @@ from typing import Callable, Dict, Optional
 
 import peewee as pw
 
-from .. import accounts, calls
+from .. import accounts, calls, store
 from ..store import Extension, WouldWait, db
 from . import agi
 
@@ -99,6 +99,8 @@ def authorize(env: Dict[str, str], billing_state: BillingState) -> agi.Script:
 
 def _decide_now(number: str, dialed: str, uniqueid: Optional[str],
                 billing_state: BillingState) -> calls.Authorization:
+    if store.damaged:  # the dialplan's fail mode applies; the CDR bills after the recovery
+        return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
     try:
         return decide(number, dialed, uniqueid, _state(billing_state))
     except WouldWait as exc:
@@ -142,6 +144,10 @@ def settle(env: Dict[str, str], billing_state: BillingState = lambda: "active") 
 def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[str],
                 dialed: Optional[str], billing_state: BillingState
                 ) -> Optional[calls.Settlement]:
+    if store.damaged:
+        log.error("settle %r not written: the database is damaged; the CDR follower bills "
+                  "the call once it is restored", uniqueid[:64])
+        return None
     if _state(billing_state) != "active":
         number = dialed = None  # a call authorize never saw is billed only while billing is on
     for attempt in range(SETTLE_ATTEMPTS):

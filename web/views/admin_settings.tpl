@@ -1,4 +1,17 @@
 % rebase('layout.tpl')
+% if damaged:
+<section class="panel" id="database-damaged">
+  <h2>The billing database is damaged</h2>
+  <p class="error-message">No call is billed until it is restored: calls are answered "error", so the
+  dialplan's fail mode decides whether they go through. Restore the last automatic backup as the
+  manual says (On the box, Recovery); the calls made since are then billed from the CDR.</p>
+  <ul>
+  % for line in damaged:
+    <li>{{line}}</li>
+  % end
+  </ul>
+</section>
+% end
 % if status is None:
 <div class="panel"><p class="error-message">Licensing is not available on this box.</p></div>
 % else:
