@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
-from . import accounts, money, rates, rating, settings
+from . import accounts, boottime, money, rates, rating, settings
 from .errors import Refusal
-from .store import Call, Extension, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
+from .store import Call, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
 UNBILLED, ALLOWED, DENIED = "UNBILLED", "ALLOWED", "DENIED"
 LOCKED, NO_FUNDS, NO_RATE, INACTIVE = "locked", "no-funds", "no-rate", "billing-inactive"
@@ -143,7 +143,7 @@ def _account(key: str, value) -> Optional[_Account]:
 
 _CALL_COLUMNS = ("uniqueid", "extension_id", "dialed", "started_utc", "local_day", "status",
                  "reason", "rate_id", "rate_snapshot", "reserved", "limit_ms", "expires_utc",
-                 "source", "settled_utc")
+                 "source", "settled_utc", "boot_id", "expires_uptime")
 
 
 def _insert_sql(columns: Tuple[str, ...]) -> str:
@@ -157,19 +157,23 @@ _INSERT_CALL_WITH_ID = _insert_sql(("id",) + _CALL_COLUMNS)
 def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, status: str,
                  reason: str = "", rate: Optional[rating.Rate] = None, reserved: int = 0,
                  limit_ms: Optional[int] = None, expires: Optional[int] = None,
-                 source: str = "agi", settled: Optional[int] = None) -> int:
+                 source: str = "agi", settled: Optional[int] = None,
+                 expires_running: Optional[boottime.Running] = None) -> int:
+    boot, uptime = expires_running if expires_running else ("", None)
     cursor = sql(_INSERT_CALL, (uniqueid, ext_id, dialed, at, day, status, reason,
                                 rate.id if rate else None, _snapshot(rate) if rate else "",
-                                reserved, limit_ms, expires, source, settled))
+                                reserved, limit_ms, expires, source, settled, boot, uptime))
     return cursor.lastrowid
 
 
 def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Optional[str] = None,
-              billing_state: str = "active") -> Authorization:
+              billing_state: str = "active", running: Optional[boottime.Running] = None
+              ) -> Authorization:
     """May extension ``number`` call ``dialed`` now, and for how long?
 
     ``billing_state`` comes from the license module: 'active', 'deactivated' (no call is
-    billed or blocked) or 'expired' (trial over, no license)."""
+    billed or blocked) or 'expired' (trial over, no license).  ``at`` (wall clock, UTC)
+    dates the call; ``running`` (default: now) times its reservation."""
     at = now_utc() if at is None else int(at)
     dialed = clean_dialed(dialed)
     number = accounts.normalize_number(number)
@@ -231,10 +235,12 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         limit_ms = limit_s * 1000
         warn_s = int(conf["warn_seconds"])
         warn_ms = min(warn_s * 1000, limit_ms // 2) if warn_s and limit_ms >= 2000 else None
-        expires = (at + int(conf["ring_allowance_seconds"]) + limit_s
-                   + int(conf["stale_grace_seconds"]))
+        lifetime = (int(conf["ring_allowance_seconds"]) + limit_s
+                    + int(conf["stale_grace_seconds"]))
+        running = running or boottime.now()
         _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
-                     limit_ms, expires)
+                     limit_ms, at + lifetime, expires_running=boottime.Running(
+                         running.boot, running.seconds + lifetime))
         sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
     return Authorization(ALLOWED, "", limit_ms, warn_ms, uniqueid, rate.id, reserve)
 
@@ -397,7 +403,7 @@ class _LateCalls:
         snapshot = _snapshot(rate) if rate else ""
         self.rows.append((call_id, uniqueid, ext.id, dialed, started, day, status,
                           NOT_AUTHORIZED if rate else NO_RATE, rate.id if rate else None,
-                          snapshot, 0, None, None, request.source, None))
+                          snapshot, 0, None, None, request.source, None, "", None))
         self._uniqueids.add(uniqueid)
         return (call_id, ext.id, status, 0, snapshot, None, 0, day)
 
@@ -457,16 +463,23 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int) -> None:
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
 
 
-def release_stale(at: Optional[int] = None) -> int:
+_STALE = ("SELECT id, extension_id, reserved FROM call WHERE status = 'in-progress' AND "
+          "CASE WHEN boot_id = '' THEN expires_utc < ? "  # recorded before running time was
+          "ELSE boot_id != ? OR expires_uptime < ? END")
+
+
+def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] = None) -> int:
     """Release the reservations of calls that never settled, past their limit plus
-    grace.  Such a call is marked 'expired'; a later settle (say from the CDR) still
-    charges it."""
+    grace in the box's running time (``boottime``: a clock step moves neither way), or
+    made in an earlier boot.  Such a call is marked 'expired'; a later settle (say from
+    the CDR) still charges it.  ``at`` (wall clock) only times calls recorded before
+    the running time was."""
     at = now_utc() if at is None else int(at)
+    running = running or boottime.now()
     released = 0
     with money_txn():
-        for call in Call.select().where((Call.status == "in-progress") & (Call.expires_utc < at)):
-            Extension.update(reserved=Extension.reserved - call.reserved).where(
-                Extension.id == call.extension_id).execute()
-            Call.update(status="expired", reserved=0).where(Call.id == call.id).execute()
+        for call_id, ext_id, reserved in sql(_STALE, (at, running.boot, running.seconds)).fetchall():
+            sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
+            sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
             released += 1
     return released
