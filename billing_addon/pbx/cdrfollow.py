@@ -245,7 +245,7 @@ class CdrFollower:
             same = st is not None and _ident(st) == self._ident
             if same and copies:  # copytruncate: the file starts over
                 self._restart(self._fh)
-            elif same and (st.st_size < self._offset or not self._same_head()):
+            elif same and st is not None and (st.st_size < self._offset or not self._same_head()):
                 log.warning("CDR file %s was truncated and no copy of it was found; reading "
                             "it from the start", self.path)
                 self._restart(self._fh)
