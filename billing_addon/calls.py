@@ -17,7 +17,10 @@ it): it is charged in full all the same, since the money is owed, and marked
 ``over-limit`` in the call log (its balance may then be below -credit).  A call that
 authorize never saw (the add-on was down and the dialplan failed open) had no limit to
 outrun: it is charged when it ends, from the hangup handler or the CDR, and marked
-``not-authorized`` instead.
+``not-authorized`` instead.  A call whose reservation ``release_stale`` freed (it ran
+past its limit plus grace, counted in the box's running time so that a clock step never
+frees a live call's money; or the box rebooted) is charged when its CDR row comes all
+the same, and marked ``after-release``: its money may have gone to another call.
 
 The limit is one second shorter than what the reservation covers: every started second
 is billed, and a call cut at its limit ends a few milliseconds past it.
@@ -49,6 +52,7 @@ UNBILLED, ALLOWED, DENIED = "UNBILLED", "ALLOWED", "DENIED"
 LOCKED, NO_FUNDS, NO_RATE, INACTIVE = "locked", "no-funds", "no-rate", "billing-inactive"
 OVER_LIMIT = "over-limit"  # reason of a call charged past its reservation
 NOT_AUTHORIZED = "not-authorized"  # reason of a call charged that authorize never saw
+AFTER_RELEASE = "after-release"  # reason of a call charged after release_stale freed its money
 ERROR = "error"
 MAX_DIALED = 64
 log = logging.getLogger("billing_addon.calls")
@@ -291,7 +295,7 @@ class _Charge(NamedTuple):
     answered_s: int
     dial_status: str
     day: str
-    over_limit: bool = False  # it cost more than its reservation: the PBX did not cut it
+    flag: str = ""  # OVER_LIMIT or AFTER_RELEASE: its cost was not (all) reserved
 
 
 def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
@@ -336,13 +340,18 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             rate = _from_snapshot(snapshot)
             cost = rating.cost(rate, request.answered_s) if rate else 0
             new_status = "unrated" if status == "unrated" else "charged"
-            over_limit = status == "in-progress" and cost > reserved and not late.saw(uniqueid)
-            if over_limit:
+            flag = ""
+            if status == "in-progress" and cost > reserved and not late.saw(uniqueid):
+                flag = OVER_LIMIT
                 log.warning("call %s went on past its limit (not cut by the PBX): charged %d, "
                             "reserved %d", uniqueid, cost, reserved)
+            elif status == "expired" and cost:
+                flag = AFTER_RELEASE  # its money may have gone to another call meanwhile
+                log.warning("call %s charged %d after its reservation was released as stale",
+                            uniqueid, cost)
             charges.append(_Charge(uniqueid, call_id, ext_id, cost,
                                    reserved if status == "in-progress" else 0, new_status,
-                                   request.answered_s, request.dial_status[:20], day, over_limit))
+                                   request.answered_s, request.dial_status[:20], day, flag))
             charged[uniqueid] = len(results)
             results.append(Settlement(uniqueid, "charged", cost, new_status))
         done, ledger, refused = _plan_charges(charges, at)
@@ -456,9 +465,9 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int) -> None:
              [(cost, release, cost, at, ext_id)
               for ext_id, (cost, release) in changes.items() if cost or release])
     sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, "
-             "reserved = 0, settled_utc = ?, reason = CASE WHEN ? THEN ? ELSE reason END "
+             "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
              "WHERE id = ?",
-             [(c.status, c.answered_s, c.dial_status, c.cost, at, c.over_limit, OVER_LIMIT,
+             [(c.status, c.answered_s, c.dial_status, c.cost, at, c.flag, c.flag,
                c.call_id) for c in done])
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
 

@@ -121,6 +121,7 @@ def test_reservation_of_an_earlier_boot_is_released(box):
     assert calls.settle("before-reboot.1", 60, "ANSWER").cost == amount("0.1")
     assert calls.settle("before-reboot.1", 60, "ANSWER").outcome == "duplicate"
     assert ext().balance == amount("0.9")
+    assert Call.get(Call.uniqueid == "before-reboot.1").reason == calls.AFTER_RELEASE
     assert_clean(box, faketime="-1d")
 
 
