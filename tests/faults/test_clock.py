@@ -67,6 +67,11 @@ def test_forward_day_step_keeps_a_live_calls_money(box):
     done = calls.settle("live.1", 480, "ANSWER", now + DAY + 480)  # 8 minutes: $0.80
     assert done.cost == amount("0.8")
     assert (ext().balance, ext().reserved) == (amount("0.2"), 0)
+    assert Call.get(Call.uniqueid == "live.1").reason == ""  # charged within its reservation
+    # the statistics count it on the day it started, not on the day the clock jumped to
+    day = dt.datetime.fromtimestamp(now, dt.timezone.utc).date().isoformat()
+    stats, _ = reports.statistics("day")
+    assert [(s.period, s.calls, s.answered_s) for s in stats] == [(day, 1, 480)]
     assert_clean(box, faketime="+1d")
 
 
