@@ -17,7 +17,10 @@ it): it is charged in full all the same, since the money is owed, and marked
 ``over-limit`` in the call log (its balance may then be below -credit).  A call that
 authorize never saw (the add-on was down and the dialplan failed open) had no limit to
 outrun: it is charged when it ends, from the hangup handler or the CDR, and marked
-``not-authorized`` instead.
+``not-authorized`` instead.  A call whose reservation ``release_stale`` freed (it ran
+past its limit plus grace, counted in the box's running time so that a clock step never
+frees a live call's money; or the box rebooted) is charged when its CDR row comes all
+the same, and marked ``after-release``: its money may have gone to another call.
 
 The limit is one second shorter than what the reservation covers: every started second
 is billed, and a call cut at its limit ends a few milliseconds past it.
@@ -41,14 +44,15 @@ from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
-from . import accounts, money, rates, rating, settings
+from . import accounts, boottime, money, rates, rating, settings
 from .errors import Refusal
-from .store import Call, Extension, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
+from .store import Call, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
 UNBILLED, ALLOWED, DENIED = "UNBILLED", "ALLOWED", "DENIED"
 LOCKED, NO_FUNDS, NO_RATE, INACTIVE = "locked", "no-funds", "no-rate", "billing-inactive"
 OVER_LIMIT = "over-limit"  # reason of a call charged past its reservation
 NOT_AUTHORIZED = "not-authorized"  # reason of a call charged that authorize never saw
+AFTER_RELEASE = "after-release"  # reason of a call charged after release_stale freed its money
 ERROR = "error"
 MAX_DIALED = 64
 log = logging.getLogger("billing_addon.calls")
@@ -143,7 +147,7 @@ def _account(key: str, value) -> Optional[_Account]:
 
 _CALL_COLUMNS = ("uniqueid", "extension_id", "dialed", "started_utc", "local_day", "status",
                  "reason", "rate_id", "rate_snapshot", "reserved", "limit_ms", "expires_utc",
-                 "source", "settled_utc")
+                 "source", "settled_utc", "boot_id", "expires_uptime")
 
 
 def _insert_sql(columns: Tuple[str, ...]) -> str:
@@ -157,19 +161,23 @@ _INSERT_CALL_WITH_ID = _insert_sql(("id",) + _CALL_COLUMNS)
 def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, status: str,
                  reason: str = "", rate: Optional[rating.Rate] = None, reserved: int = 0,
                  limit_ms: Optional[int] = None, expires: Optional[int] = None,
-                 source: str = "agi", settled: Optional[int] = None) -> int:
+                 source: str = "agi", settled: Optional[int] = None,
+                 expires_running: Optional[boottime.Running] = None) -> int:
+    boot, uptime = expires_running if expires_running else ("", None)
     cursor = sql(_INSERT_CALL, (uniqueid, ext_id, dialed, at, day, status, reason,
                                 rate.id if rate else None, _snapshot(rate) if rate else "",
-                                reserved, limit_ms, expires, source, settled))
+                                reserved, limit_ms, expires, source, settled, boot, uptime))
     return cursor.lastrowid
 
 
 def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Optional[str] = None,
-              billing_state: str = "active") -> Authorization:
+              billing_state: str = "active", running: Optional[boottime.Running] = None
+              ) -> Authorization:
     """May extension ``number`` call ``dialed`` now, and for how long?
 
     ``billing_state`` comes from the license module: 'active', 'deactivated' (no call is
-    billed or blocked) or 'expired' (trial over, no license)."""
+    billed or blocked) or 'expired' (trial over, no license).  ``at`` (wall clock, UTC)
+    dates the call; ``running`` (default: now) times its reservation."""
     at = now_utc() if at is None else int(at)
     dialed = clean_dialed(dialed)
     number = accounts.normalize_number(number)
@@ -231,10 +239,12 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         limit_ms = limit_s * 1000
         warn_s = int(conf["warn_seconds"])
         warn_ms = min(warn_s * 1000, limit_ms // 2) if warn_s and limit_ms >= 2000 else None
-        expires = (at + int(conf["ring_allowance_seconds"]) + limit_s
-                   + int(conf["stale_grace_seconds"]))
+        lifetime = (int(conf["ring_allowance_seconds"]) + limit_s
+                    + int(conf["stale_grace_seconds"]))
+        running = running or boottime.now()
         _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
-                     limit_ms, expires)
+                     limit_ms, at + lifetime, expires_running=boottime.Running(
+                         running.boot, running.seconds + lifetime))
         sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
     return Authorization(ALLOWED, "", limit_ms, warn_ms, uniqueid, rate.id, reserve)
 
@@ -285,7 +295,7 @@ class _Charge(NamedTuple):
     answered_s: int
     dial_status: str
     day: str
-    over_limit: bool = False  # it cost more than its reservation: the PBX did not cut it
+    flag: str = ""  # OVER_LIMIT or AFTER_RELEASE: its cost was not (all) reserved
 
 
 def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
@@ -330,13 +340,18 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             rate = _from_snapshot(snapshot)
             cost = rating.cost(rate, request.answered_s) if rate else 0
             new_status = "unrated" if status == "unrated" else "charged"
-            over_limit = status == "in-progress" and cost > reserved and not late.saw(uniqueid)
-            if over_limit:
+            flag = ""
+            if status == "in-progress" and cost > reserved and not late.saw(uniqueid):
+                flag = OVER_LIMIT
                 log.warning("call %s went on past its limit (not cut by the PBX): charged %d, "
                             "reserved %d", uniqueid, cost, reserved)
+            elif status == "expired" and cost:
+                flag = AFTER_RELEASE  # its money may have gone to another call meanwhile
+                log.warning("call %s charged %d after its reservation was released as stale",
+                            uniqueid, cost)
             charges.append(_Charge(uniqueid, call_id, ext_id, cost,
                                    reserved if status == "in-progress" else 0, new_status,
-                                   request.answered_s, request.dial_status[:20], day, over_limit))
+                                   request.answered_s, request.dial_status[:20], day, flag))
             charged[uniqueid] = len(results)
             results.append(Settlement(uniqueid, "charged", cost, new_status))
         done, ledger, refused = _plan_charges(charges, at)
@@ -397,7 +412,7 @@ class _LateCalls:
         snapshot = _snapshot(rate) if rate else ""
         self.rows.append((call_id, uniqueid, ext.id, dialed, started, day, status,
                           NOT_AUTHORIZED if rate else NO_RATE, rate.id if rate else None,
-                          snapshot, 0, None, None, request.source, None))
+                          snapshot, 0, None, None, request.source, None, "", None))
         self._uniqueids.add(uniqueid)
         return (call_id, ext.id, status, 0, snapshot, None, 0, day)
 
@@ -450,23 +465,30 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int) -> None:
              [(cost, release, cost, at, ext_id)
               for ext_id, (cost, release) in changes.items() if cost or release])
     sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, "
-             "reserved = 0, settled_utc = ?, reason = CASE WHEN ? THEN ? ELSE reason END "
+             "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
              "WHERE id = ?",
-             [(c.status, c.answered_s, c.dial_status, c.cost, at, c.over_limit, OVER_LIMIT,
+             [(c.status, c.answered_s, c.dial_status, c.cost, at, c.flag, c.flag,
                c.call_id) for c in done])
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
 
 
-def release_stale(at: Optional[int] = None) -> int:
+_STALE = ("SELECT id, extension_id, reserved FROM call WHERE status = 'in-progress' AND "
+          "CASE WHEN boot_id = '' THEN expires_utc < ? "  # recorded before running time was
+          "ELSE boot_id != ? OR expires_uptime < ? END")
+
+
+def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] = None) -> int:
     """Release the reservations of calls that never settled, past their limit plus
-    grace.  Such a call is marked 'expired'; a later settle (say from the CDR) still
-    charges it."""
+    grace in the box's running time (``boottime``: a clock step moves neither way), or
+    made in an earlier boot.  Such a call is marked 'expired'; a later settle (say from
+    the CDR) still charges it.  ``at`` (wall clock) only times calls recorded before
+    the running time was."""
     at = now_utc() if at is None else int(at)
+    running = running or boottime.now()
     released = 0
     with money_txn():
-        for call in Call.select().where((Call.status == "in-progress") & (Call.expires_utc < at)):
-            Extension.update(reserved=Extension.reserved - call.reserved).where(
-                Extension.id == call.extension_id).execute()
-            Call.update(status="expired", reserved=0).where(Call.id == call.id).execute()
+        for call_id, ext_id, reserved in sql(_STALE, (at, running.boot, running.seconds)).fetchall():
+            sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
+            sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
             released += 1
     return released

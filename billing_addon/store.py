@@ -105,6 +105,8 @@ class Call(BaseModel):
     source = pw.TextField(default="agi")
     expires_utc = pw.IntegerField(null=True)
     settled_utc = pw.IntegerField(null=True)
+    boot_id = pw.TextField(default="")
+    expires_uptime = pw.FloatField(null=True)
 
 
 class Ledger(BaseModel):

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from billing_addon import accounts, calls, rates, rating, settings, store
+from billing_addon import accounts, boottime, calls, rates, rating, settings, store
 from billing_addon.store import Call, Extension, Ledger
 
 from .helpers import amount, make_extension, make_rate
@@ -204,11 +204,12 @@ def test_reauthorize_same_uniqueid_is_idempotent(priced):
 
 
 def test_stale_reservation_released_then_late_settle_still_charges(priced):
-    auth = calls.authorize("1001", "912345", T0, "u1")
-    expiry = Call.get().expires_utc
-    assert expiry >= T0 + auth.limit_ms // 1000
-    assert calls.release_stale(expiry - 1) == 0
-    assert calls.release_stale(expiry + 1) == 1
+    boot = boottime.Running("boot-1", 1000.0)
+    auth = calls.authorize("1001", "912345", T0, "u1", running=boot)
+    expiry = Call.get().expires_uptime
+    assert expiry >= boot.seconds + auth.limit_ms // 1000
+    assert calls.release_stale(T0, boot._replace(seconds=expiry - 1)) == 0
+    assert calls.release_stale(T0, boot._replace(seconds=expiry + 1)) == 1
     assert ext().reserved == 0 and Call.get().status == "expired"
     assert calls.settle("u1", 60).cost == amount("0.1")
     assert not accounts.verify()
@@ -293,7 +294,8 @@ def _make_history():
     calls.authorize("1001", "91234567", T0, "auth.1")
     calls.authorize("1001", "95550000", T0, "auth.2")
     calls.authorize("1002", "91112222", T0, "auth.3")
-    calls.authorize("1001", "93330000", T0 - 10_000, "stale.1")
+    calls.authorize("1001", "93330000", T0 - 10_000, "stale.1",
+                    running=boottime.Running("an-earlier-boot", 5.0))
     calls.release_stale(T0)
     calls.authorize("1002", "77777", T0, "unrated.1")        # no rate: unrated
     calls.authorize("1002", "91234567", T0, "denied.1")      # 1002's money is reserved

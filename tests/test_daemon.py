@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from billing_addon import accounts, calls, config, daemon, money, rates, settings, store
+from billing_addon import accounts, boottime, calls, config, daemon, money, rates, settings, store
 from billing_addon.store import Call, Extension
 from tests.helpers import wait_for
 from tests.pbx_support import FIXTURES, env_bytes, replay, write_config
@@ -171,7 +171,8 @@ def test_a_license_check_that_always_fails_never_counts_as_active():
 
 def test_housekeeping_releases_stale_reservations(running):
     d, folder = running
-    auth = calls.authorize("1001", "1234567", at=1000, uniqueid="old.1")
+    auth = calls.authorize("1001", "1234567", at=1000, uniqueid="old.1",
+                           running=boottime.Running("an-earlier-boot", 0.0))
     assert auth.result == calls.ALLOWED
     d.housekeeping_once(now=time.monotonic() + 10**6)
     assert Call.get(Call.uniqueid == "old.1").status == "expired"
