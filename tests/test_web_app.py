@@ -185,13 +185,24 @@ def test_login_wrong_password_and_throttling(env):
         assert "Wrong user name or password" in r.text
     r = client.post("/login", {"username": "admin", "password": ADMIN_PW}, check=429)
     assert "Too many failed sign-ins" in r.text
-    # another client address with the same user name is throttled too (per user name)
-    other = Client(env[0], remote_addr="10.0.0.9")
-    other.get("/login")
-    other.post("/login", {"username": "admin", "password": ADMIN_PW}, check=429)
     ui = env[0].billing_ui
     ui.throttle.clock = lambda: 10**9  # the lockout is over
-    other.post("/login", {"username": "admin", "password": ADMIN_PW}, check=303)
+    client.post("/login", {"username": "admin", "password": ADMIN_PW}, check=303)
+
+
+def test_failures_from_one_address_do_not_lock_the_user_out_at_another(env):
+    attacker = Client(env[0], remote_addr="127.0.0.2")
+    attacker.get("/login")
+    for _ in range(5):
+        attacker.post("/login", {"username": "admin", "password": "guess"}, check=401)
+    attacker.post("/login", {"username": "admin", "password": ADMIN_PW}, check=429)
+    admin = Client(env[0], remote_addr="127.0.0.3")  # the real admin, at their own desk
+    admin.login("admin", ADMIN_PW, check=303)
+    # the attacker's address is also limited across user names (4 x 5 failures)
+    for n in range(15):
+        attacker.post("/login", {"username": f"user{n}", "password": "guess"}, check=401)
+    r = attacker.post("/login", {"username": "someone-else", "password": "guess"}, check=429)
+    assert "Too many failed sign-ins" in r.text
 
 
 def test_login_needs_csrf_and_rotates_the_session(env):
@@ -752,11 +763,33 @@ def test_login_page_without_admin_says_how_to_set_it(db_path):
 
 def test_password_hashing():
     stored = auth.hash_password("correct horse")
-    assert stored.startswith("scrypt$16384$8$1$") and "correct horse" not in stored
+    assert stored.startswith("scrypt$1024$8$1$") and "correct horse" not in stored  # test cost
     assert auth.check_password("correct horse", stored)
     assert not auth.check_password("correct horsE", stored)
     assert not auth.check_password("x", "md5$abc")
+    assert not auth.check_password("x", "scrypt$1048576$8$1$c2FsdA==$ZGlnZXN0")  # 1 GB: refused
     assert auth.hash_password("same") != auth.hash_password("same")
+
+
+def test_the_shipped_hash_cost_and_rehash_at_sign_in(env, monkeypatch):
+    """The shipped cost is scrypt N=2**17, r=8, p=1; a user whose hash was made with the
+    old N=2**14 gets the new one at their next sign-in, and their sessions go on."""
+    assert auth.SHIPPED_COST == auth.ScryptCost(n=2**17, r=8, p=1)
+    monkeypatch.setattr(auth, "hash_cost", auth.ScryptCost(n=2**14, r=8, p=1))
+    user, password = auth.create_billing_user("billing-pass-1")
+    assert user.password_hash.startswith("scrypt$16384$8$1$")
+    env[1].activate()
+    first = Client(env[0])
+    first.login(user.username, password)
+    monkeypatch.setattr(auth, "hash_cost", auth.SHIPPED_COST)
+    second = Client(env[0])
+    second.login(user.username, password)
+    stored = auth.get_user(user.username).password_hash
+    assert stored.startswith("scrypt$131072$8$1$")
+    assert auth.check_password(password, stored)
+    assert stored.split("$")[4] == user.password_hash.split("$")[4]  # the same salt
+    first.get("/extensions", check=200)  # not signed out by the re-hash
+    assert auth.rehashed(password, stored) is None  # done once
 
 
 def test_throttle_doubles_the_lockout():
@@ -765,14 +798,26 @@ def test_throttle_doubles_the_lockout():
     for _ in range(3):
         assert throttle.blocked_for("bob", "1.2.3.4") == 0
         throttle.failure("bob", "1.2.3.4")
-    assert throttle.blocked_for("bob", "9.9.9.9") == 10
+    assert throttle.blocked_for("bob", "1.2.3.4") == 10
+    assert throttle.blocked_for("BOB ", "1.2.3.4") == 10
+    assert throttle.blocked_for("bob", "9.9.9.9") == 0  # another address: not locked out
     now[0] = 11
     assert throttle.blocked_for("bob", "1.2.3.4") == 0
     for _ in range(3):
         throttle.failure("bob", "1.2.3.4")
     assert throttle.blocked_for("bob", "1.2.3.4") == 20
     throttle.success("bob", "1.2.3.4")
-    assert throttle.blocked_for("bob", "5.5.5.5") == 0
+    assert throttle.blocked_for("bob", "1.2.3.4") == 0
+
+
+def test_throttle_limits_an_address_across_user_names():
+    throttle = auth.Throttle(limit=3, lockout=10, clock=lambda: 0.0)
+    for n in range(11):
+        throttle.failure(f"user{n}", "1.2.3.4")
+    assert throttle.blocked_for("anyone", "1.2.3.4") == 0
+    throttle.failure("user11", "1.2.3.4")  # the 12th failure from that address
+    assert throttle.blocked_for("anyone", "1.2.3.4") == 10
+    assert throttle.blocked_for("anyone", "1.2.3.5") == 0
 
 
 def test_cli_admin_set_password_and_users(db_path, tmp_path, monkeypatch, capsys):
