@@ -167,6 +167,19 @@ def test_security_headers_and_session_cookie(env):
     assert "https://" not in login.text and "http://" not in login.text.replace("http://www.w3.org", "")
 
 
+def test_forwarded_headers_alone_neither_make_https_nor_move_redirects(env):
+    """Without waitress's trusted proxy in front, X-Forwarded-Proto is anyone's claim;
+    redirects never name a host (tests/test_web_server.py: the trusted proxy)."""
+    client = Client(env[0])
+    r = client.get("/extensions?n=1001", check=303, headers={
+        "Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    assert r.header("Location") == "/login?next=%2Fextensions%3Fn%3D1001"
+    assert "Secure" not in r.header("Set-Cookie")
+    r = client.post("/login", {"username": "admin", "password": ADMIN_PW,
+                               "next": "/\\evil.example/"}, check=303)
+    assert r.header("Location") == "/admin/settings"
+
+
 def test_pages_use_no_external_assets(billing):
     for path in ("/extensions", "/rates/add", "/statistics", "/calls"):
         text = billing.get(path).text

@@ -73,7 +73,7 @@ class WebCore:
 
     def session(self, create: bool = False) -> Optional[auth.Session]:
         env = bottle.request.environ
-        if "billing.session" in env:
+        if env.get("billing.session") is not None or ("billing.session" in env and not create):
             return env["billing.session"]
         session = self.sessions.get(bottle.request.get_cookie(COOKIE))
         if session is None and create:
@@ -91,7 +91,9 @@ class WebCore:
         return session
 
     def set_cookie(self, session: auth.Session) -> None:
-        secure = "; Secure" if bottle.request.urlparts.scheme == "https" else ""
+        # the server's scheme: waitress sets it from X-Forwarded-Proto only for the
+        # configured [web] trusted_proxy (bottle's urlparts would believe anyone)
+        secure = "; Secure" if bottle.request.environ.get("wsgi.url_scheme") == "https" else ""
         bottle.response.add_header(
             "Set-Cookie", f"{COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Strict; "
                           f"Max-Age={self.sessions.max_age}{secure}")
@@ -152,6 +154,12 @@ class WebCore:
         bottle.response.status = http_status
         bottle.response.content_type = "text/html; charset=utf-8"
         return bottle.template(name, template_lookup=[VIEWS], **context)
+
+    @staticmethod
+    def page_url() -> str:
+        """This request's path with its query: where sign-in brings the user back."""
+        query = bottle.request.query_string
+        return bottle.request.path + ("?" + query if query else "")
 
     @staticmethod
     def url_with(**changes: Any) -> str:
@@ -234,7 +242,7 @@ class WebCore:
         if session is None or not session.signed_in:
             if request.method == "GET":
                 self.flash("Please sign in.", "info")
-                bottle.redirect("/login?next=" + quote(request.fullpath, safe="/"))
+                bottle.redirect("/login?next=" + quote(self.page_url(), safe=""))
             raise self.error_page(401, "Please sign in first.", "Sign-in required")
         user = auth.get_user(session.username)
         if user is None or not user.enabled or auth.password_tag(user) != session.tag:

@@ -51,7 +51,7 @@ def login(ui: WebCore):
     ui.start_session(user)
     target = form.get("next", "")
     home_page = "/admin/settings" if user.role == auth.ADMIN else "/extensions"
-    if not (target.startswith("/") and not target.startswith("//")) or \
+    if not (target.startswith("/") and not target.startswith(("//", "/\\"))) or \
             target.startswith("/admin") != (user.role == auth.ADMIN):
         target = home_page
     bottle.redirect(target)
