@@ -736,11 +736,14 @@ def test_a_device_that_cannot_be_identified_starts_no_trial(db_path, tmp_path):
 
 
 def test_billing_manager(env, admin):
-    r = admin.post("/admin/users/add", check=200)
+    r = admin.post("/admin/users/add", check=303)  # a redirect: a reload adds nobody
+    assert r.location == "/admin/users"
+    r = admin.get(r.location, check=200)
     username = re.search(r'id="new-username">(bill-[a-z0-9]{3,})<', r.text).group(1)
     password = re.search(r'id="new-password">([A-Za-z0-9]{12})<', r.text).group(1)
     assert "shown only once" in r.text
     assert password not in admin.get("/admin/users").text  # shown once
+    assert [u.username for u in auth.list_users()] == [username]
     admin.post("/admin/activation", {"activate": "1"}, check=303)
     user = Client(env[0])
     user.login(username, password)
@@ -752,8 +755,14 @@ def test_billing_manager(env, admin):
     user.login(username, "new-password-9")
     r = admin.post("/admin/users/password", {"username": username, "password": "short"}, check=400)
     assert "at least 8 characters" in r.text
+    # an empty "Change" asks first and changes nothing
     r = admin.post("/admin/users/password", {"username": username}, check=200)
+    assert 'id="confirm-random"' in r.text and 'id="new-password"' not in r.text
+    assert auth.authenticate(username, "new-password-9") is not None
+    r = admin.post("/admin/users/password", {"username": username, "random": "1"}, check=303)
+    r = admin.get(r.location, check=200)
     new_password = re.search(r'id="new-password">([A-Za-z0-9]{12})<', r.text).group(1)
+    assert new_password not in admin.get("/admin/users").text
     # disabling ends the session and refuses sign-in
     admin.post("/admin/users/enabled", {"username": username, "enabled": "0"}, check=303)
     assert user.get("/extensions", check=303).location.startswith("/login")

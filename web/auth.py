@@ -310,6 +310,7 @@ class Session:
     tag: str = ""
     created: float = 0.0
     flashes: List[Tuple[str, str]] = field(default_factory=list)
+    shown_once: Optional[Tuple[str, str]] = None  # a new (user name, password), for one page
 
     @property
     def signed_in(self) -> bool:
