@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
+import json
 import re
 from decimal import Decimal
+from urllib.parse import quote
 
 import openpyxl
 import pytest
@@ -284,6 +287,111 @@ def test_forged_posts_are_refused_and_change_nothing(billing):
     billing.post("/settings", {"currency": "EUR", "timezone": "UTC"}, csrf="nope", check=403)
     assert accounts.get_extension("1001").balance == 0
     assert settings.get("currency") == "USD"
+
+
+# --- a form sent after the session ended -----------------------------------------------
+
+RECHARGE_PAGE = "/extensions/recharge?n=1001&n=1002"
+
+
+def _token(text):
+    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+
+
+def _send_recharge(client, token, amount="50", check=303):
+    """The Recharge form of RECHARGE_PAGE sent with ``token`` (the page's own)."""
+    return client.post("/extensions/recharge", [("n", "1001"), ("n", "1002"), ("amount", amount),
+                                                ("back", "/extensions")], csrf=token, check=check,
+                       headers={"Referer": "http://localhost" + RECHARGE_PAGE})
+
+
+def _saved_values(text):
+    match = re.search(r'id="saved-form" data-action="([^"]*)"\s+data-values="([^"]*)"', text)
+    return match and (match.group(1), json.loads(html.unescape(match.group(2))))
+
+
+def test_a_form_sent_after_the_idle_timeout_comes_back_filled_in_after_sign_in(env, billing):
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    env[0].billing_ui.sessions.clock = lambda: 10**9  # 30 idle minutes later
+    r = _send_recharge(billing, token)
+    assert r.location == "/login?next=" + quote(RECHARGE_PAGE, safe="")
+    assert accounts.get_extension("1001").balance == 0  # nothing was done
+    login = billing.get(r.location, check=200)
+    assert "Your session ended before the form was sent: nothing was changed" in login.text
+    assert 'name="next" value="' + RECHARGE_PAGE.replace("&", "&amp;") + '"' in login.text
+    assert "50" not in login.text  # the values wait server-side, not in the sign-in page
+    r = billing.post("/login", {"username": billing.username, "password": "billing-pass-1",
+                                "next": RECHARGE_PAGE}, check=303)
+    assert r.location == RECHARGE_PAGE
+    page = billing.get(RECHARGE_PAGE, check=200).text
+    assert _saved_values(page) == ("/extensions/recharge", [["n", "1001"], ["n", "1002"],
+                                                            ["amount", "50"],
+                                                            ["back", "/extensions"]])
+    assert accounts.get_extension("1001").balance == 0  # still nothing, until it is sent again
+    assert _saved_values(billing.get(RECHARGE_PAGE).text) is None  # filled in once
+    _send_recharge(billing, _token(page))
+    assert accounts.get_extension("1001").balance == money.parse_amount("50")
+
+
+def test_a_form_sent_after_signing_out_in_another_tab_comes_back(env, billing):
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    billing.post("/logout", check=303)  # the other tab (the same browser's cookie)
+    r = _send_recharge(billing, token)
+    assert r.location.startswith("/login?next=")
+    billing.login(billing.username, "billing-pass-1")
+    assert _saved_values(billing.get(RECHARGE_PAGE).text)[1][2] == ["amount", "50"]
+    # signed in again in that other tab first: straight back to the form, filled in
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    billing.post("/logout", check=303)
+    billing.login(billing.username, "billing-pass-1")
+    r = _send_recharge(billing, token, amount="7")
+    assert r.location == RECHARGE_PAGE
+    assert _saved_values(billing.get(RECHARGE_PAGE).text)[1][2] == ["amount", "7"]
+    assert accounts.get_extension("1001").balance == 0
+
+
+def test_a_kept_form_is_never_shown_to_another_user(env, billing):
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    billing.post("/logout", check=303)
+    _send_recharge(billing, token)
+    other, password = auth.create_billing_user("other-pass-1")
+    billing.get("/login", check=200)
+    r = billing.post("/login", {"username": other.username, "password": password,
+                                "next": RECHARGE_PAGE}, check=303)  # the same browser, another user
+    assert r.location == RECHARGE_PAGE
+    assert _saved_values(billing.get(RECHARGE_PAGE, check=200).text) is None
+    billing.post("/logout", check=303)
+    billing.login(billing.username, "billing-pass-1")
+    assert _saved_values(billing.get(RECHARGE_PAGE, check=200).text) is None  # discarded
+    # the ended session's token works once; a forged one is refused as before
+    r = _send_recharge(billing, token, check=403)
+    assert "CSRF" in r.text
+    assert accounts.get_extension("1001").balance == 0
+
+
+def test_a_kept_form_keeps_no_password(env, billing):
+    token = _token(billing.get("/account/password", check=200).text)
+    env[0].billing_ui.sessions.clock = lambda: 10**9
+    r = billing.post("/account/password", {"current": "billing-pass-1", "new": "secret-new-1",
+                                           "again": "secret-new-1"}, csrf=token, check=303)
+    assert r.location == "/login?next=%2Faccount%2Fpassword"
+    billing.login(billing.username, "billing-pass-1")
+    page = billing.get("/account/password", check=200).text
+    assert _saved_values(page) == ("/account/password", [])
+    assert "secret-new-1" not in page and "billing-pass-1" not in page
+    assert auth.authenticate(billing.username, "billing-pass-1") is not None
+
+
+def test_a_deep_link_keeps_its_query_through_sign_in(env, admin):
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    user, password = auth.create_billing_user("billing-pass-1")
+    client = Client(env[0])
+    r = client.get("/extensions/edit?n=1001", check=303)
+    assert r.location == "/login?next=%2Fextensions%2Fedit%3Fn%3D1001"
+    client.get(r.location, check=200)
+    r = client.post("/login", {"username": user.username, "password": password,
+                               "next": "/extensions/edit?n=1001"}, check=303)
+    assert r.location == "/extensions/edit?n=1001"
 
 
 # --- extensions ---------------------------------------------------------------------

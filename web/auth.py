@@ -12,6 +12,9 @@ Billing Manager).
 Sessions are kept server-side in memory (a random 256-bit id in an HttpOnly, SameSite
 cookie): a restart signs everybody out, nothing secret is stored in the cookie or on
 disk, and a password change or a disabled account ends that user's sessions at once.
+A signed-in session that ends leaves its CSRF token behind for a while (``ended_owner``):
+a form posted from one of its pages afterwards is kept, for that user only, until they
+sign in again (``SavedForm``, see ``core.WebCore.keep_form``).
 """
 
 from __future__ import annotations
@@ -300,6 +303,18 @@ class Throttle:
 # --- sessions ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SavedForm:
+    """What a user typed into a form that reached the box after their session ended:
+    shown again, to ``owner`` only, on ``page`` (path and query) for the form posting
+    to ``action``.  Never sent by itself: the user presses the form's button again."""
+
+    owner: str
+    action: str
+    page: str
+    values: Tuple[Tuple[str, str], ...]
+
+
 @dataclass
 class Session:
     id: str
@@ -311,6 +326,7 @@ class Session:
     created: float = 0.0
     flashes: List[Tuple[str, str]] = field(default_factory=list)
     shown_once: Optional[Tuple[str, str]] = None  # a new (user name, password), for one page
+    saved_form: Optional[SavedForm] = None
 
     @property
     def signed_in(self) -> bool:
@@ -321,6 +337,7 @@ class SessionStore:
     """In-memory sessions with an idle timeout and an absolute lifetime."""
 
     MAX_SESSIONS = 5000
+    MAX_ENDED = 2000  # tokens of ended sessions remembered (the oldest are forgotten first)
 
     def __init__(self, idle_seconds: int, max_age: int = 12 * 3600,
                  clock: Callable[[], float] = time.monotonic):
@@ -329,6 +346,7 @@ class SessionStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._sessions: Dict[str, Session] = {}
+        self._ended: Dict[str, Tuple[str, float]] = {}  # CSRF token -> (user name, ended at)
 
     def new(self) -> Session:
         now = self.clock()
@@ -349,23 +367,39 @@ class SessionStore:
             if session is None:
                 return None
             if session.expires <= now or now - session.created > self.max_age:
-                self._sessions.pop(session_id, None)
+                self._end(session, now)
                 return None
             session.expires = now + self.idle
             return session
 
     def drop(self, session_id: str) -> None:
         with self._lock:
-            self._sessions.pop(session_id, None)
+            session = self._sessions.get(session_id)
+            if session is not None:
+                self._end(session, self.clock())
 
     def drop_user(self, username: str) -> None:
+        now = self.clock()
         with self._lock:
-            for sid in [s.id for s in self._sessions.values() if s.username == username]:
-                self._sessions.pop(sid, None)
+            for session in [s for s in self._sessions.values() if s.username == username]:
+                self._end(session, now)
+
+    def ended_owner(self, token: str) -> Optional[str]:
+        """The user whose signed-in session, now ended, had this CSRF token (once)."""
+        with self._lock:
+            username, ended = self._ended.pop(token, ("", 0.0))
+        return username if username and self.clock() - ended < self.max_age else None
+
+    def _end(self, session: Session, now: float) -> None:
+        self._sessions.pop(session.id, None)
+        if session.signed_in:
+            self._ended[session.csrf] = (session.username, now)
+            while len(self._ended) > self.MAX_ENDED:
+                self._ended.pop(next(iter(self._ended)))
 
     def _prune(self, now: float) -> None:
-        for sid in [s.id for s in self._sessions.values() if s.expires <= now]:
-            self._sessions.pop(sid, None)
+        for session in [s for s in self._sessions.values() if s.expires <= now]:
+            self._end(session, now)
         if len(self._sessions) >= self.MAX_SESSIONS:  # still full: drop the oldest anonymous
             anonymous = sorted((s for s in self._sessions.values() if not s.signed_in),
                                key=lambda s: s.expires)

@@ -1,17 +1,20 @@
 """The web UI's core: what every page shares.  ``WebCore`` holds the sessions (and their
 cookie), the flash messages, the rendering of a template with the layout's context, the
 error pages and the guard of every route (on POST the size limit and the CSRF token,
-then the role).  Page handlers are functions ``handler(ui: WebCore, **url_args)``; each
-page module lists its routes as ``ROUTES`` of ``Route`` (see ``app.py``)."""
+then the role).  A form that arrives after its session ended is not done but kept for
+its user, who gets it back filled in after signing in (``keep_form``).  Page handlers
+are functions ``handler(ui: WebCore, **url_args)``; each page module lists its routes
+as ``ROUTES`` of ``Route`` (see ``app.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import hmac
+import json
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple, Union
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import bottle
 
@@ -27,6 +30,10 @@ BILLING_MENU = [("/extensions", "Extensions"), ("/rates", "Rate"),
                 ("/recharges", "Recharge History"), ("/calls", "Call Log"),
                 ("/statistics", "Statistics"), ("/settings", "Settings")]
 ADMIN_MENU = [("/admin/settings", "Settings"), ("/admin/users", "Billing Manager")]
+
+# fields never kept from a form whose session ended (nor shown again)
+SECRET_FIELDS = frozenset({"csrf", "password", "current", "new", "again"})
+MAX_SAVED_FORM = 64 * 1024  # characters of a kept form; a larger one is kept empty
 
 ANYONE: Optional[str] = None  # the role of a route open to all (a POST still needs the CSRF token)
 Handler = Callable[..., Any]  # handler(ui, **url_args) -> body
@@ -130,6 +137,12 @@ class WebCore:
         flashes = []
         if session is not None:
             flashes, session.flashes = session.flashes, []
+        saved = session.saved_form if session is not None else None
+        if saved is not None and session is not None and saved.owner == session.username \
+                and urlsplit(saved.page).path == bottle.request.path:
+            session.saved_form = None  # shown once, to its owner, on its page
+        else:
+            saved = None
         context = dict(
             user=session.username if session and session.signed_in else "",
             role=role,
@@ -149,6 +162,8 @@ class WebCore:
             qs=lambda value: quote(str(value), safe=""),
             title="",
             trial_notice=self.activation_cache.trial_notice() if role == auth.BILLING else "",
+            saved_form=saved,
+            saved_values=json.dumps(saved.values) if saved else "",
         )
         context.update(values)
         bottle.response.status = http_status
@@ -208,8 +223,11 @@ class WebCore:
                 if request.method == "POST":
                     self.check_body_size()
                     session = self.session()
-                    token = decoded(request.forms).get("csrf", "") or request.get_header("X-CSRF-Token", "")
+                    form_token = decoded(request.forms).get("csrf", "")
+                    token = form_token or request.get_header("X-CSRF-Token", "")
                     if session is None or not token or not _equal(token, session.csrf):
+                        if role is not None and form_token:
+                            self.keep_form(self.sessions.ended_owner(form_token))
                         raise self.error_page(403, "The form was refused: its security token is "
                                               "missing or expired (CSRF check). Reload the page "
                                               "and try again.", "Form refused")
@@ -236,6 +254,42 @@ class WebCore:
                      f"accepted is {limit_kb} KB ({limit_kb / 1024:.1f} MB); nothing was changed.",
                 "Upload too large")
 
+    def keep_form(self, owner: Optional[str]) -> None:
+        """A form posted from a page of ``owner``'s session that has since ended (idle,
+        signed out in another tab, account changed): nothing is done; what was typed
+        (but passwords) is kept in this browser's session for ``owner`` only, and they
+        are sent to sign in (or, already signed in again here, straight back to the
+        page), where the form is filled in again for them to send.  Returns when the
+        form cannot be kept (no owner; another user signed in here)."""
+        if not owner:
+            return
+        session = self.session(create=True)
+        if session is None or (session.signed_in and session.username != owner):
+            return
+        request = bottle.request
+        values = tuple((k, v) for k, v in decoded(request.forms).allitems()
+                       if k not in SECRET_FIELDS)
+        if sum(len(k) + len(v) for k, v in values) > MAX_SAVED_FORM:
+            values = ()
+        page = self._form_page()
+        session.saved_form = auth.SavedForm(owner, request.path, page, values)
+        if session.signed_in:
+            bottle.redirect(page)
+        self.flash("Your session ended before the form was sent: nothing was changed. "
+                   "Sign in again to get the form back as you filled it in.", "info")
+        bottle.redirect("/login?next=" + quote(page, safe=""))
+
+    @staticmethod
+    def _form_page() -> str:
+        """The page the posted form was on (path and query, from the Referer), else the
+        path it posted to."""
+        request = bottle.request
+        referer = urlsplit(request.get_header("Referer", "") or "")
+        path = referer.path
+        if not path.startswith("/") or path.startswith(("//", "/\\")) or path == "/login":
+            return request.path
+        return path + ("?" + referer.query if referer.query else "")
+
     def require(self, role: str) -> auth.Session:
         session = self.session()
         request = bottle.request
@@ -248,6 +302,8 @@ class WebCore:
         if user is None or not user.enabled or auth.password_tag(user) != session.tag:
             self.sessions.drop(session.id)
             bottle.request.environ.pop("billing.session", None)
+            if request.method == "POST":
+                self.keep_form(session.username)
             self.flash("Your session ended (the account changed). Please sign in again.", "info")
             bottle.redirect("/login")
         if session.role != role:
