@@ -350,6 +350,16 @@ def test_a_form_sent_after_signing_out_in_another_tab_comes_back(env, billing):
     assert accounts.get_extension("1001").balance == 0
 
 
+def test_a_form_sent_after_the_admin_changed_the_password_comes_back(env, billing):
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    auth.set_password(billing.username, "changed-pass-2")  # e.g. from the Billing Manager
+    r = _send_recharge(billing, token)
+    assert r.location.startswith("/login?next=")
+    billing.login(billing.username, "changed-pass-2")
+    assert _saved_values(billing.get(RECHARGE_PAGE).text)[1][2] == ["amount", "50"]
+    assert accounts.get_extension("1001").balance == 0
+
+
 def test_a_kept_form_is_never_shown_to_another_user(env, billing):
     token = _token(billing.get(RECHARGE_PAGE, check=200).text)
     billing.post("/logout", check=303)
