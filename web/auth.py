@@ -14,7 +14,7 @@ cookie): a restart signs everybody out, nothing secret is stored in the cookie o
 disk, and a password change or a disabled account ends that user's sessions at once.
 A signed-in session that ends leaves its CSRF token behind for a while (``ended_owner``):
 a form posted from one of its pages afterwards is kept, for that user only, until they
-sign in again (``SavedForm``, see ``core.WebCore.keep_form``).
+sign in again (``SavedForm``, see ``kept_form``).
 """
 
 from __future__ import annotations

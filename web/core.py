@@ -2,7 +2,7 @@
 cookie), the flash messages, the rendering of a template with the layout's context, the
 error pages and the guard of every route (on POST the size limit and the CSRF token,
 then the role).  A form that arrives after its session ended is not done but kept for
-its user, who gets it back filled in after signing in (``keep_form``).  Page handlers
+its user, who gets it back filled in after signing in (``kept_form``).  Page handlers
 are functions ``handler(ui: WebCore, **url_args)``; each page module lists its routes
 as ``ROUTES`` of ``Route`` (see ``app.py``)."""
 
@@ -20,7 +20,7 @@ import bottle
 
 from billing_addon import money, settings, store
 
-from . import auth
+from . import auth, kept_form
 from .activation_cache import ActivationCache
 
 VIEWS = str(Path(__file__).resolve().parent / "views")
@@ -30,10 +30,6 @@ BILLING_MENU = [("/extensions", "Extensions"), ("/rates", "Rate"),
                 ("/recharges", "Recharge History"), ("/calls", "Call Log"),
                 ("/statistics", "Statistics"), ("/settings", "Settings")]
 ADMIN_MENU = [("/admin/settings", "Settings"), ("/admin/users", "Billing Manager")]
-
-# fields never kept from a form whose session ended (nor shown again)
-SECRET_FIELDS = frozenset({"csrf", "password", "current", "new", "again"})
-MAX_SAVED_FORM = 64 * 1024  # characters of a kept form; a larger one is kept empty
 
 ANYONE: Optional[str] = None  # the role of a route open to all (a POST still needs the CSRF token)
 Handler = Callable[..., Any]  # handler(ui, **url_args) -> body
@@ -227,7 +223,7 @@ class WebCore:
                     token = form_token or request.get_header("X-CSRF-Token", "")
                     if session is None or not token or not _equal(token, session.csrf):
                         if role is not None and form_token:
-                            self.keep_form(self.sessions.ended_owner(form_token))
+                            kept_form.keep(self, self.sessions.ended_owner(form_token))
                         raise self.error_page(403, "The form was refused: its security token is "
                                               "missing or expired (CSRF check). Reload the page "
                                               "and try again.", "Form refused")
@@ -254,42 +250,6 @@ class WebCore:
                      f"accepted is {limit_kb} KB ({limit_kb / 1024:.1f} MB); nothing was changed.",
                 "Upload too large")
 
-    def keep_form(self, owner: Optional[str]) -> None:
-        """A form posted from a page of ``owner``'s session that has since ended (idle,
-        signed out in another tab, account changed): nothing is done; what was typed
-        (but passwords) is kept in this browser's session for ``owner`` only, and they
-        are sent to sign in (or, already signed in again here, straight back to the
-        page), where the form is filled in again for them to send.  Returns when the
-        form cannot be kept (no owner; another user signed in here)."""
-        if not owner:
-            return
-        session = self.session(create=True)
-        if session is None or (session.signed_in and session.username != owner):
-            return
-        request = bottle.request
-        values = tuple((k, v) for k, v in decoded(request.forms).allitems()
-                       if k not in SECRET_FIELDS)
-        if sum(len(k) + len(v) for k, v in values) > MAX_SAVED_FORM:
-            values = ()
-        page = self._form_page()
-        session.saved_form = auth.SavedForm(owner, request.path, page, values)
-        if session.signed_in:
-            bottle.redirect(page)
-        self.flash("Your session ended before the form was sent: nothing was changed. "
-                   "Sign in again to get the form back as you filled it in.", "info")
-        bottle.redirect("/login?next=" + quote(page, safe=""))
-
-    @staticmethod
-    def _form_page() -> str:
-        """The page the posted form was on (path and query, from the Referer), else the
-        path it posted to."""
-        request = bottle.request
-        referer = urlsplit(request.get_header("Referer", "") or "")
-        path = referer.path
-        if not path.startswith("/") or path.startswith(("//", "/\\")) or path == "/login":
-            return request.path
-        return path + ("?" + referer.query if referer.query else "")
-
     def require(self, role: str) -> auth.Session:
         session = self.session()
         request = bottle.request
@@ -303,7 +263,7 @@ class WebCore:
             self.sessions.drop(session.id)
             bottle.request.environ.pop("billing.session", None)
             if request.method == "POST":
-                self.keep_form(session.username)
+                kept_form.keep(self, session.username)
             self.flash("Your session ended (the account changed). Please sign in again.", "info")
             bottle.redirect("/login")
         if session.role != role:
