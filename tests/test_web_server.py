@@ -5,10 +5,13 @@ X-Forwarded-Proto (and nobody else's), relative redirects."""
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import time
+from urllib.parse import urlencode
 
 import pytest
+from billing_addon.web import auth
 from billing_addon.web.app import make_app
 
 from billing_addon import config
@@ -16,12 +19,14 @@ from billing_addon.daemon import WebServer
 from tests.web_fakes import FakeActivation
 
 PROXY, OTHER = "127.0.0.2", "127.0.0.3"
+ADMIN_PW = "admin-secret-1"
 
 
 @pytest.fixture
 def server(db_path):
     cfg = config.load(None, {"web": {"port": "0", "max_upload_kb": "64", "trusted_proxy": PROXY}})
     web = WebServer(make_app(cfg, FakeActivation()), cfg.section("web")).start()
+    auth.set_admin_password(ADMIN_PW)
     yield web.address
     web.stop()
 
@@ -94,3 +99,41 @@ def test_redirects_do_not_reflect_the_host_header(server):
     response = _get(server, "/extensions?n=1001", OTHER, {"Host": "evil.example"})
     assert response.status == 303
     assert response.getheader("Location").startswith("/login?next=")
+
+
+def _sign_in(address, source, username, password, headers=None):
+    """GET /login then POST it, from ``source``: the status of the POST."""
+    conn = http.client.HTTPConnection(*address, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", "/login", headers=headers or {})
+        page = conn.getresponse()
+        text = page.read().decode()
+        cookie = page.getheader("Set-Cookie").split(";")[0]
+        token = re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+        body = urlencode({"username": username, "password": password, "csrf": token})
+        conn.request("POST", "/login", body=body, headers={
+            **(headers or {}), "Cookie": cookie,
+            "Content-Type": "application/x-www-form-urlencoded"})
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        conn.close()
+
+
+def test_failures_at_one_address_do_not_lock_the_admin_out_at_another(server):
+    for _ in range(5):
+        assert _sign_in(server, "127.0.0.4", "admin", "guess") == 401
+    assert _sign_in(server, "127.0.0.4", "admin", ADMIN_PW) == 429
+    assert _sign_in(server, "127.0.0.5", "admin", ADMIN_PW) == 303
+
+
+def test_behind_the_proxy_the_lock_out_follows_the_forwarded_client(server):
+    for _ in range(5):
+        assert _sign_in(server, PROXY, "admin", "guess", {"X-Forwarded-For": "192.0.2.4"}) == 401
+    assert _sign_in(server, PROXY, "admin", ADMIN_PW, {"X-Forwarded-For": "192.0.2.4"}) == 429
+    assert _sign_in(server, PROXY, "admin", ADMIN_PW, {"X-Forwarded-For": "192.0.2.5"}) == 303
+    # a client that is not the proxy cannot pick its address by header
+    for _ in range(5):
+        _sign_in(server, OTHER, "admin", "guess", {"X-Forwarded-For": "192.0.2.9"})
+    assert _sign_in(server, OTHER, "admin", ADMIN_PW, {"X-Forwarded-For": "192.0.2.10"}) == 429
