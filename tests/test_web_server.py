@@ -1,6 +1,7 @@
 """The web UI served as the daemon serves it (``daemon.WebServer``, waitress on
 loopback): oversized bodies refused before they are read, the trusted proxy's
-X-Forwarded-Proto (and nobody else's), relative redirects."""
+X-Forwarded-Proto and -For (and nobody else's), relative redirects, the sign-in lock-out
+from two client addresses."""
 
 from __future__ import annotations
 
