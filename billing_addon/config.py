@@ -8,6 +8,7 @@ Relative paths in the file are taken relative to the file's folder.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,13 @@ def _positive_seconds(value: str) -> float:
     return number
 
 
+def _address(value: str) -> str:
+    value = value.strip()
+    if value:
+        ipaddress.ip_address(value)  # ValueError says what is wrong
+    return value
+
+
 def _cdr_start(value: str) -> str:
     value = value.strip().lower()
     if value not in ("end", "beginning"):
@@ -86,7 +94,12 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "port": Option("8080", _port, "web UI listen port"),
         "threads": Option("4", _positive, "WSGI worker threads"),
         "session_minutes": Option("30", _positive, "idle minutes before a session expires"),
-        "max_upload_kb": Option("2048", _positive, "largest accepted upload"),
+        "max_upload_kb": Option("2048", _positive, "largest accepted upload (the server "
+                                "refuses a request more than 1 MB larger before reading it)"),
+        "trusted_proxy": Option("", _address, "address of the HTTPS reverse proxy in front of "
+                                "the web UI (e.g. 127.0.0.1); only its X-Forwarded-Proto and "
+                                "X-Forwarded-For are believed, so the session cookie gets "
+                                "Secure; empty = no proxy"),
     },
     "cdr": {
         "enabled": Option("yes", _bool, "follow Asterisk's Master.csv"),

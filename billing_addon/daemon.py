@@ -30,7 +30,7 @@ import sqlite3
 import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from . import __version__, backup, calls, config, store
 
@@ -185,16 +185,28 @@ def build_web_app(cfg: config.Config, activation: Any = None) -> Callable:
     return make_app(cfg)
 
 
-class WebServer:
-    """waitress in a thread, stoppable from another thread."""
+# A body this much larger than [web] max_upload_kb is refused by waitress from its
+# Content-Length, before it is read; up to it, the web UI reads it and says why.
+BODY_SLACK = 1024 * 1024
 
-    def __init__(self, app: Callable, host: str, port: int, threads: int):
+
+class WebServer:
+    """waitress in a thread, stoppable from another thread; ``web`` is the config's
+    [web] section."""
+
+    def __init__(self, app: Callable, web: Dict[str, Any]):
         from waitress import create_server
 
+        proxy: Dict[str, Any] = {}
+        if web.get("trusted_proxy"):  # only this peer's X-Forwarded-* headers are used
+            proxy = dict(trusted_proxy=web["trusted_proxy"], trusted_proxy_count=1,
+                         trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
         # asyncore_loop_timeout is whole seconds: 0.5 was read as 0, a busy loop
-        self.server = create_server(app, host=host, port=port, threads=threads,
-                                    ident="billing-addon", asyncore_loop_timeout=1,
-                                    clear_untrusted_proxy_headers=True)
+        self.server = create_server(app, host=web["host"], port=web["port"],
+                                    threads=web["threads"], ident="billing-addon",
+                                    asyncore_loop_timeout=1, clear_untrusted_proxy_headers=True,
+                                    max_request_body_size=web["max_upload_kb"] * 1024 + BODY_SLACK,
+                                    **proxy)
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 
     @property
@@ -276,8 +288,7 @@ class Daemon:
         self._spawn("checkpoint", self._checkpoints)
         if self.cfg.get("web", "enabled"):
             app = self._web_app or build_web_app(self.cfg, self._activation)
-            self.web = WebServer(app, self.cfg.get("web", "host"), self.cfg.get("web", "port"),
-                                 self.cfg.get("web", "threads")).start()
+            self.web = WebServer(app, self.cfg.section("web")).start()
         # What start-up made (modules, the rate index, the web app) lives as long as the
         # process: keep it out of the collector's full passes, which otherwise walk all
         # of it and stall the FastAGI loop for milliseconds.

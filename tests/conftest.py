@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from billing_addon.web import auth
 
 from billing_addon import store
 
@@ -16,3 +17,11 @@ def db_path(tmp_path):
     store.init_db(path)
     yield path
     store.close_db()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """The test-only scrypt cost: the shipped one takes 128 MB and ~0.4 s a hash.
+    tests/test_web_app.py::test_the_shipped_hash_cost_and_rehash_at_sign_in checks the
+    shipped cost."""
+    monkeypatch.setattr(auth, "hash_cost", auth.ScryptCost(n=2**10, r=8, p=1))

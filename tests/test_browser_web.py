@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from billing_addon import accounts, calls, config, rates, store
+from billing_addon import accounts, calls, config, money, rates, store
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 if not shutil.which(CHROMIUM):
@@ -420,3 +420,49 @@ def test_bulk_edit_of_every_page_of_a_search(browser, box):
     page.wait_for_url("**/extensions**")
     assert "Bulk Edit saved for 60" in flash_text(page)
     assert all(accounts.get_extension(n).billing_enabled for n in wing)
+
+
+def test_a_form_sent_after_signing_out_in_another_tab_comes_back_filled_in(browser, box):
+    """A Recharge typed in one tab after signing out in another is not done: sign-in
+    brings the user back to the form, filled in, and only pressing Recharge again
+    recharges.  A deep link keeps its query through sign-in."""
+    import time
+
+    activation = box["activation"]
+    if activation.status().state != "active":
+        activation.activate()
+    time.sleep(2.1)  # the sign-in answer is cached for 2 s (a test before may deactivate)
+    accounts.ensure_extension("4001", "Suite 1", source="pbx")
+    user_row, password = auth.create_billing_user("resume-form-pw-1")
+    tab = new_page(browser, box)
+    sign_in(tab, user_row.username, password)
+    tab.wait_for_url("**/extensions")
+    go(tab, "/extensions/recharge?n=4001")
+    tab.fill("#amount", "12.50")
+    other_tab = tab.context.new_page()
+    other_tab.set_default_timeout(15000)
+    other_tab.goto(box["url"] + "/extensions")
+    other_tab.click("#sign-out")
+    other_tab.wait_for_url("**/login")
+    tab.click("#do-recharge")
+    tab.wait_for_url("**/login?next=*")
+    assert "nothing was changed" in flash_text(tab)
+    assert accounts.get_extension("4001").balance == 0
+    tab.fill("#username", user_row.username)
+    tab.fill("#password", password)
+    tab.click("#login-form button[type=submit]")
+    tab.wait_for_url("**/extensions/recharge?n=4001")
+    assert tab.input_value("#amount") == "12.50"
+    assert "check it and press its button" in tab.inner_text("#saved-form")
+    assert accounts.get_extension("4001").balance == 0  # not sent by itself
+    tab.click("#do-recharge")
+    tab.wait_for_selector(".flash-ok")
+    assert accounts.get_extension("4001").balance == money.parse_amount("12.50")
+
+    deep = new_page(browser, box)  # a bookmark, signed out
+    go(deep, "/extensions/edit?n=4001")
+    deep.wait_for_url("**/login?next=*")
+    deep.fill("#username", user_row.username)
+    deep.fill("#password", password)
+    deep.click("#login-form button[type=submit]")
+    deep.wait_for_url("**/extensions/edit?n=4001")

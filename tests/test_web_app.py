@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
+import json
 import re
 from decimal import Decimal
+from urllib.parse import quote
 
 import openpyxl
 import pytest
@@ -167,6 +170,19 @@ def test_security_headers_and_session_cookie(env):
     assert "https://" not in login.text and "http://" not in login.text.replace("http://www.w3.org", "")
 
 
+def test_forwarded_headers_alone_neither_make_https_nor_move_redirects(env):
+    """Without waitress's trusted proxy in front, X-Forwarded-Proto is anyone's claim;
+    redirects never name a host (tests/test_web_server.py: the trusted proxy)."""
+    client = Client(env[0])
+    r = client.get("/extensions?n=1001", check=303, headers={
+        "Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    assert r.header("Location") == "/login?next=%2Fextensions%3Fn%3D1001"
+    assert "Secure" not in r.header("Set-Cookie")
+    r = client.post("/login", {"username": "admin", "password": ADMIN_PW,
+                               "next": "/\\evil.example/"}, check=303)
+    assert r.header("Location") == "/admin/settings"
+
+
 def test_pages_use_no_external_assets(billing):
     for path in ("/extensions", "/rates/add", "/statistics", "/calls"):
         text = billing.get(path).text
@@ -185,13 +201,24 @@ def test_login_wrong_password_and_throttling(env):
         assert "Wrong user name or password" in r.text
     r = client.post("/login", {"username": "admin", "password": ADMIN_PW}, check=429)
     assert "Too many failed sign-ins" in r.text
-    # another client address with the same user name is throttled too (per user name)
-    other = Client(env[0], remote_addr="10.0.0.9")
-    other.get("/login")
-    other.post("/login", {"username": "admin", "password": ADMIN_PW}, check=429)
     ui = env[0].billing_ui
     ui.throttle.clock = lambda: 10**9  # the lockout is over
-    other.post("/login", {"username": "admin", "password": ADMIN_PW}, check=303)
+    client.post("/login", {"username": "admin", "password": ADMIN_PW}, check=303)
+
+
+def test_failures_from_one_address_do_not_lock_the_user_out_at_another(env):
+    attacker = Client(env[0], remote_addr="127.0.0.2")
+    attacker.get("/login")
+    for _ in range(5):
+        attacker.post("/login", {"username": "admin", "password": "guess"}, check=401)
+    attacker.post("/login", {"username": "admin", "password": ADMIN_PW}, check=429)
+    admin = Client(env[0], remote_addr="127.0.0.3")  # the real admin, at their own desk
+    admin.login("admin", ADMIN_PW, check=303)
+    # the attacker's address is also limited across user names (4 x 5 failures)
+    for n in range(15):
+        attacker.post("/login", {"username": f"user{n}", "password": "guess"}, check=401)
+    r = attacker.post("/login", {"username": "someone-else", "password": "guess"}, check=429)
+    assert "Too many failed sign-ins" in r.text
 
 
 def test_login_needs_csrf_and_rotates_the_session(env):
@@ -260,6 +287,121 @@ def test_forged_posts_are_refused_and_change_nothing(billing):
     billing.post("/settings", {"currency": "EUR", "timezone": "UTC"}, csrf="nope", check=403)
     assert accounts.get_extension("1001").balance == 0
     assert settings.get("currency") == "USD"
+
+
+# --- a form sent after the session ended -----------------------------------------------
+
+RECHARGE_PAGE = "/extensions/recharge?n=1001&n=1002"
+
+
+def _token(text):
+    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+
+
+def _send_recharge(client, token, amount="50", check=303):
+    """The Recharge form of RECHARGE_PAGE sent with ``token`` (the page's own)."""
+    return client.post("/extensions/recharge", [("n", "1001"), ("n", "1002"), ("amount", amount),
+                                                ("back", "/extensions")], csrf=token, check=check,
+                       headers={"Referer": "http://localhost" + RECHARGE_PAGE})
+
+
+def _saved_values(text):
+    match = re.search(r'id="saved-form" data-action="([^"]*)"\s+data-values="([^"]*)"', text)
+    return match and (match.group(1), json.loads(html.unescape(match.group(2))))
+
+
+def test_a_form_sent_after_the_idle_timeout_comes_back_filled_in_after_sign_in(env, billing):
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    env[0].billing_ui.sessions.clock = lambda: 10**9  # 30 idle minutes later
+    r = _send_recharge(billing, token)
+    assert r.location == "/login?next=" + quote(RECHARGE_PAGE, safe="")
+    assert accounts.get_extension("1001").balance == 0  # nothing was done
+    login = billing.get(r.location, check=200)
+    assert "Your session ended before the form was sent: nothing was changed" in login.text
+    assert 'name="next" value="' + RECHARGE_PAGE.replace("&", "&amp;") + '"' in login.text
+    assert "50" not in login.text  # the values wait server-side, not in the sign-in page
+    r = billing.post("/login", {"username": billing.username, "password": "billing-pass-1",
+                                "next": RECHARGE_PAGE}, check=303)
+    assert r.location == RECHARGE_PAGE
+    page = billing.get(RECHARGE_PAGE, check=200).text
+    assert _saved_values(page) == ("/extensions/recharge", [["n", "1001"], ["n", "1002"],
+                                                            ["amount", "50"],
+                                                            ["back", "/extensions"]])
+    assert accounts.get_extension("1001").balance == 0  # still nothing, until it is sent again
+    assert _saved_values(billing.get(RECHARGE_PAGE).text) is None  # filled in once
+    _send_recharge(billing, _token(page))
+    assert accounts.get_extension("1001").balance == money.parse_amount("50")
+
+
+def test_a_form_sent_after_signing_out_in_another_tab_comes_back(env, billing):
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    billing.post("/logout", check=303)  # the other tab (the same browser's cookie)
+    r = _send_recharge(billing, token)
+    assert r.location.startswith("/login?next=")
+    billing.login(billing.username, "billing-pass-1")
+    assert _saved_values(billing.get(RECHARGE_PAGE).text)[1][2] == ["amount", "50"]
+    # signed in again in that other tab first: straight back to the form, filled in
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    billing.post("/logout", check=303)
+    billing.login(billing.username, "billing-pass-1")
+    r = _send_recharge(billing, token, amount="7")
+    assert r.location == RECHARGE_PAGE
+    assert _saved_values(billing.get(RECHARGE_PAGE).text)[1][2] == ["amount", "7"]
+    assert accounts.get_extension("1001").balance == 0
+
+
+def test_a_form_sent_after_the_admin_changed_the_password_comes_back(env, billing):
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    auth.set_password(billing.username, "changed-pass-2")  # e.g. from the Billing Manager
+    r = _send_recharge(billing, token)
+    assert r.location.startswith("/login?next=")
+    billing.login(billing.username, "changed-pass-2")
+    assert _saved_values(billing.get(RECHARGE_PAGE).text)[1][2] == ["amount", "50"]
+    assert accounts.get_extension("1001").balance == 0
+
+
+def test_a_kept_form_is_never_shown_to_another_user(env, billing):
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    billing.post("/logout", check=303)
+    _send_recharge(billing, token)
+    other, password = auth.create_billing_user("other-pass-1")
+    billing.get("/login", check=200)
+    r = billing.post("/login", {"username": other.username, "password": password,
+                                "next": RECHARGE_PAGE}, check=303)  # the same browser, another user
+    assert r.location == RECHARGE_PAGE
+    assert _saved_values(billing.get(RECHARGE_PAGE, check=200).text) is None
+    billing.post("/logout", check=303)
+    billing.login(billing.username, "billing-pass-1")
+    assert _saved_values(billing.get(RECHARGE_PAGE, check=200).text) is None  # discarded
+    # the ended session's token works once; a forged one is refused as before
+    r = _send_recharge(billing, token, check=403)
+    assert "CSRF" in r.text
+    assert accounts.get_extension("1001").balance == 0
+
+
+def test_a_kept_form_keeps_no_password(env, billing):
+    token = _token(billing.get("/account/password", check=200).text)
+    env[0].billing_ui.sessions.clock = lambda: 10**9
+    r = billing.post("/account/password", {"current": "billing-pass-1", "new": "secret-new-1",
+                                           "again": "secret-new-1"}, csrf=token, check=303)
+    assert r.location == "/login?next=%2Faccount%2Fpassword"
+    billing.login(billing.username, "billing-pass-1")
+    page = billing.get("/account/password", check=200).text
+    assert _saved_values(page) == ("/account/password", [])
+    assert "secret-new-1" not in page and "billing-pass-1" not in page
+    assert auth.authenticate(billing.username, "billing-pass-1") is not None
+
+
+def test_a_deep_link_keeps_its_query_through_sign_in(env, admin):
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    user, password = auth.create_billing_user("billing-pass-1")
+    client = Client(env[0])
+    r = client.get("/extensions/edit?n=1001", check=303)
+    assert r.location == "/login?next=%2Fextensions%2Fedit%3Fn%3D1001"
+    client.get(r.location, check=200)
+    r = client.post("/login", {"username": user.username, "password": password,
+                               "next": "/extensions/edit?n=1001"}, check=303)
+    assert r.location == "/extensions/edit?n=1001"
 
 
 # --- extensions ---------------------------------------------------------------------
@@ -767,11 +909,14 @@ def test_a_device_that_cannot_be_identified_starts_no_trial(db_path, tmp_path):
 
 
 def test_billing_manager(env, admin):
-    r = admin.post("/admin/users/add", check=200)
+    r = admin.post("/admin/users/add", check=303)  # a redirect: a reload adds nobody
+    assert r.location == "/admin/users"
+    r = admin.get(r.location, check=200)
     username = re.search(r'id="new-username">(bill-[a-z0-9]{3,})<', r.text).group(1)
     password = re.search(r'id="new-password">([A-Za-z0-9]{12})<', r.text).group(1)
     assert "shown only once" in r.text
     assert password not in admin.get("/admin/users").text  # shown once
+    assert [u.username for u in auth.list_users()] == [username]
     admin.post("/admin/activation", {"activate": "1"}, check=303)
     user = Client(env[0])
     user.login(username, password)
@@ -783,8 +928,14 @@ def test_billing_manager(env, admin):
     user.login(username, "new-password-9")
     r = admin.post("/admin/users/password", {"username": username, "password": "short"}, check=400)
     assert "at least 8 characters" in r.text
+    # an empty "Change" asks first and changes nothing
     r = admin.post("/admin/users/password", {"username": username}, check=200)
+    assert 'id="confirm-random"' in r.text and 'id="new-password"' not in r.text
+    assert auth.authenticate(username, "new-password-9") is not None
+    r = admin.post("/admin/users/password", {"username": username, "random": "1"}, check=303)
+    r = admin.get(r.location, check=200)
     new_password = re.search(r'id="new-password">([A-Za-z0-9]{12})<', r.text).group(1)
+    assert new_password not in admin.get("/admin/users").text
     # disabling ends the session and refuses sign-in
     admin.post("/admin/users/enabled", {"username": username, "enabled": "0"}, check=303)
     assert user.get("/extensions", check=303).location.startswith("/login")
@@ -807,11 +958,33 @@ def test_login_page_without_admin_says_how_to_set_it(db_path):
 
 def test_password_hashing():
     stored = auth.hash_password("correct horse")
-    assert stored.startswith("scrypt$16384$8$1$") and "correct horse" not in stored
+    assert stored.startswith("scrypt$1024$8$1$") and "correct horse" not in stored  # test cost
     assert auth.check_password("correct horse", stored)
     assert not auth.check_password("correct horsE", stored)
     assert not auth.check_password("x", "md5$abc")
+    assert not auth.check_password("x", "scrypt$1048576$8$1$c2FsdA==$ZGlnZXN0")  # 1 GB: refused
     assert auth.hash_password("same") != auth.hash_password("same")
+
+
+def test_the_shipped_hash_cost_and_rehash_at_sign_in(env, monkeypatch):
+    """The shipped cost is scrypt N=2**17, r=8, p=1; a user whose hash was made with the
+    old N=2**14 gets the new one at their next sign-in, and their sessions go on."""
+    assert auth.SHIPPED_COST == auth.ScryptCost(n=2**17, r=8, p=1)
+    monkeypatch.setattr(auth, "hash_cost", auth.ScryptCost(n=2**14, r=8, p=1))
+    user, password = auth.create_billing_user("billing-pass-1")
+    assert user.password_hash.startswith("scrypt$16384$8$1$")
+    env[1].activate()
+    first = Client(env[0])
+    first.login(user.username, password)
+    monkeypatch.setattr(auth, "hash_cost", auth.SHIPPED_COST)
+    second = Client(env[0])
+    second.login(user.username, password)
+    stored = auth.get_user(user.username).password_hash
+    assert stored.startswith("scrypt$131072$8$1$")
+    assert auth.check_password(password, stored)
+    assert stored.split("$")[4] == user.password_hash.split("$")[4]  # the same salt
+    first.get("/extensions", check=200)  # not signed out by the re-hash
+    assert auth.rehashed(password, stored) is None  # done once
 
 
 def test_throttle_doubles_the_lockout():
@@ -820,14 +993,26 @@ def test_throttle_doubles_the_lockout():
     for _ in range(3):
         assert throttle.blocked_for("bob", "1.2.3.4") == 0
         throttle.failure("bob", "1.2.3.4")
-    assert throttle.blocked_for("bob", "9.9.9.9") == 10
+    assert throttle.blocked_for("bob", "1.2.3.4") == 10
+    assert throttle.blocked_for("BOB ", "1.2.3.4") == 10
+    assert throttle.blocked_for("bob", "9.9.9.9") == 0  # another address: not locked out
     now[0] = 11
     assert throttle.blocked_for("bob", "1.2.3.4") == 0
     for _ in range(3):
         throttle.failure("bob", "1.2.3.4")
     assert throttle.blocked_for("bob", "1.2.3.4") == 20
     throttle.success("bob", "1.2.3.4")
-    assert throttle.blocked_for("bob", "5.5.5.5") == 0
+    assert throttle.blocked_for("bob", "1.2.3.4") == 0
+
+
+def test_throttle_limits_an_address_across_user_names():
+    throttle = auth.Throttle(limit=3, lockout=10, clock=lambda: 0.0)
+    for n in range(11):
+        throttle.failure(f"user{n}", "1.2.3.4")
+    assert throttle.blocked_for("anyone", "1.2.3.4") == 0
+    throttle.failure("user11", "1.2.3.4")  # the 12th failure from that address
+    assert throttle.blocked_for("anyone", "1.2.3.4") == 10
+    assert throttle.blocked_for("anyone", "1.2.3.5") == 0
 
 
 def test_cli_admin_set_password_and_users(db_path, tmp_path, monkeypatch, capsys):

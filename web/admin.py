@@ -94,26 +94,46 @@ def admin_license(ui: WebCore):
 # -- Billing Manager: the bill-xxx users ----------------------------------------------------
 
 
-def _users_page(ui: WebCore, created=None, errors=None, http_status: int = 200):
-    """The Billing Manager's list; ``created`` is (user name, password) to show once."""
+def _users_page(ui: WebCore, created=None, errors=None, confirm_random: str = "",
+                http_status: int = 200):
+    """The Billing Manager's list; ``created`` is (user name, password) to show once;
+    ``confirm_random`` the user whose new random password awaits confirmation."""
     return ui.render("admin_users.tpl", http_status=http_status, title="Billing Manager",
-                     users=auth.list_users(), errors=errors or {}, created=created)
+                     users=auth.list_users(), errors=errors or {}, created=created,
+                     confirm_random=confirm_random)
 
 
 def admin_users(ui: WebCore):
-    return _users_page(ui)
+    session = ui.session()
+    created = None
+    if session is not None:  # a password made by the POST before the redirect: shown once
+        created, session.shown_once = session.shown_once, None
+    return _users_page(ui, created=created)
+
+
+def _show_once(ui: WebCore, username: str, password: str) -> None:
+    """Redirect to the list, which shows the new password once: reloading it neither
+    repeats the action nor shows the password again."""
+    session = ui.session()
+    if session is not None:
+        session.shown_once = (username, password)
+    bottle.redirect("/admin/users")
 
 
 def admin_user_add(ui: WebCore):
     user, password = auth.create_billing_user()
     ui.flash(f"Billing user {user.username} created.")
-    return _users_page(ui, created=(user.username, password))
+    _show_once(ui, user.username, password)
 
 
 def admin_user_password(ui: WebCore):
     form = decoded(bottle.request.forms)
     username = form.get("username", "")
     new = form.get("password", "")
+    if not new and form.get("random") != "1":  # an empty field: ask before resetting
+        if auth.get_user(username) is None:
+            return _users_page(ui, errors={username: "no such billing user"}, http_status=400)
+        return _users_page(ui, confirm_random=username)
     try:
         password = auth.set_password(username, new or None)
     except auth.AuthError as exc:
@@ -122,7 +142,7 @@ def admin_user_password(ui: WebCore):
     ui.flash(f"Password of {username} changed.")
     if new:
         bottle.redirect("/admin/users")
-    return _users_page(ui, created=(username, password))
+    _show_once(ui, username, password)
 
 
 def admin_user_enabled(ui: WebCore):

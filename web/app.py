@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import List
+from urllib.parse import urlsplit, urlunsplit
 
 import bottle
 
@@ -58,14 +59,24 @@ SECURITY_HEADERS = [
 ERROR_CODES = (400, 401, 403, 404, 405, 413, 500)  # shown as the layout's error page
 
 
+def _relative(location: str) -> str:
+    """A redirect's target without scheme and host: bottle makes it absolute from the
+    request's Host header, which the client chose.  The UI only redirects within itself."""
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/\\")  # never "//host" or "/\\host": another site
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
+
+
 class BillingWeb(bottle.Bottle):
     """A Bottle app that adds the security headers to every response it sends,
-    including redirects, errors and static files."""
+    including redirects, errors and static files, and makes redirects relative."""
 
     def wsgi(self, environ, start_response):
         def with_headers(status, headers, exc_info=None):
+            headers = [(name, _relative(value) if name.lower() == "location" else value)
+                       for name, value in headers]
             names = {name.lower() for name, _ in headers}
-            headers = list(headers) + [h for h in SECURITY_HEADERS if h[0].lower() not in names]
+            headers += [h for h in SECURITY_HEADERS if h[0].lower() not in names]
             if "cache-control" not in names:
                 headers.append(("Cache-Control", "no-store"))
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)

@@ -1,7 +1,10 @@
 """Accounts of the web UI: password hashing (scrypt), users, sign-in throttling, sessions.
 
-Passwords: ``scrypt$N$r$p$salt$hash`` (hashlib.scrypt, 16-byte random salt, N=2**14,
-r=8, p=1: about 16 MB and ~50 ms on the box per check).  Users live in the store's
+Passwords: ``scrypt$N$r$p$salt$hash`` (hashlib.scrypt, 16-byte random salt, N=2**17,
+r=8, p=1: 128 MB and ~0.4 s per check on a 2-core x86 box).  One hash runs at a time,
+so sign-ins never need more than that on a box with a few hundred MB.  A hash made with
+other parameters (N=2**14 before 2026) is made again, with the same salt, at the next
+sign-in.  Users live in the store's
 ``billing_user`` table: role ``admin`` (the PBX administrator, set at install time by
 ``billing-addon admin set-password``) or ``billing`` (``bill-xxx`` accounts made in the
 Billing Manager).
@@ -9,6 +12,9 @@ Billing Manager).
 Sessions are kept server-side in memory (a random 256-bit id in an HttpOnly, SameSite
 cookie): a restart signs everybody out, nothing secret is stored in the cookie or on
 disk, and a password change or a disabled account ends that user's sessions at once.
+A signed-in session that ends leaves its CSRF token behind for a while (``ended_owner``):
+a form posted from one of its pages afterwards is kept, for that user only, until they
+sign in again (``SavedForm``, see ``kept_form``).
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ from billing_addon.errors import Refusal
 from billing_addon.store import BillingUser, db, now_utc
 
 ADMIN, BILLING = "admin", "billing"
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
 USERNAME_PREFIX = "bill-"
@@ -41,25 +46,70 @@ class AuthError(Refusal):
 # --- passwords -----------------------------------------------------------------------
 
 
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
-                            p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32)
+@dataclass(frozen=True)
+class ScryptCost:
+    n: int
+    r: int
+    p: int
+
+    @property
+    def memory(self) -> int:
+        """Bytes scrypt needs (OpenSSL's own bound)."""
+        return 128 * self.r * (self.n + self.p + 2)
+
+
+SHIPPED_COST = ScryptCost(n=2**17, r=8, p=1)  # the current recommendation for scrypt
+# The cost new hashes are made with.  Only the tests lower it (tests/conftest.py), to stay
+# fast; a hash made with another cost is made again at the next sign-in.
+hash_cost = SHIPPED_COST
+_MAX_MEMORY = 256 * 1024 * 1024  # a stored hash asking for more is refused, not computed
+_hashing = threading.BoundedSemaphore(1)  # one 128 MB hash at a time
+
+
+def _scrypt(password: str, salt: bytes, cost: ScryptCost, size: int = 32) -> bytes:
+    if cost.memory > _MAX_MEMORY:
+        raise ValueError("scrypt parameters beyond the box's memory")
+    with _hashing:
+        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=cost.n, r=cost.r,
+                              p=cost.p, maxmem=cost.memory + 65536, dklen=size)
+
+
+def _format(cost: ScryptCost, salt: bytes, digest: bytes) -> str:
     b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return f"scrypt${cost.n}${cost.r}${cost.p}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def _parse(stored: str) -> Tuple[ScryptCost, bytes, bytes]:
+    """(cost, salt, digest) of a stored hash; ValueError when it is not one of ours."""
+    scheme, n, r, p, salt, digest = stored.split("$")
+    if scheme != "scrypt":
+        raise ValueError("not an scrypt hash")
+    return ScryptCost(int(n), int(r), int(p)), base64.b64decode(salt), base64.b64decode(digest)
+
+
+def hash_password(password: str, salt: Optional[bytes] = None) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    return _format(hash_cost, salt, _scrypt(password, salt, hash_cost))
 
 
 def check_password(password: str, stored: str) -> bool:
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        got = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=int(n),
-                             r=int(r), p=int(p), maxmem=64 * 1024 * 1024, dklen=len(expected))
+        cost, salt, expected = _parse(stored)
+        got = _scrypt(password, salt, cost, len(expected))
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, expected)
+
+
+def rehashed(password: str, stored: str) -> Optional[str]:
+    """The hash of the (checked) password with today's cost, or None when ``stored``
+    already has it.  The salt is kept: the session tag (``password_tag``) stays, so the
+    user's other sessions go on."""
+    try:
+        cost, salt, _ = _parse(stored)
+    except (ValueError, TypeError):
+        return None
+    return None if cost == hash_cost else hash_password(password, salt)
 
 
 _DUMMY_HASH: Optional[str] = None
@@ -169,24 +219,34 @@ def authenticate(username: str, password: str) -> Optional[BillingUser]:
         return None
     if not check_password(password or "", user.password_hash):
         return None
+    upgraded = rehashed(password or "", user.password_hash)
+    if upgraded is not None:
+        BillingUser.update(password_hash=upgraded).where(BillingUser.id == user.id).execute()
+        user.password_hash = upgraded
     return user
 
 
 def password_tag(user: BillingUser) -> str:
-    """A short fingerprint of the stored hash: sessions remember it, so a password
-    change ends them."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    """A short fingerprint of the stored hash's salt: sessions remember it, so a password
+    change (always a new salt) ends them, and a re-hash at a new cost does not."""
+    try:
+        _, salt, _ = _parse(user.password_hash)
+    except (ValueError, TypeError):
+        salt = user.password_hash.encode()
+    return hashlib.sha256(salt).hexdigest()[:16]
 
 
 # --- throttling ----------------------------------------------------------------------
 
 
 class Throttle:
-    """Sign-in throttling per user name and per client address.
+    """Sign-in throttling per (user name, client address) and per client address.
 
-    After ``limit`` failures within ``window`` seconds further attempts are refused for
-    ``lockout`` seconds (doubling on each further lockout, at most ``max_lockout``).
-    A success clears the user name's record."""
+    After ``limit`` failures of one user name from one address within ``window`` seconds,
+    that user name is refused from that address for ``lockout`` seconds (doubling on each
+    further lockout, at most ``max_lockout``); after ``limit * 4`` failures of any user
+    names from one address, that address is refused.  Failures from one address never
+    lock the user out at another address.  A success clears the (user, address) record."""
 
     def __init__(self, limit: int = 5, window: int = 900, lockout: int = 60,
                  max_lockout: int = 900, clock: Callable[[], float] = time.monotonic):
@@ -197,8 +257,11 @@ class Throttle:
         self._fails: Dict[str, List[float]] = {}
         self._until: Dict[str, Tuple[float, int]] = {}  # key -> (blocked until, strikes)
 
-    def _keys(self, username: str, address: str) -> List[str]:
-        return ["u:" + (username or "").strip().lower()[:64], "a:" + (address or "")[:64]]
+    @staticmethod
+    def _keys(username: str, address: str) -> List[str]:
+        """[the (user, address) key, the address key]"""
+        address = (address or "")[:64]
+        return ["u:" + (username or "").strip().lower()[:64] + "@" + address, "a:" + address]
 
     def blocked_for(self, username: str, address: str) -> int:
         """Seconds the attempt must wait (0 = may try)."""
@@ -240,6 +303,18 @@ class Throttle:
 # --- sessions ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SavedForm:
+    """What a user typed into a form that reached the box after their session ended:
+    shown again, to ``owner`` only, on ``page`` (path and query) for the form posting
+    to ``action``.  Never sent by itself: the user presses the form's button again."""
+
+    owner: str
+    action: str
+    page: str
+    values: Tuple[Tuple[str, str], ...]
+
+
 @dataclass
 class Session:
     id: str
@@ -250,6 +325,8 @@ class Session:
     tag: str = ""
     created: float = 0.0
     flashes: List[Tuple[str, str]] = field(default_factory=list)
+    shown_once: Optional[Tuple[str, str]] = None  # a new (user name, password), for one page
+    saved_form: Optional[SavedForm] = None
 
     @property
     def signed_in(self) -> bool:
@@ -260,6 +337,7 @@ class SessionStore:
     """In-memory sessions with an idle timeout and an absolute lifetime."""
 
     MAX_SESSIONS = 5000
+    MAX_ENDED = 2000  # tokens of ended sessions remembered (the oldest are forgotten first)
 
     def __init__(self, idle_seconds: int, max_age: int = 12 * 3600,
                  clock: Callable[[], float] = time.monotonic):
@@ -268,6 +346,7 @@ class SessionStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._sessions: Dict[str, Session] = {}
+        self._ended: Dict[str, Tuple[str, float]] = {}  # CSRF token -> (user name, ended at)
 
     def new(self) -> Session:
         now = self.clock()
@@ -288,23 +367,39 @@ class SessionStore:
             if session is None:
                 return None
             if session.expires <= now or now - session.created > self.max_age:
-                self._sessions.pop(session_id, None)
+                self._end(session, now)
                 return None
             session.expires = now + self.idle
             return session
 
     def drop(self, session_id: str) -> None:
         with self._lock:
-            self._sessions.pop(session_id, None)
+            session = self._sessions.get(session_id)
+            if session is not None:
+                self._end(session, self.clock())
 
     def drop_user(self, username: str) -> None:
+        now = self.clock()
         with self._lock:
-            for sid in [s.id for s in self._sessions.values() if s.username == username]:
-                self._sessions.pop(sid, None)
+            for session in [s for s in self._sessions.values() if s.username == username]:
+                self._end(session, now)
+
+    def ended_owner(self, token: str) -> Optional[str]:
+        """The user whose signed-in session, now ended, had this CSRF token (once)."""
+        with self._lock:
+            username, ended = self._ended.pop(token, ("", 0.0))
+        return username if username and self.clock() - ended < self.max_age else None
+
+    def _end(self, session: Session, now: float) -> None:
+        self._sessions.pop(session.id, None)
+        if session.signed_in:
+            self._ended[session.csrf] = (session.username, now)
+            while len(self._ended) > self.MAX_ENDED:
+                self._ended.pop(next(iter(self._ended)))
 
     def _prune(self, now: float) -> None:
-        for sid in [s.id for s in self._sessions.values() if s.expires <= now]:
-            self._sessions.pop(sid, None)
+        for session in [s for s in self._sessions.values() if s.expires <= now]:
+            self._end(session, now)
         if len(self._sessions) >= self.MAX_SESSIONS:  # still full: drop the oldest anonymous
             anonymous = sorted((s for s in self._sessions.values() if not s.signed_in),
                                key=lambda s: s.expires)

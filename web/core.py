@@ -1,23 +1,26 @@
 """The web UI's core: what every page shares.  ``WebCore`` holds the sessions (and their
 cookie), the flash messages, the rendering of a template with the layout's context, the
 error pages and the guard of every route (on POST the size limit and the CSRF token,
-then the role).  Page handlers are functions ``handler(ui: WebCore, **url_args)``; each
-page module lists its routes as ``ROUTES`` of ``Route`` (see ``app.py``)."""
+then the role).  A form that arrives after its session ended is not done but kept for
+its user, who gets it back filled in after signing in (``kept_form``).  Page handlers
+are functions ``handler(ui: WebCore, **url_args)``; each page module lists its routes
+as ``ROUTES`` of ``Route`` (see ``app.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import hmac
+import json
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple, Union
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import bottle
 
 from billing_addon import money, settings, store
 
-from . import auth
+from . import auth, kept_form
 from .activation_cache import ActivationCache
 
 VIEWS = str(Path(__file__).resolve().parent / "views")
@@ -73,7 +76,7 @@ class WebCore:
 
     def session(self, create: bool = False) -> Optional[auth.Session]:
         env = bottle.request.environ
-        if "billing.session" in env:
+        if env.get("billing.session") is not None or ("billing.session" in env and not create):
             return env["billing.session"]
         session = self.sessions.get(bottle.request.get_cookie(COOKIE))
         if session is None and create:
@@ -91,7 +94,9 @@ class WebCore:
         return session
 
     def set_cookie(self, session: auth.Session) -> None:
-        secure = "; Secure" if bottle.request.urlparts.scheme == "https" else ""
+        # the server's scheme: waitress sets it from X-Forwarded-Proto only for the
+        # configured [web] trusted_proxy (bottle's urlparts would believe anyone)
+        secure = "; Secure" if bottle.request.environ.get("wsgi.url_scheme") == "https" else ""
         bottle.response.add_header(
             "Set-Cookie", f"{COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Strict; "
                           f"Max-Age={self.sessions.max_age}{secure}")
@@ -129,6 +134,12 @@ class WebCore:
         flashes = []
         if session is not None:
             flashes, session.flashes = session.flashes, []
+        saved = session.saved_form if session is not None else None
+        if saved is not None and session is not None and saved.owner == session.username \
+                and urlsplit(saved.page).path == bottle.request.path:
+            session.saved_form = None  # shown once, to its owner, on its page
+        else:
+            saved = None
         context = dict(
             user=session.username if session and session.signed_in else "",
             role=role,
@@ -149,11 +160,19 @@ class WebCore:
             qs=lambda value: quote(str(value), safe=""),
             title="",
             trial_notice=self.activation_cache.trial_notice() if role == auth.BILLING else "",
+            saved_form=saved,
+            saved_values=json.dumps(saved.values) if saved else "",
         )
         context.update(values)
         bottle.response.status = http_status
         bottle.response.content_type = "text/html; charset=utf-8"
         return bottle.template(name, template_lookup=[VIEWS], **context)
+
+    @staticmethod
+    def page_url() -> str:
+        """This request's path with its query: where sign-in brings the user back."""
+        query = bottle.request.query_string
+        return bottle.request.path + ("?" + query if query else "")
 
     @staticmethod
     def url_with(**changes: Any) -> str:
@@ -202,8 +221,11 @@ class WebCore:
                 if request.method == "POST":
                     self.check_body_size()
                     session = self.session()
-                    token = decoded(request.forms).get("csrf", "") or request.get_header("X-CSRF-Token", "")
+                    form_token = decoded(request.forms).get("csrf", "")
+                    token = form_token or request.get_header("X-CSRF-Token", "")
                     if session is None or not token or not _equal(token, session.csrf):
+                        if role is not None and form_token:
+                            kept_form.keep(self, self.sessions.ended_owner(form_token))
                         raise self.error_page(403, "The form was refused: its security token is "
                                               "missing or expired (CSRF check). Reload the page "
                                               "and try again.", "Form refused")
@@ -236,12 +258,14 @@ class WebCore:
         if session is None or not session.signed_in:
             if request.method == "GET":
                 self.flash("Please sign in.", "info")
-                bottle.redirect("/login?next=" + quote(request.fullpath, safe="/"))
+                bottle.redirect("/login?next=" + quote(self.page_url(), safe=""))
             raise self.error_page(401, "Please sign in first.", "Sign-in required")
         user = auth.get_user(session.username)
         if user is None or not user.enabled or auth.password_tag(user) != session.tag:
             self.sessions.drop(session.id)
             bottle.request.environ.pop("billing.session", None)
+            if request.method == "POST":
+                kept_form.keep(self, session.username)
             self.flash("Your session ended (the account changed). Please sign in again.", "info")
             bottle.redirect("/login")
         if session.role != role:

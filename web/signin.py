@@ -48,10 +48,13 @@ def login(ui: WebCore):
     old = ui.session()
     if old is not None:
         ui.sessions.drop(old.id)
-    ui.start_session(user)
+    session = ui.start_session(user)
+    saved = old.saved_form if old is not None else None
+    if saved is not None and saved.owner == user.username:  # never to another user
+        session.saved_form = saved
     target = form.get("next", "")
     home_page = "/admin/settings" if user.role == auth.ADMIN else "/extensions"
-    if not (target.startswith("/") and not target.startswith("//")) or \
+    if not (target.startswith("/") and not target.startswith(("//", "/\\"))) or \
             target.startswith("/admin") != (user.role == auth.ADMIN):
         target = home_page
     bottle.redirect(target)

@@ -81,6 +81,34 @@
     });
   }
 
+  // a form that reached the box after the session ended: fill in again what was typed,
+  // in the form it came from (same action, same hidden fields); the user sends it
+  var saved = document.getElementById("saved-form");
+  if (saved) {
+    var given = {};
+    JSON.parse(saved.dataset.values || "[]").forEach(function (pair) {
+      (given[pair[0]] = given[pair[0]] || []).push(pair[1]);
+    });
+    var has = function (name, value) { return (given[name] || []).indexOf(value) >= 0; };
+    var form = Array.prototype.filter.call(document.forms, function (f) {
+      return f.getAttribute("action") === saved.dataset.action &&
+        Array.prototype.every.call(f.querySelectorAll("input[type=hidden]"), function (h) {
+          return h.name === "csrf" || !h.name || has(h.name, h.value);
+        });
+    })[0];
+    if (form) {
+      var left = {};
+      Object.keys(given).forEach(function (name) { left[name] = given[name].slice(); });
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (!el.name || /^(hidden|password|file|submit|button|reset)$/.test(el.type)) return;
+        if (el.type === "checkbox" || el.type === "radio") el.checked = has(el.name, el.value);
+        else if (el.multiple) Array.prototype.forEach.call(el.options, function (o) { o.selected = has(el.name, o.value); });
+        else if ((left[el.name] || []).length) el.value = left[el.name].shift();
+      });
+      updateCounts();
+    }
+  }
+
   document.querySelectorAll("[data-back]").forEach(function (a) {
     a.addEventListener("click", function (e) {
       if (window.history.length > 1) { e.preventDefault(); window.history.back(); }

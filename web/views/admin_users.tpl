@@ -6,6 +6,19 @@
   <p class="hint">Write the password down now: it is shown only once. It can be changed here at any time.</p>
 </div>
 % end
+% if confirm_random:
+<div class="panel" id="confirm-random" role="alert">
+  <p>The password field was empty. Give <strong class="mono">{{confirm_random}}</strong> a new
+     random password? Their old password stops working and they are signed out at once.</p>
+  <form method="post" action="/admin/users/password" class="inline">
+    <input type="hidden" name="csrf" value="{{csrf}}">
+    <input type="hidden" name="username" value="{{confirm_random}}">
+    <input type="hidden" name="random" value="1">
+    <button type="submit" class="primary" id="confirm-random-password">Set a random password</button>
+    <a href="/admin/users" class="button">Cancel</a>
+  </form>
+</div>
+% end
 <div class="toolbar">
   <form method="post" action="/admin/users/add" class="inline">
     <input type="hidden" name="csrf" value="{{csrf}}">

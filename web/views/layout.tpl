@@ -45,6 +45,11 @@
   % for kind, message in flashes:
   <div class="flash flash-{{kind}}" role="{{'alert' if kind == 'error' else 'status'}}">{{message}}</div>
   % end
+  % if saved_form:
+  <div class="flash flash-info" role="status" id="saved-form" data-action="{{saved_form.action}}"
+       data-values="{{saved_values}}">Your session had ended, so this form was not sent and nothing
+    was changed. What you typed is filled in again: check it and press its button to send it.</div>
+  % end
   {{!base}}
 </main>
 <footer>Call billing add-on · <span id="zone-note">Times in {{zone_label}}</span></footer>
