@@ -298,11 +298,16 @@ def _token(text):
     return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
 
 
-def _send_recharge(client, token, amount="50", check=303):
-    """The Recharge form of RECHARGE_PAGE sent with ``token`` (the page's own)."""
-    return client.post("/extensions/recharge", [("n", "1001"), ("n", "1002"), ("amount", amount),
-                                                ("back", "/extensions")], csrf=token, check=check,
-                       headers={"Referer": "http://localhost" + RECHARGE_PAGE})
+def _send_recharge(client, token, amount="50", check=303, confirm=False):
+    """The Recharge form of RECHARGE_PAGE sent with ``token`` (the page's own), or with
+    ``confirm`` the review page's Confirm (the review is the POST result's page)."""
+    fields = [("n", "1001"), ("n", "1002"), ("amount", amount), ("back", "/extensions")]
+    referer = RECHARGE_PAGE
+    if confirm:
+        fields += [("form_page", RECHARGE_PAGE + "&back=%2Fextensions"), ("step", "confirm")]
+        referer = "/extensions/recharge"
+    return client.post("/extensions/recharge", fields, csrf=token, check=check,
+                       headers={"Referer": "http://localhost" + referer})
 
 
 def _saved_values(text):
@@ -329,8 +334,32 @@ def test_a_form_sent_after_the_idle_timeout_comes_back_filled_in_after_sign_in(e
                                                             ["back", "/extensions"]])
     assert accounts.get_extension("1001").balance == 0  # still nothing, until it is sent again
     assert _saved_values(billing.get(RECHARGE_PAGE).text) is None  # filled in once
-    _send_recharge(billing, _token(page))
+    review = _send_recharge(billing, _token(page), check=200)  # sent again: the review
+    assert "Confirm Recharge" in review.text
+    assert accounts.get_extension("1001").balance == 0
+    _send_recharge(billing, _token(review.text), confirm=True)
     assert accounts.get_extension("1001").balance == money.parse_amount("50")
+
+
+def test_a_confirm_sent_after_the_session_ended_comes_back_as_the_form_not_confirmed(env, billing):
+    """The review page is a POST result: its Confirm, sent after the session ended, brings
+    the user back to the Recharge form (named by the review), filled in; the confirmation
+    itself is never kept, so nothing moves until they review and confirm again."""
+    token = _token(billing.get(RECHARGE_PAGE, check=200).text)
+    review = _send_recharge(billing, token, check=200)
+    billing.post("/logout", check=303)  # another tab
+    r = _send_recharge(billing, _token(review.text), confirm=True)
+    page = RECHARGE_PAGE + "&back=%2Fextensions"
+    assert r.location == "/login?next=" + quote(page, safe="")
+    r = billing.post("/login", {"username": billing.username, "password": "billing-pass-1",
+                                "next": page}, check=303)
+    assert r.location == page
+    form = billing.get(page, check=200).text
+    assert 'id="recharge-confirm"' not in form and 'name="amount"' in form
+    action, values = _saved_values(form)
+    assert action == "/extensions/recharge" and ["amount", "50"] in values
+    assert not [v for v in values if v[0] in ("step", "form_page")]
+    assert accounts.get_extension("1001").balance == 0
 
 
 def test_a_form_sent_after_signing_out_in_another_tab_comes_back(env, billing):

@@ -4,6 +4,7 @@ the extensions selected in it: Recharge, Bulk Edit, Edit (one) and Adjust (one b
 from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
+from urllib.parse import urlencode
 
 import bottle
 
@@ -99,8 +100,10 @@ def recharge(ui: WebCore):
                     ui.flash(_recharged(done, amount))
                     bottle.redirect(back)
             elif step != "change":
+                form_page = "/extensions/recharge?" + urlencode(
+                    [("n", e.number) for e in selected] + [("back", back)])
                 return ui.render("recharge_confirm.tpl", title="Confirm Recharge",
-                                 selected=selected, amount=amount, back=back,
+                                 selected=selected, amount=amount, back=back, form_page=form_page,
                                  billing_off=[e.number for e in selected if not e.billing_enabled])
     return ui.render("recharge.tpl", http_status=400 if errors else 200, title="Recharge",
                      selected=selected, errors=errors, amount=amount_text, back=back)
@@ -209,7 +212,8 @@ def adjust_balance(ui: WebCore):
         step = source.get("step", "")
         if not errors and step not in ("confirm", "change"):
             return ui.render("adjust_confirm.tpl", title=f"Confirm Adjustment of {ext.number}",
-                             ext=ext, change=change, reason=form["reason"].strip())
+                             ext=ext, change=change, reason=form["reason"].strip(),
+                             form_page="/extensions/adjust?" + urlencode({"n": ext.number}))
         if not errors and step == "confirm":
             try:
                 entry = accounts.adjust(ext.number, change, form["reason"], operator=_operator(ui))

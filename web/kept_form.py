@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from .core import WebCore
 
 SECRET_FIELDS = frozenset({"csrf", "password", "current", "new", "again"})  # never kept
+# a review step's answer is never kept (the action needs a fresh confirmation), nor where
+# the form asks to come back to
+NOT_KEPT = SECRET_FIELDS | {"step", "form_page"}
 MAX_CHARACTERS = 64 * 1024  # a larger form is kept empty (the user is still sent back)
 
 
@@ -32,7 +35,7 @@ def keep(ui: WebCore, owner: Optional[str]) -> None:
     if session is None or (session.signed_in and session.username != owner):
         return
     request = bottle.request
-    values = tuple((k, v) for k, v in request.forms.decode().allitems() if k not in SECRET_FIELDS)
+    values = tuple((k, v) for k, v in request.forms.decode().allitems() if k not in NOT_KEPT)
     if sum(len(k) + len(v) for k, v in values) > MAX_CHARACTERS:
         values = ()
     page = form_page()
@@ -45,11 +48,16 @@ def keep(ui: WebCore, owner: Optional[str]) -> None:
 
 
 def form_page() -> str:
-    """The page the form was on (path and query, from the Referer), else the path it
-    posted to."""
+    """The page to come back to: the one a review step names (``form_page``: the review
+    itself is a POST result, which a GET cannot show again), else the page the form was on
+    (path and query, from the Referer), else the path it posted to."""
     request = bottle.request
-    referer = urlsplit(request.get_header("Referer", "") or "")
-    path = referer.path
-    if not path.startswith("/") or path.startswith(("//", "/\\")) or path == "/login":
-        return request.path
-    return path + ("?" + referer.query if referer.query else "")
+    for candidate in (request.forms.get("form_page", ""), request.get_header("Referer", "")):
+        page = urlsplit(candidate or "")
+        if _local_page(page.path):
+            return page.path + ("?" + page.query if page.query else "")
+    return request.path
+
+
+def _local_page(path: str) -> bool:
+    return path.startswith("/") and not path.startswith(("//", "/\\")) and path != "/login"

@@ -2,6 +2,7 @@
 <form method="post" action="/extensions/adjust" class="panel" id="adjust-confirm">
   <input type="hidden" name="csrf" value="{{csrf}}">
   <input type="hidden" name="n" value="{{ext.number}}">
+  <input type="hidden" name="form_page" value="{{form_page}}">
   <input type="hidden" name="amount" value="{{plain(change)}}">
   <input type="hidden" name="reason" value="{{reason}}">
   <p id="confirm-summary">{{'Raise' if change > 0 else 'Lower'}} the balance of <strong class="mono">{{ext.number}}</strong> {{ext.name}}

@@ -2,6 +2,7 @@
 <form method="post" action="/extensions/recharge" class="panel" id="recharge-confirm">
   <input type="hidden" name="csrf" value="{{csrf}}">
   <input type="hidden" name="back" value="{{back}}">
+  <input type="hidden" name="form_page" value="{{form_page}}">
   <input type="hidden" name="amount" value="{{plain(amount)}}">
   <p id="confirm-summary">Recharge <strong>{{len(selected)}} extension(s)</strong> with
     <strong id="confirm-amount">{{fmt(amount)}}</strong> each{{(' (' + fmt(amount * len(selected)) + ' in all)') if len(selected) > 1 else ''}}?</p>
