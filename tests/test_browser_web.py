@@ -456,6 +456,21 @@ def test_a_form_sent_after_signing_out_in_another_tab_comes_back_filled_in(brows
     assert "check it and press its button" in tab.inner_text("#saved-form")
     assert accounts.get_extension("4001").balance == 0  # not sent by itself
     tab.click("#do-recharge")
+    tab.wait_for_selector("#recharge-confirm")  # the review of the amount
+    # signed out again while the review is open: its Confirm brings back the form
+    other_tab.goto(box["url"] + "/extensions")  # the same browser: signed in again
+    other_tab.click("#sign-out")
+    other_tab.wait_for_url("**/login")
+    tab.click("#confirm-recharge")
+    tab.wait_for_url("**/login?next=*")
+    tab.fill("#username", user_row.username)
+    tab.fill("#password", password)
+    tab.click("#login-form button[type=submit]")
+    tab.wait_for_url("**/extensions/recharge?n=4001&back=*")
+    assert tab.input_value("#amount") == "12.50"
+    assert accounts.get_extension("4001").balance == 0  # the confirmation was not kept
+    tab.click("#do-recharge")
+    tab.click("#confirm-recharge")
     tab.wait_for_selector(".flash-ok")
     assert accounts.get_extension("4001").balance == money.parse_amount("12.50")
 
