@@ -246,8 +246,8 @@ def test_the_manuals_walk(browser, box):
     assert len(xrows) == 1 + len(logged)
     for page_row, x in zip(logged, xrows[1:]):
         assert isinstance(x[0], dt.datetime)  # a date the spreadsheet can sort and filter
-        assert (x[0].strftime("%Y-%m-%d %H:%M:%S"), x[1], x[2], x[3], x[5]) == (page_row[0], page_row[1], page_row[2], page_row[3],
-                                                  page_row[5])
+        assert (x[0].strftime("%Y-%m-%d %H:%M:%S"), x[1], x[2], x[3], x[5]) == (
+            page_row[0], page_row[1], page_row[2], page_row[3], page_row[5])
         assert "$" + f"{Decimal(str(x[6])):.2f}" == page_row[6]
     go(user, "/statistics")
     assert user.inner_text("#total-cost") == "$0.60"
