@@ -12,6 +12,9 @@
   % if job.total is None:
   <p id="export-status">Counting the rows…</p>
   <progress id="export-progress"></progress>
+  % elif job.done >= job.total:
+  <p id="export-status">Packing the file ({{f"{job.total:,}"}} rows)…</p>
+  <progress id="export-progress"></progress>
   % else:
   <p id="export-status">Writing row {{f"{job.done:,}"}} of {{f"{job.total:,}"}}…</p>
   <progress id="export-progress" max="{{max(job.total, 1)}}" value="{{job.done}}"></progress>
