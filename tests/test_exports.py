@@ -252,3 +252,24 @@ def test_libreoffice_opens_the_xlsx_with_dates_numbers_and_text(billing, tmp_pat
     assert (ws["B2"].data_type, ws["B2"].value) == ("s", "1001")
     assert (ws["D2"].data_type, ws["D2"].value) == ("s", "+4930123456")
     assert ws["G2"].data_type == "n"
+
+
+def test_two_builds_at_once_on_the_box_and_a_failed_build_says_why(app, billing, tmp_path):
+    jobs: ExportJobs = app.billing_ui.export_jobs
+    go = threading.Event()
+
+    def waits(job):
+        assert go.wait(30)
+        raise RuntimeError("disk full")
+
+    others = [_user(app) for _ in range(2)]
+    started = [jobs.start(user.username, "x.xlsx", str(tmp_path), waits) for user in others]
+    r = billing.get("/calls/export.xlsx", check=503)
+    assert "2 downloads are being built; try again when one is ready" in r.text
+    go.set()
+    wait_until(lambda: not any(job.running for job in started), 30, "the builds")
+    page = others[0].get(f"/exports/{started[0].id}", check=200).text
+    assert 'id="export-error"' in page and "disk full" in page and "refresh" not in page
+    others[0].get(f"/exports/{started[0].id}/file", check=303)
+    assert not os.path.exists(started[0].path)
+    billing.download_xlsx("/calls/export.xlsx")  # room again
