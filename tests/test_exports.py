@@ -128,6 +128,7 @@ def test_a_full_sheet_continues_on_a_new_sheet_with_the_header(tmp_path):
         values = list(ws.iter_rows(values_only=True))
         assert values[0] == ("Time (UTC)", "Extension", "Cost")
         assert len(values) <= 4
+        assert ws.auto_filter.ref == f"A1:C{len(values)}"
         seen += [v[1] for v in values[1:]]
     assert seen == [r[1] for r in rows]  # every row, in order
 

@@ -169,27 +169,31 @@ def write_xlsx(path: str, sheet: str, headers: Sequence[str], rows: Iterable[tup
     money_fmt = book.add_format({"num_format": f'"{symbol}"#,##0.00##;-"{symbol}"#,##0.00##'})
     time_fmt = book.add_format({"num_format": XLSX_TIME_FORMAT})
     money_set = set(money_columns)
-    sheets: List[tuple] = []  # (worksheet, last row written)
+    sheets = 0
 
     def new_sheet():
-        name = sheet[:31] if not sheets else f"{sheet[:24]} ({len(sheets) + 1})"
-        ws = book.add_worksheet(name)
+        nonlocal sheets
+        sheets += 1
+        ws = book.add_worksheet(sheet[:31] if sheets == 1 else f"{sheet[:24]} ({sheets})")
         for col, width in enumerate(widths):
             ws.set_column(col, col, width)
         ws.freeze_panes(1, 0)
         for col, title in enumerate(headers):
             ws.write_string(0, col, title, bold)
-        sheets.append((ws, 0))
         return ws
+
+    def finish(ws, last_row: int) -> None:
+        if last_row:
+            ws.autofilter(0, 0, last_row, len(headers) - 1)
 
     ws = new_sheet()
     r = written = 0
     try:
         for row in rows:
+            if r == max_rows - 1:  # this sheet is full
+                finish(ws, r)
+                ws, r = new_sheet(), 0
             r += 1
-            if r >= max_rows:
-                sheets[-1] = (ws, r - 1)
-                ws, r = new_sheet(), 1
             for col, value in enumerate(row):
                 if col in money_set:
                     status = ws.write_number(r, col, units_to_decimal(value), money_fmt)
@@ -205,10 +209,7 @@ def write_xlsx(path: str, sheet: str, headers: Sequence[str], rows: Iterable[tup
             written += 1
             if progress is not None and written % PROGRESS_EVERY == 0:
                 progress(written)
-        sheets[-1] = (ws, r)
-        for sheet_ws, last in sheets:
-            if last:
-                sheet_ws.autofilter(0, 0, last, len(headers) - 1)
+        finish(ws, r)
     finally:
         book.close()
     if progress is not None:
