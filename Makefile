@@ -7,7 +7,8 @@ DATA   ?= var
 .PHONY: setup run test test-live check bench package board-test test-bookworm clean
 
 ## setup: virtualenv with pinned dependencies and dev tools, plus the Debian packages the tests
-## use (chromium for UI tests, faketime for the trial clock tests)
+## use (chromium for UI tests, faketime for the trial clock tests, LibreOffice Calc for the
+## export tests)
 setup: $(VENV)/.done
 $(VENV)/.done: requirements.txt requirements-dev.txt requirements-test.txt setup.py \
                tools/install-system-packages.sh

@@ -1,17 +1,35 @@
-"""User text in CSV files that spreadsheet programs open: a cell starting with = + - @
-(or a tab or CR) would be read as a formula, so it is written with a leading quote;
-our own import takes that quote off again, so an export imports back unchanged (a text
-that starts with a quote itself gets one more, for the same reason)."""
+"""Text in CSV files that spreadsheet programs open.  A CSV cell has no type: the
+spreadsheet guesses one, so `+4930123456` becomes the number 4930123456, `0049...` loses
+its zeros, `TRUE` a boolean, `Jan 5` a date, and `=...`, `+...`, `-...`, `@...` a formula
+that it runs.  A text that could be read as anything but itself is therefore written
+after an invisible WORD JOINER (U+2060): no number, date or formula starts with it, so
+the spreadsheet keeps the cell as text, shows exactly what was typed and evaluates
+nothing.  Plain words (a letter first, no digit) are written as they are.
+
+Our own import (the rate deck) takes the mark off again, so an export imports back
+unchanged; it also still takes off the leading quote that older exports wrote."""
 
 from __future__ import annotations
 
-_GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")
+TEXT_MARK = "\u2060"
+_BOOLEANS = ("TRUE", "FALSE")
+_OLD_GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")  # what older exports quoted with '
+
+
+def reads_as_itself(text: str) -> bool:
+    """Whether a spreadsheet keeps ``text`` as that text: a letter first, no digit (no
+    number or date), not a boolean word."""
+    return (text[:1].isalpha() and not any(ch.isdigit() for ch in text)
+            and text.upper() not in _BOOLEANS)
 
 
 def spreadsheet_safe(text: str) -> str:
-    return "'" + text if text[:1] in _GUARDED else text
+    """``text`` as a CSV cell that a spreadsheet shows as typed and never evaluates."""
+    return text if not text or reads_as_itself(text) else TEXT_MARK + text
 
 
 def from_spreadsheet(text: str) -> str:
-    """The text ``spreadsheet_safe`` was given."""
-    return text[1:] if text[:1] == "'" and text[1:2] and text[1:2] in _GUARDED else text
+    """The text ``spreadsheet_safe`` (or an older export's quote) was given."""
+    if text[:1] == TEXT_MARK:
+        return text[1:]
+    return text[1:] if text[:1] == "'" and text[1:2] and text[1:2] in _OLD_GUARDED else text

@@ -278,11 +278,11 @@ def export_csv(out: io.TextIOBase) -> int:
     count = 0
     for r in load_all():
         writer.writerow([
-            "1" if r.active else "0", spreadsheet_safe(r.remarks), r.prefix, r.length,
+            "1" if r.active else "0", spreadsheet_safe(r.remarks), spreadsheet_safe(r.prefix), r.length,
             money.to_decimal_string(r.initial_cost, min_decimals=0),
             r.initial_time, money.to_decimal_string(r.rate, min_decimals=0), r.unit,
             format_time_of_day(r.start), format_time_of_day(r.end),
-            ALL if r.all_extensions else " ".join(sorted(r.extensions)),
+            ALL if r.all_extensions else spreadsheet_safe(" ".join(sorted(r.extensions))),
         ])
         count += 1
     return count
@@ -312,8 +312,9 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
         if len(rows) >= MAX_IMPORT_ROWS:
             raise RateError({"file": f"more than {MAX_IMPORT_ROWS} rates"}, line=line)
         form = dict(zip(header, row))
-        if "remarks" in form:
-            form["remarks"] = from_spreadsheet(form["remarks"])
+        for column in ("remarks", "prefix", "extensions"):  # text columns, as exported
+            if column in form:
+                form[column] = from_spreadsheet(form[column])
         try:
             rows.append((line, validate(form)))
         except RateError as exc:

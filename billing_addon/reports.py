@@ -276,6 +276,11 @@ def iter_recharges(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[Re
         yield RechargeRow(*r)
 
 
+def count_recharges(from_utc=None, to_utc=None, keyword: str = "") -> int:
+    clause, params = _ledger_filter(from_utc, to_utc, keyword)
+    return db.execute_sql("SELECT COUNT(*) FROM ledger l WHERE " + clause, params).fetchone()[0]
+
+
 def _stream(query: str, params: list) -> Iterator[tuple]:
     """Rows of one query fetched a chunk at a time (one sort, not one per chunk; in WAL
     mode the open read does not block writers)."""
@@ -349,6 +354,11 @@ def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRo
     clause, params = _call_filter(from_utc, to_utc, keyword)
     for r in _stream(_CALL_SELECT + clause + _CALL_ORDER, params):
         yield CallRow(*r)
+
+
+def count_calls(from_utc=None, to_utc=None, keyword: str = "") -> int:
+    clause, params = _call_filter(from_utc, to_utc, keyword)
+    return db.execute_sql("SELECT COUNT(*) FROM call c WHERE " + clause, params).fetchone()[0]
 
 
 # --- statistics ----------------------------------------------------------------------

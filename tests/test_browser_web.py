@@ -9,6 +9,7 @@ into the test's temporary folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from billing_addon import accounts, calls, config, money, rates, store
+from billing_addon import accounts, calls, config, money, rates, settings, store
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 if not shutil.which(CHROMIUM):
@@ -225,8 +226,14 @@ def test_the_manuals_walk(browser, box):
         ("1001", "912345678901", "$0.45"), ("1001", "912345678", "$0.10")]
     assert logged[2][5] == "Mobile" and logged[2][4] == "0:02:30"
     shot(user, box, "11-call-log")
+    # the .xlsx is built in the background: its progress page, then the download link
+    user.click("#download-xlsx")
+    user.wait_for_url(re.compile(r"/exports/[A-Za-z0-9_-]+$"))
+    assert user.locator("#export-job").is_visible()
+    user.wait_for_selector("#export-download", timeout=30000)  # the page refreshes itself
+    shot(user, box, "11b-export-ready")
     with user.expect_download() as info:
-        user.click("#download-xlsx")
+        user.click("#export-download")
     download = info.value
     assert download.suggested_filename.endswith(".xlsx")
     path = box["root"] / "calls.xlsx"
@@ -235,12 +242,14 @@ def test_the_manuals_walk(browser, box):
 
     sheet = openpyxl.load_workbook(path, read_only=True).active
     xrows = list(sheet.iter_rows(values_only=True))
-    assert xrows[0][:7] == ("Start Time", "Extension", "User Name", "Dialed Number", "Duration (s)",
+    zone = settings.get("timezone")
+    assert xrows[0][:7] == (f"Start Time ({zone})", "Extension", "User Name", "Dialed Number", "Duration (s)",
                             "Rate", "Cost (USD)")
     assert len(xrows) == 1 + len(logged)
     for page_row, x in zip(logged, xrows[1:]):
-        assert (x[0], x[1], x[2], x[3], x[5]) == (page_row[0], page_row[1], page_row[2], page_row[3],
-                                                  page_row[5])
+        assert isinstance(x[0], dt.datetime)  # a date the spreadsheet can sort and filter
+        assert (x[0].strftime("%Y-%m-%d %H:%M:%S"), x[1], x[2], x[3], x[5]) == (
+            page_row[0], page_row[1], page_row[2], page_row[3], page_row[5])
         assert "$" + f"{Decimal(str(x[6])):.2f}" == page_row[6]
     go(user, "/statistics")
     assert user.inner_text("#total-cost") == "$0.60"

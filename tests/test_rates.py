@@ -7,6 +7,7 @@ import io
 import pytest
 
 from billing_addon import rates
+from billing_addon.cells import TEXT_MARK
 from billing_addon.store import Rate
 
 from .helpers import make_extension, make_rate
@@ -88,8 +89,10 @@ def test_csv_round_trip(db_path, tmp_path):
     out = tmp_path / "deck.csv"
     with open(out, "w", newline="") as f:
         rates.export_csv(f)
-    assert out.read_text() == CSV
-    assert rates.import_csv(out.read_text(), replace=True) == 3
+    exported = out.read_text()
+    # prefixes and extension lists are marked as text for spreadsheets (billing_addon.cells)
+    assert exported.replace(TEXT_MARK, "") == CSV and exported.count(TEXT_MARK) == 3 + 2
+    assert rates.import_csv(exported, replace=True) == 3
     assert Rate.select().count() == 3
 
 
@@ -138,3 +141,26 @@ def test_a_prefix_may_start_with_plus_for_numbers_dialed_in_international_form(d
     for bad in ("4+9", "++49", "+", "+4a"):
         with pytest.raises(rates.RateError):
             rates.validate({"prefix": bad, "rate": "0.20", "unit": "60"})
+
+
+def test_a_spreadsheet_keeps_exported_prefixes_and_extensions_as_typed(db_path, tmp_path):
+    """LibreOffice opens the exported deck: `0049` and `+49` stay text as typed (not the
+    numbers 49 and 49), and the export imports back unchanged."""
+    from .spreadsheet import libreoffice_reads
+
+    make_extension("0101")
+    make_rate("0049", remarks="Germany")
+    make_rate("+49", extensions=["0101"], all_extensions=False)
+    path = tmp_path / "rates.csv"
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        rates.export_csv(out)
+    ws = libreoffice_reads(path, tmp_path).active
+    header = [c.value for c in ws[1]]
+    prefix, extensions = header.index("prefix"), header.index("extensions")
+    rows = list(ws.iter_rows(min_row=2))
+    assert all(row[prefix].data_type == "s" for row in rows)
+    assert sorted(row[prefix].value.replace(TEXT_MARK, "") for row in rows) == ["+49", "0049"]
+    assert "0101" in [str(row[extensions].value).replace(TEXT_MARK, "") for row in rows]
+    assert rates.import_csv(path.read_text(encoding="utf-8"), replace=True) == 2
+    assert sorted((r.prefix, sorted(r.extensions)) for r in rates.load_all()) == [
+        ("+49", ["0101"]), ("0049", [])]

@@ -35,6 +35,7 @@ from . import (
     admin,
     billing_settings,
     call_log,
+    exports,
     extensions,
     rates,
     recharge_history,
@@ -97,8 +98,8 @@ ROUTES: List[Route] = [
 
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
-PAGES = (signin, extensions, rates, recharge_history, call_log, statistics, billing_settings,
-         account, admin)
+PAGES = (signin, extensions, rates, recharge_history, call_log, exports, statistics,
+         billing_settings, account, admin)
 
 
 def route_table() -> List[Route]:

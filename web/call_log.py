@@ -9,7 +9,7 @@ from billing_addon import reports, settings
 
 from . import auth
 from .core import Route, WebCore
-from .exports import export, local_text
+from .exports import export, local_time, time_header
 from .search_range import export_range, history_page
 
 
@@ -20,14 +20,15 @@ def calls(ui: WebCore):
 def calls_export(ui: WebCore, kind: str):
     keyword, start, end = export_range(ui)
     currency, zone = settings.get("currency"), settings.zone()
-    headers = ["Start Time", "Extension", "User Name", "Dialed Number", "Duration (s)", "Rate",
-               f"Cost ({currency})", "Status"]
-    rows = ((local_text(c.started_utc, zone), c.number, c.name, c.dialed,
+    headers = [time_header("Start Time", zone), "Extension", "User Name", "Dialed Number",
+               "Duration (s)", "Rate", f"Cost ({currency})", "Status"]
+    rows = ((local_time(c.started_utc, zone), c.number, c.name, c.dialed,
              c.answered_s if c.answered_s is not None else "", c.rate_label, c.cost,
              c.status + (f" ({c.reason})" if c.reason else ""))
             for c in reports.iter_calls(start, end, keyword))
-    return export(kind, "call-log", "Call Log", headers, rows, money_columns=(6,),
-                  text_columns=(2, 5), widths=(20, 11, 22, 18, 12, 24, 12, 20))
+    return export(ui, kind, "call-log", "Call Log", headers, rows,
+                  lambda: reports.count_calls(start, end, keyword), money_columns=(6,),
+                  text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20))
 
 
 ROUTES: List[Route] = [

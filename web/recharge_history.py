@@ -9,7 +9,7 @@ from billing_addon import reports, settings
 
 from . import auth
 from .core import Route, WebCore
-from .exports import export, local_text
+from .exports import export, local_time, time_header
 from .search_range import export_range, history_page
 
 
@@ -20,15 +20,16 @@ def recharges(ui: WebCore):
 def recharges_export(ui: WebCore, kind: str):
     keyword, start, end = export_range(ui)
     currency, zone = settings.get("currency"), settings.zone()
-    headers = ["Time", "Extension", "User Name", f"Pre-balance ({currency})",
+    headers = [time_header("Time", zone), "Extension", "User Name", f"Pre-balance ({currency})",
                f"Recharge Amount ({currency})", f"Post-balance ({currency})", "Operator",
                "Note"]
-    rows = ((local_text(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
+    rows = ((local_time(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
              r.post_balance, r.operator, r.note)
             for r in reports.iter_recharges(start, end, keyword))
-    return export(kind, "recharge-history", "Recharge History", headers, rows,
-                  money_columns=(3, 4, 5), text_columns=(2, 6, 7),
-                  widths=(20, 11, 22, 16, 18, 16, 14, 30))
+    return export(ui, kind, "recharge-history", "Recharge History", headers, rows,
+                  lambda: reports.count_recharges(start, end, keyword),
+                  money_columns=(3, 4, 5), text_columns=(1, 2, 6, 7),
+                  widths=(27, 11, 22, 16, 18, 16, 14, 30))
 
 
 ROUTES: List[Route] = [
