@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import __version__, accounts, calls, config, money, rates, rating, settings, store
+from .digits import whole_number
 from .errors import Refusal
 
 EXIT_OK, EXIT_REFUSED = 0, 1
@@ -39,7 +40,17 @@ def open_store(args) -> config.Config:
 
 
 def _amount(text: str, **kw) -> int:
-    return money.parse_amount(text, **kw)
+    """An amount typed on the command line, with the configured currency's decimal mark
+    (the store must be open)."""
+    return money.parse_amount(text, currency=settings.get("currency"), **kw)
+
+
+def _seconds(text: str) -> int:
+    """argparse type: whole seconds, 0 or more, ASCII digits only."""
+    if not whole_number(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number of seconds "
+                                         "(digits 0-9, 0 or more)")
+    return int(text)
 
 
 def _print_table(rows: List[list], header: List[str]) -> None:
@@ -155,14 +166,14 @@ def cmd_rates_add(args) -> int:
     form = {k: v for k, v in vars(args).items()
             if k in rates.CSV_COLUMNS and v is not None}
     form["active"] = not args.inactive
-    rate = rates.add(rates.validate(form))
+    rate = rates.add(rates.validate(form, currency=settings.get("currency")))
     print(f"rate {rate.id} added")
     return EXIT_OK
 
 
 def cmd_rates_import(args) -> int:
     open_store(args)
-    text = Path(args.file).read_text(encoding="utf-8-sig")
+    text = rates.decode_deck(Path(args.file).read_bytes())
     count = rates.import_csv(text, replace=args.replace)
     print(f"{count} rate(s) imported")
     return EXIT_OK
@@ -218,7 +229,11 @@ def cmd_authorize(args) -> int:
 def cmd_settle(args) -> int:
     open_store(args)
     result = calls.settle(args.uniqueid, args.seconds)
-    print(f"{result.outcome} cost={money.format_amount(result.cost, settings.get('currency'))}")
+    if result.status == "unrated":  # no rate matched: nothing was charged, not "$0.00"
+        print(f"{result.outcome} unrated: no rate matched, nothing charged "
+              f"(policy: {settings.get('unrated_policy')})")
+    else:
+        print(f"{result.outcome} cost={money.format_amount(result.cost, settings.get('currency'))}")
     return EXIT_OK if result.outcome != "unknown" else EXIT_REFUSED
 
 
@@ -323,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("extension")
     p.add_argument("dialed")
     p.add_argument("--at", help="call start, YYYY-MM-DD HH:MM in the box's zone (default now)")
-    p.add_argument("--duration", type=int, default=60, help="answered seconds")
+    p.add_argument("--duration", type=_seconds, default=60, help="answered seconds")
     p.set_defaults(func=cmd_rate_test)
 
     p = command("authorize", cmd_authorize, "authorize a call by hand (testing)")
@@ -333,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--uniqueid")
     p = command("settle", cmd_settle, "settle a call by hand (testing)")
     p.add_argument("uniqueid")
-    p.add_argument("seconds", type=int)
+    p.add_argument("seconds", type=_seconds)
     command("verify", cmd_verify, "recompute balances from the ledger")
     command("release-stale", cmd_release_stale, "release reservations of calls that never ended")
     p = command("settings", cmd_settings, "show or change a billing setting")

@@ -15,12 +15,14 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import money, rating
 from .cells import from_spreadsheet, spreadsheet_safe
+from .digits import first_foreign_digit, whole_number
 from .errors import Refusal
 from .store import Extension, Rate, RateExtension, Setting, db, money_txn, now_utc
 
 CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial_time",
                "rate", "unit", "start", "end", "extensions"]
 MAX_IMPORT_ROWS = 200_000
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no rate, never a crash
 ALL = "*"
 
 
@@ -52,8 +54,11 @@ class RateValues:
 
 def parse_time_of_day(text: str, *, allow_24: bool) -> int:
     """'HH:MM' (or 'HH:MM:SS') to seconds of day; '24:00' only as an end time."""
-    parts = (text or "").strip().split(":")
-    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) <= 2 for p in parts):
+    text = (text or "").strip()
+    if first_foreign_digit(text):
+        raise ValueError(f"{text[:20]!r}: use the digits 0-9 only, for example 08:00")
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(whole_number(p) and len(p) <= 2 for p in parts):
         raise ValueError("use HH:MM, for example 08:00")
     h, m = int(parts[0]), int(parts[1])
     s = int(parts[2]) if len(parts) == 3 else 0
@@ -72,7 +77,9 @@ def format_time_of_day(seconds: int) -> str:
 
 def _whole(text: str, low: int, high: int, what: str) -> int:
     text = (text or "").strip()
-    if not text.isdigit():
+    if first_foreign_digit(text):
+        raise ValueError(f"{what} {text[:20]!r}: use the digits 0-9 only")
+    if not whole_number(text):
         raise ValueError(f"{what} must be a whole number")
     value = int(text)
     if not low <= value <= high:
@@ -86,9 +93,10 @@ def _flag(text) -> bool:
     return str(text).strip().lower() in ("1", "yes", "on", "true", "y")
 
 
-def validate(form: Mapping[str, object]) -> RateValues:
+def validate(form: Mapping[str, object], currency: Optional[str] = None) -> RateValues:
     """Turn user input (text fields) into rate values, or raise ``RateError`` with a
-    message for every bad field."""
+    message for every bad field.  ``currency``: the decimal mark typed amounts use (a
+    file's are always points)."""
     errors: Dict[str, str] = {}
 
     def text(key: str) -> str:
@@ -116,7 +124,7 @@ def validate(form: Mapping[str, object]) -> RateValues:
                             "0 or at least the prefix's length")
     for key in ("initial_cost", "rate"):
         try:
-            values[key] = money.parse_amount(text(key) or "0")
+            values[key] = money.parse_amount(text(key) or "0", currency=currency)
         except money.AmountError as exc:
             errors[key] = str(exc)
     for key, allow_24 in (("start", False), ("end", True)):
@@ -185,6 +193,10 @@ def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
     return rate
 
 
+def get(rate_id: int) -> Optional[Rate]:
+    return Rate.get_or_none(Rate.id == rate_id) if 0 < rate_id <= MAX_ID else None
+
+
 def add(values: RateValues) -> Rate:
     with money_txn():
         return _save(values, None)
@@ -192,16 +204,17 @@ def add(values: RateValues) -> Rate:
 
 def update(rate_id: int, values: RateValues) -> Rate:
     with money_txn():
-        rate = Rate.get_or_none(Rate.id == rate_id)
+        rate = get(rate_id)
         if rate is None:
             raise RateError({"id": f"no rate {rate_id}"})
         return _save(values, rate)
 
 
 def set_active(rate_ids: Iterable[int], active: bool) -> int:
+    ids = [i for i in rate_ids if 0 < i <= MAX_ID]
     with money_txn():
         count = Rate.update(active=bool(active), updated_utc=now_utc()).where(
-            Rate.id.in_(list(rate_ids))).execute()
+            Rate.id.in_(ids)).execute()
         _bump_version()
     return count
 
@@ -286,6 +299,18 @@ def export_csv(out: io.TextIOBase) -> int:
         ])
         count += 1
     return count
+
+
+def decode_deck(data: bytes) -> str:
+    """A rate deck's bytes as text: UTF-8 (with or without Excel's BOM), else a one-line
+    refusal.  Other encodings are not guessed: bytes that are not UTF-8 may be Latin-1
+    or GBK, and a wrong guess would garble remarks silently."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise RateError({"file": "the file is not UTF-8 text (save it as CSV UTF-8)"},
+                        line=line) from None
 
 
 def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
