@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import re
 from decimal import Decimal
+from urllib.parse import quote
 
 import openpyxl
 import pytest
@@ -797,3 +798,80 @@ def test_cli_admin_set_password_and_users(db_path, tmp_path, monkeypatch, capsys
     store.init_db(db_path)
     assert auth.authenticate(name, password) is None
     assert cli.main(["--config", str(ini), "user", "disable", "admin"]) == 1
+
+
+# --- issue 13 items 9-12 -------------------------------------------------------------
+
+
+class RealRefusal(FakeActivation):
+    """Refuses every license with the real verifier's result (its reason carries
+    hwlicense's own "license refused:")."""
+
+    def upload_license(self, data: bytes):
+        from hwlicense.verify import verify_license
+
+        self.uploads += 1
+        return verify_license(data, {}, None)  # type: ignore[arg-type]
+
+
+def test_license_refusal_says_refused_once(db_path):
+    app = make_app(config.load(None), RealRefusal())
+    auth.set_admin_password(ADMIN_PW)
+    admin = Client(app)
+    admin.login("admin", ADMIN_PW)
+    r = admin.post("/admin/license", files={"license": ("bad.lic", b"garbage")}, check=303)
+    flashes = _flash(admin.get(r.location).text)
+    assert any(f.startswith("License refused: the file is not a license file") for f in flashes)
+    assert not any("refused: license refused" in f.lower() for f in flashes)
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/calls?from=0001-01-01&to=9999-12-31", 200),      # days no timestamp holds: open ends
+    ("/recharges?from=0001-01-01&to=9999-12-31", 200),
+    ("/calls/export.csv?from=0001-01-01&to=9999-12-31", 200),
+    ("/rates/99999999999999999999/edit", 404),           # past SQLite's integers: no rate
+])
+def test_far_dates_and_huge_ids_are_no_crash(billing, path, status):
+    billing.get(path, check=status)
+
+
+def test_huge_ids_in_posts_are_no_crash(billing):
+    billing.post("/rates/99999999999999999999/active", {"active": "1"}, check=404)
+    billing.post("/rates/99999999999999999999/edit", {"prefix": "9", "rate": "1", "unit": "60"},
+                 check=404)
+    billing.post("/rates/delete", {"id": "99999999999999999999"}, check=303)
+
+
+@pytest.mark.parametrize("page", ["100000000000000000000000", "1e23", "١٢", "-3", "9999999"])
+def test_a_page_past_the_end_shows_the_last_page(billing, page):
+    for n in range(3):
+        rates.add(rates.validate({"prefix": str(n + 1), "rate": "1", "unit": "60"}))
+    for path in ("/extensions", "/rates"):
+        text = billing.get(f"{path}?page={quote(page)}", check=200).text
+        assert "Page 1 of 1" in text, path
+
+
+def test_look_alike_digits_in_web_forms_are_refused(billing):
+    r = billing.post("/rates/add", {"prefix": "9", "rate": "１", "unit": "60", "all_extensions": "1",
+                                    "active": "1"}, check=400)
+    assert "digits 0-9 only" in r.text
+    r = billing.post("/rates/add", {"prefix": "9", "rate": "1", "unit": "٦٠", "all_extensions": "1",
+                                    "start": "00:00", "end": "24:00", "active": "1"}, check=400)
+    assert "digits 0-9 only" in r.text
+    r = billing.get("/rates/test?extension=1001&dialed=912345678&duration=" + quote("١٢"), check=400)
+    assert 'id="err-duration"' in r.text
+    assert store.Rate.select().count() == 0
+
+
+def test_decimal_comma_in_web_forms(billing):
+    settings.put("currency", "EUR")
+    billing.post("/rates/add", {"prefix": "9", "rate": "0,0125", "initial_cost": "1,50",
+                                "unit": "1", "all_extensions": "1", "active": "1"}, check=303)
+    rate = store.Rate.get()
+    assert (rate.rate, rate.initial_cost) == (125, 15000)
+    text = billing.get(f"/rates/{rate.id}/edit", check=200).text
+    assert 'value="0,0125"' in text and 'value="1,5"' in text
+    assert "€0,0125" in billing.get("/rates", check=200).text
+    r = billing.post("/rates/add", {"prefix": "8", "rate": "1,000", "unit": "60",
+                                    "all_extensions": "1", "active": "1"}, check=400)
+    assert "ambiguous" in r.text and store.Rate.select().count() == 1
