@@ -3,6 +3,14 @@ in-memory index that authorize matches against.
 
 Validation returns a message per field, so the web form can show each one next to its
 field, the CSV import can report line and field, and the CLI can print them.
+
+Which rows are in force: every row has a deck number, and the rates in force are the
+rows whose deck is from the setting ``rates_deck_from`` to ``rates_deck``.  An import
+(``import_csv``) never holds the write lock for long: it writes its rows under a new
+deck number, out of sight, a few hundred rows per short transaction, then one short
+transaction moves the window over them (and, for a replace, past the old deck).  A
+crash or refusal before that leaves the old rates in force; the rows left behind are
+deleted by the next import.
 """
 
 from __future__ import annotations
@@ -11,18 +19,36 @@ import csv
 import io
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+import peewee as pw
 
 from . import money, rating
 from .cells import from_spreadsheet, spreadsheet_safe
 from .digits import first_foreign_digit, whole_number
 from .errors import Refusal
-from .store import Extension, Rate, RateExtension, Setting, db, money_txn, now_utc
+from .store import (
+    Extension,
+    Rate,
+    RateExtension,
+    Setting,
+    db,
+    money_txn,
+    now_utc,
+    sql_many,
+    sql_one,
+    staging_txn,
+)
 
 CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial_time",
                "rate", "unit", "start", "end", "extensions"]
 MAX_IMPORT_ROWS = 200_000
 MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no rate, never a crash
+IMPORT_CHUNK = 250  # rows per staging transaction: about a millisecond of write lock
+
+_DECK_SETTING = "coalesce((SELECT CAST(value AS INTEGER) FROM setting WHERE key = '{}'), 0)"
+IN_FORCE_SQL = (f"deck BETWEEN {_DECK_SETTING.format('rates_deck_from')} "
+                f"AND {_DECK_SETTING.format('rates_deck')}")
 ALL = "*"
 
 
@@ -181,7 +207,7 @@ def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
                    start_s=values.start_s, end_s=values.end_s,
                    all_extensions=values.all_extensions, updated_utc=now)
     if rate is None:
-        rate = Rate.create(created_utc=now, **columns)
+        rate = Rate.create(created_utc=now, deck=current_deck(), **columns)
     else:
         Rate.update(columns).where(Rate.id == rate.id).execute()
         RateExtension.delete().where(RateExtension.rate == rate.id).execute()
@@ -193,8 +219,19 @@ def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
     return rate
 
 
+def in_force():
+    """The peewee condition of the rows in force (see the module doc)."""
+    return pw.SQL(IN_FORCE_SQL.replace("deck BETWEEN", '"deck" BETWEEN'))
+
+
 def get(rate_id: int) -> Optional[Rate]:
-    return Rate.get_or_none(Rate.id == rate_id) if 0 < rate_id <= MAX_ID else None
+    if not 0 < rate_id <= MAX_ID:
+        return None
+    return Rate.get_or_none((Rate.id == rate_id) & in_force())
+
+
+def current_deck() -> int:
+    return sql_one(f"SELECT {_DECK_SETTING.format('rates_deck')}")[0]
 
 
 def add(values: RateValues) -> Rate:
@@ -248,9 +285,23 @@ def to_rating(row: Rate, extensions: Iterable[str]) -> rating.Rate:
                        active=row.active, remarks=row.remarks)
 
 
-def load_all() -> List[rating.Rate]:
+_RATE_COLUMNS = ("id, prefix, length, initial_cost, initial_time, rate, unit, start_s, end_s, "
+                 "all_extensions, active, remarks")
+
+
+def load_all(where: str = IN_FORCE_SQL, params: tuple = ()) -> List[rating.Rate]:
+    """The rates in force (or the rows ``where`` selects), in id order."""
     assigned = assignments()
-    return [to_rating(row, assigned.get(row.id, ())) for row in Rate.select().order_by(Rate.id)]
+    out = []
+    for (rid, prefix, length, initial_cost, initial_time, rate, unit, start, end, all_exts,
+         active, remarks) in db.execute_sql(
+            f"SELECT {_RATE_COLUMNS} FROM rate WHERE {where} ORDER BY id", params):
+        out.append(rating.Rate(id=rid, prefix=prefix, length=length, initial_cost=initial_cost,
+                               initial_time=initial_time, rate=rate, unit=unit, start=start,
+                               end=end, extensions=frozenset(assigned.get(rid, ())),
+                               all_extensions=bool(all_exts), active=bool(active),
+                               remarks=remarks))
+    return out
 
 
 # --- the cached index ----------------------------------------------------------------
@@ -348,17 +399,106 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
     return rows
 
 
-def import_csv(text: str, *, replace: bool = False) -> int:
-    """Import a rate deck: all rows or none.  ``replace`` deletes the old deck first."""
+_import_lock = threading.Lock()  # one import at a time in this process
+
+
+def import_csv(text: str, *, replace: bool = False,
+               progress: Optional[Callable[[int, int], None]] = None) -> int:
+    """Import a rate deck: all rows or none.  ``replace`` takes the old deck out of force.
+    ``progress(rows staged, rows)`` is called after each staging transaction."""
     parsed = parse_csv(text)
-    with money_txn():
+    ext_ids = _import_extension_ids(parsed)
+    with _import_lock:
+        _delete_rows("deck > ?", (current_deck(),))  # rows of an import that never finished
+        with staging_txn():
+            deck = sql_one(f"SELECT max(coalesce(max(deck), 0), {_DECK_SETTING.format('rates_deck')})"
+                           " + 1 FROM rate")[0]
+        _stage(parsed, ext_ids, deck, progress)
+        _swap_in(deck, len(parsed), replace)
         if replace:
-            RateExtension.delete().execute()
-            Rate.delete().execute()
-        for line, values in parsed:
-            try:
-                _save(values, None, bump=False)
-            except RateError as exc:
-                raise RateError(exc.errors, line=line) from None
-        _bump_version()
+            _delete_rows("deck < ?", (deck,))
     return len(parsed)
+
+
+def _import_extension_ids(parsed: List[Tuple[int, RateValues]]) -> Dict[str, int]:
+    """Extension ids of every number the deck names; the first unknown refuses it."""
+    numbers = sorted({n for _line, values in parsed for n in values.extensions})
+    found: Dict[str, int] = {}
+    for i in range(0, len(numbers), 500):
+        chunk = numbers[i:i + 500]
+        found.update(Extension.select(Extension.number, Extension.id)
+                     .where(Extension.number.in_(chunk)).tuples())
+    for line, values in parsed:
+        unknown = [n for n in values.extensions if n not in found]
+        if unknown:
+            raise RateError({"extensions": "unknown extension(s): " + ", ".join(unknown[:10])},
+                            line=line)
+    return found
+
+
+def _stage(parsed: List[Tuple[int, RateValues]], ext_ids: Dict[str, int], deck: int,
+           progress: Optional[Callable[[int, int], None]]) -> None:
+    """Write the deck's rows under ``deck``, out of force, in short transactions."""
+    now = now_utc()
+    for i in range(0, len(parsed), IMPORT_CHUNK):
+        chunk = [values for _line, values in parsed[i:i + IMPORT_CHUNK]]
+        with staging_txn():
+            first = sql_one("SELECT coalesce(max(id), 0) + 1 FROM rate")[0]
+            ids = range(first, first + len(chunk))
+            sql_many("INSERT INTO rate (id, active, remarks, prefix, length, initial_cost, "
+                     "initial_time, rate, unit, start_s, end_s, all_extensions, created_utc, "
+                     "updated_utc, deck) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(rid, v.active, v.remarks, v.prefix, v.length, v.initial_cost,
+                       v.initial_time, v.rate, v.unit, v.start_s, v.end_s, v.all_extensions,
+                       now, now, deck) for rid, v in zip(ids, chunk)])
+            sql_many("INSERT INTO rate_extension (rate_id, extension_id) VALUES (?, ?)",
+                     [(rid, ext_ids[n]) for rid, v in zip(ids, chunk)
+                      for n in dict.fromkeys(v.extensions)])
+        if progress:
+            progress(min(i + IMPORT_CHUNK, len(parsed)), len(parsed))
+
+
+def _swap_in(deck: int, rows: int, replace: bool) -> None:
+    """Put the staged deck in force in one short transaction, with its index built
+    beforehand so that no call has to build it."""
+    version = current_version()
+    deck_from = deck if replace else sql_one(f"SELECT {_DECK_SETTING.format('rates_deck_from')}")[0]
+    built = rating.RateIndex(load_all("deck BETWEEN ? AND ?", (deck_from, deck)))
+    key = str(db.database)
+    locked = False
+    try:
+        with money_txn():
+            staged = sql_one("SELECT count(*) FROM rate WHERE deck = ?", (deck,))[0]
+            if staged != rows:
+                raise RateError({"file": "another rate import ran at the same time; nothing "
+                                         "imported, try again"})
+            window = [("rates_deck", str(deck))] + ([("rates_deck_from", str(deck))]
+                                                    if replace else [])
+            sql_many("INSERT INTO setting (key, value) VALUES (?, ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", window)
+            unchanged = current_version() == version  # nothing else changed since ``built``
+            _bump_version()
+            new_version = current_version()
+            # Taken before the commit (this thread holds the write queue, which is always
+            # taken first), so a call that sees the new version finds its index built.
+            _cache_lock.acquire()
+            locked = True
+        if unchanged:
+            _cache[key] = (new_version, built)
+    finally:
+        if locked:
+            _cache_lock.release()
+
+
+def _delete_rows(where: str, params: tuple) -> None:
+    """Delete rows out of force in short transactions (their assignments go with them)."""
+    while True:
+        with staging_txn():
+            ids = [r[0] for r in db.execute_sql(
+                f"SELECT id FROM rate WHERE {where} LIMIT {IMPORT_CHUNK}", params).fetchall()]
+            if ids:
+                marks = ", ".join("?" * len(ids))
+                db.execute_sql(f"DELETE FROM rate_extension WHERE rate_id IN ({marks})", ids)
+                db.execute_sql(f"DELETE FROM rate WHERE id IN ({marks})", ids)
+        if len(ids) < IMPORT_CHUNK:
+            return

@@ -28,7 +28,7 @@ def _back(default: str) -> str:
 def rate_list(ui: WebCore):
     q = decoded(bottle.request.query)
     search = reports.clean_keyword(q.get("q", ""))
-    query = Rate.select().order_by(Rate.prefix, Rate.length, Rate.id)
+    query = Rate.select().where(rates.in_force()).order_by(Rate.prefix, Rate.length, Rate.id)
     if search:
         query = query.where(Rate.prefix.startswith(search) | Rate.remarks.contains(search))
     total = query.count()
