@@ -174,7 +174,15 @@ def cmd_rates_add(args) -> int:
 def cmd_rates_import(args) -> int:
     open_store(args)
     text = rates.decode_deck(Path(args.file).read_bytes())
-    count = rates.import_csv(text, replace=args.replace)
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        percent = done * 100 // total
+        if percent >= shown[0] + 10 or done == total:  # a line every 10 %
+            shown[0] = percent
+            print(f"staged {done}/{total} rows ({percent} %)", file=sys.stderr, flush=True)
+
+    count = rates.import_csv(text, replace=args.replace, progress=progress)
     print(f"{count} rate(s) imported")
     return EXIT_OK
 

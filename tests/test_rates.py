@@ -138,3 +138,47 @@ def test_a_prefix_may_start_with_plus_for_numbers_dialed_in_international_form(d
     for bad in ("4+9", "++49", "+", "+4a"):
         with pytest.raises(rates.RateError):
             rates.validate({"prefix": bad, "rate": "0.20", "unit": "60"})
+
+
+# --- issue 13 item 14: a big import does not hold calls up -----------------------------
+
+
+def test_a_big_import_never_holds_the_write_lock_long(db_path):
+    """Calls authorized while a 20,000-row deck is imported wait milliseconds, not the
+    import: it is staged in short transactions and put in force by one more."""
+    import threading
+    import time
+
+    from billing_addon import calls
+
+    make_extension("1001", balance="1000")
+    make_rate("9", "0", rate="0.01", unit="1")
+    deck = "prefix,length,rate,unit,extensions\n" + "".join(
+        f"8{i:06d},0,0.02,60,*\n" for i in range(20_000))
+    seen = []
+    importer = threading.Thread(target=lambda: rates.import_csv(
+        deck, progress=lambda done, total: seen.append(done)))
+    waits = []
+    importer.start()
+    i = 0
+    while importer.is_alive() and i < 100_000:
+        t0 = time.perf_counter()
+        calls.authorize("1001", "91234", None, f"c{i}")
+        waits.append(time.perf_counter() - t0)
+        calls.settle(f"c{i}", 1)
+        i += 1
+    importer.join()
+    assert len(waits) > 20, "the import was over before calls were made"
+    assert max(waits) < 0.3, f"an authorize waited {max(waits):.3f} s"
+    assert len(seen) > 10 and seen[-1] == 20_000  # progress was reported along the way
+    assert len(rates.load_all()) == 20_001
+    assert rates.index().match("1001", "80000123", dt.time(9)).rate == 200
+
+
+def test_an_import_refused_halfway_changes_nothing(db_path):
+    make_extension("1001")
+    make_rate("9", "0")
+    deck = "prefix,rate,unit,extensions\n" + "8,0.01,60,1001\n" * 1000 + "7,0.01,60,4040\n"
+    with pytest.raises(rates.RateError, match="line 1002.*unknown extension"):
+        rates.import_csv(deck, replace=True)
+    assert [r.prefix for r in rates.load_all()] == ["9"] and Rate.select().count() == 1
