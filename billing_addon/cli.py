@@ -150,14 +150,16 @@ def cmd_adjust(args) -> int:
 def cmd_rates_list(args) -> int:
     open_store(args)
     cur = settings.get("currency")
+    never = rates.never_apply()
     rows = [[r.id, "on" if r.active else "off", r.prefix, r.length or "any",
              money.format_amount(r.initial_cost, cur), r.initial_time,
              money.format_amount(r.rate, cur), r.unit,
              f"{rates.format_time_of_day(r.start)}-{rates.format_time_of_day(r.end)}",
-             "*" if r.all_extensions else " ".join(sorted(r.extensions)), r.remarks]
+             "*" if r.all_extensions else " ".join(sorted(r.extensions)), r.remarks,
+             f"never applies (rate {never[r.id]})" if r.id in never else ""]
             for r in rates.load_all()]
     _print_table(rows, ["id", "active", "prefix", "length", "initial", "init s", "rate", "unit",
-                        "time", "extensions", "remarks"])
+                        "time", "extensions", "remarks", "note"])
     return EXIT_OK
 
 
@@ -166,8 +168,11 @@ def cmd_rates_add(args) -> int:
     form = {k: v for k, v in vars(args).items()
             if k in rates.CSV_COLUMNS and v is not None}
     form["active"] = not args.inactive
-    rate = rates.add(rates.validate(form, currency=settings.get("currency")))
+    values = rates.validate(form, currency=settings.get("currency"))
+    rate = rates.add(values)
     print(f"rate {rate.id} added")
+    for warning in rates.save_warnings(rate.id, values):
+        print(f"warning: rate {rate.id}: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -184,6 +189,8 @@ def cmd_rates_import(args) -> int:
 
     count = rates.import_csv(text, replace=args.replace, progress=progress)
     print(f"{count} rate(s) imported")
+    for warning in rates.import_warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -181,6 +181,83 @@ def validate(form: Mapping[str, object], currency: Optional[str] = None) -> Rate
                       extensions=exts)
 
 
+END_OF_DAY_TYPO = 23 * 3600 + 59 * 60  # 23:59: the day's last minute left out
+
+
+def warnings(values: RateValues) -> List[str]:
+    """What is allowed but most likely not meant, for one rate."""
+    if values.end_s == END_OF_DAY_TYPO:
+        return ["it ends at 23:59, so calls started from 23:59:00 to 23:59:59 get no rate "
+                "(the end is exclusive): use 24:00 to end at midnight"]
+    return []
+
+
+def shadowed(deck: Iterable[rating.Rate]) -> Dict[int, int]:
+    """Rates that can never be chosen, each with the id of the rate chosen instead: an
+    older active rate with the same prefix, number length and time block, for all
+    extensions as this one is, or by name for every extension this one names (see the
+    order in ``rating``: nothing else tells them apart)."""
+    groups: Dict[tuple, List[rating.Rate]] = {}
+    for r in sorted(deck, key=lambda r: r.id):
+        groups.setdefault((r.prefix, r.length, r.start, r.end), []).append(r)
+    out: Dict[int, int] = {}
+    for group in groups.values():
+        first_for_all: Optional[int] = None
+        named: List[rating.Rate] = []
+        for r in group:
+            if r.all_extensions:
+                if first_for_all is not None:
+                    out[r.id] = first_for_all
+                elif r.active:
+                    first_for_all = r.id
+                continue
+            # bounded: a group of thousands of rates by name is not a real deck
+            winner = next((a.id for a in named[:50] if r.extensions <= a.extensions), None)
+            if winner is not None and r.extensions:
+                out[r.id] = winner
+            elif r.active:
+                named.append(r)
+    return out
+
+
+_shadow_cache: Dict[str, Tuple[str, Dict[int, int]]] = {}
+
+
+def never_apply() -> Dict[int, int]:
+    """``shadowed`` of the rates in force, computed once per rates version."""
+    key, version = str(db.database), current_version()
+    cached = _shadow_cache.get(key)
+    if cached is None or cached[0] != version:
+        cached = (version, shadowed(load_all()))
+        _shadow_cache[key] = cached
+    return cached[1]
+
+
+def save_warnings(rate_id: int, values: RateValues) -> List[str]:
+    """The warnings of a rate just saved: ``warnings`` and whether it can ever apply."""
+    found = warnings(values)
+    winner = never_apply().get(rate_id)
+    if winner is not None:
+        found.append(f"it never applies: rate {winner} has the same prefix, number length, "
+                     "time and extensions and is older")
+    return found
+
+
+def import_warnings() -> List[str]:
+    """The warnings of the deck in force after an import, counted."""
+    deck = load_all()
+    found = []
+    ending = sum(1 for r in deck if r.end == END_OF_DAY_TYPO)
+    if ending:
+        found.append(f"{ending} rate(s) end at 23:59, leaving 23:59:00-23:59:59 without a rate "
+                     "(use 24:00)")
+    never = len(never_apply())
+    if never:
+        found.append(f"{never} rate(s) never apply: an older rate has the same prefix, number "
+                     "length, time and extensions (marked in the Rates list)")
+    return found
+
+
 def _extension_ids(numbers: Iterable[str]) -> List[int]:
     numbers = list(dict.fromkeys(numbers))
     if not numbers:

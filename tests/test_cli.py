@@ -174,3 +174,16 @@ def test_settle_of_an_unrated_call_says_unrated(run):
     assert run("authorize", "1001", "5551234", "--uniqueid", "u1")[0] == 0
     code, out = run("settle", "u1", "30")
     assert "unrated" in out and "$0.00" not in out and "cost=" not in out
+
+
+def test_duplicate_rates_and_2359_are_warned_and_listed(run):
+    run("init")
+    every = ("--extensions", "*")
+    assert run("rates", "add", "--prefix", "9", "--rate", "1", "--unit", "60", *every) == (
+        0, "rate 1 added\n")
+    code, out = run("rates", "add", "--prefix", "9", "--rate", "2", "--unit", "60", *every)
+    assert code == 0 and "warning: rate 2: it never applies: rate 1 has the same prefix" in out
+    code, out = run("rates", "add", "--prefix", "8", "--rate", "2", "--unit", "60", "--end", "23:59")
+    assert code == 0 and "warning: rate 3: it ends at 23:59" in out and "use 24:00" in out
+    listing = run("rates", "list")[1].splitlines()
+    assert listing[2].endswith("never applies (rate 1)") and "never" not in listing[1] + listing[3]

@@ -134,7 +134,7 @@ def _count_calls(path) -> int:
 def _deck(rows: int, rate: str) -> str:
     lines = ["prefix,length,rate,unit,extensions"]
     lines += [f"8{i:06d},0,{rate},60,*" for i in range(rows)]
-    return "\n".join(lines + ["9,0,%s,1,1001" % rate]) + "\n"
+    return "\n".join(lines + [f"9,0,{rate},1,1001"]) + "\n"
 
 
 def test_sigkill_during_a_staged_rate_import(tmp_path):

@@ -875,3 +875,20 @@ def test_decimal_comma_in_web_forms(billing):
     r = billing.post("/rates/add", {"prefix": "8", "rate": "1,000", "unit": "60",
                                     "all_extensions": "1", "active": "1"}, check=400)
     assert "ambiguous" in r.text and store.Rate.select().count() == 1
+
+
+def test_duplicate_rates_and_2359_are_warned_and_marked(billing):
+    form = {"prefix": "9", "length": "9", "rate": "1", "unit": "60", "all_extensions": "1",
+            "active": "1", "start": "00:00", "end": "24:00"}
+    billing.post("/rates/add", form, check=303)
+    r = billing.post("/rates/add", dict(form, end="23:59"), check=303)
+    text = billing.get(r.location).text
+    assert any("ends at 23:59" in f and "use 24:00" in f for f in _flash(text))
+    r = billing.post("/rates/add", form, check=303)
+    flashes = _flash(billing.get(r.location).text)
+    assert any(f.startswith("Warning: rate 3: it never applies: rate 1 ") for f in flashes)
+    listing = billing.get("/rates", check=200).text
+    assert 'id="never-3"' in listing and 'id="never-1"' not in listing and 'id="never-2"' not in listing
+    deck = "prefix,length,rate,unit,extensions\n9,9,1,60,*\n"
+    r = billing.post("/rates/import", files={"file": ("d.csv", deck.encode())}, check=303)
+    assert any("2 rate(s) never apply" in f for f in _flash(billing.get(r.location).text))

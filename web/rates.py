@@ -38,7 +38,7 @@ def rate_list(ui: WebCore):
     assigned = rates.assignments([r.id for r in rows])
     page = reports.Page(rows, page_no, per_page, page_no * per_page < total, total)
     return ui.render("rates.tpl", title="Rate", page=page, assigned=assigned, search=search,
-                     time_of_day=rates.format_time_of_day)
+                     time_of_day=rates.format_time_of_day, never=rates.never_apply())
 
 
 def rate_form(ui: WebCore, rate_id: Optional[int] = None):
@@ -68,6 +68,8 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         else:
             ui.flash(f"Rate {saved.id} ({values.remarks or values.prefix}) "
                      f"{'added' if row is None else 'saved'}.")
+            for warning in rates.save_warnings(saved.id, values):
+                ui.flash(f"Warning: rate {saved.id}: {warning}.", "warning")
             bottle.redirect("/rates")
     elif row is not None:
         currency = settings.get("currency")
@@ -177,6 +179,8 @@ def rates_import(ui: WebCore):
                         errors["file"] = f"nothing imported: {exc}"
                     else:
                         ui.flash(f"{count} rate(s) imported.")
+                        for warning in rates.import_warnings():
+                            ui.flash(f"Warning: {warning}.", "warning")
                         bottle.redirect("/rates")
     return ui.render("rates_import.tpl", http_status=400 if errors else 200, title="Import Rates",
                      errors=errors, columns=rates.CSV_COLUMNS)
