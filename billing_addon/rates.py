@@ -479,22 +479,40 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
 _import_lock = threading.Lock()  # one import at a time in this process
 
 
+@dataclass
+class Deck:
+    """A rate deck read and checked, ready to be put in force."""
+    rows: List[Tuple[int, RateValues]]
+    ext_ids: Dict[str, int]
+
+
+def read_deck(text: str) -> Deck:
+    """Every row checked, every extension it names known, or ``RateError`` (with the
+    line); nothing is written."""
+    parsed = parse_csv(text)
+    return Deck(parsed, _import_extension_ids(parsed))
+
+
 def import_csv(text: str, *, replace: bool = False,
                progress: Optional[Callable[[int, int], None]] = None) -> int:
     """Import a rate deck: all rows or none.  ``replace`` takes the old deck out of force.
     ``progress(rows staged, rows)`` is called after each staging transaction."""
-    parsed = parse_csv(text)
-    ext_ids = _import_extension_ids(parsed)
+    return put_in_force(read_deck(text), replace=replace, progress=progress)
+
+
+def put_in_force(deck: Deck, *, replace: bool = False,
+                 progress: Optional[Callable[[int, int], None]] = None) -> int:
+    """Stage ``deck`` and put it in force (see the module doc); its number of rates."""
     with _import_lock:
         _delete_rows("deck > ?", (current_deck(),))  # rows of an import that never finished
         with staging_txn():
-            deck = sql_one(f"SELECT max(coalesce(max(deck), 0), {_DECK_SETTING.format('rates_deck')})"
-                           " + 1 FROM rate")[0]
-        _stage(parsed, ext_ids, deck, progress)
-        _swap_in(deck, len(parsed), replace)
+            number = sql_one(f"SELECT max(coalesce(max(deck), 0), "
+                             f"{_DECK_SETTING.format('rates_deck')}) + 1 FROM rate")[0]
+        _stage(deck.rows, deck.ext_ids, number, progress)
+        _swap_in(number, len(deck.rows), replace)
         if replace:
-            _delete_rows("deck < ?", (deck,))
-    return len(parsed)
+            _delete_rows("deck < ?", (number,))
+    return len(deck.rows)
 
 
 def _import_extension_ids(parsed: List[Tuple[int, RateValues]]) -> Dict[str, int]:

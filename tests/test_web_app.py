@@ -892,3 +892,42 @@ def test_duplicate_rates_and_2359_are_warned_and_marked(billing):
     deck = "prefix,length,rate,unit,extensions\n9,9,1,60,*\n"
     r = billing.post("/rates/import", files={"file": ("d.csv", deck.encode())}, check=303)
     assert any("2 rate(s) never apply" in f for f in _flash(billing.get(r.location).text))
+
+
+def test_a_big_import_runs_beside_the_page_and_shows_its_progress(db_path):
+    import time
+
+    app = make_app(config.load(None, {"web": {"max_upload_kb": "1024"}}), FakeActivation())
+    auth.set_admin_password(ADMIN_PW)
+    accounts.ensure_extension("1001")
+    admin = Client(app)
+    admin.login("admin", ADMIN_PW)
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    user, password = auth.create_billing_user("billing-pass-1")
+    billing = Client(app)
+    billing.login(user.username, password)
+    rates.add(rates.validate({"prefix": "9", "rate": "1", "unit": "60", "all_extensions": True}))
+    deck = "prefix,rate,unit,extensions\n" + "".join(f"8{i:06d},0.02,60,*\n" for i in range(6000))
+    with rates._import_lock:  # another import is running: this one waits its turn
+        r = billing.post("/rates/import", {"replace": "1"},
+                         files={"file": ("big.csv", deck.encode())}, check=303)
+        progress = r.location
+        assert re.fullmatch(r"/rates/import/[0-9a-f]{16}", progress)
+        r = billing.get(progress, check=200)
+        assert 'id="import-done">0<' in r.text and "Importing 6000 rates" in r.text
+        assert [r.prefix for r in rates.load_all()] == ["9"]
+    pages = []
+    for _ in range(600):  # at most a minute
+        r = billing.get(progress)
+        if r.status == 303:
+            break
+        assert r.status == 200 and 'id="import-progress"' in r.text
+        pages.append(int(re.search(r'id="import-done">(\d+)<', r.text).group(1)))
+        time.sleep(0.1)
+    assert r.status == 303 and r.location == "/rates", pages
+    assert "6000 rate(s) imported" in " ".join(_flash(billing.get("/rates").text))
+    assert [r.prefix for r in rates.load_all()][:1] == ["8000000"] and len(rates.load_all()) == 6000
+    billing.get(progress, check=404)  # shown once
+    bad = deck + "7,0.01,60,4040\n"  # refused before anything runs: at once, on the form
+    r = billing.post("/rates/import", files={"file": ("bad.csv", bad.encode())}, check=400)
+    assert "line 6002" in r.text and "unknown extension" in r.text

@@ -14,7 +14,7 @@ from billing_addon import money, rates, rating, reports, settings, store
 from billing_addon.digits import whole_number
 from billing_addon.store import Rate
 
-from . import auth
+from . import auth, rate_import
 from .core import Route, WebCore, decoded
 from .exports import attachment
 
@@ -169,21 +169,44 @@ def rates_import(ui: WebCore):
                 errors["file"] = f"the file is larger than {ui.max_upload // 1024} KB"
             else:
                 try:
-                    text = rates.decode_deck(data)
+                    deck = rates.read_deck(rates.decode_deck(data))
                 except rates.RateError as exc:
-                    errors["file"] = str(exc)
+                    errors["file"] = f"nothing imported: {exc}"
                 else:
+                    replace = form.get("replace") == "1"
+                    if len(deck.rows) > rate_import.INLINE_ROWS:
+                        bottle.redirect(f"/rates/import/{rate_import.start(deck, replace)}")
                     try:
-                        count = rates.import_csv(text, replace=form.get("replace") == "1")
+                        count = rates.put_in_force(deck, replace=replace)
                     except rates.RateError as exc:
                         errors["file"] = f"nothing imported: {exc}"
                     else:
-                        ui.flash(f"{count} rate(s) imported.")
-                        for warning in rates.import_warnings():
-                            ui.flash(f"Warning: {warning}.", "warning")
+                        _flash_imported(ui, count, rates.import_warnings())
                         bottle.redirect("/rates")
     return ui.render("rates_import.tpl", http_status=400 if errors else 200, title="Import Rates",
                      errors=errors, columns=rates.CSV_COLUMNS)
+
+
+def _flash_imported(ui: WebCore, count: int, warnings: List[str]) -> None:
+    ui.flash(f"{count} rate(s) imported.")
+    for warning in warnings:
+        ui.flash(f"Warning: {warning}.", "warning")
+
+
+def rates_import_progress(ui: WebCore, job_id: str):
+    """How far a big import got; when it is over, its outcome on the Rate page."""
+    try:
+        job = rate_import.get(job_id)
+    except KeyError:
+        raise ui.error_page(404, "There is no such import (it may have been shown already).") from None
+    if not job.finished:
+        return ui.render("rates_import_progress.tpl", title="Importing Rates", job=job)
+    rate_import.forget(job_id)
+    if job.error:
+        ui.flash(job.error, "error")
+        bottle.redirect("/rates/import")
+    _flash_imported(ui, job.count, job.warnings)
+    bottle.redirect("/rates")
 
 
 ROUTES: List[Route] = [
@@ -195,4 +218,5 @@ ROUTES: List[Route] = [
     ("/rates/test", "GET", auth.BILLING, rate_test),
     ("/rates/export.csv", "GET", auth.BILLING, rates_export),
     ("/rates/import", ["GET", "POST"], auth.BILLING, rates_import),
+    ("/rates/import/<job_id:re:[0-9a-f]{16}>", "GET", auth.BILLING, rates_import_progress),
 ]
