@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -45,6 +46,9 @@ CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial
 MAX_IMPORT_ROWS = 200_000
 MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no rate, never a crash
 IMPORT_CHUNK = 250  # rows per staging transaction: about a millisecond of write lock
+# Reading a big deck is pure Python: every YIELD_ROWS rows it lets other threads (calls
+# being authorized) have the interpreter at once, not after the 5 ms switch interval.
+YIELD_ROWS = 100
 
 _DECK_SETTING = "coalesce((SELECT CAST(value AS INTEGER) FROM setting WHERE key = '{}'), 0)"
 IN_FORCE_SQL = (f"deck BETWEEN {_DECK_SETTING.format('rates_deck_from')} "
@@ -370,9 +374,11 @@ def load_all(where: str = IN_FORCE_SQL, params: tuple = ()) -> List[rating.Rate]
     """The rates in force (or the rows ``where`` selects), in id order."""
     assigned = assignments()
     out = []
-    for (rid, prefix, length, initial_cost, initial_time, rate, unit, start, end, all_exts,
-         active, remarks) in db.execute_sql(
-            f"SELECT {_RATE_COLUMNS} FROM rate WHERE {where} ORDER BY id", params):
+    for i, (rid, prefix, length, initial_cost, initial_time, rate, unit, start, end, all_exts,
+            active, remarks) in enumerate(db.execute_sql(
+            f"SELECT {_RATE_COLUMNS} FROM rate WHERE {where} ORDER BY id", params)):
+        if i % (YIELD_ROWS * 10) == 0:
+            time.sleep(0)
         out.append(rating.Rate(id=rid, prefix=prefix, length=length, initial_cost=initial_cost,
                                initial_time=initial_time, rate=rate, unit=unit, start=start,
                                end=end, extensions=frozenset(assigned.get(rid, ())),
@@ -464,6 +470,8 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
             raise RateError({"row": f"{len(row)} fields, the header has {len(header)}"}, line=line)
         if len(rows) >= MAX_IMPORT_ROWS:
             raise RateError({"file": f"more than {MAX_IMPORT_ROWS} rates"}, line=line)
+        if len(rows) % YIELD_ROWS == 0:
+            time.sleep(0)
         form = dict(zip(header, row))
         if "remarks" in form:
             form["remarks"] = from_spreadsheet(form["remarks"])
