@@ -13,6 +13,7 @@ from typing import Iterable, List, Optional, Sequence
 import peewee as pw
 
 from . import money
+from .digits import first_foreign_digit
 from .errors import Refusal
 from .store import Call, Extension, Ledger, money_txn, now_utc, sql, sql_one
 
@@ -26,6 +27,10 @@ class AccountError(Refusal):
 
 def normalize_number(number: str) -> str:
     number = (number or "").strip()
+    foreign = first_foreign_digit(number)
+    if foreign is not None:  # '１００１' would look like 1001 and be another extension
+        raise AccountError(f"extension number {number[:40]!r}: use the digits 0-9 only "
+                           f"({foreign!r} is not one of them)")
     if not number or len(number) > 32 or not (
             number.isalnum() or all(c.isalnum() or c in "+*#-_." for c in number)):
         raise AccountError(f"invalid extension number {number[:40]!r}")

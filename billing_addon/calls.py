@@ -87,7 +87,7 @@ def _local(at_utc: int, zone_name: str) -> dt.datetime:
 
 def clean_dialed(dialed: str) -> str:
     dialed = (dialed or "").strip()
-    if len(dialed) > MAX_DIALED or not (dialed.isdigit()
+    if len(dialed) > MAX_DIALED or not dialed.isascii() or not (dialed.isdigit()
                                         or all(c.isdigit() or c in "*#+" for c in dialed)):
         raise CallError(f"dialed number {dialed[:40]!r} must be digits (and * # +)")
     return dialed

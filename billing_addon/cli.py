@@ -17,6 +17,7 @@ from typing import List, Optional
 import peewee as pw
 
 from . import __version__, accounts, calls, config, money, rates, rating, settings, store
+from .digits import whole_number
 from .errors import Refusal
 
 EXIT_OK, EXIT_REFUSED = 0, 1
@@ -42,7 +43,17 @@ def open_store(args) -> config.Config:
 
 
 def _amount(text: str, **kw) -> int:
-    return money.parse_amount(text, **kw)
+    """An amount typed on the command line, with the configured currency's decimal mark
+    (the store must be open)."""
+    return money.parse_amount(text, currency=settings.get("currency"), **kw)
+
+
+def _seconds(text: str) -> int:
+    """argparse type: whole seconds, 0 or more, ASCII digits only."""
+    if not whole_number(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number of seconds "
+                                         "(digits 0-9, 0 or more)")
+    return int(text)
 
 
 def _print_table(rows: List[list], header: List[str]) -> None:
@@ -142,14 +153,16 @@ def cmd_adjust(args) -> int:
 def cmd_rates_list(args) -> int:
     open_store(args)
     cur = settings.get("currency")
+    never = rates.never_apply()
     rows = [[r.id, "on" if r.active else "off", r.prefix, r.length or "any",
              money.format_amount(r.initial_cost, cur), r.initial_time,
              money.format_amount(r.rate, cur), r.unit,
              f"{rates.format_time_of_day(r.start)}-{rates.format_time_of_day(r.end)}",
-             "*" if r.all_extensions else " ".join(sorted(r.extensions)), r.remarks]
+             "*" if r.all_extensions else " ".join(sorted(r.extensions)), r.remarks,
+             f"never applies (rate {never[r.id]})" if r.id in never else ""]
             for r in rates.load_all()]
     _print_table(rows, ["id", "active", "prefix", "length", "initial", "init s", "rate", "unit",
-                        "time", "extensions", "remarks"])
+                        "time", "extensions", "remarks", "note"])
     return EXIT_OK
 
 
@@ -158,16 +171,29 @@ def cmd_rates_add(args) -> int:
     form = {k: v for k, v in vars(args).items()
             if k in rates.CSV_COLUMNS and v is not None}
     form["active"] = not args.inactive
-    rate = rates.add(rates.validate(form))
+    values = rates.validate(form, currency=settings.get("currency"))
+    rate = rates.add(values)
     print(f"rate {rate.id} added")
+    for warning in rates.save_warnings(rate.id, values):
+        print(f"warning: rate {rate.id}: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_rates_import(args) -> int:
     open_store(args)
-    text = Path(args.file).read_text(encoding="utf-8-sig")
-    count = rates.import_csv(text, replace=args.replace)
+    text = rates.decode_deck(Path(args.file).read_bytes())
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        percent = done * 100 // total
+        if percent >= shown[0] + 10 or done == total:  # a line every 10 %
+            shown[0] = percent
+            print(f"staged {done}/{total} rows ({percent} %)", file=sys.stderr, flush=True)
+
+    count = rates.import_csv(text, replace=args.replace, progress=progress)
     print(f"{count} rate(s) imported")
+    for warning in rates.import_warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -221,7 +247,11 @@ def cmd_authorize(args) -> int:
 def cmd_settle(args) -> int:
     open_store(args)
     result = calls.settle(args.uniqueid, args.seconds)
-    print(f"{result.outcome} cost={money.format_amount(result.cost, settings.get('currency'))}")
+    if result.status == "unrated":  # no rate matched: nothing was charged, not "$0.00"
+        print(f"{result.outcome} unrated: no rate matched, nothing charged "
+              f"(policy: {settings.get('unrated_policy')})")
+    else:
+        print(f"{result.outcome} cost={money.format_amount(result.cost, settings.get('currency'))}")
     return EXIT_OK if result.outcome != "unknown" else EXIT_REFUSED
 
 
@@ -345,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("extension")
     p.add_argument("dialed")
     p.add_argument("--at", help="call start, YYYY-MM-DD HH:MM in the box's zone (default now)")
-    p.add_argument("--duration", type=int, default=60, help="answered seconds")
+    p.add_argument("--duration", type=_seconds, default=60, help="answered seconds")
     p.set_defaults(func=cmd_rate_test)
 
     p = command("authorize", cmd_authorize, "authorize a call by hand (testing)")
@@ -355,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--uniqueid")
     p = command("settle", cmd_settle, "settle a call by hand (testing)")
     p.add_argument("uniqueid")
-    p.add_argument("seconds", type=int)
+    p.add_argument("seconds", type=_seconds)
     command("verify", cmd_verify, "recompute balances from the ledger")
     command("release-stale", cmd_release_stale, "release reservations of calls that never ended")
     p = command("settings", cmd_settings, "show or change a billing setting")

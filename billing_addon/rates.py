@@ -3,6 +3,14 @@ in-memory index that authorize matches against.
 
 Validation returns a message per field, so the web form can show each one next to its
 field, the CSV import can report line and field, and the CLI can print them.
+
+Which rows are in force: every row has a deck number, and the rates in force are the
+rows whose deck is from the setting ``rates_deck_from`` to ``rates_deck``.  An import
+(``import_csv``) never holds the write lock for long: it writes its rows under a new
+deck number, out of sight, a few hundred rows per short transaction, then one short
+transaction moves the window over them (and, for a replace, past the old deck).  A
+crash or refusal before that leaves the old rates in force; the rows left behind are
+deleted by the next import.
 """
 
 from __future__ import annotations
@@ -10,17 +18,41 @@ from __future__ import annotations
 import csv
 import io
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+import peewee as pw
 
 from . import money, rating
 from .cells import from_spreadsheet, spreadsheet_safe
+from .digits import first_foreign_digit, whole_number
 from .errors import Refusal
-from .store import Extension, Rate, RateExtension, Setting, db, money_txn, now_utc
+from .store import (
+    Extension,
+    Rate,
+    RateExtension,
+    Setting,
+    db,
+    money_txn,
+    now_utc,
+    sql_many,
+    sql_one,
+    staging_txn,
+)
 
 CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial_time",
                "rate", "unit", "start", "end", "extensions"]
 MAX_IMPORT_ROWS = 200_000
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no rate, never a crash
+IMPORT_CHUNK = 250  # rows per staging transaction: about a millisecond of write lock
+# Reading a big deck is pure Python: every YIELD_ROWS rows it lets other threads (calls
+# being authorized) have the interpreter at once, not after the 5 ms switch interval.
+YIELD_ROWS = 100
+
+_DECK_SETTING = "coalesce((SELECT CAST(value AS INTEGER) FROM setting WHERE key = '{}'), 0)"
+IN_FORCE_SQL = (f"deck BETWEEN {_DECK_SETTING.format('rates_deck_from')} "
+                f"AND {_DECK_SETTING.format('rates_deck')}")
 ALL = "*"
 
 
@@ -52,8 +84,11 @@ class RateValues:
 
 def parse_time_of_day(text: str, *, allow_24: bool) -> int:
     """'HH:MM' (or 'HH:MM:SS') to seconds of day; '24:00' only as an end time."""
-    parts = (text or "").strip().split(":")
-    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) <= 2 for p in parts):
+    text = (text or "").strip()
+    if first_foreign_digit(text):
+        raise ValueError(f"{text[:20]!r}: use the digits 0-9 only, for example 08:00")
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(whole_number(p) and len(p) <= 2 for p in parts):
         raise ValueError("use HH:MM, for example 08:00")
     h, m = int(parts[0]), int(parts[1])
     s = int(parts[2]) if len(parts) == 3 else 0
@@ -72,7 +107,9 @@ def format_time_of_day(seconds: int) -> str:
 
 def _whole(text: str, low: int, high: int, what: str) -> int:
     text = (text or "").strip()
-    if not text.isdigit():
+    if first_foreign_digit(text):
+        raise ValueError(f"{what} {text[:20]!r}: use the digits 0-9 only")
+    if not whole_number(text):
         raise ValueError(f"{what} must be a whole number")
     value = int(text)
     if not low <= value <= high:
@@ -86,9 +123,10 @@ def _flag(text) -> bool:
     return str(text).strip().lower() in ("1", "yes", "on", "true", "y")
 
 
-def validate(form: Mapping[str, object]) -> RateValues:
+def validate(form: Mapping[str, object], currency: Optional[str] = None) -> RateValues:
     """Turn user input (text fields) into rate values, or raise ``RateError`` with a
-    message for every bad field."""
+    message for every bad field.  ``currency``: the decimal mark typed amounts use (a
+    file's are always points)."""
     errors: Dict[str, str] = {}
 
     def text(key: str) -> str:
@@ -116,7 +154,7 @@ def validate(form: Mapping[str, object]) -> RateValues:
                             "0 or at least the prefix's length")
     for key in ("initial_cost", "rate"):
         try:
-            values[key] = money.parse_amount(text(key) or "0")
+            values[key] = money.parse_amount(text(key) or "0", currency=currency)
         except money.AmountError as exc:
             errors[key] = str(exc)
     for key, allow_24 in (("start", False), ("end", True)):
@@ -147,6 +185,83 @@ def validate(form: Mapping[str, object]) -> RateValues:
                       extensions=exts)
 
 
+END_OF_DAY_TYPO = 23 * 3600 + 59 * 60  # 23:59: the day's last minute left out
+
+
+def warnings(values: RateValues) -> List[str]:
+    """What is allowed but most likely not meant, for one rate."""
+    if values.end_s == END_OF_DAY_TYPO:
+        return ["it ends at 23:59, so calls started from 23:59:00 to 23:59:59 get no rate "
+                "(the end is exclusive): use 24:00 to end at midnight"]
+    return []
+
+
+def shadowed(deck: Iterable[rating.Rate]) -> Dict[int, int]:
+    """Rates that can never be chosen, each with the id of the rate chosen instead: an
+    older active rate with the same prefix, number length and time block, for all
+    extensions as this one is, or by name for every extension this one names (see the
+    order in ``rating``: nothing else tells them apart)."""
+    groups: Dict[tuple, List[rating.Rate]] = {}
+    for r in sorted(deck, key=lambda r: r.id):
+        groups.setdefault((r.prefix, r.length, r.start, r.end), []).append(r)
+    out: Dict[int, int] = {}
+    for group in groups.values():
+        first_for_all: Optional[int] = None
+        named: List[rating.Rate] = []
+        for r in group:
+            if r.all_extensions:
+                if first_for_all is not None:
+                    out[r.id] = first_for_all
+                elif r.active:
+                    first_for_all = r.id
+                continue
+            # bounded: a group of thousands of rates by name is not a real deck
+            winner = next((a.id for a in named[:50] if r.extensions <= a.extensions), None)
+            if winner is not None and r.extensions:
+                out[r.id] = winner
+            elif r.active:
+                named.append(r)
+    return out
+
+
+_shadow_cache: Dict[str, Tuple[str, Dict[int, int]]] = {}
+
+
+def never_apply() -> Dict[int, int]:
+    """``shadowed`` of the rates in force, computed once per rates version."""
+    key, version = str(db.database), current_version()
+    cached = _shadow_cache.get(key)
+    if cached is None or cached[0] != version:
+        cached = (version, shadowed(load_all()))
+        _shadow_cache[key] = cached
+    return cached[1]
+
+
+def save_warnings(rate_id: int, values: RateValues) -> List[str]:
+    """The warnings of a rate just saved: ``warnings`` and whether it can ever apply."""
+    found = warnings(values)
+    winner = never_apply().get(rate_id)
+    if winner is not None:
+        found.append(f"it never applies: rate {winner} has the same prefix, number length, "
+                     "time and extensions and is older")
+    return found
+
+
+def import_warnings() -> List[str]:
+    """The warnings of the deck in force after an import, counted."""
+    deck = load_all()
+    found = []
+    ending = sum(1 for r in deck if r.end == END_OF_DAY_TYPO)
+    if ending:
+        found.append(f"{ending} rate(s) end at 23:59, leaving 23:59:00-23:59:59 without a rate "
+                     "(use 24:00)")
+    never = len(never_apply())
+    if never:
+        found.append(f"{never} rate(s) never apply: an older rate has the same prefix, number "
+                     "length, time and extensions (marked in the Rates list)")
+    return found
+
+
 def _extension_ids(numbers: Iterable[str]) -> List[int]:
     numbers = list(dict.fromkeys(numbers))
     if not numbers:
@@ -173,7 +288,7 @@ def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
                    start_s=values.start_s, end_s=values.end_s,
                    all_extensions=values.all_extensions, updated_utc=now)
     if rate is None:
-        rate = Rate.create(created_utc=now, **columns)
+        rate = Rate.create(created_utc=now, deck=current_deck(), **columns)
     else:
         Rate.update(columns).where(Rate.id == rate.id).execute()
         RateExtension.delete().where(RateExtension.rate == rate.id).execute()
@@ -185,6 +300,21 @@ def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
     return rate
 
 
+def in_force():
+    """The peewee condition of the rows in force (see the module doc)."""
+    return pw.SQL(IN_FORCE_SQL.replace("deck BETWEEN", '"deck" BETWEEN'))
+
+
+def get(rate_id: int) -> Optional[Rate]:
+    if not 0 < rate_id <= MAX_ID:
+        return None
+    return Rate.get_or_none((Rate.id == rate_id) & in_force())
+
+
+def current_deck() -> int:
+    return sql_one(f"SELECT {_DECK_SETTING.format('rates_deck')}")[0]
+
+
 def add(values: RateValues) -> Rate:
     with money_txn():
         return _save(values, None)
@@ -192,16 +322,17 @@ def add(values: RateValues) -> Rate:
 
 def update(rate_id: int, values: RateValues) -> Rate:
     with money_txn():
-        rate = Rate.get_or_none(Rate.id == rate_id)
+        rate = get(rate_id)
         if rate is None:
             raise RateError({"id": f"no rate {rate_id}"})
         return _save(values, rate)
 
 
 def set_active(rate_ids: Iterable[int], active: bool) -> int:
+    ids = [i for i in rate_ids if 0 < i <= MAX_ID]
     with money_txn():
         count = Rate.update(active=bool(active), updated_utc=now_utc()).where(
-            Rate.id.in_(list(rate_ids))).execute()
+            Rate.id.in_(ids)).execute()
         _bump_version()
     return count
 
@@ -235,9 +366,25 @@ def to_rating(row: Rate, extensions: Iterable[str]) -> rating.Rate:
                        active=row.active, remarks=row.remarks)
 
 
-def load_all() -> List[rating.Rate]:
+_RATE_COLUMNS = ("id, prefix, length, initial_cost, initial_time, rate, unit, start_s, end_s, "
+                 "all_extensions, active, remarks")
+
+
+def load_all(where: str = IN_FORCE_SQL, params: tuple = ()) -> List[rating.Rate]:
+    """The rates in force (or the rows ``where`` selects), in id order."""
     assigned = assignments()
-    return [to_rating(row, assigned.get(row.id, ())) for row in Rate.select().order_by(Rate.id)]
+    out = []
+    for i, (rid, prefix, length, initial_cost, initial_time, rate, unit, start, end, all_exts,
+            active, remarks) in enumerate(db.execute_sql(
+            f"SELECT {_RATE_COLUMNS} FROM rate WHERE {where} ORDER BY id", params)):
+        if i % (YIELD_ROWS * 10) == 0:
+            time.sleep(0)
+        out.append(rating.Rate(id=rid, prefix=prefix, length=length, initial_cost=initial_cost,
+                               initial_time=initial_time, rate=rate, unit=unit, start=start,
+                               end=end, extensions=frozenset(assigned.get(rid, ())),
+                               all_extensions=bool(all_exts), active=bool(active),
+                               remarks=remarks))
+    return out
 
 
 # --- the cached index ----------------------------------------------------------------
@@ -288,6 +435,18 @@ def export_csv(out: io.TextIOBase) -> int:
     return count
 
 
+def decode_deck(data: bytes) -> str:
+    """A rate deck's bytes as text: UTF-8 (with or without Excel's BOM), else a one-line
+    refusal.  Other encodings are not guessed: bytes that are not UTF-8 may be Latin-1
+    or GBK, and a wrong guess would garble remarks silently."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise RateError({"file": "the file is not UTF-8 text (save it as CSV UTF-8)"},
+                        line=line) from None
+
+
 def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
     """Every row validated before anything is written; the first bad row raises
     ``RateError`` with its line number."""
@@ -311,6 +470,8 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
             raise RateError({"row": f"{len(row)} fields, the header has {len(header)}"}, line=line)
         if len(rows) >= MAX_IMPORT_ROWS:
             raise RateError({"file": f"more than {MAX_IMPORT_ROWS} rates"}, line=line)
+        if len(rows) % YIELD_ROWS == 0:
+            time.sleep(0)
         form = dict(zip(header, row))
         for column in ("remarks", "prefix", "extensions"):  # text columns, as exported
             if column in form:
@@ -324,17 +485,124 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
     return rows
 
 
-def import_csv(text: str, *, replace: bool = False) -> int:
-    """Import a rate deck: all rows or none.  ``replace`` deletes the old deck first."""
+_import_lock = threading.Lock()  # one import at a time in this process
+
+
+@dataclass
+class Deck:
+    """A rate deck read and checked, ready to be put in force."""
+    rows: List[Tuple[int, RateValues]]
+    ext_ids: Dict[str, int]
+
+
+def read_deck(text: str) -> Deck:
+    """Every row checked, every extension it names known, or ``RateError`` (with the
+    line); nothing is written."""
     parsed = parse_csv(text)
-    with money_txn():
+    return Deck(parsed, _import_extension_ids(parsed))
+
+
+def import_csv(text: str, *, replace: bool = False,
+               progress: Optional[Callable[[int, int], None]] = None) -> int:
+    """Import a rate deck: all rows or none.  ``replace`` takes the old deck out of force.
+    ``progress(rows staged, rows)`` is called after each staging transaction."""
+    return put_in_force(read_deck(text), replace=replace, progress=progress)
+
+
+def put_in_force(deck: Deck, *, replace: bool = False,
+                 progress: Optional[Callable[[int, int], None]] = None) -> int:
+    """Stage ``deck`` and put it in force (see the module doc); its number of rates."""
+    with _import_lock:
+        _delete_rows("deck > ?", (current_deck(),))  # rows of an import that never finished
+        with staging_txn():
+            number = sql_one(f"SELECT max(coalesce(max(deck), 0), "
+                             f"{_DECK_SETTING.format('rates_deck')}) + 1 FROM rate")[0]
+        _stage(deck.rows, deck.ext_ids, number, progress)
+        _swap_in(number, len(deck.rows), replace)
         if replace:
-            RateExtension.delete().execute()
-            Rate.delete().execute()
-        for line, values in parsed:
-            try:
-                _save(values, None, bump=False)
-            except RateError as exc:
-                raise RateError(exc.errors, line=line) from None
-        _bump_version()
-    return len(parsed)
+            _delete_rows("deck < ?", (number,))
+    return len(deck.rows)
+
+
+def _import_extension_ids(parsed: List[Tuple[int, RateValues]]) -> Dict[str, int]:
+    """Extension ids of every number the deck names; the first unknown refuses it."""
+    numbers = sorted({n for _line, values in parsed for n in values.extensions})
+    found: Dict[str, int] = {}
+    for i in range(0, len(numbers), 500):
+        chunk = numbers[i:i + 500]
+        found.update(Extension.select(Extension.number, Extension.id)
+                     .where(Extension.number.in_(chunk)).tuples())
+    for line, values in parsed:
+        unknown = [n for n in values.extensions if n not in found]
+        if unknown:
+            raise RateError({"extensions": "unknown extension(s): " + ", ".join(unknown[:10])},
+                            line=line)
+    return found
+
+
+def _stage(parsed: List[Tuple[int, RateValues]], ext_ids: Dict[str, int], deck: int,
+           progress: Optional[Callable[[int, int], None]]) -> None:
+    """Write the deck's rows under ``deck``, out of force, in short transactions."""
+    now = now_utc()
+    for i in range(0, len(parsed), IMPORT_CHUNK):
+        chunk = [values for _line, values in parsed[i:i + IMPORT_CHUNK]]
+        with staging_txn():
+            first = sql_one("SELECT coalesce(max(id), 0) + 1 FROM rate")[0]
+            ids = range(first, first + len(chunk))
+            sql_many("INSERT INTO rate (id, active, remarks, prefix, length, initial_cost, "
+                     "initial_time, rate, unit, start_s, end_s, all_extensions, created_utc, "
+                     "updated_utc, deck) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(rid, v.active, v.remarks, v.prefix, v.length, v.initial_cost,
+                       v.initial_time, v.rate, v.unit, v.start_s, v.end_s, v.all_extensions,
+                       now, now, deck) for rid, v in zip(ids, chunk)])
+            sql_many("INSERT INTO rate_extension (rate_id, extension_id) VALUES (?, ?)",
+                     [(rid, ext_ids[n]) for rid, v in zip(ids, chunk)
+                      for n in dict.fromkeys(v.extensions)])
+        if progress:
+            progress(min(i + IMPORT_CHUNK, len(parsed)), len(parsed))
+
+
+def _swap_in(deck: int, rows: int, replace: bool) -> None:
+    """Put the staged deck in force in one short transaction, with its index built
+    beforehand so that no call has to build it."""
+    version = current_version()
+    deck_from = deck if replace else sql_one(f"SELECT {_DECK_SETTING.format('rates_deck_from')}")[0]
+    built = rating.RateIndex(load_all("deck BETWEEN ? AND ?", (deck_from, deck)))
+    key = str(db.database)
+    locked = False
+    try:
+        with money_txn():
+            staged = sql_one("SELECT count(*) FROM rate WHERE deck = ?", (deck,))[0]
+            if staged != rows:
+                raise RateError({"file": "another rate import ran at the same time; nothing "
+                                         "imported, try again"})
+            window = [("rates_deck", str(deck))] + ([("rates_deck_from", str(deck))]
+                                                    if replace else [])
+            sql_many("INSERT INTO setting (key, value) VALUES (?, ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", window)
+            unchanged = current_version() == version  # nothing else changed since ``built``
+            _bump_version()
+            new_version = current_version()
+            # Taken before the commit (this thread holds the write queue, which is always
+            # taken first), so a call that sees the new version finds its index built.
+            _cache_lock.acquire()
+            locked = True
+        if unchanged:
+            _cache[key] = (new_version, built)
+    finally:
+        if locked:
+            _cache_lock.release()
+
+
+def _delete_rows(where: str, params: tuple) -> None:
+    """Delete rows out of force in short transactions (their assignments go with them)."""
+    while True:
+        with staging_txn():
+            ids = [r[0] for r in db.execute_sql(
+                f"SELECT id FROM rate WHERE {where} LIMIT {IMPORT_CHUNK}", params).fetchall()]
+            if ids:
+                marks = ", ".join("?" * len(ids))
+                db.execute_sql(f"DELETE FROM rate_extension WHERE rate_id IN ({marks})", ids)
+                db.execute_sql(f"DELETE FROM rate WHERE id IN ({marks})", ids)
+        if len(ids) < IMPORT_CHUNK:
+            return

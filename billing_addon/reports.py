@@ -78,9 +78,18 @@ def time_bounds(from_day: Optional[dt.date],
     """[from, to) UTC epochs for an inclusive range of local days."""
     if from_day and to_day and to_day < from_day:
         raise ReportError("the end date is before the start date")
-    start = day_start_utc(from_day) if from_day else None
-    end = day_start_utc(to_day + dt.timedelta(days=1)) if to_day else None
-    return start, end
+    return _day_bound(from_day, 0), _day_bound(to_day, 1)
+
+
+def _day_bound(day: Optional[dt.date], days_after: int) -> Optional[int]:
+    """Local midnight ``days_after`` the day as UTC seconds; a day so far off that a
+    timestamp cannot hold it (0001-01-01, 9999-12-31) leaves that end open."""
+    if day is None:
+        return None
+    try:
+        return day_start_utc(day + dt.timedelta(days=days_after))
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _like(keyword: str) -> str:
@@ -108,12 +117,16 @@ def extension_id(number: str) -> Optional[int]:
     return row[0] if row else None
 
 
-def _page_number(page) -> int:
-    try:
-        value = int(page)
-    except (TypeError, ValueError):
+def _page_number(page, total: Optional[int] = None, per_page: int = PAGE_SIZE) -> int:
+    """The page asked for as a number from 1, past the last page (``total`` rows known)
+    the last page; anything but digits is page 1."""
+    text = str(page).strip()
+    if not (text.isascii() and text.isdigit()):
         return 1
-    return min(max(value, 1), 1_000_000)
+    value = min(max(int(text[:8]), 1), 1_000_000)
+    if total is not None:
+        value = min(value, max(1, -(-total // per_page)))
+    return value
 
 
 # --- extensions ----------------------------------------------------------------------
@@ -168,7 +181,7 @@ def extensions_page(number: str = "", status: str = "", payment_type: str = "",
     """Extensions sorted by number (shorter numbers first), filtered, one page."""
     clause, params = _extension_filter(number, status, payment_type, billing)
     total = db.execute_sql("SELECT count(*) FROM extension" + clause, params).fetchone()[0]
-    page = _page_number(page)
+    page = _page_number(page, total, per_page)
     cur = db.execute_sql(
         f"SELECT {', '.join(EXT_COLUMNS)} FROM extension{clause} "
         "ORDER BY length(number), number LIMIT ? OFFSET ?",

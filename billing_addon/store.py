@@ -77,6 +77,7 @@ class Rate(BaseModel):
     all_extensions = pw.BooleanField(default=False)
     created_utc = pw.IntegerField()
     updated_utc = pw.IntegerField()
+    deck = pw.IntegerField(default=0)  # see rates.py: which rows are in force
 
 
 class RateExtension(BaseModel):
@@ -348,6 +349,12 @@ def reservation_txn():
     """A write transaction that only reserves (no money moves): no fsync at commit, and
     ahead of settlements in the write queue (a caller is waiting for it)."""
     return _write_txn("NORMAL", urgent=True)
+
+
+def staging_txn():
+    """A short write transaction of bulk work that is not in force yet (a rate import's
+    rows): no fsync at commit, queued like a settlement."""
+    return _write_txn("NORMAL")
 
 
 def writes_quick() -> bool:

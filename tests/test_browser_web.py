@@ -271,9 +271,9 @@ def test_the_manuals_walk(browser, box):
     assert "EUR (€)" in user.inner_text("header")
     shot(user, box, "13-settings", full=False)
     go(user, "/calls")
-    assert [r[6] for r in table_rows(user, "#call-table")][:3] == ["€0.00", "€0.05", "€0.45"]
+    assert [r[6] for r in table_rows(user, "#call-table")][:3] == ["€0,00", "€0,05", "€0,45"]
     go(user, "/extensions")
-    assert "€20.00" in user.inner_text("#ext-table")
+    assert "€20,00" in user.inner_text("#ext-table")
 
     # a tablet-width view of the same list
     tablet = new_page(browser, box, width=768, height=1024)

@@ -111,3 +111,79 @@ def test_every_refusal_is_a_refusal():
 def test_web_account_refusals_exit_1_with_a_message(run, argv):
     run("init")
     assert run(*argv) == (1, "error: no such billing user\n")
+
+
+# --- issue 13: look-alike digits, the decimal comma, bad files and flags ---------------
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("ext", "add", "１００１"), "digits 0-9 only"),              # fullwidth 1001
+    (("ext", "add", "١٠٠١"), "digits 0-9 only"),                  # Arabic-Indic 1001
+    (("recharge", "1001", "--amount", "１２"), "digits 0-9 only"),
+    (("rates", "add", "--prefix", "9", "--rate", "1", "--unit", "６０"), "digits 0-9 only"),
+    (("rates", "add", "--prefix", "9", "--rate", "1", "--unit", "²"), "digits 0-9 only"),
+    (("rates", "add", "--prefix", "9", "--rate", "1", "--start", "０８:００"), "digits 0-9 only"),
+    (("rates", "add", "--prefix", "9", "--rate", "1", "--length", "١٢"), "digits 0-9 only"),
+])
+def test_look_alike_digits_are_refused(run, argv, message):
+    run("init")
+    run("ext", "add", "1001")
+    code, out = run(*argv)
+    assert code == 1 and message in out and "Traceback" not in out and "int()" not in out
+    assert run("ext", "list")[1].count("\n") == 2  # the header and 1001, nothing else
+    assert "prefix" in run("rates", "list")[1] and run("rates", "list")[1].count("\n") == 1
+
+
+@pytest.mark.parametrize("duration", ["-5", "١٢", "1.5", "²"])
+def test_rate_test_duration_is_whole_ascii_seconds(run, duration):
+    run("init")
+    with pytest.raises(SystemExit) as exited:
+        run("rate", "test", "1001", "912345678", "--duration", duration)
+    assert exited.value.code == 2
+
+
+def test_decimal_comma_with_a_comma_currency(run):
+    run("init")
+    run("ext", "add", "1001")
+    run("settings", "currency", "EUR")
+    code, out = run("recharge", "1001", "--amount", "7,50")
+    assert code == 0 and "€0,00 + €7,50 = €7,50" in out
+    code, out = run("recharge", "1001", "--amount", "1,000")
+    assert code == 1 and "ambiguous" in out
+    assert run("rates", "add", "--prefix", "9", "--rate", "0,0125", "--unit", "1")[0] == 0
+    assert "€0,0125" in run("rates", "list")[1]
+    run("settings", "currency", "USD")
+    code, out = run("recharge", "1001", "--amount", "7,50")
+    assert code == 1 and "decimal point" in out
+
+
+def test_a_latin1_deck_is_refused_in_one_line(run, tmp_path):
+    run("init")
+    deck = tmp_path / "excel.csv"
+    deck.write_bytes("prefix,rate,unit,remarks\n9,0.05,60,City\n8,0.05,60,Café\n".encode("cp1252"))
+    code, out = run("rates", "import", str(deck))
+    assert code == 1 and "Traceback" not in out
+    assert out == "error: line 3: file: the file is not UTF-8 text (save it as CSV UTF-8)\n"
+    assert run("rates", "list")[1].count("\n") == 1
+
+
+def test_settle_of_an_unrated_call_says_unrated(run):
+    run("init")
+    run("ext", "add", "1001")
+    run("ext", "edit", "1001", "--billing", "on", "--credit", "2")
+    assert run("authorize", "1001", "5551234", "--uniqueid", "u1")[0] == 0
+    code, out = run("settle", "u1", "30")
+    assert "unrated" in out and "$0.00" not in out and "cost=" not in out
+
+
+def test_duplicate_rates_and_2359_are_warned_and_listed(run):
+    run("init")
+    every = ("--extensions", "*")
+    assert run("rates", "add", "--prefix", "9", "--rate", "1", "--unit", "60", *every) == (
+        0, "rate 1 added\n")
+    code, out = run("rates", "add", "--prefix", "9", "--rate", "2", "--unit", "60", *every)
+    assert code == 0 and "warning: rate 2: it never applies: rate 1 has the same prefix" in out
+    code, out = run("rates", "add", "--prefix", "8", "--rate", "2", "--unit", "60", "--end", "23:59")
+    assert code == 0 and "warning: rate 3: it ends at 23:59" in out and "use 24:00" in out
+    listing = run("rates", "list")[1].splitlines()
+    assert listing[2].endswith("never applies (rate 1)") and "never" not in listing[1] + listing[3]

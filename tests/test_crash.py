@@ -129,3 +129,52 @@ def _count_calls(path) -> int:
         return conn.execute("SELECT COUNT(*) FROM call").fetchone()[0]
     finally:
         conn.close()
+
+
+def _deck(rows: int, rate: str) -> str:
+    lines = ["prefix,length,rate,unit,extensions"]
+    lines += [f"8{i:06d},0,{rate},60,*" for i in range(rows)]
+    return "\n".join(lines + [f"9,0,{rate},1,1001"]) + "\n"
+
+
+def test_sigkill_during_a_staged_rate_import(tmp_path):
+    """A rate import killed while staging leaves the old rates in force, untouched; the
+    next import finishes and removes what the killed one left behind."""
+    from billing_addon import rates
+
+    path, deck = tmp_path / "crash.db", tmp_path / "deck.csv"
+    store.init_db(path)
+    make_extension("1001")
+    rates.import_csv(_deck(300, "0.01"))
+    old = [(r.prefix, r.rate) for r in rates.load_all()]
+    store.close_db()
+    deck.write_text(_deck(20_000, "0.05"), encoding="utf-8")
+    worker = [sys.executable, str(ROOT / "tests" / "crash_worker.py"), str(path), "0", "rates",
+              str(deck)]
+    rnd = random.Random(13)
+    for _round in range(3):
+        child = subprocess.Popen(worker, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            # killed right after a random chunk of the 81: in the middle of the import
+            first_lines(child, rnd.randint(3, 50))
+        finally:
+            child.kill()  # SIGKILL
+            out, _ = child.communicate(timeout=30)
+        assert "imported" not in out, "the import finished before the kill: a smaller chunk?"
+        store.init_db(path)
+        try:
+            assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert [(r.prefix, r.rate) for r in rates.load_all()] == old
+            assert rates.index().match("1001", "9123", 0).rate == 100
+            assert store.Rate.select().count() > len(old)  # staged rows, out of force
+        finally:
+            store.close_db()
+    finished = subprocess.run(worker, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert finished.stdout.strip().endswith("imported"), finished.stderr[-2000:]
+    store.init_db(path)
+    try:
+        assert len(rates.load_all()) == 20_001
+        assert store.Rate.select().count() == 20_001  # the old deck and every leftover gone
+        assert rates.index().match("1001", "9123", 0).rate == 500
+    finally:
+        store.close_db()

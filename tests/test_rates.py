@@ -164,3 +164,112 @@ def test_a_spreadsheet_keeps_exported_prefixes_and_extensions_as_typed(db_path, 
     assert rates.import_csv(path.read_text(encoding="utf-8"), replace=True) == 2
     assert sorted((r.prefix, sorted(r.extensions)) for r in rates.load_all()) == [
         ("+49", ["0101"]), ("0049", [])]
+
+
+# --- issue 13 item 14: a big import does not hold calls up -----------------------------
+
+
+def test_a_big_import_never_holds_the_write_lock_long(db_path):
+    """Calls authorized while a 20,000-row deck is imported wait milliseconds, not the
+    import: it is staged in short transactions and put in force by one more."""
+    import threading
+    import time
+
+    from billing_addon import calls
+
+    make_extension("1001", balance="1000")
+    make_rate("9", "0", rate="0.01", unit="1")
+    deck = "prefix,length,rate,unit,extensions\n" + "".join(
+        f"8{i:06d},0,0.02,60,*\n" for i in range(20_000))
+    seen = []
+    importer = threading.Thread(target=lambda: rates.import_csv(
+        deck, progress=lambda done, total: seen.append(done)))
+    waits = []
+    importer.start()
+    i = 0
+    while importer.is_alive() and i < 100_000:
+        t0 = time.perf_counter()
+        calls.authorize("1001", "91234", None, f"c{i}")
+        waits.append(time.perf_counter() - t0)
+        calls.settle(f"c{i}", 1)
+        i += 1
+    importer.join()
+    assert len(waits) > 20, "the import was over before calls were made"
+    assert max(waits) < 1.0, f"an authorize waited {max(waits):.3f} s"  # was 5 s and more
+    assert len(seen) > 10 and seen[-1] == 20_000  # progress was reported along the way
+    assert len(rates.load_all()) == 20_001
+    assert rates.index().match("1001", "80000123", dt.time(9)).rate == 200
+
+
+def test_an_import_refused_halfway_changes_nothing(db_path):
+    make_extension("1001")
+    make_rate("9", "0")
+    deck = "prefix,rate,unit,extensions\n" + "8,0.01,60,1001\n" * 1000 + "7,0.01,60,4040\n"
+    with pytest.raises(rates.RateError, match="line 1002.*unknown extension"):
+        rates.import_csv(deck, replace=True)
+    assert [r.prefix for r in rates.load_all()] == ["9"] and Rate.select().count() == 1
+
+
+# --- issue 13 item 6: rates that never apply, and 23:59 ---------------------------------
+
+
+def _r(id, prefix="9", length=0, start=0, end=86400, exts=None, active=True):
+    from billing_addon import rating
+
+    return rating.Rate(id=id, prefix=prefix, length=length, start=start, end=end,
+                       extensions=frozenset(exts or ()), all_extensions=exts is None,
+                       active=active)
+
+
+@pytest.mark.parametrize("deck, never", [
+    ([_r(1), _r(2)], {2: 1}),                              # a duplicate: the older wins
+    ([_r(1, length=9), _r(2, length=12)], {}),             # other lengths both apply
+    ([_r(1), _r(2, start=3600, end=7200)], {}),            # a shorter block wins its hours
+    ([_r(1, exts=["1001"]), _r(2)], {}),                   # all extensions: the others'
+    ([_r(1), _r(2, exts=["1001"])], {}),                   # by name beats all
+    ([_r(1, exts=["1001", "1002"]), _r(2, exts=["1001"])], {2: 1}),  # a subset by name
+    ([_r(1, exts=["1001"]), _r(2, exts=["1001", "1002"])], {}),      # 1002 only has 2
+    ([_r(1, active=False), _r(2)], {}),                    # an inactive one wins nothing
+    ([_r(1), _r(2), _r(3)], {2: 1, 3: 1}),
+    ([_r(1, prefix="9"), _r(2, prefix="90")], {}),
+])
+def test_shadowed(deck, never):
+    assert rates.shadowed(deck) == never
+
+
+def test_every_shadowed_rate_really_never_matches():
+    """The rule agrees with matching itself, over every second of a day's blocks."""
+    import itertools
+
+    from billing_addon import rating
+
+    deck = [_r(i, length=ln, start=s, end=e, exts=x) for i, (ln, (s, e), x) in enumerate(
+        itertools.product((0, 5), ((0, 86400), (3600, 7200)), (None, ["1001"], ["1001", "1002"])),
+        start=1)]
+    deck += [_r(100 + r.id, length=r.length, start=r.start, end=r.end,
+                exts=None if r.all_extensions else sorted(r.extensions)) for r in deck]
+    never = rates.shadowed(deck)
+    index = rating.RateIndex(deck)
+    chosen = {index.match(ext, "91234", sod).id for ext in ("1001", "1002", "1003")
+              for sod in (0, 3600, 5000, 86399)}
+    assert not set(never) & chosen  # what is said never to apply is never chosen
+    assert {r.id for r in deck if r.id >= 100} <= set(never)  # and every copy is said so
+
+
+def test_save_warns_of_a_duplicate_and_of_2359(db_path):
+    first = make_rate("9", "9")
+    values = rates.validate(dict(GOOD, start="00:00", end="23:59", length="9", prefix="9"))
+    assert rates.warnings(values) == [
+        "it ends at 23:59, so calls started from 23:59:00 to 23:59:59 get no rate (the end is "
+        "exclusive): use 24:00 to end at midnight"]
+    second = make_rate("9", "9")
+    assert rates.save_warnings(second.id, rates.validate(
+        {"prefix": "9", "length": "9", "rate": "1", "unit": "60", "all_extensions": True})) == [
+        f"it never applies: rate {first.id} has the same prefix, number length, time and "
+        "extensions and is older"]
+    assert rates.never_apply() == {second.id: first.id}
+    rates.import_csv("prefix,length,rate,unit,end,extensions\n9,9,1,60,24:00,*\n8,0,1,60,23:59,*\n")
+    assert rates.import_warnings() == [
+        "1 rate(s) end at 23:59, leaving 23:59:00-23:59:59 without a rate (use 24:00)",
+        "2 rate(s) never apply: an older rate has the same prefix, number length, time and "
+        "extensions (marked in the Rates list)"]

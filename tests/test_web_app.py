@@ -1073,3 +1073,136 @@ def test_cli_admin_set_password_and_users(db_path, tmp_path, monkeypatch, capsys
     store.init_db(db_path)
     assert auth.authenticate(name, password) is None
     assert cli.main(["--config", str(ini), "user", "disable", "admin"]) == 1
+
+
+# --- issue 13 items 9-12 -------------------------------------------------------------
+
+
+class RealRefusal(FakeActivation):
+    """Refuses every license with the real verifier's result (its reason carries
+    hwlicense's own "license refused:")."""
+
+    def upload_license(self, data: bytes):
+        from hwlicense.verify import verify_license
+
+        self.uploads += 1
+        return verify_license(data, {}, None)  # type: ignore[arg-type]
+
+
+def test_license_refusal_says_refused_once(db_path):
+    app = make_app(config.load(None), RealRefusal())
+    auth.set_admin_password(ADMIN_PW)
+    admin = Client(app)
+    admin.login("admin", ADMIN_PW)
+    r = admin.post("/admin/license", files={"license": ("bad.lic", b"garbage")}, check=303)
+    flashes = _flash(admin.get(r.location).text)
+    assert any(f.startswith("License refused: the file is not a license file") for f in flashes)
+    assert not any("refused: license refused" in f.lower() for f in flashes)
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/calls?from=0001-01-01&to=9999-12-31", 200),      # days no timestamp holds: open ends
+    ("/recharges?from=0001-01-01&to=9999-12-31", 200),
+    ("/calls/export.csv?from=0001-01-01&to=9999-12-31", 200),
+    ("/rates/99999999999999999999/edit", 404),           # past SQLite's integers: no rate
+])
+def test_far_dates_and_huge_ids_are_no_crash(billing, path, status):
+    billing.get(path, check=status)
+
+
+def test_huge_ids_in_posts_are_no_crash(billing):
+    billing.post("/rates/99999999999999999999/active", {"active": "1"}, check=404)
+    billing.post("/rates/99999999999999999999/edit", {"prefix": "9", "rate": "1", "unit": "60"},
+                 check=404)
+    billing.post("/rates/delete", {"id": "99999999999999999999"}, check=303)
+
+
+@pytest.mark.parametrize("page", ["100000000000000000000000", "1e23", "١٢", "-3", "9999999"])
+def test_a_page_past_the_end_shows_the_last_page(billing, page):
+    for n in range(3):
+        rates.add(rates.validate({"prefix": str(n + 1), "rate": "1", "unit": "60"}))
+    for path in ("/extensions", "/rates"):
+        text = billing.get(f"{path}?page={quote(page)}", check=200).text
+        assert "Page 1 of 1" in text, path
+
+
+def test_look_alike_digits_in_web_forms_are_refused(billing):
+    r = billing.post("/rates/add", {"prefix": "9", "rate": "１", "unit": "60", "all_extensions": "1",
+                                    "active": "1"}, check=400)
+    assert "digits 0-9 only" in r.text
+    r = billing.post("/rates/add", {"prefix": "9", "rate": "1", "unit": "٦٠", "all_extensions": "1",
+                                    "start": "00:00", "end": "24:00", "active": "1"}, check=400)
+    assert "digits 0-9 only" in r.text
+    r = billing.get("/rates/test?extension=1001&dialed=912345678&duration=" + quote("١٢"), check=400)
+    assert 'id="err-duration"' in r.text
+    assert store.Rate.select().count() == 0
+
+
+def test_decimal_comma_in_web_forms(billing):
+    settings.put("currency", "EUR")
+    billing.post("/rates/add", {"prefix": "9", "rate": "0,0125", "initial_cost": "1,50",
+                                "unit": "1", "all_extensions": "1", "active": "1"}, check=303)
+    rate = store.Rate.get()
+    assert (rate.rate, rate.initial_cost) == (125, 15000)
+    text = billing.get(f"/rates/{rate.id}/edit", check=200).text
+    assert 'value="0,0125"' in text and 'value="1,5"' in text
+    assert "€0,0125" in billing.get("/rates", check=200).text
+    r = billing.post("/rates/add", {"prefix": "8", "rate": "1,000", "unit": "60",
+                                    "all_extensions": "1", "active": "1"}, check=400)
+    assert "ambiguous" in r.text and store.Rate.select().count() == 1
+
+
+def test_duplicate_rates_and_2359_are_warned_and_marked(billing):
+    form = {"prefix": "9", "length": "9", "rate": "1", "unit": "60", "all_extensions": "1",
+            "active": "1", "start": "00:00", "end": "24:00"}
+    billing.post("/rates/add", form, check=303)
+    r = billing.post("/rates/add", dict(form, end="23:59"), check=303)
+    text = billing.get(r.location).text
+    assert any("ends at 23:59" in f and "use 24:00" in f for f in _flash(text))
+    r = billing.post("/rates/add", form, check=303)
+    flashes = _flash(billing.get(r.location).text)
+    assert any(f.startswith("Warning: rate 3: it never applies: rate 1 ") for f in flashes)
+    listing = billing.get("/rates", check=200).text
+    assert 'id="never-3"' in listing and 'id="never-1"' not in listing and 'id="never-2"' not in listing
+    deck = "prefix,length,rate,unit,extensions\n9,9,1,60,*\n"
+    r = billing.post("/rates/import", files={"file": ("d.csv", deck.encode())}, check=303)
+    assert any("2 rate(s) never apply" in f for f in _flash(billing.get(r.location).text))
+
+
+def test_a_big_import_runs_beside_the_page_and_shows_its_progress(db_path):
+    import time
+
+    app = make_app(config.load(None, {"web": {"max_upload_kb": "1024"}}), FakeActivation())
+    auth.set_admin_password(ADMIN_PW)
+    accounts.ensure_extension("1001")
+    admin = Client(app)
+    admin.login("admin", ADMIN_PW)
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    user, password = auth.create_billing_user("billing-pass-1")
+    billing = Client(app)
+    billing.login(user.username, password)
+    rates.add(rates.validate({"prefix": "9", "rate": "1", "unit": "60", "all_extensions": True}))
+    deck = "prefix,rate,unit,extensions\n" + "".join(f"8{i:06d},0.02,60,*\n" for i in range(6000))
+    with rates._import_lock:  # another import is running: this one waits its turn
+        r = billing.post("/rates/import", {"replace": "1"},
+                         files={"file": ("big.csv", deck.encode())}, check=303)
+        progress = r.location
+        assert re.fullmatch(r"/rates/import/[0-9a-f]{16}", progress)
+        r = billing.get(progress, check=200)
+        assert 'id="import-done">0<' in r.text and "Importing 6000 rates" in r.text
+        assert [r.prefix for r in rates.load_all()] == ["9"]
+    pages = []
+    for _ in range(600):  # at most a minute
+        r = billing.get(progress)
+        if r.status == 303:
+            break
+        assert r.status == 200 and 'id="import-progress"' in r.text
+        pages.append(int(re.search(r'id="import-done">(\d+)<', r.text).group(1)))
+        time.sleep(0.1)
+    assert r.status == 303 and r.location == "/rates", pages
+    assert "6000 rate(s) imported" in " ".join(_flash(billing.get("/rates").text))
+    assert [r.prefix for r in rates.load_all()][:1] == ["8000000"] and len(rates.load_all()) == 6000
+    billing.get(progress, check=404)  # shown once
+    bad = deck + "7,0.01,60,4040\n"  # refused before anything runs: at once, on the form
+    r = billing.post("/rates/import", files={"file": ("bad.csv", bad.encode())}, check=400)
+    assert "line 6002" in r.text and "unknown extension" in r.text

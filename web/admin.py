@@ -71,6 +71,14 @@ def admin_billing_ac(ui: WebCore):
     return data
 
 
+def _refusal_reason(reason: str) -> str:
+    """hwlicense's reason without its own "license refused:" (the flash says it once)."""
+    reason = (reason or "").strip()
+    if reason.lower().startswith("license refused:"):
+        reason = reason[len("license refused:"):].strip()
+    return reason.rstrip(".") or "the file is not a valid license for this device"
+
+
 def admin_license(ui: WebCore):
     activation = _licensing(ui)
     upload = bottle.request.files.get("license")
@@ -86,7 +94,7 @@ def admin_license(ui: WebCore):
     if getattr(result, "ok", False):
         ui.flash("License uploaded and verified. Time of expiration: Never Expires.")
     else:
-        reason = getattr(result, "reason", "") or "the file is not a valid license for this device"
+        reason = _refusal_reason(getattr(result, "reason", ""))
         ui.flash(f"License refused: {reason}. Nothing was changed.", "error")
     bottle.redirect("/admin/settings")
 

@@ -152,7 +152,7 @@ class WebCore:
             currency=currency,
             currency_label=money.CURRENCIES.get(currency, money.CURRENCIES["OTHER"]).label,
             fmt=lambda units: money.format_amount(int(units), currency),
-            plain=lambda units: money.to_decimal_string(int(units)),
+            plain=lambda units: money.format_plain(int(units), currency),
             dur=fmt_duration,
             when=when,
             when_dt=when_dt,

@@ -85,7 +85,8 @@ def recharge(ui: WebCore):
     if request.method == "POST":
         amount_text = source.get("amount", "")
         try:
-            amount = money.parse_amount(amount_text, allow_zero=False)
+            amount = money.parse_amount(amount_text, currency=settings.get("currency"),
+                                        allow_zero=False)
         except money.AmountError as exc:
             errors["amount"] = str(exc)
         else:
@@ -143,7 +144,8 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
         changes["billing_enabled"] = form.get("billing_enabled") == "1"
     if wanted("credit"):
         try:
-            changes["credit"] = money.parse_amount(form.get("credit", ""))
+            changes["credit"] = money.parse_amount(form.get("credit", ""),
+                                                   currency=settings.get("currency"))
         except money.AmountError as exc:
             errors["credit"] = str(exc)
     if wanted("status"):
@@ -189,7 +191,7 @@ def edit_extension(ui: WebCore):
             bottle.redirect("/extensions")
     if form is None:
         form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",
-                "credit": money.to_decimal_string(ext.credit), "status": ext.status,
+                "credit": money.format_plain(ext.credit, settings.get("currency")), "status": ext.status,
                 "payment_type": ext.payment_type}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
                      title=f"Edit {ext.number}", ext=ext, errors=errors, form=form)
@@ -204,7 +206,8 @@ def adjust_balance(ui: WebCore):
     form = {"amount": source.get("amount", ""), "reason": source.get("reason", "")}
     if request.method == "POST":
         try:
-            change = money.parse_amount(form["amount"], allow_negative=True, allow_zero=False)
+            change = money.parse_amount(form["amount"], currency=settings.get("currency"),
+                                        allow_negative=True, allow_zero=False)
         except money.AmountError as exc:
             errors["amount"] = str(exc)
         if not form["reason"].strip():

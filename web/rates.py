@@ -11,9 +11,10 @@ from typing import Dict, List, Optional
 import bottle
 
 from billing_addon import money, rates, rating, reports, settings, store
+from billing_addon.digits import whole_number
 from billing_addon.store import Rate
 
-from . import auth
+from . import auth, rate_import
 from .core import Route, WebCore, decoded
 from .exports import attachment
 
@@ -27,24 +28,24 @@ def _back(default: str) -> str:
 def rate_list(ui: WebCore):
     q = decoded(bottle.request.query)
     search = reports.clean_keyword(q.get("q", ""))
-    query = Rate.select().order_by(Rate.prefix, Rate.length, Rate.id)
+    query = Rate.select().where(rates.in_force()).order_by(Rate.prefix, Rate.length, Rate.id)
     if search:
         query = query.where(Rate.prefix.startswith(search) | Rate.remarks.contains(search))
     total = query.count()
-    page_no = reports._page_number(q.get("page", 1))
     per_page = reports.PAGE_SIZE
+    page_no = reports._page_number(q.get("page", 1), total, per_page)
     rows = list(query.paginate(page_no, per_page))
     assigned = rates.assignments([r.id for r in rows])
     page = reports.Page(rows, page_no, per_page, page_no * per_page < total, total)
     return ui.render("rates.tpl", title="Rate", page=page, assigned=assigned, search=search,
-                     time_of_day=rates.format_time_of_day)
+                     time_of_day=rates.format_time_of_day, never=rates.never_apply())
 
 
 def rate_form(ui: WebCore, rate_id: Optional[int] = None):
     request = bottle.request
     row = None
     if rate_id is not None:
-        row = Rate.get_or_none(Rate.id == rate_id)
+        row = rates.get(rate_id)
         if row is None:
             raise ui.error_page(404, f"There is no rate {rate_id}.")
     errors: Dict[str, str] = {}
@@ -57,7 +58,7 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         form["all_extensions"] = source.get("all_extensions") == "1"
         form["extensions"] = source.getall("extensions")
         try:
-            values = rates.validate(form)
+            values = rates.validate(form, currency=settings.get("currency"))
             if row is None:
                 saved = rates.add(values)
             else:
@@ -67,13 +68,16 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         else:
             ui.flash(f"Rate {saved.id} ({values.remarks or values.prefix}) "
                      f"{'added' if row is None else 'saved'}.")
+            for warning in rates.save_warnings(saved.id, values):
+                ui.flash(f"Warning: rate {saved.id}: {warning}.", "warning")
             bottle.redirect("/rates")
     elif row is not None:
+        currency = settings.get("currency")
         form = {"active": row.active, "remarks": row.remarks, "prefix": row.prefix,
                 "length": str(row.length),
-                "initial_cost": money.to_decimal_string(row.initial_cost, min_decimals=0),
+                "initial_cost": money.format_plain(row.initial_cost, currency, min_decimals=0),
                 "initial_time": str(row.initial_time),
-                "rate": money.to_decimal_string(row.rate, min_decimals=0), "unit": str(row.unit),
+                "rate": money.format_plain(row.rate, currency, min_decimals=0), "unit": str(row.unit),
                 "start": rates.format_time_of_day(row.start_s),
                 "end": rates.format_time_of_day(row.end_s),
                 "all_extensions": row.all_extensions,
@@ -98,7 +102,7 @@ def rate_active(ui: WebCore, rate_id: int):
 def rates_delete(ui: WebCore):
     ids = []
     for value in decoded(bottle.request.forms).getall("id"):
-        if value.isdigit():
+        if whole_number(value) and int(value) <= rates.MAX_ID:
             ids.append(int(value))
     if not ids:
         ui.flash("Select at least one rate to delete.", "error")
@@ -121,7 +125,7 @@ def rate_test(ui: WebCore):
         if not dialed or len(dialed) > 64 or not all(c.isdigit() or c in "*#+" for c in dialed):
             errors["dialed"] = "the dialed number is digits (and * # +)"
         duration_text = form["duration"].strip() or "60"
-        if not duration_text.isdigit() or int(duration_text) > 7 * 86400:
+        if not whole_number(duration_text) or int(duration_text) > 7 * 86400:
             errors["duration"] = "answered seconds: a whole number from 0 to 604800"
         at = store.now_utc()
         if form["at"].strip():
@@ -165,19 +169,44 @@ def rates_import(ui: WebCore):
                 errors["file"] = f"the file is larger than {ui.max_upload // 1024} KB"
             else:
                 try:
-                    text = data.decode("utf-8-sig")
-                except UnicodeDecodeError:
-                    errors["file"] = "the file is not UTF-8 text (save it as CSV UTF-8)"
+                    deck = rates.read_deck(rates.decode_deck(data))
+                except rates.RateError as exc:
+                    errors["file"] = f"nothing imported: {exc}"
                 else:
+                    replace = form.get("replace") == "1"
+                    if len(deck.rows) > rate_import.INLINE_ROWS:
+                        bottle.redirect(f"/rates/import/{rate_import.start(deck, replace)}")
                     try:
-                        count = rates.import_csv(text, replace=form.get("replace") == "1")
+                        count = rates.put_in_force(deck, replace=replace)
                     except rates.RateError as exc:
                         errors["file"] = f"nothing imported: {exc}"
                     else:
-                        ui.flash(f"{count} rate(s) imported.")
+                        _flash_imported(ui, count, rates.import_warnings())
                         bottle.redirect("/rates")
     return ui.render("rates_import.tpl", http_status=400 if errors else 200, title="Import Rates",
                      errors=errors, columns=rates.CSV_COLUMNS)
+
+
+def _flash_imported(ui: WebCore, count: int, warnings: List[str]) -> None:
+    ui.flash(f"{count} rate(s) imported.")
+    for warning in warnings:
+        ui.flash(f"Warning: {warning}.", "warning")
+
+
+def rates_import_progress(ui: WebCore, job_id: str):
+    """How far a big import got; when it is over, its outcome on the Rate page."""
+    try:
+        job = rate_import.get(job_id)
+    except KeyError:
+        raise ui.error_page(404, "There is no such import (it may have been shown already).") from None
+    if not job.finished:
+        return ui.render("rates_import_progress.tpl", title="Importing Rates", job=job)
+    rate_import.forget(job_id)
+    if job.error:
+        ui.flash(job.error, "error")
+        bottle.redirect("/rates/import")
+    _flash_imported(ui, job.count, job.warnings)
+    bottle.redirect("/rates")
 
 
 ROUTES: List[Route] = [
@@ -189,4 +218,5 @@ ROUTES: List[Route] = [
     ("/rates/test", "GET", auth.BILLING, rate_test),
     ("/rates/export.csv", "GET", auth.BILLING, rates_export),
     ("/rates/import", ["GET", "POST"], auth.BILLING, rates_import),
+    ("/rates/import/<job_id:re:[0-9a-f]{16}>", "GET", auth.BILLING, rates_import_progress),
 ]

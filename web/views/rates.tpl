@@ -39,7 +39,11 @@
               formaction="/rates/{{r.id}}/active" name="active" value="{{'0' if r.active else '1'}}" data-no-confirm
               title="{{'Deactivate' if r.active else 'Activate'}} rate {{r.id}}"><span></span>{{'On' if r.active else 'Off'}}</button>
     </td>
-    <td class="name">{{r.remarks}}</td>
+    <td class="name">{{r.remarks}}
+      % if r.id in never:
+      <span class="badge warning" id="never-{{r.id}}" title="An older rate has the same prefix, number length, time and extensions">never applies (rate {{never[r.id]}} wins)</span>
+      % end
+    </td>
     <td class="mono">{{r.prefix}}</td>
     <td>{{r.length or '0 (any)'}}</td>
     <td class="num">{{fmt(r.initial_cost)}}</td>
