@@ -37,6 +37,12 @@ Handler = Callable[..., Any]  # handler(ui, **url_args) -> body
 Route = Tuple[str, Union[str, List[str]], Optional[str], Handler]  # (path, methods, role, handler)
 
 
+# a change written to a damaged file would be lost when the backup is restored
+DAMAGED_MESSAGE = ("The billing database is damaged: nothing can be changed until it is "
+                   "restored from a backup (the administrator's Settings page and the manual, "
+                   "On the box, Recovery). Nothing was changed.")
+
+
 def decoded(forms) -> bottle.FormsDict:
     """Form or query values as proper text on bottle 0.12 and 0.13 alike."""
     return forms.decode()
@@ -164,6 +170,7 @@ class WebCore:
             trial_notice=self.activation_cache.trial_notice() if role == auth.BILLING else "",
             saved_form=saved,
             saved_values=json.dumps(saved.values) if saved else "",
+            database_damaged=bool(store.damaged) and bool(role),
         )
         context.update(values)
         bottle.response.status = http_status
@@ -233,6 +240,8 @@ class WebCore:
                                               "and try again.", "Form refused")
                 if role is not None:
                     self.require(role)
+                    if request.method == "POST" and store.damaged:
+                        raise self.error_page(503, DAMAGED_MESSAGE, "Database damaged")
                 return handler(*args, **kwargs)
 
             return wrapper

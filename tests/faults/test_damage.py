@@ -185,7 +185,9 @@ def test_daemon_finds_the_damage_at_start_and_bills_nothing(tmp_path, caplog):
     db = tmp_path / "data" / "billing.db"
     prepare(db, calls_before=3)
     overwrite_page(db, "call")
-    app = make_app(cfg, FakeActivation())
+    activation = FakeActivation()
+    activation.activate()
+    app = make_app(cfg, activation)
     d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=app)
     with caplog.at_level(logging.INFO, logger="billing_addon"):
         d.start()
@@ -205,6 +207,15 @@ def test_daemon_finds_the_damage_at_start_and_bills_nothing(tmp_path, caplog):
         admin.login("admin", "admin-pw-1")
         page = admin.get("/admin/settings").text
         assert 'id="database-damaged"' in page and "table call" in page
+        assert 'id="database-damaged-notice"' in page
+
+        # nothing is changed on the web either: it would be lost with the restore
+        user, password = auth.create_billing_user("damaged-db-pw-1")
+        clerk = Client(app)
+        clerk.login(user.username, password)
+        refused = clerk.post("/extensions/recharge", [("n", "1001"), ("amount", "5"),
+                                                      ("step", "confirm")], check=503)
+        assert "database is damaged" in refused.text and "Nothing was changed" in refused.text
 
         time.sleep(2.5)  # housekeeping ran: no backup is written from a damaged file
         assert backup.auto_backups(backup.backup_folder(cfg)) == []

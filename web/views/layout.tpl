@@ -42,6 +42,10 @@
 </header>
 <main>
   <h1>{{title}}</h1>
+  % if database_damaged:
+  <div class="flash flash-error" role="alert" id="database-damaged-notice">The billing database is
+    damaged: no call is billed and nothing can be changed until it is restored from a backup.</div>
+  % end
   % if trial_notice:
   <div class="flash flash-error" role="status" id="trial-notice">{{trial_notice}}</div>
   % end
