@@ -298,11 +298,26 @@ def never_wait_here() -> None:
 
 
 @contextlib.contextmanager
+def lock_wait(seconds: float) -> Iterator[None]:
+    """Write transactions of this thread wait at most ``seconds`` (instead of the busy
+    timeout) for a writer of another process; then SQLite raises "database is locked".
+    Authorize in a worker thread: the caller must get an answer within the dialplan's
+    bound even while, say, the CLI holds the write lock."""
+    before = getattr(_sync, "lock_wait_ms", None)
+    _sync.lock_wait_ms = max(0, int(seconds * 1000))
+    try:
+        yield
+    finally:
+        _sync.lock_wait_ms = before
+
+
+@contextlib.contextmanager
 def _begin_immediate(outermost: bool) -> Iterator[None]:
     never_wait = outermost and getattr(_sync, "never_wait", False)
+    wait_ms = 0 if never_wait else getattr(_sync, "lock_wait_ms", None) if outermost else None
     with contextlib.ExitStack() as stack:
-        if never_wait:
-            db.execute_sql("PRAGMA busy_timeout = 0")
+        if wait_ms is not None:
+            db.execute_sql(f"PRAGMA busy_timeout = {wait_ms}")
         try:
             stack.enter_context(db.atomic("IMMEDIATE"))
         except pw.OperationalError as exc:
@@ -310,7 +325,7 @@ def _begin_immediate(outermost: bool) -> Iterator[None]:
                 raise WouldWait(str(exc)) from exc
             raise
         finally:
-            if never_wait:
+            if wait_ms is not None:
                 db.execute_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
         yield
 
