@@ -74,7 +74,7 @@ def test_every_wait_is_bounded():
     the caller hangs up; settle runs on a channel of its own, hung up after the bound."""
     dial = "\n".join(contexts()["billing-dial"])
     authorize = dial.index("/authorize,")
-    assert dial.index("Set(AGIEXITONHANGUP=yes)") < authorize
+    assert dial.index("Set(LOCAL(AGIEXITONHANGUP)=yes)") < authorize
     assert dial.index("Set(TIMEOUT(absolute)=${LOCAL(wait)})") < authorize
     assert authorize < dial.index("Set(TIMEOUT(absolute)=0)") < dial.index("n(decide)")
     assert "exten => T,1," in dial and "Goto(s,decide)" in dial

@@ -74,7 +74,8 @@ def test_frozen_daemon_the_caller_gets_the_fail_mode_within_the_bound(live, exte
         placed = live.call(number, "91000101", talk=1)
         started = step_time(live, placed, "AGI")
         waited = decided(live, placed) - started
-        assert BOUND - 0.2 <= waited <= BOUND + MARGIN, (waited, live.applications(placed))
+        assert BOUND - 0.2 <= waited <= BOUND + MARGIN, (
+            waited, live.variable(placed, "AGISTATUS"), live.variable(placed, "BILLING_RESULT"))
         if mode == "closed":
             live.wait_event(placed, "Newexten", 10, AppData="Billing: call denied: unavailable")
             assert "Dial" not in [app for app, _ in live.applications(placed)]
