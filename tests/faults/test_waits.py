@@ -95,6 +95,33 @@ def test_a_write_lock_of_another_process_gives_denied_error_within_the_bound(ser
     assert replay(server.address, AUTHORIZE).variables.get("BILLING_RESULT") == "ALLOWED"
 
 
+def test_a_settlement_waiting_for_that_lock_does_not_hold_authorize_up(server, db_path):
+    """A settlement of this daemon waits (up to the busy timeout) for the other
+    process's lock, holding the daemon's own write queue: authorize still answers
+    DENIED error within the bound instead of queueing behind it."""
+    assert replay(server.address, AUTHORIZE).variables.get("BILLING_RESULT") == "ALLOWED"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db_path), str(4 * WAIT + 1)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        settle = socket.create_connection(server.address, timeout=10)
+        settle.sendall(SETTLE)  # the hangup handler's settle of the call authorized above
+        assert wait_for(lambda: any(conn.state == "work" for conn in list(server.connections)))
+        time.sleep(0.1)  # its worker is in the write queue, waiting for SQLite
+        started = time.monotonic()
+        got = authorize(server, 1)
+        waited = time.monotonic() - started
+        settle.close()
+    finally:
+        holder.wait(20)
+    assert (got.variables.get("BILLING_RESULT"), got.variables.get("BILLING_REASON")) == \
+        ("DENIED", "error")
+    assert waited < WAIT + 0.5, waited
+    # the settlement went through once the lock was gone
+    assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged", 20)
+    assert reserved() == 0
+
+
 @pytest.mark.parametrize("leaves", ["before-any-reply", "before-the-result", "reset"])
 def test_an_answer_that_never_reached_asterisk_releases_the_reservation(server, leaves):
     """Asterisk left (the caller hung up, or it stopped waiting) while the daemon wrote
