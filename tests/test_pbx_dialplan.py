@@ -76,7 +76,10 @@ def test_every_wait_is_bounded():
     authorize = dial.index("/authorize,")
     assert dial.index("Set(LOCAL(AGIEXITONHANGUP)=yes)") < authorize
     assert dial.index("Set(TIMEOUT(absolute)=${LOCAL(wait)})") < authorize
-    assert authorize < dial.index("Set(TIMEOUT(absolute)=0)") < dial.index("n(decide)")
+    # the channel's own absolute timeout is kept and put back after authorize
+    assert dial.index("Set(LOCAL(absolute)=${TIMEOUT(absolute)})") < dial.index(
+        "Set(TIMEOUT(absolute)=${LOCAL(wait)})")
+    assert authorize < dial.index("n(decide),Set(TIMEOUT(absolute)=${LOCAL(absolute)})")
     assert "exten => T,1," in dial and "Goto(s,decide)" in dial
     settle = contexts()["billing-settle"]
     # the handler's first step: ${CDR(billsec)} is right only there
