@@ -492,3 +492,18 @@ def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] 
             sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
             released += 1
     return released
+
+
+def release(uniqueid: str) -> bool:
+    """Release the reservation of an in-progress call at once, as ``release_stale`` does
+    later: authorize reserved it but the answer never reached the PBX (the connection
+    was gone).  A later settle still charges the call.  True when one was released."""
+    with reservation_txn():
+        row = sql_one("SELECT id, extension_id, reserved FROM call WHERE uniqueid = ? "
+                      "AND status = 'in-progress'", ((uniqueid or "").strip(),))
+        if row is None:
+            return False
+        call_id, ext_id, reserved = row
+        sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
+        sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
+    return True

@@ -87,6 +87,10 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "timeout": Option("10", _positive, "seconds a FastAGI peer may stay silent"),
         "session_timeout": Option("30", _positive, "seconds a whole FastAGI session may last"),
         "workers": Option("4", _positive, "threads doing the database work of FastAGI calls"),
+        "wait_seconds": Option("1.5", _positive_seconds, "authorize answers within this (DENIED "
+                               "error while the database stays locked), and a new connection "
+                               "must send its environment within it; keep it below the "
+                               "dialplan's BILLING_WAIT_SECONDS (default 2)"),
     },
     "web": {
         "enabled": Option("yes", _bool, "serve the web UI"),

@@ -307,9 +307,11 @@ class Daemon:
         from .pbx.server import AgiServer
 
         agi = self.cfg.section("agi")
-        self.agi = AgiServer(make_handlers(self.billing_state), agi["host"], agi["port"],
+        self.agi = AgiServer(make_handlers(self.billing_state, agi["wait_seconds"]),
+                             agi["host"], agi["port"],
                              max_connections=agi["max_connections"], idle_timeout=agi["timeout"],
                              session_timeout=agi["session_timeout"],
+                             env_timeout=agi["wait_seconds"],
                              workers=agi["workers"], thread_cleanup=close_db,
                              inline_when=store.writes_quick,
                              loop_setup=store.never_wait_here).start()

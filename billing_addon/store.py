@@ -20,7 +20,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 import peewee as pw
 
@@ -305,11 +305,34 @@ def never_wait_here() -> None:
 
 
 @contextlib.contextmanager
+def lock_wait(seconds: float) -> Iterator[None]:
+    """Write transactions of this thread wait for the write lock (this process's write
+    queue, then another process's writer) only until ``seconds`` from now, instead of
+    the busy timeout; then they raise "database is locked".
+    Authorize in a worker thread: the caller must get an answer within the dialplan's
+    bound even while, say, the CLI holds the write lock."""
+    before = getattr(_sync, "lock_deadline", None)
+    _sync.lock_deadline = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _sync.lock_deadline = before
+
+
+def _lock_wait_left() -> Optional[float]:
+    """Seconds this thread may still wait for a write lock (None: the busy timeout)."""
+    deadline = getattr(_sync, "lock_deadline", None)
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+@contextlib.contextmanager
 def _begin_immediate(outermost: bool) -> Iterator[None]:
     never_wait = outermost and getattr(_sync, "never_wait", False)
+    left = _lock_wait_left() if outermost else None
+    wait_ms = 0 if never_wait else None if left is None else int(left * 1000)
     with contextlib.ExitStack() as stack:
-        if never_wait:
-            db.execute_sql("PRAGMA busy_timeout = 0")
+        if wait_ms is not None:
+            db.execute_sql(f"PRAGMA busy_timeout = {wait_ms}")
         try:
             stack.enter_context(db.atomic("IMMEDIATE"))
         except pw.OperationalError as exc:
@@ -317,7 +340,7 @@ def _begin_immediate(outermost: bool) -> Iterator[None]:
                 raise WouldWait(str(exc)) from exc
             raise
         finally:
-            if never_wait:
+            if wait_ms is not None:
                 db.execute_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
         yield
 
@@ -325,7 +348,11 @@ def _begin_immediate(outermost: bool) -> Iterator[None]:
 @contextlib.contextmanager
 def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
     global _commits
-    with _writer.held(urgent):
+    if not _writer.acquire(urgent, _lock_wait_left()):
+        # this process's own writers hold it up (say a settlement waiting for another
+        # process's lock): the same answer as SQLite's when its wait runs out
+        raise pw.OperationalError("database is locked (write queue)")
+    try:
         # SQLite refuses to change the level inside a transaction; a nested transaction
         # (a savepoint) commits with its outer transaction, so the outer level applies.
         outermost = not db.in_transaction()
@@ -337,6 +364,8 @@ def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
             _commits += 1
             if _commits >= CHECKPOINT_COMMITS:
                 checkpoint_due.set()
+    finally:
+        _writer.release()
 
 
 def money_txn():

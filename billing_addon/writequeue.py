@@ -27,18 +27,26 @@ class WriteQueue:
         self._owner_urgent = False
         self._depth = 0
 
-    def acquire(self, urgent: bool = False) -> None:
+    def acquire(self, urgent: bool = False, timeout: Optional[float] = None) -> bool:
+        """Take the lock; False when ``timeout`` seconds passed first."""
         me = threading.get_ident()
         with self._mutex:
             if self._owner == me:
                 self._depth += 1
-                return
+                return True
             if self._owner is None and not self._urgent and not self._normal:
                 self._owner, self._depth, self._owner_urgent = me, 1, urgent
-                return
+                return True
             turn = threading.Event()
-            (self._urgent if urgent else self._normal).append((me, turn))
-        turn.wait()  # release() makes us the owner before it sets the event
+            queue = self._urgent if urgent else self._normal
+            queue.append((me, turn))
+        if turn.wait(timeout):  # release() makes us the owner before it sets the event
+            return True
+        with self._mutex:
+            if self._owner == me:  # handed over between the timeout and here
+                return True
+            queue.remove((me, turn))
+        return False
 
     def release(self) -> None:
         with self._mutex:

@@ -26,13 +26,14 @@ def contexts():
 
 def test_labels_and_contexts():
     found = contexts()
-    assert set(found) == {"billing-dial", "billing-settle"}
+    assert set(found) == {"billing-dial", "billing-settle", "billing-settle-agi"}
     for name, lines in found.items():
         labels = set(re.findall(r"same => n\(([\w-]+)\)", "\n".join(lines)))
         targets = re.findall(r"\?([\w-]+)\)$", "\n".join(lines), re.M)
         targets += re.findall(r"Goto\(([\w-]+)\)", "\n".join(lines))
+        targets += re.findall(r"Goto\(s,([\w-]+)\)", "\n".join(lines))
         assert set(targets) <= labels, (name, set(targets) - labels)
-        assert targets or name == "billing-settle"
+        assert targets or name != "billing-dial"
     assert "Set(CHANNEL(hangup_handler_push)=billing-settle,s,1)" in TEXT
 
 
@@ -40,8 +41,9 @@ def test_scripts_and_arguments_match_the_server():
     scripts = re.findall(r"AGI\(agi://\$\{BILLING_AGI\}/(\w+),", TEXT)
     assert scripts == ["authorize", "settle"]
     assert set(scripts) == set(make_handlers(lambda: "active"))
-    line = next(line for line in TEXT.splitlines() if "/settle," in line)
-    settle = line.split("/settle,", 1)[1].rstrip()[:-1]  # the AGI arguments, without ")"
+    assert "AGI(agi://${BILLING_AGI}/settle,${BILLING_SETTLE})" in TEXT
+    line = next(line for line in TEXT.splitlines() if "BILLING_SETTLE=" in line)
+    settle = line.split("BILLING_SETTLE=", 1)[1].rstrip()[:-2]  # without "))"
     assert settle.split(",") == ["${CDR(billsec)}", "${DIALSTATUS}", "${UNIQUEID}",
                                  "${ANSWEREDTIME}", "${CALLERID(num)}", "${BILLING_DIALED}",
                                  "${ANSWEREDTIME_MS}"]
@@ -64,3 +66,24 @@ def test_recorded_facts():
     # unless BILLING_FAIL_MODE is "open"
     assert 'GotoIf($["${BILLING_FAIL_MODE}" = "open"]?unbilled)' in text
     assert "Hangup(21)" in text
+
+
+def test_every_wait_is_bounded():
+    """Issue #18 item 2: Asterisk has no FastAGI read timeout.  Authorize runs under the
+    channel's absolute timeout (its T extension goes on to the fail mode) and ends when
+    the caller hangs up; settle runs on a channel of its own, hung up after the bound."""
+    dial = "\n".join(contexts()["billing-dial"])
+    authorize = dial.index("/authorize,")
+    assert dial.index("Set(LOCAL(AGIEXITONHANGUP)=yes)") < authorize
+    assert dial.index("Set(TIMEOUT(absolute)=${LOCAL(wait)})") < authorize
+    # the channel's own absolute timeout is kept and put back after authorize
+    assert dial.index("Set(LOCAL(absolute)=${TIMEOUT(absolute)})") < dial.index(
+        "Set(TIMEOUT(absolute)=${LOCAL(wait)})")
+    assert authorize < dial.index("n(decide),Set(TIMEOUT(absolute)=${LOCAL(absolute)})")
+    assert "exten => T,1," in dial and "Goto(s,decide)" in dial
+    settle = contexts()["billing-settle"]
+    # the handler's first step: ${CDR(billsec)} is right only there
+    assert settle[0].startswith("exten => s,1,Originate(Local/s@billing-settle-agi,")
+    assert ",${IF($[\"${BILLING_WAIT_SECONDS}\" = \"\"]?2:${BILLING_WAIT_SECONDS})},a" in settle[0]
+    agi = "\n".join(contexts()["billing-settle-agi"])
+    assert agi.index("Set(AGIEXITONHANGUP=yes)") < agi.index("/settle,")

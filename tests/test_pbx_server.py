@@ -141,17 +141,20 @@ def test_disconnect_mid_environment_creates_nothing(server):
     assert good_call_works(server, "1795441378.9")
 
 
-def test_disconnect_after_the_environment_keeps_a_reservation_for_settle(server):
-    """Asterisk went away before reading the answer: the call was authorized, its
-    reservation stays until the hangup handler's settle (or the stale release)."""
+def test_disconnect_after_the_environment_releases_the_reservation(server):
+    """Asterisk went away before reading the answer: the call was authorized, but
+    nothing will dial on it, so its reservation is released at once (issue #18 item 7);
+    the hangup handler's settle still charges the call."""
     sock = socket.create_connection(server.address, timeout=10)
     sock.sendall(GOOD)
     sock.shutdown(socket.SHUT_WR)
     sock.close()
     assert wait_for(lambda: server.active == 0)
     assert wait_for(lambda: Call.select().count() == 1)
-    assert Extension.get(Extension.number == "1001").reserved > 0
+    assert wait_for(lambda: Extension.get(Extension.number == "1001").reserved == 0)
+    assert Call.get().status == "expired"
     replay(server.address, env_bytes("a-limit-cut-settle"))
+    assert Call.get().status == "charged"
     assert Extension.get(Extension.number == "1001").reserved == 0
     assert accounts.verify() == []
 
@@ -197,10 +200,15 @@ def _sixty_connections(server):
 
 
 def test_over_the_connection_cap_is_closed_at_once(billing):
+    """Five sessions wait for Asterisk's replies (none of them silent, so none gives
+    way): a sixth connection is closed at once."""
     srv = start_server(max_connections=5, idle_timeout=5, session_timeout=10)
     try:
         held = [socket.create_connection(srv.address, timeout=10) for _ in range(5)]
-        assert wait_for(lambda: srv.active == 5)
+        for n, sock in enumerate(held):
+            sock.sendall(GOOD.replace(b"1795441378.1", f"1795441378.{50 + n}".encode()))
+        assert wait_for(lambda: srv.active == 5
+                        and all(conn.state == "reply" for conn in list(srv.connections)))
         extra = socket.create_connection(srv.address, timeout=10)
         extra.settimeout(5)
         assert extra.recv(10) == b""  # Asterisk: AGISTATUS=SUCCESS, no BILLING_RESULT

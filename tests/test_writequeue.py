@@ -61,3 +61,17 @@ def test_only_urgent_tells_who_holds_and_waits():
     t.join(5)
     waiter.join(5)
     assert q.idle and q.only_urgent
+
+
+def test_a_waiter_that_times_out_leaves_the_queue():
+    queue = WriteQueue()
+    queue.acquire()
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(queue.acquire(True, timeout=0.1)))
+    waiter.start()
+    waiter.join(5)
+    assert got == [False] and not queue._urgent  # gone from the queue, not the owner
+    queue.release()
+    assert queue.idle
+    assert queue.acquire(timeout=0.1)  # free again
+    queue.release()

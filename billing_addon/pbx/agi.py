@@ -38,6 +38,12 @@ class PeerGone(AgiError):
     """The peer closed the connection (EOF or reset)."""
 
 
+class Abandoned(Exception):
+    """Thrown into a script whose connection is gone (or timed out): the script may
+    yield one last ``Work`` to undo what Asterisk will never hear of; it runs in a
+    worker, its outcome is dropped, and the script is closed."""
+
+
 class WouldBlock(Exception):
     """Raised by ``Work`` run on the server's loop when it would have to wait (say, for
     a lock held by another process): the server hands it to a worker thread instead."""

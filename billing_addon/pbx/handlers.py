@@ -27,13 +27,14 @@ from typing import Callable, Dict, Optional
 import peewee as pw
 
 from .. import accounts, calls, store
-from ..store import Extension, WouldWait, db
+from ..store import Extension, WouldWait, db, lock_wait
 from . import agi
 
 log = logging.getLogger("billing_addon.pbx.handlers")
 
 BillingState = Callable[[], str]
 SETTLE_ATTEMPTS = 3  # a locked database (another process writing) gets two more tries
+WAIT_SECONDS = 1.5  # authorize waits at most this long for the database ([agi] wait_seconds)
 ERROR = "error"
 _UNIQUEID_EPOCH = re.compile(r"(\d{9,11})\.\d+$")
 
@@ -72,12 +73,13 @@ def decide(number: str, dialed: str, uniqueid: Optional[str], state: str) -> cal
         return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
 
 
-def authorize(env: Dict[str, str], billing_state: BillingState) -> agi.Script:
+def authorize(env: Dict[str, str], billing_state: BillingState,
+              wait_seconds: float = WAIT_SECONDS) -> agi.Script:
     values = agi.args(env)
     number = _arg(values, 0) or env.get("agi_callerid", "")
     dialed = _arg(values, 1) or env.get("agi_extension", "")
     auth = yield agi.Work(_decide_now, (number, dialed, env.get("agi_uniqueid") or None,
-                                        billing_state), urgent=True)
+                                        billing_state, wait_seconds), urgent=True)
     # BILLING_RESULT goes last: a session cut short must never leave ALLOWED without
     # its limit on the channel (the dialplan also refuses an ALLOWED without a limit)
     answer = []
@@ -88,23 +90,49 @@ def authorize(env: Dict[str, str], billing_state: BillingState) -> agi.Script:
     if auth.warn_ms:
         answer.append(("BILLING_WARN_MS", str(auth.warn_ms)))
     answer.append(("BILLING_RESULT", auth.result))
-    for name, value in answer:
-        reply = yield agi.set_variable(name, value)
-        if not reply.ok:
-            log.warning("SET VARIABLE %s answered %d %s", name, reply.code, reply.text[:80])
+    delivered = False
+    try:
+        for name, value in answer:
+            reply = yield agi.set_variable(name, value)
+            if not reply.ok:
+                log.warning("SET VARIABLE %s answered %d %s", name, reply.code, reply.text[:80])
+        delivered = reply.ok  # Asterisk has BILLING_RESULT: the call may go on
+    except agi.Abandoned:
+        pass  # the connection is gone (caller hung up, Asterisk gave up waiting)
+    if not delivered and auth.result == calls.ALLOWED:
+        # nothing will dial on this reservation: release it now rather than at the
+        # stale release hours later (a settle that still comes charges the call)
+        log.warning("authorize %s -> %s: ALLOWED never reached Asterisk; releasing %s",
+                    number[:32], dialed[:40], auth.uniqueid[:64])
+        yield agi.Work(_release_now, (auth.uniqueid,))
     log.debug("authorize %s -> %s: %s %s %s", number, dialed, auth.result, auth.reason,
               auth.limit_ms)
     return auth
 
 
 def _decide_now(number: str, dialed: str, uniqueid: Optional[str],
-                billing_state: BillingState) -> calls.Authorization:
+                billing_state: BillingState, wait_seconds: float = WAIT_SECONDS
+                ) -> calls.Authorization:
     if store.damaged:  # the dialplan's fail mode applies; the CDR bills after the recovery
         return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
     try:
-        return decide(number, dialed, uniqueid, _state(billing_state))
+        with lock_wait(wait_seconds):
+            return decide(number, dialed, uniqueid, _state(billing_state))
     except WouldWait as exc:
         raise agi.WouldBlock(str(exc)) from exc
+
+
+def _release_now(uniqueid: str) -> bool:
+    for attempt in range(SETTLE_ATTEMPTS):
+        try:
+            return calls.release(uniqueid)
+        except (pw.OperationalError, sqlite3.OperationalError) as exc:  # locked past its timeout
+            log.warning("release %r: %s%s", uniqueid[:64], exc,
+                        "; trying again" if attempt + 1 < SETTLE_ATTEMPTS else
+                        "; the stale release will free it")
+            if attempt + 1 < SETTLE_ATTEMPTS:
+                time.sleep(1.0)
+    return False
 
 
 def _state(billing_state: BillingState) -> str:
@@ -174,9 +202,10 @@ def close_db() -> None:
     db.close()
 
 
-def make_handlers(billing_state: BillingState) -> Dict[str, Callable[[Dict[str, str]], agi.Script]]:
+def make_handlers(billing_state: BillingState, wait_seconds: float = WAIT_SECONDS
+                  ) -> Dict[str, Callable[[Dict[str, str]], agi.Script]]:
     """The script table for ``AgiServer`` (give it ``thread_cleanup=close_db``)."""
     return {
-        "authorize": lambda env: authorize(env, billing_state),
+        "authorize": lambda env: authorize(env, billing_state, wait_seconds),
         "settle": lambda env: settle(env, billing_state),
     }

@@ -6,9 +6,13 @@ Each connection reads the ``agi_*`` environment, runs the script registered for 
 path (a generator of ``agi.Command`` and ``agi.Work`` steps), then half-closes like the
 recording server did and drains Asterisk's trailing ``HANGUP``.  A peer that breaks the
 protocol, sends too much, stalls or disconnects only loses its own connection: every
-wait is bounded (idle and whole-session timeouts), lines and the environment have size
-limits, and simultaneous connections are capped (over the cap a connection is closed at
-once, which the dialplan sees as "no answer" and handles by its fail mode).
+wait is bounded (idle and whole-session timeouts, and a short one for the environment,
+which Asterisk sends at once), lines and the environment have size limits, and
+simultaneous connections are capped: at the cap a new connection takes the place of the
+oldest one still silent, so idle connections cannot lock Asterisk out; only when none is
+silent is the new one closed at once, which the dialplan sees as "no answer" and handles
+by its fail mode.  A script whose connection is gone is told so (``agi.Abandoned``) and
+may undo what Asterisk never heard of (authorize releases its reservation).
 
 Why a loop and not a thread per connection: a call is a few short round trips, and
 with one thread per connection the interpreter spent several times the cost of the
@@ -134,6 +138,7 @@ class _Connection(asyncio.Protocol):
         self.script: Optional[agi.Script] = None
         self.hungup = False  # Asterisk sent an unsolicited HANGUP
         now = time.monotonic()
+        self.opened = now
         self.last_heard = now
         self.deadline = now + server.session_timeout
         self.work_started = now
@@ -145,6 +150,13 @@ class _Connection(asyncio.Protocol):
         self.peer = transport.get_extra_info("peername")
         server = self.server
         if len(server.connections) >= server.max_connections:
+            silent = [conn for conn in server.connections if conn.state == "env"]
+            if silent:
+                oldest = min(silent, key=lambda conn: conn.opened)
+                server.stats["evicted"] += 1
+                oldest._drop(agi.AgiError("silent; its place taken by a new connection"))
+                server.connections.add(self)
+                return
             server.stats["refused"] += 1
             log.warning("too many FastAGI connections (%d); closing one from %s",
                         server.max_connections, self.peer)
@@ -190,6 +202,7 @@ class _Connection(asyncio.Protocol):
                 self.server.stats["dropped"] += 1
                 log.info("FastAGI peer %s went away: %s", self.peer, exc or "closed")
             self.state = "closed"
+            self._abandon_script()
         self._forget()
         self.transport = None  # no cycle left for the garbage collector
 
@@ -248,8 +261,7 @@ class _Connection(asyncio.Protocol):
             self.server.pool.submit(step, self._work_done_threadsafe)
             return
         if self.state == "gone":  # Asterisk left; the script cannot go on
-            self.script.close()
-            self.script = None
+            self._abandon_script()
             self.server.stats["dropped"] += 1
             self.state = "closed"
             self._forget()
@@ -263,8 +275,10 @@ class _Connection(asyncio.Protocol):
         self.server.call_soon(self._work_done, outcome, error)
 
     def _work_done(self, outcome: Any, error: Optional[BaseException]) -> None:
-        if self.state == "closed":  # dropped by a timeout meanwhile: the work still counted
-            return
+        if self.state == "closed":  # dropped meanwhile: the work still counted
+            if self.script is None:
+                return
+            self.state = "gone"  # the script sees the outcome, then that it was abandoned
         if self.state == "work":
             self.state = "script"
             now = time.monotonic()
@@ -309,11 +323,27 @@ class _Connection(asyncio.Protocol):
 
     def _abandon(self) -> None:
         if self.state == "work":
-            self.state = "closed"  # the worker finishes; its outcome is dropped
-        if self.script is not None and self.state != "work":
-            self.script.close()
-            self.script = None
+            self.state = "closed"  # the worker finishes; the script sees its outcome, then this
+        else:
+            self._abandon_script()
         self._close()
+
+    def _abandon_script(self) -> None:
+        """Tell the script its connection is gone; the one ``Work`` it may yield then
+        (an undo) goes to a worker, whose outcome nobody waits for."""
+        script, self.script = self.script, None
+        if script is None:
+            return
+        try:
+            step = script.throw(agi.Abandoned())
+        except (StopIteration, agi.Abandoned):
+            return
+        except Exception:
+            log.exception("FastAGI script from %s failed when abandoned", self.peer)
+            return
+        if isinstance(step, agi.Work):
+            self.server.pool.submit(step, _undo_done)
+        script.close()
 
     def _close(self) -> None:
         self.state = "closed"
@@ -333,10 +363,17 @@ class _Connection(asyncio.Protocol):
             if now >= self.deadline:
                 self._close()
         elif self.state in ("env", "reply"):
-            if now >= self.deadline:
+            if self.state == "env" and now - self.opened >= self.server.env_timeout:
+                self._drop(agi.AgiError("no environment in time"))
+            elif now >= self.deadline:
                 self._drop(agi.AgiError("session took too long"))
             elif now - self.last_heard >= self.server.idle_timeout:
                 self._drop(agi.AgiError("peer too slow"))
+
+
+def _undo_done(outcome: Any, error: Optional[BaseException]) -> None:
+    if error is not None:
+        log.error("undoing the work of an abandoned FastAGI session failed: %s", error)
 
 
 class AgiServer:
@@ -346,6 +383,7 @@ class AgiServer:
     def __init__(self, handlers: Dict[str, Handler], host: str = "127.0.0.1", port: int = 4573,
                  *, max_connections: int = 200, idle_timeout: float = 10.0,
                  session_timeout: float = 30.0, drain_timeout: float = 2.0, backlog: int = 128,
+                 env_timeout: float = 1.5,
                  workers: int = 4, thread_cleanup: Optional[Callable[[], object]] = None,
                  inline_when: Optional[Callable[[], bool]] = None,
                  loop_setup: Optional[Callable[[], object]] = None):
@@ -354,6 +392,7 @@ class AgiServer:
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self.session_timeout = session_timeout
+        self.env_timeout = env_timeout
         self.drain_timeout = drain_timeout
         self.backlog = backlog
         self.workers = workers
@@ -361,7 +400,8 @@ class AgiServer:
         self.inline_when = inline_when
         self.loop_setup = loop_setup
         self.connections: Set[_Connection] = set()
-        self.stats = {"sessions": 0, "dropped": 0, "refused": 0, "errors": 0}
+        self.stats = {"sessions": 0, "dropped": 0, "refused": 0, "evicted": 0,
+                      "errors": 0}
         self.pool: WorkerPool
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._listener: Optional[asyncio.AbstractServer] = None

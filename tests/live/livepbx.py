@@ -144,10 +144,19 @@ class Pbx:
         return [(e.get("Application"), e.get("AppData")) for e in self.events(placed, "Newexten")]
 
     def variable(self, placed: Placed, name: str, first: bool = False) -> Optional[str]:
-        """The value the caller's channel last gave ``name`` (or first: AGISTATUS is set
-        by authorize, then again by settle in the hangup handler)."""
+        """The value the caller's channel last gave ``name`` (or the first it gave)."""
         values = [e.get("Value") for e in self.events(placed, "VarSet") if e.get("Variable") == name]
         return (values[0] if first else values[-1]) if values else None
+
+    def settle_status(self, placed: Placed, timeout: float = 30) -> str:
+        """AGISTATUS of the settle AGI of the call (it runs on a settle channel of its own)."""
+        agi = self.ami.wait_event(
+            lambda e: e.get("Event") == "Newexten" and e.get("Application") == "AGI"
+            and "/settle," in e.get("AppData", "") and placed.uid in e.get("AppData", ""),
+            timeout, f"the settle of {placed.uid}")
+        return self.ami.wait_event(
+            lambda e: e.get("Event") == "VarSet" and e.get("Uniqueid") == agi["Uniqueid"]
+            and e.get("Variable") == "AGISTATUS", timeout, "its AGISTATUS")["Value"]
 
     def wait_answered(self, placed: Placed, timeout: float = 30) -> Dict[str, str]:
         return self.ami.wait_event(

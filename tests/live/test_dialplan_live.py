@@ -403,7 +403,7 @@ def test_daemon_killed_mid_call_the_cdr_follower_charges_it_once(live, extension
     live.wait_answered(placed)
     live.daemon.kill9()
     live.wait_hangup(placed)
-    assert live.variable(placed, "AGISTATUS") == "FAILURE"  # the settle AGI found no daemon
+    assert live.settle_status(placed) == "FAILURE"  # the settle AGI found no daemon
     row = live.billable_row(placed)
     assert Call.get(Call.uniqueid == placed.uid).status == "in-progress"
     restarted = time.time()
