@@ -390,6 +390,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Refusal as exc:  # a refused operation of any command, its own or a module's
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    except Exception as exc:
+        problem = store.disk_problem(exc)  # a full or read-only disk: one line, not a traceback
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         store.close_db()
 

@@ -20,13 +20,30 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 import peewee as pw
 
+from . import diskspace
 from .writequeue import WriteQueue
 
-db = pw.SqliteDatabase(None)
+
+class _Database(pw.SqliteDatabase):
+    """SQLite whose WAL index is kept allocated around every connect (see diskspace)."""
+
+    def _connect(self):
+        diskspace.back_shm(self.database)
+        conn = super()._connect()
+        try:
+            diskspace.back_shm(self.database)  # the first connection truncated it
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+db = _Database(None)
+DiskFull = diskspace.DiskFull
 
 BUSY_TIMEOUT_S = 10
 
@@ -203,6 +220,19 @@ def checkpoint() -> Tuple[int, int]:
     finally:
         _checkpointing = False
     return frames, copied
+
+
+def keep_shm_backed() -> None:
+    """Allocate the WAL index ahead of a growing WAL (the daemon calls it with each
+    checkpoint).  Raises ``DiskFull``."""
+    if db.database:
+        diskspace.back_shm(db.database)
+
+
+def disk_problem(exc: BaseException) -> Optional[str]:
+    """'disk full: ...' or 'read-only file system: ...' when ``exc`` comes from one
+    under the open database, else None."""
+    return diskspace.problem(exc, os.fspath(db.database or "."))
 
 
 def close_db() -> None:
