@@ -429,8 +429,8 @@ class Daemon:
             if self.cfg.get("sync", "enabled") and now >= self._sync_due:
                 self._sync_due = now + self.cfg.get("sync", "interval_seconds")
                 sync.sync(sync.configured_files(self.cfg), self.cfg.get("sync", "number_pattern"))
-        except Exception:
-            log.exception("housekeeping failed; retrying later")
+        except Exception:  # noqa: BLE001 - housekeeping is tried again, the daemon goes on
+            self.fault("housekeeping", "housekeeping failed")
 
     # -- reload / stop -------------------------------------------------------------------
     def reload(self) -> None:
