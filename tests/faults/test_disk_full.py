@@ -181,3 +181,41 @@ def test_daemon_on_a_full_disk_answers_the_fail_mode_and_recovers(box, tmp_path)
         code = proc.wait(30)
     assert code == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     verify_clean(ini)
+
+
+def test_a_60000_row_cdr_import_logs_the_over_limit_calls_as_one_summary(tmp_path):
+    """60,000 authorized calls that the PBX never cut went on past their limit: the import
+    charges them all and says so in one line (a count and a few examples), not 60,000."""
+    import zoneinfo
+
+    from billing_addon import settings
+    from tests.pbx_support import cdr_rows
+
+    ini = write_config(tmp_path)
+    store.init_db(tmp_path / "data" / "billing.db")
+    try:
+        accounts.ensure_extension("1001", "Ext 1001")
+        accounts.edit(["1001"], billing_enabled=True)
+        accounts.recharge(["1001"], money.parse_amount("10000000"), "test")
+        rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1",
+                                  "all_extensions": True}))
+        zone = zoneinfo.ZoneInfo(settings.get("timezone"))
+        start = 1795441378
+        with open(tmp_path / "Master.csv", "w", encoding="utf-8") as out:
+            for n in range(60000):
+                auth = calls.authorize("1001", "1234567", uniqueid=f"{start}.{n}",
+                                       billing_state="active")
+                assert auth.result == calls.ALLOWED
+                # 10 s past the limit: the PBX did not cut the call
+                out.write(cdr_rows(f"{start}.{n}", "1001", "1234567", start + n,
+                                   auth.limit_ms // 1000 + 10, zone, seq=3 * n))
+    finally:
+        store.close_db()
+    done = cli(ini, "cdr", "import", str(tmp_path / "Master.csv"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "charged=60000" in done.stdout
+    said = [line for line in done.stderr.splitlines() if "past their limit" in line]
+    assert len(said) == 1, f"{len(said)} lines about over-limit calls"
+    assert said[0].startswith("60000 call(s) went on past their limit")
+    assert len(done.stderr.splitlines()) < 10
+    verify_clean(ini)
