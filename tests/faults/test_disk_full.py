@@ -214,7 +214,7 @@ def test_a_60000_row_cdr_import_logs_the_over_limit_calls_as_one_summary(tmp_pat
     done = cli(ini, "cdr", "import", str(tmp_path / "Master.csv"))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "charged=60000" in done.stdout
-    said = [line for line in done.stderr.splitlines() if "past their limit" in line]
+    said = [line for line in done.stderr.splitlines() if "limit (not cut by the PBX)" in line]
     assert len(said) == 1, f"{len(said)} lines about over-limit calls"
     assert said[0].startswith("60000 call(s) went on past their limit")
     assert len(done.stderr.splitlines()) < 10
