@@ -219,3 +219,34 @@ def test_a_60000_row_cdr_import_logs_the_over_limit_calls_as_one_summary(tmp_pat
     assert said[0].startswith("60000 call(s) went on past their limit")
     assert len(done.stderr.splitlines()) < 10
     verify_clean(ini)
+
+
+def test_web_ui_says_disk_full_in_one_line(box):
+    from billing_addon import config
+    from billing_addon.web import auth
+    from billing_addon.web.app import make_app
+    from tests.web_fakes import FakeActivation
+    from tests.webclient import Client
+
+    ini, mount = box
+    store.init_db(mount / "billing.db")
+    try:
+        app = make_app(config.load(ini), FakeActivation())
+        auth.set_admin_password("admin-secret-1")
+        admin = Client(app)
+        admin.login("admin", "admin-secret-1")
+        admin.post("/admin/activation", {"activate": "1"}, check=303)
+        user, password = auth.create_billing_user("billing-pass-1")
+        billing = Client(app)
+        billing.login(user.username, password)
+        before = accounts.get_extension("1001").balance
+        fill(mount)
+        r = billing.post("/extensions/recharge", {"n": "1001", "amount": "50"})
+        assert r.status == 503 and len(r.text.strip().splitlines()) == 1, r.text[:500]
+        assert "disk full" in r.text
+        free(mount)
+        billing.post("/extensions/recharge", {"n": "1001", "amount": "50"}, check=303)
+        assert accounts.get_extension("1001").balance == before + money.parse_amount("50")
+        assert accounts.verify() == []
+    finally:
+        store.close_db()
