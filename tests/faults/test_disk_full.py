@@ -222,9 +222,10 @@ def test_a_60000_row_cdr_import_logs_the_over_limit_calls_as_one_summary(tmp_pat
 
 
 def test_web_ui_says_disk_full_in_one_line(box):
-    from billing_addon import config
     from billing_addon.web import auth
     from billing_addon.web.app import make_app
+
+    from billing_addon import config
     from tests.web_fakes import FakeActivation
     from tests.webclient import Client
 
