@@ -23,7 +23,8 @@ import ctypes.util
 import errno
 import os
 import sqlite3
-from typing import Optional
+import threading
+from typing import Dict, Optional
 
 from .errors import Refusal
 
@@ -54,6 +55,12 @@ def _load_fallocate():
 _fallocate = _load_fallocate()
 
 
+# One descriptor per -shm file, kept open: closing any descriptor of a file drops every
+# POSIX lock this process holds on it, and SQLite's connections (other threads) lock it.
+_held: Dict[str, int] = {}
+_held_lock = threading.Lock()
+
+
 def back_shm(database: str) -> None:
     """Allocate every block of ``database``'s ``-shm`` file and ``SHM_RESERVE`` beyond
     what SQLite uses.  Raises ``DiskFull`` when the file system has no room for it; does
@@ -61,13 +68,17 @@ def back_shm(database: str) -> None:
     if _fallocate is None or not database or database == ":memory:":
         return
     shm = database + "-shm"
-    try:
-        fd = os.open(shm, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _mode_of(database))
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise DiskFull(disk_full_message(database)) from None
-        return  # read-only, or no folder yet: SQLite reports it in its own words
-    try:
+    with _held_lock:
+        _drop_if_gone(shm)
+        fd = _held.get(shm)
+        if fd is None:
+            try:
+                fd = os.open(shm, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _mode_of(database))
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise DiskFull(disk_full_message(database)) from None
+                return  # read-only, or no folder yet: SQLite reports it in its own words
+            _held[shm] = fd
         size = os.fstat(fd).st_size
         want = max(SHM_RESERVE, -(-size // SHM_REGION) * SHM_REGION + SHM_RESERVE)
         if _fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, want) != 0:
@@ -76,7 +87,25 @@ def back_shm(database: str) -> None:
                 raise DiskFull(disk_full_message(database))
             if code not in _NOT_SUPPORTED:
                 raise OSError(code, os.strerror(code), shm)
-    finally:
+
+
+def forget_gone(database: str) -> None:
+    """Close the held descriptor of a ``-shm`` file SQLite has deleted (its last
+    connection closed): no lock of anyone's is on that file any more."""
+    with _held_lock:
+        _drop_if_gone(database + "-shm")
+
+
+def _drop_if_gone(shm: str) -> None:
+    fd = _held.get(shm)
+    if fd is None:
+        return
+    try:
+        current: Optional[int] = os.stat(shm).st_ino
+    except OSError:
+        current = None
+    if current != os.fstat(fd).st_ino:
+        del _held[shm]
         os.close(fd)
 
 

@@ -238,6 +238,8 @@ def disk_problem(exc: BaseException) -> Optional[str]:
 def close_db() -> None:
     if not db.is_closed():
         db.close()
+    if db.database:
+        diskspace.forget_gone(db.database)
 
 
 # --- migrations --------------------------------------------------------------------

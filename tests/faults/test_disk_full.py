@@ -159,7 +159,9 @@ def test_daemon_on_a_full_disk_answers_the_fail_mode_and_recovers(box, tmp_path)
         assert (result, reason) == ("DENIED", "error") and took < 2
         assert "disk full" in log_file.read_text()
         free(mount)
-        assert wait_for(lambda: authorize(port, "1795441378.2")[0] == "ALLOWED", timeout=20)
+        assert wait_for(lambda: proc.poll() is not None
+                        or authorize(port, "1795441378.2")[0] == "ALLOWED", timeout=20)
+        assert proc.poll() is None, f"the daemon ended ({proc.returncode}) when space returned"
         # the disk fills up while the daemon runs: answers stay quick, never SIGBUS
         fill(mount)
         answers = [authorize(port, f"1795441378.{n}") for n in range(3, 13)]
