@@ -281,8 +281,9 @@ class Daemon:
             problem = store.disk_problem(exc)
             if problem is None:
                 raise
+            # left initialized but not open: each thread's connection then fails at once
+            # with the same error (calls get the fail mode) until space returns
             store.close_db()
-            store.db.init(None)  # calls fail at once (fail mode) until it opens
             self.faults["database"] += 1
             log.error("cannot open the database: %s (database failure %d; retrying)", problem,
                       self.faults["database"])
