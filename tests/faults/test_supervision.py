@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -274,3 +275,29 @@ def test_watchdog_restarts_the_daemon_after_an_exit_and_after_a_hang(box):
     # are released or settled by the CDR later; their reservations are not charges)
     assert balance(tmp_path) == after_first
     verify_clean(tmp_path)
+
+
+def test_a_stalled_fastagi_loop_stops_the_heartbeat(box):
+    """A thread that stops making progress (here the FastAGI loop, blocked as a deadlock
+    would block it) ends the heartbeat, which the watchdog turns into a restart."""
+    ini, tmp_path = box
+    d = daemon.Daemon(config.load(ini), billing_state=lambda: "active").start()
+    pid_file = tmp_path / "run" / "beat.pid"
+    pid_file.parent.mkdir(exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        assert wait_for(lambda: d.healthy(), timeout=5)
+        os.utime(pid_file, (0, 0))
+        daemon.beat(d, str(pid_file))
+        assert pid_file.stat().st_mtime > 0  # healthy: the beat touched the file
+        release = threading.Event()
+        d.agi.call_soon(release.wait, 30)  # the loop is stuck until released
+        time.sleep(daemon.LOOP_STALL + 1.5)
+        assert not d.healthy()
+        os.utime(pid_file, (0, 0))
+        daemon.beat(d, str(pid_file))
+        assert pid_file.stat().st_mtime == 0  # no beat while the loop is stuck
+        release.set()
+        assert wait_for(lambda: d.healthy(), timeout=5)
+    finally:
+        d.stop()
