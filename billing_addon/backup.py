@@ -36,6 +36,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from . import diskspace
+
 REQUIRED_TABLES = ("schema_version", "extension", "ledger", "call")
 AUTO_PREFIX = "billing-auto-"
 RECOVERY_HINT = "restore the last good backup: docs/box.md, Recovery"
@@ -50,13 +52,41 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _connect(path: Path, *, read_only: bool = False, timeout: float = 30) -> sqlite3.Connection:
+    """A connection to ``path``.  A WAL database's ``-shm`` is kept allocated around the
+    connect as the store does it, so a nearly full small file system gives "disk full",
+    never SIGBUS (see diskspace)."""
+    wal = _is_wal(path)
+    if wal:
+        diskspace.back_shm(str(path))
+    conn = (sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout) if read_only
+            else sqlite3.connect(str(path), timeout=timeout))
+    if wal:
+        try:
+            diskspace.back_shm(str(path))  # the first connection truncated it
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def _is_wal(path: Path) -> bool:
+    """Whether the file's header says WAL mode (byte 18 is 2); backups are not."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18] == 2
+
+
 def backup_db(source: Path, dest: Path) -> int:
     """Copy the live database ``source`` to ``dest`` (atomically); returns its size."""
     if not source.is_file():
         raise BackupError(f"no database at {source}")
     tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.unlink(missing_ok=True)
-    src = sqlite3.connect(str(source), timeout=30)
+    src = _connect(source)
     try:
         dst = sqlite3.connect(str(tmp))
         try:
@@ -84,7 +114,7 @@ def check_database(path: Path) -> List[str]:
     """What SQLite's quick check finds damaged in the database file, one line per
     damaged table (or for the file when no table is to blame); empty when it is sound."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        conn = _connect(path, read_only=True)
     except sqlite3.Error as exc:
         return [f"{path}: {exc}"]
     try:
@@ -172,7 +202,7 @@ def restore_db(backup: Path, live: Path, newest_schema: int) -> tuple[Path | Non
     live.parent.mkdir(parents=True, exist_ok=True)
     src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
     try:
-        dst = sqlite3.connect(str(live), timeout=30)
+        dst = _connect(live)
         try:
             src.backup(dst)
         finally:
@@ -219,7 +249,7 @@ def cdr_position(path: Path) -> Optional[dict]:
     """The CDR follower's saved position in the database file (None without one)."""
     from .pbx.cdrfollow import STATE_KEY
 
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = _connect(path, read_only=True)
     try:
         row = conn.execute("SELECT value FROM setting WHERE key = ?", (STATE_KEY,)).fetchone()
     finally:

@@ -79,6 +79,7 @@ class Settlement:
     outcome: str  # charged | duplicate | unknown | not-billed
     cost: int = 0
     status: str = ""
+    over_limit: bool = False  # it cost more than its reservation (the PBX did not cut it)
 
 
 def _local(at_utc: int, zone_name: str) -> dt.datetime:
@@ -281,6 +282,9 @@ def settle(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[i
     result = settle_many([request], at)[0]
     if isinstance(result, Exception):
         raise result
+    if result.over_limit:
+        log.warning("call %s went on past its limit (not cut by the PBX): charged %d",
+                    result.uniqueid, result.cost)
     return result
 
 
@@ -340,12 +344,9 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             rate = _from_snapshot(snapshot)
             cost = rating.cost(rate, request.answered_s) if rate else 0
             new_status = "unrated" if status == "unrated" else "charged"
-            flag = ""
-            if status == "in-progress" and cost > reserved and not late.saw(uniqueid):
-                flag = OVER_LIMIT
-                log.warning("call %s went on past its limit (not cut by the PBX): charged %d, "
-                            "reserved %d", uniqueid, cost, reserved)
-            elif status == "expired" and cost:
+            over_limit = status == "in-progress" and cost > reserved and not late.saw(uniqueid)
+            flag = OVER_LIMIT if over_limit else ""
+            if status == "expired" and cost:
                 flag = AFTER_RELEASE  # its money may have gone to another call meanwhile
                 log.warning("call %s charged %d after its reservation was released as stale",
                             uniqueid, cost)
@@ -353,7 +354,8 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
                                    reserved if status == "in-progress" else 0, new_status,
                                    request.answered_s, request.dial_status[:20], day, flag))
             charged[uniqueid] = len(results)
-            results.append(Settlement(uniqueid, "charged", cost, new_status))
+            # its caller logs it: one line per call, or a summary for a CDR import
+            results.append(Settlement(uniqueid, "charged", cost, new_status, over_limit))
         done, ledger, refused = _plan_charges(charges, at)
         for charge, error in refused:
             results[charged[charge.uniqueid]] = error

@@ -442,9 +442,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Refusal as exc:  # a refused operation of any command, its own or a module's
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    except (sqlite3.DatabaseError, pw.DatabaseError) as exc:
-        print(f"error: the billing database: {exc} (`billing-addon verify` checks it)",
-              file=sys.stderr)
+    except Exception as exc:
+        problem = store.disk_problem(exc)  # a full or read-only disk: one line, not a traceback
+        if problem is None and isinstance(exc, (sqlite3.DatabaseError, pw.DatabaseError)):
+            problem = f"the billing database: {exc} (`billing-addon verify` checks it)"
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_REFUSED
     finally:
         store.close_db()

@@ -30,6 +30,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any, Callable, Dict, Optional
 
 from . import __version__, backup, calls, config, store
@@ -38,6 +39,13 @@ log = logging.getLogger("billing_addon.daemon")
 
 BillingState = Callable[[], str]
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The pid file's mtime is the heartbeat the init script's watchdog reads: touched every
+# second while the FastAGI loop answers within LOOP_STALL seconds and housekeeping made a
+# pass within HOUSEKEEPING_STALL (a pass may wait up to the busy timeout for the lock).
+HEARTBEAT_SECONDS = 1.0
+LOOP_STALL = 5.0
+HOUSEKEEPING_STALL = 60.0
+RETRY_SECONDS = 5.0  # a log file or a database that could not be opened is tried again
 
 
 class DaemonError(RuntimeError):
@@ -46,28 +54,45 @@ class DaemonError(RuntimeError):
 
 # --- logging and the pid file ----------------------------------------------------------
 
-def setup_logging(cfg: config.Config) -> logging.Handler:
+def setup_logging(cfg: config.Config) -> bool:
     """Log to the configured file (rotated by size) or to standard error; replaces the
-    handler installed by an earlier call (SIGHUP reopens the file this way)."""
+    handler installed by an earlier call (SIGHUP reopens the file this way).
+
+    Returns False when the file cannot be opened (its folder unwritable, its file system
+    full): the handler in place is kept (standard error at first) and the caller tries
+    again later.  Logging never stops the daemon."""
     root = logging.getLogger("billing_addon")
-    for old in [h for h in root.handlers if getattr(h, "_billing_addon", False)]:
-        root.removeHandler(old)
-        old.close()
+    current = [h for h in root.handlers if getattr(h, "_billing_addon", False)]
     path = cfg.get("log", "file")
     handler: logging.Handler
-    if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=cfg.get("log", "max_kb") * 1024,
-            backupCount=max(0, cfg.get("log", "backups")), encoding="utf-8")
-    else:
-        handler = logging.StreamHandler(sys.stderr)
+    try:
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                path, maxBytes=cfg.get("log", "max_kb") * 1024,
+                backupCount=max(0, cfg.get("log", "backups")), encoding="utf-8")
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+        opened = True
+    except OSError as exc:
+        if current:
+            handler, current = current[0], current[1:]
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+        error, opened = exc, False
+    for old in current:
+        root.removeHandler(old)
+        old.close()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler._billing_addon = True  # type: ignore[union-attr]
-    root.addHandler(handler)
+    handler._billing_addon = True  # type: ignore[attr-defined]
+    if handler not in root.handlers:
+        root.addHandler(handler)
     root.setLevel(getattr(logging, str(cfg.get("log", "level")).upper(), logging.INFO))
     root.propagate = False
-    return handler
+    if not opened:
+        log.error("cannot open the log file %s (%s); logging where it did before, trying again",
+                  path, error)
+    return opened
 
 
 def _alive(pid: int) -> bool:
@@ -251,27 +276,58 @@ class Daemon:
         self._sync_due = 0.0
         self._stale_due = 0.0
         self._backup_due: Optional[float] = None
+        self.faults: Counter = Counter()  # kind -> how many times it failed, for the log
+        self._log_open = True
+        self._store_open = False
+        self._retry_due = 0.0
+        self._housekeeping_tick = self._loop_tick = time.monotonic()
 
     # -- start ---------------------------------------------------------------------------
-    def start(self) -> Daemon:
+    def fault(self, kind: str, message: str, *args: Any) -> None:
+        """Log a failure the daemon survives, with how often this kind failed."""
+        self.faults[kind] += 1
+        log.exception(message + " (%s failure %d; retrying later)", *args, kind, self.faults[kind])
+
+    def _open_store(self) -> bool:
+        """Open the database after SQLite's quick check (a damaged one bills nothing, see
+        the module doc).  On a full disk the daemon starts anyway: every call gets the fail
+        mode until housekeeping opens it (``RETRY_SECONDS``)."""
         from .cli import database_path
 
         path = database_path(self.cfg)
         store.damaged = []
-        if path.is_file():
-            began = time.monotonic()
-            problems = backup.check_database(path)
-            log.info("database quick check: %.0f ms", (time.monotonic() - began) * 1000)
-            if problems:
-                self._damaged(problems)
         try:
+            if path.is_file():
+                began = time.monotonic()
+                problems = backup.check_database(path)
+                log.info("database quick check: %.0f ms", (time.monotonic() - began) * 1000)
+                if problems:
+                    self._damaged(problems)
             # the checkpoint thread copies the WAL back, so no commit on the call path does
             store.init_db(path, durability=self.cfg.get("box", "durability"),
                           autocheckpoint=False)
-        except Exception:
-            if not store.damaged:
+        except Exception as exc:
+            if store.damaged:  # not opened again: restoring a backup is the way out
+                log.exception("cannot open the damaged database")
+                return False
+            problem = store.disk_problem(exc)
+            if problem is None:
                 raise
-            log.exception("cannot open the damaged database")
+            # left initialized but not open: each thread's connection then fails at once
+            # with the same error (calls get the fail mode) until space returns
+            store.close_db()
+            self.faults["database"] += 1
+            log.error("cannot open the database: %s (database failure %d; retrying)", problem,
+                      self.faults["database"])
+            self._store_open = False
+            return False
+        if not self._store_open and self.faults["database"]:
+            log.info("database open again")
+        self._store_open = True
+        return True
+
+    def start(self) -> Daemon:
+        self._open_store()
         if self._given_state is None:
             try:
                 if self._activation is None:
@@ -338,8 +394,39 @@ class Daemon:
 
     def _housekeeping(self) -> None:
         while not self.stop_event.wait(1.0):
-            self.housekeeping_once()
+            self._housekeeping_tick = time.monotonic()
+            try:
+                self.retry_opening()
+                if self._store_open:
+                    self.housekeeping_once()
+            except Exception:  # noqa: BLE001 - this thread must outlive any error
+                self.fault("housekeeping", "housekeeping failed")
         store.db.close()
+
+    def retry_opening(self, now: Optional[float] = None) -> None:
+        """Open again what could not be opened: the log file, the database."""
+        now = time.monotonic() if now is None else now
+        if (self._log_open and self._store_open) or now < self._retry_due:
+            return
+        self._retry_due = now + RETRY_SECONDS
+        if not self._log_open:
+            self._log_open = setup_logging(self.cfg)
+            if self._log_open:
+                log.info("log file open again")
+        if not self._store_open and not store.damaged:
+            self._open_store()
+
+    def healthy(self, now: Optional[float] = None) -> bool:
+        """Whether the FastAGI loop and housekeeping are making progress (no hang, no
+        deadlock); asks the loop for its next tick."""
+        now = time.monotonic() if now is None else now
+        if self.agi is not None:
+            self.agi.call_soon(self._tick_loop)
+        return (now - self._housekeeping_tick < HOUSEKEEPING_STALL
+                and (self.agi is None or now - self._loop_tick < LOOP_STALL))
+
+    def _tick_loop(self) -> None:
+        self._loop_tick = time.monotonic()
 
     def _checkpoints(self) -> None:
         """Copy the WAL back when enough was written (``store.checkpoint_due``), at the
@@ -347,9 +434,18 @@ class Daemon:
         while not self.stop_event.is_set():
             store.checkpoint_due.wait(self.cfg.get("daemon", "checkpoint_seconds"))
             try:
-                store.checkpoint()
-            except Exception:
-                log.exception("WAL checkpoint failed; retrying later")
+                if self._store_open:
+                    store.checkpoint()
+                    store.keep_shm_backed()  # the WAL index grows with the WAL
+            except Exception as exc:  # noqa: BLE001 - this thread must outlive any error
+                problem = store.disk_problem(exc)
+                self.faults["checkpoint"] += 1
+                if problem:
+                    log.error("WAL checkpoint failed: %s (checkpoint failure %d; retrying later)",
+                              problem, self.faults["checkpoint"])
+                else:
+                    log.exception("WAL checkpoint failed (checkpoint failure %d; retrying later)",
+                                  self.faults["checkpoint"])
                 self.stop_event.wait(1.0)
         store.db.close()
 
@@ -411,20 +507,29 @@ class Daemon:
             if self.cfg.get("sync", "enabled") and now >= self._sync_due:
                 self._sync_due = now + self.cfg.get("sync", "interval_seconds")
                 sync.sync(sync.configured_files(self.cfg), self.cfg.get("sync", "number_pattern"))
-        except Exception:
-            log.exception("housekeeping failed; retrying later")
+        except Exception:  # noqa: BLE001 - housekeeping is tried again, the daemon goes on
+            self.fault("housekeeping", "housekeeping failed")
         self.backup_once(now)
 
     # -- reload / stop -------------------------------------------------------------------
     def reload(self) -> None:
-        """Re-read the INI file (SIGHUP)."""
+        """Re-read the INI file (SIGHUP).  Never stops the daemon: a failure is logged,
+        counted, and what it concerned is tried again (the log file) or kept as it was."""
+        try:
+            self._reload()
+        except Exception:  # noqa: BLE001 - a reload must never end the daemon
+            self.fault("reload", "reload failed")
+
+    def _reload(self) -> None:
         try:
             new = config.load(self.cfg.path)
         except config.ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             return
         old, self.cfg = self.cfg, new
-        setup_logging(new)
+        self._log_open = setup_logging(new)
+        if not self._log_open:
+            self.faults["log"] += 1
         for section, key in (("agi", "host"), ("agi", "port"), ("web", "host"), ("web", "port")):
             if old.get(section, key) != new.get(section, key):
                 log.warning("[%s] %s changed: takes effect after a restart", section, key)
@@ -465,16 +570,26 @@ class Daemon:
         log.info("stopped")
 
 
+def beat(daemon: Daemon, pid_file: str) -> None:
+    """Touch the pid file while the daemon is healthy: the watchdog restarts it when the
+    heartbeat stops (a hang, a deadlock, SIGSTOP)."""
+    try:
+        if daemon.healthy():
+            os.utime(pid_file)
+    except Exception:  # noqa: BLE001 - a missing beat is the watchdog's business
+        daemon.fault("heartbeat", "cannot touch the pid file %s", pid_file)
+
+
 def serve(cfg: config.Config, pid_file: Optional[str] = None,
           billing_state: Optional[BillingState] = None) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP reloads.  Returns the exit code."""
-    setup_logging(cfg)
     stop, reload = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: reload.set())
     pid_file = pid_file or cfg.get("daemon", "pid_file") or None
     daemon = Daemon(cfg, billing_state=billing_state)
+    daemon._log_open = setup_logging(cfg)
     try:
         if pid_file:
             check_pid_file(pid_file)
@@ -486,10 +601,12 @@ def serve(cfg: config.Config, pid_file: Optional[str] = None,
         daemon.stop()
         return 1
     try:
-        while not stop.wait(0.5):
+        while not stop.wait(HEARTBEAT_SECONDS):
             if reload.is_set():
                 reload.clear()
                 daemon.reload()
+            if pid_file:
+                beat(daemon, pid_file)
     finally:
         daemon.stop()
         if pid_file:

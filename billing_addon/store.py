@@ -24,9 +24,26 @@ from typing import Iterator, Optional, Tuple, Union
 
 import peewee as pw
 
+from . import diskspace
 from .writequeue import WriteQueue
 
-db = pw.SqliteDatabase(None)
+
+class _Database(pw.SqliteDatabase):
+    """SQLite whose WAL index is kept allocated around every connect (see diskspace)."""
+
+    def _connect(self):
+        diskspace.back_shm(self.database)
+        conn = super()._connect()
+        try:
+            diskspace.back_shm(self.database)  # the first connection truncated it
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+db = _Database(None)
+DiskFull = diskspace.DiskFull
 
 BUSY_TIMEOUT_S = 10
 
@@ -212,9 +229,24 @@ def checkpoint() -> Tuple[int, int]:
     return frames, copied
 
 
+def keep_shm_backed() -> None:
+    """Allocate the WAL index ahead of a growing WAL (the daemon calls it with each
+    checkpoint).  Raises ``DiskFull``."""
+    if db.database:
+        diskspace.back_shm(db.database)
+
+
+def disk_problem(exc: BaseException) -> Optional[str]:
+    """'disk full: ...' or 'read-only file system: ...' when ``exc`` comes from one
+    under the open database, else None."""
+    return diskspace.problem(exc, os.fspath(db.database or "."))
+
+
 def close_db() -> None:
     if not db.is_closed():
         db.close()
+    if db.database:
+        diskspace.forget_gone(db.database)
 
 
 # --- migrations --------------------------------------------------------------------

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional, Union
 
+from . import diskspace
+
 _QUERIES = (
     # the first billed call by insertion order: stops at the first match, no full scan
     "SELECT started_utc FROM call WHERE status != 'unbilled' ORDER BY id LIMIT 1",
@@ -33,6 +35,10 @@ def first_billed(database: Union[str, Path]) -> Optional[datetime]:
         return None
     # mode=rw: never create the file; a read-write connection (unlike mode=ro) leaves no
     # -wal/-shm files behind when it is the last one to close
+    try:
+        diskspace.back_shm(str(path))  # no SIGBUS on a full small file system (see diskspace)
+    except diskspace.DiskFull as exc:
+        raise sqlite3.OperationalError(str(exc)) from exc
     con = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=5)
     try:
         times = []

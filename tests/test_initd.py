@@ -78,8 +78,10 @@ def test_start_status_reload_restart_stop(tmp_path, shell):
         assert run("stop")[0] == 0
         assert run("reload")[0] == 7
     finally:
-        if pid_file.exists():
-            subprocess.run(["kill", "-9", pid_file.read_text().strip()])
+        watchdog = tmp_path / "run" / "billing-addon.watchdog.pid"
+        for left in (watchdog, pid_file):  # the watchdog first, or it starts the daemon again
+            if left.exists():
+                subprocess.run(["kill", "-9", left.read_text().strip()])
 
 
 def test_start_fails_on_a_bad_config(tmp_path):

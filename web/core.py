@@ -202,6 +202,11 @@ class WebCore:
         message = {404: "There is no such page.", 405: "This page does not accept that request.",
                    500: "Something went wrong on the box; the error is in the add-on's log."}.get(
             status, str(error.body or "The request was refused."))
+        disk = store.disk_problem(error.exception) if status == 500 and error.exception else None
+        if disk:  # a full or read-only disk: say so in one line, plainly
+            bottle.response.status = 503
+            bottle.response.content_type = "text/plain; charset=utf-8"
+            return f"The box cannot save anything: {disk}\n"
         try:
             return self.render("error.tpl", http_status=status, message=message,
                                title=bottle.HTTP_CODES.get(status, "Error"))

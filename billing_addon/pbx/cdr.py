@@ -44,6 +44,7 @@ DIAL_STATUS = {"ANSWERED": "ANSWER", "NO ANSWER": "NOANSWER", "BUSY": "BUSY",
                "FAILED": "FAILED", "CONGESTION": "CONGESTION"}
 MAX_LINE = 8192
 BATCH = 200  # rows settled per transaction
+OVER_LIMIT_EXAMPLES = 3
 BILLING_MARK = "billing"  # CDR(userfield) set by the shipped dialplan's billing-dial
 
 
@@ -135,6 +136,8 @@ class Stats:
     outside: int = 0  # outside the import period
     errors: int = 0
     problems: List[str] = field(default_factory=list)
+    over_limit: int = 0  # charged past their reservation (the PBX did not cut them)
+    over_limit_examples: List[str] = field(default_factory=list)
 
     def error(self, where: str, message: str) -> None:
         self.errors += 1
@@ -143,8 +146,23 @@ class Stats:
         if self.errors <= 20 or self.errors % 1000 == 0:
             log.warning("CDR %s: %s", where, message)
 
+    def went_over(self, uniqueid: str, cost: int) -> None:
+        self.over_limit += 1
+        if len(self.over_limit_examples) < OVER_LIMIT_EXAMPLES:
+            self.over_limit_examples.append(f"{uniqueid} (charged {cost})")
+
+    def log_over_limit(self, since: int = 0) -> None:
+        """One line for the calls that went past their limit (counted from ``since``):
+        a count and a few examples, never a line per call (an import may bring 60,000)."""
+        count = self.over_limit - since
+        if count > 0:
+            log.warning("%d call(s) went on past their limit (not cut by the PBX), e.g. %s",
+                        count, ", ".join(self.over_limit_examples))
+            self.over_limit_examples = []
+
     def add(self, other: Stats) -> None:
-        for name in ("lines", "billable", "charged", "already", "not_billed", "outside", "errors"):
+        for name in ("lines", "billable", "charged", "already", "not_billed", "outside", "errors",
+                     "over_limit"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems.extend(other.problems[: max(0, 50 - len(self.problems))])
 
@@ -238,9 +256,11 @@ class Settler:
         self.known_numbers: Set[str] = set()
         self.open_calls: Set[str] = set()
 
-    def settle(self, rows: List[CdrRow], stats: Stats, on_commit=None) -> None:
+    def settle(self, rows: List[CdrRow], stats: Stats, on_commit=None, report: bool = True) -> None:
         """``on_commit()`` runs inside the last batch's transaction (to save a position
-        atomically with the settlements it covers)."""
+        atomically with the settlements it covers).  ``report``: log the calls that went
+        past their limit when done (else the caller logs them, ``Stats.log_over_limit``)."""
+        over_before = stats.over_limit
         if not rows:
             if on_commit:
                 with money_txn():
@@ -260,6 +280,8 @@ class Settler:
                     self._count(row, result, stats)
                 if on_commit and index == len(batches) - 1:
                     on_commit()
+        if report:
+            stats.log_over_limit(over_before)
 
     def _unsettled(self, batch: List[CdrRow], stats: Stats) -> List[CdrRow]:
         uids = list({row.uniqueid for row in batch})
@@ -321,6 +343,8 @@ class Settler:
             stats.error(f"call {row.uniqueid}", str(result))
         elif result.outcome == "charged":
             stats.charged += 1
+            if result.over_limit:
+                stats.went_over(row.uniqueid, result.cost)
         elif result.outcome == "duplicate":
             stats.already += 1
         else:
@@ -360,9 +384,10 @@ def import_file(path: str, since: Optional[str] = None, until: Optional[str] = N
     for row in billable_rows(read_lines(path), stats, since, until):
         pending.append(row)
         if len(pending) >= BATCH * 5:
-            settler.settle(pending, stats)
+            settler.settle(pending, stats, report=False)
             pending = []
-    settler.settle(pending, stats)
+    settler.settle(pending, stats, report=False)
+    stats.log_over_limit()
     return stats
 
 
