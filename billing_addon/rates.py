@@ -185,6 +185,7 @@ def validate(form: Mapping[str, object], currency: Optional[str] = None) -> Rate
                       extensions=exts)
 
 
+DAY_END_S = 24 * 3600  # 24:00, the end of a block that runs to midnight
 END_OF_DAY_TYPO = 23 * 3600 + 59 * 60  # 23:59: the day's last minute left out
 
 

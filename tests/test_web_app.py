@@ -1156,7 +1156,14 @@ def test_duplicate_rates_and_2359_are_warned_and_marked(billing):
     form = {"prefix": "9", "length": "9", "rate": "1", "unit": "60", "all_extensions": "1",
             "active": "1", "start": "00:00", "end": "24:00"}
     billing.post("/rates/add", form, check=303)
-    r = billing.post("/rates/add", dict(form, end="23:59"), check=303)
+    # 23:59: 24:00 is offered before anything is saved; either answer saves once
+    offer = billing.post("/rates/add", dict(form, end="23:59"), check=200)
+    assert 'id="end-of-day-offer"' in offer.text and store.Rate.select().count() == 1
+    billing.post("/rates/add", dict(form, end="23:59", end_of_day="midnight"), check=303)
+    assert store.Rate.get_by_id(2).end_s == 24 * 3600
+    store.Rate.delete_by_id(2)
+    r = billing.post("/rates/add", dict(form, end="23:59", end_of_day="keep"), check=303)
+    assert store.Rate.select().count() == 2
     text = billing.get(r.location).text
     assert any("ends at 23:59" in f and "use 24:00" in f for f in _flash(text))
     r = billing.post("/rates/add", form, check=303)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import bottle
 
@@ -59,18 +59,25 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         form["extensions"] = source.getall("extensions")
         try:
             values = rates.validate(form, currency=settings.get("currency"))
-            if row is None:
-                saved = rates.add(values)
-            else:
-                saved = rates.update(row.id, values)
         except rates.RateError as exc:
             errors = exc.errors
         else:
-            ui.flash(f"Rate {saved.id} ({values.remarks or values.prefix}) "
-                     f"{'added' if row is None else 'saved'}.")
-            for warning in rates.save_warnings(saved.id, values):
-                ui.flash(f"Warning: rate {saved.id}: {warning}.", "warning")
-            bottle.redirect("/rates")
+            # 23:59 is most likely meant as midnight: 24:00 is offered before it is saved
+            choice = source.get("end_of_day", "")
+            if values.end_s == rates.END_OF_DAY_TYPO and choice == "midnight":
+                values.end_s, form["end"] = rates.DAY_END_S, "24:00"
+            if values.end_s == rates.END_OF_DAY_TYPO and choice != "keep":
+                return _render_form(ui, row, form, errors, offer_midnight=True)
+            try:
+                saved = rates.add(values) if row is None else rates.update(row.id, values)
+            except rates.RateError as exc:
+                errors = exc.errors
+            else:
+                ui.flash(f"Rate {saved.id} ({values.remarks or values.prefix}) "
+                         f"{'added' if row is None else 'saved'}.")
+                for warning in rates.save_warnings(saved.id, values):
+                    ui.flash(f"Warning: rate {saved.id}: {warning}.", "warning")
+                bottle.redirect("/rates")
     elif row is not None:
         currency = settings.get("currency")
         form = {"active": row.active, "remarks": row.remarks, "prefix": row.prefix,
@@ -86,9 +93,15 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         form = {"active": True, "remarks": "", "prefix": "", "length": "0", "initial_cost": "0",
                 "initial_time": "0", "rate": "", "unit": "60", "start": "00:00", "end": "24:00",
                 "all_extensions": True, "extensions": []}
+    return _render_form(ui, row, form, errors)
+
+
+def _render_form(ui: WebCore, row, form: Dict[str, Any], errors: Dict[str, str],
+                 offer_midnight: bool = False) -> str:
     return ui.render("rate_form.tpl", http_status=400 if errors else 200,
                      title="Edit Rate" if row else "Add Rate", row=row, form=form,
-                     errors=errors, all_exts=reports.all_extension_numbers())
+                     errors=errors, all_exts=reports.all_extension_numbers(),
+                     offer_midnight=offer_midnight)
 
 
 def rate_active(ui: WebCore, rate_id: int):

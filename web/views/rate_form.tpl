@@ -73,6 +73,14 @@
     % end
     % include('field_error.tpl', name='extensions')
   </fieldset>
+  % if offer_midnight:
+  <div class="notice wide" role="alert" id="end-of-day-offer">
+    <p>This rate ends at 23:59, and the end time is not included: calls started from
+      23:59:00 to 23:59:59 would get no rate. To run to midnight, end it at 24:00.</p>
+    <button type="submit" name="end_of_day" value="midnight" class="primary" id="use-midnight">End at 24:00 and save</button>
+    <button type="submit" name="end_of_day" value="keep" id="keep-2359">Keep 23:59 and save</button>
+  </div>
+  % end
   <div class="buttons wide">
     <button type="submit" class="primary" id="save-rate">Save</button>
     <a href="/rates" class="button subtle">Cancel</a>
