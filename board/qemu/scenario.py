@@ -4,9 +4,11 @@ Box A: install the previous package from a USB disk, install it again (nothing c
 refuse a tampered copy, service up through init.d (web UI and FastAGI answer), activate
 the trial, billing.ac to the host, license issued on the host with the sales tool,
 uploaded; recharge and settle a call, then pull the plug.  Boot: both are there, the
-ledger checks and SQLite's integrity_check is ok.  upgrade.sh to the current package with
-the service running: money, license, trial kept.  Firmware upgrade (new root disk,
-add-on reinstalled from the current package): the same.  Factory reset
+ledger checks and SQLite's integrity_check is ok.  The init script's watchdog starts the
+daemon again after kill -9 and after SIGSTOP; a stop through init.d stays stopped.
+upgrade.sh to the current package with the service running: money, license, trial
+kept.  Firmware upgrade (new root disk, add-on reinstalled from the current package):
+the same.  Factory reset
 (data disk wiped): license and trial kept, money gone, restored from a backup.  Hard
 reset with the qemu board's own rules (the add-on's ``reset hard``: data only, license
 kept), then with U20/U50 rules (the areas u20.ini wipes, data and persist, wiped on the
@@ -40,6 +42,17 @@ WEB_UP = ("python3 -c \"import urllib.request as u; "
           "print('web', u.urlopen('http://127.0.0.1:8080/', timeout=20).status)\"")
 AGI_UP = ("python3 -c \"import socket; socket.create_connection(('127.0.0.1', 4573), 20); "
           "print('fastagi up')\"")
+
+# kill the daemon with a signal and wait for the init script's watchdog to start a new one
+RESTARTED = ("old=$(cat /run/billing-addon.pid); kill -{signal} \"$old\"; i=0; "
+             "while [ $i -lt {limit} ]; do sleep 1; i=$((i + 1)); "
+             "new=$(cat /run/billing-addon.pid 2>/dev/null); "
+             "if [ -n \"$new\" ] && [ \"$new\" != \"$old\" ] && kill -0 \"$new\" 2>/dev/null; "
+             "then echo \"restarted after $i s\"; exit 0; fi; done; echo 'not restarted'; exit 1")
+STOPPED_FOR_GOOD = ("pid=$(cat /run/billing-addon.pid); /etc/init.d/billing-addon stop >/dev/null; "
+                    "sleep 4; if [ -e /run/billing-addon.watchdog.pid ] || "
+                    "[ -e /run/billing-addon.pid ] || kill -0 \"$pid\" 2>/dev/null; "
+                    "then echo 'still running'; exit 1; fi; echo 'stopped for good'")
 
 
 class ScenarioError(AssertionError):
@@ -199,6 +212,22 @@ class Scenario:
         self.step(box, "ledger explains every balance", "billing-addon verify", contains="ledger OK")
         self.step(box, "SQLite integrity_check", INTEGRITY, contains="ok")
 
+    def watchdog(self, box: Box) -> None:
+        """The init script's watchdog starts the daemon again after a crash (SIGKILL) and
+        after a hang (SIGSTOP: the heartbeat stops); a stop through init.d stays stopped."""
+        self.step(box, "watchdog: daemon killed (-9), started again",
+                  RESTARTED.format(signal="KILL", limit=15), contains="restarted after")
+        self.service_up(box)
+        self.step(box, "watchdog: daemon frozen (SIGSTOP), killed and started again",
+                  RESTARTED.format(signal="STOP", limit=40), contains="restarted after")
+        self.service_up(box)
+        self.step(box, "stop through init.d stays stopped", STOPPED_FOR_GOOD,
+                  contains="stopped for good")
+        self.step(box, "start again", "/etc/init.d/billing-addon start")
+        self.service_up(box)
+        self.step(box, "ledger explains every balance after the restarts", "billing-addon verify",
+                  contains="ledger OK")
+
     def package_upgrade(self, box: Box, licensed: dict) -> None:
         """upgrade.sh over the running previous version: stop, swap, migrate, start."""
         out = self.install(box, self.host.current, "upgrade.sh")
@@ -336,6 +365,7 @@ class Scenario:
         self.cloned_vm(a, CLONE_MAC)
         self.money_then_power_cut(a)
         self.after_power_cut(a)
+        self.watchdog(a)
         self.package_upgrade(a, licensed)
         self.firmware_upgrade(a, licensed)
         self.factory_reset(a, licensed)
