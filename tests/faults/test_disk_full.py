@@ -247,11 +247,11 @@ def test_web_ui_says_disk_full_in_one_line(box):
         billing.login(user.username, password)
         before = accounts.get_extension("1001").balance
         fill(mount)
-        r = billing.post("/extensions/recharge", {"n": "1001", "amount": "50"})
+        r = billing.post("/extensions/recharge", {"n": "1001", "amount": "50", "step": "confirm"})
         assert r.status == 503 and len(r.text.strip().splitlines()) == 1, r.text[:500]
         assert "disk full" in r.text
         free(mount)
-        billing.post("/extensions/recharge", {"n": "1001", "amount": "50"}, check=303)
+        billing.post("/extensions/recharge", {"n": "1001", "amount": "50", "step": "confirm"}, check=303)
         assert accounts.get_extension("1001").balance == before + money.parse_amount("50")
         assert accounts.verify() == []
     finally:
