@@ -1,5 +1,9 @@
 """Small builders and waits shared by the tests."""
 
+import contextlib
+import logging
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -41,6 +45,56 @@ def make_rate(prefix="9", length="0", rate="0.10", unit="60", **kw):
             "all_extensions": kw.pop("all_extensions", True)}
     form.update(kw)
     return rates.add(rates.validate(form))
+
+
+def fund_1001(prefixes=("1",)):
+    """Extension 1001 billed with 100 on it, and a rate of 0.01 a second for the numbers
+    starting with each of ``prefixes`` (the recorded sessions dial 1..., 9...)."""
+    make_extension("1001", balance="100")
+    for prefix in prefixes:
+        make_rate(prefix, rate="0.01", unit="1")
+
+
+@contextlib.contextmanager
+def logger_restored(name="billing_addon"):
+    """The daemon installs its log handler; give the logger back afterwards."""
+    logger = logging.getLogger(name)
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    try:
+        yield
+    finally:
+        for handler in logger.handlers:
+            if handler not in saved[0]:
+                handler.close()
+        logger.handlers[:], logger.propagate, logger.level = saved
+
+
+def alive(pid):
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+_HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+"""
+
+
+def hold_write_lock(database, seconds):
+    """Another process holding ``database``'s write lock for ``seconds``; returns once it
+    holds it (the Popen: wait() for it)."""
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_WRITE_LOCK, str(database), str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
 
 
 class BoxClock:

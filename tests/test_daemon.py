@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from billing_addon import accounts, boottime, calls, config, daemon, money, rates, settings, store
+from billing_addon import accounts, boottime, calls, config, daemon, settings, store
 from billing_addon.store import Call, Extension
-from tests.helpers import wait_for
+from tests.helpers import fund_1001, logger_restored, wait_for
 from tests.pbx_support import FIXTURES, env_bytes, replay, write_config
 
 
@@ -29,25 +29,14 @@ def prepare_billing():
     settings.put("timezone", "Asia/Shanghai")
     settings.put("warn_seconds", "0")
     settings.put("max_call_seconds", "60")
-    accounts.ensure_extension("1001", "Ext 1001")
-    accounts.edit(["1001"], billing_enabled=True)
-    accounts.recharge(["1001"], money.parse_amount("100"), "test")
-    rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1", "all_extensions": True}))
-    rates.add(rates.validate({"prefix": "9", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    fund_1001(("1", "9"))
 
 
 @pytest.fixture(autouse=True)
 def keep_logging():
-    """reload() installs the daemon's log handler; give the logger back afterwards."""
-    import logging
-
-    logger = logging.getLogger("billing_addon")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    for handler in logger.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    logger.handlers[:], logger.propagate, logger.level = saved
+    """The daemon installs its log handler; give the logger back afterwards."""
+    with logger_restored():
+        yield
 
 
 @pytest.fixture

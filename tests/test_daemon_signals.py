@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from billing_addon import accounts, money, rates, store
+from billing_addon import store
 from billing_addon.store import Call
-from tests.helpers import wait_for
+from tests.helpers import fund_1001, wait_for
 from tests.pbx_support import env_bytes, logged_port, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +29,7 @@ def start_daemon(ini, pid_file):
 def setup(tmp_path):
     ini = write_config(tmp_path)
     store.init_db(tmp_path / "data" / "billing.db")
-    accounts.ensure_extension("1001", "Ext 1001")
-    accounts.edit(["1001"], billing_enabled=True)
-    accounts.recharge(["1001"], money.parse_amount("100"), "test")
-    rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    fund_1001()
     yield ini, tmp_path
     store.close_db()
 

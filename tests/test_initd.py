@@ -10,20 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import alive
 from tests.pbx_support import logged_port, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "init.d" / "billing-addon"
 
 SHELLS = [s for s in (["dash"], ["bash", "--posix"], ["busybox", "sh"]) if shutil.which(s[0])]
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_script_is_posix_sh():

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from billing_addon import accounts, money, rates, settings, store
+from billing_addon import accounts, settings, store
 from billing_addon.pbx.handlers import make_handlers
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension
-from tests.helpers import wait_for, wait_until
+from tests.helpers import fund_1001, wait_for, wait_until
 from tests.pbx_support import env_bytes, make_env, replay, reply_for
 
 GOOD = env_bytes("a-limit-cut-authorize")
@@ -23,10 +23,7 @@ GOOD = env_bytes("a-limit-cut-authorize")
 def billing(db_path):
     settings.put("warn_seconds", "0")
     settings.put("max_call_seconds", "60")
-    accounts.ensure_extension("1001", "Ext 1001")
-    accounts.edit(["1001"], billing_enabled=True)
-    accounts.recharge(["1001"], money.parse_amount("100"), "test")
-    rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    fund_1001()
 
 
 def start_server(**kw):

@@ -31,7 +31,7 @@ from billing_addon.web.app import make_app
 
 from billing_addon import accounts, backup, calls, config, daemon, money, rates, settings, store
 from billing_addon.cli import main
-from tests.helpers import wait_until
+from tests.helpers import logger_restored, wait_until
 from tests.pbx_support import cdr_rows, logged_port, make_env, replay, write_config
 from tests.web_fakes import FakeActivation
 from tests.webclient import Client
@@ -44,13 +44,8 @@ T0 = 1_795_000_000  # call start times in the CDR rows
 @pytest.fixture(autouse=True)
 def keep_logging():
     """The daemon installs its log handler; give the logger back afterwards."""
-    logger = logging.getLogger("billing_addon")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    for handler in logger.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    logger.handlers[:], logger.propagate, logger.level = saved
+    with logger_restored():
+        yield
     store.damaged = []
 
 

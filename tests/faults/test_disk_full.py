@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from billing_addon import accounts, calls, money, rates, store
-from tests.helpers import wait_for
+from tests.helpers import fund_1001, wait_for
 from tests.pbx_support import logged_port, make_env, replay, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,10 +75,7 @@ def box(tmp_path, ext4):
     extension and a rate."""
     ini = write_config(tmp_path, box={"database": str(ext4 / "billing.db")})
     store.init_db(ext4 / "billing.db")
-    accounts.ensure_extension("1001", "Ext 1001")
-    accounts.edit(["1001"], billing_enabled=True)
-    accounts.recharge(["1001"], money.parse_amount("100"), "test")
-    rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    fund_1001()
     store.close_db()
     yield ini, ext4
     store.close_db()

@@ -12,20 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from billing_addon import accounts, calls, config, daemon, money, rates, store
-from tests.helpers import wait_for
+from billing_addon import accounts, calls, config, daemon, store
+from tests.helpers import alive, fund_1001, wait_for
 from tests.pbx_support import logged_port, make_env, replay, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "init.d" / "billing-addon"
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def authorize(port, uniqueid):
@@ -51,10 +43,7 @@ def box(tmp_path):
     again: the daemon under test opens it)."""
     ini = write_config(tmp_path)
     store.init_db(tmp_path / "data" / "billing.db")
-    accounts.ensure_extension("1001", "Ext 1001")
-    accounts.edit(["1001"], billing_enabled=True)
-    accounts.recharge(["1001"], money.parse_amount("100"), "test")
-    rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    fund_1001()
     store.close_db()
     yield ini, tmp_path
     store.close_db()

@@ -6,17 +6,15 @@ ALLOWED whose answer never reached Asterisk releases its reservation at once.  A
 each fault nothing is charged twice or lost and the ledger verifies."""
 
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from billing_addon import accounts, money, rates, settings, store
+from billing_addon import accounts, money, settings, store
 from billing_addon.pbx.handlers import make_handlers
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension
-from tests.helpers import wait_for
+from tests.helpers import fund_1001, hold_write_lock, wait_for
 from tests.pbx_support import env_bytes, make_env, replay
 
 WAIT = 0.5  # [agi] wait_seconds of these servers
@@ -28,10 +26,7 @@ SETTLE = env_bytes("a-limit-cut-settle")
 def server(db_path):
     settings.put("warn_seconds", "0")
     settings.put("max_call_seconds", "60")
-    accounts.ensure_extension("1001", "Ext 1001")
-    accounts.edit(["1001"], billing_enabled=True)
-    accounts.recharge(["1001"], money.parse_amount("100"), "test")
-    rates.add(rates.validate({"prefix": "1", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    fund_1001()
     srv = AgiServer(make_handlers(lambda: "active", WAIT), "127.0.0.1", 0, max_connections=20,
                     idle_timeout=10.0, session_timeout=30.0, env_timeout=WAIT,
                     inline_when=store.writes_quick, loop_setup=store.never_wait_here).start()
@@ -67,21 +62,11 @@ def test_idle_connections_do_not_keep_real_calls_out(server):
     assert reserved() == 5 * Call.get(Call.uniqueid == "1795441378.100").reserved
 
 
-HOLD_LOCK = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("ROLLBACK")
-"""
 
 
 def test_a_write_lock_of_another_process_gives_denied_error_within_the_bound(server, db_path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db_path), str(4 * WAIT + 1)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = hold_write_lock(db_path, 4 * WAIT + 1)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         started = time.monotonic()
         got = replay(server.address, AUTHORIZE, timeout=20)
         waited = time.monotonic() - started
@@ -100,10 +85,8 @@ def test_a_settlement_waiting_for_that_lock_does_not_hold_authorize_up(server, d
     process's lock, holding the daemon's own write queue: authorize still answers
     DENIED error within the bound instead of queueing behind it."""
     assert replay(server.address, AUTHORIZE).variables.get("BILLING_RESULT") == "ALLOWED"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db_path), str(4 * WAIT + 1)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = hold_write_lock(db_path, 4 * WAIT + 1)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         settle = socket.create_connection(server.address, timeout=10)
         settle.sendall(SETTLE)  # the hangup handler's settle of the call authorized above
         assert wait_for(lambda: any(conn.state == "work" for conn in list(server.connections)))

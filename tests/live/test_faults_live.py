@@ -8,8 +8,6 @@ or left reserved and ``billing-addon verify`` is clean."""
 
 import selectors
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,7 +15,7 @@ import pytest
 
 from billing_addon import money
 from billing_addon.store import Call
-from tests.helpers import wait_for
+from tests.helpers import hold_write_lock, wait_for
 from tests.live.livepbx import balance, reserved
 
 cents = money.parse_amount
@@ -144,23 +142,13 @@ def test_settle_with_the_daemon_frozen_does_not_hold_the_channel(live, extension
     check_clean(live, number, cents("1"), call.cost)
 
 
-HOLD_LOCK = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("ROLLBACK")
-"""
 
 
 def test_a_write_lock_held_by_another_process_gives_denied_error_within_the_bound(live, extension):
     number = extension(balance="1")
     database = str(live.daemon.folder / "data" / "billing.db")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, database, "6"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = hold_write_lock(database, 6)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         placed = live.call(number, "91000104", talk=1)
         started = step_time(live, placed, "AGI")
         waited = decided(live, placed) - started
