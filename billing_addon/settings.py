@@ -49,6 +49,16 @@ def _seconds(low: int, high: int) -> Callable[[str], str]:
     return check
 
 
+def _text(most: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        value = value.strip().replace("\r\n", "\n")
+        if len(value) > most:
+            raise SettingError(f"must be at most {most} characters")
+        return value
+
+    return check
+
+
 @dataclass(frozen=True)
 class Option:
     default: str
@@ -75,6 +85,11 @@ OPTIONS: Dict[str, Option] = {
     ),
     "stale_grace_seconds": Option(
         "600", _seconds(60, 86400), "grace after a call's limit before its reservation is released"
+    ),
+    "hotel_name": Option("", _text(80), "the hotel's (or box's) name printed on statements"),
+    "hotel_address": Option("", _text(300), "the address printed on statements"),
+    "checkout_status": Option(
+        "locked", _choice("locked", "unlocked"), "the state an extension is returned to at check-out"
     ),
 }
 

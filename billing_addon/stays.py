@@ -1,0 +1,124 @@
+"""Stays: a guest checked in on an extension and checked out with a statement.
+
+Check-in names the extension after the guest, unlocks it (billing on), and optionally
+takes a deposit (a recharge) and sets a credit.  Check-out refuses while a call of the
+extension is in progress (its cost is not known: the statement would miss it), takes
+an optional payment at the desk (ledger kind ``payment``, at most what is owed), issues
+the statement of the stay, then gives the extension back its name and the state of the
+``checkout_status`` setting.  All of a check-out is one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from . import accounts, money, settings, statements
+from .errors import Refusal
+from .store import Extension, db, money_txn, now_utc, sql
+
+
+class StayError(Refusal):
+    """A refused check-in or check-out; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Stay:
+    id: int
+    number: str
+    guest: str
+    checkin_utc: int
+    checkout_utc: Optional[int]
+    statement: str
+
+
+_SELECT = ("SELECT s.id, e.number, s.guest, s.checkin_utc, s.checkout_utc, "
+           "COALESCE(st.number, '') FROM stay s JOIN extension e ON e.id = s.extension_id "
+           "LEFT JOIN statement st ON st.id = s.statement_id ")
+
+
+def open_stay(ext: Extension) -> Optional[Stay]:
+    row = db.execute_sql(_SELECT + "WHERE s.extension_id = ? AND s.checkout_utc IS NULL",
+                         (ext.id,)).fetchone()
+    return Stay(*row) if row else None
+
+
+def listing(open_only: bool = False, limit: int = 200) -> List[Stay]:
+    where = "WHERE s.checkout_utc IS NULL " if open_only else ""
+    return [Stay(*r) for r in db.execute_sql(
+        _SELECT + where + "ORDER BY s.checkout_utc IS NOT NULL, s.id DESC LIMIT ?", (limit,))]
+
+
+def _check_guest(guest: str) -> str:
+    guest = (guest or "").strip()
+    if not guest:
+        raise StayError("a check-in needs the guest's name")
+    if len(guest) > 80:
+        raise StayError("the guest's name is at most 80 characters")
+    return guest
+
+
+def check_in(number: str, guest: str, *, deposit: int = 0, credit: Optional[int] = None,
+             operator: str = "", at: Optional[int] = None) -> Stay:
+    guest = _check_guest(guest)
+    if not isinstance(deposit, int) or deposit < 0 or deposit > money.MAX_AMOUNT:
+        raise StayError("the deposit must be zero or a positive amount")
+    if credit is not None and (not isinstance(credit, int) or not 0 <= credit <= money.MAX_AMOUNT):
+        raise StayError("credit must be zero or a positive amount")
+    with money_txn():
+        ext = accounts.get_extension(number)
+        if open_stay(ext) is not None:
+            raise StayError(f"extension {ext.number} is already checked in: check it out first")
+        start = at if at is not None else now_utc()
+        # a stay starts after the last one ended, so no entry is on two statements
+        last_end = db.execute_sql("SELECT MAX(checkout_utc) FROM stay WHERE extension_id = ?",
+                                  (ext.id,)).fetchone()[0]
+        start = max(start, last_end or 0)
+        changes: Dict[str, Any] = {"status": "unlocked", "billing_enabled": True, "name": guest}
+        if credit is not None:
+            changes["credit"] = credit
+        accounts.edit([ext.number], **changes)
+        cursor = sql("INSERT INTO stay (extension_id, guest, previous_name, checkin_utc, operator) "
+                     "VALUES (?, ?, ?, ?, ?)", (ext.id, guest, ext.name, start, operator[:80]))
+        if deposit:
+            accounts.append_entry(ext.id, "recharge", deposit, reason=f"deposit: {guest}"[:200],
+                                  operator=operator, at=start)
+    return Stay(cursor.lastrowid, ext.number, guest, start, None, "")
+
+
+def owed(number: str) -> int:
+    """What the guest owes now: the part of the balance below zero."""
+    return max(0, -accounts.get_extension(number).balance)
+
+
+def check_out(number: str, *, payment: int = 0, operator: str = "",
+              at: Optional[int] = None) -> Dict[str, Any]:
+    """Check the extension's stay out; returns the statement's snapshot."""
+    if not isinstance(payment, int) or isinstance(payment, bool) or payment < 0:
+        raise StayError("the payment must be zero or a positive amount")
+    with money_txn():
+        ext = accounts.get_extension(number)
+        stay = open_stay(ext)
+        if stay is None:
+            raise StayError(f"extension {ext.number} is not checked in")
+        busy = statements.in_progress(ext.id)
+        if busy:
+            raise StayError(f"extension {ext.number} has {busy} call(s) in progress: check out "
+                            "when they have ended, so that the statement has them")
+        if payment > max(0, -ext.balance):
+            currency = settings.get("currency")
+            raise StayError(f"the payment {money.format_amount(payment, currency)} is more than "
+                            f"extension {ext.number} owes "
+                            f"({money.format_amount(max(0, -ext.balance), currency)})")
+        end = max(at if at is not None else now_utc(), stay.checkin_utc)
+        if payment:
+            accounts.append_entry(ext.id, "payment", payment, reason=f"paid at check-out: "
+                                  f"{stay.guest}"[:200], operator=operator, at=end)
+        # the period is [check-in, check-out]: entries of the check-out second are in it
+        snap = statements.issue(ext, stay.checkin_utc, end + 1, guest=stay.guest)
+        previous = db.execute_sql("SELECT previous_name FROM stay WHERE id = ?",
+                                  (stay.id,)).fetchone()[0]
+        accounts.edit([ext.number], status=settings.get("checkout_status"), name=previous)
+        sql("UPDATE stay SET checkout_utc = ?, statement_id = (SELECT id FROM statement WHERE "
+            "number = ?) WHERE id = ?", (end + 1, snap["number"], stay.id))
+    return snap
