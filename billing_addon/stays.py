@@ -43,6 +43,16 @@ def open_stay(ext: Extension) -> Optional[Stay]:
     return Stay(*row) if row else None
 
 
+def checked_in(numbers: List[str]) -> set:
+    """Which of these extension numbers have a guest checked in."""
+    if not numbers:
+        return set()
+    rows = db.execute_sql("SELECT e.number FROM stay s JOIN extension e ON e.id = s.extension_id "
+                          "WHERE s.checkout_utc IS NULL AND e.number IN "
+                          f"({', '.join('?' * len(numbers))})", list(numbers))
+    return {r[0] for r in rows}
+
+
 def listing(open_only: bool = False, limit: int = 200) -> List[Stay]:
     where = "WHERE s.checkout_utc IS NULL " if open_only else ""
     return [Stay(*r) for r in db.execute_sql(

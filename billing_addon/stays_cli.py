@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any, Dict, List
 from zoneinfo import ZoneInfo
 
-from . import money, settings, stays, statements
+from . import money, settings, statements, stays
 
 
 def _open(args) -> None:

@@ -41,6 +41,7 @@ from . import (
     recharge_history,
     signin,
     statistics,
+    stays,
 )
 from .core import ANYONE, Route, WebCore
 
@@ -98,7 +99,7 @@ ROUTES: List[Route] = [
 
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
-PAGES = (signin, extensions, rates, recharge_history, call_log, exports, statistics,
+PAGES = (signin, extensions, stays, rates, recharge_history, call_log, exports, statistics,
          billing_settings, account, admin)
 
 

@@ -27,7 +27,7 @@ from .export_jobs import ExportJobs
 VIEWS = str(Path(__file__).resolve().parent / "views")
 COOKIE = "billing_session"
 
-BILLING_MENU = [("/extensions", "Extensions"), ("/rates", "Rate"),
+BILLING_MENU = [("/extensions", "Extensions"), ("/stays", "Stays"), ("/rates", "Rate"),
                 ("/recharges", "Recharge History"), ("/calls", "Call Log"),
                 ("/statistics", "Statistics"), ("/settings", "Settings")]
 ADMIN_MENU = [("/admin/settings", "Settings"), ("/admin/users", "Billing Manager")]

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import accounts, money, reports, settings
+from billing_addon import accounts, money, reports, settings, stays
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -26,7 +26,8 @@ def extension_list(ui: WebCore):
     q = decoded(bottle.request.query)
     filters = _filters(q)
     page = reports.extensions_page(page=q.get("page", 1), **filters)
-    return ui.render("extensions.tpl", title="Extensions", page=page, filters=filters)
+    return ui.render("extensions.tpl", title="Extensions", page=page, filters=filters,
+                     checked_in=stays.checked_in([e.number for e in page.rows]))
 
 
 def _filters(source) -> Dict[str, Any]:

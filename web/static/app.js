@@ -114,4 +114,7 @@
       if (window.history.length > 1) { e.preventDefault(); window.history.back(); }
     });
   });
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
 })();

@@ -71,6 +71,11 @@
         <a href="/extensions/recharge?n={{qs(e.number)}}" class="button small" title="Recharge {{e.number}}">Recharge</a>
         <a href="/extensions/edit?n={{qs(e.number)}}" class="button small subtle" title="Edit {{e.number}}">Edit</a>
         <a href="/extensions/adjust?n={{qs(e.number)}}" class="button small subtle" title="Correct the balance of {{e.number}}">Adjust</a>
+        % if e.number in checked_in:
+        <a href="/stays/check-out?n={{qs(e.number)}}" class="button small subtle check-out" title="Check the guest out of {{e.number}}">Check out</a>
+        % else:
+        <a href="/stays/check-in?n={{qs(e.number)}}" class="button small subtle check-in" title="Check a guest in on {{e.number}}">Check in</a>
+        % end
       </td>
     </tr>
     % end

@@ -1,0 +1,176 @@
+"""The Stays page: guests checked in, check-in and check-out of one extension (row actions
+of the Extensions page), and the statements issued at check-out, each with a printable
+page and its PDF and xlsx files (``billing_addon.statement_files`` when installed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from typing import Dict, List, Optional
+from zoneinfo import ZoneInfo
+
+import bottle
+
+from billing_addon import accounts, money, settings, statements, stays
+
+from . import auth
+from .core import Route, WebCore, decoded
+
+
+def stay_list(ui: WebCore):
+    return ui.render("stays.tpl", title="Stays", open_stays=stays.listing(open_only=True),
+                     issued=statements.listing(limit=200))
+
+
+def _extension(ui: WebCore):
+    request = bottle.request
+    source = decoded(request.forms if request.method == "POST" else request.query)
+    try:
+        ext = accounts.get_extension(source.get("n", ""))
+    except accounts.AccountError:
+        raise ui.error_page(404, "There is no such extension.") from None
+    return request, source, ext
+
+
+def _operator(ui: WebCore) -> str:
+    session = ui.session()
+    return session.username if session else ""
+
+
+def _optional_amount(text: str, errors: Dict[str, str], field: str) -> Optional[int]:
+    if not (text or "").strip():
+        return None
+    try:
+        return money.parse_amount(text, currency=settings.get("currency"))
+    except money.AmountError as exc:
+        errors[field] = str(exc)
+        return None
+
+
+def check_in(ui: WebCore):
+    """The form (guest, deposit, credit), a review, then the check-in."""
+    request, source, ext = _extension(ui)
+    stay = stays.open_stay(ext)
+    if stay is not None:
+        ui.flash(f"Extension {ext.number} is checked in for {stay.guest}: check it out first.",
+                 "error")
+        bottle.redirect("/stays")
+    form = {k: source.get(k, "") for k in ("guest", "deposit", "credit")}
+    errors: Dict[str, str] = {}
+    if request.method == "POST":
+        if not form["guest"].strip():
+            errors["guest"] = "Type the guest's name."
+        elif len(form["guest"].strip()) > 80:
+            errors["guest"] = "The guest's name is at most 80 characters."
+        deposit = _optional_amount(form["deposit"], errors, "deposit") or 0
+        credit = _optional_amount(form["credit"], errors, "credit")
+        step = source.get("step", "")
+        if not errors and step not in ("confirm", "change"):
+            return ui.render("checkin_confirm.tpl", title=f"Confirm Check-in of {ext.number}",
+                             ext=ext, guest=form["guest"].strip(), deposit=deposit, credit=credit)
+        if not errors and step == "confirm":
+            try:
+                stays.check_in(ext.number, form["guest"], deposit=deposit, credit=credit,
+                               operator=_operator(ui))
+            except (stays.StayError, accounts.AccountError) as exc:
+                errors["form"] = str(exc)
+            else:
+                ui.flash(f"Extension {ext.number} checked in for {form['guest'].strip()}.")
+                bottle.redirect("/stays")
+    return ui.render("checkin.tpl", http_status=400 if errors else 200,
+                     title=f"Check in {ext.number}", ext=ext, form=form, errors=errors)
+
+
+def check_out(ui: WebCore):
+    """What the stay comes to so far and the payment; a review; then the statement."""
+    request, source, ext = _extension(ui)
+    stay = stays.open_stay(ext)
+    if stay is None:
+        ui.flash(f"Extension {ext.number} is not checked in.", "error")
+        bottle.redirect("/stays")
+    assert stay is not None  # bottle.redirect raised otherwise
+    errors: Dict[str, str] = {}
+    payment_text = source.get("payment", "")
+    preview = statements.snapshot(ext, stay.checkin_utc, stays_end(), guest=stay.guest)
+    payment = 0
+    if request.method == "POST":
+        payment = _optional_amount(payment_text, errors, "payment") or 0
+        owed = max(0, -ext.balance)
+        if not errors and payment > owed:
+            owed_text = money.format_amount(owed, settings.get("currency"))
+            errors["payment"] = f"That is more than is owed ({owed_text})."
+        if not errors and preview["in_progress"]:
+            errors["form"] = (f"Extension {ext.number} has {preview['in_progress']} call(s) in "
+                              "progress: check out when they have ended.")
+        step = source.get("step", "")
+        if not errors and step == "confirm":
+            try:
+                snap = stays.check_out(ext.number, payment=payment, operator=_operator(ui))
+            except (stays.StayError, accounts.AccountError) as exc:
+                errors["form"] = str(exc)
+            else:
+                ui.flash(f"Extension {ext.number} checked out: statement {snap['number']}.")
+                bottle.redirect(f"/statements/{snap['number']}")
+        if not errors and step != "change":
+            return ui.render("checkout_confirm.tpl", title=f"Confirm Check-out of {ext.number}",
+                             ext=ext, stay=stay, payment=payment, preview=preview,
+                             after_status=settings.get("checkout_status").capitalize())
+    return ui.render("checkout.tpl", http_status=400 if errors else 200,
+                     title=f"Check out {ext.number}", ext=ext, stay=stay, preview=preview,
+                     payment=payment_text, errors=errors, owed=max(0, -ext.balance))
+
+
+def stays_end() -> int:
+    """The end of a stay's period were it checked out now (as check_out sets it)."""
+    from billing_addon.store import now_utc
+
+    return now_utc() + 1
+
+
+def statement_page(ui: WebCore, number: str):
+    try:
+        snap = statements.load(number)
+    except statements.StatementError:
+        raise ui.error_page(404, "There is no such statement.") from None
+    zone = ZoneInfo(snap["zone"])
+    return ui.render("statement.tpl", title=f"Statement {snap['number']}", s=snap,
+                     at=lambda ts: dt.datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M"),
+                     sfmt=lambda units: money.format_amount(units, snap["currency"]))
+
+
+def _statement_file(ui: WebCore, number: str, kind: str):
+    """The statement's PDF or xlsx, made by billing_addon.statement_files when it is
+    installed (another part of the add-on); else 501."""
+    try:
+        snap = statements.load(number)
+    except statements.StatementError:
+        raise ui.error_page(404, "There is no such statement.") from None
+    try:
+        files = importlib.import_module("billing_addon.statement_files")
+    except ModuleNotFoundError:
+        return bottle.HTTPResponse("not available yet", status=501,
+                                   headers={"Content-Type": "text/plain; charset=utf-8"})
+    body = files.to_pdf(snap) if kind == "pdf" else files.to_xlsx(snap)
+    types = {"pdf": "application/pdf",
+             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    return bottle.HTTPResponse(body, headers={
+        "Content-Type": types[kind],
+        "Content-Disposition": f'attachment; filename="{snap["number"]}.{kind}"'})
+
+
+def statement_pdf(ui: WebCore, number: str):
+    return _statement_file(ui, number, "pdf")
+
+
+def statement_xlsx(ui: WebCore, number: str):
+    return _statement_file(ui, number, "xlsx")
+
+
+ROUTES: List[Route] = [
+    ("/stays", "GET", auth.BILLING, stay_list),
+    ("/stays/check-in", ["GET", "POST"], auth.BILLING, check_in),
+    ("/stays/check-out", ["GET", "POST"], auth.BILLING, check_out),
+    (r"/statements/<number:re:S-\d+>.pdf", "GET", auth.BILLING, statement_pdf),
+    (r"/statements/<number:re:S-\d+>.xlsx", "GET", auth.BILLING, statement_xlsx),
+    (r"/statements/<number:re:S-\d+>", "GET", auth.BILLING, statement_page),
+]
