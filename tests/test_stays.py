@@ -1,0 +1,219 @@
+"""Stays and statements (issue #14.1): check-in, check-out with a payment, the statement
+and the ledger, the refusals; a real SQLite file each test."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
+from billing_addon import accounts, calls, cli, settings, stays, statements, store
+from billing_addon.store import Ledger, money_txn
+
+from .helpers import amount, make_extension, make_rate
+
+T0 = 1_780_000_000
+CONTRACT_KEYS = {"number", "issued_utc", "zone", "zone_label", "currency", "hotel", "extension",
+                 "guest", "period", "opening_balance", "closing_balance", "calls", "entries",
+                 "totals", "in_progress"}
+
+
+def _call(number, uid, at, seconds):
+    assert calls.authorize(number, "912345678", at=at, uniqueid=uid).result == calls.ALLOWED
+    calls.settle(uid, seconds, "ANSWER", at=at + seconds)
+
+
+def test_a_stay_from_check_in_to_check_out(db_path):
+    make_extension("101", name="Room 101")
+    make_rate("9", rate="0.60", unit="60")
+    settings.put("hotel_name", "Hotel Test")
+    settings.put("hotel_address", "1 Beach Road\nSeaside")
+    stays.check_in("101", "Ann Smith", deposit=amount("2"), credit=amount("20"), operator="desk",
+                   at=T0)
+    ext = accounts.get_extension("101")
+    assert (ext.name, ext.status, ext.billing_enabled, ext.credit) == ("Ann Smith", "unlocked",
+                                                                       True, amount("20"))
+    _call("101", "c1", T0 + 100, 300)   # 3.00
+    _call("101", "c2", T0 + 1000, 60)   # 0.60
+    assert stays.owed("101") == amount("1.60")
+    snap = stays.check_out("101", payment=amount("1.60"), operator="desk", at=T0 + 5000)
+    assert CONTRACT_KEYS <= set(snap)
+    assert snap["number"] == "S-000001"
+    assert snap["hotel"] == {"name": "Hotel Test", "address": "1 Beach Road\nSeaside"}
+    assert snap["guest"] == "Ann Smith" and snap["extension"]["number"] == "101"
+    assert [c["cost"] for c in snap["calls"]] == [amount("3"), amount("0.60")]
+    assert [e["kind"] for e in snap["entries"]] == ["recharge", "payment"]
+    assert snap["totals"] == {"calls": 2, "call_cost": amount("3.60"), "recharges": amount("2"),
+                              "adjustments": 0, "payments": amount("1.60")}
+    assert (snap["opening_balance"], snap["closing_balance"]) == (0, 0)
+    ext = accounts.get_extension("101")
+    assert (ext.status, ext.name, ext.balance) == ("locked", "Room 101", 0)
+    # a payment is not a recharge: Total Recharges has the deposit only
+    assert ext.total_recharges == amount("2")
+    assert accounts.verify() == []
+    # kept as issued: the rates changing, later calls, do not change it
+    make_rate("9", rate="9.00", unit="1")
+    assert statements.load("S-000001") == snap
+    with pytest.raises(Exception, match="kept as issued"):
+        store.db.execute_sql("UPDATE statement SET snapshot = '{}'")
+    with pytest.raises(Exception, match="kept as issued"):
+        store.db.execute_sql("DELETE FROM statement")
+
+
+def test_check_out_waits_for_calls_in_progress(db_path):
+    make_extension("101", balance="10")
+    make_rate("9")
+    stays.check_in("101", "Bob", at=T0)
+    assert calls.authorize("101", "912345678", at=T0 + 10, uniqueid="open").result == calls.ALLOWED
+    before = store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0]
+    with pytest.raises(stays.StayError, match="1 call\\(s\\) in progress"):
+        stays.check_out("101", at=T0 + 20)
+    assert store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0] == before
+    assert stays.open_stay(accounts.get_extension("101")) is not None
+    calls.settle("open", 120, "ANSWER", at=T0 + 130)
+    snap = stays.check_out("101", at=T0 + 200)
+    assert [c["answered_s"] for c in snap["calls"]] == [120] and snap["in_progress"] == 0
+
+
+def test_a_payment_larger_than_owed_changes_nothing(db_path):
+    make_extension("101", credit="10")
+    make_rate("9", rate="1", unit="60")
+    stays.check_in("101", "Cy", at=T0)
+    _call("101", "c1", T0 + 10, 120)  # owes 2.00
+    entries = Ledger.select().count()
+    with pytest.raises(stays.StayError, match="more than extension 101 owes"):
+        stays.check_out("101", payment=amount("2.01"), at=T0 + 500)
+    assert Ledger.select().count() == entries
+    assert stays.open_stay(accounts.get_extension("101")) is not None
+    accounts.ensure_extension("102")
+    with pytest.raises(stays.StayError, match="102 is not checked in"):
+        stays.check_out("102")
+
+
+def test_refusals(db_path):
+    make_extension("101")
+    with pytest.raises(stays.StayError, match="guest's name"):
+        stays.check_in("101", "  ")
+    stays.check_in("101", "Dee", at=T0)
+    with pytest.raises(stays.StayError, match="already checked in"):
+        stays.check_in("101", "Eve")
+    ext = accounts.get_extension("101")
+    with pytest.raises(statements.StatementError, match="period is empty"):
+        statements.issue(ext, T0 + 10, T0 + 10)
+    with pytest.raises(statements.StatementError, match="no calls and no balance changes"):
+        statements.issue_period("101", T0 - 1000, T0 - 10)
+    assert store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0] == 0
+
+
+def test_check_out_state_follows_the_setting(db_path):
+    make_extension("101")
+    settings.put("checkout_status", "unlocked")
+    stays.check_in("101", "Flo", at=T0)
+    stays.check_out("101", at=T0 + 10)
+    assert accounts.get_extension("101").status == "unlocked"
+
+
+def test_cli_check_in_out_and_statements(tmp_path, capsys):
+    ini = tmp_path / "box.ini"
+    ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n")
+
+    def run(*argv):
+        code = cli.main(["--config", str(ini), *argv])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    assert run("init")[0] == 0
+    assert run("ext", "add", "201")[0] == 0
+    assert run("stay", "check-in", "201", "--guest", "Gus", "--deposit", "5")[0] == 0
+    code, out = run("stay", "list", "--open")
+    assert code == 0 and "Gus" in out
+    code, out = run("stay", "check-out", "201", "--payment", "1")
+    assert code == 1 and "more than extension 201 owes" in out
+    code, out = run("stay", "check-out", "201")
+    assert code == 0 and "Statement S-000001" in out and "Closing balance $5.00" in out
+    code, out = run("statement", "show", "S-000001")
+    assert code == 0 and "Recharges $5.00" in out
+    code, out = run("statement", "list")
+    assert "S-000001" in out and "extension 201" in out
+    code, out = run("statement", "show", "S-000009")
+    assert code == 1 and "no statement" in out
+
+
+_op = st.one_of(
+    st.tuples(st.just("recharge"), st.integers(1, 50_000)),
+    st.tuples(st.just("adjust"), st.integers(-30_000, 30_000).filter(bool)),
+    st.tuples(st.just("start"), st.integers(0, 0)),
+    st.tuples(st.just("end"), st.integers(0, 900)),
+    st.tuples(st.just("check-in"), st.integers(0, 0)),
+)
+
+
+@given(st.lists(_op, min_size=1, max_size=30), st.integers(0, 1_000_000))
+@hyp_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_statement_equals_the_ledger_of_its_period(ops, pay_seed):
+    """Random stays: recharges, adjustments and calls that overlap (started before
+    others end, some across the check-in), check-in anywhere, check-out after all ended."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store.init_db(Path(tmp) / "b.db")
+        try:
+            make_extension("101", balance="3", credit="5")
+            make_rate("9", rate="0.07", unit="6")
+            # after the opening recharge (now): every entry is in time order
+            t, open_calls, n, checked_in = store.now_utc() + 100, [], 0, False
+            for kind, value in ops:
+                t += 7
+                if kind == "recharge":
+                    with money_txn():
+                        accounts.append_entry(accounts.get_extension("101").id, "recharge",
+                                              value, at=t)
+                elif kind == "adjust":
+                    with money_txn():
+                        accounts.append_entry(accounts.get_extension("101").id, "adjustment",
+                                              value, reason="fix", at=t)
+                elif kind == "start":
+                    n += 1
+                    calls.authorize("101", "912345", at=t, uniqueid=f"u{n}")
+                    open_calls.append(f"u{n}")
+                elif kind == "end" and open_calls:
+                    calls.settle(open_calls.pop(0), value, "ANSWER" if value else "NOANSWER", at=t)
+                elif kind == "check-in" and not checked_in:
+                    stays.check_in("101", "Guest", at=t)
+                    checked_in = True
+            if not checked_in:
+                stays.check_in("101", "Guest", at=t)
+            if statements.in_progress(accounts.get_extension("101").id):
+                with pytest.raises(stays.StayError):
+                    stays.check_out("101", at=t + 1)
+            for uid in open_calls:
+                t += 3
+                calls.settle(uid, 30, "ANSWER", at=t)
+            owed = stays.owed("101")
+            payment = pay_seed % (owed + 1)
+            stay = stays.open_stay(accounts.get_extension("101"))
+            snap = stays.check_out("101", payment=payment, at=t + 5)
+            lo, hi = snap["period"]["from_utc"], snap["period"]["to_utc"]
+            assert lo == stay.checkin_utc
+            ledger = list(Ledger.select().order_by(Ledger.id))
+            before = sum(e.amount for e in ledger if e.created_utc < lo)
+            within = [e for e in ledger if lo <= e.created_utc < hi]
+            assert snap["opening_balance"] == before
+            assert snap["closing_balance"] == before + sum(e.amount for e in within)
+            assert snap["closing_balance"] == accounts.get_extension("101").balance
+            tot = snap["totals"]
+            assert tot["call_cost"] == -sum(e.amount for e in within if e.kind == "call")
+            for kind, key in (("recharge", "recharges"), ("adjustment", "adjustments"),
+                              ("payment", "payments")):
+                assert tot[key] == sum(e.amount for e in within if e.kind == kind)
+            assert snap["closing_balance"] == (snap["opening_balance"] + tot["recharges"]
+                                               + tot["adjustments"] + tot["payments"]
+                                               - tot["call_cost"])
+            assert tot["payments"] == payment
+            assert json.loads(json.dumps(snap)) == statements.load(snap["number"])
+            assert accounts.verify() == []
+        finally:
+            store.close_db()
