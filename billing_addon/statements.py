@@ -39,16 +39,16 @@ def _calls(ext_id: int, from_utc: int, to_utc: int) -> Iterator[Dict[str, Any]]:
     """Every call of the period: those charged in it (their ledger entry's time) and
     those started in it that cost nothing (unrated, denied, unanswered)."""
     rows = db.execute_sql(
-        "SELECT c.started_utc, c.dialed, COALESCE(c.answered_s, 0), -l.amount, c.status "
+        "SELECT c.started_utc, c.dialed, COALESCE(c.answered_s, 0), -l.amount, c.status, c.id "
         "FROM ledger l JOIN call c ON c.id = l.call_id WHERE l.extension_id = ? "
         "AND l.kind = 'call' AND l.created_utc >= ? AND l.created_utc < ? "
         "UNION ALL "
-        "SELECT c.started_utc, c.dialed, COALESCE(c.answered_s, 0), 0, c.status FROM call c "
+        "SELECT c.started_utc, c.dialed, COALESCE(c.answered_s, 0), 0, c.status, c.id FROM call c "
         "WHERE c.extension_id = ? AND c.started_utc >= ? AND c.started_utc < ? "
         "AND c.status != 'in-progress' AND NOT EXISTS (SELECT 1 FROM ledger l2 "
-        "WHERE l2.call_id = c.id) ORDER BY 1",
+        "WHERE l2.call_id = c.id) ORDER BY 1, 6",
         (ext_id, from_utc, to_utc, ext_id, from_utc, to_utc))
-    for started, dialed, answered, cost, status in rows:
+    for started, dialed, answered, cost, status, _id in rows:
         yield {"started_utc": started, "dialed": dialed, "answered_s": answered, "cost": cost,
                "status": status}
 
