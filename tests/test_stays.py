@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from billing_addon import accounts, calls, cli, settings, stays, statements, store
+from billing_addon import accounts, calls, cli, settings, statements, stays, store
 from billing_addon.store import Ledger, money_txn
 
 from .helpers import amount, make_extension, make_rate
