@@ -119,5 +119,18 @@ def test_check_in_check_out_with_payment_and_the_printed_statement(browser, box)
             assert response.text() == "not available yet"
 
 
+def test_statement_settings_on_the_settings_page(browser, box):  # noqa: F811
+    page = signed_in(browser, box)
+    go(page, "/settings")
+    page.fill("#hotel_name", "Seaside Inn")
+    page.fill("#hotel_address", "3 Quay\nPort Town")
+    page.check("#checkout-unlocked")
+    page.click("#save-settings")
+    page.wait_for_selector(".flash-ok")
+    assert (settings.get("hotel_name"), settings.get("hotel_address"),
+            settings.get("checkout_status")) == ("Seaside Inn", "3 Quay\nPort Town", "unlocked")
+    settings.put("checkout_status", "locked")
+
+
 def stays_open():
     return store.db.execute_sql("SELECT COUNT(*) FROM stay WHERE checkout_utc IS NULL").fetchone()[0]

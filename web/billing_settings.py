@@ -20,6 +20,8 @@ def billing_settings(ui: WebCore):
         form = decoded(bottle.request.forms)
         wanted = {"currency": form.get("currency", ""), "timezone": form.get("timezone", ""),
                   "unrated_policy": form.get("unrated_policy", values["unrated_policy"])}
+        for key in ("hotel_name", "hotel_address", "checkout_status"):  # for statements
+            wanted[key] = form.get(key, values[key])
         for key, value in wanted.items():
             try:
                 settings.OPTIONS[key].check(value)

@@ -22,5 +22,18 @@
     <label class="tick"><input type="radio" name="unrated_policy" value="allow" id="unrated-allow" {{'checked' if values['unrated_policy'] == 'allow' else ''}}> Allow them, unbilled</label>
     % include('field_error.tpl', name='unrated_policy')
   </fieldset>
+  <fieldset>
+    <legend>Stays and statements</legend>
+    <label for="hotel_name">Hotel name (printed on statements)</label>
+    <input id="hotel_name" name="hotel_name" value="{{values['hotel_name']}}" maxlength="80">
+    % include('field_error.tpl', name='hotel_name')
+    <label for="hotel_address">Address (printed on statements)</label>
+    <textarea id="hotel_address" name="hotel_address" rows="3" maxlength="300">{{values['hotel_address']}}</textarea>
+    % include('field_error.tpl', name='hotel_address')
+    <p class="hint">At check-out the extension is</p>
+    <label class="tick"><input type="radio" name="checkout_status" value="locked" id="checkout-locked" {{'checked' if values['checkout_status'] == 'locked' else ''}}> Locked</label>
+    <label class="tick"><input type="radio" name="checkout_status" value="unlocked" id="checkout-unlocked" {{'checked' if values['checkout_status'] == 'unlocked' else ''}}> Left unlocked</label>
+    % include('field_error.tpl', name='checkout_status')
+  </fieldset>
   <div class="buttons"><button type="submit" class="primary" id="save-settings">Save</button></div>
 </form>
