@@ -35,29 +35,29 @@ def in_progress(ext_id: int) -> int:
                           "'in-progress'", (ext_id,)).fetchone()[0]
 
 
-def _calls(ext_id: int, from_utc: int, to_utc: int) -> Iterator[Dict[str, Any]]:
+def _calls(ext_id: int, from_utc: int, to_utc: int, upto: int) -> Iterator[Dict[str, Any]]:
     """Every call of the period: those charged in it (their ledger entry's time) and
     those started in it that cost nothing (unrated, denied, unanswered)."""
     rows = db.execute_sql(
         "SELECT c.started_utc, c.dialed, COALESCE(c.answered_s, 0), -l.amount, c.status, c.id "
         "FROM ledger l JOIN call c ON c.id = l.call_id WHERE l.extension_id = ? "
-        "AND l.kind = 'call' AND l.created_utc >= ? AND l.created_utc < ? "
+        "AND l.kind = 'call' AND l.created_utc >= ? AND l.created_utc < ? AND l.id <= ? "
         "UNION ALL "
         "SELECT c.started_utc, c.dialed, COALESCE(c.answered_s, 0), 0, c.status, c.id FROM call c "
         "WHERE c.extension_id = ? AND c.started_utc >= ? AND c.started_utc < ? "
         "AND c.status != 'in-progress' AND NOT EXISTS (SELECT 1 FROM ledger l2 "
         "WHERE l2.call_id = c.id) ORDER BY 1, 6",
-        (ext_id, from_utc, to_utc, ext_id, from_utc, to_utc))
+        (ext_id, from_utc, to_utc, upto, ext_id, from_utc, to_utc))
     for started, dialed, answered, cost, status, _id in rows:
         yield {"started_utc": started, "dialed": dialed, "answered_s": answered, "cost": cost,
                "status": status}
 
 
-def _entries(ext_id: int, from_utc: int, to_utc: int) -> List[Dict[str, Any]]:
+def _entries(ext_id: int, from_utc: int, to_utc: int, upto: int) -> List[Dict[str, Any]]:
     rows = db.execute_sql(
         "SELECT created_utc, kind, amount, reason FROM ledger WHERE extension_id = ? "
-        "AND kind != 'call' AND created_utc >= ? AND created_utc < ? ORDER BY created_utc, id",
-        (ext_id, from_utc, to_utc))
+        "AND kind != 'call' AND created_utc >= ? AND created_utc < ? AND id <= ? "
+        "ORDER BY created_utc, id", (ext_id, from_utc, to_utc, upto))
     return [{"at_utc": at, "kind": kind, "amount": amount, "note": reason}
             for at, kind, amount, reason in rows]
 
@@ -66,10 +66,13 @@ def snapshot(ext: Extension, from_utc: int, to_utc: int, *, guest: str = "",
              number: str = "", issued_utc: Optional[int] = None) -> Dict[str, Any]:
     """The statement of ``ext`` for [from_utc, to_utc) as a dict (see the module doc)."""
     issued = issued_utc if issued_utc is not None else now_utc()
+    # the ledger as it is now: an entry written later in the period's last second (a
+    # check-out's) is not on it, and recomputing with last_ledger_id gives the same
+    upto = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM ledger").fetchone()[0]
     opening = db.execute_sql("SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE extension_id = ? "
-                             "AND created_utc < ?", (ext.id, from_utc)).fetchone()[0]
-    calls = list(_calls(ext.id, from_utc, to_utc))
-    entries = _entries(ext.id, from_utc, to_utc)
+                             "AND created_utc < ? AND id <= ?", (ext.id, from_utc, upto)).fetchone()[0]
+    calls = list(_calls(ext.id, from_utc, to_utc, upto))
+    entries = _entries(ext.id, from_utc, to_utc, upto)
     sums = {kind: sum(e["amount"] for e in entries if e["kind"] == kind) for kind in KINDS_SUMMED}
     call_cost = sum(c["cost"] for c in calls)
     values = settings.get_all()
@@ -91,6 +94,7 @@ def snapshot(ext: Extension, from_utc: int, to_utc: int, *, guest: str = "",
         "totals": {"calls": len(calls), "call_cost": call_cost, "recharges": sums["recharge"],
                    "adjustments": sums["adjustment"], "payments": sums["payment"]},
         "in_progress": in_progress(ext.id),
+        "last_ledger_id": upto,  # added key: the ledger entries it was made from
     }
 
 

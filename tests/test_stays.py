@@ -217,3 +217,94 @@ def test_a_statement_equals_the_ledger_of_its_period(ops, pay_seed):
             assert accounts.verify() == []
         finally:
             store.close_db()
+
+
+def test_0004_keeps_the_ledger_of_an_older_file(tmp_path):
+    """A file at version 3 with ledger rows: 0004 rebuilds the ledger with the same rows
+    and ids, and the new kind 'payment' is accepted (before it, the CHECK refuses it)."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for version, _name, script in store.available_migrations():
+        if version <= 3:
+            conn.executescript(script)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (3)")
+    conn.execute("INSERT INTO extension (id, number, balance, total_recharges, created_utc, "
+                 "updated_utc) VALUES (1, '101', 70, 100, 0, 0)")
+    conn.execute("INSERT INTO ledger (id, extension_id, kind, amount, balance_after, created_utc) "
+                 "VALUES (5, 1, 'recharge', 100, 100, 1), (9, 1, 'adjustment', -30, 70, 2)")
+    conn.commit()
+    try:
+        conn.execute("INSERT INTO ledger (extension_id, kind, amount, balance_after, created_utc)"
+                     " VALUES (1, 'payment', 1, 71, 3)")
+        raise AssertionError("version 3 has no 'payment' kind")
+    except sqlite3.IntegrityError:
+        pass
+    conn.close()
+    store.init_db(path)
+    try:
+        assert store.schema_version() >= 4
+        rows = store.db.execute_sql("SELECT id, kind, amount FROM ledger ORDER BY id").fetchall()
+        assert rows == [(5, "recharge", 100), (9, "adjustment", -30)]
+        with money_txn():
+            accounts.append_entry(1, "payment", 30, at=10)
+        assert accounts.verify() == []
+        assert accounts.get_extension("101").total_recharges == 100
+    finally:
+        store.close_db()
+
+
+def test_check_out_among_concurrent_calls_and_recharges(db_path):
+    """Threads recharge and make calls while another tries to check out again and again:
+    check-out happens at a moment no call is in progress, and its statement has every
+    call charged, equal to the ledger (calls after it are refused: the room is locked)."""
+    import threading
+
+    make_extension("101", balance="100")
+    make_rate("9", rate="0.10", unit="1")
+    stays.check_in("101", "Hal")
+    stop = threading.Event()
+    result: dict = {}
+
+    def caller(k):
+        for i in range(15):
+            uid = f"t{k}-{i}"
+            if calls.authorize("101", "912345", uniqueid=uid).result == calls.ALLOWED:
+                calls.settle(uid, i, "ANSWER")
+
+    def recharger():
+        while not stop.is_set():
+            accounts.recharge(["101"], amount("0.05"), "t")
+
+    def desk():
+        for _ in range(2000):
+            try:
+                result["snap"] = stays.check_out("101")
+                return
+            except stays.StayError as exc:
+                assert "in progress" in str(exc)
+
+    workers = [threading.Thread(target=caller, args=(k,)) for k in range(3)]
+    others = [threading.Thread(target=recharger), threading.Thread(target=desk)]
+    for w in workers + others:
+        w.start()
+    for w in workers:
+        w.join(60)
+    stop.set()
+    for w in others:
+        w.join(60)
+    if "snap" not in result:  # the calls kept the line busy: check out now they ended
+        result["snap"] = stays.check_out("101")
+    snap = result["snap"]
+    lo, hi = snap["period"]["from_utc"], snap["period"]["to_utc"]
+    ledger = list(Ledger.select().where(Ledger.id <= snap["last_ledger_id"]))
+    within = [e for e in ledger if lo <= e.created_utc < hi]
+    assert snap["closing_balance"] == sum(e.amount for e in ledger if e.created_utc < hi)
+    assert snap["opening_balance"] == sum(e.amount for e in ledger if e.created_utc < lo)
+    assert snap["totals"]["call_cost"] == -sum(e.amount for e in within if e.kind == "call")
+    later = Ledger.select().where(Ledger.id > snap["last_ledger_id"])
+    assert not [e for e in later if e.kind == "call"]  # no call charged after: none missed
+    assert snap["in_progress"] == 0
+    assert accounts.verify() == []
