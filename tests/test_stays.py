@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from billing_addon import accounts, calls, cli, settings, statements, stays, store
+from billing_addon import accounts, calls, cli, reports, settings, statements, stays, store
 from billing_addon.store import Ledger, money_txn
 
 from .helpers import amount, make_extension, make_rate
@@ -53,8 +53,9 @@ def test_a_stay_from_check_in_to_check_out(db_path):
     assert (snap["opening_balance"], snap["closing_balance"]) == (0, 0)
     ext = accounts.get_extension("101")
     assert (ext.status, ext.name, ext.balance) == ("locked", "Room 101", 0)
-    # a payment is not a recharge: Total Recharges has the deposit only
+    # a payment is not a recharge: Total Recharges and the Recharge History have the deposit only
     assert ext.total_recharges == amount("2")
+    assert [r.kind for r in reports.iter_recharges()] == ["recharge"]
     assert accounts.verify() == []
     # kept as issued: the rates changing, later calls, do not change it
     make_rate("9", rate="9.00", unit="1")
