@@ -4,6 +4,8 @@ refusals, and the statement printed on A4 and on an 80 mm receipt printer."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from billing_addon.web import auth
 
 from billing_addon import accounts, calls, money, rates, settings, store
@@ -130,6 +132,32 @@ def test_statement_settings_on_the_settings_page(browser, box):  # noqa: F811
     assert (settings.get("hotel_name"), settings.get("hotel_address"),
             settings.get("checkout_status")) == ("Seaside Inn", "3 Quay\nPort Town", "unlocked")
     settings.put("checkout_status", "locked")
+
+
+def test_statement_of_a_period_and_an_empty_one(browser, box):  # noqa: F811
+    page = signed_in(browser, box)
+    accounts.recharge(["1004"], money.parse_amount("3"), "desk")
+    today = settings.local(store.now_utc()).date()
+    before = store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0]
+
+    def ask(number, start, end):
+        go(page, "/stays")
+        page.fill("#period-ext", number)
+        page.fill("#period-from", start)
+        page.fill("#period-to", end)
+        page.click("#issue-statement")
+
+    ask("1004", f"{today}T10:00", f"{today}T10:00")
+    page.wait_for_selector(".flash-error")
+    assert "the period is empty" in flash_text(page)
+    ask("1002", f"{today}T00:00", f"{today}T23:59")
+    page.wait_for_selector(".flash-error")
+    assert "no calls and no balance changes" in flash_text(page)
+    assert store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0] == before
+    ask("1004", f"{today}T00:00", f"{today + dt.timedelta(days=1)}T00:00")
+    page.wait_for_url("**/statements/S-*")
+    assert page.inner_text("#st-closing") == "$3.00"
+    assert page.inner_text("#st-no-calls") == "No calls."
 
 
 def stays_open():

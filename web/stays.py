@@ -120,6 +120,30 @@ def check_out(ui: WebCore):
                      payment=payment_text, errors=errors, owed=max(0, -ext.balance))
 
 
+def _local_time(text: str) -> Optional[int]:
+    """A datetime-local field ('YYYY-MM-DDTHH:MM', the box's zone) as a UTC epoch."""
+    try:
+        local = dt.datetime.fromisoformat((text or "").strip())
+    except ValueError:
+        return None
+    return int(local.replace(tzinfo=settings.zone()).timestamp())
+
+
+def issue_statement(ui: WebCore):
+    """A statement of any period of one extension (no money moves: no review step)."""
+    form = decoded(bottle.request.forms)
+    start, end = _local_time(form.get("from", "")), _local_time(form.get("to", ""))
+    try:
+        if start is None or end is None:
+            raise statements.StatementError("give the period's start and end (date and time)")
+        snap = statements.issue_period(form.get("n", ""), start, end)
+    except (statements.StatementError, accounts.AccountError) as exc:
+        ui.flash(f"No statement issued: {exc}.", "error")
+        bottle.redirect("/stays")
+    ui.flash(f"Statement {snap['number']} issued.")
+    bottle.redirect(f"/statements/{snap['number']}")
+
+
 def stays_end() -> int:
     """The end of a stay's period were it checked out now (as check_out sets it)."""
     from billing_addon.store import now_utc
@@ -170,6 +194,7 @@ ROUTES: List[Route] = [
     ("/stays", "GET", auth.BILLING, stay_list),
     ("/stays/check-in", ["GET", "POST"], auth.BILLING, check_in),
     ("/stays/check-out", ["GET", "POST"], auth.BILLING, check_out),
+    ("/statements/issue", "POST", auth.BILLING, issue_statement),
     (r"/statements/<number:re:S-\d+>.pdf", "GET", auth.BILLING, statement_pdf),
     (r"/statements/<number:re:S-\d+>.xlsx", "GET", auth.BILLING, statement_xlsx),
     (r"/statements/<number:re:S-\d+>", "GET", auth.BILLING, statement_page),

@@ -21,6 +21,13 @@
 </div>
 % end
 <h2>Statements</h2>
+<form method="post" action="/statements/issue" class="searchbar" id="period-form">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <label>Extension <input name="n" id="period-ext" required maxlength="32"></label>
+  <label>From <input type="datetime-local" name="from" id="period-from" required></label>
+  <label>To <input type="datetime-local" name="to" id="period-to" required></label>
+  <button type="submit" id="issue-statement">Statement of this period</button>
+</form>
 % if not issued:
 <div class="empty" id="no-statements">No statement issued yet: check-out issues one.</div>
 % else:
