@@ -124,22 +124,39 @@ class _Pages:
         self.header = ()
 
 
-def _fit(text: str, width: float, font: str, size: int) -> str:
-    """``text`` in the fonts' letters (Windows-1252: others become "?"), cut to ``width``."""
+_CHAR_WIDTHS: Dict[Tuple[str, str], float] = {}
+
+
+def _width(text: str, font: str, size: float) -> float:
+    """``stringWidth`` from a cache of each letter's width: ReportLab's own, measured per
+    call, was a third of the time of a 10,000-call PDF."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
+    total = 0.0
+    for ch in text:
+        w = _CHAR_WIDTHS.get((font, ch))
+        if w is None:
+            w = _CHAR_WIDTHS[(font, ch)] = stringWidth(ch, font, 1000)
+        total += w
+    return total * size / 1000
+
+
+def _fit(text: str, width: float, font: str, size: int) -> str:
+    """``text`` in the fonts' letters (Windows-1252: others become "?"), cut to ``width``."""
     text = text.encode("cp1252", "replace").decode("cp1252")
-    if len(text) * size <= width or stringWidth(text, font, size) <= width:
+    if len(text) * size <= width or _width(text, font, size) <= width:
         return text
-    while text and stringWidth(text + "\u2026", font, size) > width:
+    while text and _width(text + "\u2026", font, size) > width:
         text = text[:-1]
     return text + "\u2026"
 
 
 def to_pdf(snap: Dict[str, Any]) -> bytes:
     """The statement as an A4 PDF."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab import rl_config
     from reportlab.pdfgen import canvas
+
+    rl_config.useA85 = 0  # binary compressed streams: ASCII85 text cost a fifth of the time
 
     cur = snap["currency"]
     zone = ZoneInfo(snap["zone"])
@@ -217,14 +234,14 @@ def to_pdf(snap: Dict[str, Any]) -> bytes:
                 t.setFont(font, size)
                 current = (font, size)
             if align == "r":
-                x -= stringWidth(text, font, size)
+                x -= _width(text, font, size)
             t.setTextOrigin(x, y)
             t.textOut(text)
         t.setFont(FONT, 8)
         t.setTextOrigin(MARGIN, MARGIN - 20)
         t.textOut(_fit(f"Statement {snap['number']}", 300, FONT, 8))
         footer = f"Page {number} of {total}"
-        t.setTextOrigin(PAGE_W - MARGIN - stringWidth(footer, FONT, 8), MARGIN - 20)
+        t.setTextOrigin(PAGE_W - MARGIN - _width(footer, FONT, 8), MARGIN - 20)
         t.textOut(footer)
         c.drawText(t)
         c.showPage()
