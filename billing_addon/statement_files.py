@@ -33,6 +33,53 @@ ENTRY_COLUMNS = (("Time", 0, "l"), ("Kind", 110, "l"), ("Note", 185, "l"),
                  ("Amount", 495.28 - MARGIN, "r"))
 
 
+# The snapshot's shape (see the statement's contract): field -> type, or the shape of
+# each item of a list / of a nested dict.
+_SHAPE: Dict[str, Any] = {
+    "number": str, "issued_utc": int, "zone": str, "zone_label": str, "currency": str,
+    "hotel": {"name": str, "address": str}, "extension": {"number": str, "name": str},
+    "guest": str, "period": {"from_utc": int, "to_utc": int},
+    "opening_balance": int, "closing_balance": int,
+    "calls": [{"started_utc": int, "dialed": str, "answered_s": int, "cost": int,
+               "status": str}],
+    "entries": [{"at_utc": int, "kind": str, "amount": int, "note": str}],
+    "totals": {"calls": int, "call_cost": int, "recharges": int, "adjustments": int,
+               "payments": int},
+    "in_progress": int,
+}
+
+
+class SnapshotError(ValueError):
+    """A statement snapshot that is not of the statement's shape; the message says where."""
+
+
+def check_snapshot(snap: Any) -> None:
+    """Raise ``SnapshotError`` naming the first field that is missing or of a wrong type
+    (money and times must be ints, never floats), or an unknown zone."""
+    _check(snap, _SHAPE, "snapshot")
+    try:
+        ZoneInfo(snap["zone"])
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise SnapshotError(f"statement snapshot: unknown time zone {snap['zone']!r}") from None
+
+
+def _check(value: Any, shape: Any, where: str) -> None:
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            raise SnapshotError(f"statement snapshot: {where} is not an object")
+        for key, inner in shape.items():
+            if key not in value:
+                raise SnapshotError(f"statement snapshot: {where}.{key} is missing")
+            _check(value[key], inner, f"{where}.{key}")
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            raise SnapshotError(f"statement snapshot: {where} is not a list")
+        for i, item in enumerate(value):
+            _check(item, shape[0], f"{where}[{i}]")
+    elif not isinstance(value, shape) or isinstance(value, bool):
+        raise SnapshotError(f"statement snapshot: {where} is not {shape.__name__}: {value!r}"[:200])
+
+
 def kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind.capitalize())
 
@@ -152,7 +199,8 @@ def _fit(text: str, width: float, font: str, size: int) -> str:
 
 
 def to_pdf(snap: Dict[str, Any]) -> bytes:
-    """The statement as an A4 PDF."""
+    """The statement as an A4 PDF (``SnapshotError`` for a snapshot of another shape)."""
+    check_snapshot(snap)
     from reportlab import rl_config
     from reportlab.pdfgen import canvas
 
@@ -253,7 +301,9 @@ def to_pdf(snap: Dict[str, Any]) -> bytes:
 
 def to_xlsx(snap: Dict[str, Any]) -> bytes:
     """The statement as an .xlsx: a Summary sheet (the statement, its totals, the
-    in-progress notice), then Calls and Entries, each a table with a frozen header."""
+    in-progress notice), then Calls and Entries, each a table with a frozen header
+    (``SnapshotError`` for a snapshot of another shape)."""
+    check_snapshot(snap)
     import xlsxwriter
 
     out = io.BytesIO()

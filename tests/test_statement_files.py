@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing_addon import money
-from billing_addon.statement_files import duration, to_pdf, to_xlsx
+from billing_addon.statement_files import SnapshotError, duration, kind_label, to_pdf, to_xlsx
 
 from .spreadsheet import libreoffice_reads
 
@@ -93,9 +93,17 @@ def expected_rows(snap):
             for c in snap["calls"]]
 
 
+ENTRY = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) +(Recharge|Adjustment|Payment|Deposit)\b"
+                   r".* (\S+)$")
+
+
 def check_pdf_figures(snap, text):
     cur = snap["currency"]
     assert call_rows(text) == expected_rows(snap)
+    entries = [m.groups() for line in text.splitlines() if (m := ENTRY.match(line.strip()))]
+    assert entries == [(f"{local(e['at_utc'], snap['zone']):%Y-%m-%d %H:%M:%S}",
+                        kind_label(e["kind"]), money.format_amount(e["amount"], cur))
+                       for e in snap["entries"]]
     t = snap["totals"]
     assert labelled(text, "Calls ") == str(t["calls"])
     for label, units in (("Opening balance", snap["opening_balance"]),
@@ -214,3 +222,18 @@ def test_every_figure_in_both_files_is_the_snapshots(tmp_path, calls, entries, o
     path = tmp_path / "statement.xlsx"
     path.write_bytes(to_xlsx(snap))
     check_xlsx_figures(snap, openpyxl.load_workbook(path))
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda s: s.pop("totals"), "snapshot.totals is missing"),
+    (lambda s: s["calls"][1].update(cost=1.5), "snapshot.calls[1].cost is not int: 1.5"),
+    (lambda s: s["hotel"].pop("address"), "snapshot.hotel.address is missing"),
+    (lambda s: s.update(zone="Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+])
+def test_a_snapshot_of_another_shape_is_refused_in_one_line(spoil, message):
+    for make in (to_pdf, to_xlsx):
+        snap = sample(3)
+        spoil(snap)
+        with pytest.raises(SnapshotError) as caught:
+            make(snap)
+        assert message in str(caught.value) and "\n" not in str(caught.value)
