@@ -8,7 +8,7 @@ DATA   ?= var
 
 ## setup: virtualenv with pinned dependencies and dev tools, plus the Debian packages the tests
 ## use (chromium for UI tests, faketime for the trial clock tests, LibreOffice Calc for the
-## export tests)
+## export tests, poppler-utils' pdftotext for the statement PDF tests)
 setup: $(VENV)/.done
 $(VENV)/.done: requirements.txt requirements-dev.txt requirements-test.txt setup.py \
                tools/install-system-packages.sh

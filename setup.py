@@ -39,6 +39,7 @@ setup(
         "pyserial>=3.5",
         "waitress>=2.1.2",
         "XlsxWriter>=3.0.2",
+        "reportlab>=3.6.12",
     ],
     entry_points={
         "console_scripts": [

@@ -11,6 +11,10 @@ unchanged; it also still takes off the leading quote that older exports wrote.""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from billing_addon import money
+
 TEXT_MARK = "\u2060"
 _BOOLEANS = ("TRUE", "FALSE")
 _OLD_GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")  # what older exports quoted with '
@@ -33,3 +37,19 @@ def from_spreadsheet(text: str) -> str:
     if text[:1] == TEXT_MARK:
         return text[1:]
     return text[1:] if text[:1] == "'" and text[1:2] and text[1:2] in _OLD_GUARDED else text
+
+
+# .xlsx cells (XlsxWriter): a cell has a type there, so text is written as a string and
+# needs no mark; money is a number in the currency's format, a time a date.
+XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+
+
+def money_number(units: int) -> Decimal:
+    """Minor units as the exact number a money cell holds."""
+    return Decimal(units).scaleb(-money.SCALE)
+
+
+def xlsx_money_format(currency: str) -> str:
+    """The number format of a money cell: the currency's symbol, two to four decimals."""
+    symbol = money.currency_symbol(currency).replace('"', "")
+    return f'"{symbol}"#,##0.00##;-"{symbol}"#,##0.00##'

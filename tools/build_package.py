@@ -35,6 +35,7 @@ DEBIAN = {
     "pyserial": ("serial", "python3-serial"),
     "waitress": ("waitress", "python3-waitress"),
     "XlsxWriter": ("xlsxwriter", "python3-xlsxwriter"),
+    "reportlab": ("reportlab", "python3-reportlab"),
 }
 # Files setup.py installs (pip, a developer's or the sales PC) that the box never gets:
 # the demo board's identity is a file anyone can copy, so no box may run it (it stays for

@@ -14,14 +14,13 @@ import datetime as dt
 import io
 import os
 import tempfile
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence
 
 import bottle
 
 from billing_addon import money, settings, store
-from billing_addon.cells import spreadsheet_safe
+from billing_addon.cells import XLSX_TIME_FORMAT, money_number, spreadsheet_safe, xlsx_money_format
 
 from . import auth
 from .core import Route, WebCore
@@ -31,7 +30,6 @@ from .export_jobs import ExportsBusy, Job
 # refusing (returning -1 for) any cell below it; the rows after it go on a new sheet.
 XLSX_MAX_ROWS = 1_048_576
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 PROGRESS_EVERY = 1000  # rows between two updates of the progress page's count
 
 
@@ -146,8 +144,7 @@ def csv_stream(headers: Sequence[str], rows: Iterable[tuple], money_columns: Seq
     yield buffer.getvalue().encode("utf-8")
 
 
-def units_to_decimal(units: int) -> Decimal:
-    return Decimal(units).scaleb(-money.SCALE)
+units_to_decimal = money_number
 
 
 def write_xlsx(path: str, sheet: str, headers: Sequence[str], rows: Iterable[tuple],
@@ -165,8 +162,7 @@ def write_xlsx(path: str, sheet: str, headers: Sequence[str], rows: Iterable[tup
     folder = os.path.dirname(path) or "."
     book = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": folder})
     bold = book.add_format({"bold": True, "bg_color": "#E8EEF4", "border": 1})
-    symbol = money.currency_symbol(currency).replace('"', "")
-    money_fmt = book.add_format({"num_format": f'"{symbol}"#,##0.00##;-"{symbol}"#,##0.00##'})
+    money_fmt = book.add_format({"num_format": xlsx_money_format(currency)})
     time_fmt = book.add_format({"num_format": XLSX_TIME_FORMAT})
     money_set = set(money_columns)
     sheets = 0

@@ -40,6 +40,7 @@ PACKAGES = (
     "python3-serial",
     "python3-waitress",
     "python3-xlsxwriter",
+    "python3-reportlab",  # the statement PDF
     "linux-image-cloud-amd64",
     "initramfs-tools",
     "iproute2",  # the guest's init brings up loopback (web UI, FastAGI listen there)
