@@ -5,12 +5,15 @@ refusals, and the statement printed on A4 and on an 80 mm receipt printer."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
+import openpyxl
 from billing_addon.web import auth
 
 from billing_addon import accounts, calls, money, rates, settings, store
 
 from .test_browser_web import box, browser, flash_text, go, new_page, sign_in, table_rows  # noqa: F401
+from .test_statement_files import pdf_text
 
 
 def signed_in(browser, box, width=1280, height=860):  # noqa: F811
@@ -28,7 +31,7 @@ def row_action(page, number, label):
     page.locator(f'#ext-table tr[data-number="{number}"] a:has-text("{label}")').click()
 
 
-def test_check_in_check_out_with_payment_and_the_printed_statement(browser, box):  # noqa: F811
+def test_check_in_check_out_with_payment_and_the_printed_statement(browser, box, tmp_path):  # noqa: F811
     settings.put("hotel_name", "Hotel Browser")
     settings.put("hotel_address", "2 Harbour Street")
     rates.add(rates.validate({"prefix": "8", "rate": "1.00", "unit": "60", "all_extensions": True}))
@@ -113,12 +116,17 @@ def test_check_in_check_out_with_payment_and_the_printed_statement(browser, box)
     page.click(f"#statement-table a:has-text('{number}')")
     page.wait_for_url(f"**/statements/{number}")
     assert page.inner_text("#statement") == shown
-    # the files answer 501 until billing_addon.statement_files is installed
-    for suffix in (".pdf", ".xlsx"):
-        response = page.request.get(f"{page.base}/statements/{number}{suffix}")
-        assert response.status in (200, 501)
-        if response.status == 501:
-            assert response.text() == "not available yet"
+    # the downloads: the PDF read back by pdftotext, the xlsx by openpyxl
+    closing = page.inner_text("#st-closing")
+    response = page.request.get(f"{page.base}/statements/{number}.pdf")
+    assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+    text = pdf_text(response.body(), tmp_path)
+    assert number in text and closing in text and "Renamed Hotel" not in text
+    response = page.request.get(f"{page.base}/statements/{number}.xlsx")
+    assert response.status == 200
+    workbook = openpyxl.load_workbook(io.BytesIO(response.body()))
+    cells = [str(c.value) for row in workbook["Summary"].iter_rows() for c in row]
+    assert any(number in c for c in cells)
 
 
 def test_statement_settings_on_the_settings_page(browser, box):  # noqa: F811

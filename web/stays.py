@@ -1,17 +1,16 @@
 """The Stays page: guests checked in, check-in and check-out of one extension (row actions
 of the Extensions page), and the statements issued at check-out, each with a printable
-page and its PDF and xlsx files (``billing_addon.statement_files`` when installed)."""
+page and its PDF and xlsx files (``billing_addon.statement_files``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from typing import Dict, List, Optional
 from zoneinfo import ZoneInfo
 
 import bottle
 
-from billing_addon import accounts, money, settings, statements, stays
+from billing_addon import accounts, money, settings, statement_files, statements, stays
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -163,18 +162,12 @@ def statement_page(ui: WebCore, number: str):
 
 
 def _statement_file(ui: WebCore, number: str, kind: str):
-    """The statement's PDF or xlsx, made by billing_addon.statement_files when it is
-    installed (another part of the add-on); else 501."""
+    """The statement's PDF or xlsx, made from its stored snapshot (statement_files)."""
     try:
         snap = statements.load(number)
     except statements.StatementError:
         raise ui.error_page(404, "There is no such statement.") from None
-    try:
-        files = importlib.import_module("billing_addon.statement_files")
-    except ModuleNotFoundError:
-        return bottle.HTTPResponse("not available yet", status=501,
-                                   headers={"Content-Type": "text/plain; charset=utf-8"})
-    body = files.to_pdf(snap) if kind == "pdf" else files.to_xlsx(snap)
+    body = statement_files.to_pdf(snap) if kind == "pdf" else statement_files.to_xlsx(snap)
     types = {"pdf": "application/pdf",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
     return bottle.HTTPResponse(body, headers={
