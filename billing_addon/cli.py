@@ -122,12 +122,19 @@ def _on_off(value: Optional[str]) -> Optional[bool]:
     return None if value is None else value == "on"
 
 
+def _threshold(value: Optional[str]):
+    if value is None or value.strip() == accounts.USE_DEFAULT:
+        return value and accounts.USE_DEFAULT
+    return _amount(value)
+
+
 def cmd_ext_edit(args) -> int:
     open_store(args)
     count = accounts.edit(
         args.numbers, billing_enabled=_on_off(args.billing),
         credit=_amount(args.credit) if args.credit is not None else None,
-        status=args.status, payment_type=args.payment_type, name=args.name)
+        status=args.status, payment_type=args.payment_type, name=args.name,
+        low_threshold=_threshold(args.low_threshold))
     print(f"{count} extension(s) updated")
     return EXIT_OK
 
@@ -340,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=accounts.STATUSES)
     p.add_argument("--payment-type", choices=accounts.PAYMENT_TYPES)
     p.add_argument("--name")
+    p.add_argument("--low-threshold", metavar="AMOUNT|default",
+                   help="low-balance threshold; 'default': the low_balance_threshold setting")
     p.set_defaults(func=cmd_ext_edit)
 
     p = command("recharge", cmd_recharge, "recharge one or many extensions")
