@@ -5,14 +5,34 @@ through a real SMTP server on loopback, and the failures shown in Settings."""
 from __future__ import annotations
 
 import pytest
+from billing_addon.web import auth
+from billing_addon.web.app import make_app
 
-from billing_addon import accounts, lowbalance, settings
+from billing_addon import accounts, config, lowbalance, settings
 from billing_addon.store import Extension, MailOutbox
 from tests.helpers import amount
 from tests.test_low_balance import Inbox, free_port
-from tests.test_web_app import _flash, admin, billing, env  # noqa: F401 - fixtures
+from tests.test_web_app import ADMIN_PW, _flash
+from tests.web_fakes import FakeActivation
+from tests.webclient import Client
 
 T0 = 1795441378
+
+
+@pytest.fixture
+def billing(db_path):
+    """A signed-in billing user (as tests/test_web_app.py makes one), rooms 1001-1012."""
+    app = make_app(config.load(None, {}), FakeActivation())
+    auth.set_admin_password(ADMIN_PW)
+    for n in range(1001, 1013):
+        accounts.ensure_extension(str(n), f"Room {n - 1000}")
+    admin = Client(app)
+    admin.login("admin", ADMIN_PW)
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    user, password = auth.create_billing_user("billing-pass-1")
+    client = Client(app)
+    client.login(user.username, password)
+    return client
 
 
 @pytest.fixture
