@@ -8,11 +8,12 @@ that fails is tried again with back-off (``BACKOFF``) and its error shows in Set
 
 from __future__ import annotations
 
+import importlib
 import logging
-import smtplib
 import socket
-import ssl
+import sys
 from email.message import EmailMessage
+from types import ModuleType
 from typing import Dict, List, Optional, Tuple
 
 from . import money, settings
@@ -99,23 +100,42 @@ def send(recipients: str, subject: str, body: str, conf: Optional[Dict[str, str]
     message["To"] = ", ".join(to)
     message["Subject"] = subject
     message.set_content(body)
+    smtplib = _smtplib(tls=security != "none")
     try:
         if security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                                    context=ssl.create_default_context())
+            client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
         else:
             client = smtplib.SMTP(host, port, timeout=timeout)
         with client:
             if security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=_tls_context())
             if conf["smtp_user"]:
                 client.login(conf["smtp_user"], conf["smtp_password"])
             client.send_message(message, to_addrs=to)
     except (smtplib.SMTPException, OSError, ValueError) as exc:
-        raise MailError(_reason(exc)) from None
+        raise MailError(_reason(smtplib, exc)) from None
 
 
-def _reason(exc: BaseException) -> str:
+def _smtplib(tls: bool) -> ModuleType:
+    """smtplib, with TLS when asked.  ``billing-addon serve`` keeps the ssl module out
+    of the process (pbx/cli.py, ~5 MB); mail over STARTTLS/TLS lets it in, and smtplib,
+    which looks for ssl when first imported, is loaded again to see it."""
+    if tls and "ssl" in sys.modules and sys.modules["ssl"] is None:
+        del sys.modules["ssl"]
+    import smtplib
+
+    if tls and not getattr(smtplib, "_have_ssl", False):
+        smtplib = importlib.reload(smtplib)
+    return smtplib
+
+
+def _tls_context():
+    import ssl
+
+    return ssl.create_default_context()
+
+
+def _reason(smtplib: ModuleType, exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(
             exc.smtp_error, bytes) else str(exc.smtp_error)

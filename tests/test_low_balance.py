@@ -285,3 +285,22 @@ def test_nothing_listening_is_a_failure_not_a_crash(priced):
     settings.put("smtp_security", "none")
     with pytest.raises(lowbalance.MailError, match="Refused|refused"):
         lowbalance.send("ops@example.org", "test", "body", timeout=2)
+
+
+def test_tls_mail_works_in_the_daemon_that_keeps_ssl_out():
+    """``billing-addon serve`` blocks the ssl module (pbx/cli.py); plain SMTP keeps it
+    out, STARTTLS/TLS mail lets it in and gets an smtplib that can use it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['ssl'] = None\n"
+        "from billing_addon import lowbalance\n"
+        "plain = lowbalance._smtplib(tls=False)\n"
+        "assert sys.modules['ssl'] is None and not hasattr(plain, 'SMTP_SSL')\n"
+        "tls = lowbalance._smtplib(tls=True)\n"
+        "assert tls._have_ssl and hasattr(tls, 'SMTP_SSL') and sys.modules['ssl'] is not None\n"
+        "lowbalance._tls_context()\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr
