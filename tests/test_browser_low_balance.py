@@ -1,13 +1,14 @@
 """The low-balance filter of the Extensions page in a real browser (headless chromium,
 the box of tests/test_browser_web.py): the count links to the filter, the tick box
-filters, and Recharge from the filtered list brings the room back above its threshold."""
+filters, an extension's own threshold counts over the default."""
 
 from __future__ import annotations
 
 import time
 
-from billing_addon import accounts, settings
 from billing_addon.web import auth
+
+from billing_addon import accounts, settings
 from tests import test_browser_web as web
 from tests.helpers import amount
 
