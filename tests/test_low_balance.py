@@ -13,7 +13,7 @@ from billing_addon import accounts, calls, lowbalance, settings
 from billing_addon.pbx import agi, handlers
 from billing_addon.store import Extension, MailOutbox
 
-from .helpers import amount, make_extension, make_rate
+from .helpers import amount, make_extension, make_rate, wait_for
 
 T0 = 1795441378
 
@@ -304,3 +304,44 @@ def test_tls_mail_works_in_the_daemon_that_keeps_ssl_out():
         "print('ok')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_daemon_mails_a_crossing_by_itself(tmp_path, smtp_server):
+    """``billing-addon serve``'s mail thread: a recharge then calls below the threshold
+    bring one e-mail, within a few seconds, through the real SMTP server."""
+    from billing_addon import config, daemon, store
+    from tests.helpers import logger_restored
+    from tests.pbx_support import write_config
+
+    with logger_restored():
+        d = daemon.Daemon(config.load(write_config(tmp_path)), billing_state=lambda: "active",
+                          web_app=daemon.placeholder_app).start()
+        try:
+            inbox = smtp_server()
+            settings.put("alert_emails", "ops@example.org")
+            settings.put("low_balance_threshold", "5")
+            make_extension("1001", balance="4")
+            assert wait_for(lambda: inbox.messages, 20)
+            assert b"1001" in inbox.messages[0].content
+            time.sleep(daemon.MAIL_SECONDS + 1)
+            assert len(inbox.messages) == 1  # once per crossing
+        finally:
+            d.stop()
+            store.close_db()
+
+
+def test_cli_sets_and_clears_the_threshold(tmp_path, capsys):
+    from billing_addon import cli
+
+    ini = tmp_path / "b.ini"
+    ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n")
+    assert cli.main(["--config", str(ini), "init"]) == 0
+    assert cli.main(["--config", str(ini), "ext", "add", "1001"]) == 0
+    assert cli.main(["--config", str(ini), "ext", "edit", "1001", "--low-threshold", "7.5"]) == 0
+    assert Extension.get(Extension.number == "1001").low_balance_threshold == amount("7.5")
+    assert cli.main(["--config", str(ini), "ext", "edit", "1001", "--low-threshold", "x"]) != 0
+    assert Extension.get(Extension.number == "1001").low_balance_threshold == amount("7.5")
+    assert cli.main(["--config", str(ini), "ext", "edit", "1001",
+                     "--low-threshold", "default"]) == 0
+    assert Extension.get(Extension.number == "1001").low_balance_threshold is None
+    capsys.readouterr()
