@@ -53,17 +53,26 @@ def _alert_body(rows: List[tuple], currency: str) -> str:
     return "\n".join(lines)
 
 
+_CROSSED = ("SELECT id, number, name, balance, COALESCE(low_balance_threshold, ?) "
+            f"FROM extension WHERE {_LOW} AND low_alerted_utc IS NULL ORDER BY number")
+_BACK_ABOVE = ("SELECT id FROM extension WHERE low_alerted_utc IS NOT NULL "
+               f"AND NOT COALESCE({_LOW}, 0)")
+
+
 def queue_alerts(at: Optional[int] = None) -> int:
     """Queue one e-mail for the extensions that crossed below their threshold since the
-    last round, and re-arm those back at or above it.  Returns how many crossed."""
+    last round, and re-arm those back at or above it.  Returns how many crossed.  A
+    round with nothing to do writes nothing (it runs every few seconds)."""
     at = now_utc() if at is None else at
     default = default_threshold()
+    if not (sql(_CROSSED, (default, default)).fetchone() or sql(_BACK_ABOVE, (default,)).fetchone()):
+        return 0
     with money_txn():
-        crossed = sql("SELECT id, number, name, balance, COALESCE(low_balance_threshold, ?) "
-                      f"FROM extension WHERE {_LOW} AND low_alerted_utc IS NULL ORDER BY number",
-                      (default, default)).fetchall()
-        sql(f"UPDATE extension SET low_alerted_utc = NULL WHERE low_alerted_utc IS NOT NULL "
-            f"AND NOT COALESCE({_LOW}, 0)", (default,))
+        crossed = sql(_CROSSED, (default, default)).fetchall()
+        back = [row[0] for row in sql(_BACK_ABOVE, (default,)).fetchall()]
+        if back:
+            sql("UPDATE extension SET low_alerted_utc = NULL WHERE id IN ({})".format(
+                ",".join("?" * len(back))), tuple(back))
         if not crossed:
             return 0
         sql("UPDATE extension SET low_alerted_utc = ? WHERE id IN ({})".format(
