@@ -12,7 +12,7 @@ import datetime as dt
 import sqlite3
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import peewee as pw
 
@@ -122,9 +122,12 @@ def _on_off(value: Optional[str]) -> Optional[bool]:
     return None if value is None else value == "on"
 
 
-def _threshold(value: Optional[str]):
-    if value is None or value.strip() == accounts.USE_DEFAULT:
-        return value and accounts.USE_DEFAULT
+def _threshold(value: Optional[str]) -> Union[int, str, None]:
+    """--low-threshold: an amount, or 'default' (the Settings default again)."""
+    if value is None:
+        return None
+    if value.strip() == accounts.USE_DEFAULT:
+        return accounts.USE_DEFAULT
     return _amount(value)
 
 
@@ -301,6 +304,8 @@ def cmd_settings(args) -> int:
     if args.key and args.value is not None:
         settings.put(args.key, args.value)
     for key, value in settings.get_all().items():
+        if key in settings.SECRETS and settings.get(key):
+            value = "(set, not shown)"
         if not args.key or key == args.key:
             print(f"{key} = {value}")
     return EXIT_OK

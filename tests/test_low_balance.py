@@ -345,3 +345,13 @@ def test_cli_sets_and_clears_the_threshold(tmp_path, capsys):
                      "--low-threshold", "default"]) == 0
     assert Extension.get(Extension.number == "1001").low_balance_threshold is None
     capsys.readouterr()
+
+
+def test_cli_settings_never_print_the_password(tmp_path, capsys):
+    from billing_addon import cli
+
+    ini = tmp_path / "b.ini"
+    ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n")
+    assert cli.main(["--config", str(ini), "settings", "smtp_password", "pw-4471q"]) == 0
+    out = capsys.readouterr().out
+    assert "pw-4471q" not in out and "smtp_password = (set, not shown)" in out
