@@ -8,7 +8,7 @@ balance from its history.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Union
 
 import peewee as pw
 
@@ -153,12 +153,22 @@ def _check_credit_covers_reservations(ext: Extension, credit: int) -> None:
                            f"{least} until they end")
 
 
+USE_DEFAULT = "default"  # edit(low_threshold=...): follow the Settings default again
+
+
 def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
          credit: Optional[int] = None, status: Optional[str] = None,
-         payment_type: Optional[str] = None, name: Optional[str] = None) -> int:
+         payment_type: Optional[str] = None, name: Optional[str] = None,
+         low_threshold: Union[int, str, None] = None) -> int:
     """Edit one or many extensions (bulk edit); fields left None are not touched.
+    ``low_threshold``: minor units, or ``USE_DEFAULT`` for the Settings default.
     Changing the payment type resets Total Recharges.  Returns how many changed."""
     _check_edit(credit, status, payment_type)
+    if isinstance(low_threshold, int) and not 0 <= low_threshold <= money.MAX_AMOUNT:
+        raise AccountError("the low-balance threshold must be 0 or more")
+    if isinstance(low_threshold, str) and low_threshold != USE_DEFAULT:
+        raise AccountError(f"low-balance threshold {low_threshold[:20]!r}: an amount or "
+                           f"{USE_DEFAULT!r}")
     wanted = list(dict.fromkeys(normalize_number(n) for n in numbers))
     if not wanted:
         raise AccountError("select at least one extension")
@@ -178,6 +188,9 @@ def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
                 updates[Extension.status] = status
             if name is not None:
                 updates[Extension.name] = name.strip()[:80]
+            if low_threshold is not None:
+                updates[Extension.low_balance_threshold] = (
+                    None if low_threshold == USE_DEFAULT else low_threshold)
             if payment_type is not None and payment_type != ext.payment_type:
                 updates[Extension.payment_type] = payment_type
                 updates[Extension.total_recharges] = 0

@@ -71,6 +71,7 @@ class Authorization:
     uniqueid: str = ""
     rate_id: Optional[int] = None
     reserved: int = 0
+    low: bool = False  # ALLOWED while the balance is below its low-balance threshold
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,11 @@ class _Account:
     credit: int
     balance: int
     reserved: int
+    low_threshold: Optional[int]
 
 
-_ACCOUNT_COLUMNS = "SELECT id, number, billing_enabled, status, credit, balance, reserved FROM extension"
+_ACCOUNT_COLUMNS = ("SELECT id, number, billing_enabled, status, credit, balance, reserved, "
+                    "low_balance_threshold FROM extension")
 _ACCOUNT_SQL = _ACCOUNT_COLUMNS + " WHERE {} = ?"
 _ACCOUNTS_BY_NUMBER = _ACCOUNT_COLUMNS + " WHERE number IN ({})"
 
@@ -247,7 +250,10 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
                      limit_ms, at + lifetime, expires_running=boottime.Running(
                          running.boot, running.seconds + lifetime))
         sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
-    return Authorization(ALLOWED, "", limit_ms, warn_ms, uniqueid, rate.id, reserve)
+    threshold = (settings.threshold_units(conf["low_balance_threshold"])
+                 if ext.low_threshold is None else ext.low_threshold)
+    low = threshold is not None and ext.balance < threshold
+    return Authorization(ALLOWED, "", limit_ms, warn_ms, uniqueid, rate.id, reserve, low)
 
 
 _COUNT_DAILY = (

@@ -12,7 +12,7 @@ import datetime as dt
 import sqlite3
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import peewee as pw
 
@@ -122,12 +122,22 @@ def _on_off(value: Optional[str]) -> Optional[bool]:
     return None if value is None else value == "on"
 
 
+def _threshold(value: Optional[str]) -> Union[int, str, None]:
+    """--low-threshold: an amount, or 'default' (the Settings default again)."""
+    if value is None:
+        return None
+    if value.strip() == accounts.USE_DEFAULT:
+        return accounts.USE_DEFAULT
+    return _amount(value)
+
+
 def cmd_ext_edit(args) -> int:
     open_store(args)
     count = accounts.edit(
         args.numbers, billing_enabled=_on_off(args.billing),
         credit=_amount(args.credit) if args.credit is not None else None,
-        status=args.status, payment_type=args.payment_type, name=args.name)
+        status=args.status, payment_type=args.payment_type, name=args.name,
+        low_threshold=_threshold(args.low_threshold))
     print(f"{count} extension(s) updated")
     return EXIT_OK
 
@@ -294,6 +304,8 @@ def cmd_settings(args) -> int:
     if args.key and args.value is not None:
         settings.put(args.key, args.value)
     for key, value in settings.get_all().items():
+        if key in settings.SECRETS and settings.get(key):
+            value = "(set, not shown)"
         if not args.key or key == args.key:
             print(f"{key} = {value}")
     return EXIT_OK
@@ -340,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=accounts.STATUSES)
     p.add_argument("--payment-type", choices=accounts.PAYMENT_TYPES)
     p.add_argument("--name")
+    p.add_argument("--low-threshold", metavar="AMOUNT|default",
+                   help="low-balance threshold; 'default': the low_balance_threshold setting")
     p.set_defaults(func=cmd_ext_edit)
 
     p = command("recharge", cmd_recharge, "recharge one or many extensions")

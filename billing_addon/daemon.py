@@ -45,6 +45,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HEARTBEAT_SECONDS = 1.0
 LOOP_STALL = 5.0
 HOUSEKEEPING_STALL = 60.0
+MAIL_SECONDS = 5.0  # how often low-balance crossings are looked for and mail is sent
 RETRY_SECONDS = 5.0  # a log file or a database that could not be opened is tried again
 
 
@@ -342,6 +343,7 @@ class Daemon:
             self._start_follower()
         self._spawn("housekeeping", self._housekeeping)
         self._spawn("checkpoint", self._checkpoints)
+        self._spawn("mail", self._mail)
         if self.cfg.get("web", "enabled"):
             app = self._web_app or build_web_app(self.cfg, self._activation)
             self.web = WebServer(app, self.cfg.section("web")).start()
@@ -401,6 +403,20 @@ class Daemon:
                     self.housekeeping_once()
             except Exception:  # noqa: BLE001 - this thread must outlive any error
                 self.fault("housekeeping", "housekeeping failed")
+        store.db.close()
+
+    def _mail(self) -> None:
+        """Low-balance alerts: queue them and send the outbox, in a thread of its own so
+        that a slow SMTP server holds up neither calls nor housekeeping."""
+        from . import lowbalance
+
+        while not self.stop_event.wait(MAIL_SECONDS):
+            try:
+                if self._store_open and not store.damaged:
+                    lowbalance.queue_alerts()
+                    lowbalance.send_due()
+            except Exception:  # noqa: BLE001 - this thread must outlive any error
+                self.fault("mail", "low-balance e-mail round failed")
         store.db.close()
 
     def retry_opening(self, now: Optional[float] = None) -> None:

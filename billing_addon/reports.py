@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import settings
+from . import lowbalance, settings
 from .store import db, sql_in
 
 PAGE_SIZE = 50
@@ -151,7 +151,7 @@ class ExtensionRow:
 
 
 def _extension_filter(number: str = "", status: str = "", payment_type: str = "",
-                      billing: str = "") -> Tuple[str, List[object]]:
+                      billing: str = "", low: str = "") -> Tuple[str, List[object]]:
     """The WHERE clause (maybe empty) and its parameters for the Extensions search."""
     where: List[str] = []
     params: List[object] = []
@@ -168,6 +168,10 @@ def _extension_filter(number: str = "", status: str = "", payment_type: str = ""
     if billing in ("on", "off"):
         where.append("billing_enabled = ?")
         params.append(1 if billing == "on" else 0)
+    if low == "1":  # below its low-balance threshold (lowbalance.py)
+        condition, low_params = lowbalance.low_condition()
+        where.append(f"({condition})")
+        params += list(low_params)
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
@@ -177,9 +181,9 @@ def _extension_row(r) -> ExtensionRow:
 
 
 def extensions_page(number: str = "", status: str = "", payment_type: str = "",
-                    billing: str = "", page=1, per_page: int = PAGE_SIZE) -> Page:
+                    billing: str = "", page=1, per_page: int = PAGE_SIZE, low: str = "") -> Page:
     """Extensions sorted by number (shorter numbers first), filtered, one page."""
-    clause, params = _extension_filter(number, status, payment_type, billing)
+    clause, params = _extension_filter(number, status, payment_type, billing, low)
     total = db.execute_sql("SELECT count(*) FROM extension" + clause, params).fetchone()[0]
     page = _page_number(page, total, per_page)
     cur = db.execute_sql(
@@ -202,9 +206,9 @@ def extensions_by_number(numbers: Sequence[str]) -> List[ExtensionRow]:
 
 
 def extensions_matching(number: str = "", status: str = "", payment_type: str = "",
-                        billing: str = "") -> List[ExtensionRow]:
+                        billing: str = "", low: str = "") -> List[ExtensionRow]:
     """Every extension the Extensions search finds (all its pages), up to MAX_SELECTED."""
-    clause, params = _extension_filter(number, status, payment_type, billing)
+    clause, params = _extension_filter(number, status, payment_type, billing, low)
     cur = db.execute_sql(f"SELECT {', '.join(EXT_COLUMNS)} FROM extension{clause} "
                          "ORDER BY length(number), number LIMIT ?", params + [MAX_SELECTED])
     return [_extension_row(r) for r in cur.fetchall()]

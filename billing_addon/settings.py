@@ -6,9 +6,11 @@ Each setting has a default, a validator and a one-line help; values are stored a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
+import re
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import call_days, money
@@ -49,11 +51,73 @@ def _seconds(low: int, high: int) -> Callable[[str], str]:
     return check
 
 
-def _text(most: int) -> Callable[[str], str]:
+def _lines(most: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         value = value.strip().replace("\r\n", "\n")
         if len(value) > most:
             raise SettingError(f"must be at most {most} characters")
+        return value
+
+    return check
+
+
+def _amount_or_off(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        units = money.parse_amount(value)
+    except money.AmountError as exc:
+        raise SettingError(f"{exc} (or empty: off)") from None
+    return money.to_decimal_string(units)
+
+
+@functools.lru_cache(maxsize=64)
+def threshold_units(text: str) -> Optional[int]:
+    """The stored default threshold in minor units (None: off); cached, it is read on
+    every authorize."""
+    return money.parse_amount(text) if text else None
+
+
+_ADDRESS = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
+
+
+def addresses(value: str) -> List[str]:
+    return [part.strip() for part in re.split(r"[,;\s]+", value or "") if part.strip()]
+
+
+def _addresses(value: str) -> str:
+    found = addresses(value)
+    for address in found:
+        if len(address) > 254 or not _ADDRESS.fullmatch(address):
+            raise SettingError(f"{address[:60]!r} is not an e-mail address")
+    if len(found) > 20:
+        raise SettingError("at most 20 addresses")
+    return ", ".join(found)
+
+
+def _address_or_empty(value: str) -> str:
+    return _addresses(value) if value.strip() else ""
+
+
+def _port(value: str) -> str:
+    value = value.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise SettingError("must be a port number from 1 to 65535")
+    return str(int(value))
+
+
+def _host(value: str) -> str:
+    value = value.strip()
+    if value and (len(value) > 253 or not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", value)):
+        raise SettingError(f"{value[:60]!r} is not a host name or address")
+    return value
+
+
+def _text(limit: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if len(value) > limit or any(c in value for c in "\r\n\0"):
+            raise SettingError(f"at most {limit} characters on one line")
         return value
 
     return check
@@ -87,11 +151,22 @@ OPTIONS: Dict[str, Option] = {
         "600", _seconds(60, 86400), "grace after a call's limit before its reservation is released"
     ),
     "hotel_name": Option("", _text(80), "the hotel's (or box's) name printed on statements"),
-    "hotel_address": Option("", _text(300), "the address printed on statements"),
+    "hotel_address": Option("", _lines(300), "the address printed on statements"),
     "checkout_status": Option(
         "locked", _choice("locked", "unlocked"), "the state an extension is returned to at check-out"
     ),
+    "low_balance_threshold": Option(
+        "", _amount_or_off, "default low-balance threshold of the extensions (empty: off)"),
+    "alert_emails": Option("", _address_or_empty, "who gets the low-balance e-mails"),
+    "smtp_host": Option("", _host, "SMTP server for the e-mails (empty: no e-mail)"),
+    "smtp_port": Option("587", _port, "SMTP server port"),
+    "smtp_security": Option("starttls", _choice("none", "starttls", "tls"),
+                            "SMTP connection: none, starttls or tls"),
+    "smtp_user": Option("", _text(200), "SMTP user name (empty: no login)"),
+    "smtp_password": Option("", _text(200), "SMTP password (never shown)"),
+    "smtp_from": Option("", _address_or_empty, "sender address (empty: the SMTP user)"),
 }
+SECRETS = frozenset({"smtp_password"})  # never shown back: get_all() blanks them
 
 
 def snapshot() -> Dict[str, str]:
@@ -113,8 +188,10 @@ def get_int(key: str) -> int:
 
 
 def get_all() -> Dict[str, str]:
+    """Every setting for display: secrets (SECRETS) read as empty."""
     stored = {row.key: row.value for row in Setting.select()}
-    return {key: stored.get(key, option.default) for key, option in OPTIONS.items()}
+    return {key: "" if key in SECRETS else stored.get(key, option.default)
+            for key, option in OPTIONS.items()}
 
 
 def system_zone(localtime: str = "/etc/localtime", timezone_file: str = "/etc/timezone"

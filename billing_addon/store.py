@@ -78,6 +78,8 @@ class Extension(BaseModel):
     missing = pw.BooleanField(default=False)
     created_utc = pw.IntegerField()
     updated_utc = pw.IntegerField()
+    low_balance_threshold = pw.IntegerField(null=True)  # NULL: the setting's default
+    low_alerted_utc = pw.IntegerField(null=True)  # see lowbalance.py
 
 
 class Rate(BaseModel):
@@ -159,7 +161,22 @@ class BillingUser(BaseModel):
     updated_utc = pw.IntegerField()
 
 
-MODELS = [Setting, Extension, Rate, RateExtension, Call, Ledger, CallDaily, BillingUser]
+class MailOutbox(BaseModel):
+    recipients = pw.TextField()
+    subject = pw.TextField()
+    body = pw.TextField()
+    created_utc = pw.IntegerField()
+    attempts = pw.IntegerField(default=0)
+    next_try_utc = pw.IntegerField()
+    last_error = pw.TextField(default="")
+    sent_utc = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "mail_outbox"
+
+
+MODELS = [Setting, Extension, Rate, RateExtension, Call, Ledger, CallDaily, BillingUser,
+          MailOutbox]
 
 
 def now_utc() -> int:

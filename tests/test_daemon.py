@@ -93,7 +93,7 @@ def test_stop_releases_ports_and_threads(tmp_path):
     d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=daemon.placeholder_app).start()
     agi_address, web_address = d.agi.address, d.web.address
     names = {t.name for t in threading.enumerate()}
-    ours = {"agi-loop", "agi-worker-0", "cdr-follower", "housekeeping", "web"}
+    ours = {"agi-loop", "agi-worker-0", "cdr-follower", "housekeeping", "mail", "web"}
     assert ours <= names
     d.stop()
     assert wait_for(lambda: not (ours & {t.name for t in threading.enumerate()}))

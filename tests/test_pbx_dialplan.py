@@ -26,7 +26,8 @@ def contexts():
 
 def test_labels_and_contexts():
     found = contexts()
-    assert set(found) == {"billing-dial", "billing-settle", "billing-settle-agi"}
+    assert set(found) == {"billing-dial", "billing-balance", "billing-settle",
+                          "billing-settle-agi"}
     for name, lines in found.items():
         labels = set(re.findall(r"same => n\(([\w-]+)\)", "\n".join(lines)))
         targets = re.findall(r"\?([\w-]+)\)$", "\n".join(lines), re.M)
@@ -39,7 +40,7 @@ def test_labels_and_contexts():
 
 def test_scripts_and_arguments_match_the_server():
     scripts = re.findall(r"AGI\(agi://\$\{BILLING_AGI\}/(\w+),", TEXT)
-    assert scripts == ["authorize", "settle"]
+    assert scripts == ["authorize", "balance", "settle"]
     assert set(scripts) == set(make_handlers(lambda: "active"))
     assert "AGI(agi://${BILLING_AGI}/settle,${BILLING_SETTLE})" in TEXT
     line = next(line for line in TEXT.splitlines() if "BILLING_SETTLE=" in line)
@@ -60,7 +61,7 @@ def test_recorded_facts():
     assert ('GotoIf($["${BILLING_RESULT}" = "ALLOWED" & "${BILLING_LIMIT_MS}" != ""]?allowed)'
             in text)
     assert text.index("?allowed)") < text.index('"${BILLING_FAIL_MODE}" = "open"')
-    assert "n(allowed),Set(LOCAL(opts)=L(${BILLING_LIMIT_MS}))" in text
+    assert "n,Set(LOCAL(opts)=L(${BILLING_LIMIT_MS}))" in text
     assert "L(${BILLING_LIMIT_MS}:${BILLING_WARN_MS})" in text
     # AGISTATUS=SUCCESS with an empty result is not "allowed": fail mode decides, closed
     # unless BILLING_FAIL_MODE is "open"
@@ -87,3 +88,17 @@ def test_every_wait_is_bounded():
     assert ",${IF($[\"${BILLING_WAIT_SECONDS}\" = \"\"]?2:${BILLING_WAIT_SECONDS})},a" in settle[0]
     agi = "\n".join(contexts()["billing-settle-agi"])
     assert agi.index("Set(AGIEXITONHANGUP=yes)") < agi.index("/settle,")
+
+
+def test_low_balance_prompt_and_balance_announcement():
+    text = "\n".join(contexts()["billing-dial"])
+    # BILLING_LOW is cleared with the other answers and the prompt plays only on ALLOWED
+    assert text.index("Set(BILLING_LOW=)") < text.index("/authorize")
+    topup = text.index("Playback(${BILLING_SOUND_TOPUP},noanswer)")
+    assert text.index("(allowed)") < topup < text.index("Dial(${ARG2},${ARG3},${LOCAL(opts)}")
+    assert '"${BILLING_LOW}" = "1"' in text
+    balance = "\n".join(contexts()["billing-balance"])
+    assert "AGI(agi://${BILLING_AGI}/balance,${CALLERID(num)})" in balance
+    assert balance.index("TIMEOUT(absolute)=") < balance.index("/balance")
+    assert "SayNumber(${BILLING_BALANCE_UNITS})" in balance
+    assert "SayNumber(${BILLING_BALANCE_CENTS})" in balance

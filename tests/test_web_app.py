@@ -37,7 +37,7 @@ BILLING_GETS = [
 ADMIN_GETS = ["/admin/settings", "/admin/users", "/admin/billing.ac"]
 BILLING_POSTS = ["/extensions/recharge", "/extensions/bulk-edit", "/extensions/edit", "/rates/add",
                  "/rates/1/edit", "/rates/1/active", "/rates/delete", "/rates/import", "/settings",
-                 "/account/password", "/extensions/adjust"]
+                 "/account/password", "/extensions/adjust", "/settings/test-mail"]
 ADMIN_POSTS = ["/admin/activation", "/admin/license", "/admin/users/add", "/admin/users/password",
                "/admin/users/enabled"]
 

@@ -1,5 +1,6 @@
-"""The Settings page of the billing user: currency, time zone and what happens to a call
-no rate matches (``billing_addon.settings`` checks and keeps them)."""
+"""The Settings page of the billing user: currency, time zone, what happens to a call
+no rate matches, and the low-balance alerts with their SMTP server
+(``billing_addon.settings`` checks and keeps them; the password is never shown back)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Dict, List
 
 import bottle
 
-from billing_addon import money, settings
+from billing_addon import lowbalance, money, settings
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -22,6 +23,14 @@ def billing_settings(ui: WebCore):
                   "unrated_policy": form.get("unrated_policy", values["unrated_policy"])}
         for key in ("hotel_name", "hotel_address", "checkout_status"):  # for statements
             wanted[key] = form.get(key, values[key])
+        for key in MAIL_KEYS:
+            if key in form:
+                wanted[key] = form.get(key, "")
+        # an empty password field keeps the one stored; the box clears it
+        if form.get("smtp_password"):
+            wanted["smtp_password"] = form.get("smtp_password", "")
+        elif form.get("clear_password") == "1":
+            wanted["smtp_password"] = ""
         for key, value in wanted.items():
             try:
                 settings.OPTIONS[key].check(value)
@@ -33,10 +42,31 @@ def billing_settings(ui: WebCore):
             ui.flash("Settings saved.")
             bottle.redirect("/settings")
         values.update(wanted)
+        values["smtp_password"] = ""
     return ui.render("settings.tpl", http_status=400 if errors else 200, title="Settings",
-                     values=values, errors=errors, currencies=money.CURRENCIES)
+                     values=values, errors=errors, currencies=money.CURRENCIES,
+                     password_set=bool(settings.get("smtp_password")),
+                     mail_failures=lowbalance.failures())
+
+
+MAIL_KEYS = ("low_balance_threshold", "alert_emails", "smtp_host", "smtp_port",
+             "smtp_security", "smtp_user", "smtp_from")
+
+
+def test_mail(ui: WebCore):
+    """Send a test e-mail to the alert addresses now, with the saved SMTP settings."""
+    recipients = settings.get("alert_emails")
+    try:
+        lowbalance.send(recipients, "Billing add-on: test e-mail",
+                        "This is a test e-mail from the billing add-on's Settings page.")
+    except lowbalance.MailError as exc:
+        ui.flash(f"The test e-mail was not sent: {exc}", "error")
+    else:
+        ui.flash(f"Test e-mail sent to {recipients}.")
+    bottle.redirect("/settings")
 
 
 ROUTES: List[Route] = [
     ("/settings", ["GET", "POST"], auth.BILLING, billing_settings),
+    ("/settings/test-mail", "POST", auth.BILLING, test_mail),
 ]

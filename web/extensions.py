@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import accounts, money, reports, settings, stays
+from billing_addon import accounts, lowbalance, money, reports, settings, stays
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -27,11 +27,13 @@ def extension_list(ui: WebCore):
     filters = _filters(q)
     page = reports.extensions_page(page=q.get("page", 1), **filters)
     return ui.render("extensions.tpl", title="Extensions", page=page, filters=filters,
-                     checked_in=stays.checked_in([e.number for e in page.rows]))
+                     checked_in=stays.checked_in([e.number for e in page.rows]),
+                     low_count=lowbalance.low_count())
 
 
 def _filters(source) -> Dict[str, Any]:
-    return {key: source.get(key, "") for key in ("number", "status", "payment_type", "billing")}
+    return {key: source.get(key, "")
+            for key in ("number", "status", "payment_type", "billing", "low")}
 
 
 def _selected(source) -> List[reports.ExtensionRow]:
@@ -162,6 +164,15 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
         if len(name) > 80:
             errors["name"] = "the name is at most 80 characters"
         changes["name"] = name
+        threshold = form.get("low_threshold", "").strip()
+        if not threshold:
+            changes["low_threshold"] = accounts.USE_DEFAULT
+        else:
+            try:
+                changes["low_threshold"] = money.parse_amount(
+                    threshold, currency=settings.get("currency"))
+            except money.AmountError as exc:
+                errors["low_threshold"] = str(exc)
     if bulk and not changes:
         errors["form"] = "Tick at least one property to change."
     if errors:
@@ -193,9 +204,16 @@ def edit_extension(ui: WebCore):
     if form is None:
         form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",
                 "credit": money.format_plain(ext.credit, settings.get("currency")), "status": ext.status,
-                "payment_type": ext.payment_type}
+                "payment_type": ext.payment_type,
+                "low_threshold": _threshold_text(ext.number)}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
-                     title=f"Edit {ext.number}", ext=ext, errors=errors, form=form)
+                     title=f"Edit {ext.number}", ext=ext, errors=errors, form=form,
+                     default_threshold=settings.get("low_balance_threshold"))
+
+
+def _threshold_text(number: str) -> str:
+    own = accounts.get_extension(number).low_balance_threshold
+    return "" if own is None else money.format_plain(own, settings.get("currency"))
 
 
 def adjust_balance(ui: WebCore):

@@ -3,7 +3,8 @@
 authorize: ``AGI(agi://host/authorize,<caller>,<dialed>)``.  Answers with
 ``SET VARIABLE`` commands: ``BILLING_RESULT`` UNBILLED|ALLOWED|DENIED, and when they
 apply ``BILLING_REASON`` (locked, no-funds, no-rate, billing-inactive, error),
-``BILLING_LIMIT_MS`` and ``BILLING_WARN_MS``.  Without arguments the caller is
+``BILLING_LIMIT_MS`` and ``BILLING_WARN_MS``, and ``BILLING_LOW=1`` on an ALLOWED call
+whose extension's balance is below its low-balance threshold.  Without arguments the caller is
 ``agi_callerid`` and the dialed number ``agi_extension``.
 
 settle: ``AGI(agi://host/settle,${CDR(billsec)},${DIALSTATUS},${UNIQUEID},
@@ -22,11 +23,11 @@ import logging
 import re
 import sqlite3
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import peewee as pw
 
-from .. import accounts, calls, store
+from .. import accounts, calls, money, settings, store
 from ..store import Extension, WouldWait, db, lock_wait
 from . import agi
 
@@ -89,6 +90,8 @@ def authorize(env: Dict[str, str], billing_state: BillingState,
         answer.append(("BILLING_LIMIT_MS", str(auth.limit_ms)))
     if auth.warn_ms:
         answer.append(("BILLING_WARN_MS", str(auth.warn_ms)))
+    if auth.low:
+        answer.append(("BILLING_LOW", "1"))
     answer.append(("BILLING_RESULT", auth.result))
     delivered = False
     try:
@@ -197,6 +200,50 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
     return result
 
 
+def balance_figures(units: int) -> Dict[str, str]:
+    """The channel variables of the balance announcement: whole currency units and
+    hundredths (cents), the sign apart (SayNumber says no minus)."""
+    whole, rest = divmod(abs(units), 10 ** money.SCALE)
+    return {"BILLING_BALANCE_NEGATIVE": "1" if units < 0 else "0",
+            "BILLING_BALANCE_UNITS": str(whole),
+            "BILLING_BALANCE_CENTS": str(rest * 100 // 10 ** money.SCALE)}
+
+
+def _balance_now(number: str) -> Optional[Tuple[int, str]]:
+    try:
+        number = accounts.normalize_number(number)
+    except accounts.AccountError:
+        return None
+    row = store.sql_one("SELECT balance FROM extension WHERE number = ?", (number,))
+    if row is None:
+        return None
+    return row[0], settings.get("currency")
+
+
+def balance(env: Dict[str, str]) -> agi.Script:
+    """``AGI(agi://host/balance[,<caller>])``: BILLING_BALANCE_RESULT OK (with the
+    figures of ``balance_figures`` and BILLING_CURRENCY) or UNKNOWN (no such extension,
+    or the database could not answer)."""
+    values = agi.args(env)
+    number = _arg(values, 0) or env.get("agi_callerid", "")
+    try:
+        found = yield agi.Work(_balance_now, (number,))
+    except Exception:  # noqa: BLE001 - the caller hears "unknown", never silence
+        log.exception("balance of %s failed", number[:32])
+        found = None
+    answer = []
+    if found is not None:
+        units, currency = found
+        answer = list(balance_figures(units).items()) + [("BILLING_CURRENCY", currency)]
+    answer.append(("BILLING_BALANCE_RESULT", "OK" if found is not None else "UNKNOWN"))
+    try:
+        for name, value in answer:
+            yield agi.set_variable(name, value)
+    except agi.Abandoned:
+        pass
+    return found
+
+
 def close_db() -> None:
     """Close this worker thread's database connection (the server's thread cleanup)."""
     db.close()
@@ -208,4 +255,5 @@ def make_handlers(billing_state: BillingState, wait_seconds: float = WAIT_SECOND
     return {
         "authorize": lambda env: authorize(env, billing_state, wait_seconds),
         "settle": lambda env: settle(env, billing_state),
+        "balance": balance,
     }

@@ -64,10 +64,12 @@ def live(pbx):
     pbx.ami.action("Hangup", Channel="/^Local\\//")
     assert wait_for(lambda: not Call.select().where(Call.status == "in-progress").exists(), 60), \
         "calls still in progress after the test"
-    for name in ("warn_seconds", "max_call_seconds", "unrated_policy", "expired_policy"):
+    for name in ("warn_seconds", "max_call_seconds", "unrated_policy", "expired_policy",
+                 "low_balance_threshold"):
         settings.put(name, settings.OPTIONS[name].default)
     pbx.ami.set_global("BILLING_FAIL_MODE", "")
-    for sound in ("LOCKED", "NOFUNDS", "NORATE", "INACTIVE", "UNAVAILABLE"):
+    for sound in ("LOCKED", "NOFUNDS", "NORATE", "INACTIVE", "UNAVAILABLE", "TOPUP",
+                  "BALANCE", "CURRENCY", "CENTS", "MINUS"):
         pbx.ami.set_global(f"BILLING_SOUND_{sound}", "")
 
 

@@ -22,6 +22,12 @@
     % include('field_error.tpl', name='credit')
   </div>
   <div class="field">
+    <label for="low_threshold">Low-balance threshold ({{currency_label}})</label>
+    <input id="low_threshold" name="low_threshold" value="{{form.get('low_threshold', '')}}" inputmode="decimal" maxlength="20" placeholder="{{default_threshold or 'off'}}">
+    % include('field_error.tpl', name='low_threshold')
+    <span class="hint">Below it the caller hears the top-up prompt and an e-mail goes out. Empty: the Settings default ({{default_threshold or 'off'}}).</span>
+  </div>
+  <div class="field">
     <label for="status">Status</label>
     <select id="status" name="status">
       <option value="unlocked" {{'selected' if form.get('status') != 'locked' else ''}}>Unlocked</option>

@@ -19,9 +19,13 @@
       <option value="on" {{'selected' if filters['billing'] == 'on' else ''}}>Enabled</option>
       <option value="off" {{'selected' if filters['billing'] == 'off' else ''}}>Not enabled</option>
     </select></label>
+  <label class="tick"><input type="checkbox" name="low" value="1" id="filter-low" {{'checked' if filters['low'] == '1' else ''}}> Low balance only</label>
   <button type="submit">Search</button>
   <a href="/extensions" class="button subtle">Reset</a>
 </form>
+% if low_count:
+<p class="notice" id="low-count"><a href="/extensions?low=1">{{low_count}} extension(s) below their low-balance threshold</a></p>
+% end
 
 <form method="get" id="ext-selection">
   <input type="hidden" name="back" value="{{url()}}">

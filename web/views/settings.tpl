@@ -35,5 +35,60 @@
     <label class="tick"><input type="radio" name="checkout_status" value="unlocked" id="checkout-unlocked" {{'checked' if values['checkout_status'] == 'unlocked' else ''}}> Left unlocked</label>
     % include('field_error.tpl', name='checkout_status')
   </fieldset>
+  <fieldset id="low-balance">
+    <legend>Low balance</legend>
+    <p class="hint">Below its threshold an extension's caller hears the top-up prompt before
+      each call, the Extensions page counts it, and one e-mail goes out each time it falls
+      below (not for every call). An extension can have its own threshold (Edit).</p>
+    <label for="low_balance_threshold">Default threshold</label>
+    <input id="low_balance_threshold" name="low_balance_threshold" value="{{values['low_balance_threshold']}}" inputmode="decimal" maxlength="20" placeholder="off">
+    <span class="hint">Empty: no low-balance alerts for extensions without a threshold of their own.</span>
+    % include('field_error.tpl', name='low_balance_threshold')
+    <label for="alert_emails">Send the e-mails to</label>
+    <input id="alert_emails" name="alert_emails" value="{{values['alert_emails']}}" maxlength="1000" placeholder="frontdesk@example.org, manager@example.org">
+    % include('field_error.tpl', name='alert_emails')
+  </fieldset>
+  <fieldset id="smtp">
+    <legend>E-mail server (SMTP)</legend>
+    <label for="smtp_host">Server</label>
+    <input id="smtp_host" name="smtp_host" value="{{values['smtp_host']}}" maxlength="253" placeholder="mail.example.org">
+    % include('field_error.tpl', name='smtp_host')
+    <label for="smtp_port">Port</label>
+    <input id="smtp_port" name="smtp_port" value="{{values['smtp_port']}}" maxlength="5" inputmode="numeric">
+    % include('field_error.tpl', name='smtp_port')
+    <label for="smtp_security">Security</label>
+    <select id="smtp_security" name="smtp_security">
+      % for choice, label in (('starttls', 'STARTTLS (usually port 587)'), ('tls', 'TLS (usually port 465)'), ('none', 'None (usually port 25)')):
+      <option value="{{choice}}" {{'selected' if values['smtp_security'] == choice else ''}}>{{label}}</option>
+      % end
+    </select>
+    % include('field_error.tpl', name='smtp_security')
+    <label for="smtp_user">User name</label>
+    <input id="smtp_user" name="smtp_user" value="{{values['smtp_user']}}" maxlength="200" autocomplete="off">
+    % include('field_error.tpl', name='smtp_user')
+    <label for="smtp_password">Password</label>
+    <input id="smtp_password" name="smtp_password" type="password" value="" maxlength="200" autocomplete="new-password" placeholder="{{'(set; leave empty to keep it)' if password_set else ''}}">
+    % if password_set:
+    <label class="tick"><input type="checkbox" name="clear_password" value="1" id="clear-password"> Remove the stored password</label>
+    % end
+    % include('field_error.tpl', name='smtp_password')
+    <label for="smtp_from">Sender address</label>
+    <input id="smtp_from" name="smtp_from" value="{{values['smtp_from']}}" maxlength="254" placeholder="the user name">
+    % include('field_error.tpl', name='smtp_from')
+  </fieldset>
   <div class="buttons"><button type="submit" class="primary" id="save-settings">Save</button></div>
+</form>
+<form method="post" action="/settings/test-mail" class="panel" id="test-mail-form">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <p class="hint">Sends a test e-mail to the addresses above with the saved settings (save first).</p>
+  <button type="submit" id="send-test-mail">Send a test e-mail</button>
+  % if mail_failures:
+  <h3>E-mails not sent yet</h3>
+  <table class="grid" id="mail-failures">
+    <tr><th>Subject</th><th>Tries</th><th>Last error</th><th>Next try</th></tr>
+    % for mail in mail_failures:
+    <tr><td>{{mail.subject}}</td><td>{{mail.attempts}}</td><td>{{mail.last_error}}</td><td>{{when(mail.next_try_utc)}}</td></tr>
+    % end
+  </table>
+  % end
 </form>
