@@ -16,13 +16,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from billing_addon import accounts, config, stays, store
 
-from .bench_web import AlwaysActive, _rss_mb, signed_in_client
+from .bench_web import AlwaysActive, signed_in_client
+from .memory import RssPeak
 from .results_file import record
 
 CALLS = 10_000
@@ -74,22 +74,10 @@ def page_child(db_path: str) -> None:
     app = make_app(config.load(None), AlwaysActive())
     client = signed_in_client(app)
     client.get("/stays", check=200)  # the layout and the other templates loaded
-    baseline = _rss_mb()
-    peak = [baseline]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    t0 = time.perf_counter()
-    body = client.get("/statements/S-000001", check=200).text
-    first_ms = (time.perf_counter() - t0) * 1000
-    done.set()
-    sampler.join()
+    with RssPeak() as memory:
+        t0 = time.perf_counter()
+        body = client.get("/statements/S-000001", check=200).text
+        first_ms = (time.perf_counter() - t0) * 1000
     assert body.count("<tr>") >= CALLS
     times = []
     for _ in range(10):
@@ -97,7 +85,7 @@ def page_child(db_path: str) -> None:
         client.get("/statements/S-000001", check=200)
         times.append((time.perf_counter() - t0) * 1000)
     print(json.dumps({"first_ms": round(first_ms, 1), "p50_ms": round(statistics.median(times), 1),
-                      "rss_growth_mb": round(peak[0] - baseline, 1), "page_kb": len(body) // 1024}))
+                      "rss_growth_mb": round(memory.growth_mb, 1), "page_kb": len(body) // 1024}))
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from billing_addon import config, store
 
+from .memory import RssPeak
 from .results_file import record
 
 EXTENSIONS = 500
@@ -125,16 +126,10 @@ def p50_ms(client, path: str, runs: int = 25) -> float:
     return round(statistics.median(times), 1)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
-
-
 def export_child(db_path: str, kind: str) -> None:
     """Run in a fresh process: one export request, its body streamed to a file; prints
     time, size, rows and the RSS growth (sampled every 5 ms) over the RSS before."""
     import io
-    import threading
 
     from billing_addon.web import auth
     from billing_addon.web.app import make_app
@@ -144,17 +139,7 @@ def export_child(db_path: str, kind: str) -> None:
     client = signed_in_client(app)
     client.get("/calls?q=Block%20A", check=200)
     environ_client = client
-    baseline = _rss_mb()
-    peak = [baseline]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    memory = RssPeak().start()  # sampled until the export is complete
     out = io.BytesIO() if kind == "xlsx" else None
     size = 0
     lines = 0
@@ -193,8 +178,7 @@ def export_child(db_path: str, kind: str) -> None:
         if hasattr(body, "close"):
             body.close()
     seconds = time.perf_counter() - t0
-    done.set()
-    sampler.join()
+    memory.stop()
     assert status["status"].startswith("200"), status
     if kind == "xlsx":
         import openpyxl
@@ -204,8 +188,8 @@ def export_child(db_path: str, kind: str) -> None:
         rows = lines - 1
     print(json.dumps({"seconds": round(seconds, 2), "first_response_s": round(first_response_s or 0, 3),
                       "bytes": size, "rows": rows,
-                      "rss_before_mb": round(baseline, 1),
-                      "rss_growth_mb": round(peak[0] - baseline - (size / 1048576 if out else 0), 1)}))
+                      "rss_before_mb": round(memory.before, 1),
+                      "rss_growth_mb": round(memory.growth_mb - (size / 1048576 if out else 0), 1)}))
 
 
 def main() -> None:
