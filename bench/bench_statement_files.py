@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import random
-import resource
 import statistics
 import subprocess
 import sys
 import time
 import tracemalloc
 
+from .memory import RssPeak
 from .results_file import record
 
 CALLS = 10_000
@@ -50,23 +50,21 @@ def snapshot(calls: int = CALLS) -> dict:
             "in_progress": 0}
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(kind: str) -> None:
     from billing_addon import statement_files
 
     make = statement_files.to_pdf if kind == "pdf" else statement_files.to_xlsx
     snap = snapshot()
-    before = _rss_mb()
     times = []
     size = 0
-    for _ in range(RUNS):
-        t0 = time.perf_counter()
-        size = len(make(snap))
-        times.append(time.perf_counter() - t0)
-    rss_growth = _rss_mb() - before
+    # the resident size sampled while the files are made (the process's lifetime
+    # maximum would hide it behind the snapshot's own build)
+    with RssPeak() as memory:
+        for _ in range(RUNS):
+            t0 = time.perf_counter()
+            size = len(make(snap))
+            times.append(time.perf_counter() - t0)
+    rss_growth = memory.growth_mb
     tracemalloc.start()
     make(snap)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
