@@ -7,11 +7,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from billing_addon.web import auth
-
 from billing_addon import accounts, calls, money, rates, store
 
-from .test_browser_web import box, browser, flash_text, go, new_page, sign_in, table_rows  # noqa: F401
+from .test_browser_web import box, browser, flash_text, go, new_page, sign_in, signed_in, table_rows  # noqa: F401
 
 DAY = 86400
 
@@ -20,15 +18,6 @@ def money_text(text):
     return Decimal(re.sub(r"[^\d.\-]", "", text))
 
 
-def signed_in(browser, box, width=1280, height=860):  # noqa: F811
-    activation = box["activation"]
-    if activation.status().state != "active":
-        activation.activate()
-    user_row, password = auth.create_billing_user("front-desk-pw-1")
-    page = new_page(browser, box, width, height)
-    sign_in(page, user_row.username, password)
-    page.wait_for_url("**/extensions")
-    return page
 
 
 def make_calls():

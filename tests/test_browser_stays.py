@@ -8,23 +8,11 @@ import datetime as dt
 import io
 
 import openpyxl
-from billing_addon.web import auth
 
 from billing_addon import accounts, calls, money, rates, settings, store
 
-from .test_browser_web import box, browser, flash_text, go, new_page, sign_in, table_rows  # noqa: F401
+from .test_browser_web import box, browser, flash_text, go, new_page, sign_in, signed_in, table_rows  # noqa: F401
 from .test_statement_files import pdf_text
-
-
-def signed_in(browser, box, width=1280, height=860):  # noqa: F811
-    activation = box["activation"]
-    if activation.status().state != "active":
-        activation.activate()
-    user_row, password = auth.create_billing_user("stays-desk-pw-1")
-    page = new_page(browser, box, width, height)
-    sign_in(page, user_row.username, password)
-    page.wait_for_url("**/extensions")
-    return page
 
 
 def row_action(page, number, label):

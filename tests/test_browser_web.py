@@ -99,6 +99,18 @@ def sign_in(page, username, password):
     page.click("#login-form button[type=submit]")
 
 
+def signed_in(browser, box, width=1280, height=860, password="desk-pw-1"):
+    """A page signed in as a new billing user (billing activated first), at /extensions."""
+    activation = box["activation"]
+    if activation.status().state != "active":
+        activation.activate()
+    user_row, password = auth.create_billing_user(password)
+    page = new_page(browser, box, width, height)
+    sign_in(page, user_row.username, password)
+    page.wait_for_url("**/extensions")
+    return page
+
+
 def flash_text(page):
     return " ".join(page.locator(".flash").all_inner_texts())
 
