@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import bottle
 
-from billing_addon import money, settings, store
+from billing_addon import i18n, money, settings, store
 
 from . import auth, kept_form
 from .activation_cache import ActivationCache
@@ -171,6 +171,9 @@ class WebCore:
             saved_form=saved,
             saved_values=json.dumps(saved.values) if saved else "",
             database_damaged=bool(store.damaged) and bool(role),
+            _=i18n._,
+            ngettext=i18n.ngettext,
+            lang=i18n.current().replace("_", "-"),
         )
         context.update(values)
         bottle.response.status = http_status
@@ -232,6 +235,7 @@ class WebCore:
             @functools.wraps(handler)
             def wrapper(*args, **kwargs):
                 request = bottle.request
+                i18n.set_current(self.request_locale())
                 if request.method == "POST":
                     self.check_body_size()
                     session = self.session()
@@ -252,6 +256,11 @@ class WebCore:
             return wrapper
 
         return decorate
+
+    def request_locale(self) -> str:
+        """The language of this request's pages: the signed-in user's choice, else the
+        box's default from Settings."""
+        return i18n.DEFAULT_LOCALE
 
     def check_body_size(self) -> None:
         request = bottle.request
