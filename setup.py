@@ -26,7 +26,7 @@ setup(
         "billing_addon.board": "board",
     },
     package_data={
-        "billing_addon": ["migrations/*.sql", "dialplan/*.conf", "default.ini"],
+        "billing_addon": ["migrations/*.sql", "dialplan/*.conf", "default.ini", "locale/*/*.po"],
         "billing_addon.web": ["views/*.tpl", "static/*"],
         "billing_addon.board": ["profiles/*.ini"],
         "hwlicense": ["trusted_keys/*.pub", "trusted_keys/README.txt"],
@@ -40,6 +40,7 @@ setup(
         "waitress>=2.1.2",
         "XlsxWriter>=3.0.2",
         "reportlab>=3.6.12",
+        "Babel>=2.10.3",
     ],
     entry_points={
         "console_scripts": [

@@ -4,24 +4,48 @@ translated where they are shown) and looked up in the catalog of the *current lo
 the locale of the user whose request this thread is serving (set by the web layer for
 each request), English elsewhere (the command line, the call path, mail).
 
+A locale's catalog is every ``*.po`` file in ``billing_addon/locale/<locale>/`` (one file
+per part of the product, so that parts can be translated apart), read once with Babel.
+
 Part of the pure core: nothing here touches the database or the web."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import gettext as _gettext
+import io
+from pathlib import Path
 from typing import Iterator
 
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LOCALES = ("en", "zh_CN", "es")
 DEFAULT_LOCALE = "en"
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("billing_locale", default=DEFAULT_LOCALE)
 
 
+@functools.cache
 def translations(locale: str) -> _gettext.NullTranslations:
     """The catalog of ``locale`` (English, the source language, is no catalog)."""
-    return _gettext.NullTranslations()
+    files = sorted((LOCALE_DIR / locale).glob("*.po")) if locale != DEFAULT_LOCALE else []
+    if not files:
+        return _gettext.NullTranslations()
+    merged = Catalog(locale=locale)
+    for path in files:
+        with path.open("rb") as po:
+            for message in read_po(po, locale=locale):
+                if message.id and message.string and not message.fuzzy and message.id not in merged:
+                    merged[message.id] = message
+    mo = io.BytesIO()
+    write_mo(mo, merged)
+    mo.seek(0)
+    return _gettext.GNUTranslations(mo)
 
 
 def current() -> str:

@@ -36,6 +36,7 @@ DEBIAN = {
     "waitress": ("waitress", "python3-waitress"),
     "XlsxWriter": ("xlsxwriter", "python3-xlsxwriter"),
     "reportlab": ("reportlab", "python3-reportlab"),
+    "Babel": ("babel", "python3-babel"),
 }
 # Files setup.py installs (pip, a developer's or the sales PC) that the box never gets:
 # the demo board's identity is a file anyone can copy, so no box may run it (it stays for

@@ -41,6 +41,7 @@ PACKAGES = (
     "python3-waitress",
     "python3-xlsxwriter",
     "python3-reportlab",  # the statement PDF
+    "python3-babel",  # the UI in the operator's language
     "linux-image-cloud-amd64",
     "initramfs-tools",
     "iproute2",  # the guest's init brings up loopback (web UI, FastAGI listen there)

@@ -35,7 +35,7 @@
     % end
     <form method="post" action="/logout" class="inline">
       <input type="hidden" name="csrf" value="{{csrf}}">
-      <button type="submit" class="linkish" id="sign-out">Sign out</button>
+      <button type="submit" class="linkish" id="sign-out">{{_("Sign out")}}</button>
     </form>
   </div>
   % end
