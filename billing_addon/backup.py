@@ -71,13 +71,10 @@ def _connect(path: Path, *, read_only: bool = False, timeout: float = 30) -> sql
 
 
 def _is_wal(path: Path) -> bool:
-    """Whether the file's header says WAL mode (byte 18 is 2); backups are not."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(20)
-    except OSError:
-        return False
-    return len(header) == 20 and header[18] == 2
+    """Whether the file's header says WAL mode; backups are not.  Never through a
+    descriptor that is closed again (see diskspace.is_wal): the daemon checks and backs
+    up the file it has open."""
+    return diskspace.is_wal(str(path))
 
 
 def backup_db(source: Path, dest: Path) -> int:

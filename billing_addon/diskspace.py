@@ -55,8 +55,9 @@ def _load_fallocate():
 _fallocate = _load_fallocate()
 
 
-# One descriptor per -shm file, kept open: closing any descriptor of a file drops every
-# POSIX lock this process holds on it, and SQLite's connections (other threads) lock it.
+# One descriptor per -shm (and database) file, kept open: closing any descriptor of a file
+# drops every POSIX lock this process holds on it, and SQLite's connections (other
+# threads) lock it.
 _held: Dict[str, int] = {}
 _held_lock = threading.Lock()
 
@@ -89,11 +90,37 @@ def back_shm(database: str) -> None:
                 raise OSError(code, os.strerror(code), shm)
 
 
+def is_wal(database: str) -> bool:
+    """Whether ``database``'s header says WAL mode (byte 18 is 2).  Read through a
+    descriptor that stays open like the ``-shm``'s: closing any descriptor of the database
+    file drops every lock this process's SQLite connections hold on it, and another process
+    closing its last connection would then take itself for the last user of the file and
+    delete the WAL and its index under ours (two logs from then on)."""
+    with _held_lock:
+        _drop_if_gone(database)
+        fd = _held.get(database)
+        if fd is None:
+            try:
+                fd = os.open(database, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return False
+            _held[database] = fd
+        try:
+            header = os.pread(fd, 20, 0)
+        except OSError:
+            return False
+    return len(header) == 20 and header[18] == 2
+
+
 def forget_gone(database: str) -> None:
     """Close the held descriptor of a ``-shm`` file SQLite has deleted (its last
-    connection closed): no lock of anyone's is on that file any more."""
+    connection closed): no lock of anyone's is on that file any more; and the one of the
+    database file, whose locks went with the store's last connection."""
     with _held_lock:
         _drop_if_gone(database + "-shm")
+        fd = _held.pop(database, None)
+        if fd is not None:
+            os.close(fd)
 
 
 def _drop_if_gone(shm: str) -> None:

@@ -136,3 +136,37 @@ def test_restore_refuses_a_backup_of_a_newer_addon(tmp_path):
 def test_backup_refuses_a_missing_database(tmp_path):
     with pytest.raises(backup.BackupError, match="no database"):
         backup.backup_db(tmp_path / "none.db", tmp_path / "out.db")
+
+
+def _write_from_another_process(path: Path, value: int) -> None:
+    """What the command line does while the daemon runs: connect, write, close."""
+    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "c.execute('CREATE TABLE IF NOT EXISTS probe (x)'); "
+            "c.execute('INSERT INTO probe VALUES (?)', (int(sys.argv[2]),)); c.commit(); c.close()")
+    subprocess.run([sys.executable, "-c", code, str(path), str(value)], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("check", ["check_database", "backup_db"])
+def test_checking_or_backing_up_the_open_database_keeps_it_shared(db_path, tmp_path, check):
+    """The daemon checks and backs up the file it has open.  Reading the file with a
+    descriptor of its own and closing it dropped every lock this process held on it
+    (POSIX locks are per process): the next command-line run believed it was the last
+    connection, deleted the WAL and its index, and from then on the daemon and the command
+    line wrote to two different logs (a user made with `user add` never reached the web UI;
+    a settlement of the daemon could be lost)."""
+    store.db.execute_sql("SELECT count(*) FROM extension").fetchone()  # this process holds it
+    wal_inode = (db_path.parent / (db_path.name + "-wal")).stat().st_ino
+    if check == "check_database":
+        assert backup.check_database(db_path) == []
+    else:
+        backup.backup_db(db_path, tmp_path / "copy.db")
+    _write_from_another_process(db_path, 7)
+    assert (db_path.parent / (db_path.name + "-wal")).stat().st_ino == wal_inode
+    assert store.db.execute_sql("SELECT x FROM probe").fetchall() == [(7,)]
+    store.db.execute_sql("INSERT INTO probe VALUES (8)")
+    _write_from_another_process(db_path, 9)
+    conn = sqlite3.connect(db_path)
+    try:
+        assert [r[0] for r in conn.execute("SELECT x FROM probe ORDER BY x")] == [7, 8, 9]
+    finally:
+        conn.close()

@@ -1,6 +1,7 @@
 """The daemon in-process: its parts start, answer, reload and stop cleanly."""
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -262,3 +263,34 @@ def test_a_stopping_daemon_writes_the_trials_running_time(tmp_path):
     assert flushed == []
     d.stop()
     assert flushed == [True]
+
+
+
+def _deleted_files_open(prefix: str) -> list:
+    """This process's descriptors of deleted files whose name starts with ``prefix``."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+        if target.startswith(prefix) and target.endswith("(deleted)"):
+            found.append(target)
+    return found
+
+
+def test_the_daemons_backup_leaves_the_command_line_and_the_daemon_on_one_log(running):
+    """After its automatic backup (and its check of the file), a row the command line
+    writes while the daemon runs is seen by the daemon, and the daemon never goes on with
+    a deleted WAL (tests/test_backup.py::test_checking_or_backing_up_the_open_database_...)."""
+    d, folder = running
+    live = Path(store.db.database)
+    d._backup_due = 0.0
+    d.backup_once(time.monotonic())
+    assert list(folder.rglob("billing-auto-*.db")), "no automatic backup was made"
+    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "c.execute(\"INSERT INTO setting (key, value) VALUES ('probe', 'from-cli')\"); "
+            "c.commit(); c.close()")
+    subprocess.run([sys.executable, "-c", code, str(live)], check=True, timeout=60)
+    assert _deleted_files_open(str(live)) == []
+    assert store.db.execute_sql("SELECT value FROM setting WHERE key = 'probe'").fetchone() == ("from-cli",)
