@@ -20,12 +20,13 @@ from decimal import Decimal
 from typing import Optional
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_decimal
 
 from . import i18n, money
 
 ISO_TIME = "%Y-%m-%d %H:%M:%S"
+ISO_MINUTES = "%Y-%m-%d %H:%M"
 ISO_DATE = "%Y-%m-%d"
 
 
@@ -33,7 +34,7 @@ def _locale(locale: Optional[str]) -> str:
     return locale or i18n.current()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _babel(locale: str) -> Locale:
     return Locale.parse(locale)
 
@@ -92,15 +93,20 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
-def datetime(value: Optional[dt.datetime], zone: dt.tzinfo, locale: Optional[str] = None) -> str:
+def datetime(value: Optional[dt.datetime], zone: dt.tzinfo, locale: Optional[str] = None, *,
+             seconds: bool = True) -> str:
     """A moment (naive: UTC) in ``zone``, date and time, as the locale writes it."""
     if value is None:
         return ""
     locale = _locale(locale)
     local = _aware(value).astimezone(zone)
     if locale == i18n.DEFAULT_LOCALE:
-        return local.strftime(ISO_TIME)
-    return format_datetime(local, format="medium", tzinfo=zone, locale=locale)
+        return local.strftime(ISO_TIME if seconds else ISO_MINUTES)
+    if seconds:
+        return format_datetime(local, format="medium", tzinfo=zone, locale=locale)
+    joined = _babel(locale).datetime_formats["medium"]  # "{1}, {0}": date, then time
+    return joined.replace("{1}", format_date(local.date(), format="medium", locale=locale)).replace(
+        "{0}", format_time(local, format="short", tzinfo=zone, locale=locale))
 
 
 def date(value: Optional[dt.datetime], zone: dt.tzinfo, locale: Optional[str] = None) -> str:
