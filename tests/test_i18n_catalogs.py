@@ -96,7 +96,8 @@ def test_messages_pot_is_up_to_date(extracted):
     current = {message.id for message in extracted if message.id}
     assert committed == current, (
         f"billing_addon/locale/messages.pot is out of date: run `make messages` "
-        f"(new: {sorted(current - committed, key=str)[:5]}, gone: {sorted(committed - current, key=str)[:5]})")
+        f"(new: {sorted(current - committed, key=str)[:5]}, "
+        f"gone: {sorted(committed - current, key=str)[:5]})")
 
 
 def test_the_placeholder_check_can_fail():
