@@ -180,3 +180,13 @@ def test_an_export_is_built_in_the_language_of_the_user_who_asked(db_path, tmp_p
         job = jobs.start("bill-abc", "calls.xlsx", str(tmp_path), build)
     wait_until(lambda: not job.running, 30, "the build")
     assert job.ready and seen == [("es", "Cerrar sesión")]
+
+
+def test_a_requests_language_ends_with_the_request(env, admin):
+    """A thread serves many users: one user's language must not stay for the next
+    request (here the test's own thread, which runs the app in-process)."""
+    desk = _user(env, "es")
+    assert "Cerrar sesión" in desk.get("/extensions", check=200).text
+    assert i18n.current() == "en"
+    assert '<html lang="es">' in desk.get("/no-such-page", check=404).text  # error pages too
+    assert "Sign out" in admin.get("/admin/users", check=200).text

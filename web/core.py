@@ -210,8 +210,9 @@ class WebCore:
             bottle.response.content_type = "text/plain; charset=utf-8"
             return f"The box cannot save anything: {disk}\n"
         try:
-            return self.render("error.tpl", http_status=status, message=message,
-                               title=bottle.HTTP_CODES.get(status, "Error"))
+            with i18n.using(self.request_locale() if status != 500 else i18n.DEFAULT_LOCALE):
+                return self.render("error.tpl", http_status=status, message=message,
+                                   title=bottle.HTTP_CODES.get(status, "Error"))
         except Exception:  # noqa: BLE001 - an error page must never fail itself
             bottle.response.content_type = "text/plain; charset=utf-8"
             return message
@@ -233,8 +234,12 @@ class WebCore:
         def decorate(handler: Callable) -> Callable:
             @functools.wraps(handler)
             def wrapper(*args, **kwargs):
+                # the request's language for this request only: a thread serves many users
+                with i18n.using(self.request_locale()):
+                    return guarded(*args, **kwargs)
+
+            def guarded(*args, **kwargs):
                 request = bottle.request
-                i18n.set_current(self.request_locale())
                 if request.method == "POST":
                     self.check_body_size()
                     session = self.session()
