@@ -64,10 +64,17 @@ def extract_all() -> Catalog:
     return catalog
 
 
+def _undated(pot: bytes) -> bytes:
+    return re.sub(rb'"POT-Creation-Date: [^"]*"\n', b"", pot)
+
+
 def main() -> int:
     catalog = extract_all()
-    with POT.open("wb") as out:
-        write_po(out, catalog, width=100, omit_header=False, sort_output=True)
+    out = io.BytesIO()
+    write_po(out, catalog, width=100, sort_output=True)
+    old = POT.read_bytes() if POT.exists() else b""
+    if _undated(old) != _undated(out.getvalue()):  # only the date changed: keep the file
+        POT.write_bytes(out.getvalue())
     print(f"{POT.relative_to(ROOT)}: {len(catalog)} texts")
     return 0
 
