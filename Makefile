@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   ?= var
 
-.PHONY: setup run test test-live check bench package board-test test-bookworm clean
+.PHONY: setup run test test-live check bench package board-test test-bookworm clean messages
 
 ## setup: virtualenv with pinned dependencies and dev tools, plus the Debian packages the tests
 ## use (chromium for UI tests, faketime for the trial clock tests, LibreOffice Calc for the
@@ -48,6 +48,11 @@ check: setup
 	$(VENV)/bin/ruff check billing_addon web hwlicense board tests bench
 	$(VENV)/bin/mypy billing_addon hwlicense web
 	$(PY) tools/check_imports.py
+
+## messages: every text marked for translation into billing_addon/locale/messages.pot
+## (docs/translating.md); commit it with the texts
+messages: setup
+	$(PY) tools/messages.py
 
 bench: setup
 	$(PY) -m bench.run_all

@@ -26,6 +26,8 @@ from babel.messages.pofile import read_po
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LOCALES = ("en", "zh_CN", "es")
 DEFAULT_LOCALE = "en"
+# each language named in itself, as the language pickers show it
+NAMES = {"en": "English", "zh_CN": "简体中文", "es": "Español"}
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("billing_locale", default=DEFAULT_LOCALE)
 

@@ -64,25 +64,56 @@ DEFAULT_CURRENCY = "USD"
 
 
 class AmountError(Refusal):
-    """User input that is not an acceptable amount; the message says why."""
+    """User input that is not an acceptable amount; the message says why.  ``template``
+    and ``params`` keep the message apart from its values so that the web layer can
+    show it in the user's language (``localefmt.parse_amount``)."""
+
+    def __init__(self, template: str, **params: str) -> None:
+        super().__init__(template.format(**params) if params else template)
+        self.template, self.params = template, params
 
 
-def decimal_mark(currency: Optional[str]) -> str:
-    """The decimal mark users of ``currency`` write; None (files, the default) is '.'."""
+def N_(text: str) -> str:
+    """Marks a message for translation (as ``i18n.N_``, which the pure core cannot import)."""
+    return text
+
+
+# The decimal mark a locale writes (i18n.LOCALES).  English is not listed: it keeps the
+# mark of the currency, as before there were languages, so nothing changed for its users.
+LOCALE_MARKS = {"es": ",", "zh_CN": "."}
+
+_NOT_A_NUMBER = {".": N_("{text} is not a number: use digits and one decimal point, like {example}"),
+                 ",": N_("{text} is not a number: use digits and one decimal comma, like {example}")}
+_SEPARATORS = {".": N_("{text}: no thousands separators, one decimal point ({example})"),
+               ",": N_("{text}: no thousands separators, one decimal comma ({example})")}
+
+
+def decimal_mark(currency: Optional[str], locale: Optional[str] = None) -> str:
+    """The decimal mark users of ``currency`` write, or the one of ``locale`` where the
+    language has its own (LOCALE_MARKS); None (files, the default) is '.'.
+
+    >>> decimal_mark("EUR"), decimal_mark("USD", "es"), decimal_mark("EUR", "zh_CN")
+    (',', ',', '.')
+    """
+    if locale in LOCALE_MARKS:
+        return LOCALE_MARKS[locale]
     if currency is None:
         return "."
     return "," if CURRENCIES.get(currency, CURRENCIES["OTHER"]).decimal_comma else "."
 
 
 def parse_amount(text: str, *, currency: Optional[str] = None, allow_negative: bool = False,
-                 allow_zero: bool = True) -> int:
+                 allow_zero: bool = True, locale: Optional[str] = None) -> int:
     """Parse a decimal string typed by a user into minor units, exactly.  ``currency``
-    chooses the decimal mark (see the module doc); without it only a point is one.
+    and ``locale`` choose the decimal mark (``decimal_mark``); without them only a point
+    is one.  A comma mark accepts the point too.
 
     >>> parse_amount(" 7 ")
     70000
     >>> parse_amount("-1.5", allow_negative=True)
     -15000
+    >>> parse_amount("12,5", locale="es")
+    125000
     >>> parse_amount("1e3")
     Traceback (most recent call last):
     ...
@@ -93,51 +124,49 @@ def parse_amount(text: str, *, currency: Optional[str] = None, allow_negative: b
     billing_addon.money.AmountError: '1,000' is ambiguous ...: write 1000, or 1,0 for the decimal
     """
     if not isinstance(text, str):
-        raise AmountError("amount must be text")
+        raise AmountError(N_("amount must be text"))
     raw = text.strip()
-    mark = decimal_mark(currency)
+    shown = repr(raw[:40])
+    mark = decimal_mark(currency, locale)
     example = f"12{mark}50"
     foreign = first_foreign_digit(raw)
     if foreign is not None:
-        raise AmountError(f"{raw[:40]!r}: use the digits 0-9 only ({foreign!r} is not one of them)")
+        raise AmountError(N_("{text}: use the digits 0-9 only ({digit} is not one of them)"),
+                          text=shown, digit=repr(foreign))
     if "," in raw and ("." in raw or raw.count(",") > 1):
-        raise AmountError(f"{raw[:40]!r}: no thousands separators, one decimal {_mark_name(mark)} "
-                          f"({example})")
+        raise AmountError(_SEPARATORS[mark], text=shown, example=example)
     if "," in raw and mark == ".":
-        raise AmountError(f"{raw[:40]!r}: use a decimal point, not a comma, and no thousands "
-                          f"separators ({example})")
+        raise AmountError(N_("{text}: use a decimal point, not a comma, and no thousands "
+                             "separators ({example})"), text=shown, example=example)
     match = _AMOUNT_RE.match(raw)
     if not raw or not match or not (match.group(2) or match.group(4)):
         if not raw:
-            raise AmountError("amount is required")
-        raise AmountError(f"{raw[:40]!r} is not a number: use digits and one decimal "
-                          f"{_mark_name(mark)}, like {example}")
+            raise AmountError(N_("amount is required"))
+        raise AmountError(_NOT_A_NUMBER[mark], text=shown, example=example)
     sign, whole, frac = match.group(1), match.group(2) or "0", match.group(4) or ""
     if mark == "," and match.group(3) and len(frac) == 3 and whole.lstrip("0"):
-        shown = frac.rstrip("0") or "0"
-        raise AmountError(f"{raw[:40]!r} is ambiguous (a thousands separator?): write "
-                          f"{whole.lstrip('0')}{frac}, or {whole}{mark}{_unambiguous(shown)} "
-                          f"for the decimal")
+        decimals = frac.rstrip("0") or "0"
+        raise AmountError(N_("{text} is ambiguous (a thousands separator?): write {whole}, "
+                             "or {decimal} for the decimal"), text=shown,
+                          whole=whole.lstrip("0") + frac,
+                          decimal=f"{whole}{mark}{_unambiguous(decimals)}")
     if len(frac) > SCALE:
         if frac[SCALE:].strip("0"):
-            raise AmountError(f"at most {SCALE} decimals are allowed ({raw[:40]})")
+            raise AmountError(N_("at most {count} decimals are allowed ({text})"),
+                              count=str(SCALE), text=raw[:40])
         frac = frac[:SCALE]
     if len(whole) > 12:
-        raise AmountError("amount is too large")
+        raise AmountError(N_("amount is too large"))
     units = int(whole) * UNITS_PER_CURRENCY + int(frac.ljust(SCALE, "0"))
     if sign == "-":
         units = -units
     if units < 0 and not allow_negative:
-        raise AmountError("amount must not be negative")
+        raise AmountError(N_("amount must not be negative"))
     if units == 0 and not allow_zero:
-        raise AmountError("amount must be greater than zero")
+        raise AmountError(N_("amount must be greater than zero"))
     if abs(units) > MAX_AMOUNT:
-        raise AmountError("amount is too large")
+        raise AmountError(N_("amount is too large"))
     return units
-
-
-def _mark_name(mark: str) -> str:
-    return "comma" if mark == "," else "point"
 
 
 def _unambiguous(frac: str) -> str:
@@ -164,14 +193,18 @@ def to_decimal_string(units: int, *, min_decimals: int = 2) -> str:
     return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
-def format_plain(units: int, currency: Optional[str] = None, *, min_decimals: int = 2) -> str:
-    """An amount as the user of ``currency`` types it (no symbol): for a form field.
+def format_plain(units: int, currency: Optional[str] = None, *, min_decimals: int = 2,
+                 locale: Optional[str] = None) -> str:
+    """An amount as the user of ``currency`` (and ``locale``) types it (no symbol): for a
+    form field; ``parse_amount`` reads it back to the same units.
 
     >>> format_plain(75000, "EUR"), format_plain(11250, "EUR"), format_plain(125, "EUR")
     ('7,50', '1,1250', '0,0125')
+    >>> format_plain(75000, "EUR", locale="zh_CN"), format_plain(75000, "USD", locale="es")
+    ('7.50', '7,50')
     """
     text = to_decimal_string(units, min_decimals=min_decimals)
-    if decimal_mark(currency) == "." or "." not in text:
+    if decimal_mark(currency, locale) == "." or "." not in text:
         return text
     whole, frac = text.split(".")
     if whole.lstrip("-") != "0":

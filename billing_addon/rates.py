@@ -123,10 +123,11 @@ def _flag(text) -> bool:
     return str(text).strip().lower() in ("1", "yes", "on", "true", "y")
 
 
-def validate(form: Mapping[str, object], currency: Optional[str] = None) -> RateValues:
+def validate(form: Mapping[str, object], currency: Optional[str] = None,
+             locale: Optional[str] = None) -> RateValues:
     """Turn user input (text fields) into rate values, or raise ``RateError`` with a
-    message for every bad field.  ``currency``: the decimal mark typed amounts use (a
-    file's are always points)."""
+    message for every bad field.  ``currency`` and ``locale``: the decimal mark typed
+    amounts use (``money.decimal_mark``; a file's are always points)."""
     errors: Dict[str, str] = {}
 
     def text(key: str) -> str:
@@ -154,7 +155,7 @@ def validate(form: Mapping[str, object], currency: Optional[str] = None) -> Rate
                             "0 or at least the prefix's length")
     for key in ("initial_cost", "rate"):
         try:
-            values[key] = money.parse_amount(text(key) or "0", currency=currency)
+            values[key] = money.parse_amount(text(key) or "0", currency=currency, locale=locale)
         except money.AmountError as exc:
             errors[key] = str(exc)
     for key, allow_24 in (("start", False), ("end", True)):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import call_days, money
+from . import call_days, i18n, money
 from .errors import Refusal
 from .store import Setting, db, money_txn
 
@@ -132,6 +132,9 @@ class Option:
 
 OPTIONS: Dict[str, Option] = {
     "currency": Option("USD", _choice(*money.CURRENCIES), "currency shown on every page and export"),
+    "language": Option(i18n.DEFAULT_LOCALE, _choice(*i18n.LOCALES),
+                       "the pages' language for users who chose none, the administrator and "
+                       "the sign-in page (en, zh_CN, es)"),
     "timezone": Option("UTC", _zone, "the box's time zone: rate time blocks, call log, statistics"),
     "unrated_policy": Option(
         "allow", _choice("allow", "deny"),

@@ -1,36 +1,45 @@
 """The downloadable files of a statement: ``to_pdf`` (A4) and ``to_xlsx``, both made from
 the stored statement snapshot alone (never recomputed; see the snapshot's fields in
-docs/formats.md).  Times are shown in the snapshot's zone, money with
-``money.format_amount`` (PDF) or as numbers in the currency's format (xlsx).
+docs/formats.md), in the language of the user who asks for them (``locale``: labels,
+dates and money as ``localefmt`` writes them; the snapshot itself is language-neutral
+data, so the same statement re-opened by a Spanish user reads in Spanish).  Times are
+shown in the snapshot's zone; the xlsx has money as numbers in the currency's format.
 
 The PDF is drawn with ReportLab's canvas (Debian bookworm ships it as python3-reportlab)
 in its built-in Helvetica, which needs no font file but covers only the Windows-1252
-letters: any other character prints as "?".  Chinese will need a CJK TrueType font
-embedded (e.g. Debian's fonts-wqy-microhei, registered with ``pdfmetrics.registerFont``)."""
+letters.  A Chinese statement, or one whose text (a guest's name) has other letters, is
+drawn in Debian's fonts-wqy-microhei, embedded as a subset; on a box without that file,
+in ReportLab's built-in CID font STSong-Light (not embedded: the PDF reader supplies it)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
-from typing import Any, Dict, List, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
-from billing_addon import money
+from billing_addon import i18n, localefmt
 from billing_addon.cells import XLSX_TIME_FORMAT, money_number, xlsx_money_format
+from billing_addon.i18n import N_, _, ngettext
 
-KIND_LABELS = {"recharge": "Recharge", "adjust": "Adjustment", "payment": "Payment",
-               "deposit": "Deposit"}
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+KIND_LABELS = {"recharge": N_("Recharge"), "adjust": N_("Adjustment"), "payment": N_("Payment"),
+               "deposit": N_("Deposit")}
+# TrueType CJK fonts (ReportLab cannot embed the CFF outlines of Noto CJK), the first found
+CJK_FONT_FILES = (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+                  Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"))
+CJK_FALLBACK = "STSong-Light"
 
 # A4 in points, margins, and the rows of a table
 PAGE_W, PAGE_H = 595.28, 841.89
 MARGIN = 50.0
 LINE = 13.0
 FONT, BOLD, SIZE = "Helvetica", "Helvetica-Bold", 9
-CALL_COLUMNS = (("Time", 0, "l"), ("Number", 110, "l"), ("Duration", 330, "r"),
-                ("Cost", 495.28 - MARGIN, "r"))
-ENTRY_COLUMNS = (("Time", 0, "l"), ("Kind", 110, "l"), ("Note", 185, "l"),
-                 ("Amount", 495.28 - MARGIN, "r"))
+CALL_COLUMNS = ((N_("Time"), 0, "l"), (N_("Number"), 110, "l"), (N_("Duration"), 330, "r"),
+                (N_("Cost"), 495.28 - MARGIN, "r"))
+ENTRY_COLUMNS = ((N_("Time"), 0, "l"), (N_("Kind"), 110, "l"), (N_("Note"), 185, "l"),
+                 (N_("Amount"), 495.28 - MARGIN, "r"))
 
 
 # The snapshot's shape (see the statement's contract): field -> type, or the shape of
@@ -81,7 +90,7 @@ def _check(value: Any, shape: Any, where: str) -> None:
 
 
 def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind.capitalize())
+    return _(KIND_LABELS[kind]) if kind in KIND_LABELS else kind.capitalize()
 
 
 def duration(seconds: int) -> str:
@@ -95,30 +104,36 @@ def _local(ts: int, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, zone).replace(tzinfo=None)
 
 
+def _when(ts: int, zone: ZoneInfo) -> str:
+    return localefmt.datetime(localefmt.from_epoch(ts), zone)
+
+
 def _summary(snap: Dict[str, Any]) -> List[Tuple[str, str]]:
     zone = ZoneInfo(snap["zone"])
     period = snap["period"]
     return [
-        ("Statement", snap["number"]),
-        ("Issued", f"{_local(snap['issued_utc'], zone):{TIME_FORMAT}} ({snap['zone_label']})"),
-        ("Guest", snap["guest"]),
-        ("Extension", f"{snap['extension']['number']} {snap['extension']['name']}".strip()),
-        ("Period", f"{_local(period['from_utc'], zone):{TIME_FORMAT}} to "
-                   f"{_local(period['to_utc'], zone):{TIME_FORMAT}}"),
+        (_("Statement"), snap["number"]),
+        (_("Issued"), f"{_when(snap['issued_utc'], zone)} ({snap['zone_label']})"),
+        (_("Guest"), snap["guest"]),
+        (_("Extension"), f"{snap['extension']['number']} {snap['extension']['name']}".strip()),
+        (_("Period"), _("{start} to {end}").format(start=_when(period["from_utc"], zone),
+                                                    end=_when(period["to_utc"], zone))),
     ]
 
 
-def _totals(snap: Dict[str, Any]) -> List[Tuple[str, int]]:
-    """(label, money) of the totals block, opening to closing balance."""
+def _totals(snap: Dict[str, Any]) -> List[Tuple[str, int, bool]]:
+    """(label, money, bold) of the totals block, opening to closing balance."""
     t = snap["totals"]
-    return [("Opening balance", snap["opening_balance"]), ("Recharges", t["recharges"]),
-            ("Adjustments", t["adjustments"]), ("Payments", t["payments"]),
-            ("Call cost", -t["call_cost"]), ("Closing balance", snap["closing_balance"])]
+    return [(_("Opening balance"), snap["opening_balance"], False),
+            (_("Recharges"), t["recharges"], False), (_("Adjustments"), t["adjustments"], False),
+            (_("Payments"), t["payments"], False), (_("Call cost"), -t["call_cost"], False),
+            (_("Closing balance"), snap["closing_balance"], True)]
 
 
 def in_progress_notice(count: int) -> str:
-    return (f"{count} call{'s' if count != 1 else ''} still in progress: not on this "
-            "statement; they are charged when they end.")
+    return ngettext("{count} call still in progress: not on this statement; they are charged "
+                    "when they end.", "{count} calls still in progress: not on this statement; "
+                    "they are charged when they end.", count).format(count=count)
 
 
 # ---------------------------------------------------------------------------- PDF
@@ -142,7 +157,7 @@ class _Pages:
     def _header_row(self) -> None:
         self.y -= LINE
         for title, x, align in self.header:
-            self.pages[-1].append((BOLD, align, MARGIN + x, self.y, title))
+            self.pages[-1].append((BOLD, align, MARGIN + x, self.y, _(title)))
         self.pages[-1].append(("rule", self.y - 3))
 
     def room(self, lines: float) -> None:
@@ -188,8 +203,10 @@ def _width(text: str, font: str, size: float) -> float:
 
 
 def _fit(text: str, width: float, font: str, size: int) -> str:
-    """``text`` in the fonts' letters (Windows-1252: others become "?"), cut to ``width``."""
-    text = text.encode("cp1252", "replace").decode("cp1252")
+    """``text`` in the fonts' letters (Helvetica's Windows-1252: others become "?"), cut
+    to ``width``."""
+    if font in (FONT, BOLD):
+        text = text.encode("cp1252", "replace").decode("cp1252")
     if len(text) * size <= width or _width(text, font, size) <= width:
         return text
     while text and _width(text + "\u2026", font, size) > width:
@@ -197,9 +214,46 @@ def _fit(text: str, width: float, font: str, size: int) -> str:
     return text + "\u2026"
 
 
-def to_pdf(snap: Dict[str, Any]) -> bytes:
-    """The statement as an A4 PDF (``SnapshotError`` for a snapshot of another shape)."""
+@functools.lru_cache(maxsize=4)
+def cjk_font(files: Tuple[Path, ...] = CJK_FONT_FILES) -> str:
+    """The name of the CJK font, registered with ReportLab once: the first of ``files``
+    found (embedded as a subset), else the built-in CID font ``CJK_FALLBACK``."""
+    from reportlab.pdfbase import pdfmetrics
+
+    for path in files:
+        if path.is_file():
+            from reportlab.pdfbase.ttfonts import TTFont
+
+            name = "CJK-" + path.stem
+            # a .ttc holds several faces: the first is the regular one
+            pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=0))
+            return name
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FALLBACK))
+    return CJK_FALLBACK
+
+
+def _needs_cjk(snap: Dict[str, Any]) -> bool:
+    """Chinese, or any text of the statement that Helvetica cannot print."""
+    texts = [snap["hotel"]["name"], snap["hotel"]["address"], snap["guest"],
+             snap["extension"]["name"], *(e["note"] for e in snap["entries"])]
+    try:
+        "".join(texts).encode("cp1252")
+    except UnicodeEncodeError:
+        return True
+    return i18n.current() == "zh_CN"
+
+
+def to_pdf(snap: Dict[str, Any], locale: Optional[str] = None) -> bytes:
+    """The statement as an A4 PDF in ``locale`` (default: the current one;
+    ``SnapshotError`` for a snapshot of another shape)."""
     check_snapshot(snap)
+    with i18n.using(locale or i18n.current()):
+        return _pdf(snap)
+
+
+def _pdf(snap: Dict[str, Any]) -> bytes:
     from reportlab import rl_config
     from reportlab.pdfgen import canvas
 
@@ -208,71 +262,78 @@ def to_pdf(snap: Dict[str, Any]) -> bytes:
     cur = snap["currency"]
     zone = ZoneInfo(snap["zone"])
     width = PAGE_W - 2 * MARGIN
+    cjk = cjk_font() if _needs_cjk(snap) else ""
+    faces = {FONT: cjk or FONT, BOLD: cjk or BOLD}
     p = _Pages()
     p.line(1.2)
-    p.text(0, _fit(snap["hotel"]["name"], width, BOLD, 14), BOLD, size=14)
+    p.text(0, _fit(snap["hotel"]["name"], width, faces[BOLD], 14), BOLD, size=14)
     for part in snap["hotel"]["address"].splitlines() or [""]:
         p.line()
-        p.text(0, _fit(part, width, FONT, SIZE))
+        p.text(0, _fit(part, width, faces[FONT], SIZE))
     p.line(1.5)
     for label, value in _summary(snap):
         p.line()
         p.text(0, label, BOLD)
-        p.text(80, _fit(value, width - 80, FONT, SIZE))
+        p.text(80, _fit(value, width - 80, faces[FONT], SIZE))
     p.line()
-    p.text(0, "Opening balance", BOLD)
-    p.text(80, money.format_amount(snap["opening_balance"], cur))
+    p.text(0, _("Opening balance"), BOLD)
+    p.text(80, localefmt.amount(snap["opening_balance"], cur))
     if snap["in_progress"] > 0:
         p.line(1.5)
-        p.text(0, _fit(in_progress_notice(snap["in_progress"]), width, BOLD, SIZE), BOLD)
+        p.text(0, _fit(in_progress_notice(snap["in_progress"]), width, faces[BOLD], SIZE), BOLD)
 
     p.line(2)
-    p.text(0, f"Calls ({len(snap['calls'])})", BOLD, size=11)
+    p.text(0, _("Calls ({count})").format(count=localefmt.number(len(snap["calls"]))), BOLD,
+           size=11)
     p.line(0.5)
     p.table(CALL_COLUMNS)
     number_w = CALL_COLUMNS[2][1] - CALL_COLUMNS[1][1] - 60
     for call in snap["calls"]:
-        p.row((f"{_local(call['started_utc'], zone):{TIME_FORMAT}}",
-               _fit(call["dialed"], number_w, FONT, SIZE), duration(call["answered_s"]),
-               money.format_amount(call["cost"], cur)))
+        p.row((_when(call["started_utc"], zone),
+               _fit(call["dialed"], number_w, faces[FONT], SIZE), duration(call["answered_s"]),
+               localefmt.amount(call["cost"], cur)))
     p.end_table()
 
     p.line(2)
-    p.text(0, "Recharges, adjustments and payments", BOLD, size=11)
+    p.text(0, _("Recharges, adjustments and payments"), BOLD, size=11)
     p.line(0.5)
     p.table(ENTRY_COLUMNS)
     note_w = ENTRY_COLUMNS[3][1] - ENTRY_COLUMNS[2][1] - 80
     for entry in snap["entries"]:
-        p.row((f"{_local(entry['at_utc'], zone):{TIME_FORMAT}}", kind_label(entry["kind"]),
-               _fit(entry["note"], note_w, FONT, SIZE), money.format_amount(entry["amount"], cur)))
+        p.row((_when(entry["at_utc"], zone), kind_label(entry["kind"]),
+               _fit(entry["note"], note_w, faces[FONT], SIZE),
+               localefmt.amount(entry["amount"], cur)))
     if not snap["entries"]:
-        p.row(("none",))
+        p.row((_("none"),))
     p.end_table()
 
     p.line(2)
     p.room(9)  # the totals stay together
-    p.text(0, "Totals", BOLD, size=11)
+    p.text(0, _("Totals"), BOLD, size=11)
     p.line()
-    p.text(0, "Calls")
-    p.text(width, str(snap["totals"]["calls"]), align="r")
-    for label, amount in _totals(snap):
+    p.text(0, _("Calls"))
+    p.text(width, localefmt.number(snap["totals"]["calls"]), align="r")
+    for label, amount, bold in _totals(snap):
         p.line()
-        font = BOLD if label == "Closing balance" else FONT
+        font = BOLD if bold else FONT
         p.text(0, label, font)
-        p.text(width, money.format_amount(amount, cur), font, align="r")
+        p.text(width, localefmt.amount(amount, cur), font, align="r")
 
     out = io.BytesIO()
     c = canvas.Canvas(out, pagesize=(PAGE_W, PAGE_H), pageCompression=1)
-    c.setTitle(f"Statement {snap['number']}")
+    title = _("Statement {number}").format(number=snap["number"])
+    c.setTitle(title)
     total = len(p.pages)
     for number, steps in enumerate(p.pages, 1):
-        _draw_page(c, steps, f"Statement {snap['number']}", f"Page {number} of {total}")
+        _draw_page(c, steps, title, _("Page {number} of {total}").format(number=number, total=total),
+                   faces)
         c.showPage()
     c.save()
     return out.getvalue()
 
 
-def _draw_page(c, steps: List[tuple], foot_left: str, foot_right: str) -> None:
+def _draw_page(c, steps: List[tuple], foot_left: str, foot_right: str,
+               faces: Dict[str, str]) -> None:
     """One page: one text object, the font set only when it changes, and each run of
     table rows drawn a column at a time, its left-aligned columns as lines of one block
     (``textLine``: no position or width per cell).  Cell by cell with ``drawString``
@@ -282,13 +343,15 @@ def _draw_page(c, steps: List[tuple], foot_left: str, foot_right: str) -> None:
     current: List[Any] = [None]
 
     def font(name: str, size: int) -> None:
+        name = faces.get(name, name)  # Helvetica's names stand for the CJK font's
         if current[0] != (name, size):
             t.setFont(name, size, LINE)
             current[0] = (name, size)
 
     def put(name: str, size: int, align: str, x: float, y: float, text: str) -> None:
         font(name, size)
-        t.setTextOrigin(x - _width(text, name, size) if align == "r" else x, y)
+        face = faces.get(name, name)
+        t.setTextOrigin(x - _width(text, face, size) if align == "r" else x, y)
         t.textOut(text)
 
     run: List[tuple] = []
@@ -298,7 +361,7 @@ def _draw_page(c, steps: List[tuple], foot_left: str, foot_right: str) -> None:
             return
         font(FONT, SIZE)
         columns, top = run[0][1], run[0][2]
-        for i, (_, x, align) in enumerate(columns):
+        for i, (_title, x, align) in enumerate(columns):
             cells = [r[3][i] if i < len(r[3]) else "" for r in run]
             if align == "r":
                 for k, cell in enumerate(cells):
@@ -324,18 +387,23 @@ def _draw_page(c, steps: List[tuple], foot_left: str, foot_right: str) -> None:
             name, align, x, y, text = step[:5]
             put(name, step[5] if len(step) > 5 else SIZE, align, x, y, text)
     flush()
-    put(FONT, 8, "l", MARGIN, MARGIN - 20, _fit(foot_left, 300, FONT, 8))
+    put(FONT, 8, "l", MARGIN, MARGIN - 20, _fit(foot_left, 300, faces[FONT], 8))
     put(FONT, 8, "r", PAGE_W - MARGIN, MARGIN - 20, foot_right)
     c.drawText(t)
 
 
 # --------------------------------------------------------------------------- xlsx
 
-def to_xlsx(snap: Dict[str, Any]) -> bytes:
-    """The statement as an .xlsx: a Summary sheet (the statement, its totals, the
-    in-progress notice), then Calls and Entries, each a table with a frozen header
-    (``SnapshotError`` for a snapshot of another shape)."""
+def to_xlsx(snap: Dict[str, Any], locale: Optional[str] = None) -> bytes:
+    """The statement as an .xlsx in ``locale`` (default: the current one): a Summary
+    sheet (the statement, its totals, the in-progress notice), then Calls and Entries,
+    each a table with a frozen header (``SnapshotError`` for a snapshot of another shape)."""
     check_snapshot(snap)
+    with i18n.using(locale or i18n.current()):
+        return _xlsx(snap)
+
+
+def _xlsx(snap: Dict[str, Any]) -> bytes:
     import xlsxwriter
 
     out = io.BytesIO()
@@ -348,7 +416,7 @@ def to_xlsx(snap: Dict[str, Any]) -> bytes:
     zone = ZoneInfo(snap["zone"])
     zone_name = snap["zone"]
 
-    ws = book.add_worksheet("Summary")
+    ws = book.add_worksheet(_("Summary"))
     ws.set_column(0, 0, 20)
     ws.set_column(1, 1, 44)
     row = 0
@@ -362,25 +430,25 @@ def to_xlsx(snap: Dict[str, Any]) -> bytes:
         ws.write_string(row, 0, label, bold)
         ws.write_string(row, 1, value)
     row += 1
-    ws.write_string(row, 0, "Currency", bold)
+    ws.write_string(row, 0, _("Currency"), bold)
     ws.write_string(row, 1, snap["currency"])
     row += 1
-    ws.write_string(row, 0, "Calls", bold)
+    ws.write_string(row, 0, _("Calls"), bold)
     ws.write_number(row, 1, snap["totals"]["calls"])
-    for label, amount in _totals(snap):
+    for label, amount, strong in _totals(snap):
         row += 1
         ws.write_string(row, 0, label, bold)
-        ws.write_number(row, 1, money_number(amount),
-                        cash_bold if label == "Closing balance" else cash)
+        ws.write_number(row, 1, money_number(amount), cash_bold if strong else cash)
     row += 1
-    ws.write_string(row, 0, "Calls in progress", bold)
+    ws.write_string(row, 0, _("Calls in progress"), bold)
     ws.write_number(row, 1, snap["in_progress"])
     if snap["in_progress"] > 0:
         row += 1
         ws.write_string(row, 0, in_progress_notice(snap["in_progress"]), bold)
 
-    ws = _table(book, "Calls", head, (f"Time ({zone_name})", 20), ("Number", 22),
-                ("Duration (s)", 12), ("Cost", 14), ("Status", 12))
+    time_title = _("Time ({zone})").format(zone=zone_name)
+    ws = _table(book, _("Calls"), head, (time_title, 20), (_("Number"), 22),
+                (_("Duration (s)"), 12), (_("Cost"), 14), (_("Status"), 12))
     for r, call in enumerate(snap["calls"], 1):
         ws.write_datetime(r, 0, _local(call["started_utc"], zone), when)
         ws.write_string(r, 1, call["dialed"])
@@ -390,8 +458,8 @@ def to_xlsx(snap: Dict[str, Any]) -> bytes:
     if snap["calls"]:
         ws.autofilter(0, 0, len(snap["calls"]), 4)
 
-    ws = _table(book, "Entries", head, (f"Time ({zone_name})", 20), ("Kind", 14),
-                ("Amount", 14), ("Note", 40))
+    ws = _table(book, _("Entries"), head, (time_title, 20), (_("Kind"), 14),
+                (_("Amount"), 14), (_("Note"), 40))
     for r, entry in enumerate(snap["entries"], 1):
         ws.write_datetime(r, 0, _local(entry["at_utc"], zone), when)
         ws.write_string(r, 1, kind_label(entry["kind"]))

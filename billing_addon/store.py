@@ -159,6 +159,7 @@ class BillingUser(BaseModel):
     enabled = pw.BooleanField(default=True)
     created_utc = pw.IntegerField()
     updated_utc = pw.IntegerField()
+    locale = pw.TextField(null=True)  # NULL: the box's default (the `language` setting)
 
 
 class MailOutbox(BaseModel):

@@ -5,6 +5,7 @@ must be the snapshot's."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing_addon import money
+from billing_addon import money, statement_files
 from billing_addon.statement_files import SnapshotError, duration, kind_label, to_pdf, to_xlsx
 
 from .spreadsheet import libreoffice_reads
@@ -140,11 +141,49 @@ def test_pdf_says_calls_are_in_progress(tmp_path):
     assert "2 calls still in progress" in text
 
 
-def test_pdf_prints_letters_its_font_lacks_as_question_marks(tmp_path):
+def test_a_guests_name_beyond_helvetica_is_drawn_in_the_cjk_font(tmp_path):
     snap = sample(2)
     snap["guest"] = "Wang 王芳"
     text = pdf_text(to_pdf(snap), tmp_path)
-    assert "Wang ??" in text
+    assert "Wang 王芳" in text and "Opening balance" in text  # English labels, Chinese name
+
+
+def test_a_chinese_statement_pdf_embeds_the_cjk_font(tmp_path):
+    snap = sample(3, in_progress=2)
+    data = to_pdf(snap, "zh_CN")
+    text = pdf_text(data, tmp_path)
+    for label in ("账单", "期初余额", "期末余额", "通话 (3)", "充值、调整和付款", "第 1 页，共 1 页",
+                  "2 个通话仍在进行中"):
+        assert label in text, label
+    assert "€1.2345" in text and "€200.00" in text  # the opening balance, the recharge
+    assert "2024年1月1日 01:00:10" in text  # Berlin's time of the recharge, as zh_CN writes it
+    if statement_files.CJK_FONT_FILES[0].is_file():
+        assert b"/FontFile2" in data  # a TrueType subset embedded, not a reference
+
+
+def test_without_the_font_file_a_chinese_pdf_uses_the_built_in_cid_font(tmp_path):
+    statement_files.cjk_font.cache_clear()
+    try:
+        name = statement_files.cjk_font((tmp_path / "no-such-font.ttc",))
+        assert name == "STSong-Light"
+    finally:
+        statement_files.cjk_font.cache_clear()
+
+
+def test_a_spanish_statement_pdf_has_decimal_commas(tmp_path):
+    text = pdf_text(to_pdf(sample(3), "es"), tmp_path)
+    for label in ("Estado de cuenta", "Saldo inicial", "Saldo final", "Página 1 de 1"):
+        assert label in text, label
+    assert "1,2345 €" in text and "200,00 €" in text
+    assert "1 ene 2024, 1:00:10" in text
+
+
+def test_the_statement_xlsx_in_spanish(tmp_path):
+    book = openpyxl.load_workbook(io.BytesIO(to_xlsx(sample(2), "es")))
+    assert book.sheetnames == ["Resumen", "Llamadas", "Movimientos"]
+    assert [c.value for c in book["Llamadas"][1]][:2] == ["Hora (Europe/Berlin)", "Número"]
+    summary = {r[0].value: r[1].value for r in book["Resumen"].iter_rows() if r[0].value}
+    assert summary["Saldo inicial"] == pytest.approx(1.2345)
 
 
 def check_xlsx_figures(snap, book):

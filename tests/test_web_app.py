@@ -32,14 +32,15 @@ BILLING_GETS = [
     "/rates/import", "/rates/export.csv", "/recharges", "/recharges?from=2024-01-01&to=2030-01-01&q=10",
     "/recharges/export.csv", "/recharges/export.xlsx", "/calls", "/calls?q=1001", "/calls/export.csv",
     "/calls/export.xlsx", "/statistics", "/statistics?by=month", "/statistics?by=year&extension=1001",
-    "/settings", "/account/password",
+    "/settings", "/account/password", "/account",
 ]
 ADMIN_GETS = ["/admin/settings", "/admin/users", "/admin/billing.ac"]
 BILLING_POSTS = ["/extensions/recharge", "/extensions/bulk-edit", "/extensions/edit", "/rates/add",
                  "/rates/1/edit", "/rates/1/active", "/rates/delete", "/rates/import", "/settings",
-                 "/account/password", "/extensions/adjust", "/settings/test-mail"]
+                 "/account/password", "/extensions/adjust", "/settings/test-mail",
+                 "/account/language"]
 ADMIN_POSTS = ["/admin/activation", "/admin/license", "/admin/users/add", "/admin/users/password",
-               "/admin/users/enabled"]
+               "/admin/users/enabled", "/admin/users/locale"]
 
 
 @pytest.fixture

@@ -44,6 +44,10 @@ DEBIAN = {
 NOT_ON_THE_BOX = frozenset({"billing_addon/board/profiles/demo.ini"})
 # Fixed metadata for reproducible archives (same sources -> same bytes).
 MTIME = 1704067200  # 2024-01-01
+# Debian packages the add-on uses when present, not Python libraries (the installer does
+# not check them): the CJK font of the Chinese statement PDFs (without it they name
+# ReportLab's built-in STSong-Light, which the PDF reader must supply).
+RECOMMENDS = ("fonts-wqy-microhei",)
 
 
 def setup_args(setup_py: Path) -> dict:
@@ -188,7 +192,8 @@ def write_manifest(staging: Path, version: str, python: str, requires: list[str]
                    commit: str) -> None:
     files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
     lines = [FORMAT, "name: billing-addon", f"version: {version}", f"commit: {commit}",
-             f"requires-python: {python}", *requires, f"files: {len(files)}"]
+             f"requires-python: {python}", *requires,
+             f"recommends: {' '.join(RECOMMENDS)}", f"files: {len(files)}"]
     lines += [f"{sha256(staging / rel)}  {rel}" for rel in files]
     (staging / "MANIFEST").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

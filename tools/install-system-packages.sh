@@ -3,7 +3,7 @@
 # (libfaketime: the trial tests run the real CLI under a moved clock), logrotate (the CDR
 # rotation tests run the real one), LibreOffice Calc (headless: the export tests open
 # the downloads in a real spreadsheet), poppler-utils (pdftotext reads the statement PDFs
-# back), and the libraries
+# back), fonts-wqy-microhei (the CJK font of the Chinese statement PDFs), and the libraries
 # the live tier's Asterisk 22 build links against (make test-live).
 # Runs as root on the developer's and CI's machines; elsewhere it only reports.
 set -e
@@ -14,6 +14,7 @@ command -v faketime >/dev/null 2>&1 || need="$need faketime"
 [ -x /usr/sbin/logrotate ] || command -v logrotate >/dev/null 2>&1 || need="$need logrotate"
 command -v soffice >/dev/null 2>&1 || need="$need libreoffice-calc-nogui"
 command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need="$need fonts-wqy-microhei"
 if command -v dpkg-query >/dev/null 2>&1; then
     for lib in libjansson4 libxml2 libxslt1.1 libsqlite3-0 libssl3 libuuid1 libedit2; do
         dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "ok installed" || need="$need $lib"

@@ -8,7 +8,8 @@ from typing import List
 
 import bottle
 
-from billing_addon import store
+from billing_addon import i18n, settings, store
+from billing_addon.i18n import _
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -108,6 +109,7 @@ def _users_page(ui: WebCore, created=None, errors=None, confirm_random: str = ""
     ``confirm_random`` the user whose new random password awaits confirmation."""
     return ui.render("admin_users.tpl", http_status=http_status, title="Billing Manager",
                      users=auth.list_users(), errors=errors or {}, created=created,
+                     language_names=i18n.NAMES, box_default=settings.get("language"),
                      confirm_random=confirm_random)
 
 
@@ -153,6 +155,18 @@ def admin_user_password(ui: WebCore):
     _show_once(ui, username, password)
 
 
+def admin_user_locale(ui: WebCore):
+    """The administrator sets a billing user's language (empty: the box's default)."""
+    form = decoded(bottle.request.forms)
+    username, chosen = form.get("username", ""), form.get("locale", "").strip()
+    try:
+        auth.set_locale(username, chosen or None)
+    except auth.AuthError as exc:
+        return _users_page(ui, errors={username: str(exc)}, http_status=400)
+    ui.flash(_("Language of {user} saved.").format(user=username))
+    bottle.redirect("/admin/users")
+
+
 def admin_user_enabled(ui: WebCore):
     form = decoded(bottle.request.forms)
     username = form.get("username", "")
@@ -178,4 +192,5 @@ ROUTES: List[Route] = [
     ("/admin/users/add", "POST", auth.ADMIN, admin_user_add),
     ("/admin/users/password", "POST", auth.ADMIN, admin_user_password),
     ("/admin/users/enabled", "POST", auth.ADMIN, admin_user_enabled),
+    ("/admin/users/locale", "POST", auth.ADMIN, admin_user_locale),
 ]

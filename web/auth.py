@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+from billing_addon import i18n
 from billing_addon.errors import Refusal
 from billing_addon.store import BillingUser, db, now_utc
 
@@ -203,6 +204,22 @@ def set_password(username: str, password: Optional[str] = None) -> str:
     BillingUser.update(password_hash=hash_password(password), updated_utc=now_utc()).where(
         BillingUser.id == user.id).execute()
     return password
+
+
+def user_locale(username: str) -> Optional[str]:
+    """The language ``username`` chose (None: the box's default)."""
+    row = BillingUser.select(BillingUser.locale).where(
+        BillingUser.username == (username or "").strip()[:64]).first()
+    return row.locale if row is not None and row.locale in i18n.LOCALES else None
+
+
+def set_locale(username: str, locale: Optional[str]) -> None:
+    """Set the language of a billing user (None or "": the box's default)."""
+    user = _billing_user(username)
+    if locale and locale not in i18n.LOCALES:
+        raise AuthError(i18n._("unknown language {name}").format(name=repr(locale[:20])))
+    BillingUser.update(locale=locale or None, updated_utc=now_utc()).where(
+        BillingUser.id == user.id).execute()
 
 
 def set_enabled(username: str, enabled: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Dict, List
 
 import bottle
 
-from billing_addon import lowbalance, money, settings
+from billing_addon import i18n, localefmt, lowbalance, money, settings
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -20,6 +20,7 @@ def billing_settings(ui: WebCore):
     if bottle.request.method == "POST":
         form = decoded(bottle.request.forms)
         wanted = {"currency": form.get("currency", ""), "timezone": form.get("timezone", ""),
+                  "language": form.get("language", values["language"]),
                   "unrated_policy": form.get("unrated_policy", values["unrated_policy"])}
         for key in ("hotel_name", "hotel_address", "checkout_status"):  # for statements
             wanted[key] = form.get(key, values[key])
@@ -31,7 +32,16 @@ def billing_settings(ui: WebCore):
             wanted["smtp_password"] = form.get("smtp_password", "")
         elif form.get("clear_password") == "1":
             wanted["smtp_password"] = ""
+        typed = wanted.get("low_balance_threshold", "").strip()
+        if typed:  # typed with the user's decimal mark, kept with a point
+            try:
+                wanted["low_balance_threshold"] = money.to_decimal_string(
+                    localefmt.parse_amount(typed, values["currency"]))
+            except money.AmountError as exc:
+                errors["low_balance_threshold"] = str(exc)
         for key, value in wanted.items():
+            if key in errors:
+                continue
             try:
                 settings.OPTIONS[key].check(value)
             except settings.SettingError as exc:
@@ -43,8 +53,14 @@ def billing_settings(ui: WebCore):
             bottle.redirect("/settings")
         values.update(wanted)
         values["smtp_password"] = ""
+        if typed:
+            values["low_balance_threshold"] = typed
+    elif values["low_balance_threshold"]:
+        values["low_balance_threshold"] = localefmt.plain(
+            settings.threshold_units(values["low_balance_threshold"]) or 0, values["currency"])
     return ui.render("settings.tpl", http_status=400 if errors else 200, title="Settings",
                      values=values, errors=errors, currencies=money.CURRENCIES,
+                     language_names=i18n.NAMES,
                      password_set=bool(settings.get("smtp_password")),
                      mail_failures=lowbalance.failures())
 

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import bottle
 
-from billing_addon import i18n, money, settings, store
+from billing_addon import i18n, localefmt, money, settings, store
 
 from . import auth, kept_form
 from .activation_cache import ActivationCache
@@ -127,17 +127,14 @@ class WebCore:
         zone = settings.zone() if store.db.database else dt.timezone.utc
         zone_label = settings.zone_label(store.now_utc()) if store.db.database else "UTC (UTC+00:00)"
 
-        def when(ts: Optional[int], fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-            if ts is None:
-                return ""
-            return dt.datetime.fromtimestamp(int(ts), zone).strftime(fmt)
+        def when(ts: Optional[int]) -> str:
+            return localefmt.datetime(localefmt.from_epoch(ts), zone)
 
         def when_dt(value: Optional[dt.datetime]) -> str:
-            if value is None:
-                return ""
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=dt.timezone.utc)
-            return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+            return localefmt.datetime(value, zone)
+
+        def day(ts: Optional[int]) -> str:
+            return localefmt.date(localefmt.from_epoch(ts), zone)
 
         flashes = []
         if session is not None:
@@ -157,11 +154,13 @@ class WebCore:
             path=bottle.request.path,
             currency=currency,
             currency_label=money.CURRENCIES.get(currency, money.CURRENCIES["OTHER"]).label,
-            fmt=lambda units: money.format_amount(int(units), currency),
-            plain=lambda units: money.format_plain(int(units), currency),
+            fmt=lambda units: localefmt.amount(int(units), currency),
+            plain=lambda units: localefmt.plain(int(units), currency),
+            num=localefmt.number,
             dur=fmt_duration,
             when=when,
             when_dt=when_dt,
+            day=day,
             zone_label=zone_label,
             errors={},
             url=self.url_with,
@@ -211,8 +210,9 @@ class WebCore:
             bottle.response.content_type = "text/plain; charset=utf-8"
             return f"The box cannot save anything: {disk}\n"
         try:
-            return self.render("error.tpl", http_status=status, message=message,
-                               title=bottle.HTTP_CODES.get(status, "Error"))
+            with i18n.using(self.request_locale() if status != 500 else i18n.DEFAULT_LOCALE):
+                return self.render("error.tpl", http_status=status, message=message,
+                                   title=bottle.HTTP_CODES.get(status, "Error"))
         except Exception:  # noqa: BLE001 - an error page must never fail itself
             bottle.response.content_type = "text/plain; charset=utf-8"
             return message
@@ -234,8 +234,12 @@ class WebCore:
         def decorate(handler: Callable) -> Callable:
             @functools.wraps(handler)
             def wrapper(*args, **kwargs):
+                # the request's language for this request only: a thread serves many users
+                with i18n.using(self.request_locale()):
+                    return guarded(*args, **kwargs)
+
+            def guarded(*args, **kwargs):
                 request = bottle.request
-                i18n.set_current(self.request_locale())
                 if request.method == "POST":
                     self.check_body_size()
                     session = self.session()
@@ -259,8 +263,22 @@ class WebCore:
 
     def request_locale(self) -> str:
         """The language of this request's pages: the signed-in user's choice, else the
-        box's default from Settings."""
-        return i18n.DEFAULT_LOCALE
+        box's default (the ``language`` setting; the sign-in page and the administrator's
+        pages use it too).  Read once per request."""
+        env = bottle.request.environ
+        if "billing.locale" not in env:
+            env["billing.locale"] = self._read_locale()
+        return env["billing.locale"]
+
+    def _read_locale(self) -> str:
+        if not store.db.database:
+            return i18n.DEFAULT_LOCALE
+        session = self.session()
+        if session is not None and session.signed_in and session.role == auth.BILLING:
+            chosen = auth.user_locale(session.username)
+            if chosen:
+                return chosen
+        return settings.get("language")
 
     def check_body_size(self) -> None:
         request = bottle.request

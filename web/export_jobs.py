@@ -7,7 +7,8 @@ is ready.
 A build belongs to the user who asked for it: someone else asking for its page or file
 is told there is no such page.  Each user builds one file at a time, the box at most
 ``MAX_RUNNING`` (two cores); a finished file is kept ``KEEP_S`` seconds, then deleted,
-as are files left over by a previous run."""
+as are files left over by a previous run.  A build runs in the language of the request
+that started it (a new thread would start in English)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
-from billing_addon import store
+from billing_addon import i18n, store
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Job:
     ready: bool = False
     error: str = ""
     ended: Optional[float] = None  # clock reading when the build ended
+    locale: str = i18n.DEFAULT_LOCALE  # the language of the user who asked for it
 
     @property
     def running(self) -> bool:
@@ -74,7 +76,8 @@ class ExportJobs:
             if len(running) >= MAX_RUNNING:
                 raise ExportsBusy(f"{len(running)} downloads are being built; try again when one is ready")
             job_id = secrets.token_urlsafe(16)
-            job = Job(job_id, owner, filename, os.path.join(folder, f"{PREFIX}{job_id}.xlsx"))
+            job = Job(job_id, owner, filename, os.path.join(folder, f"{PREFIX}{job_id}.xlsx"),
+                      locale=i18n.current())
             self._jobs[job_id] = job
         threading.Thread(target=self._run, args=(job, build), name=f"export-{job_id[:6]}",
                          daemon=True).start()
@@ -82,7 +85,8 @@ class ExportJobs:
 
     def _run(self, job: Job, build: Build) -> None:
         try:
-            build(job)
+            with i18n.using(job.locale):
+                build(job)
             job.ready = True
         except Exception as exc:  # noqa: BLE001 - shown on the progress page, logged here
             log.exception("export %s failed", job.filename)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import accounts, lowbalance, money, reports, settings, stays
+from billing_addon import accounts, localefmt, lowbalance, money, reports, settings, stays
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -88,8 +88,7 @@ def recharge(ui: WebCore):
     if request.method == "POST":
         amount_text = source.get("amount", "")
         try:
-            amount = money.parse_amount(amount_text, currency=settings.get("currency"),
-                                        allow_zero=False)
+            amount = localefmt.parse_amount(amount_text, settings.get("currency"), allow_zero=False)
         except money.AmountError as exc:
             errors["amount"] = str(exc)
         else:
@@ -147,8 +146,7 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
         changes["billing_enabled"] = form.get("billing_enabled") == "1"
     if wanted("credit"):
         try:
-            changes["credit"] = money.parse_amount(form.get("credit", ""),
-                                                   currency=settings.get("currency"))
+            changes["credit"] = localefmt.parse_amount(form.get("credit", ""), settings.get("currency"))
         except money.AmountError as exc:
             errors["credit"] = str(exc)
     if wanted("status"):
@@ -169,8 +167,7 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
             changes["low_threshold"] = accounts.USE_DEFAULT
         else:
             try:
-                changes["low_threshold"] = money.parse_amount(
-                    threshold, currency=settings.get("currency"))
+                changes["low_threshold"] = localefmt.parse_amount(threshold, settings.get("currency"))
             except money.AmountError as exc:
                 errors["low_threshold"] = str(exc)
     if bulk and not changes:
@@ -203,7 +200,7 @@ def edit_extension(ui: WebCore):
             bottle.redirect("/extensions")
     if form is None:
         form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",
-                "credit": money.format_plain(ext.credit, settings.get("currency")), "status": ext.status,
+                "credit": localefmt.plain(ext.credit, settings.get("currency")), "status": ext.status,
                 "payment_type": ext.payment_type,
                 "low_threshold": _threshold_text(ext.number)}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
@@ -213,7 +210,7 @@ def edit_extension(ui: WebCore):
 
 def _threshold_text(number: str) -> str:
     own = accounts.get_extension(number).low_balance_threshold
-    return "" if own is None else money.format_plain(own, settings.get("currency"))
+    return "" if own is None else localefmt.plain(own, settings.get("currency"))
 
 
 def adjust_balance(ui: WebCore):
@@ -225,8 +222,8 @@ def adjust_balance(ui: WebCore):
     form = {"amount": source.get("amount", ""), "reason": source.get("reason", "")}
     if request.method == "POST":
         try:
-            change = money.parse_amount(form["amount"], currency=settings.get("currency"),
-                                        allow_negative=True, allow_zero=False)
+            change = localefmt.parse_amount(form["amount"], settings.get("currency"),
+                                            allow_negative=True, allow_zero=False)
         except money.AmountError as exc:
             errors["amount"] = str(exc)
         if not form["reason"].strip():

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 import bottle
 
-from billing_addon import money, rates, rating, reports, settings, store
+from billing_addon import i18n, localefmt, rates, rating, reports, settings, store
 from billing_addon.digits import whole_number
 from billing_addon.store import Rate
 
@@ -58,7 +58,7 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         form["all_extensions"] = source.get("all_extensions") == "1"
         form["extensions"] = source.getall("extensions")
         try:
-            values = rates.validate(form, currency=settings.get("currency"))
+            values = rates.validate(form, currency=settings.get("currency"), locale=i18n.current())
         except rates.RateError as exc:
             errors = exc.errors
         else:
@@ -82,9 +82,9 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         currency = settings.get("currency")
         form = {"active": row.active, "remarks": row.remarks, "prefix": row.prefix,
                 "length": str(row.length),
-                "initial_cost": money.format_plain(row.initial_cost, currency, min_decimals=0),
+                "initial_cost": localefmt.plain(row.initial_cost, currency, min_decimals=0),
                 "initial_time": str(row.initial_time),
-                "rate": money.format_plain(row.rate, currency, min_decimals=0), "unit": str(row.unit),
+                "rate": localefmt.plain(row.rate, currency, min_decimals=0), "unit": str(row.unit),
                 "start": rates.format_time_of_day(row.start_s),
                 "end": rates.format_time_of_day(row.end_s),
                 "all_extensions": row.all_extensions,

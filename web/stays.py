@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import bottle
 
-from billing_addon import accounts, money, settings, statement_files, statements, stays
+from billing_addon import accounts, localefmt, money, settings, statement_files, statements, stays
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -40,7 +40,7 @@ def _optional_amount(text: str, errors: Dict[str, str], field: str) -> Optional[
     if not (text or "").strip():
         return None
     try:
-        return money.parse_amount(text, currency=settings.get("currency"))
+        return localefmt.parse_amount(text, settings.get("currency"))
     except money.AmountError as exc:
         errors[field] = str(exc)
         return None
@@ -157,8 +157,8 @@ def statement_page(ui: WebCore, number: str):
         raise ui.error_page(404, "There is no such statement.") from None
     zone = ZoneInfo(snap["zone"])
     return ui.render("statement.tpl", title=f"Statement {snap['number']}", s=snap,
-                     at=lambda ts: dt.datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M"),
-                     sfmt=lambda units: money.format_amount(units, snap["currency"]))
+                     at=lambda ts: localefmt.datetime(localefmt.from_epoch(ts), zone, seconds=False),
+                     sfmt=lambda units: localefmt.amount(units, snap["currency"]))
 
 
 def _statement_file(ui: WebCore, number: str, kind: str):

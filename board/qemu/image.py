@@ -42,6 +42,7 @@ PACKAGES = (
     "python3-xlsxwriter",
     "python3-reportlab",  # the statement PDF
     "python3-babel",  # the UI in the operator's language
+    "fonts-wqy-microhei",  # the Chinese statement PDFs' font (statement_files.CJK_FONT_FILES)
     "linux-image-cloud-amd64",
     "initramfs-tools",
     "iproute2",  # the guest's init brings up loopback (web UI, FastAGI listen there)

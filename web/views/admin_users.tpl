@@ -30,7 +30,7 @@
 % else:
 <div class="table-wrap">
 <table class="list" id="user-table">
-  <thead><tr><th>User name</th><th>Status</th><th>Created</th><th>Change password</th><th></th></tr></thead>
+  <thead><tr><th>User name</th><th>Status</th><th>Created</th><th>Change password</th><th>{{_("Language")}}</th><th></th></tr></thead>
   <tbody>
   % for u in users:
   <tr data-user="{{u.username}}">
@@ -47,6 +47,19 @@
       % if errors.get(u.username):
       <span class="field-error" role="alert">{{errors[u.username]}}</span>
       % end
+    </td>
+    <td>
+      <form method="post" action="/admin/users/locale" class="inline">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="username" value="{{u.username}}">
+        <select name="locale" aria-label="{{_("Language of {user}").format(user=u.username)}}">
+          <option value="" {{'selected' if not u.locale else ''}}>{{_("The box's default ({language})").format(language=language_names[box_default])}}</option>
+          % for code, name in language_names.items():
+          <option value="{{code}}" lang="{{code.replace('_', '-')}}" {{'selected' if u.locale == code else ''}}>{{name}}</option>
+          % end
+        </select>
+        <button type="submit" class="small">{{_("Save")}}</button>
+      </form>
     </td>
     <td>
       <form method="post" action="/admin/users/enabled" class="inline"

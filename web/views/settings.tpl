@@ -9,6 +9,14 @@
     % end
     % include('field_error.tpl', name='currency')
   </fieldset>
+  <label for="language">{{_("Language of the box")}}</label>
+  <select id="language" name="language">
+    % for code, name in language_names.items():
+    <option value="{{code}}" lang="{{code.replace('_', '-')}}" {{'selected' if values['language'] == code else ''}}>{{name}}</option>
+    % end
+  </select>
+  <span class="hint">{{_("For the sign-in page, the administrator and every billing user who has not chosen a language (Your account).")}}</span>
+  % include('field_error.tpl', name='language')
   <label for="timezone">Time zone of the box</label>
   <input id="timezone" name="timezone" value="{{values['timezone']}}" maxlength="64" placeholder="Asia/Shanghai">
   <span class="hint">Used for rate time blocks, the call log and statistics (a name like Europe/Berlin).</span>
