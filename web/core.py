@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import bottle
 
 from billing_addon import i18n, money, settings, store
+from billing_addon.i18n import N_, _
 
 from . import auth, kept_form
 from .activation_cache import ActivationCache
@@ -27,10 +28,15 @@ from .export_jobs import ExportJobs
 VIEWS = str(Path(__file__).resolve().parent / "views")
 COOKIE = "billing_session"
 
-BILLING_MENU = [("/extensions", "Extensions"), ("/stays", "Stays"), ("/rates", "Rate"),
-                ("/recharges", "Recharge History"), ("/calls", "Call Log"),
-                ("/statistics", "Statistics"), ("/settings", "Settings")]
-ADMIN_MENU = [("/admin/settings", "Settings"), ("/admin/users", "Billing Manager")]
+BILLING_MENU = [("/extensions", N_("Extensions")), ("/stays", N_("Stays")), ("/rates", N_("Rate")),
+                ("/recharges", N_("Recharge History")), ("/calls", N_("Call Log")),
+                ("/statistics", N_("Statistics")), ("/settings", N_("Settings"))]
+ADMIN_MENU = [("/admin/settings", N_("Settings")), ("/admin/users", N_("Billing Manager"))]
+# the titles of the error pages (bottle's reason phrases, in the user's language)
+STATUS_TITLES = {400: N_("Bad Request"), 401: N_("Unauthorized"), 403: N_("Forbidden"),
+                 404: N_("Not Found"), 405: N_("Method Not Allowed"), 411: N_("Length Required"),
+                 413: N_("Request Entity Too Large"), 429: N_("Too Many Requests"),
+                 500: N_("Internal Server Error"), 503: N_("Service Unavailable")}
 
 ANYONE: Optional[str] = None  # the role of a route open to all (a POST still needs the CSRF token)
 Handler = Callable[..., Any]  # handler(ui, **url_args) -> body
@@ -38,7 +44,7 @@ Route = Tuple[str, Union[str, List[str]], Optional[str], Handler]  # (path, meth
 
 
 # a change written to a damaged file would be lost when the backup is restored
-DAMAGED_MESSAGE = ("The billing database is damaged: nothing can be changed until it is "
+DAMAGED_MESSAGE = N_("The billing database is damaged: nothing can be changed until it is "
                    "restored from a backup (the administrator's Settings page and the manual, "
                    "On the box, Recovery). Nothing was changed.")
 
@@ -58,6 +64,11 @@ def fmt_duration(seconds: Optional[int]) -> str:
     h, rest = divmod(int(seconds), 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}"
+
+
+def _status_title(status: int) -> str:
+    title = STATUS_TITLES.get(status)
+    return _(title) if title else bottle.HTTP_CODES.get(status, _("Error"))
 
 
 def _equal(a: str, b: str) -> bool:
@@ -196,15 +207,15 @@ class WebCore:
 
     def error_page(self, status: int, message: str, title: str = "") -> bottle.HTTPResponse:
         body = self.render("error.tpl", http_status=status, message=message,
-                           title=title or bottle.HTTP_CODES.get(status, "Error"))
+                           title=title or _status_title(status))
         return bottle.HTTPResponse(body, status=status, headers={"Content-Type": "text/html; charset=utf-8"})
 
     def error_handler(self, error: bottle.HTTPError) -> str:
         """Bottle's errors (no such page, wrong method, a crash) as the layout's error page."""
         status = error.status_code
-        message = {404: "There is no such page.", 405: "This page does not accept that request.",
-                   500: "Something went wrong on the box; the error is in the add-on's log."}.get(
-            status, str(error.body or "The request was refused."))
+        message = {404: _("There is no such page."), 405: _("This page does not accept that request."),
+                   500: _("Something went wrong on the box; the error is in the add-on's log.")}.get(
+            status, str(error.body or _("The request was refused.")))
         disk = store.disk_problem(error.exception) if status == 500 and error.exception else None
         if disk:  # a full or read-only disk: say so in one line, plainly
             bottle.response.status = 503
@@ -212,7 +223,7 @@ class WebCore:
             return f"The box cannot save anything: {disk}\n"
         try:
             return self.render("error.tpl", http_status=status, message=message,
-                               title=bottle.HTTP_CODES.get(status, "Error"))
+                               title=_status_title(status))
         except Exception:  # noqa: BLE001 - an error page must never fail itself
             bottle.response.content_type = "text/plain; charset=utf-8"
             return message
@@ -244,13 +255,13 @@ class WebCore:
                     if session is None or not token or not _equal(token, session.csrf):
                         if role is not None and form_token:
                             kept_form.keep(self, self.sessions.ended_owner(form_token))
-                        raise self.error_page(403, "The form was refused: its security token is "
-                                              "missing or expired (CSRF check). Reload the page "
-                                              "and try again.", "Form refused")
+                        raise self.error_page(403, _("The form was refused: its security token is "
+                                                     "missing or expired (CSRF check). Reload the "
+                                                     "page and try again."), _("Form refused"))
                 if role is not None:
                     self.require(role)
                     if request.method == "POST" and store.damaged:
-                        raise self.error_page(503, DAMAGED_MESSAGE, "Database damaged")
+                        raise self.error_page(503, _(DAMAGED_MESSAGE), _("Database damaged"))
                 return handler(*args, **kwargs)
 
             return wrapper
@@ -265,7 +276,7 @@ class WebCore:
     def check_body_size(self) -> None:
         request = bottle.request
         if request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-            raise self.error_page(411, "Uploads must state their size (Content-Length).")
+            raise self.error_page(411, _("Uploads must state their size (Content-Length)."))
         try:
             length = int(request.environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -273,29 +284,31 @@ class WebCore:
         if length > self.max_upload + 16 * 1024:
             limit_kb = self.max_upload // 1024
             raise self.error_page(
-                413, f"The upload is too large ({length / 1048576:.1f} MB). The largest file "
-                     f"accepted is {limit_kb} KB ({limit_kb / 1024:.1f} MB); nothing was changed.",
-                "Upload too large")
+                413, _("The upload is too large ({size} MB). The largest file accepted is "
+                       "{limit_kb} KB ({limit_mb} MB); nothing was changed.").format(
+                    size=f"{length / 1048576:.1f}", limit_kb=limit_kb, limit_mb=f"{limit_kb / 1024:.1f}"),
+                _("Upload too large"))
 
     def require(self, role: str) -> auth.Session:
         session = self.session()
         request = bottle.request
         if session is None or not session.signed_in:
             if request.method == "GET":
-                self.flash("Please sign in.", "info")
+                self.flash(_("Please sign in."), "info")
                 bottle.redirect("/login?next=" + quote(self.page_url(), safe=""))
-            raise self.error_page(401, "Please sign in first.", "Sign-in required")
+            raise self.error_page(401, _("Please sign in first."), _("Sign-in required"))
         user = auth.get_user(session.username)
         if user is None or not user.enabled or auth.password_tag(user) != session.tag:
             self.sessions.drop(session.id)
             bottle.request.environ.pop("billing.session", None)
             if request.method == "POST":
                 kept_form.keep(self, session.username)
-            self.flash("Your session ended (the account changed). Please sign in again.", "info")
+            self.flash(_("Your session ended (the account changed). Please sign in again."), "info")
             bottle.redirect("/login")
         if session.role != role:
-            area = "the PBX administrator" if role == auth.ADMIN else "billing users"
-            raise self.error_page(403, f"This page is for {area} only.", "Not allowed")
+            only = (_("This page is for the PBX administrator only.") if role == auth.ADMIN
+                    else _("This page is for billing users only."))
+            raise self.error_page(403, only, _("Not allowed"))
         if role == auth.BILLING:
             allowed, reason = self.activation_cache.may_sign_in()
             if not allowed:
