@@ -36,7 +36,6 @@ from typing import NamedTuple, Optional
 
 from .digits import first_foreign_digit
 from .errors import Refusal
-from .i18n import _
 
 SCALE = 4
 UNITS_PER_CURRENCY = 10**SCALE
@@ -94,60 +93,51 @@ def parse_amount(text: str, *, currency: Optional[str] = None, allow_negative: b
     billing_addon.money.AmountError: '1,000' is ambiguous ...: write 1000, or 1,0 for the decimal
     """
     if not isinstance(text, str):
-        raise AmountError(_("amount must be text"))
+        raise AmountError("amount must be text")
     raw = text.strip()
     mark = decimal_mark(currency)
     example = f"12{mark}50"
     foreign = first_foreign_digit(raw)
     if foreign is not None:
-        raise AmountError(_("{text}: use the digits 0-9 only ({digit} is not one of them)").format(
-            text=repr(raw[:40]), digit=repr(foreign)))
+        raise AmountError(f"{raw[:40]!r}: use the digits 0-9 only ({foreign!r} is not one of them)")
     if "," in raw and ("." in raw or raw.count(",") > 1):
-        raise AmountError(_mark_text(
-            mark, _("{text}: no thousands separators, one decimal point ({example})"),
-            _("{text}: no thousands separators, one decimal comma ({example})")).format(
-            text=repr(raw[:40]), example=example))
+        raise AmountError(f"{raw[:40]!r}: no thousands separators, one decimal {_mark_name(mark)} "
+                          f"({example})")
     if "," in raw and mark == ".":
-        raise AmountError(_("{text}: use a decimal point, not a comma, and no thousands "
-                            "separators ({example})").format(text=repr(raw[:40]), example=example))
+        raise AmountError(f"{raw[:40]!r}: use a decimal point, not a comma, and no thousands "
+                          f"separators ({example})")
     match = _AMOUNT_RE.match(raw)
     if not raw or not match or not (match.group(2) or match.group(4)):
         if not raw:
-            raise AmountError(_("amount is required"))
-        raise AmountError(_mark_text(
-            mark, _("{text} is not a number: use digits and one decimal point, like {example}"),
-            _("{text} is not a number: use digits and one decimal comma, like {example}")).format(
-            text=repr(raw[:40]), example=example))
+            raise AmountError("amount is required")
+        raise AmountError(f"{raw[:40]!r} is not a number: use digits and one decimal "
+                          f"{_mark_name(mark)}, like {example}")
     sign, whole, frac = match.group(1), match.group(2) or "0", match.group(4) or ""
     if mark == "," and match.group(3) and len(frac) == 3 and whole.lstrip("0"):
         shown = frac.rstrip("0") or "0"
-        raise AmountError(_("{text} is ambiguous (a thousands separator?): write {whole}, or "
-                            "{decimal} for the decimal").format(
-            text=repr(raw[:40]), whole=whole.lstrip('0') + frac,
-            decimal=whole + mark + _unambiguous(shown)))
+        raise AmountError(f"{raw[:40]!r} is ambiguous (a thousands separator?): write "
+                          f"{whole.lstrip('0')}{frac}, or {whole}{mark}{_unambiguous(shown)} "
+                          f"for the decimal")
     if len(frac) > SCALE:
         if frac[SCALE:].strip("0"):
-            raise AmountError(_("at most {count} decimals are allowed ({text})").format(
-                count=SCALE, text=raw[:40]))
+            raise AmountError(f"at most {SCALE} decimals are allowed ({raw[:40]})")
         frac = frac[:SCALE]
     if len(whole) > 12:
-        raise AmountError(_("amount is too large"))
+        raise AmountError("amount is too large")
     units = int(whole) * UNITS_PER_CURRENCY + int(frac.ljust(SCALE, "0"))
     if sign == "-":
         units = -units
     if units < 0 and not allow_negative:
-        raise AmountError(_("amount must not be negative"))
+        raise AmountError("amount must not be negative")
     if units == 0 and not allow_zero:
-        raise AmountError(_("amount must be greater than zero"))
+        raise AmountError("amount must be greater than zero")
     if abs(units) > MAX_AMOUNT:
-        raise AmountError(_("amount is too large"))
+        raise AmountError("amount is too large")
     return units
 
 
-def _mark_text(mark: str, point: str, comma: str) -> str:
-    """The message of the decimal ``mark`` (whole sentences: the mark's name is declined
-    differently in other languages)."""
-    return comma if mark == "," else point
+def _mark_name(mark: str) -> str:
+    return "comma" if mark == "," else "point"
 
 
 def _unambiguous(frac: str) -> str:

@@ -7,8 +7,6 @@ from typing import Dict, List
 
 import bottle
 
-from billing_addon.i18n import _
-
 from . import auth
 from .core import Route, WebCore, client_address, decoded
 
@@ -26,13 +24,12 @@ def own_password(ui: WebCore):
         address = client_address()
         wait = ui.throttle.blocked_for(session.username, address)
         if wait:
-            errors["current"] = _("Too many wrong passwords. Try again in {seconds} seconds.").format(
-                seconds=wait)
+            errors["current"] = f"Too many wrong passwords. Try again in {wait} seconds."
         elif auth.authenticate(session.username, current) is None:
             ui.throttle.failure(session.username, address)
-            errors["current"] = _("This is not your current password.")
+            errors["current"] = "This is not your current password."
         elif new != again:
-            errors["again"] = _("The two new passwords differ.")
+            errors["again"] = "The two new passwords differ."
         else:
             try:
                 # checked here: set_password makes a random one for an empty value
@@ -43,10 +40,10 @@ def own_password(ui: WebCore):
             user = auth.get_user(session.username)
             assert user is not None
             ui.sessions.drop_user(session.username)  # other browsers sign in again
-            ui.start_session(user).flashes.append(("ok", _("Your password is changed.")))
+            ui.start_session(user).flashes.append(("ok", "Your password is changed."))
             bottle.redirect("/extensions")
     return ui.render("own_password.tpl", http_status=400 if errors else 200,
-                     title=_("Change Password"), errors=errors, min_length=auth.MIN_PASSWORD)
+                     title="Change Password", errors=errors, min_length=auth.MIN_PASSWORD)
 
 
 ROUTES: List[Route] = [

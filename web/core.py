@@ -19,7 +19,6 @@ from urllib.parse import quote, urlencode, urlsplit
 import bottle
 
 from billing_addon import i18n, money, settings, store
-from billing_addon.i18n import N_, _
 
 from . import auth, kept_form
 from .activation_cache import ActivationCache
@@ -28,15 +27,17 @@ from .export_jobs import ExportJobs
 VIEWS = str(Path(__file__).resolve().parent / "views")
 COOKIE = "billing_session"
 
-BILLING_MENU = [("/extensions", N_("Extensions")), ("/stays", N_("Stays")), ("/rates", N_("Rate")),
-                ("/recharges", N_("Recharge History")), ("/calls", N_("Call Log")),
-                ("/statistics", N_("Statistics")), ("/settings", N_("Settings"))]
-ADMIN_MENU = [("/admin/settings", N_("Settings")), ("/admin/users", N_("Billing Manager"))]
+BILLING_MENU = [("/extensions", i18n.N_("Extensions")), ("/stays", i18n.N_("Stays")),
+                ("/rates", i18n.N_("Rate")), ("/recharges", i18n.N_("Recharge History")),
+                ("/calls", i18n.N_("Call Log")), ("/statistics", i18n.N_("Statistics")),
+                ("/settings", i18n.N_("Settings"))]
+ADMIN_MENU = [("/admin/settings", i18n.N_("Settings")), ("/admin/users", i18n.N_("Billing Manager"))]
 # the titles of the error pages (bottle's reason phrases, in the user's language)
-STATUS_TITLES = {400: N_("Bad Request"), 401: N_("Unauthorized"), 403: N_("Forbidden"),
-                 404: N_("Not Found"), 405: N_("Method Not Allowed"), 411: N_("Length Required"),
-                 413: N_("Request Entity Too Large"), 429: N_("Too Many Requests"),
-                 500: N_("Internal Server Error"), 503: N_("Service Unavailable")}
+STATUS_TITLES = {400: i18n.N_("Bad Request"), 401: i18n.N_("Unauthorized"), 403: i18n.N_("Forbidden"),
+                 404: i18n.N_("Not Found"), 405: i18n.N_("Method Not Allowed"),
+                 411: i18n.N_("Length Required"), 413: i18n.N_("Request Entity Too Large"),
+                 429: i18n.N_("Too Many Requests"), 500: i18n.N_("Internal Server Error"),
+                 503: i18n.N_("Service Unavailable")}
 
 ANYONE: Optional[str] = None  # the role of a route open to all (a POST still needs the CSRF token)
 Handler = Callable[..., Any]  # handler(ui, **url_args) -> body
@@ -44,9 +45,9 @@ Route = Tuple[str, Union[str, List[str]], Optional[str], Handler]  # (path, meth
 
 
 # a change written to a damaged file would be lost when the backup is restored
-DAMAGED_MESSAGE = N_("The billing database is damaged: nothing can be changed until it is "
-                   "restored from a backup (the administrator's Settings page and the manual, "
-                   "On the box, Recovery). Nothing was changed.")
+DAMAGED_MESSAGE = i18n.N_("The billing database is damaged: nothing can be changed until it is "
+                          "restored from a backup (the administrator's Settings page and the "
+                          "manual, On the box, Recovery). Nothing was changed.")
 
 
 def decoded(forms) -> bottle.FormsDict:
@@ -68,7 +69,7 @@ def fmt_duration(seconds: Optional[int]) -> str:
 
 def _status_title(status: int) -> str:
     title = STATUS_TITLES.get(status)
-    return _(title) if title else bottle.HTTP_CODES.get(status, _("Error"))
+    return i18n._(title) if title else bottle.HTTP_CODES.get(status, i18n._("Error"))
 
 
 def _equal(a: str, b: str) -> bool:
@@ -213,9 +214,10 @@ class WebCore:
     def error_handler(self, error: bottle.HTTPError) -> str:
         """Bottle's errors (no such page, wrong method, a crash) as the layout's error page."""
         status = error.status_code
-        message = {404: _("There is no such page."), 405: _("This page does not accept that request."),
-                   500: _("Something went wrong on the box; the error is in the add-on's log.")}.get(
-            status, str(error.body or _("The request was refused.")))
+        message = {404: i18n._("There is no such page."),
+                   405: i18n._("This page does not accept that request."),
+                   500: i18n._("Something went wrong on the box; the error is in the add-on's log.")}.get(
+            status, str(error.body or i18n._("The request was refused.")))
         disk = store.disk_problem(error.exception) if status == 500 and error.exception else None
         if disk:  # a full or read-only disk: say so in one line, plainly
             bottle.response.status = 503
@@ -255,13 +257,14 @@ class WebCore:
                     if session is None or not token or not _equal(token, session.csrf):
                         if role is not None and form_token:
                             kept_form.keep(self, self.sessions.ended_owner(form_token))
-                        raise self.error_page(403, _("The form was refused: its security token is "
-                                                     "missing or expired (CSRF check). Reload the "
-                                                     "page and try again."), _("Form refused"))
+                        raise self.error_page(403, i18n._("The form was refused: its security token "
+                                                          "is missing or expired (CSRF check). Reload "
+                                                          "the page and try again."),
+                                              i18n._("Form refused"))
                 if role is not None:
                     self.require(role)
                     if request.method == "POST" and store.damaged:
-                        raise self.error_page(503, _(DAMAGED_MESSAGE), _("Database damaged"))
+                        raise self.error_page(503, i18n._(DAMAGED_MESSAGE), i18n._("Database damaged"))
                 return handler(*args, **kwargs)
 
             return wrapper
@@ -276,7 +279,7 @@ class WebCore:
     def check_body_size(self) -> None:
         request = bottle.request
         if request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-            raise self.error_page(411, _("Uploads must state their size (Content-Length)."))
+            raise self.error_page(411, i18n._("Uploads must state their size (Content-Length)."))
         try:
             length = int(request.environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -284,31 +287,31 @@ class WebCore:
         if length > self.max_upload + 16 * 1024:
             limit_kb = self.max_upload // 1024
             raise self.error_page(
-                413, _("The upload is too large ({size} MB). The largest file accepted is "
-                       "{limit_kb} KB ({limit_mb} MB); nothing was changed.").format(
+                413, i18n._("The upload is too large ({size} MB). The largest file accepted is "
+                            "{limit_kb} KB ({limit_mb} MB); nothing was changed.").format(
                     size=f"{length / 1048576:.1f}", limit_kb=limit_kb, limit_mb=f"{limit_kb / 1024:.1f}"),
-                _("Upload too large"))
+                i18n._("Upload too large"))
 
     def require(self, role: str) -> auth.Session:
         session = self.session()
         request = bottle.request
         if session is None or not session.signed_in:
             if request.method == "GET":
-                self.flash(_("Please sign in."), "info")
+                self.flash(i18n._("Please sign in."), "info")
                 bottle.redirect("/login?next=" + quote(self.page_url(), safe=""))
-            raise self.error_page(401, _("Please sign in first."), _("Sign-in required"))
+            raise self.error_page(401, i18n._("Please sign in first."), i18n._("Sign-in required"))
         user = auth.get_user(session.username)
         if user is None or not user.enabled or auth.password_tag(user) != session.tag:
             self.sessions.drop(session.id)
             bottle.request.environ.pop("billing.session", None)
             if request.method == "POST":
                 kept_form.keep(self, session.username)
-            self.flash(_("Your session ended (the account changed). Please sign in again."), "info")
+            self.flash(i18n._("Your session ended (the account changed). Please sign in again."), "info")
             bottle.redirect("/login")
         if session.role != role:
-            only = (_("This page is for the PBX administrator only.") if role == auth.ADMIN
-                    else _("This page is for billing users only."))
-            raise self.error_page(403, only, _("Not allowed"))
+            only = (i18n._("This page is for the PBX administrator only.") if role == auth.ADMIN
+                    else i18n._("This page is for billing users only."))
+            raise self.error_page(403, only, i18n._("Not allowed"))
         if role == auth.BILLING:
             allowed, reason = self.activation_cache.may_sign_in()
             if not allowed:

@@ -16,13 +16,8 @@ from billing_addon.i18n import N_, _
 from . import auth
 from .core import Route, WebCore, decoded
 
-# a call's status on the statement page (the stored value, in the user's language)
-CALL_STATUSES = {"charged": N_("charged"), "unrated": N_("unrated"), "expired": N_("expired"),
-                 "denied": N_("denied"), "in-progress": N_("in-progress")}
-
-
-def _call_status(status: str) -> str:
-    return _(CALL_STATUSES[status]) if status in CALL_STATUSES else status
+# a call's status as stored, shown on the statement page in the user's language
+CALL_STATUSES = (N_("charged"), N_("unrated"), N_("expired"), N_("denied"), N_("in-progress"))
 
 
 def stay_list(ui: WebCore):
@@ -171,8 +166,7 @@ def statement_page(ui: WebCore, number: str):
     except statements.StatementError:
         raise ui.error_page(404, _("There is no such statement.")) from None
     zone = ZoneInfo(snap["zone"])
-    return ui.render("statement.tpl", title=_("Statement {number}").format(number=snap["number"]), s=snap,
-                     status_text=_call_status,
+    return ui.render("statement.tpl", title=f"Statement {snap['number']}", s=snap,
                      at=lambda ts: dt.datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M"),
                      sfmt=lambda units: money.format_amount(units, snap["currency"]))
 

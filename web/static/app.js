@@ -43,7 +43,7 @@
     var need = (button && button.dataset.needSelection) || form.dataset.needSelection;
     if (need && !checked(form, need) && !everyPage(form)) {
       e.preventDefault();
-      window.alert(document.body.dataset.selectFirst || "Select at least one row first.");
+      window.alert((button && button.dataset.needSelectionMessage) || form.dataset.needSelectionMessage || "Select at least one row first.");
       return;
     }
     var message = (button && button.dataset.confirm) || form.dataset.confirm;

@@ -30,8 +30,8 @@
 <form method="get" id="ext-selection">
   <input type="hidden" name="back" value="{{url()}}">
   <div class="toolbar">
-    <button type="submit" formaction="/extensions/recharge" id="recharge-selected" class="primary" data-need-selection="n">{{_("Recharge")}}</button>
-    <button type="submit" formaction="/extensions/bulk-edit" id="bulk-edit" data-need-selection="n">{{_("Bulk Edit")}}</button>
+    <button type="submit" formaction="/extensions/recharge" id="recharge-selected" class="primary" data-need-selection="n" data-need-selection-message="{{_("Select at least one row first.")}}">{{_("Recharge")}}</button>
+    <button type="submit" formaction="/extensions/bulk-edit" id="bulk-edit" data-need-selection="n" data-need-selection-message="{{_("Select at least one row first.")}}">{{_("Bulk Edit")}}</button>
     <span class="hint" data-selection-count data-selected="{{_("{count} selected")}}" data-none="{{_("Select extensions to recharge or edit them together.")}}"></span>
     % if page.total and page.total > len(page.rows):
     <label class="hint every-page"><input type="checkbox" name="all" value="1" id="select-every-page">

@@ -1,4 +1,4 @@
-% rebase('layout.tpl')
+% rebase('layout.tpl', title=_("Statement {number}").format(number=s['number']))
 % from bottle import html_escape as escape
 <div class="statement-tools no-print">
   <button type="button" class="primary" id="print-statement" data-print>{{_("Print")}}</button>
@@ -37,7 +37,7 @@
     <thead><tr><th>{{_("Time")}}</th><th>{{_("Number")}}</th><th class="num">{{_("Duration")}}</th><th class="num">{{_("Cost")}}</th><th class="st-status">{{_("Status")}}</th></tr></thead>
     <tbody>
     % for c in s['calls']:
-    <tr><td>{{at(c['started_utc'])}}</td><td class="mono">{{c['dialed']}}</td><td class="num">{{dur(c['answered_s'])}}</td><td class="num">{{sfmt(c['cost'])}}</td><td class="st-status">{{status_text(c['status'])}}</td></tr>
+    <tr><td>{{at(c['started_utc'])}}</td><td class="mono">{{c['dialed']}}</td><td class="num">{{dur(c['answered_s'])}}</td><td class="num">{{sfmt(c['cost'])}}</td><td class="st-status">{{_(c['status'])}}</td></tr>
     % end
     </tbody>
   </table>
