@@ -32,12 +32,12 @@ BILLING_MENU = [("/extensions", i18n.N_("Extensions")), ("/stays", i18n.N_("Stay
                 ("/calls", i18n.N_("Call Log")), ("/statistics", i18n.N_("Statistics")),
                 ("/settings", i18n.N_("Settings"))]
 ADMIN_MENU = [("/admin/settings", i18n.N_("Settings")), ("/admin/users", i18n.N_("Billing Manager"))]
-# the titles of the error pages (bottle's reason phrases, in the user's language)
-STATUS_TITLES = {400: i18n.N_("Bad Request"), 401: i18n.N_("Unauthorized"), 403: i18n.N_("Forbidden"),
-                 404: i18n.N_("Not Found"), 405: i18n.N_("Method Not Allowed"),
-                 411: i18n.N_("Length Required"), 413: i18n.N_("Request Entity Too Large"),
-                 429: i18n.N_("Too Many Requests"), 500: i18n.N_("Internal Server Error"),
-                 503: i18n.N_("Service Unavailable")}
+# bottle's reason phrases, the titles of the error pages: marked here, error.tpl shows
+# them in the user's language
+STATUS_TITLES = (i18n.N_("Bad Request"), i18n.N_("Unauthorized"), i18n.N_("Forbidden"),
+                 i18n.N_("Not Found"), i18n.N_("Method Not Allowed"), i18n.N_("Length Required"),
+                 i18n.N_("Request Entity Too Large"), i18n.N_("Too Many Requests"),
+                 i18n.N_("Internal Server Error"), i18n.N_("Service Unavailable"), i18n.N_("Error"))
 
 ANYONE: Optional[str] = None  # the role of a route open to all (a POST still needs the CSRF token)
 Handler = Callable[..., Any]  # handler(ui, **url_args) -> body
@@ -65,11 +65,6 @@ def fmt_duration(seconds: Optional[int]) -> str:
     h, rest = divmod(int(seconds), 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}"
-
-
-def _status_title(status: int) -> str:
-    title = STATUS_TITLES.get(status)
-    return i18n._(title) if title else bottle.HTTP_CODES.get(status, i18n._("Error"))
 
 
 def _equal(a: str, b: str) -> bool:
@@ -208,16 +203,16 @@ class WebCore:
 
     def error_page(self, status: int, message: str, title: str = "") -> bottle.HTTPResponse:
         body = self.render("error.tpl", http_status=status, message=message,
-                           title=title or _status_title(status))
+                           title=title or bottle.HTTP_CODES.get(status, "Error"))
         return bottle.HTTPResponse(body, status=status, headers={"Content-Type": "text/html; charset=utf-8"})
 
     def error_handler(self, error: bottle.HTTPError) -> str:
         """Bottle's errors (no such page, wrong method, a crash) as the layout's error page."""
         status = error.status_code
-        message = {404: i18n._("There is no such page."),
-                   405: i18n._("This page does not accept that request."),
-                   500: i18n._("Something went wrong on the box; the error is in the add-on's log.")}.get(
-            status, str(error.body or i18n._("The request was refused.")))
+        message = {404: i18n.N_("There is no such page."),
+                   405: i18n.N_("This page does not accept that request."),
+                   500: i18n.N_("Something went wrong on the box; the error is in the add-on's log.")}.get(
+            status, str(error.body or i18n.N_("The request was refused.")))
         disk = store.disk_problem(error.exception) if status == 500 and error.exception else None
         if disk:  # a full or read-only disk: say so in one line, plainly
             bottle.response.status = 503
@@ -225,7 +220,7 @@ class WebCore:
             return f"The box cannot save anything: {disk}\n"
         try:
             return self.render("error.tpl", http_status=status, message=message,
-                               title=_status_title(status))
+                               title=bottle.HTTP_CODES.get(status, "Error"))
         except Exception:  # noqa: BLE001 - an error page must never fail itself
             bottle.response.content_type = "text/plain; charset=utf-8"
             return message
