@@ -37,7 +37,8 @@
     <thead><tr><th>{{_("Time")}}</th><th>{{_("Number")}}</th><th class="num">{{_("Duration")}}</th><th class="num">{{_("Cost")}}</th><th class="st-status">{{_("Status")}}</th></tr></thead>
     <tbody>
     % for c in s['calls']:
-    <tr><td>{{at(c['started_utc'])}}</td><td class="mono">{{c['dialed']}}</td><td class="num">{{dur(c['answered_s'])}}</td><td class="num">{{sfmt(c['cost'])}}</td><td class="st-status">{{_(c['status'])}}</td></tr>
+    % status = c['status']  # a stored value, translated where the catalog has it
+    <tr><td>{{at(c['started_utc'])}}</td><td class="mono">{{c['dialed']}}</td><td class="num">{{dur(c['answered_s'])}}</td><td class="num">{{sfmt(c['cost'])}}</td><td class="st-status">{{_(status)}}</td></tr>
     % end
     </tbody>
   </table>
@@ -48,7 +49,8 @@
     <thead><tr><th>{{_("Time")}}</th><th>{{_("Kind")}}</th><th class="num">{{_("Amount")}}</th><th>{{_("Note")}}</th></tr></thead>
     <tbody>
     % for e in s['entries']:
-    <tr><td>{{at(e['at_utc'])}}</td><td>{{_(e['kind'].capitalize())}}</td><td class="num">{{sfmt(e['amount'])}}</td><td>{{e['note']}}</td></tr>
+    % kind = e['kind'].capitalize()
+    <tr><td>{{at(e['at_utc'])}}</td><td>{{_(kind)}}</td><td class="num">{{sfmt(e['amount'])}}</td><td>{{e['note']}}</td></tr>
     % end
     </tbody>
   </table>
