@@ -15,6 +15,7 @@ import peewee as pw
 from . import money
 from .digits import first_foreign_digit
 from .errors import Refusal
+from .i18n import _
 from .store import Call, Extension, Ledger, money_txn, now_utc, sql, sql_one
 
 PAYMENT_TYPES = ("prepaid", "postpaid")
@@ -29,18 +30,19 @@ def normalize_number(number: str) -> str:
     number = (number or "").strip()
     foreign = first_foreign_digit(number)
     if foreign is not None:  # '１００１' would look like 1001 and be another extension
-        raise AccountError(f"extension number {number[:40]!r}: use the digits 0-9 only "
-                           f"({foreign!r} is not one of them)")
+        raise AccountError(_("extension number {number}: use the digits 0-9 only "
+                             "({digit} is not one of them)").format(number=repr(number[:40]),
+                                                                    digit=repr(foreign)))
     if not number or len(number) > 32 or not (
             number.isalnum() or all(c.isalnum() or c in "+*#-_." for c in number)):
-        raise AccountError(f"invalid extension number {number[:40]!r}")
+        raise AccountError(_("invalid extension number {number}").format(number=repr(number[:40])))
     return number
 
 
 def get_extension(number: str) -> Extension:
     ext = Extension.get_or_none(Extension.number == normalize_number(number))
     if ext is None:
-        raise AccountError(f"unknown extension {number[:40]!r}")
+        raise AccountError(_("unknown extension {number}").format(number=repr(number[:40])))
     return ext
 
 
@@ -75,7 +77,7 @@ def append_entry(ext_id: int, kind: str, amount: int, *, reason: str = "", opera
         raise AccountError(f"unknown extension id {ext_id}")
     new_balance = row[0]
     if abs(new_balance) > money.MAX_AMOUNT:
-        raise AccountError("the balance would exceed the largest amount allowed")
+        raise AccountError(_("the balance would exceed the largest amount allowed"))
     cursor = sql("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, reason, "
                  "operator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (ext_id, kind, amount, new_balance, call, reason[:200], operator[:80], at))
@@ -97,12 +99,12 @@ class Recharge:
 def recharge(numbers: Iterable[str], amount: int, operator: str) -> List[Recharge]:
     """Add ``amount`` (> 0) to each extension, all or none."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise AccountError("the recharge amount must be greater than zero")
+        raise AccountError(_("the recharge amount must be greater than zero"))
     if amount > money.MAX_AMOUNT:
-        raise AccountError("the recharge amount is too large")
+        raise AccountError(_("the recharge amount is too large"))
     wanted = list(dict.fromkeys(normalize_number(n) for n in numbers))
     if not wanted:
-        raise AccountError("select at least one extension to recharge")
+        raise AccountError(_("select at least one extension to recharge"))
     done = []
     with money_txn():
         for number in wanted:
@@ -116,31 +118,31 @@ def recharge(numbers: Iterable[str], amount: int, operator: str) -> List[Recharg
 def adjust(number: str, amount: int, reason: str, operator: str) -> Ledger:
     """A signed correction with a reason (refunds, mistakes); not a recharge."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
-        raise AccountError("the adjustment must be a non-zero amount")
+        raise AccountError(_("the adjustment must be a non-zero amount"))
     if abs(amount) > money.MAX_AMOUNT:
-        raise AccountError("the adjustment is too large")
+        raise AccountError(_("the adjustment is too large"))
     if not (reason or "").strip():
-        raise AccountError("an adjustment needs a reason")
+        raise AccountError(_("an adjustment needs a reason"))
     if len(reason.strip()) > 200:
-        raise AccountError("the reason is at most 200 characters")
+        raise AccountError(_("the reason is at most 200 characters"))
     with money_txn():
         ext = get_extension(number)
         if amount < 0 and ext.reserved and ext.balance + amount + ext.credit < ext.reserved:
             # its calls in progress were allowed on that money (as for a lower credit)
             least = money.to_decimal_string(max(0, ext.balance + ext.credit - ext.reserved))
-            raise AccountError(f"extension {ext.number} has calls in progress that reserved "
-                               f"{money.to_decimal_string(ext.reserved)}: it can be lowered by at "
-                               f"most {least} until they end")
+            raise AccountError(_("extension {number} has calls in progress that reserved {reserved}: "
+                                 "it can be lowered by at most {least} until they end").format(
+                number=ext.number, reserved=money.to_decimal_string(ext.reserved), least=least))
         return append_entry(ext.id, "adjustment", amount, reason=reason.strip(), operator=operator)
 
 
 def _check_edit(credit, status, payment_type) -> None:
     if credit is not None and (not isinstance(credit, int) or credit < 0 or credit > money.MAX_AMOUNT):
-        raise AccountError("credit must be zero or a positive amount")
+        raise AccountError(_("credit must be zero or a positive amount"))
     if status is not None and status not in STATUSES:
-        raise AccountError("status must be Unlocked or Locked")
+        raise AccountError(_("status must be Unlocked or Locked"))
     if payment_type is not None and payment_type not in PAYMENT_TYPES:
-        raise AccountError("payment type must be Prepaid or Postpaid")
+        raise AccountError(_("payment type must be Prepaid or Postpaid"))
 
 
 def _check_credit_covers_reservations(ext: Extension, credit: int) -> None:
@@ -148,9 +150,9 @@ def _check_credit_covers_reservations(ext: Extension, credit: int) -> None:
     what they reserved would let them spend money that is not there."""
     if ext.reserved and ext.balance + credit < ext.reserved:
         least = money.to_decimal_string(max(0, ext.reserved - ext.balance))
-        raise AccountError(f"extension {ext.number} has calls in progress that reserved "
-                           f"{money.to_decimal_string(ext.reserved)}: its credit cannot go below "
-                           f"{least} until they end")
+        raise AccountError(_("extension {number} has calls in progress that reserved {reserved}: "
+                             "its credit cannot go below {least} until they end").format(
+            number=ext.number, reserved=money.to_decimal_string(ext.reserved), least=least))
 
 
 USE_DEFAULT = "default"  # edit(low_threshold=...): follow the Settings default again
@@ -165,13 +167,13 @@ def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
     Changing the payment type resets Total Recharges.  Returns how many changed."""
     _check_edit(credit, status, payment_type)
     if isinstance(low_threshold, int) and not 0 <= low_threshold <= money.MAX_AMOUNT:
-        raise AccountError("the low-balance threshold must be 0 or more")
+        raise AccountError(_("the low-balance threshold must be 0 or more"))
     if isinstance(low_threshold, str) and low_threshold != USE_DEFAULT:
-        raise AccountError(f"low-balance threshold {low_threshold[:20]!r}: an amount or "
-                           f"{USE_DEFAULT!r}")
+        raise AccountError(_("low-balance threshold {value}: an amount or {default}").format(
+            value=repr(low_threshold[:20]), default=repr(USE_DEFAULT)))
     wanted = list(dict.fromkeys(normalize_number(n) for n in numbers))
     if not wanted:
-        raise AccountError("select at least one extension")
+        raise AccountError(_("select at least one extension"))
     with money_txn():
         exts = [get_extension(n) for n in wanted]
         if credit is not None:

@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from . import money, settings
 from .errors import Refusal
+from .i18n import _
 from .store import Extension, db, money_txn, now_utc, sql
 
 KINDS_SUMMED = ("recharge", "adjustment", "payment")  # the non-call entries, by kind
@@ -102,7 +103,7 @@ def issue(ext: Extension, from_utc: int, to_utc: int, guest: str = "") -> Dict[s
     """Build and store the statement under the next number.  Call inside a money_txn
     (check-out does, with its payment) or alone; refuses an empty period."""
     if to_utc <= from_utc:
-        raise StatementError("the period is empty: its end must come after its start")
+        raise StatementError(_("the period is empty: its end must come after its start"))
     with money_txn():  # the write lock: the next number is ours until commit
         issued = now_utc()
         last = db.execute_sql("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = "
@@ -123,8 +124,8 @@ def issue_period(number: str, from_utc: int, to_utc: int) -> Dict[str, Any]:
     ext = get_extension(number)
     snap = snapshot(ext, from_utc, to_utc) if to_utc > from_utc else None
     if snap is not None and not snap["calls"] and not snap["entries"]:
-        raise StatementError(f"extension {ext.number} has no calls and no balance changes in "
-                             "that period: no statement issued")
+        raise StatementError(_("extension {number} has no calls and no balance changes in that "
+                               "period: no statement issued").format(number=ext.number))
     return issue(ext, from_utc, to_utc)
 
 
@@ -132,7 +133,7 @@ def load(number: str) -> Dict[str, Any]:
     row = db.execute_sql("SELECT snapshot FROM statement WHERE number = ?",
                          ((number or "").strip().upper(),)).fetchone()
     if row is None:
-        raise StatementError(f"no statement {number[:20]!r}")
+        raise StatementError(_("no statement {number}").format(number=repr(number[:20])))
     return json.loads(row[0])
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from . import accounts, money, settings, statements
 from .errors import Refusal
+from .i18n import _
 from .store import Extension, db, money_txn, now_utc, sql
 
 
@@ -62,9 +63,9 @@ def listing(open_only: bool = False, limit: int = 200) -> List[Stay]:
 def _check_guest(guest: str) -> str:
     guest = (guest or "").strip()
     if not guest:
-        raise StayError("a check-in needs the guest's name")
+        raise StayError(_("a check-in needs the guest's name"))
     if len(guest) > 80:
-        raise StayError("the guest's name is at most 80 characters")
+        raise StayError(_("the guest's name is at most 80 characters"))
     return guest
 
 
@@ -72,13 +73,14 @@ def check_in(number: str, guest: str, *, deposit: int = 0, credit: Optional[int]
              operator: str = "", at: Optional[int] = None) -> Stay:
     guest = _check_guest(guest)
     if not isinstance(deposit, int) or deposit < 0 or deposit > money.MAX_AMOUNT:
-        raise StayError("the deposit must be zero or a positive amount")
+        raise StayError(_("the deposit must be zero or a positive amount"))
     if credit is not None and (not isinstance(credit, int) or not 0 <= credit <= money.MAX_AMOUNT):
-        raise StayError("credit must be zero or a positive amount")
+        raise StayError(_("credit must be zero or a positive amount"))
     with money_txn():
         ext = accounts.get_extension(number)
         if open_stay(ext) is not None:
-            raise StayError(f"extension {ext.number} is already checked in: check it out first")
+            raise StayError(_("extension {number} is already checked in: check it out first").format(
+                number=ext.number))
         start = at if at is not None else now_utc()
         # a stay starts after the last one ended, so no entry is on two statements
         last_end = db.execute_sql("SELECT MAX(checkout_utc) FROM stay WHERE extension_id = ?",
@@ -105,21 +107,23 @@ def check_out(number: str, *, payment: int = 0, operator: str = "",
               at: Optional[int] = None) -> Dict[str, Any]:
     """Check the extension's stay out; returns the statement's snapshot."""
     if not isinstance(payment, int) or isinstance(payment, bool) or payment < 0:
-        raise StayError("the payment must be zero or a positive amount")
+        raise StayError(_("the payment must be zero or a positive amount"))
     with money_txn():
         ext = accounts.get_extension(number)
         stay = open_stay(ext)
         if stay is None:
-            raise StayError(f"extension {ext.number} is not checked in")
+            raise StayError(_("extension {number} is not checked in").format(number=ext.number))
         busy = statements.in_progress(ext.id)
         if busy:
-            raise StayError(f"extension {ext.number} has {busy} call(s) in progress: check out "
-                            "when they have ended, so that the statement has them")
+            raise StayError(_("extension {number} has {count} call(s) in progress: check out when "
+                              "they have ended, so that the statement has them").format(
+                number=ext.number, count=busy))
         if payment > max(0, -ext.balance):
             currency = settings.get("currency")
-            raise StayError(f"the payment {money.format_amount(payment, currency)} is more than "
-                            f"extension {ext.number} owes "
-                            f"({money.format_amount(max(0, -ext.balance), currency)})")
+            raise StayError(_("the payment {payment} is more than extension {number} owes "
+                              "({owed})").format(payment=money.format_amount(payment, currency),
+                                                 number=ext.number,
+                                                 owed=money.format_amount(max(0, -ext.balance), currency)))
         end = max(at if at is not None else now_utc(), stay.checkin_utc)
         if payment:
             accounts.append_entry(ext.id, "payment", payment, reason=f"paid at check-out: "

@@ -31,6 +31,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from billing_addon import i18n
 from billing_addon.errors import Refusal
+from billing_addon.i18n import _
 from billing_addon.store import BillingUser, db, now_utc
 
 ADMIN, BILLING = "admin", "billing"
@@ -126,11 +127,11 @@ def _dummy_check(password: str) -> None:
 
 def check_new_password(password: str) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise AuthError(f"the password needs at least {MIN_PASSWORD} characters")
+        raise AuthError(_("the password needs at least {count} characters").format(count=MIN_PASSWORD))
     if len(password) > MAX_PASSWORD:
-        raise AuthError(f"the password is at most {MAX_PASSWORD} characters")
+        raise AuthError(_("the password is at most {count} characters").format(count=MAX_PASSWORD))
     if password.strip() != password:
-        raise AuthError("the password must not start or end with a space")
+        raise AuthError(_("the password must not start or end with a space"))
     return password
 
 
@@ -187,13 +188,13 @@ def create_billing_user(password: Optional[str] = None) -> Tuple[BillingUser, st
                                           role=BILLING, enabled=True, created_utc=now,
                                           updated_utc=now)
                 return user, password
-    raise AuthError("could not find a free user name; try again")
+    raise AuthError(_("could not find a free user name; try again"))
 
 
 def _billing_user(username: str) -> BillingUser:
     user = get_user(username)
     if user is None or user.role != BILLING:
-        raise AuthError("no such billing user")
+        raise AuthError(_("no such billing user"))
     return user
 
 
@@ -313,7 +314,7 @@ class Throttle:
     def _prune(self, now: float) -> None:
         for key in [k for k, v in self._fails.items() if not v or now - v[-1] >= self.window]:
             self._fails.pop(key, None)
-        for key in [k for k, (until, _) in self._until.items() if until <= now]:
+        for key in [k for k, (until, _strikes) in self._until.items() if until <= now]:
             self._until.pop(key, None)
 
 

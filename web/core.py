@@ -27,10 +27,17 @@ from .export_jobs import ExportJobs
 VIEWS = str(Path(__file__).resolve().parent / "views")
 COOKIE = "billing_session"
 
-BILLING_MENU = [("/extensions", "Extensions"), ("/stays", "Stays"), ("/rates", "Rate"),
-                ("/recharges", "Recharge History"), ("/calls", "Call Log"),
-                ("/statistics", "Statistics"), ("/settings", "Settings")]
-ADMIN_MENU = [("/admin/settings", "Settings"), ("/admin/users", "Billing Manager")]
+BILLING_MENU = [("/extensions", i18n.N_("Extensions")), ("/stays", i18n.N_("Stays")),
+                ("/rates", i18n.N_("Rate")), ("/recharges", i18n.N_("Recharge History")),
+                ("/calls", i18n.N_("Call Log")), ("/statistics", i18n.N_("Statistics")),
+                ("/settings", i18n.N_("Settings"))]
+ADMIN_MENU = [("/admin/settings", i18n.N_("Settings")), ("/admin/users", i18n.N_("Billing Manager"))]
+# bottle's reason phrases, the titles of the error pages: marked here, error.tpl shows
+# them in the user's language
+STATUS_TITLES = (i18n.N_("Bad Request"), i18n.N_("Unauthorized"), i18n.N_("Forbidden"),
+                 i18n.N_("Not Found"), i18n.N_("Method Not Allowed"), i18n.N_("Length Required"),
+                 i18n.N_("Request Entity Too Large"), i18n.N_("Too Many Requests"),
+                 i18n.N_("Internal Server Error"), i18n.N_("Service Unavailable"), i18n.N_("Error"))
 
 ANYONE: Optional[str] = None  # the role of a route open to all (a POST still needs the CSRF token)
 Handler = Callable[..., Any]  # handler(ui, **url_args) -> body
@@ -38,9 +45,9 @@ Route = Tuple[str, Union[str, List[str]], Optional[str], Handler]  # (path, meth
 
 
 # a change written to a damaged file would be lost when the backup is restored
-DAMAGED_MESSAGE = ("The billing database is damaged: nothing can be changed until it is "
-                   "restored from a backup (the administrator's Settings page and the manual, "
-                   "On the box, Recovery). Nothing was changed.")
+DAMAGED_MESSAGE = i18n.N_("The billing database is damaged: nothing can be changed until it is "
+                          "restored from a backup (the administrator's Settings page and the "
+                          "manual, On the box, Recovery). Nothing was changed.")
 
 
 def decoded(forms) -> bottle.FormsDict:
@@ -201,9 +208,10 @@ class WebCore:
     def error_handler(self, error: bottle.HTTPError) -> str:
         """Bottle's errors (no such page, wrong method, a crash) as the layout's error page."""
         status = error.status_code
-        message = {404: "There is no such page.", 405: "This page does not accept that request.",
-                   500: "Something went wrong on the box; the error is in the add-on's log."}.get(
-            status, str(error.body or "The request was refused."))
+        message = {404: i18n.N_("There is no such page."),
+                   405: i18n.N_("This page does not accept that request."),
+                   500: i18n.N_("Something went wrong on the box; the error is in the add-on's log.")}.get(
+            status, str(error.body or i18n.N_("The request was refused.")))
         disk = store.disk_problem(error.exception) if status == 500 and error.exception else None
         if disk:  # a full or read-only disk: say so in one line, plainly
             bottle.response.status = 503
@@ -248,13 +256,14 @@ class WebCore:
                     if session is None or not token or not _equal(token, session.csrf):
                         if role is not None and form_token:
                             kept_form.keep(self, self.sessions.ended_owner(form_token))
-                        raise self.error_page(403, "The form was refused: its security token is "
-                                              "missing or expired (CSRF check). Reload the page "
-                                              "and try again.", "Form refused")
+                        raise self.error_page(403, i18n._("The form was refused: its security token "
+                                                          "is missing or expired (CSRF check). Reload "
+                                                          "the page and try again."),
+                                              i18n._("Form refused"))
                 if role is not None:
                     self.require(role)
                     if request.method == "POST" and store.damaged:
-                        raise self.error_page(503, DAMAGED_MESSAGE, "Database damaged")
+                        raise self.error_page(503, i18n._(DAMAGED_MESSAGE), i18n._("Database damaged"))
                 return handler(*args, **kwargs)
 
             return wrapper
@@ -283,7 +292,7 @@ class WebCore:
     def check_body_size(self) -> None:
         request = bottle.request
         if request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-            raise self.error_page(411, "Uploads must state their size (Content-Length).")
+            raise self.error_page(411, i18n._("Uploads must state their size (Content-Length)."))
         try:
             length = int(request.environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -291,29 +300,31 @@ class WebCore:
         if length > self.max_upload + 16 * 1024:
             limit_kb = self.max_upload // 1024
             raise self.error_page(
-                413, f"The upload is too large ({length / 1048576:.1f} MB). The largest file "
-                     f"accepted is {limit_kb} KB ({limit_kb / 1024:.1f} MB); nothing was changed.",
-                "Upload too large")
+                413, i18n._("The upload is too large ({size} MB). The largest file accepted is "
+                            "{limit_kb} KB ({limit_mb} MB); nothing was changed.").format(
+                    size=f"{length / 1048576:.1f}", limit_kb=limit_kb, limit_mb=f"{limit_kb / 1024:.1f}"),
+                i18n._("Upload too large"))
 
     def require(self, role: str) -> auth.Session:
         session = self.session()
         request = bottle.request
         if session is None or not session.signed_in:
             if request.method == "GET":
-                self.flash("Please sign in.", "info")
+                self.flash(i18n._("Please sign in."), "info")
                 bottle.redirect("/login?next=" + quote(self.page_url(), safe=""))
-            raise self.error_page(401, "Please sign in first.", "Sign-in required")
+            raise self.error_page(401, i18n._("Please sign in first."), i18n._("Sign-in required"))
         user = auth.get_user(session.username)
         if user is None or not user.enabled or auth.password_tag(user) != session.tag:
             self.sessions.drop(session.id)
             bottle.request.environ.pop("billing.session", None)
             if request.method == "POST":
                 kept_form.keep(self, session.username)
-            self.flash("Your session ended (the account changed). Please sign in again.", "info")
+            self.flash(i18n._("Your session ended (the account changed). Please sign in again."), "info")
             bottle.redirect("/login")
         if session.role != role:
-            area = "the PBX administrator" if role == auth.ADMIN else "billing users"
-            raise self.error_page(403, f"This page is for {area} only.", "Not allowed")
+            only = (i18n._("This page is for the PBX administrator only.") if role == auth.ADMIN
+                    else i18n._("This page is for billing users only."))
+            raise self.error_page(403, only, i18n._("Not allowed"))
         if role == auth.BILLING:
             allowed, reason = self.activation_cache.may_sign_in()
             if not allowed:

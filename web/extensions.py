@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import bottle
 
 from billing_addon import accounts, localefmt, lowbalance, money, reports, settings, stays
+from billing_addon.i18n import _
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -26,7 +27,7 @@ def extension_list(ui: WebCore):
     q = decoded(bottle.request.query)
     filters = _filters(q)
     page = reports.extensions_page(page=q.get("page", 1), **filters)
-    return ui.render("extensions.tpl", title="Extensions", page=page, filters=filters,
+    return ui.render("extensions.tpl", title=_("Extensions"), page=page, filters=filters,
                      checked_in=stays.checked_in([e.number for e in page.rows]),
                      low_count=lowbalance.low_count())
 
@@ -56,7 +57,7 @@ def _one_extension(ui: WebCore):
     request, source = _form_source()
     selected = _selected(source)
     if len(selected) != 1:
-        raise ui.error_page(404, "There is no such extension.")
+        raise ui.error_page(404, _("There is no such extension."))
     return request, source, selected[0]
 
 
@@ -80,7 +81,7 @@ def recharge(ui: WebCore):
     """Recharge in two steps: the form, then a review of the amount, each extension's
     balance before and after, and a warning for extensions whose billing is off; only
     the review's Confirm recharges."""
-    request, source, selected = _selection(ui, "Select at least one extension to recharge.")
+    request, source, selected = _selection(ui, _("Select at least one extension to recharge."))
     errors: Dict[str, str] = {}
     amount_text = ""
     back = source.get("back", "")
@@ -105,10 +106,10 @@ def recharge(ui: WebCore):
             elif step != "change":
                 form_page = "/extensions/recharge?" + urlencode(
                     [("n", e.number) for e in selected] + [("back", back)])
-                return ui.render("recharge_confirm.tpl", title="Confirm Recharge",
+                return ui.render("recharge_confirm.tpl", title=_("Confirm Recharge"),
                                  selected=selected, amount=amount, back=back, form_page=form_page,
                                  billing_off=[e.number for e in selected if not e.billing_enabled])
-    return ui.render("recharge.tpl", http_status=400 if errors else 200, title="Recharge",
+    return ui.render("recharge.tpl", http_status=400 if errors else 200, title=_("Recharge"),
                      selected=selected, errors=errors, amount=amount_text, back=back)
 
 
@@ -116,20 +117,23 @@ def _recharged(done: List[accounts.Recharge], amount: int) -> str:
     currency = settings.get("currency")
     summary = ", ".join(f"{r.number}: {money.format_amount(r.pre_balance, currency)} -> "
                         f"{money.format_amount(r.post_balance, currency)}" for r in done[:10])
-    more = f" and {len(done) - 10} more" if len(done) > 10 else ""
-    return (f"Recharged {len(done)} extension(s) with {money.format_amount(amount, currency)}: "
-            f"{summary}{more}.")
+    if len(done) > 10:
+        text = _("Recharged {count} extension(s) with {amount}: {summary} and {more} more.")
+    else:
+        text = _("Recharged {count} extension(s) with {amount}: {summary}.")
+    return text.format(count=len(done), amount=money.format_amount(amount, currency),
+                       summary=summary, more=len(done) - 10)
 
 
 def bulk_edit(ui: WebCore):
-    request, source, selected = _selection(ui, "Select at least one extension for Bulk Edit.")
+    request, source, selected = _selection(ui, _("Select at least one extension for Bulk Edit."))
     errors: Dict[str, str] = {}
     if request.method == "POST":
         count, errors = _edit([e.number for e in selected], source, bulk=True)
         if not errors:
-            ui.flash(f"Bulk Edit saved for {count} extension(s).")
+            ui.flash(_("Bulk Edit saved for {count} extension(s).").format(count=count))
             bottle.redirect("/extensions")
-    return ui.render("bulk_edit.tpl", http_status=400 if errors else 200, title="Bulk Edit",
+    return ui.render("bulk_edit.tpl", http_status=400 if errors else 200, title=_("Bulk Edit"),
                      selected=selected, errors=errors, form=source)
 
 
@@ -151,16 +155,16 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
             errors["credit"] = str(exc)
     if wanted("status"):
         if form.get("status") not in accounts.STATUSES:
-            errors["status"] = "choose Unlocked or Locked"
+            errors["status"] = _("choose Unlocked or Locked")
         changes["status"] = form.get("status")
     if wanted("payment_type"):
         if form.get("payment_type") not in accounts.PAYMENT_TYPES:
-            errors["payment_type"] = "choose Prepaid or Postpaid"
+            errors["payment_type"] = _("choose Prepaid or Postpaid")
         changes["payment_type"] = form.get("payment_type")
     if not bulk:
         name = form.get("name", "").strip()
         if len(name) > 80:
-            errors["name"] = "the name is at most 80 characters"
+            errors["name"] = _("the name is at most 80 characters")
         changes["name"] = name
         threshold = form.get("low_threshold", "").strip()
         if not threshold:
@@ -171,7 +175,7 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
             except money.AmountError as exc:
                 errors["low_threshold"] = str(exc)
     if bulk and not changes:
-        errors["form"] = "Tick at least one property to change."
+        errors["form"] = _("Tick at least one property to change.")
     if errors:
         raise Refused(errors)
     return changes
@@ -196,7 +200,7 @@ def edit_extension(ui: WebCore):
         form = source
         _count, errors = _edit([ext.number], source, bulk=False)
         if not errors:
-            ui.flash(f"Extension {ext.number} saved.")
+            ui.flash(_("Extension {number} saved.").format(number=ext.number))
             bottle.redirect("/extensions")
     if form is None:
         form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",
@@ -204,7 +208,7 @@ def edit_extension(ui: WebCore):
                 "payment_type": ext.payment_type,
                 "low_threshold": _threshold_text(ext.number)}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
-                     title=f"Edit {ext.number}", ext=ext, errors=errors, form=form,
+                     title=_("Edit {number}").format(number=ext.number), ext=ext, errors=errors, form=form,
                      default_threshold=settings.get("low_balance_threshold"))
 
 
@@ -227,10 +231,11 @@ def adjust_balance(ui: WebCore):
         except money.AmountError as exc:
             errors["amount"] = str(exc)
         if not form["reason"].strip():
-            errors["reason"] = "Say why (it is kept with the adjustment)."
+            errors["reason"] = _("Say why (it is kept with the adjustment).")
         step = source.get("step", "")
         if not errors and step not in ("confirm", "change"):
-            return ui.render("adjust_confirm.tpl", title=f"Confirm Adjustment of {ext.number}",
+            return ui.render("adjust_confirm.tpl",
+                             title=_("Confirm Adjustment of {number}").format(number=ext.number),
                              ext=ext, change=change, reason=form["reason"].strip(),
                              form_page="/extensions/adjust?" + urlencode({"n": ext.number}))
         if not errors and step == "confirm":
@@ -240,12 +245,12 @@ def adjust_balance(ui: WebCore):
                 errors["form"] = str(exc)
             else:
                 currency = settings.get("currency")
-                ui.flash(f"Balance of {ext.number} adjusted by "
-                         f"{money.format_amount(change, currency)}: now "
-                         f"{money.format_amount(entry.balance_after, currency)}.")
+                ui.flash(_("Balance of {number} adjusted by {change}: now {balance}.").format(
+                    number=ext.number, change=money.format_amount(change, currency),
+                    balance=money.format_amount(entry.balance_after, currency)))
                 bottle.redirect("/extensions")
     return ui.render("adjust.tpl", http_status=400 if errors else 200,
-                     title=f"Adjust {ext.number}", ext=ext, errors=errors, form=form)
+                     title=_("Adjust {number}").format(number=ext.number), ext=ext, errors=errors, form=form)
 
 
 ROUTES: List[Route] = [

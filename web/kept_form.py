@@ -14,6 +14,8 @@ from urllib.parse import quote, urlsplit
 
 import bottle
 
+from billing_addon.i18n import _
+
 from . import auth
 
 if TYPE_CHECKING:
@@ -42,8 +44,8 @@ def keep(ui: WebCore, owner: Optional[str]) -> None:
     session.saved_form = auth.SavedForm(owner, request.path, page, values)
     if session.signed_in:
         bottle.redirect(page)
-    ui.flash("Your session ended before the form was sent: nothing was changed. "
-             "Sign in again to get the form back as you filled it in.", "info")
+    ui.flash(_("Your session ended before the form was sent: nothing was changed. "
+               "Sign in again to get the form back as you filled it in."), "info")
     bottle.redirect("/login?next=" + quote(page, safe=""))
 
 

@@ -7,6 +7,8 @@ from typing import Dict, List, Optional
 
 import bottle
 
+from billing_addon.i18n import _
+
 from . import auth
 from .core import ANYONE, Route, WebCore, client_address, decoded
 
@@ -22,7 +24,7 @@ def login_form(ui: WebCore, errors: Optional[Dict[str, str]] = None, username: s
     session = ui.session(create=True)
     if session and session.signed_in:
         return home(ui)
-    return ui.render("login.tpl", http_status=status, title="Sign in", errors=errors or {},
+    return ui.render("login.tpl", http_status=status, title=_("Sign in"), errors=errors or {},
                      username=username, admin_exists=auth.admin_exists(),
                      next=decoded(bottle.request.query).get("next", ""))
 
@@ -34,12 +36,13 @@ def login(ui: WebCore):
     address = client_address()
     wait = ui.throttle.blocked_for(username, address)
     if wait:
-        return login_form(ui, {"form": f"Too many failed sign-ins. Try again in {wait} seconds."},
+        return login_form(ui, {"form": _("Too many failed sign-ins. Try again in {seconds} seconds.").format(
+            seconds=wait)},
                           username, 429)
     user = auth.authenticate(username, password)
     if user is None:
         ui.throttle.failure(username, address)
-        return login_form(ui, {"form": "Wrong user name or password."}, username, 401)
+        return login_form(ui, {"form": _("Wrong user name or password.")}, username, 401)
     if user.role == auth.BILLING:
         allowed, reason = ui.activation_cache.may_sign_in()
         if not allowed:
@@ -67,7 +70,7 @@ def logout(ui: WebCore):
     bottle.request.environ["billing.session"] = None
     ui.clear_cookie()
     fresh = ui.sessions.new()
-    fresh.flashes.append(("ok", "You are signed out."))
+    fresh.flashes.append(("ok", _("You are signed out.")))
     bottle.request.environ["billing.session"] = fresh
     ui.set_cookie(fresh)
     bottle.redirect("/login")

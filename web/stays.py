@@ -11,13 +11,17 @@ from zoneinfo import ZoneInfo
 import bottle
 
 from billing_addon import accounts, localefmt, money, settings, statement_files, statements, stays
+from billing_addon.i18n import N_, _
 
 from . import auth
 from .core import Route, WebCore, decoded
 
+# a call's status as stored, shown on the statement page in the user's language
+CALL_STATUSES = (N_("charged"), N_("unrated"), N_("expired"), N_("denied"), N_("in-progress"))
+
 
 def stay_list(ui: WebCore):
-    return ui.render("stays.tpl", title="Stays", open_stays=stays.listing(open_only=True),
+    return ui.render("stays.tpl", title=_("Stays"), open_stays=stays.listing(open_only=True),
                      issued=statements.listing(limit=200))
 
 
@@ -27,7 +31,7 @@ def _extension(ui: WebCore):
     try:
         ext = accounts.get_extension(source.get("n", ""))
     except accounts.AccountError:
-        raise ui.error_page(404, "There is no such extension.") from None
+        raise ui.error_page(404, _("There is no such extension.")) from None
     return request, source, ext
 
 
@@ -51,21 +55,22 @@ def check_in(ui: WebCore):
     request, source, ext = _extension(ui)
     stay = stays.open_stay(ext)
     if stay is not None:
-        ui.flash(f"Extension {ext.number} is checked in for {stay.guest}: check it out first.",
-                 "error")
+        ui.flash(_("Extension {number} is checked in for {guest}: check it out first.").format(
+            number=ext.number, guest=stay.guest), "error")
         bottle.redirect("/stays")
     form = {k: source.get(k, "") for k in ("guest", "deposit", "credit")}
     errors: Dict[str, str] = {}
     if request.method == "POST":
         if not form["guest"].strip():
-            errors["guest"] = "Type the guest's name."
+            errors["guest"] = _("Type the guest's name.")
         elif len(form["guest"].strip()) > 80:
-            errors["guest"] = "The guest's name is at most 80 characters."
+            errors["guest"] = _("The guest's name is at most 80 characters.")
         deposit = _optional_amount(form["deposit"], errors, "deposit") or 0
         credit = _optional_amount(form["credit"], errors, "credit")
         step = source.get("step", "")
         if not errors and step not in ("confirm", "change"):
-            return ui.render("checkin_confirm.tpl", title=f"Confirm Check-in of {ext.number}",
+            return ui.render("checkin_confirm.tpl",
+                             title=_("Confirm Check-in of {number}").format(number=ext.number),
                              ext=ext, guest=form["guest"].strip(), deposit=deposit, credit=credit)
         if not errors and step == "confirm":
             try:
@@ -74,10 +79,12 @@ def check_in(ui: WebCore):
             except (stays.StayError, accounts.AccountError) as exc:
                 errors["form"] = str(exc)
             else:
-                ui.flash(f"Extension {ext.number} checked in for {form['guest'].strip()}.")
+                ui.flash(_("Extension {number} checked in for {guest}.").format(
+                    number=ext.number, guest=form["guest"].strip()))
                 bottle.redirect("/stays")
     return ui.render("checkin.tpl", http_status=400 if errors else 200,
-                     title=f"Check in {ext.number}", ext=ext, form=form, errors=errors)
+                     title=_("Check in {number}").format(number=ext.number), ext=ext, form=form,
+                     errors=errors)
 
 
 def check_out(ui: WebCore):
@@ -85,7 +92,7 @@ def check_out(ui: WebCore):
     request, source, ext = _extension(ui)
     stay = stays.open_stay(ext)
     if stay is None:
-        ui.flash(f"Extension {ext.number} is not checked in.", "error")
+        ui.flash(_("Extension {number} is not checked in.").format(number=ext.number), "error")
         bottle.redirect("/stays")
     assert stay is not None  # bottle.redirect raised otherwise
     errors: Dict[str, str] = {}
@@ -97,10 +104,11 @@ def check_out(ui: WebCore):
         owed = max(0, -ext.balance)
         if not errors and payment > owed:
             owed_text = money.format_amount(owed, settings.get("currency"))
-            errors["payment"] = f"That is more than is owed ({owed_text})."
+            errors["payment"] = _("That is more than is owed ({owed}).").format(owed=owed_text)
         if not errors and preview["in_progress"]:
-            errors["form"] = (f"Extension {ext.number} has {preview['in_progress']} call(s) in "
-                              "progress: check out when they have ended.")
+            errors["form"] = _("Extension {number} has {count} call(s) in progress: check out "
+                               "when they have ended.").format(number=ext.number,
+                                                               count=preview["in_progress"])
         step = source.get("step", "")
         if not errors and step == "confirm":
             try:
@@ -108,15 +116,17 @@ def check_out(ui: WebCore):
             except (stays.StayError, accounts.AccountError) as exc:
                 errors["form"] = str(exc)
             else:
-                ui.flash(f"Extension {ext.number} checked out: statement {snap['number']}.")
+                ui.flash(_("Extension {number} checked out: statement {statement}.").format(
+                    number=ext.number, statement=snap["number"]))
                 bottle.redirect(f"/statements/{snap['number']}")
         if not errors and step != "change":
-            return ui.render("checkout_confirm.tpl", title=f"Confirm Check-out of {ext.number}",
+            return ui.render("checkout_confirm.tpl",
+                             title=_("Confirm Check-out of {number}").format(number=ext.number),
                              ext=ext, stay=stay, payment=payment, preview=preview,
                              after_status=settings.get("checkout_status").capitalize())
     return ui.render("checkout.tpl", http_status=400 if errors else 200,
-                     title=f"Check out {ext.number}", ext=ext, stay=stay, preview=preview,
-                     payment=payment_text, errors=errors, owed=max(0, -ext.balance))
+                     title=_("Check out {number}").format(number=ext.number), ext=ext, stay=stay,
+                     preview=preview, payment=payment_text, errors=errors, owed=max(0, -ext.balance))
 
 
 def _local_time(text: str) -> Optional[int]:
@@ -134,12 +144,12 @@ def issue_statement(ui: WebCore):
     start, end = _local_time(form.get("from", "")), _local_time(form.get("to", ""))
     try:
         if start is None or end is None:
-            raise statements.StatementError("give the period's start and end (date and time)")
+            raise statements.StatementError(_("give the period's start and end (date and time)"))
         snap = statements.issue_period(form.get("n", ""), start, end)
     except (statements.StatementError, accounts.AccountError) as exc:
-        ui.flash(f"No statement issued: {exc}.", "error")
+        ui.flash(_("No statement issued: {reason}.").format(reason=exc), "error")
         bottle.redirect("/stays")
-    ui.flash(f"Statement {snap['number']} issued.")
+    ui.flash(_("Statement {number} issued.").format(number=snap["number"]))
     bottle.redirect(f"/statements/{snap['number']}")
 
 
@@ -154,7 +164,7 @@ def statement_page(ui: WebCore, number: str):
     try:
         snap = statements.load(number)
     except statements.StatementError:
-        raise ui.error_page(404, "There is no such statement.") from None
+        raise ui.error_page(404, _("There is no such statement.")) from None
     zone = ZoneInfo(snap["zone"])
     return ui.render("statement.tpl", title=f"Statement {snap['number']}", s=snap,
                      at=lambda ts: localefmt.datetime(localefmt.from_epoch(ts), zone, seconds=False),
@@ -166,7 +176,7 @@ def _statement_file(ui: WebCore, number: str, kind: str):
     try:
         snap = statements.load(number)
     except statements.StatementError:
-        raise ui.error_page(404, "There is no such statement.") from None
+        raise ui.error_page(404, _("There is no such statement.")) from None
     body = statement_files.to_pdf(snap) if kind == "pdf" else statement_files.to_xlsx(snap)
     types = {"pdf": "application/pdf",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}

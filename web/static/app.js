@@ -26,7 +26,9 @@
   function updateCounts() {
     document.querySelectorAll("[data-selection-count]").forEach(function (el) {
       var form = el.closest("form"), n = checked(form, "n"), all = everyPage(form);
-      el.textContent = all ? "" : n ? n + " selected" : "Select extensions to recharge or edit them together.";
+      // the texts come in the page's language from the template (English without it)
+      el.textContent = all ? "" : n ? (el.dataset.selected || "{count} selected").replace("{count}", n)
+        : el.dataset.none || "Select extensions to recharge or edit them together.";
     });
   }
   document.addEventListener("change", function (e) {
@@ -41,7 +43,7 @@
     var need = (button && button.dataset.needSelection) || form.dataset.needSelection;
     if (need && !checked(form, need) && !everyPage(form)) {
       e.preventDefault();
-      window.alert("Select at least one row first.");
+      window.alert((button && button.dataset.needSelectionMessage) || form.dataset.needSelectionMessage || "Select at least one row first.");
       return;
     }
     var message = (button && button.dataset.confirm) || form.dataset.confirm;

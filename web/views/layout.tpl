@@ -3,7 +3,7 @@
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{title}} · Billing</title>
+<title>{{title}} · {{_("Billing")}}</title>
 % if get('refresh'):
 <meta http-equiv="refresh" content="{{refresh}}">
 % end
@@ -13,25 +13,25 @@
 </head>
 <body class="{{'area-admin' if role == 'admin' else 'area-billing'}}">
 <header class="top">
-  <div class="brand"><img class="logo" src="/static/favicon.svg" alt="" width="26" height="26"> Billing
+  <div class="brand"><img class="logo" src="/static/favicon.svg" alt="" width="26" height="26"> {{_("Billing")}}
   % if role == 'admin':
-    <span class="crumb">Addons › Billing</span>
+    <span class="crumb">{{_("Addons › Billing")}}</span>
   % end
   </div>
   % if menu:
-  <nav class="menu" aria-label="Main menu">
+  <nav class="menu" aria-label="{{_("Main menu")}}">
     % for href, label in menu:
-    <a href="{{href}}" class="{{'active' if path == href or path.startswith(href + '/') else ''}}">{{label}}</a>
+    <a href="{{href}}" class="{{'active' if path == href or path.startswith(href + '/') else ''}}">{{_(label)}}</a>
     % end
   </nav>
   <div class="who">
     % if role == 'billing':
-    <a class="currency" href="/settings" title="Currency used on every page and export">{{currency_label}}</a>
+    <a class="currency" href="/settings" title="{{_("Currency used on every page and export")}}">{{currency_label}}</a>
     % end
     % if role == 'billing':
-    <a class="user" href="/account/password" title="Signed in; change your password">{{user}}</a>
+    <a class="user" href="/account/password" title="{{_("Signed in; change your password")}}">{{user}}</a>
     % else:
-    <span class="user" title="Signed in">{{user}}</span>
+    <span class="user" title="{{_("Signed in")}}">{{user}}</span>
     % end
     <form method="post" action="/logout" class="inline">
       <input type="hidden" name="csrf" value="{{csrf}}">
@@ -43,8 +43,7 @@
 <main>
   <h1>{{title}}</h1>
   % if database_damaged:
-  <div class="flash flash-error" role="alert" id="database-damaged-notice">The billing database is
-    damaged: no call is billed and nothing can be changed until it is restored from a backup.</div>
+  <div class="flash flash-error" role="alert" id="database-damaged-notice">{{_("The billing database is damaged: no call is billed and nothing can be changed until it is restored from a backup.")}}</div>
   % end
   % if trial_notice:
   <div class="flash flash-error" role="status" id="trial-notice">{{trial_notice}}</div>
@@ -54,11 +53,10 @@
   % end
   % if saved_form:
   <div class="flash flash-info" role="status" id="saved-form" data-action="{{saved_form.action}}"
-       data-values="{{saved_values}}">Your session had ended, so this form was not sent and nothing
-    was changed. What you typed is filled in again: check it and press its button to send it.</div>
+       data-values="{{saved_values}}">{{_("Your session had ended, so this form was not sent and nothing was changed. What you typed is filled in again: check it and press its button to send it.")}}</div>
   % end
   {{!base}}
 </main>
-<footer>Call billing add-on · <span id="zone-note">Times in {{zone_label}}</span></footer>
+<footer>{{_("Call billing add-on")}} · <span id="zone-note">{{_("Times in {zone}").format(zone=zone_label)}}</span></footer>
 </body>
 </html>
