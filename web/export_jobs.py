@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
-from billing_addon import store
+from billing_addon import i18n, store
+from billing_addon.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +73,21 @@ class ExportJobs:
             if mine:
                 return mine[0]
             if len(running) >= MAX_RUNNING:
-                raise ExportsBusy(f"{len(running)} downloads are being built; try again when one is ready")
+                raise ExportsBusy(_("{count} downloads are being built; try again when one is ready").format(
+                    count=len(running)))
             job_id = secrets.token_urlsafe(16)
             job = Job(job_id, owner, filename, os.path.join(folder, f"{PREFIX}{job_id}.xlsx"))
             self._jobs[job_id] = job
-        threading.Thread(target=self._run, args=(job, build), name=f"export-{job_id[:6]}",
+        threading.Thread(target=self._run, args=(job, build, i18n.current()), name=f"export-{job_id[:6]}",
                          daemon=True).start()
         return job
 
-    def _run(self, job: Job, build: Build) -> None:
+    def _run(self, job: Job, build: Build, locale: str) -> None:
+        """Build in the language of the user who asked (the sheet names, headers and
+        any message are theirs)."""
         try:
-            build(job)
+            with i18n.using(locale):
+                build(job)
             job.ready = True
         except Exception as exc:  # noqa: BLE001 - shown on the progress page, logged here
             log.exception("export %s failed", job.filename)
