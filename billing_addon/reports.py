@@ -240,7 +240,7 @@ class RechargeRow:
 
     @property
     def note(self) -> str:
-        return f"Adjustment: {self.reason}" if self.kind == "adjustment" else ""
+        return _("Adjustment: {reason}").format(reason=self.reason) if self.kind == "adjustment" else ""
 
 
 def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,

@@ -6,12 +6,19 @@ from __future__ import annotations
 from typing import List
 
 from billing_addon import reports, settings
-from billing_addon.i18n import _
+from billing_addon.i18n import N_, _
 
 from . import auth
 from .core import Route, WebCore
 from .exports import export, local_time, time_header
 from .search_range import export_range, history_page
+
+# The codes of a call's status and reason, which the page shows translated (``_(code)``)
+# and the export as they are (machine-readable values).
+CALL_CODES = (N_("in-progress"), N_("charged"), N_("expired"), N_("denied"), N_("unrated"),
+              N_("unbilled"), N_("locked"), N_("no-funds"), N_("no-rate"),
+              N_("billing-inactive"), N_("over-limit"), N_("not-authorized"),
+              N_("after-release"), N_("error"))
 
 
 def calls(ui: WebCore):

@@ -200,7 +200,7 @@ def rates_import(ui: WebCore):
                         _flash_imported(ui, count, rates.import_warnings())
                         bottle.redirect("/rates")
     return ui.render("rates_import.tpl", http_status=400 if errors else 200, title=_("Import Rates"),
-                     errors=errors, columns=rates.csv_header())
+                     errors=errors, columns=rates.csv_header(), column_keys=rates.CSV_COLUMNS)
 
 
 def _flash_imported(ui: WebCore, count: int, warnings: List[str]) -> None:
