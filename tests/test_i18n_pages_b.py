@@ -20,11 +20,12 @@ import openpyxl
 import pytest
 from babel.messages.extract import extract_python
 from babel.messages.pofile import read_po
-from billing_addon.web import auth
+from billing_addon.web import auth, rate_import
 from billing_addon.web.app import make_app
 from billing_addon.web.core import WebCore
 
 from billing_addon import accounts, calls, config, i18n, money, rates, settings, store
+from tests.helpers import wait_until
 from tests.spreadsheet import libreoffice_reads
 from tests.web_fakes import FakeActivation
 from tests.webclient import Client
@@ -322,3 +323,18 @@ def test_a_bad_rate_file_is_refused_in_the_users_language(billing, monkeypatch):
     r = billing.post("/rates/import", files={"file": ("bad.csv", bad.encode())}, check=400)
     assert "未导入任何内容：第 1 行：header: 未知列 color；应为：启用,备注,前缀" in html.unescape(r.text)
     assert store.Rate.select().count() == 0
+
+
+def test_a_big_import_reports_in_the_language_of_who_started_it(billing, monkeypatch):
+    """A big deck is put in force in a thread of its own: its warnings are counted there,
+    in the importer's language."""
+    monkeypatch.setattr(rate_import, "INLINE_ROWS", 1)
+    speak(monkeypatch, "zh_CN")
+    deck = "prefix,rate,unit,end\n9,0.05,60,23:59\n8,0.05,60,24:00\n"
+    r = billing.post("/rates/import", files={"file": ("deck.csv", deck.encode())}, check=303)
+    assert re.fullmatch(r"/rates/import/[0-9a-f]{16}", r.location)
+    wait_until(lambda: rate_import.get(r.location.rsplit("/", 1)[1]).finished, 30, "the import")
+    r = billing.get(r.location, check=303)
+    shown = " ".join(re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', billing.get(r.location).text))
+    assert "已导入 2 个费率。" in shown
+    assert "警告：1 个费率在 23:59 结束，23:59:00-23:59:59 没有费率（请用 24:00）。" in shown
