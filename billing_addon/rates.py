@@ -69,7 +69,16 @@ class RateError(Refusal):
         self.errors = dict(errors)
         self.line = line
         where = _("line {line}: ").format(line=line) if line else ""
-        super().__init__(where + "; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+        super().__init__(where + "; ".join(f"{_field_name(k)}: {v}" for k, v in self.errors.items()))
+
+
+_OTHER_FIELDS = (N_("file"), N_("header"), N_("row"))  # what a message names besides columns
+
+
+def _field_name(key: str) -> str:
+    """A field as a message names it: its column in a rate file's header (the header in
+    the user's language), or the file, its header or a row."""
+    return dict(zip(CSV_COLUMNS, csv_header())).get(key) or _(key)
 
 
 @dataclass
