@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Dict, List, Optional, Tuple
 
 from . import money, settings
+from .i18n import _
 from .store import MailOutbox, money_txn, now_utc, sql, sql_one
 
 log = logging.getLogger("billing_addon.lowbalance")
@@ -101,9 +102,9 @@ def send(recipients: str, subject: str, body: str, conf: Optional[Dict[str, str]
     host, port, security = conf["smtp_host"], int(conf["smtp_port"]), conf["smtp_security"]
     to = settings.addresses(recipients)
     if not host:
-        raise MailError("no SMTP server is set in Settings")
+        raise MailError(_("no SMTP server is set in Settings"))
     if not to:
-        raise MailError("no recipient address")
+        raise MailError(_("no recipient address"))
     message = EmailMessage()
     message["From"] = conf["smtp_from"] or conf["smtp_user"] or f"billing@{socket.gethostname()}"
     message["To"] = ", ".join(to)
@@ -148,11 +149,11 @@ def _reason(smtplib: ModuleType, exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(
             exc.smtp_error, bytes) else str(exc.smtp_error)
-        return f"the server answered {exc.smtp_code} {text}"[:200]
+        return _("the server answered {code} {text}").format(code=exc.smtp_code, text=text)[:200]
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "the server refused every recipient"
+        return _("the server refused every recipient")
     if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in str(exc):
-        return "the server did not answer in time"
+        return _("the server did not answer in time")
     return (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:200]
 
 

@@ -24,10 +24,11 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import peewee as pw
 
-from . import money, rating
+from . import i18n, money, rating
 from .cells import from_spreadsheet, spreadsheet_safe
 from .digits import first_foreign_digit, whole_number
 from .errors import Refusal
+from .i18n import N_, _
 from .store import (
     Extension,
     Rate,
@@ -43,6 +44,11 @@ from .store import (
 
 CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial_time",
                "rate", "unit", "start", "end", "extensions"]
+# The same columns as a user reads them (the Rate page's headings), for the header of a
+# rate file exported in another language than English.
+CSV_HEADINGS = [N_("Activate"), N_("Remarks"), N_("Prefix"), N_("Number Length"),
+                N_("Initial Cost"), N_("Initial Time"), N_("Rate"), N_("Billing Unit"),
+                N_("Start Time"), N_("End Time"), N_("Extensions")]
 MAX_IMPORT_ROWS = 200_000
 MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no rate, never a crash
 IMPORT_CHUNK = 250  # rows per staging transaction: about a millisecond of write lock
@@ -62,8 +68,17 @@ class RateError(Refusal):
     def __init__(self, errors: Mapping[str, str], line: Optional[int] = None):
         self.errors = dict(errors)
         self.line = line
-        where = f"line {line}: " if line else ""
-        super().__init__(where + "; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+        where = _("line {line}: ").format(line=line) if line else ""
+        super().__init__(where + "; ".join(f"{_field_name(k)}: {v}" for k, v in self.errors.items()))
+
+
+_OTHER_FIELDS = (N_("file"), N_("header"), N_("row"))  # what a message names besides columns
+
+
+def _field_name(key: str) -> str:
+    """A field as a message names it: its column in a rate file's header (the header in
+    the user's language), or the file, its header or a row."""
+    return dict(zip(CSV_COLUMNS, csv_header())).get(key) or _(key)
 
 
 @dataclass
@@ -86,16 +101,16 @@ def parse_time_of_day(text: str, *, allow_24: bool) -> int:
     """'HH:MM' (or 'HH:MM:SS') to seconds of day; '24:00' only as an end time."""
     text = (text or "").strip()
     if first_foreign_digit(text):
-        raise ValueError(f"{text[:20]!r}: use the digits 0-9 only, for example 08:00")
+        raise ValueError(_("{text}: use the digits 0-9 only, for example 08:00").format(text=repr(text[:20])))
     parts = text.split(":")
     if len(parts) not in (2, 3) or not all(whole_number(p) and len(p) <= 2 for p in parts):
-        raise ValueError("use HH:MM, for example 08:00")
+        raise ValueError(_("use HH:MM, for example 08:00"))
     h, m = int(parts[0]), int(parts[1])
     s = int(parts[2]) if len(parts) == 3 else 0
     if (h, m, s) == (24, 0, 0) and allow_24:
         return rating.DAY_SECONDS
     if h > 23 or m > 59 or s > 59:
-        raise ValueError("not a time of day (00:00 to 23:59)")
+        raise ValueError(_("not a time of day (00:00 to 23:59)"))
     return h * 3600 + m * 60 + s
 
 
@@ -108,12 +123,13 @@ def format_time_of_day(seconds: int) -> str:
 def _whole(text: str, low: int, high: int, what: str) -> int:
     text = (text or "").strip()
     if first_foreign_digit(text):
-        raise ValueError(f"{what} {text[:20]!r}: use the digits 0-9 only")
+        raise ValueError(_("{what} {text}: use the digits 0-9 only").format(
+            what=_(what), text=repr(text[:20])))
     if not whole_number(text):
-        raise ValueError(f"{what} must be a whole number")
+        raise ValueError(_("{what} must be a whole number").format(what=_(what)))
     value = int(text)
     if not low <= value <= high:
-        raise ValueError(f"{what} must be from {low} to {high}")
+        raise ValueError(_("{what} must be from {low} to {high}").format(what=_(what), low=low, high=high))
     return value
 
 
@@ -136,23 +152,23 @@ def validate(form: Mapping[str, object], currency: Optional[str] = None,
 
     prefix = text("prefix").strip()
     if not prefix:
-        errors["prefix"] = "prefix is required"
+        errors["prefix"] = _("prefix is required")
     elif not prefix.lstrip("+").isdigit() or not prefix.isascii() or prefix.count("+") > 1:
         # a leading + matches numbers dialed in international form (+4930...)
-        errors["prefix"] = "prefix must contain digits only (after an optional leading +)"
+        errors["prefix"] = _("prefix must contain digits only (after an optional leading +)")
     elif len(prefix) > 20:
-        errors["prefix"] = "prefix is at most 20 digits"
+        errors["prefix"] = _("prefix is at most 20 digits")
     values: Dict[str, int] = {}
-    for key, low, high, what in (("length", 0, 32, "number length"),
-                                 ("initial_time", 0, 86400, "initial time"),
-                                 ("unit", 1, 86400, "billing unit")):
+    for key, low, high, what in (("length", 0, 32, N_("number length")),
+                                 ("initial_time", 0, 86400, N_("initial time")),
+                                 ("unit", 1, 86400, N_("billing unit"))):
         try:
             values[key] = _whole(text(key) or ("0" if key != "unit" else ""), low, high, what)
         except ValueError as exc:
             errors[key] = str(exc)
     if "length" in values and values["length"] and prefix and values["length"] < len(prefix):
-        errors["length"] = ("number length counts the whole number incl. the prefix: "
-                            "0 or at least the prefix's length")
+        errors["length"] = _("number length counts the whole number incl. the prefix: "
+                             "0 or at least the prefix's length")
     for key in ("initial_cost", "rate"):
         try:
             values[key] = money.parse_amount(text(key) or "0", currency=currency, locale=locale)
@@ -166,10 +182,10 @@ def validate(form: Mapping[str, object], currency: Optional[str] = None,
             errors[key] = str(exc)
     if "start" in values and "end" in values and values["start"] % 86400 == values["end"] % 86400 \
             and not (values["start"] == 0 and values["end"] == rating.DAY_SECONDS):
-        errors["end"] = "end time must differ from start time (00:00-24:00 means all day)"
+        errors["end"] = _("end time must differ from start time (00:00-24:00 means all day)")
     remarks = text("remarks").strip()
     if len(remarks) > 200:
-        errors["remarks"] = "remarks are at most 200 characters"
+        errors["remarks"] = _("remarks are at most 200 characters")
     raw_exts = form.get("extensions", [])
     if isinstance(raw_exts, str):
         raw_exts = raw_exts.replace(";", " ").replace(",", " ").split()
@@ -193,8 +209,8 @@ END_OF_DAY_TYPO = 23 * 3600 + 59 * 60  # 23:59: the day's last minute left out
 def warnings(values: RateValues) -> List[str]:
     """What is allowed but most likely not meant, for one rate."""
     if values.end_s == END_OF_DAY_TYPO:
-        return ["it ends at 23:59, so calls started from 23:59:00 to 23:59:59 get no rate "
-                "(the end is exclusive): use 24:00 to end at midnight"]
+        return [_("it ends at 23:59, so calls started from 23:59:00 to 23:59:59 get no rate "
+                  "(the end is exclusive): use 24:00 to end at midnight")]
     return []
 
 
@@ -244,8 +260,8 @@ def save_warnings(rate_id: int, values: RateValues) -> List[str]:
     found = warnings(values)
     winner = never_apply().get(rate_id)
     if winner is not None:
-        found.append(f"it never applies: rate {winner} has the same prefix, number length, "
-                     "time and extensions and is older")
+        found.append(_("it never applies: rate {winner} has the same prefix, number length, "
+                       "time and extensions and is older").format(winner=winner))
     return found
 
 
@@ -255,12 +271,13 @@ def import_warnings() -> List[str]:
     found = []
     ending = sum(1 for r in deck if r.end == END_OF_DAY_TYPO)
     if ending:
-        found.append(f"{ending} rate(s) end at 23:59, leaving 23:59:00-23:59:59 without a rate "
-                     "(use 24:00)")
+        found.append(_("{count} rate(s) end at 23:59, leaving 23:59:00-23:59:59 without "
+                       "a rate (use 24:00)").format(count=ending))
     never = len(never_apply())
     if never:
-        found.append(f"{never} rate(s) never apply: an older rate has the same prefix, number "
-                     "length, time and extensions (marked in the Rates list)")
+        found.append(_("{count} rate(s) never apply: an older rate has the same prefix, "
+                       "number length, time and extensions (marked in the Rates list)"
+                       ).format(count=never))
     return found
 
 
@@ -272,8 +289,12 @@ def _extension_ids(numbers: Iterable[str]) -> List[int]:
                  .where(Extension.number.in_(numbers)).tuples())
     unknown = [n for n in numbers if n not in found]
     if unknown:
-        raise RateError({"extensions": "unknown extension(s): " + ", ".join(unknown[:10])})
+        raise RateError({"extensions": _unknown_extensions(unknown)})
     return [found[n] for n in numbers]
+
+
+def _unknown_extensions(numbers: List[str]) -> str:
+    return _("unknown extension(s): {numbers}").format(numbers=", ".join(numbers[:10]))
 
 
 def _bump_version() -> None:
@@ -326,7 +347,7 @@ def update(rate_id: int, values: RateValues) -> Rate:
     with money_txn():
         rate = get(rate_id)
         if rate is None:
-            raise RateError({"id": f"no rate {rate_id}"})
+            raise RateError({"id": _("no rate {id}").format(id=rate_id)})
         return _save(values, rate)
 
 
@@ -423,7 +444,7 @@ def index(version: Optional[str] = None) -> rating.RateIndex:
 
 def export_csv(out: io.TextIOBase) -> int:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(csv_header())
     count = 0
     for r in load_all():
         writer.writerow([
@@ -437,6 +458,26 @@ def export_csv(out: io.TextIOBase) -> int:
     return count
 
 
+def csv_header() -> List[str]:
+    """A rate file's header in the current language: the column names in English (the
+    documented format), the Rate page's headings in any other language."""
+    if i18n.current() == i18n.DEFAULT_LOCALE:
+        return list(CSV_COLUMNS)
+    return [_(heading) for heading in CSV_HEADINGS]
+
+
+def _header_columns() -> Dict[str, str]:
+    """Every header name a rate file may use, in lower case, and its column: the English
+    names and the headings in every language (a file exported in Spanish imports back
+    on a box set to English)."""
+    names = {column: column for column in CSV_COLUMNS}
+    for locale in i18n.LOCALES:
+        with i18n.using(locale):
+            names.update((_(heading).strip().lower(), column)
+                         for heading, column in zip(CSV_HEADINGS, CSV_COLUMNS))
+    return names
+
+
 def decode_deck(data: bytes) -> str:
     """A rate deck's bytes as text: UTF-8 (with or without Excel's BOM), else a one-line
     refusal.  Other encodings are not guessed: bytes that are not UTF-8 may be Latin-1
@@ -445,7 +486,7 @@ def decode_deck(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise RateError({"file": "the file is not UTF-8 text (save it as CSV UTF-8)"},
+        raise RateError({"file": _("the file is not UTF-8 text (save it as CSV UTF-8)")},
                         line=line) from None
 
 
@@ -460,18 +501,18 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
         if not any(cell.strip() for cell in row):
             continue
         if header is None:
-            header = [h.strip().lower() for h in row]
+            names = _header_columns()
+            header = [names.get(h.strip().lower(), h.strip().lower()) for h in row]
             missing = [c for c in ("prefix", "rate", "unit") if c not in header]
             unknown = [h for h in header if h not in CSV_COLUMNS]
             if missing or unknown:
-                raise RateError({"header": (f"missing column(s) {', '.join(missing)}; " if missing else "")
-                                 + (f"unknown column(s) {', '.join(unknown)}; " if unknown else "")
-                                 + "expected: " + ",".join(CSV_COLUMNS)}, line=line)
+                raise RateError({"header": _header_problem(missing, unknown)}, line=line)
             continue
         if len(row) != len(header):
-            raise RateError({"row": f"{len(row)} fields, the header has {len(header)}"}, line=line)
+            raise RateError({"row": _("{fields} fields, the header has {columns}").format(
+                fields=len(row), columns=len(header))}, line=line)
         if len(rows) >= MAX_IMPORT_ROWS:
-            raise RateError({"file": f"more than {MAX_IMPORT_ROWS} rates"}, line=line)
+            raise RateError({"file": _("more than {most} rates").format(most=MAX_IMPORT_ROWS)}, line=line)
         if len(rows) % YIELD_ROWS == 0:
             time.sleep(0)
         form = dict(zip(header, row))
@@ -483,8 +524,19 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
         except RateError as exc:
             raise RateError(exc.errors, line=line) from None
     if header is None:
-        raise RateError({"file": "the file is empty"})
+        raise RateError({"file": _("the file is empty")})
     return rows
+
+
+def _header_problem(missing: List[str], unknown: List[str]) -> str:
+    shown = dict(zip(CSV_COLUMNS, csv_header()))
+    parts = []
+    if missing:
+        parts.append(_("missing column(s) {columns}; ").format(
+            columns=", ".join(shown[c] for c in missing)))
+    if unknown:
+        parts.append(_("unknown column(s) {columns}; ").format(columns=", ".join(unknown)))
+    return "".join(parts) + _("expected: {columns}").format(columns=",".join(csv_header()))
 
 
 _import_lock = threading.Lock()  # one import at a time in this process
@@ -537,8 +589,7 @@ def _import_extension_ids(parsed: List[Tuple[int, RateValues]]) -> Dict[str, int
     for line, values in parsed:
         unknown = [n for n in values.extensions if n not in found]
         if unknown:
-            raise RateError({"extensions": "unknown extension(s): " + ", ".join(unknown[:10])},
-                            line=line)
+            raise RateError({"extensions": _unknown_extensions(unknown)}, line=line)
     return found
 
 
@@ -576,8 +627,8 @@ def _swap_in(deck: int, rows: int, replace: bool) -> None:
         with money_txn():
             staged = sql_one("SELECT count(*) FROM rate WHERE deck = ?", (deck,))[0]
             if staged != rows:
-                raise RateError({"file": "another rate import ran at the same time; nothing "
-                                         "imported, try again"})
+                raise RateError({"file": _("another rate import ran at the same time; nothing "
+                                           "imported, try again")})
             window = [("rates_deck", str(deck))] + ([("rates_deck_from", str(deck))]
                                                     if replace else [])
             sql_many("INSERT INTO setting (key, value) VALUES (?, ?) "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import lowbalance, settings
+from .i18n import _
 from .store import db, sql_in
 
 PAGE_SIZE = 50
@@ -65,7 +66,7 @@ def parse_day(text: Optional[str], what: str) -> Optional[dt.date]:
 
 
 def _bad_day(what: str):
-    raise ReportError(f"{what}: use a date like 2024-05-31")
+    raise ReportError(_("{what}: use a date like 2024-05-31").format(what=_(what)))
 
 
 def day_start_utc(day: dt.date) -> int:
@@ -77,7 +78,7 @@ def time_bounds(from_day: Optional[dt.date],
                 to_day: Optional[dt.date]) -> Tuple[Optional[int], Optional[int]]:
     """[from, to) UTC epochs for an inclusive range of local days."""
     if from_day and to_day and to_day < from_day:
-        raise ReportError("the end date is before the start date")
+        raise ReportError(_("the end date is before the start date"))
     return _day_bound(from_day, 0), _day_bound(to_day, 1)
 
 
@@ -239,7 +240,7 @@ class RechargeRow:
 
     @property
     def note(self) -> str:
-        return f"Adjustment: {self.reason}" if self.kind == "adjustment" else ""
+        return _("Adjustment: {reason}").format(reason=self.reason) if self.kind == "adjustment" else ""
 
 
 def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
@@ -404,7 +405,7 @@ def statistics(by: str = "day", extension: Optional[int] = None,
                ) -> Tuple[List[StatRow], StatRow]:
     """Totals per day, month or year (from ``call_daily``) and the grand total."""
     if by not in PERIODS:
-        raise ReportError("statistics by Day, Month or Year")
+        raise ReportError(_("statistics by Day, Month or Year"))
     where: List[str] = ["1"]
     params: List[object] = []
     if extension is not None:

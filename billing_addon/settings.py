@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import call_days, i18n, money
 from .errors import Refusal
+from .i18n import _
 from .store import Setting, db, money_txn
 
 
@@ -26,7 +27,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         value = value.strip()
         if value not in allowed:
-            raise SettingError(f"must be one of: {', '.join(allowed)}")
+            raise SettingError(_("must be one of: {choices}").format(choices=", ".join(allowed)))
         return value
 
     return check
@@ -37,7 +38,8 @@ def _zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingError(f"unknown time zone {value[:60]!r} (use a name like Asia/Shanghai)") from None
+        raise SettingError(_("unknown time zone {zone} (use a name like Asia/Shanghai)").format(
+            zone=repr(value[:60]))) from None
     return value
 
 
@@ -45,7 +47,8 @@ def _seconds(low: int, high: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         value = value.strip()
         if not value.isdigit() or not low <= int(value) <= high:
-            raise SettingError(f"must be a whole number of seconds from {low} to {high}")
+            raise SettingError(_("must be a whole number of seconds from {low} to {high}").format(
+                low=low, high=high))
         return str(int(value))
 
     return check
@@ -55,7 +58,7 @@ def _lines(most: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         value = value.strip().replace("\r\n", "\n")
         if len(value) > most:
-            raise SettingError(f"must be at most {most} characters")
+            raise SettingError(_("must be at most {most} characters").format(most=most))
         return value
 
     return check
@@ -68,7 +71,7 @@ def _amount_or_off(value: str) -> str:
     try:
         units = money.parse_amount(value)
     except money.AmountError as exc:
-        raise SettingError(f"{exc} (or empty: off)") from None
+        raise SettingError(_("{reason} (or empty: off)").format(reason=exc)) from None
     return money.to_decimal_string(units)
 
 
@@ -90,9 +93,9 @@ def _addresses(value: str) -> str:
     found = addresses(value)
     for address in found:
         if len(address) > 254 or not _ADDRESS.fullmatch(address):
-            raise SettingError(f"{address[:60]!r} is not an e-mail address")
+            raise SettingError(_("{address} is not an e-mail address").format(address=repr(address[:60])))
     if len(found) > 20:
-        raise SettingError("at most 20 addresses")
+        raise SettingError(_("at most 20 addresses"))
     return ", ".join(found)
 
 
@@ -103,21 +106,21 @@ def _address_or_empty(value: str) -> str:
 def _port(value: str) -> str:
     value = value.strip()
     if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise SettingError("must be a port number from 1 to 65535")
+        raise SettingError(_("must be a port number from 1 to 65535"))
     return str(int(value))
 
 
 def _host(value: str) -> str:
     value = value.strip()
     if value and (len(value) > 253 or not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", value)):
-        raise SettingError(f"{value[:60]!r} is not a host name or address")
+        raise SettingError(_("{host} is not a host name or address").format(host=repr(value[:60])))
     return value
 
 
 def _text(limit: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         if len(value) > limit or any(c in value for c in "\r\n\0"):
-            raise SettingError(f"at most {limit} characters on one line")
+            raise SettingError(_("at most {limit} characters on one line").format(limit=limit))
         return value
 
     return check

@@ -24,14 +24,14 @@ def admin_home(ui: WebCore):
 
 def admin_settings(ui: WebCore):
     status = ui.activation.status() if ui.activation is not None else None
-    return ui.render("admin_settings.tpl", title="Billing Settings", status=status,
+    return ui.render("admin_settings.tpl", title=_("Billing Settings"), status=status,
                      max_upload_kb=ui.max_upload // 1024, damaged=list(store.damaged))
 
 
 def _licensing(ui: WebCore):
     """The activation, or a 503 error page when licensing is missing on this box."""
     if ui.activation is None:
-        raise ui.error_page(503, "Licensing is not available on this box.")
+        raise ui.error_page(503, _("Licensing is not available on this box."))
     return ui.activation
 
 
@@ -41,23 +41,23 @@ def admin_activation(ui: WebCore):
     try:
         status = activation.activate() if on else activation.deactivate()
     except Exception as exc:  # noqa: BLE001 - e.g. the device cannot be identified
-        ui.flash(f"Billing was not activated: {exc}", "error")
+        ui.flash(_("Billing was not activated: {reason}").format(reason=exc), "error")
         bottle.redirect("/admin/settings")
     ui.forget_activation()
     if on:
         if not status.activated:  # refused: no trial could start (the reason says why)
-            ui.flash(f"Billing was not activated: {getattr(status, 'trial_problem', None)}.",
-                     "error")
+            ui.flash(_("Billing was not activated: {reason}.").format(
+                reason=getattr(status, "trial_problem", None)), "error")
         elif status.licensed:
-            ui.flash("Billing activated (licensed: Never Expires).")
+            ui.flash(_("Billing activated (licensed: Never Expires)."))
         elif status.state == "expired":
-            ui.flash("Billing is switched on, but the trial has expired: upload a license "
-                     "to let billing users sign in.", "error")
+            ui.flash(_("Billing is switched on, but the trial has expired: upload a license "
+                       "to let billing users sign in."), "error")
         else:
-            ui.flash(f"Billing activated. Trial: {status.days_left} day(s) left.")
+            ui.flash(_("Billing activated. Trial: {days} day(s) left.").format(days=status.days_left))
     else:
-        ui.flash("Billing deactivated: no call is billed or blocked, billing users cannot "
-                 "sign in.")
+        ui.flash(_("Billing deactivated: no call is billed or blocked, billing users cannot "
+                   "sign in."))
     bottle.redirect("/admin/settings")
 
 
@@ -66,7 +66,7 @@ def admin_billing_ac(ui: WebCore):
     try:
         data = activation.billing_ac()
     except Exception as exc:  # noqa: BLE001 - identity errors vary by board
-        ui.flash(f"The billing source file could not be made: {exc}", "error")
+        ui.flash(_("The billing source file could not be made: {reason}").format(reason=exc), "error")
         bottle.redirect("/admin/settings")
     attachment("billing.ac", "application/octet-stream")
     return data
@@ -77,26 +77,27 @@ def _refusal_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if reason.lower().startswith("license refused:"):
         reason = reason[len("license refused:"):].strip()
-    return reason.rstrip(".") or "the file is not a valid license for this device"
+    return reason.rstrip(".") or _("the file is not a valid license for this device")
 
 
 def admin_license(ui: WebCore):
     activation = _licensing(ui)
     upload = bottle.request.files.get("license")
     if upload is None:
-        ui.flash("Choose the license file to upload.", "error")
+        ui.flash(_("Choose the license file to upload."), "error")
         bottle.redirect("/admin/settings")
     data = upload.file.read(ui.max_upload + 1)
     if len(data) > ui.max_upload:
-        ui.flash(f"License refused: the file is larger than {ui.max_upload // 1024} KB.", "error")
+        ui.flash(_("License refused: the file is larger than {kb} KB.").format(kb=ui.max_upload // 1024),
+                 "error")
         bottle.redirect("/admin/settings")
     result = activation.upload_license(data)
     ui.forget_activation()
     if getattr(result, "ok", False):
-        ui.flash("License uploaded and verified. Time of expiration: Never Expires.")
+        ui.flash(_("License uploaded and verified. Time of expiration: Never Expires."))
     else:
         reason = _refusal_reason(getattr(result, "reason", ""))
-        ui.flash(f"License refused: {reason}. Nothing was changed.", "error")
+        ui.flash(_("License refused: {reason}. Nothing was changed.").format(reason=reason), "error")
     bottle.redirect("/admin/settings")
 
 
@@ -107,7 +108,7 @@ def _users_page(ui: WebCore, created=None, errors=None, confirm_random: str = ""
                 http_status: int = 200):
     """The Billing Manager's list; ``created`` is (user name, password) to show once;
     ``confirm_random`` the user whose new random password awaits confirmation."""
-    return ui.render("admin_users.tpl", http_status=http_status, title="Billing Manager",
+    return ui.render("admin_users.tpl", http_status=http_status, title=_("Billing Manager"),
                      users=auth.list_users(), errors=errors or {}, created=created,
                      language_names=i18n.NAMES, box_default=settings.get("language"),
                      confirm_random=confirm_random)
@@ -132,7 +133,7 @@ def _show_once(ui: WebCore, username: str, password: str) -> None:
 
 def admin_user_add(ui: WebCore):
     user, password = auth.create_billing_user()
-    ui.flash(f"Billing user {user.username} created.")
+    ui.flash(_("Billing user {user} created.").format(user=user.username))
     _show_once(ui, user.username, password)
 
 
@@ -142,14 +143,14 @@ def admin_user_password(ui: WebCore):
     new = form.get("password", "")
     if not new and form.get("random") != "1":  # an empty field: ask before resetting
         if auth.get_user(username) is None:
-            return _users_page(ui, errors={username: "no such billing user"}, http_status=400)
+            return _users_page(ui, errors={username: _("no such billing user")}, http_status=400)
         return _users_page(ui, confirm_random=username)
     try:
         password = auth.set_password(username, new or None)
     except auth.AuthError as exc:
         return _users_page(ui, errors={username: str(exc)}, http_status=400)
     ui.sessions.drop_user(username)
-    ui.flash(f"Password of {username} changed.")
+    ui.flash(_("Password of {user} changed.").format(user=username))
     if new:
         bottle.redirect("/admin/users")
     _show_once(ui, username, password)
@@ -178,7 +179,8 @@ def admin_user_enabled(ui: WebCore):
         bottle.redirect("/admin/users")
     if not enabled:
         ui.sessions.drop_user(username)
-    ui.flash(f"Billing user {username} {'enabled' if enabled else 'disabled'}.")
+    done = _("Billing user {user} enabled.") if enabled else _("Billing user {user} disabled.")
+    ui.flash(done.format(user=username))
     bottle.redirect("/admin/users")
 
 

@@ -9,6 +9,7 @@ from typing import Dict, List
 import bottle
 
 from billing_addon import i18n, localefmt, lowbalance, money, settings
+from billing_addon.i18n import _
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -49,7 +50,7 @@ def billing_settings(ui: WebCore):
         if not errors:
             for key, value in wanted.items():
                 settings.put(key, value)
-            ui.flash("Settings saved.")
+            ui.flash(_("Settings saved."))
             bottle.redirect("/settings")
         values.update(wanted)
         values["smtp_password"] = ""
@@ -58,7 +59,7 @@ def billing_settings(ui: WebCore):
     elif values["low_balance_threshold"]:
         values["low_balance_threshold"] = localefmt.plain(
             settings.threshold_units(values["low_balance_threshold"]) or 0, values["currency"])
-    return ui.render("settings.tpl", http_status=400 if errors else 200, title="Settings",
+    return ui.render("settings.tpl", http_status=400 if errors else 200, title=_("Settings"),
                      values=values, errors=errors, currencies=money.CURRENCIES,
                      language_names=i18n.NAMES,
                      password_set=bool(settings.get("smtp_password")),
@@ -76,9 +77,9 @@ def test_mail(ui: WebCore):
         lowbalance.send(recipients, "Billing add-on: test e-mail",
                         "This is a test e-mail from the billing add-on's Settings page.")
     except lowbalance.MailError as exc:
-        ui.flash(f"The test e-mail was not sent: {exc}", "error")
+        ui.flash(_("The test e-mail was not sent: {reason}").format(reason=exc), "error")
     else:
-        ui.flash(f"Test e-mail sent to {recipients}.")
+        ui.flash(_("Test e-mail sent to {recipients}.").format(recipients=recipients))
     bottle.redirect("/settings")
 
 

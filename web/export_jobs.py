@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional
 
 from billing_addon import i18n, store
+from billing_addon.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ class ExportJobs:
             if mine:
                 return mine[0]
             if len(running) >= MAX_RUNNING:
-                raise ExportsBusy(f"{len(running)} downloads are being built; try again when one is ready")
+                raise ExportsBusy(_("{count} downloads are being built; try again when one is ready").format(
+                    count=len(running)))
             job_id = secrets.token_urlsafe(16)
             job = Job(job_id, owner, filename, os.path.join(folder, f"{PREFIX}{job_id}.xlsx"),
                       locale=i18n.current())
@@ -84,6 +86,8 @@ class ExportJobs:
         return job
 
     def _run(self, job: Job, build: Build) -> None:
+        """Build in the language of the user who asked (the sheet names, headers and
+        any message are theirs)."""
         try:
             with i18n.using(job.locale):
                 build(job)

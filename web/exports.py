@@ -21,6 +21,7 @@ import bottle
 
 from billing_addon import money, settings, store
 from billing_addon.cells import XLSX_TIME_FORMAT, money_number, spreadsheet_safe, xlsx_money_format
+from billing_addon.i18n import _
 
 from . import auth
 from .core import Route, WebCore
@@ -59,14 +60,14 @@ def export(ui: WebCore, kind: str, stem: str, sheet: str, headers: Sequence[str]
     try:
         job = ui.export_jobs.start(owner, f"{stem}-{stamp}.xlsx", export_dir(), build)
     except ExportsBusy as exc:
-        raise ui.error_page(503, str(exc), "Busy") from None
+        raise ui.error_page(503, str(exc), _("Busy")) from None
     bottle.redirect(f"/exports/{job.id}", 303)
 
 
 def progress_page(ui: WebCore, job_id: str):
     """How far the build is (the page reloads itself every second), then its download."""
     job = _own_job(ui, job_id)
-    return ui.render("export_progress.tpl", title="Download", job=job,
+    return ui.render("export_progress.tpl", title=_("Download"), job=job,
                      refresh=1 if job.running else 0)
 
 
@@ -77,7 +78,7 @@ def download(ui: WebCore, job_id: str):
     try:
         handle = open(job.path, "rb")
     except FileNotFoundError:
-        raise ui.error_page(404, "This download was cleaned up; export it again.") from None
+        raise ui.error_page(404, _("This download was cleaned up; export it again.")) from None
     attachment(job.filename, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     bottle.response.content_length = os.fstat(handle.fileno()).st_size
     return handle
@@ -87,7 +88,7 @@ def _own_job(ui: WebCore, job_id: str) -> Job:
     session = ui.session()
     job = ui.export_jobs.get(job_id, session.username if session else "")
     if job is None:
-        raise ui.error_page(404, "There is no such download (they are kept for 30 minutes).")
+        raise ui.error_page(404, _("There is no such download (they are kept for 30 minutes)."))
     return job
 
 

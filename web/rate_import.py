@@ -10,8 +10,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from billing_addon import rates, store
+from billing_addon import i18n, rates, store
 from billing_addon.errors import Refusal
+from billing_addon.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,18 @@ def start(deck: rates.Deck, replace: bool) -> str:
         for old in [k for k, j in _jobs.items() if j.finished][:max(0, len(_jobs) - MAX_JOBS)]:
             del _jobs[old]
         _jobs[job_id] = job
-    threading.Thread(target=_run, args=(job, deck, replace), name="rate-import",
+    threading.Thread(target=_run, args=(job, deck, replace, i18n.current()), name="rate-import",
                      daemon=True).start()
     return job_id
 
 
-def _run(job: Job, deck: rates.Deck, replace: bool) -> None:
+def _run(job: Job, deck: rates.Deck, replace: bool, locale: str) -> None:
+    """The import, its outcome in the language of the user who started it."""
+    with i18n.using(locale):
+        _put_in_force(job, deck, replace)
+
+
+def _put_in_force(job: Job, deck: rates.Deck, replace: bool) -> None:
     def progress(done: int, _total: int) -> None:
         job.done = done
 
@@ -54,10 +61,10 @@ def _run(job: Job, deck: rates.Deck, replace: bool) -> None:
         job.count = rates.put_in_force(deck, replace=replace, progress=progress)
         job.warnings = rates.import_warnings()
     except Refusal as exc:
-        job.error = f"nothing imported: {exc}"
+        job.error = _("nothing imported: {reason}").format(reason=exc)
     except Exception:  # noqa: BLE001 - the page must learn the import ended
         log.exception("rate import failed")
-        job.error = "nothing imported: the import failed (the error is in the add-on's log)"
+        job.error = _("nothing imported: the import failed (the error is in the add-on's log)")
     finally:
         job.finished = True
         store.close_db()  # this thread's connection

@@ -12,6 +12,7 @@ import bottle
 
 from billing_addon import i18n, localefmt, rates, rating, reports, settings, store
 from billing_addon.digits import whole_number
+from billing_addon.i18n import _
 from billing_addon.store import Rate
 
 from . import auth, rate_import
@@ -37,7 +38,7 @@ def rate_list(ui: WebCore):
     rows = list(query.paginate(page_no, per_page))
     assigned = rates.assignments([r.id for r in rows])
     page = reports.Page(rows, page_no, per_page, page_no * per_page < total, total)
-    return ui.render("rates.tpl", title="Rate", page=page, assigned=assigned, search=search,
+    return ui.render("rates.tpl", title=_("Rate"), page=page, assigned=assigned, search=search,
                      time_of_day=rates.format_time_of_day, never=rates.never_apply())
 
 
@@ -47,7 +48,7 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
     if rate_id is not None:
         row = rates.get(rate_id)
         if row is None:
-            raise ui.error_page(404, f"There is no rate {rate_id}.")
+            raise ui.error_page(404, _("There is no rate {id}.").format(id=rate_id))
     errors: Dict[str, str] = {}
     if request.method == "POST":
         source = decoded(request.forms)
@@ -73,10 +74,11 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
             except rates.RateError as exc:
                 errors = exc.errors
             else:
-                ui.flash(f"Rate {saved.id} ({values.remarks or values.prefix}) "
-                         f"{'added' if row is None else 'saved'}.")
+                done = _("Rate {id} ({name}) added.") if row is None else _("Rate {id} ({name}) saved.")
+                ui.flash(done.format(id=saved.id, name=values.remarks or values.prefix))
                 for warning in rates.save_warnings(saved.id, values):
-                    ui.flash(f"Warning: rate {saved.id}: {warning}.", "warning")
+                    ui.flash(_("Warning: rate {id}: {warning}.").format(id=saved.id, warning=warning),
+                             "warning")
                 bottle.redirect("/rates")
     elif row is not None:
         currency = settings.get("currency")
@@ -99,7 +101,7 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
 def _render_form(ui: WebCore, row, form: Dict[str, Any], errors: Dict[str, str],
                  offer_midnight: bool = False) -> str:
     return ui.render("rate_form.tpl", http_status=400 if errors else 200,
-                     title="Edit Rate" if row else "Add Rate", row=row, form=form,
+                     title=_("Edit Rate") if row else _("Add Rate"), row=row, form=form,
                      errors=errors, all_exts=reports.all_extension_numbers(),
                      offer_midnight=offer_midnight)
 
@@ -107,8 +109,9 @@ def _render_form(ui: WebCore, row, form: Dict[str, Any], errors: Dict[str, str],
 def rate_active(ui: WebCore, rate_id: int):
     active = decoded(bottle.request.forms).get("active") == "1"
     if not rates.set_active([rate_id], active):
-        raise ui.error_page(404, f"There is no rate {rate_id}.")
-    ui.flash(f"Rate {rate_id} {'activated' if active else 'deactivated'}.")
+        raise ui.error_page(404, _("There is no rate {id}.").format(id=rate_id))
+    done = _("Rate {id} activated.") if active else _("Rate {id} deactivated.")
+    ui.flash(done.format(id=rate_id))
     bottle.redirect(_back("/rates"))
 
 
@@ -118,10 +121,10 @@ def rates_delete(ui: WebCore):
         if whole_number(value) and int(value) <= rates.MAX_ID:
             ids.append(int(value))
     if not ids:
-        ui.flash("Select at least one rate to delete.", "error")
+        ui.flash(_("Select at least one rate to delete."), "error")
     else:
         count = rates.delete(ids)
-        ui.flash(f"{count} rate(s) deleted.")
+        ui.flash(_("{count} rate(s) deleted.").format(count=count))
     bottle.redirect("/rates")
 
 
@@ -133,13 +136,13 @@ def rate_test(ui: WebCore):
     if form["dialed"] or form["extension"]:
         extension = form["extension"].strip()
         if not extension:
-            errors["extension"] = "extension is required"
+            errors["extension"] = _("extension is required")
         dialed = form["dialed"].strip()
         if not dialed or len(dialed) > 64 or not all(c.isdigit() or c in "*#+" for c in dialed):
-            errors["dialed"] = "the dialed number is digits (and * # +)"
+            errors["dialed"] = _("the dialed number is digits (and * # +)")
         duration_text = form["duration"].strip() or "60"
         if not whole_number(duration_text) or int(duration_text) > 7 * 86400:
-            errors["duration"] = "answered seconds: a whole number from 0 to 604800"
+            errors["duration"] = _("answered seconds: a whole number from 0 to 604800")
         at = store.now_utc()
         if form["at"].strip():
             try:
@@ -148,7 +151,7 @@ def rate_test(ui: WebCore):
                     local = local.replace(tzinfo=settings.zone())
                 at = int(local.timestamp())
             except ValueError:
-                errors["at"] = "use a date and time like 2024-05-31 14:30"
+                errors["at"] = _("use a date and time like 2024-05-31 14:30")
         if not errors:
             local = settings.local(at)
             rate = rates.index().match(extension, dialed, local)
@@ -157,7 +160,7 @@ def rate_test(ui: WebCore):
                       "cost": rating.cost(rate, duration) if rate else 0,
                       "policy": settings.get("unrated_policy"),
                       "known": reports.extension_id(extension) is not None}
-    return ui.render("rate_test.tpl", http_status=400 if errors else 200, title="Rate Tester",
+    return ui.render("rate_test.tpl", http_status=400 if errors else 200, title=_("Rate Tester"),
                      form=form, errors=errors, result=result,
                      time_of_day=rates.format_time_of_day)
 
@@ -175,16 +178,16 @@ def rates_import(ui: WebCore):
         form = decoded(bottle.request.forms)
         upload = bottle.request.files.get("file")
         if upload is None:
-            errors["file"] = "choose a CSV file to import"
+            errors["file"] = _("choose a CSV file to import")
         else:
             data = upload.file.read(ui.max_upload + 1)
             if len(data) > ui.max_upload:
-                errors["file"] = f"the file is larger than {ui.max_upload // 1024} KB"
+                errors["file"] = _("the file is larger than {kb} KB").format(kb=ui.max_upload // 1024)
             else:
                 try:
                     deck = rates.read_deck(rates.decode_deck(data))
                 except rates.RateError as exc:
-                    errors["file"] = f"nothing imported: {exc}"
+                    errors["file"] = _("nothing imported: {reason}").format(reason=exc)
                 else:
                     replace = form.get("replace") == "1"
                     if len(deck.rows) > rate_import.INLINE_ROWS:
@@ -192,18 +195,18 @@ def rates_import(ui: WebCore):
                     try:
                         count = rates.put_in_force(deck, replace=replace)
                     except rates.RateError as exc:
-                        errors["file"] = f"nothing imported: {exc}"
+                        errors["file"] = _("nothing imported: {reason}").format(reason=exc)
                     else:
                         _flash_imported(ui, count, rates.import_warnings())
                         bottle.redirect("/rates")
-    return ui.render("rates_import.tpl", http_status=400 if errors else 200, title="Import Rates",
-                     errors=errors, columns=rates.CSV_COLUMNS)
+    return ui.render("rates_import.tpl", http_status=400 if errors else 200, title=_("Import Rates"),
+                     errors=errors, columns=rates.csv_header(), column_keys=rates.CSV_COLUMNS)
 
 
 def _flash_imported(ui: WebCore, count: int, warnings: List[str]) -> None:
-    ui.flash(f"{count} rate(s) imported.")
+    ui.flash(_("{count} rate(s) imported.").format(count=count))
     for warning in warnings:
-        ui.flash(f"Warning: {warning}.", "warning")
+        ui.flash(_("Warning: {warning}.").format(warning=warning), "warning")
 
 
 def rates_import_progress(ui: WebCore, job_id: str):
@@ -211,9 +214,9 @@ def rates_import_progress(ui: WebCore, job_id: str):
     try:
         job = rate_import.get(job_id)
     except KeyError:
-        raise ui.error_page(404, "There is no such import (it may have been shown already).") from None
+        raise ui.error_page(404, _("There is no such import (it may have been shown already).")) from None
     if not job.finished:
-        return ui.render("rates_import_progress.tpl", title="Importing Rates", job=job)
+        return ui.render("rates_import_progress.tpl", title=_("Importing Rates"), job=job)
     rate_import.forget(job_id)
     if job.error:
         ui.flash(job.error, "error")

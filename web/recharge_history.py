@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import List
 
 from billing_addon import reports, settings
+from billing_addon.i18n import _
 
 from . import auth
 from .core import Route, WebCore
@@ -14,19 +15,20 @@ from .search_range import export_range, history_page
 
 
 def recharges(ui: WebCore):
-    return history_page(ui, "recharges.tpl", "Recharge History", reports.recharges_page)
+    return history_page(ui, "recharges.tpl", _("Recharge History"), reports.recharges_page)
 
 
 def recharges_export(ui: WebCore, kind: str):
     keyword, start, end = export_range(ui)
     currency, zone = settings.get("currency"), settings.zone()
-    headers = [time_header("Time", zone), "Extension", "User Name", f"Pre-balance ({currency})",
-               f"Recharge Amount ({currency})", f"Post-balance ({currency})", "Operator",
-               "Note"]
+    headers = [time_header(_("Time"), zone), _("Extension"), _("User Name"),
+               _("Pre-balance ({currency})").format(currency=currency),
+               _("Recharge Amount ({currency})").format(currency=currency),
+               _("Post-balance ({currency})").format(currency=currency), _("Operator"), _("Note")]
     rows = ((local_time(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
              r.post_balance, r.operator, r.note)
             for r in reports.iter_recharges(start, end, keyword))
-    return export(ui, kind, "recharge-history", "Recharge History", headers, rows,
+    return export(ui, kind, "recharge-history", _("Recharge History"), headers, rows,
                   lambda: reports.count_recharges(start, end, keyword),
                   money_columns=(3, 4, 5), text_columns=(1, 2, 6, 7),
                   widths=(27, 11, 22, 16, 18, 16, 14, 30))

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import bottle
 
 from billing_addon import reports
+from billing_addon.i18n import N_
 
 from .core import WebCore, decoded
 
@@ -21,7 +22,7 @@ def range_filters() -> Tuple[Dict[str, str], Dict[str, str], Bounds]:
     filters = {key: q.get(key, "").strip()[:40] for key in ("from", "to", "q")}
     errors: Dict[str, str] = {}
     days = {}
-    for key, label in (("from", "From"), ("to", "To")):
+    for key, label in (("from", N_("From")), ("to", N_("To"))):
         try:
             days[key] = reports.parse_day(filters[key], label)
         except reports.ReportError as exc:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import bottle
 
 from billing_addon import reports, settings, store
+from billing_addon.i18n import N_, _
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -29,12 +30,12 @@ def default_range(by: str, today: dt.date) -> Tuple[Optional[dt.date], Optional[
 
 def range_text(first: Optional[dt.date], last: Optional[dt.date]) -> str:
     if first and last:
-        return f"{first.isoformat()} to {last.isoformat()}"
+        return _("{first} to {last}").format(first=first.isoformat(), last=last.isoformat())
     if first:
-        return f"from {first.isoformat()} on"
+        return _("from {first} on").format(first=first.isoformat())
     if last:
-        return f"up to {last.isoformat()}"
-    return "every day on record"
+        return _("up to {last}").format(last=last.isoformat())
+    return _("every day on record")
 
 
 def partial_periods(by: str, first: Optional[dt.date], last: Optional[dt.date],
@@ -64,7 +65,7 @@ def statistics(ui: WebCore):
     number = q.get("extension", "").strip()[:32]
     errors: Dict[str, str] = {}
     days: Dict[str, Optional[dt.date]] = {}
-    for key, label in (("from", "From"), ("to", "To")):
+    for key, label in (("from", N_("From")), ("to", N_("To"))):
         try:
             days[key] = reports.parse_day(q.get(key, ""), label)
         except reports.ReportError as exc:
@@ -79,7 +80,7 @@ def statistics(ui: WebCore):
     if number:
         ext_id = reports.extension_id(number)
         if ext_id is None:
-            errors["extension"] = f"there is no extension {number}"
+            errors["extension"] = _("there is no extension {number}").format(number=number)
     rows: List[reports.StatRow] = []
     total = reports.StatRow("total", 0, 0, 0, 0)
     if not errors:
@@ -93,7 +94,7 @@ def statistics(ui: WebCore):
     shown = {"from": first.isoformat() if first else "", "to": last.isoformat() if last else "",
              "text": range_text(first, last), "default": not typed}
     call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number})
-    return ui.render("statistics.tpl", http_status=400 if errors else 200, title="Statistics",
+    return ui.render("statistics.tpl", http_status=400 if errors else 200, title=_("Statistics"),
                      filters=filters, errors=errors, rows=rows, total=total, shown=shown,
                      call_log=call_log, partial=partial_periods(by, first, last, today),
                      chart_cost=bar_chart([(r.period, r.cost) for r in rows]),

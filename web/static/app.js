@@ -54,7 +54,8 @@
   document.querySelectorAll("input[type=file][data-max-bytes]").forEach(function (input) {
     input.addEventListener("change", function () {
       var max = parseInt(input.dataset.maxBytes, 10), f = input.files && input.files[0];
-      input.setCustomValidity(f && f.size > max ? "The file is too large (limit " + Math.round(max / 1024) + " KB)." : "");
+      var message = input.dataset.tooLarge || "The file is too large (limit {kb} KB).";
+      input.setCustomValidity(f && f.size > max ? message.replace("{kb}", Math.round(max / 1024)) : "");
     });
   });
 

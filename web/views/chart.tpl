@@ -1,7 +1,7 @@
 <figure class="chart" id="{{chart_id}}">
   <figcaption>{{caption}}</figcaption>
   % if not chart['top']:
-  <p class="empty">No calls in this period.</p>
+  <p class="empty">{{_("No calls in this period.")}}</p>
   % else:
   <div class="chart-scroll">
   <svg xmlns="http://www.w3.org/2000/svg" width="{{chart['width']}}" height="{{chart['base'] + 40}}" role="img" aria-label="{{caption}}">

@@ -1,0 +1,33 @@
+"""The two messages app.js shows on the pages of part B (the Rate page's "select at least
+one row" and the license upload's "file too large") come from the page, in the user's
+language: in a real browser (chromium), against the box of test_browser_web."""
+
+from __future__ import annotations
+
+from billing_addon.web.core import WebCore
+
+from billing_addon import rates
+from tests.test_browser_web import ADMIN_PW, box, browser, go, sign_in, signed_in  # noqa: F401
+
+
+def test_the_scripts_messages_are_in_the_users_language(browser, box, monkeypatch, tmp_path):  # noqa: F811
+    monkeypatch.setattr(WebCore, "request_locale", lambda self: "es")
+    rates.add(rates.validate({"prefix": "7", "rate": "0.05", "unit": "60", "all_extensions": "1"}))
+    page = signed_in(browser, box, password="i18n-b-pw-1")
+    said = []
+    page.on("dialog", lambda dialog: said.append(dialog.message))
+    go(page, "/rates")
+    page.click("#delete-rates")
+    page.wait_for_timeout(300)
+    assert "Seleccione primero al menos una fila." in said
+
+    admin = browser.new_context().new_page()
+    admin.base = box["url"]
+    sign_in(admin, "admin", ADMIN_PW)
+    admin.wait_for_url("**/admin/**")
+    go(admin, "/admin/settings")
+    big = tmp_path / "big.lic"
+    big.write_bytes(b"x" * (2049 * 1024))
+    admin.set_input_files("#license", str(big))
+    assert admin.eval_on_selector("#license", "e => e.validationMessage") == \
+        "El archivo es demasiado grande (límite 2048 KB)."
