@@ -75,6 +75,28 @@ def test_own_threshold_on_edit_and_bad_input(low_rooms):
     assert Extension.get(Extension.number == "1003").low_balance_threshold is None
 
 
+def test_bulk_edit_sets_or_clears_the_threshold_of_the_selected_rooms(low_rooms):
+    form = {"n": ["1001", "1003"], "set_low_threshold": "1", "low_threshold": "60"}
+    low_rooms.post("/extensions/bulk-edit", form, check=303)
+    thresholds = {e.number: e.low_balance_threshold for e in Extension.select()}
+    assert thresholds["1001"] == thresholds["1003"] == amount("60")
+    assert thresholds["1002"] is None  # not selected
+    assert 'value="1001"' in low_rooms.get("/extensions?low=1").text  # $50 is below $60 now
+    # not ticked: the thresholds stay, whatever the field says
+    low_rooms.post("/extensions/bulk-edit", {"n": ["1001"], "set_status": "1", "status": "unlocked",
+                                             "low_threshold": "1"}, check=303)
+    assert Extension.get(Extension.number == "1001").low_balance_threshold == amount("60")
+    r = low_rooms.post("/extensions/bulk-edit", {"n": ["1001", "1003"], "set_low_threshold": "1",
+                                                 "low_threshold": "sixty"}, check=400)
+    assert 'id="err-low_threshold"' in r.text
+    assert Extension.get(Extension.number == "1003").low_balance_threshold == amount("60")
+    # ticked and empty: back to the default of Settings
+    low_rooms.post("/extensions/bulk-edit", {"n": ["1001", "1003"], "set_low_threshold": "1",
+                                             "low_threshold": ""}, check=303)
+    assert Extension.get(Extension.number == "1001").low_balance_threshold is None
+    assert Extension.get(Extension.number == "1003").low_balance_threshold is None
+
+
 FORM = {"currency": "USD", "timezone": "UTC", "unrated_policy": "allow",
         "low_balance_threshold": "5", "alert_emails": "ops@example.org",
         "smtp_host": "127.0.0.1", "smtp_port": "587", "smtp_security": "starttls",

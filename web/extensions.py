@@ -134,7 +134,8 @@ def bulk_edit(ui: WebCore):
             ui.flash(_("Bulk Edit saved for {count} extension(s).").format(count=count))
             bottle.redirect("/extensions")
     return ui.render("bulk_edit.tpl", http_status=400 if errors else 200, title=_("Bulk Edit"),
-                     selected=selected, errors=errors, form=source)
+                     selected=selected, errors=errors, form=source,
+                     default_threshold=settings.get("low_balance_threshold"))
 
 
 def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
@@ -166,6 +167,7 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
         if len(name) > 80:
             errors["name"] = _("the name is at most 80 characters")
         changes["name"] = name
+    if wanted("low_threshold"):
         threshold = form.get("low_threshold", "").strip()
         if not threshold:
             changes["low_threshold"] = accounts.USE_DEFAULT

@@ -39,6 +39,11 @@
     % include('field_error.tpl', name='payment_type')
     <span class="hint">{{_("Changing the payment type resets Total Recharges.")}}</span>
   </div>
+  <div class="bulk-row">
+    <label class="tick"><input type="checkbox" name="set_low_threshold" value="1" id="set_low_threshold" {{'checked' if form.get('set_low_threshold') == '1' else ''}}> {{_("Low-balance threshold ({currency})").format(currency=currency_label)}}</label>
+    <input name="low_threshold" id="low_threshold" value="{{form.get('low_threshold', '')}}" inputmode="decimal" maxlength="20" placeholder="{{default_threshold or _("off")}}" aria-label="{{_("Low-balance threshold ({currency})").format(currency=currency_label)}}">
+    % include('field_error.tpl', name='low_threshold')
+  </div>
   <div class="buttons">
     <button type="submit" class="primary" id="save-bulk">{{_("Save")}}</button>
     <a href="/extensions" class="button subtle">{{_("Cancel")}}</a>
