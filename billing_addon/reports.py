@@ -2,9 +2,11 @@
 call log, statistics.
 
 Lists fetch one page (plus one row to know whether a next page exists) through an
-index; exports read one cursor a chunk at a time, so 100,000 rows never sit in memory
-at once.  Statistics read the per-day tables ``call_daily`` and ``call_day_total``
-(kept up to date when calls settle), never the call table.  Day filters are days in the box's time zone.
+index; exports read a chunk at a time, each chunk a short read of its own (``_stream``),
+so 100,000 rows never sit in memory at once and no read stays open while they are
+sent.  Statistics read the per-day tables ``call_daily`` and ``call_day_total`` (kept
+up to date when calls settle), never the call table.  Day filters are days in the
+box's time zone.
 """
 
 from __future__ import annotations
@@ -288,28 +290,29 @@ def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
 
 
 def iter_recharges(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[RechargeRow]:
+    """Every matching recharge and adjustment, newest first, fetched in chunks."""
     clause, params = _ledger_filter(from_utc, to_utc, keyword)
-    for r in _stream(_RECHARGE_SELECT + clause + _RECHARGE_ORDER, params):
+    for r in _stream(_RECHARGE_SELECT + clause, params, "l.created_utc", "l.id"):
         yield RechargeRow(*r)
 
 
-def count_recharges(from_utc=None, to_utc=None, keyword: str = "") -> int:
-    clause, params = _ledger_filter(from_utc, to_utc, keyword)
-    return db.execute_sql("SELECT COUNT(*) FROM ledger l WHERE " + clause, params).fetchone()[0]
-
-
-def _stream(query: str, params: list) -> Iterator[tuple]:
-    """Rows of one query fetched a chunk at a time (one sort, not one per chunk; in WAL
-    mode the open read does not block writers)."""
-    cursor = db.execute_sql(query, params)
-    try:
-        while True:
-            rows = cursor.fetchmany(EXPORT_CHUNK)
-            if not rows:
-                return
-            yield from rows
-    finally:
-        cursor.close()
+def _stream(query: str, params: list, time_column: str, id_column: str) -> Iterator[tuple]:
+    """Rows of ``query`` (whose first two columns are the id and the time) newest first,
+    EXPORT_CHUNK at a time, each chunk one short read that starts below the last row of
+    the one before.  An export streams to a client that may read slowly: one read held
+    open for all of it would keep the WAL from being checkpointed that long (the file
+    grows, every read walks it); a chunk's read ends before its rows are sent."""
+    order = f" ORDER BY {time_column} DESC, {id_column} DESC LIMIT ?"
+    rows = db.execute_sql(query + order, params + [EXPORT_CHUNK]).fetchall()
+    while True:
+        yield from rows
+        if len(rows) < EXPORT_CHUNK:
+            return
+        last_id, last_time = rows[-1][0], rows[-1][1]
+        # "before the last row" as a range on the time index, then the tie on the id
+        rows = db.execute_sql(
+            query + f" AND {time_column} <= ? AND ({time_column} < ? OR {id_column} < ?)" + order,
+            params + [last_time, last_time, last_id, EXPORT_CHUNK]).fetchall()
 
 
 # --- call log ------------------------------------------------------------------------
@@ -369,13 +372,8 @@ def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
 def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRow]:
     """Every matching call, newest first, fetched in chunks."""
     clause, params = _call_filter(from_utc, to_utc, keyword)
-    for r in _stream(_CALL_SELECT + clause + _CALL_ORDER, params):
+    for r in _stream(_CALL_SELECT + clause, params, "c.started_utc", "c.id"):
         yield CallRow(*r)
-
-
-def count_calls(from_utc=None, to_utc=None, keyword: str = "") -> int:
-    clause, params = _call_filter(from_utc, to_utc, keyword)
-    return db.execute_sql("SELECT COUNT(*) FROM call c WHERE " + clause, params).fetchone()[0]
 
 
 # --- statistics ----------------------------------------------------------------------

@@ -22,7 +22,6 @@ from billing_addon import i18n, money, settings, store
 
 from . import auth, kept_form
 from .activation_cache import ActivationCache
-from .export_jobs import ExportJobs
 
 VIEWS = str(Path(__file__).resolve().parent / "views")
 COOKIE = "billing_session"
@@ -74,7 +73,6 @@ class WebCore:
         self.max_upload = int(web.get("max_upload_kb", 2048)) * 1024
         self.sessions = auth.SessionStore(int(web.get("session_minutes", 30)) * 60)
         self.throttle = auth.Throttle()
-        self.export_jobs = ExportJobs()
 
     def forget_activation(self) -> None:
         """After the activation changed: ask it again on the next request."""
