@@ -174,7 +174,9 @@ def export_child(db_path: str, kind: str) -> None:
     if kind == "xlsx":
         import openpyxl
 
-        rows = openpyxl.load_workbook(out, read_only=True).active.max_row - 1
+        # a streamed sheet has no <dimension> (written before its rows): count them
+        sheet = openpyxl.load_workbook(out, read_only=True).active
+        rows = sum(1 for _ in sheet.iter_rows(values_only=True)) - 1
     else:
         rows = lines - 1
     print(json.dumps({"seconds": round(seconds, 2), "first_response_s": round(first_response_s or 0, 3),
@@ -254,8 +256,10 @@ def main() -> None:
         exports = {}
         for kind in ("xlsx", "csv"):
             out = subprocess.run([sys.executable, "-m", "bench.bench_web", "--export-child", str(path), kind],
-                                 capture_output=True, text=True, check=True,
+                                 capture_output=True, text=True,
                                  cwd=str(Path(__file__).resolve().parent.parent))
+            if out.returncode:
+                sys.exit(f"export {kind} failed:\n{out.stderr}")
             exports[kind] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"export {kind}: {exports[kind]}", flush=True)
     record("web", {

@@ -21,7 +21,8 @@ from . import lowbalance, settings
 from .store import db, sql_in
 
 PAGE_SIZE = 50
-EXPORT_CHUNK = 2000
+EXPORT_CHUNK = 2000  # rows an export reads at once, about
+MAX_WINDOW_S = 366 * 86400  # the longest stretch of time it reads at once
 MAX_KEYWORD = 40
 
 
@@ -281,6 +282,8 @@ def _page(query: str, params: list, row_type, page, per_page: int) -> Page:
 
 
 _RECHARGE_ORDER = " ORDER BY l.created_utc DESC, l.id DESC"
+_RECHARGE_BOUNDS = ("SELECT min(created_utc), max(created_utc) FROM ledger "
+                    "WHERE kind IN ('recharge', 'adjustment')")
 
 
 def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
@@ -292,27 +295,37 @@ def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
 def iter_recharges(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[RechargeRow]:
     """Every matching recharge and adjustment, newest first, fetched in chunks."""
     clause, params = _ledger_filter(from_utc, to_utc, keyword)
-    for r in _stream(_RECHARGE_SELECT + clause, params, "l.created_utc", "l.id"):
+    for r in _stream(_RECHARGE_SELECT + clause, params, _RECHARGE_BOUNDS, "l.created_utc", "l.id",
+                     from_utc, to_utc):
         yield RechargeRow(*r)
 
 
-def _stream(query: str, params: list, time_column: str, id_column: str) -> Iterator[tuple]:
-    """Rows of ``query`` (whose first two columns are the id and the time) newest first,
-    EXPORT_CHUNK at a time, each chunk one short read that starts below the last row of
-    the one before.  An export streams to a client that may read slowly: one read held
-    open for all of it would keep the WAL from being checkpointed that long (the file
-    grows, every read walks it); a chunk's read ends before its rows are sent."""
-    order = f" ORDER BY {time_column} DESC, {id_column} DESC LIMIT ?"
-    rows = db.execute_sql(query + order, params + [EXPORT_CHUNK]).fetchall()
-    while True:
+def _stream(query: str, params: list, bounds: str, column: str, id_column: str,
+            from_utc: Optional[int], to_utc: Optional[int]) -> Iterator[tuple]:
+    """Rows of ``query`` newest first, a window of time at a time, each window one short
+    read.  An export streams to a client that may read slowly: one read held open for
+    all of it would keep the WAL from being checkpointed that long (the file grows,
+    every read walks it); a window's read ends before its rows are sent.  Windows are
+    [start, end) ranges of the time index, so none splits a second between two reads
+    (no LIMIT, no ties); each is sized from the one before to hold about EXPORT_CHUNK
+    rows.  ``bounds`` is a cheap query of the first and last time there is (an index's
+    ends)."""
+    low, high = db.execute_sql(bounds).fetchone()
+    if low is None:
+        return
+    low = low if from_utc is None else max(low, from_utc)
+    end = high + 1 if to_utc is None else min(high + 1, to_utc)
+    query += f" AND {column} >= ? AND {column} < ? ORDER BY {column} DESC, {id_column} DESC"
+    window = 3600
+    while end > low:
+        start = max(low, end - window)
+        rows = db.execute_sql(query, params + [start, end]).fetchall()
         yield from rows
-        if len(rows) < EXPORT_CHUNK:
-            return
-        last_id, last_time = rows[-1][0], rows[-1][1]
-        # "before the last row" as a range on the time index, then the tie on the id
-        rows = db.execute_sql(
-            query + f" AND {time_column} <= ? AND ({time_column} < ? OR {id_column} < ?)" + order,
-            params + [last_time, last_time, last_id, EXPORT_CHUNK]).fetchall()
+        end = start
+        if len(rows) < EXPORT_CHUNK // 2:
+            window = min(window * 2, MAX_WINDOW_S)
+        elif len(rows) > EXPORT_CHUNK * 2:
+            window = max(window // 2, 1)
 
 
 # --- call log ------------------------------------------------------------------------
@@ -361,6 +374,7 @@ def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
 
 
 _CALL_ORDER = " ORDER BY c.started_utc DESC, c.id DESC"
+_CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 
 
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
@@ -372,7 +386,8 @@ def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
 def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRow]:
     """Every matching call, newest first, fetched in chunks."""
     clause, params = _call_filter(from_utc, to_utc, keyword)
-    for r in _stream(_CALL_SELECT + clause, params, "c.started_utc", "c.id"):
+    for r in _stream(_CALL_SELECT + clause, params, _CALL_BOUNDS, "c.started_utc", "c.id",
+                     from_utc, to_utc):
         yield CallRow(*r)
 
 
