@@ -24,6 +24,10 @@ from . import auth, kept_form
 from .activation_cache import ActivationCache
 
 VIEWS = str(Path(__file__).resolve().parent / "views")
+# one list for every render: bottle caches a compiled template under the id() of the
+# lookup list, so a new list per call recompiled the page and its includes each time
+# (about half of a page's time) and grew bottle's cache without bound
+TEMPLATE_LOOKUP = [VIEWS]
 COOKIE = "billing_session"
 
 BILLING_MENU = [("/extensions", "Extensions"), ("/stays", "Stays"), ("/rates", "Rate"),
@@ -176,7 +180,7 @@ class WebCore:
         context.update(values)
         bottle.response.status = http_status
         bottle.response.content_type = "text/html; charset=utf-8"
-        return bottle.template(name, template_lookup=[VIEWS], **context)
+        return bottle.template(name, template_lookup=TEMPLATE_LOOKUP, **context)
 
     @staticmethod
     def page_url() -> str:
