@@ -17,6 +17,7 @@ instead of arriving without the cell)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import zipfile
@@ -30,7 +31,7 @@ XLSX_MAX_ROWS = 1_048_576  # rows of a sheet, its header included (Excel's limit
 MAX_COLUMNS = 16_384
 MAX_TEXT = 32_767  # characters of a cell
 ROWS_PER_CHUNK = 500  # rows between two hand-outs of what the zip has written
-COMPRESS_LEVEL = 1  # sheet XML repeats itself: level 1 is a few times faster, ~1.3x larger
+COMPRESS_LEVEL = 1  # the default (6): the export ~1.2x slower, the file 1.3x smaller
 
 _EPOCH = dt.datetime(1899, 12, 30)  # day 0 of a spreadsheet's date serial numbers
 # XML 1.0 cannot hold these control characters; Excel writes them as _xHHHH_
@@ -91,8 +92,15 @@ def date_serial(value: dt.datetime) -> str:
 
 
 def _text(value: str, where: str) -> str:
+    """Text as XML, refused when longer than a cell holds (``where`` says which cell)."""
     if len(value) > MAX_TEXT:
         raise XlsxError(f"{where}: text of {len(value)} characters (a cell holds {MAX_TEXT})")
+    return _escaped(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _escaped(value: str) -> str:
+    """Text as XML; cached, since names, numbers, rates and statuses repeat."""
     value = escape(value)
     if _CONTROL.search(value):
         value = _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", value)
@@ -147,7 +155,10 @@ class _RowWriter:
                     raise XlsxError(f"row {r}, column {col + 1} of sheet {sheet}: {value} is not a number")
                 out.append(f'<c r="{ref}"><v>{value!r}</v></c>')
             else:
-                text = _text(str(value), f"row {r}, column {col + 1} of sheet {sheet}")
+                text = str(value)
+                # (the place is spelt out only for a text too long: not once per cell)
+                text = _escaped(text) if len(text) <= MAX_TEXT else \
+                    _text(text, f"row {r}, column {col + 1} of sheet {sheet}")
                 if text:
                     out.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
         out.append("</row>")
