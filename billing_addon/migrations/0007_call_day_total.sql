@@ -25,7 +25,18 @@ CREATE TRIGGER call_daily_removed AFTER DELETE ON call_daily BEGIN
     WHERE local_day = OLD.local_day;
 END;
 
-CREATE TRIGGER call_daily_changed AFTER UPDATE ON call_daily BEGIN
+-- settling adds to its day's row: one UPDATE of the difference
+CREATE TRIGGER call_daily_changed AFTER UPDATE ON call_daily
+WHEN NEW.local_day = OLD.local_day BEGIN
+    UPDATE call_day_total SET calls = calls + NEW.calls - OLD.calls,
+        answered_calls = answered_calls + NEW.answered_calls - OLD.answered_calls,
+        answered_s = answered_s + NEW.answered_s - OLD.answered_s,
+        cost = cost + NEW.cost - OLD.cost
+    WHERE local_day = NEW.local_day;
+END;
+
+CREATE TRIGGER call_daily_moved AFTER UPDATE ON call_daily
+WHEN NEW.local_day != OLD.local_day BEGIN
     UPDATE call_day_total SET calls = calls - OLD.calls,
         answered_calls = answered_calls - OLD.answered_calls,
         answered_s = answered_s - OLD.answered_s, cost = cost - OLD.cost
