@@ -2,7 +2,8 @@
 zone.
 
 A call's ``local_day`` is fixed when the call is recorded, in the zone set then, and
-``call_daily`` (what Statistics read) adds settled calls to that day.  When the zone
+``call_daily`` (what Statistics read, with its all-extension sum ``call_day_total`` kept
+by triggers) adds settled calls to that day.  When the zone
 changes, both are rebuilt here from the calls themselves, in the write transaction that
 stores the new zone, so that Statistics count a day exactly as the Call Log (which
 converts each call's UTC start with the current zone) shows it.
@@ -80,5 +81,6 @@ def rebuild(zone: ZoneInfo) -> int:
                          f"AND started_utc < ? AND local_day != {day}",
                          (offset, start, end, offset)).rowcount
     sql("DELETE FROM call_daily")
+    sql("DELETE FROM call_day_total")  # the triggers of call_daily fill it again
     sql(_DAILY_FROM_CALLS)
     return moved

@@ -2,9 +2,11 @@
 call log, statistics.
 
 Lists fetch one page (plus one row to know whether a next page exists) through an
-index; exports read one cursor a chunk at a time, so 100,000 rows never sit in memory
-at once.  Statistics read the ``call_daily`` table (kept up to date when calls
-settle), never the call table.  Day filters are days in the box's time zone.
+index; exports read a chunk at a time, each chunk a short read of its own (``_stream``),
+so 100,000 rows never sit in memory at once and no read stays open while they are
+sent.  Statistics read the per-day tables ``call_daily`` and ``call_day_total`` (kept
+up to date when calls settle), never the call table.  Day filters are days in the
+box's time zone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from .i18n import _
 from .store import db, sql_in
 
 PAGE_SIZE = 50
-EXPORT_CHUNK = 2000
+EXPORT_CHUNK = 2000  # rows an export reads at once, about
+MAX_WINDOW_S = 366 * 86400  # the longest stretch of time it reads at once
 MAX_KEYWORD = 40
 
 
@@ -280,6 +283,8 @@ def _page(query: str, params: list, row_type, page, per_page: int) -> Page:
 
 
 _RECHARGE_ORDER = " ORDER BY l.created_utc DESC, l.id DESC"
+_RECHARGE_BOUNDS = ("SELECT min(created_utc), max(created_utc) FROM ledger "
+                    "WHERE kind IN ('recharge', 'adjustment')")
 
 
 def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
@@ -289,28 +294,39 @@ def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
 
 
 def iter_recharges(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[RechargeRow]:
+    """Every matching recharge and adjustment, newest first, fetched in chunks."""
     clause, params = _ledger_filter(from_utc, to_utc, keyword)
-    for r in _stream(_RECHARGE_SELECT + clause + _RECHARGE_ORDER, params):
+    for r in _stream(_RECHARGE_SELECT + clause, params, _RECHARGE_BOUNDS, "l.created_utc", "l.id",
+                     from_utc, to_utc):
         yield RechargeRow(*r)
 
 
-def count_recharges(from_utc=None, to_utc=None, keyword: str = "") -> int:
-    clause, params = _ledger_filter(from_utc, to_utc, keyword)
-    return db.execute_sql("SELECT COUNT(*) FROM ledger l WHERE " + clause, params).fetchone()[0]
-
-
-def _stream(query: str, params: list) -> Iterator[tuple]:
-    """Rows of one query fetched a chunk at a time (one sort, not one per chunk; in WAL
-    mode the open read does not block writers)."""
-    cursor = db.execute_sql(query, params)
-    try:
-        while True:
-            rows = cursor.fetchmany(EXPORT_CHUNK)
-            if not rows:
-                return
-            yield from rows
-    finally:
-        cursor.close()
+def _stream(query: str, params: list, bounds: str, column: str, id_column: str,
+            from_utc: Optional[int], to_utc: Optional[int]) -> Iterator[tuple]:
+    """Rows of ``query`` newest first, a window of time at a time, each window one short
+    read.  An export streams to a client that may read slowly: one read held open for
+    all of it would keep the WAL from being checkpointed that long (the file grows,
+    every read walks it); a window's read ends before its rows are sent.  Windows are
+    [start, end) ranges of the time index, so none splits a second between two reads
+    (no LIMIT, no ties); each is sized from the one before to hold about EXPORT_CHUNK
+    rows.  ``bounds`` is a cheap query of the first and last time there is (an index's
+    ends)."""
+    low, high = db.execute_sql(bounds).fetchone()
+    if low is None:
+        return
+    low = low if from_utc is None else max(low, from_utc)
+    end = high + 1 if to_utc is None else min(high + 1, to_utc)
+    query += f" AND {column} >= ? AND {column} < ? ORDER BY {column} DESC, {id_column} DESC"
+    window = 3600
+    while end > low:
+        start = max(low, end - window)
+        rows = db.execute_sql(query, params + [start, end]).fetchall()
+        yield from rows
+        end = start
+        if len(rows) < EXPORT_CHUNK // 2:
+            window = min(window * 2, MAX_WINDOW_S)
+        elif len(rows) > EXPORT_CHUNK * 2:
+            window = max(window // 2, 1)
 
 
 # --- call log ------------------------------------------------------------------------
@@ -359,6 +375,7 @@ def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
 
 
 _CALL_ORDER = " ORDER BY c.started_utc DESC, c.id DESC"
+_CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 
 
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
@@ -370,13 +387,9 @@ def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
 def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRow]:
     """Every matching call, newest first, fetched in chunks."""
     clause, params = _call_filter(from_utc, to_utc, keyword)
-    for r in _stream(_CALL_SELECT + clause + _CALL_ORDER, params):
+    for r in _stream(_CALL_SELECT + clause, params, _CALL_BOUNDS, "c.started_utc", "c.id",
+                     from_utc, to_utc):
         yield CallRow(*r)
-
-
-def count_calls(from_utc=None, to_utc=None, keyword: str = "") -> int:
-    clause, params = _call_filter(from_utc, to_utc, keyword)
-    return db.execute_sql("SELECT COUNT(*) FROM call c WHERE " + clause, params).fetchone()[0]
 
 
 # --- statistics ----------------------------------------------------------------------
@@ -403,12 +416,15 @@ class StatRow:
 def statistics(by: str = "day", extension: Optional[int] = None,
                from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None
                ) -> Tuple[List[StatRow], StatRow]:
-    """Totals per day, month or year (from ``call_daily``) and the grand total."""
+    """Totals per day, month or year and the grand total: of every extension from
+    ``call_day_total`` (one row a day), of one from ``call_daily``."""
     if by not in PERIODS:
         raise ReportError(_("statistics by Day, Month or Year"))
     where: List[str] = ["1"]
     params: List[object] = []
+    table = "call_day_total"
     if extension is not None:
+        table = "call_daily"
         where.append("extension_id = ?")
         params.append(extension)
     if from_day is not None:
@@ -418,19 +434,18 @@ def statistics(by: str = "day", extension: Optional[int] = None,
         where.append("local_day <= ?")
         params.append(to_day.isoformat())
     width = PERIODS[by]
-    # Grouping by the whole day walks the primary key (local_day, extension_id) in order
-    # with no sort; days are then folded into months or years here (a few hundred rows a
-    # year), about twice as fast as grouping by substr() in SQL.
+    # Both tables are read in local_day order through their key or index (one row a day
+    # either way); days are folded into months or years here, a few hundred rows a year.
     cur = db.execute_sql(
-        "SELECT local_day, sum(calls), sum(answered_calls), sum(answered_s), sum(cost) "
-        f"FROM call_daily WHERE {' AND '.join(where)} GROUP BY local_day ORDER BY local_day", params)
+        "SELECT local_day, calls, answered_calls, answered_s, cost "
+        f"FROM {table} WHERE {' AND '.join(where)} ORDER BY local_day", params)
     folded: Dict[str, List[int]] = {}
     for day, n, answered, seconds, cost in cur.fetchall():
         acc = folded.setdefault(day[:width], [0, 0, 0, 0])
-        acc[0] += n or 0
-        acc[1] += answered or 0
-        acc[2] += seconds or 0
-        acc[3] += cost or 0
+        acc[0] += n
+        acc[1] += answered
+        acc[2] += seconds
+        acc[3] += cost
     rows = [StatRow(period, *acc) for period, acc in sorted(folded.items())]
     total = StatRow("total", sum(r.calls for r in rows), sum(r.answered_calls for r in rows),
                     sum(r.answered_s for r in rows), sum(r.cost for r in rows))

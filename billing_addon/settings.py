@@ -185,8 +185,10 @@ def snapshot() -> Dict[str, str]:
 
 def get(key: str) -> str:
     option = OPTIONS[key]
-    row = Setting.get_or_none(Setting.key == key)
-    return row.value if row else option.default
+    # a plain statement: every page reads a few settings (currency, zone, its label),
+    # and building peewee's query cost several times SQLite's lookup
+    row = db.execute_sql("SELECT value FROM setting WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else option.default
 
 
 def get_int(key: str) -> int:

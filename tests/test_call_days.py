@@ -5,8 +5,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
-from billing_addon import call_days, calls, reports, settings
+from billing_addon import call_days, calls, reports, settings, store
 from billing_addon.store import db
 
 from .helpers import make_extension, make_rate
@@ -98,3 +101,62 @@ def test_offset_stretches_split_at_each_transition():
         (utc(2024, 1, 1), 3600), (utc(2024, 3, 31, 1), 7200), (utc(2024, 10, 27, 1), 3600)]
     assert year[-1][1] == utc(2025, 1, 1) + 1
     assert call_days.offset_stretches(ZoneInfo("UTC"), 0, 100) == [(0, 101, 0)]
+
+
+ZONES = ("UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York", "Pacific/Chatham")
+START = utc(2024, 3, 28)  # around Berlin's and two days after New York's DST change
+
+
+def totals_from_calls(number=None):
+    """What Statistics by day should say, from the Call Log's rows in the current zone:
+    {day: (calls, answered calls, answered seconds, cost)} of the settled calls."""
+    days = {}
+    for r in reports.iter_calls(keyword=number or ""):
+        settled = r.status in ("charged", "unrated") and r.answered_s is not None
+        if settled and (number is None or r.number == number):
+            day = settings.local(r.started_utc).date().isoformat()
+            n, answered, seconds, cost = days.get(day, (0, 0, 0, 0))
+            days[day] = (n + 1, answered + (r.answered_s > 0), seconds + r.answered_s, cost + r.cost)
+    return days
+
+
+def totals_from_statistics(extension=None):
+    rows, _total = reports.statistics("day", extension)
+    return {r.period: (r.calls, r.answered_calls, r.answered_s, r.cost) for r in rows}
+
+
+call_steps = st.lists(st.one_of(
+    st.tuples(st.just("call"), st.sampled_from(("1001", "1002", "1003")),
+              st.integers(0, 6 * 86400), st.one_of(st.none(), st.integers(0, 4000))),
+    st.tuples(st.just("zone"), st.sampled_from(ZONES))), max_size=25)
+
+
+@settings_(max_examples=30, deadline=None)
+@given(steps=call_steps)
+def test_statistics_totals_equal_the_call_log_after_random_calls_and_zone_changes(
+        tmp_path_factory, steps):
+    """Random calls (settled, unanswered, still in progress, denied, billing off) and zone
+    changes in any order: the per-day totals of every extension (``call_day_total``)
+    and of each one (``call_daily``) equal what the Call Log's calls add up to."""
+    store.init_db(tmp_path_factory.mktemp("prop") / "billing.db")
+    try:
+        make_extension("1001", balance="50")
+        make_extension("1002", balance="50")
+        make_extension("1003", billing=False)
+        make_rate("9", "0", rate="0.10", unit="60")
+        for i, step in enumerate(steps):
+            if step[0] == "zone":
+                settings.put("timezone", step[1])
+            else:
+                _, number, offset, seconds = step
+                started, uid = START + offset, f"p{i}"
+                # calls left in progress hold funds: later ones may be denied (not counted)
+                answer = calls.authorize(number, "912345" if i % 4 else "812345", started, uid)
+                if answer.result != calls.DENIED and seconds is not None:
+                    calls.settle(uid, seconds, "ANSWER" if seconds else "NOANSWER",
+                                 at=started + seconds + 5)
+        assert totals_from_statistics() == totals_from_calls()
+        for number in ("1001", "1002", "1003"):
+            assert totals_from_statistics(reports.extension_id(number)) == totals_from_calls(number)
+    finally:
+        store.close_db()

@@ -1,26 +1,25 @@
 """The downloads of the Call Log and the Recharge History (web/exports.py): the zone named
 on every time column, times as dates in the .xlsx, sheets that continue past Excel's row
-limit, the .xlsx built in the background behind a progress page, CSV text that a
-spreadsheet keeps as typed and never evaluates; read back by LibreOffice too."""
+limit, both files streamed from the first row with no read held open while they are
+sent, CSV text that a spreadsheet keeps as typed and never evaluates; read back by
+LibreOffice too."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
-import os
-import threading
+import sqlite3
 
 import openpyxl
 import pytest
 import xlsxwriter
 from billing_addon.web import auth, exports
 from billing_addon.web.app import make_app
-from billing_addon.web.export_jobs import ExportJobs
+from billing_addon.web.xlsx_stream import xlsx_stream
 
-from billing_addon import accounts, calls, config, money, settings
-from billing_addon.cells import TEXT_MARK, from_spreadsheet, spreadsheet_safe
-from tests.helpers import wait_until
+from billing_addon import accounts, calls, config, money, reports, settings, store
+from billing_addon.cells import TEXT_MARK, XLSX_TIME_FORMAT, from_spreadsheet, spreadsheet_safe
 from tests.spreadsheet import libreoffice_reads
 from tests.web_fakes import FakeActivation
 from tests.webclient import Client
@@ -93,7 +92,7 @@ def test_every_export_names_the_zone_and_the_xlsx_has_dates(billing):
         sheet = openpyxl.load_workbook(io.BytesIO(billing.download_xlsx(path + "/export.xlsx").body)).active
         assert sheet["A1"].value == f"{label} (Europe/Berlin)"
         cell = sheet["A2"]
-        assert cell.is_date and cell.number_format == exports.XLSX_TIME_FORMAT, path
+        assert cell.is_date and cell.number_format == XLSX_TIME_FORMAT, path
         assert abs(cell.value - local) < dt.timedelta(minutes=2), path
         lines = list(csv.reader(io.StringIO(billing.get(path + "/export.csv").text.lstrip("\ufeff"))))
         assert lines[0][0] == f"{label} (Europe/Berlin)"
@@ -114,80 +113,89 @@ def test_the_row_limit_is_xlsxwriters(tmp_path):
     book.close()
 
 
+def _xlsx(tmp_path, rows, headers=("Time (UTC)", "Extension", "Cost"), **kw):
+    path = tmp_path / "rows.xlsx"
+    path.write_bytes(b"".join(xlsx_stream("Call Log", headers, iter(rows), (2,), (20, 10, 10),
+                                          "USD", **kw)))
+    return path
+
+
 def test_a_full_sheet_continues_on_a_new_sheet_with_the_header(tmp_path):
-    path = str(tmp_path / "rows.xlsx")
     rows = [(dt.datetime(2024, 5, 1, 12, 0, i), str(1000 + i), 10000 * i) for i in range(7)]
-    written = exports.write_xlsx(path, "Call Log", ["Time (UTC)", "Extension", "Cost"], iter(rows),
-                                 money_columns=(2,), widths=(20, 10, 10), currency="USD",
-                                 max_rows=4)  # a header and three rows a sheet
-    assert written == 7
-    book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Call Log", "Call Log (2)", "Call Log (3)"]
-    seen = []
-    for ws in book.worksheets:
-        values = list(ws.iter_rows(values_only=True))
-        assert values[0] == ("Time (UTC)", "Extension", "Cost")
-        assert len(values) <= 4
-        assert ws.auto_filter.ref == f"A1:C{len(values)}"
-        seen += [v[1] for v in values[1:]]
-    assert seen == [r[1] for r in rows]  # every row, in order
+    path = _xlsx(tmp_path, rows, max_rows=4)  # a header and three rows a sheet
+    # LibreOffice's headless conversion keeps no view settings (nor XlsxWriter's): frozen
+    # panes are checked in the file itself
+    assert all(ws.freeze_panes == "A2" for ws in openpyxl.load_workbook(path).worksheets)
+    for book in (openpyxl.load_workbook(path), libreoffice_reads(path, tmp_path)):
+        assert book.sheetnames == ["Call Log", "Call Log (2)", "Call Log (3)"]
+        seen = []
+        for ws in book.worksheets:
+            values = list(ws.iter_rows(values_only=True))
+            assert values[0] == ("Time (UTC)", "Extension", "Cost")
+            assert len(values) <= 4
+            assert ws.auto_filter.ref == f"A1:C{len(values)}"
+            seen += [v[:3] for v in values[1:]]
+        # every row, in order, times as dates and money as exact numbers
+        assert seen == [(r[0], r[1], r[2] // 10000) for r in rows]
 
 
-def test_a_cell_xlsxwriter_refuses_stops_the_export_instead_of_vanishing(tmp_path):
-    too_wide = tuple(range(16385))  # one column past XlsxWriter's limit
-    with pytest.raises(exports.XlsxError, match="column 16385"):
-        exports.write_xlsx(str(tmp_path / "wide.xlsx"), "Call Log", ["a"], iter([too_wide]),
-                           money_columns=(), widths=(), currency="USD")
+@pytest.mark.parametrize("row, message", [
+    (tuple(range(16385)), "16385 cells"),  # past the header's columns (and Excel's 16,384)
+    (("x" * 32768, "", 0), "32768 characters"),  # past what a cell holds
+    ((float("nan"), "", 0), "not a number"),
+])
+def test_a_cell_a_spreadsheet_refuses_stops_the_export_instead_of_vanishing(tmp_path, row, message):
+    with pytest.raises(exports.XlsxError, match=message):
+        _xlsx(tmp_path, [row])
 
 
-# --- built in the background ------------------------------------------------------------
+# --- streamed -----------------------------------------------------------------------------
 
 
-def test_xlsx_export_answers_at_once_with_a_progress_page(billing):
-    """On the real route: a redirect to the progress page, not the file."""
+def test_the_xlsx_starts_before_the_first_row_is_read():
+    """The zip's first bytes are handed out before any row is read: a download of
+    200,000 calls starts at once instead of after the whole file is built."""
+    read = []
+
+    def rows():
+        for i in range(2000):
+            read.append(i)
+            yield (dt.datetime(2024, 5, 1), "1001", i)
+
+    chunks = xlsx_stream("Call Log", ["Time", "Extension", "Cost"], rows(), (2,), (), "USD")
+    assert next(chunks)[:4] == b"PK\x03\x04" and read == []
+    assert len(b"".join(chunks)) > 0 and len(read) == 2000
+
+
+def test_xlsx_export_is_the_answer_itself(billing):
     _calls_with(["912345678"])
-    r = billing.get("/calls/export.xlsx", check=303)
-    assert r.location.startswith("/exports/")
-    assert billing.download_xlsx("/calls/export.xlsx").body[:2] == b"PK"
+    r = billing.get("/calls/export.xlsx", check=200)
+    assert r.header("Content-Disposition").startswith('attachment; filename="call-log-')
+    assert openpyxl.load_workbook(io.BytesIO(r.body)).active["B2"].value == "1001"
+    billing.get("/exports/abc", check=404)  # no progress pages any more
 
 
-def test_progress_page_shows_the_count_then_the_download_to_its_owner_only(app, billing, tmp_path):
-    jobs: ExportJobs = app.billing_ui.export_jobs
-    now = [1000.0]
-    jobs.clock = lambda: now[0]
-    go = threading.Event()
-
-    def build(job):  # a build that stops half way until the test lets it finish
-        job.total, job.done = 10, 3
-        assert go.wait(30)
-        exports.write_xlsx(job.path, "Call Log", ["Extension"], iter([("1001",)]), (), (10,), "USD")
-        job.done = 10
-
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    leftover = folder / "export-from-a-previous-run.xlsx"
-    leftover.write_bytes(b"old")
-    job = jobs.start(billing.username, "call-log.xlsx", str(folder), build)
-    assert not leftover.exists()
-    page = billing.get(f"/exports/{job.id}", check=200).text
-    assert "Writing row 3 of 10" in page and '<meta http-equiv="refresh" content="1">' in page
-    assert billing.get(f"/exports/{job.id}/file", check=303).location == f"/exports/{job.id}"
-    assert jobs.start(billing.username, "again.xlsx", str(folder), build) is job  # one at a time
-    other = _user(app)
-    other.get(f"/exports/{job.id}", check=404)
-    other.get(f"/exports/{job.id}/file", check=404)
-    go.set()
-    wait_until(lambda: not job.running, 30, "the build")
-    page = billing.get(f"/exports/{job.id}", check=200).text
-    assert 'id="export-ready"' in page and "refresh" not in page
-    r = billing.get(f"/exports/{job.id}/file", check=200)
-    assert r.header("Content-Disposition") == 'attachment; filename="call-log.xlsx"'
-    assert openpyxl.load_workbook(io.BytesIO(r.body)).active["A2"].value == "1001"
-    other.get(f"/exports/{job.id}/file", check=404)
-    assert os.path.exists(job.path)
-    now[0] += 31 * 60  # kept 30 minutes, then deleted
-    billing.get(f"/exports/{job.id}", check=404)
-    assert not os.path.exists(job.path)
+def test_an_export_holds_no_read_open_between_its_chunks(db_path, monkeypatch):
+    """Each chunk is a read of its own: while the export waits for a slow client, a
+    checkpoint can empty the WAL (an open read would leave it busy), and chunks that
+    end inside a run of equal times still give every call once, newest first."""
+    monkeypatch.setattr(reports, "EXPORT_CHUNK", 2)
+    accounts.ensure_extension("1001", "Front")
+    accounts.edit(["1001"], billing_enabled=True)
+    accounts.recharge(["1001"], money.parse_amount("100"), "test")
+    for i in range(7):
+        calls.authorize("1001", "912345678", at=T0 + i // 3, uniqueid=f"k{i}")
+    rows = reports.iter_calls()
+    first = next(rows)
+    other = sqlite3.connect(str(db_path))
+    try:
+        busy, _log, _done = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        other.close()
+    assert busy == 0
+    ids = [first.id] + [r.id for r in rows]
+    expected = store.db.execute_sql("SELECT id FROM call ORDER BY started_utc DESC, id DESC").fetchall()
+    assert ids == [r[0] for r in expected] and len(ids) == 7
 
 
 # --- CSV text as typed, never a formula -------------------------------------------------
@@ -253,24 +261,3 @@ def test_libreoffice_opens_the_xlsx_with_dates_numbers_and_text(billing, tmp_pat
     assert (ws["B2"].data_type, ws["B2"].value) == ("s", "1001")
     assert (ws["D2"].data_type, ws["D2"].value) == ("s", "+4930123456")
     assert ws["G2"].data_type == "n"
-
-
-def test_two_builds_at_once_on_the_box_and_a_failed_build_says_why(app, billing, tmp_path):
-    jobs: ExportJobs = app.billing_ui.export_jobs
-    go = threading.Event()
-
-    def waits(job):
-        assert go.wait(30)
-        raise RuntimeError("disk full")
-
-    others = [_user(app) for _ in range(2)]
-    started = [jobs.start(user.username, "x.xlsx", str(tmp_path), waits) for user in others]
-    r = billing.get("/calls/export.xlsx", check=503)
-    assert "2 downloads are being built; try again when one is ready" in r.text
-    go.set()
-    wait_until(lambda: not any(job.running for job in started), 30, "the builds")
-    page = others[0].get(f"/exports/{started[0].id}", check=200).text
-    assert 'id="export-error"' in page and "disk full" in page and "refresh" not in page
-    others[0].get(f"/exports/{started[0].id}/file", check=303)
-    assert not os.path.exists(started[0].path)
-    billing.download_xlsx("/calls/export.xlsx")  # room again

@@ -33,12 +33,12 @@ from tests.webclient import Client
 ROOT = Path(__file__).resolve().parents[1]
 LOCALES = ("zh_CN", "es")
 PYTHON = ["web/rates.py", "web/rate_import.py", "web/call_log.py", "web/recharge_history.py",
-          "web/search_range.py", "web/statistics.py", "web/exports.py", "web/export_jobs.py",
+          "web/search_range.py", "web/statistics.py", "web/exports.py",
           "web/billing_settings.py", "web/admin.py", "billing_addon/rates.py",
           "billing_addon/settings.py", "billing_addon/reports.py", "billing_addon/lowbalance.py"]
 TEMPLATES = ["rates.tpl", "rate_form.tpl", "rate_test.tpl", "rates_import.tpl",
              "rates_import_progress.tpl", "calls.tpl", "recharges.tpl", "search_range.tpl",
-             "statistics.tpl", "chart.tpl", "export_progress.tpl", "settings.tpl",
+             "statistics.tpl", "chart.tpl", "settings.tpl",
              "admin_settings.tpl", "admin_users.tpl"]
 ADMIN_PW = "admin-secret-1"
 T0 = 1714557600  # 2024-05-01 10:00 UTC

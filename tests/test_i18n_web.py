@@ -4,15 +4,12 @@ box default, amounts typed and shown with the locale's decimal mark, formats by 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from billing_addon.web import auth
 from billing_addon.web.app import make_app
-from billing_addon.web.export_jobs import ExportJobs
 
 from billing_addon import accounts, config, i18n, localefmt, settings, store
-from tests.helpers import wait_until
 from tests.web_fakes import FakeActivation
 from tests.webclient import Client
 
@@ -167,19 +164,6 @@ def test_pages_show_money_and_times_in_the_users_formats(env, admin):
     assert re.search(r">\d{1,2} [a-z]{3,4} \d{4}, \d{1,2}:\d\d:\d\d<", recharges)
     with i18n.using("zh_CN"):
         assert localefmt.amount(12345678, "USD") == "$1,234.5678"
-
-
-def test_an_export_is_built_in_the_language_of_the_user_who_asked(db_path, tmp_path):
-    jobs, seen = ExportJobs(), []
-
-    def build(job):  # the thread that builds the file
-        seen.append((i18n.current(), i18n._("Sign out")))
-        Path(job.path).write_bytes(b"")
-
-    with i18n.using("es"):
-        job = jobs.start("bill-abc", "calls.xlsx", str(tmp_path), build)
-    wait_until(lambda: not job.running, 30, "the build")
-    assert job.ready and seen == [("es", "Cerrar sesión")]
 
 
 def test_a_requests_language_ends_with_the_request(env, admin):

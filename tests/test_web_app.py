@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from urllib.parse import quote
 
+import bottle
 import openpyxl
 import pytest
 from billing_addon.web import auth
@@ -1214,3 +1215,15 @@ def test_a_big_import_runs_beside_the_page_and_shows_its_progress(db_path):
     bad = deck + "7,0.01,60,4040\n"  # refused before anything runs: at once, on the form
     r = billing.post("/rates/import", files={"file": ("bad.csv", bad.encode())}, check=400)
     assert "line 6002" in r.text and "unknown extension" in r.text
+
+
+def test_pages_are_compiled_once_not_on_every_request(billing):
+    """bottle keeps a compiled template under the id() of the lookup list it is given:
+    one list for every render, or each page is compiled again (and kept) per request."""
+    for path in ("/calls", "/extensions", "/statistics"):
+        billing.get(path, check=200)
+    cached = len(bottle.TEMPLATES)
+    for _ in range(10):
+        for path in ("/calls", "/extensions", "/statistics"):
+            billing.get(path, check=200)
+    assert len(bottle.TEMPLATES) == cached

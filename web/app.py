@@ -35,7 +35,6 @@ from . import (
     admin,
     billing_settings,
     call_log,
-    exports,
     extensions,
     rates,
     recharge_history,
@@ -99,7 +98,7 @@ ROUTES: List[Route] = [
 
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
-PAGES = (signin, extensions, stays, rates, recharge_history, call_log, exports, statistics,
+PAGES = (signin, extensions, stays, rates, recharge_history, call_log, statistics,
          billing_settings, account, admin)
 
 

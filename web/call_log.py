@@ -35,8 +35,7 @@ def calls_export(ui: WebCore, kind: str):
              c.answered_s if c.answered_s is not None else "", c.rate_label, c.cost,
              c.status + (f" ({c.reason})" if c.reason else ""))
             for c in reports.iter_calls(start, end, keyword))
-    return export(ui, kind, "call-log", _("Call Log"), headers, rows,
-                  lambda: reports.count_calls(start, end, keyword), money_columns=(6,),
+    return export(ui, kind, "call-log", _("Call Log"), headers, rows, money_columns=(6,),
                   text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20))
 
 

@@ -22,9 +22,12 @@ from billing_addon import i18n, localefmt, money, settings, store
 
 from . import auth, kept_form
 from .activation_cache import ActivationCache
-from .export_jobs import ExportJobs
 
 VIEWS = str(Path(__file__).resolve().parent / "views")
+# one list for every render: bottle caches a compiled template under the id() of the
+# lookup list, so a new list per call recompiled the page and its includes each time
+# (about half of a page's time) and grew bottle's cache without bound
+TEMPLATE_LOOKUP = [VIEWS]
 COOKIE = "billing_session"
 
 BILLING_MENU = [("/extensions", i18n.N_("Extensions")), ("/stays", i18n.N_("Stays")),
@@ -81,7 +84,6 @@ class WebCore:
         self.max_upload = int(web.get("max_upload_kb", 2048)) * 1024
         self.sessions = auth.SessionStore(int(web.get("session_minutes", 30)) * 60)
         self.throttle = auth.Throttle()
-        self.export_jobs = ExportJobs()
 
     def forget_activation(self) -> None:
         """After the activation changed: ask it again on the next request."""
@@ -184,7 +186,7 @@ class WebCore:
         context.update(values)
         bottle.response.status = http_status
         bottle.response.content_type = "text/html; charset=utf-8"
-        return bottle.template(name, template_lookup=[VIEWS], **context)
+        return bottle.template(name, template_lookup=TEMPLATE_LOOKUP, **context)
 
     @staticmethod
     def page_url() -> str:

@@ -1,8 +1,7 @@
-"""Downloads: the Recharge History and the Call Log as .xlsx or CSV (``export``), and the
-pieces under it: the CSV stream (UTF-8 with BOM, text cells kept as typed), the .xlsx
-writer (constant memory, money cells as numbers, times as dates, a new sheet when one
-is full), built in the background behind a progress page (``export_jobs``), its scratch
-folder, and the ``Content-Disposition`` of any download.
+"""Downloads: the Recharge History and the Call Log as .xlsx or CSV (``export``), both
+streamed from the first row: the CSV stream (UTF-8 with BOM, text cells kept as typed),
+the .xlsx written as it is sent (``xlsx_stream``: money cells as numbers, times as
+dates, a new sheet when one is full), and the ``Content-Disposition`` of any download.
 
 Times are the box's local time, naive (what a spreadsheet shows), and every time
 column's header names the zone, e.g. ``Start Time (Europe/Berlin)``."""
@@ -12,84 +11,61 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
-import tempfile
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence
+import logging
+from typing import Any, Iterable, Iterator, List, Sequence
 
 import bottle
 
-from billing_addon import money, settings, store
-from billing_addon.cells import XLSX_TIME_FORMAT, money_number, spreadsheet_safe, xlsx_money_format
-from billing_addon.i18n import _
+from billing_addon import i18n, money, settings
+from billing_addon.cells import spreadsheet_safe
 
-from . import auth
-from .core import Route, WebCore
-from .export_jobs import ExportsBusy, Job
+from .core import WebCore
+from .xlsx_stream import XLSX_MAX_ROWS, XlsxError, xlsx_stream
 
-# Rows of one sheet, its header included: Excel's limit, which XlsxWriter enforces by
-# refusing (returning -1 for) any cell below it; the rows after it go on a new sheet.
-XLSX_MAX_ROWS = 1_048_576
+__all__ = ["XLSX_MAX_ROWS", "XlsxError", "export", "attachment", "local_time", "time_header",
+           "csv_stream"]
+
+log = logging.getLogger(__name__)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-PROGRESS_EVERY = 1000  # rows between two updates of the progress page's count
-
-
-class XlsxError(RuntimeError):
-    """XlsxWriter refused a cell (it would have been dropped from the file)."""
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def export(ui: WebCore, kind: str, stem: str, sheet: str, headers: Sequence[str],
-           rows: Iterable[tuple], count: Callable[[], int], money_columns: Sequence[int],
-           text_columns: Sequence[int], widths: Sequence[int]):
-    """A download of ``rows`` (``count()`` of them), named ``stem`` and the time: a CSV
-    stream (``kind`` "csv"), or an .xlsx built in the background (a redirect to its
-    progress page)."""
+           rows: Iterable[tuple], money_columns: Sequence[int], text_columns: Sequence[int],
+           widths: Sequence[int]):
+    """A download of ``rows``, named ``stem`` and the time, sent as it is written: CSV
+    (``kind`` "csv") or .xlsx."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    locale = i18n.current()
     if kind == "csv":
         attachment(f"{stem}-{stamp}.csv", "text/csv; charset=utf-8")
-        return csv_stream(headers, rows, money_columns, text_columns)
-    currency = settings.get("currency")
+        return _in_locale(csv_stream(headers, rows, money_columns, text_columns), locale)
+    attachment(f"{stem}-{stamp}.xlsx", XLSX_TYPE)
+    return _in_locale(_logged(xlsx_stream(sheet, headers, rows, money_columns, widths,
+                                          settings.get("currency")), f"{stem}.xlsx"), locale)
 
-    def build(job: Job) -> None:
-        job.total = count()
-        write_xlsx(job.path, sheet, headers, rows, money_columns, widths, currency,
-                   progress=lambda done: setattr(job, "done", done))
 
-    session = ui.session()
-    owner = session.username if session else ""
+def _in_locale(chunks: Iterator[Any], locale: str) -> Iterator[Any]:
+    """``chunks`` made in ``locale``: the server sends them after the handler returned,
+    when the request's language is no longer set (a row's note, say, is translated as it
+    is read)."""
+    while True:
+        with i18n.using(locale):
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+        yield chunk
+
+
+def _logged(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    """``chunks``, with a failure logged: the answer has started, so the download can
+    only break off (the browser reports it failed; the file never arrives short)."""
     try:
-        job = ui.export_jobs.start(owner, f"{stem}-{stamp}.xlsx", export_dir(), build)
-    except ExportsBusy as exc:
-        raise ui.error_page(503, str(exc), _("Busy")) from None
-    bottle.redirect(f"/exports/{job.id}", 303)
-
-
-def progress_page(ui: WebCore, job_id: str):
-    """How far the build is (the page reloads itself every second), then its download."""
-    job = _own_job(ui, job_id)
-    return ui.render("export_progress.tpl", title=_("Download"), job=job,
-                     refresh=1 if job.running else 0)
-
-
-def download(ui: WebCore, job_id: str):
-    job = _own_job(ui, job_id)
-    if not job.ready:
-        bottle.redirect(f"/exports/{job.id}", 303)
-    try:
-        handle = open(job.path, "rb")
-    except FileNotFoundError:
-        raise ui.error_page(404, _("This download was cleaned up; export it again.")) from None
-    attachment(job.filename, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    bottle.response.content_length = os.fstat(handle.fileno()).st_size
-    return handle
-
-
-def _own_job(ui: WebCore, job_id: str) -> Job:
-    session = ui.session()
-    job = ui.export_jobs.get(job_id, session.username if session else "")
-    if job is None:
-        raise ui.error_page(404, _("There is no such download (they are kept for 30 minutes)."))
-    return job
+        yield from chunks
+    except Exception:
+        log.exception("export %s broke off", what)
+        raise
 
 
 def attachment(filename: str, content_type: str) -> None:
@@ -105,15 +81,6 @@ def local_time(ts: int, zone) -> dt.datetime:
 def time_header(label: str, zone) -> str:
     """The header of a time column, naming the box's zone: ``Time (Europe/Berlin)``."""
     return f"{label} ({getattr(zone, 'key', None) or zone})"
-
-
-def export_dir() -> str:
-    """Scratch folder for xlsx files being built: next to the database (flash), not /tmp
-    (often RAM on the box)."""
-    base = Path(store.database_path()).parent if store.db.database else Path(tempfile.gettempdir())
-    path = base / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
 
 
 def csv_stream(headers: Sequence[str], rows: Iterable[tuple], money_columns: Sequence[int],
@@ -143,78 +110,3 @@ def csv_stream(headers: Sequence[str], rows: Iterable[tuple], money_columns: Seq
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue().encode("utf-8")
-
-
-units_to_decimal = money_number
-
-
-def write_xlsx(path: str, sheet: str, headers: Sequence[str], rows: Iterable[tuple],
-               money_columns: Sequence[int], widths: Sequence[int], currency: str, *,
-               max_rows: int = XLSX_MAX_ROWS,
-               progress: Optional[Callable[[int], None]] = None) -> int:
-    """Write ``rows`` into the .xlsx ``path`` (XlsxWriter, constant_memory: one row in
-    memory at a time) and return how many were written.  Money cells are numbers in the
-    currency's format, datetimes are dates, other text is text (never a formula).  A
-    sheet holds ``max_rows`` rows with its header; the rows after go on a next sheet,
-    "``sheet`` (2)" and so on, each with the header.  ``progress(rows written)`` is
-    called every ``PROGRESS_EVERY`` rows."""
-    import xlsxwriter
-
-    folder = os.path.dirname(path) or "."
-    book = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": folder})
-    bold = book.add_format({"bold": True, "bg_color": "#E8EEF4", "border": 1})
-    money_fmt = book.add_format({"num_format": xlsx_money_format(currency)})
-    time_fmt = book.add_format({"num_format": XLSX_TIME_FORMAT})
-    money_set = set(money_columns)
-    sheets = 0
-
-    def new_sheet():
-        nonlocal sheets
-        sheets += 1
-        ws = book.add_worksheet(sheet[:31] if sheets == 1 else f"{sheet[:24]} ({sheets})")
-        for col, width in enumerate(widths):
-            ws.set_column(col, col, width)
-        ws.freeze_panes(1, 0)
-        for col, title in enumerate(headers):
-            ws.write_string(0, col, title, bold)
-        return ws
-
-    def finish(ws, last_row: int) -> None:
-        if last_row:
-            ws.autofilter(0, 0, last_row, len(headers) - 1)
-
-    ws = new_sheet()
-    r = written = 0
-    try:
-        for row in rows:
-            if r == max_rows - 1:  # this sheet is full
-                finish(ws, r)
-                ws, r = new_sheet(), 0
-            r += 1
-            for col, value in enumerate(row):
-                if col in money_set:
-                    status = ws.write_number(r, col, units_to_decimal(value), money_fmt)
-                elif isinstance(value, dt.datetime):
-                    status = ws.write_datetime(r, col, value, time_fmt)
-                elif isinstance(value, int) and not isinstance(value, bool):
-                    status = ws.write_number(r, col, value)
-                else:
-                    status = ws.write_string(r, col, str(value))
-                if status < 0:
-                    raise XlsxError(f"XlsxWriter refused row {r + 1}, column {col + 1} "
-                                    f"of sheet {ws.name} (code {status})")
-            written += 1
-            if progress is not None and written % PROGRESS_EVERY == 0:
-                progress(written)
-        finish(ws, r)
-    finally:
-        book.close()
-    if progress is not None:
-        progress(written)
-    return written
-
-
-ROUTES: List[Route] = [
-    ("/exports/<job_id:re:[A-Za-z0-9_-]{1,64}>", "GET", auth.BILLING, progress_page),
-    ("/exports/<job_id:re:[A-Za-z0-9_-]{1,64}>/file", "GET", auth.BILLING, download),
-]

@@ -29,7 +29,6 @@ def recharges_export(ui: WebCore, kind: str):
              r.post_balance, r.operator, r.note)
             for r in reports.iter_recharges(start, end, keyword))
     return export(ui, kind, "recharge-history", _("Recharge History"), headers, rows,
-                  lambda: reports.count_recharges(start, end, keyword),
                   money_columns=(3, 4, 5), text_columns=(1, 2, 6, 7),
                   widths=(27, 11, 22, 16, 18, 16, 14, 30))
 
