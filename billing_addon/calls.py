@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
-from . import accounts, boottime, money, rates, rating, settings
+from . import accounts, boottime, money, rates, rating, settings, store
 from .errors import Refusal
 from .store import Call, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
@@ -174,6 +174,7 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
     return cursor.lastrowid
 
 
+@store.grouped(store.reservation_group)  # authorizations arriving together share a transaction
 def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Optional[str] = None,
               billing_state: str = "active", running: Optional[boottime.Running] = None
               ) -> Authorization:
@@ -276,6 +277,7 @@ class SettleRequest:
     source: str = "agi"
 
 
+@store.grouped(store.money_group)  # settlements arriving together share a transaction and its fsync
 def settle(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[int] = None,
            *, number: Optional[str] = None, dialed: Optional[str] = None,
            started: Optional[int] = None, source: str = "agi") -> Settlement:
