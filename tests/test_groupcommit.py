@@ -3,7 +3,11 @@ share one transaction; a refused member leaves the others whole; under many thre
 few extensions the reservation rules hold exactly and every answer is the database's."""
 
 import random
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import peewee
 import pytest
@@ -11,9 +15,12 @@ import pytest
 from billing_addon import accounts, calls, settings, store
 from billing_addon.store import Call, Extension, Ledger
 
+from . import group_crash_worker
 from .helpers import amount, make_extension, make_rate, wait_until
+from .test_crash import first_lines
 
 T0 = 1795441378
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def one_batch(group, work):
@@ -222,6 +229,58 @@ def test_many_threads_on_few_extensions(tmp_path, durability):
         for number in numbers:
             bal, reserved = balance(number)
             assert reserved == 0 and bal >= -amount("1")  # never past its credit
+        assert accounts.verify() == []
+    finally:
+        store.close_db()
+
+
+def test_sigkill_mid_batch_loses_no_acknowledged_settlement(tmp_path):
+    """kill -9 of a process whose settlements commit in groups of many: every
+    settlement it acknowledged is in the ledger exactly once; the calls it had not
+    acknowledged, settled again (the CDR's replay), are charged once, none twice."""
+    path = tmp_path / "crash.db"
+    store.init_db(path)
+    for number in group_crash_worker.EXTENSIONS:
+        make_extension(number, balance="100000")
+    make_rate("9", rate="0.01", unit="1")
+    store.close_db()
+    rnd = random.Random(17)
+    lines = []
+    for round_ in range(4):
+        child = subprocess.Popen([sys.executable, "-m", "tests.group_crash_worker", str(path),
+                                  str(round_ * 10_000_000)], stdout=subprocess.PIPE, text=True,
+                                 cwd=ROOT)
+        lines += first_lines(child, 40)  # at work: the groups are forming
+        time.sleep(rnd.random() * 0.5)
+        child.kill()  # SIGKILL, in the middle of a batch: the groups follow each other
+        out, _ = child.communicate(timeout=30)
+        lines += out.split("\n")
+    acknowledged = {line.split()[1] for line in lines if line.startswith("settled ")}
+    largest = max(int(line.split()[1]) for line in lines if line.startswith("grouped "))
+    assert len(acknowledged) > 100 and largest > 2, (len(acknowledged), largest)
+
+    def index_of(uid):
+        return int(uid.split("-")[1])
+
+    store.init_db(path)
+    try:
+        assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert accounts.verify() == []
+        for uid in acknowledged:
+            call = Call.get(Call.uniqueid == uid)
+            expected = group_crash_worker.answered_of(index_of(uid)) * amount("0.01")
+            assert (call.status, call.cost) == ("charged", expected), uid
+            assert Ledger.select().where(Ledger.call == call).count() == 1, uid
+        # the replay: every call settled again, acknowledged or not
+        unsettled = [c.uniqueid for c in Call.select().where(Call.status == "in-progress")]
+        assert unsettled  # the kills cut calls whose settlement was under way
+        for uid in unsettled + sorted(acknowledged):
+            calls.settle(uid, group_crash_worker.answered_of(index_of(uid)), "ANSWER")
+        for call in Call.select():
+            expected = group_crash_worker.answered_of(index_of(call.uniqueid)) * amount("0.01")
+            assert (call.status, call.cost) == ("charged", expected), call.uniqueid
+        charges = Ledger.select().where(Ledger.kind == "call").count()
+        assert charges == Call.select().count()
         assert accounts.verify() == []
     finally:
         store.close_db()
