@@ -29,12 +29,15 @@ class Locked(Exception):
 class Member:
     """One piece of work in a batch: ``run_batch`` sets ``result`` or ``error``."""
 
-    __slots__ = ("function", "args", "deadline", "result", "error", "_turn", "_lead")
+    __slots__ = ("function", "args", "deadline", "together", "result", "error", "_turn",
+                 "_lead")
 
-    def __init__(self, function: Callable[..., Any], args: tuple, deadline: Optional[float]):
+    def __init__(self, function: Callable[..., Any], args: tuple, deadline: Optional[float],
+                 together: Any = None):
         self.function = function
         self.args = args
         self.deadline = deadline  # time.monotonic() value, None: no deadline
+        self.together = together  # for run_batch: how to run it with others of its kind
         self.result: Any = None
         self.error: Optional[BaseException] = None
         self._turn = threading.Event()  # set: the outcome is there, or this thread leads now
@@ -66,10 +69,10 @@ class CommitGroup:
         self.largest = 0
 
     def run(self, function: Callable[..., Any], args: tuple = (),
-            deadline: Optional[float] = None) -> Any:
+            deadline: Optional[float] = None, together: Any = None) -> Any:
         """``function(*args)`` run inside a group transaction; its result (or exception)
         once that transaction committed."""
-        me = Member(function, args, deadline)
+        me = Member(function, args, deadline, together)
         with self._mutex:
             self._queue.append(me)
             lead = me._lead = not self._leading

@@ -78,19 +78,25 @@ def test_a_refused_settlement_leaves_its_batch_whole(db_path):
         lambda: calls.settle("c3", 12, "ANSWER", T0 + 60),
         lambda: calls.settle("nobody", 5, "ANSWER", T0 + 60),
         lambda: calls.settle("c1", 30, "ANSWER", T0 + 60),  # the same call again
+        lambda: calls.settle("c4", 7, "ANSWER", T0 + 120),  # settled at another time
+        lambda: calls.settle("c4", 7, "ANSWER", at=T0 + 120, bad="argument"),
     ])
-    first, bad_seconds, refused, third, unknown, again = outcomes
+    first, bad_seconds, refused, third, unknown, again, fourth, bad_call = outcomes
     assert (first.outcome, first.cost) == ("charged", amount("0.30"))
     assert isinstance(bad_seconds, calls.CallError)
     assert isinstance(refused, accounts.AccountError)
     assert (third.outcome, third.cost) == ("charged", amount("0.12"))
     assert unknown.outcome == "unknown"
     assert (again.outcome, again.cost) == ("duplicate", amount("0.30"))
+    assert (fourth.outcome, fourth.cost) == ("charged", amount("0.07"))
+    assert isinstance(bad_call, TypeError)
+    assert Call.get(Call.uniqueid == "c1").settled_utc == T0 + 60
+    assert Call.get(Call.uniqueid == "c4").settled_utc == T0 + 120
     assert Call.get(Call.uniqueid == "c2").status == "in-progress"  # still reserved
     assert Ledger.select().where(Ledger.operator == "undone").count() == 0
-    assert Ledger.select().where(Ledger.kind == "call").count() == 2
+    assert Ledger.select().where(Ledger.kind == "call").count() == 3
     assert balance("1001")[0] == amount("9.70")
-    assert balance("1002")[0] == amount("9.88")
+    assert balance("1002")[0] == amount("9.81")
     assert accounts.verify() == []
 
 
