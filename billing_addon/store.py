@@ -450,8 +450,8 @@ def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool
     """Run a group's members in one transaction (the leader holds the write queue).
 
     Each member's own ``money_txn``/``reservation_txn`` becomes a savepoint inside it,
-    so a member that raises (a ``Refusal``: no money, locked...) undoes only its own
-    writes and the others commit.  A failure of the transaction itself (BEGIN after
+    so a member that raises (a ``Refusal``: bad input, a balance past the largest
+    amount...) undoes only its own writes and the others commit.  A failure of the transaction itself (BEGIN after
     the earliest deadline of the batch, COMMIT, an error that made SQLite roll it all
     back) is every member's outcome: nothing of the batch was written."""
     if len(members) == 1:  # alone: its own transactions, as without a group
@@ -522,8 +522,9 @@ def _group(synchronous: Callable[[], str], urgent: bool) -> groupcommit.CommitGr
                                    lambda members: _run_batch(members, synchronous(), urgent))
 
 
-# settlements commit together at the money level; authorizations together, without
-# fsync and by the express lane: an authorization never waits for a settlement's fsync
+# settlements commit together at the money level; authorizations among themselves,
+# without fsync and by the express lane (a batch of settlements would make them wait
+# for its fsync)
 money_group = _group(lambda: _money_sync, urgent=False)
 reservation_group = _group(lambda: "NORMAL", urgent=True)
 
