@@ -451,9 +451,10 @@ def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool
 
     Each member's own ``money_txn``/``reservation_txn`` becomes a savepoint inside it,
     so a member that raises (a ``Refusal``: bad input, a balance past the largest
-    amount...) undoes only its own writes and the others commit.  A failure of the transaction itself (BEGIN after
-    the earliest deadline of the batch, COMMIT, an error that made SQLite roll it all
-    back) is every member's outcome: nothing of the batch was written."""
+    amount...) undoes only its own writes and the others commit.  A failure of the
+    transaction itself (BEGIN after the earliest deadline of the batch, COMMIT, an error
+    that made SQLite roll it all back) is every member's outcome: nothing of the batch
+    was written."""
     if len(members) == 1:  # alone: its own transactions, as without a group
         only = members[0]
         try:
