@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
-from . import accounts, boottime, money, rates, rating, settings
+from . import accounts, boottime, money, rates, rating, settings, store
 from .errors import Refusal
 from .store import Call, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
@@ -174,6 +174,7 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
     return cursor.lastrowid
 
 
+@store.grouped(store.reservation_group)  # authorizations arriving together share a transaction
 def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Optional[str] = None,
               billing_state: str = "active", running: Optional[boottime.Running] = None
               ) -> Authorization:
@@ -276,6 +277,50 @@ class SettleRequest:
     source: str = "agi"
 
 
+def _settle_together(invocations: List[Tuple[tuple, dict]]) -> List[Union[Settlement, Exception]]:
+    """The outcomes of ``settle`` called with each (args, kwargs) in turn, by
+    ``settle_many`` (a group commit's settlements: one set of statements for all)."""
+    outcomes: List[Union[Settlement, Exception]] = []
+    requests: List[SettleRequest] = []
+    at: Optional[int] = None
+    for args, kwargs in invocations:
+        try:
+            request, when = _request(*args, **kwargs)
+        except TypeError as exc:  # not settle's arguments: refused alone, as settle would be
+            request, when = None, None
+            error: Exception = exc
+        if requests and (request is None or when != at):
+            outcomes += settle_many(requests, at)
+            requests = []
+        if request is None:
+            outcomes.append(error)
+            continue
+        requests.append(request)
+        at = when
+    if requests:
+        outcomes += settle_many(requests, at)
+    for outcome in outcomes:
+        if isinstance(outcome, Settlement):
+            _log_over_limit(outcome)
+    return outcomes
+
+
+def _request(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[int] = None,
+             *, number: Optional[str] = None, dialed: Optional[str] = None,
+             started: Optional[int] = None, source: str = "agi"
+             ) -> Tuple[SettleRequest, Optional[int]]:
+    """``settle``'s arguments as a request and its ``at``."""
+    return SettleRequest(uniqueid, answered_s, dial_status, number, dialed, started, source), at
+
+
+def _log_over_limit(result: Settlement) -> None:
+    if result.over_limit:
+        log.warning("call %s went on past its limit (not cut by the PBX): charged %d",
+                    result.uniqueid, result.cost)
+
+
+# settlements arriving together share a transaction and its fsync, and its statements
+@store.grouped(store.money_group, many=_settle_together)
 def settle(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[int] = None,
            *, number: Optional[str] = None, dialed: Optional[str] = None,
            started: Optional[int] = None, source: str = "agi") -> Settlement:
@@ -288,9 +333,7 @@ def settle(uniqueid: str, answered_s: int, dial_status: str = "", at: Optional[i
     result = settle_many([request], at)[0]
     if isinstance(result, Exception):
         raise result
-    if result.over_limit:
-        log.warning("call %s went on past its limit (not cut by the PBX): charged %d",
-                    result.uniqueid, result.cost)
+    _log_over_limit(result)
     return result
 
 

@@ -9,22 +9,25 @@ so an acknowledged recharge or settlement survives a power cut; reservations
 (``reservation_txn``) commit with ``synchronous=NORMAL`` because a reservation lost to a
 power cut belongs to a call that the power cut ended too.  Both take the write lock at
 ``BEGIN`` (``IMMEDIATE``), so concurrent writers queue instead of failing mid-way.
+Settlements and authorizations that arrive together share one transaction, and so
+one fsync (``grouped``, ``groupcommit``); each is answered only once it committed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Optional, ParamSpec, Tuple, TypeVar, Union
 
 import peewee as pw
 
-from . import diskspace
+from . import diskspace, groupcommit
 from .writequeue import WriteQueue
 
 
@@ -396,7 +399,8 @@ def _begin_immediate(outermost: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
+def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1) -> Iterator[None]:
+    """``weight``: the calls this transaction holds (a group's), for ``checkpoint_due``."""
     global _commits
     if not _writer.acquire(urgent, _lock_wait_left()):
         # this process's own writers hold it up (say a settlement waiting for another
@@ -411,7 +415,7 @@ def _write_txn(synchronous: str, urgent: bool = False) -> Iterator[None]:
         with _begin_immediate(outermost):
             yield
         if outermost:
-            _commits += 1
+            _commits += weight
             if _commits >= CHECKPOINT_COMMITS:
                 checkpoint_due.set()
     finally:
@@ -434,6 +438,126 @@ def staging_txn():
     """A short write transaction of bulk work that is not in force yet (a rate import's
     rows): no fsync at commit, queued like a settlement."""
     return _write_txn("NORMAL")
+
+
+# --- group commit ------------------------------------------------------------------
+
+GROUP_COMMIT = True  # False: every call commits alone (the benchmark's "before")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool) -> None:
+    """Run a group's members in one transaction (the leader holds the write queue).
+
+    Each member's own ``money_txn``/``reservation_txn`` becomes a savepoint inside it,
+    so a member that raises (a ``Refusal``: bad input, a balance past the largest
+    amount...) undoes only its own writes and the others commit.  A failure of the
+    transaction itself (BEGIN after the earliest deadline of the batch, COMMIT, an error
+    that made SQLite roll it all back) is every member's outcome: nothing of the batch
+    was written."""
+    if len(members) == 1:  # alone: its own transactions, as without a group
+        only = members[0]
+        try:
+            only.result = only.function(*only.args)
+        except Exception as exc:
+            only.error = exc
+        return
+    deadlines = [m.deadline for m in members if m.deadline is not None]
+    before = getattr(_sync, "lock_deadline", None)
+    _sync.lock_deadline = min(deadlines) if deadlines else None
+    try:
+        with _write_txn(synchronous, urgent, weight=len(members)):
+            conn = db.connection()
+            for run in _runs(members):
+                _run_together(run)
+                if not conn.in_transaction:  # SQLite gave the transaction up (disk full...)
+                    raise pw.OperationalError(
+                        f"the group's transaction was rolled back: {run[-1].error}")
+    except Exception as exc:
+        for member in members:
+            member.result, member.error = None, exc
+    finally:
+        _sync.lock_deadline = before
+
+
+def _runs(members: List[groupcommit.Member]) -> Iterator[List[groupcommit.Member]]:
+    """The members in order, those next to each other that can run together (the same
+    ``many`` of ``grouped``) in one list."""
+    run: List[groupcommit.Member] = []
+    for member in members:
+        if run and (member.together is None or run[0].together is None
+                    or member.together[0] is not run[0].together[0]):
+            yield run
+            run = []
+        run.append(member)
+    if run:
+        yield run
+
+
+def _run_together(run: List[groupcommit.Member]) -> None:
+    """Set each member's outcome: its function's, or all at once by their ``many``."""
+    if run[0].together is None:
+        for member in run:
+            try:
+                member.result = member.function(*member.args)
+            except Exception as exc:
+                member.error = exc
+        return
+    try:
+        outcomes: list = run[0].together[0]([member.together[1:] for member in run])
+    except Exception as exc:
+        outcomes = [exc] * len(run)
+    for member, outcome in zip(run, outcomes):
+        if isinstance(outcome, Exception):
+            member.error = outcome
+        else:
+            member.result = outcome
+
+
+def _group(synchronous: Callable[[], str], urgent: bool) -> groupcommit.CommitGroup:
+    def acquire(deadline: Optional[float]) -> bool:
+        return _writer.acquire(urgent, None if deadline is None
+                               else max(0.0, deadline - time.monotonic()))
+
+    return groupcommit.CommitGroup(acquire, _writer.release,
+                                   lambda members: _run_batch(members, synchronous(), urgent))
+
+
+# settlements commit together at the money level; authorizations among themselves,
+# without fsync and by the express lane (a batch of settlements would make them wait
+# for its fsync)
+money_group = _group(lambda: _money_sync, urgent=False)
+reservation_group = _group(lambda: "NORMAL", urgent=True)
+
+
+Many = Callable[[List[Tuple[tuple, dict]]], list]
+
+
+def grouped(group: groupcommit.CommitGroup, many: Optional[Many] = None
+            ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the decorated call (one that writes in ``money_txn``/``reservation_txn``) in
+    ``group``: calls that arrive together share a transaction, and each returns only
+    once that transaction committed.  Called inside a transaction, from a thread that
+    holds the write queue or one that may never wait (the FastAGI loop), it runs alone.
+
+    ``many([(args, kwargs), ...])``: the outcomes (a result, or the exception that
+    refused it) of calls next to each other in a batch, exactly as if they ran one
+    after the other, computed at once (a few set-wise statements instead of each call's)."""
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            if (not GROUP_COMMIT or getattr(_sync, "never_wait", False) or db.in_transaction()
+                    or _writer.owned()):
+                return function(*args, **kwargs)
+            try:
+                return group.run(lambda: function(*args, **kwargs), (),
+                                 getattr(_sync, "lock_deadline", None),
+                                 None if many is None else (many, args, kwargs))
+            except groupcommit.Locked as exc:  # the answer SQLite gives when its wait runs out
+                raise pw.OperationalError(str(exc)) from exc
+        return run
+    return decorate
 
 
 def writes_quick() -> bool:

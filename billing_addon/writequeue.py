@@ -64,6 +64,10 @@ class WriteQueue:
             else:
                 self._owner = None
 
+    def owned(self) -> bool:
+        """This thread holds the lock."""
+        return self._owner == threading.get_ident()
+
     @property
     def idle(self) -> bool:
         """Nobody holds the lock or waits for it (a hint: it may change at once)."""

@@ -1,0 +1,292 @@
+"""Group commit (issue 17 item 1): settlements and authorizations that arrive together
+share one transaction; a refused member leaves the others whole; under many threads on
+few extensions the reservation rules hold exactly and every answer is the database's."""
+
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import peewee
+import pytest
+
+from billing_addon import accounts, calls, settings, store
+from billing_addon.store import Call, Extension, Ledger
+
+from . import group_crash_worker
+from .helpers import amount, make_extension, make_rate, wait_until
+from .test_crash import first_lines
+
+T0 = 1795441378
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one_batch(group, work):
+    """Run each callable of ``work`` in a thread of its own, all in one batch of
+    ``group``: the write queue is held until every one of them queued.  Their outcomes
+    (a result, or the exception raised), in order."""
+    outcomes = [None] * len(work)
+
+    def run(i):
+        try:
+            outcomes[i] = work[i]()
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            outcomes[i] = exc
+
+    batches, members = group.batches, group.members
+    store._writer.acquire()
+    threads = []
+    try:
+        for i in range(len(work)):
+            threads.append(threading.Thread(target=run, args=(i,)))
+            threads[-1].start()
+            # one at a time, so the batch runs them in this order
+            wait_until(lambda n=i + 1: len(group._queue) == n, 10, f"member {i} to queue")
+    finally:
+        store._writer.release()
+    for t in threads:
+        t.join(30)
+    assert (group.batches - batches, group.members - members) == (1, len(work))
+    return outcomes
+
+
+def balance(number):
+    row = Extension.get(Extension.number == number)
+    return row.balance, row.reserved
+
+
+def test_a_refused_settlement_leaves_its_batch_whole(db_path):
+    make_extension("1001", balance="10")
+    make_extension("1002", balance="10")
+    make_rate("9", rate="0.01", unit="1")
+    settings.put("max_call_seconds", "60")  # a call reserves 0.61
+    for uid, number in (("c1", "1001"), ("c2", "1001"), ("c3", "1002"), ("c4", "1002")):
+        assert calls.authorize(number, "912345", T0, uid).result == calls.ALLOWED
+
+    def recharge_then_fail():
+        with store.money_txn():
+            accounts.recharge(["1002"], amount("5"), "undone")
+            raise accounts.AccountError("refused after writing")
+
+    failing = store.grouped(store.money_group)(recharge_then_fail)
+    outcomes = one_batch(store.money_group, [
+        lambda: calls.settle("c1", 30, "ANSWER", T0 + 60),
+        lambda: calls.settle("c2", -1, "ANSWER", T0 + 60),  # refused: bad seconds
+        failing,  # wrote, then refused: its writes are undone, nobody else's
+        lambda: calls.settle("c3", 12, "ANSWER", T0 + 60),
+        lambda: calls.settle("nobody", 5, "ANSWER", T0 + 60),
+        lambda: calls.settle("c1", 30, "ANSWER", T0 + 60),  # the same call again
+        lambda: calls.settle("c4", 7, "ANSWER", T0 + 120),  # settled at another time
+        lambda: calls.settle("c4", 7, "ANSWER", at=T0 + 120, bad="argument"),
+    ])
+    first, bad_seconds, refused, third, unknown, again, fourth, bad_call = outcomes
+    assert (first.outcome, first.cost) == ("charged", amount("0.30"))
+    assert isinstance(bad_seconds, calls.CallError)
+    assert isinstance(refused, accounts.AccountError)
+    assert (third.outcome, third.cost) == ("charged", amount("0.12"))
+    assert unknown.outcome == "unknown"
+    assert (again.outcome, again.cost) == ("duplicate", amount("0.30"))
+    assert (fourth.outcome, fourth.cost) == ("charged", amount("0.07"))
+    assert isinstance(bad_call, TypeError)
+    assert Call.get(Call.uniqueid == "c1").settled_utc == T0 + 60
+    assert Call.get(Call.uniqueid == "c4").settled_utc == T0 + 120
+    assert Call.get(Call.uniqueid == "c2").status == "in-progress"  # still reserved
+    assert Ledger.select().where(Ledger.operator == "undone").count() == 0
+    assert Ledger.select().where(Ledger.kind == "call").count() == 3
+    assert balance("1001")[0] == amount("9.70")
+    assert balance("1002")[0] == amount("9.81")
+    assert accounts.verify() == []
+
+
+def test_refused_authorizations_leave_their_batch_whole(db_path):
+    make_extension("1001", balance="10")
+    make_extension("1002", balance="10")
+    accounts.edit(["1002"], status="locked")
+    make_extension("1003", balance="0.01")  # one second: not enough for a call
+    make_rate("9", rate="0.01", unit="1")
+    settings.put("max_call_seconds", "60")  # a call reserves 0.61
+    outcomes = one_batch(store.reservation_group, [
+        lambda: calls.authorize("1001", "912345", T0, "a1"),
+        lambda: calls.authorize("1002", "912345", T0, "a2"),
+        lambda: calls.authorize("1003", "912345", T0, "a3"),
+        lambda: calls.authorize("1001", "9x", T0, "a4"),  # refused: not a number
+        lambda: calls.authorize("1001", "912345", T0, "a5"),
+        lambda: calls.authorize("1001", "955555", T0, "a1"),  # a1 again, another number
+    ])
+    a1, a2, a3, a4, a5, again = outcomes
+    assert a1.result == calls.ALLOWED and a5.result == calls.ALLOWED
+    assert (a2.result, a2.reason) == (calls.DENIED, calls.LOCKED)
+    assert (a3.result, a3.reason) == (calls.DENIED, calls.NO_FUNDS)
+    assert isinstance(a4, calls.CallError)
+    assert (again.result, again.reason) == (calls.DENIED, calls.ERROR)
+    assert a1.reserved == a5.reserved == amount("0.61")
+    assert balance("1001")[1] == amount("1.22")
+    assert Call.get_or_none(Call.uniqueid == "a4") is None
+    assert accounts.verify() == []
+
+
+def test_a_failed_commit_fails_every_member_and_writes_nothing(db_path):
+    """The transaction itself fails (here: the first member makes SQLite give it up):
+    no member is answered as if written, and none of their writes stay."""
+    make_extension("1001", balance="10")
+    make_rate("9", rate="0.01", unit="1")
+    assert calls.authorize("1001", "912345", T0, "c1").result == calls.ALLOWED
+
+    def end_the_transaction():
+        store.db.connection().rollback()  # what SQLite does on, say, a full disk
+
+    ender = store.grouped(store.money_group)(end_the_transaction)
+    outcomes = one_batch(store.money_group, [
+        lambda: calls.settle("c1", 30, "ANSWER", T0 + 60),
+        ender,
+        lambda: calls.settle("c1", 30, "ANSWER", T0 + 60),
+    ])
+    assert all(isinstance(o, peewee.OperationalError) for o in outcomes), outcomes
+    assert Call.get(Call.uniqueid == "c1").status == "in-progress"
+    assert Ledger.select().where(Ledger.kind == "call").count() == 0
+    assert accounts.verify() == []
+
+
+def test_a_queued_authorization_gives_up_at_its_deadline(db_path):
+    make_extension("1001", balance="10")
+    make_rate("9", rate="0.01", unit="1")
+    outcome = []
+    store._writer.acquire()
+    try:
+        def waiter():
+            with store.lock_wait(0.3):
+                try:
+                    outcome.append(calls.authorize("1001", "912345", T0, "late"))
+                except Exception as exc:  # noqa: BLE001
+                    outcome.append(exc)
+
+        threads = [threading.Thread(target=waiter) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    finally:
+        store._writer.release()
+    assert len(outcome) == 2
+    assert all(isinstance(o, peewee.OperationalError) and "locked" in str(o) for o in outcome)
+    assert not store.reservation_group._queue and not store.reservation_group._leading
+    assert calls.authorize("1001", "912345", T0, "late").result == calls.ALLOWED
+
+
+@pytest.mark.parametrize("durability", ["full", "normal"])
+def test_many_threads_on_few_extensions(tmp_path, durability):
+    """24 threads, 3 extensions with little money: calls overlap, batches form, the
+    money runs out.  No extension spends past balance + credit, every answer is what
+    the database holds, and the ledger explains every balance."""
+    store.init_db(tmp_path / "billing.db", durability=durability)
+    try:
+        numbers = ["2001", "2002", "2003"]
+        for number in numbers:
+            make_extension(number, balance="3", credit="1")
+        make_rate("9", rate="0.01", unit="1")
+        settings.put("max_call_seconds", "60")  # a call reserves 0.61: many at once
+        auths, settles = [], []
+        lock = threading.Lock()
+        money_before = (store.money_group.members, store.money_group.batches)
+        auth_before = (store.reservation_group.members, store.reservation_group.batches)
+
+        def caller(t):
+            rnd = random.Random(t)
+            for i in range(40):
+                uid = f"t{t}-{i}"
+                auth = calls.authorize(numbers[(t + i) % 3], "912345", T0 + i, uid)
+                with lock:
+                    auths.append(auth)
+                if auth.result != calls.ALLOWED:
+                    continue
+                # short calls, so the money lasts most of the run; now and then one
+                # that talks up to its limit (where the PBX cuts it)
+                limit_s = auth.limit_ms // 1000
+                answered = limit_s if rnd.random() < 0.05 else min(limit_s, rnd.randint(0, 3))
+                result = calls.settle(uid, answered, "ANSWER", T0 + i + 60)
+                with lock:
+                    settles.append((auth, answered, result))
+
+        threads = [threading.Thread(target=caller, args=(t,)) for t in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert len(auths) == 24 * 40
+        money_members = store.money_group.members - money_before[0]
+        money_batches = store.money_group.batches - money_before[1]
+        auth_members = store.reservation_group.members - auth_before[0]
+        auth_batches = store.reservation_group.batches - auth_before[1]
+        assert money_members == len(settles) and auth_members == len(auths)
+        assert money_batches < money_members and auth_batches < auth_members  # they grouped
+        denied = [a for a in auths if a.result == calls.DENIED]
+        assert denied and all(a.reason == calls.NO_FUNDS for a in denied)  # money ran out
+        for auth, answered, result in settles:
+            call = Call.get(Call.uniqueid == auth.uniqueid)
+            assert (result.outcome, result.cost) == ("charged", answered * amount("0.01"))
+            assert result.cost <= auth.reserved and not result.over_limit
+            assert (call.status, call.cost, call.limit_ms) == ("charged", result.cost, auth.limit_ms)
+            entries = Ledger.select().where(Ledger.call == call).count()
+            assert entries == (1 if result.cost else 0)
+        for auth in denied:
+            assert Call.get(Call.uniqueid == auth.uniqueid).status == "denied"
+        for number in numbers:
+            bal, reserved = balance(number)
+            assert reserved == 0 and bal >= -amount("1")  # never past its credit
+        assert accounts.verify() == []
+    finally:
+        store.close_db()
+
+
+def test_sigkill_mid_batch_loses_no_acknowledged_settlement(tmp_path):
+    """kill -9 of a process whose settlements commit in groups of many: every
+    settlement it acknowledged is in the ledger exactly once; the calls it had not
+    acknowledged, settled again (the CDR's replay), are charged once, none twice."""
+    path = tmp_path / "crash.db"
+    store.init_db(path)
+    for number in group_crash_worker.EXTENSIONS:
+        make_extension(number, balance="100000")
+    make_rate("9", rate="0.01", unit="1")
+    store.close_db()
+    rnd = random.Random(17)
+    lines = []
+    for round_ in range(4):
+        child = subprocess.Popen([sys.executable, "-m", "tests.group_crash_worker", str(path),
+                                  str(round_ * 10_000_000)], stdout=subprocess.PIPE, text=True,
+                                 cwd=ROOT)
+        lines += first_lines(child, 40)  # at work: the groups are forming
+        time.sleep(rnd.random() * 0.5)
+        child.kill()  # SIGKILL, in the middle of a batch: the groups follow each other
+        out, _ = child.communicate(timeout=30)
+        lines += out.split("\n")
+    acknowledged = {line.split()[1] for line in lines if line.startswith("settled ")}
+    largest = max(int(line.split()[1]) for line in lines if line.startswith("grouped "))
+    assert len(acknowledged) > 100 and largest > 2, (len(acknowledged), largest)
+
+    def index_of(uid):
+        return int(uid.split("-")[1])
+
+    store.init_db(path)
+    try:
+        assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert accounts.verify() == []
+        for uid in acknowledged:
+            call = Call.get(Call.uniqueid == uid)
+            expected = group_crash_worker.answered_of(index_of(uid)) * amount("0.01")
+            assert (call.status, call.cost) == ("charged", expected), uid
+            assert Ledger.select().where(Ledger.call == call).count() == 1, uid
+        # the replay: every call settled again, acknowledged or not
+        unsettled = [c.uniqueid for c in Call.select().where(Call.status == "in-progress")]
+        assert unsettled  # the kills cut calls whose settlement was under way
+        for uid in unsettled + sorted(acknowledged):
+            calls.settle(uid, group_crash_worker.answered_of(index_of(uid)), "ANSWER")
+        for call in Call.select():
+            expected = group_crash_worker.answered_of(index_of(call.uniqueid)) * amount("0.01")
+            assert (call.status, call.cost) == ("charged", expected), call.uniqueid
+        charges = Ledger.select().where(Ledger.kind == "call").count()
+        assert charges == Call.select().count()
+        assert accounts.verify() == []
+    finally:
+        store.close_db()
