@@ -3,6 +3,7 @@ box default, amounts typed and shown with the locale's decimal mark, formats by 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -174,3 +175,27 @@ def test_a_requests_language_ends_with_the_request(env, admin):
     assert i18n.current() == "en"
     assert '<html lang="es">' in desk.get("/no-such-page", check=404).text  # error pages too
     assert "Sign out" in admin.get("/admin/users", check=200).text
+
+
+def test_the_licensing_sentences_are_in_the_users_language(db_path):
+    """hwlicense speaks English; the trial notice and the sign-in refusals are made for
+    each request in its user's language (the box default before sign-in)."""
+    activation = FakeActivation()
+    app = make_app(config.load(None, {}), activation)
+    auth.set_admin_password(ADMIN_PW)
+    admin = Client(app)
+    admin.login("admin", ADMIN_PW)
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    desk = _user(app, "es")
+    activation.now = activation.first + dt.timedelta(days=24, hours=1)  # 5 days left
+    app.billing_ui.forget_activation()
+    notice = re.search(r'id="trial-notice">([^<]*)<', desk.get("/extensions", check=200).text).group(1)
+    assert notice.startswith("La prueba de facturación termina el") and "(quedan 5 día(s))" in notice
+    assert "31 may 2024" in notice  # the date as Spanish writes it
+    admin.post("/admin/activation", {"activate": "0"}, check=303)
+    settings.put("language", "zh_CN")
+    page = Client(app).get("/login", check=200).text
+    user, password = auth.create_billing_user("billing-pass-2")
+    refused = Client(app).login(user.username, password, check=403).text
+    assert "计费已停用" in refused and "Billing is deactivated" not in refused
+    assert "<html lang=\"zh-CN\">" in page
