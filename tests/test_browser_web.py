@@ -499,3 +499,18 @@ def test_a_form_sent_after_signing_out_in_another_tab_comes_back_filled_in(brows
     deep.fill("#password", password)
     deep.click("#login-form button[type=submit]")
     deep.wait_for_url("**/extensions/edit?n=4001")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_settings_fields_in_a_fieldset_stand_under_their_labels(browser, box, width):
+    """Each labelled field of Settings, inside a fieldset or not, is under its label and
+    starts where the label starts (they once ran on as one line: label, box, label...)."""
+    page = signed_in(browser, box, width=width)
+    go(page, "/settings")
+    for field in ("timezone", "hotel_name", "hotel_address", "low_balance_threshold",
+                  "alert_emails", "smtp_host", "smtp_port", "smtp_security", "smtp_user"):
+        label = page.locator(f"label[for={field}]").bounding_box()
+        box_ = page.locator(f"#{field}").bounding_box()
+        assert label["y"] + label["height"] <= box_["y"] + 1, field
+        assert abs(label["x"] - box_["x"]) <= 2, field
+    page.context.close()
