@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import call_days, money
 from .errors import Refusal
-from .store import Setting, db, money_txn
+from .store import Setting, money_txn, sql
 
 
 class SettingError(Refusal):
@@ -169,11 +169,14 @@ OPTIONS: Dict[str, Option] = {
 SECRETS = frozenset({"smtp_password"})  # never shown back: get_all() blanks them
 
 
+_DEFAULTS = {key: option.default for key, option in OPTIONS.items()}
+_DEFAULTS["rates_version"] = "0"
+
+
 def snapshot() -> Dict[str, str]:
     """Every setting (defaults filled in) and the rates version, in one cheap query."""
-    values = {key: option.default for key, option in OPTIONS.items()}
-    values["rates_version"] = "0"
-    values.update(db.execute_sql("SELECT key, value FROM setting").fetchall())
+    values = dict(_DEFAULTS)
+    values.update(sql("SELECT key, value FROM setting").fetchall())
     return values
 
 
