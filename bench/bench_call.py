@@ -95,8 +95,11 @@ def _load(command: List[str], port: int, seconds: float, rate: float, first: int
     return json.loads(out.stdout)
 
 
+MODES = (("separate", ""), ("one_variable", "BILLING_ANSWER"))
+
+
 def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
-            paced_runs: int = PACED_RUNS) -> dict:
+            paced_runs: int = PACED_RUNS, modes=MODES) -> dict:
     """Both ways of answering, in turn, from one server: a variable each (a site's own
     dialplan) and the whole answer in one (the shipped dialplan)."""
     figures: dict = {}
@@ -115,7 +118,7 @@ def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
         try:
             port = bench_pbx._wait_port(folder / "log" / "daemon.log")
             first = 0
-            for mode, variable in (("separate", ""), ("one_variable", "BILLING_ANSWER")):
+            for mode, variable in modes:
                 _load(client, port, 1.0, PACED_RATE, first, variable)
                 cpu = _cpu_seconds(server.pid)
                 saturated = _load(client, port, seconds, 0, first + 1000, variable)

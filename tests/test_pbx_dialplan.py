@@ -40,18 +40,14 @@ def test_labels_and_contexts():
 
 def test_scripts_and_arguments_match_the_server():
     scripts = re.findall(r"AGI\(agi://\$\{BILLING_AGI\}/(\w+),", TEXT)
-    # settle twice: in billing-dial when the caller is still there after Dial, and
-    # from the hangup handler's own channel
-    assert scripts == ["authorize", "settle", "balance", "settle"]
+    assert scripts == ["authorize", "balance", "settle"]
     assert set(scripts) == set(make_handlers(lambda: "active"))
     assert "AGI(agi://${BILLING_AGI}/settle,${BILLING_SETTLE})" in TEXT
     line = next(line for line in TEXT.splitlines() if "BILLING_SETTLE=" in line)
-    settle = line.split("BILLING_SETTLE=", 1)[1].rstrip()[:-3]  # without ")))"
-    arguments = ["${CDR(billsec)}", "${DIALSTATUS}", "${UNIQUEID}", "${ANSWEREDTIME}",
-                 "${CALLERID(num)}", "${BILLING_DIALED}", "${ANSWEREDTIME_MS}"]
-    assert settle.split(",") == arguments
-    in_dial = next(line for line in contexts()["billing-dial"] if "/settle," in line)
-    assert in_dial.split("/settle,", 1)[1][:-1].split(",") == arguments + ["BILLING_SETTLED"]
+    settle = line.split("BILLING_SETTLE=", 1)[1].rstrip()[:-2]  # without "))"
+    assert settle.split(",") == ["${CDR(billsec)}", "${DIALSTATUS}", "${UNIQUEID}",
+                                 "${ANSWEREDTIME}", "${CALLERID(num)}", "${BILLING_DIALED}",
+                                 "${ANSWEREDTIME_MS}"]
 
 
 def test_recorded_facts():
@@ -92,15 +88,8 @@ def test_every_wait_is_bounded():
     assert authorize < dial.index("n(decide),Set(TIMEOUT(absolute)=${LOCAL(absolute)})")
     assert "exten => T,1," in dial and "Goto(s,decide)" in dial
     settle = contexts()["billing-settle"]
-    # the handler's first step: ${CDR(billsec)} is right only there; nothing to do when
-    # billing-dial settled the call on the live channel
-    assert settle[0].startswith('exten => s,1,ExecIf($["${BILLING_SETTLED}" != "1"]?'
-                                'Originate(Local/s@billing-settle-agi,')
-    # settle in billing-dial: bounded like authorize, its timeout back to "settled"
-    settling = dial.index("/settle,")
-    assert dial.index("Set(LOCAL(settling)=1)") < dial.index(bound, authorize + 1) < settling
-    assert settling < dial.index("n(settled),Set(TIMEOUT(absolute)=${LOCAL(absolute)})")
-    assert 'GotoIf($["${LOCAL(settling)}" = "1"]?s,settled)' in dial
+    # the handler's first step: ${CDR(billsec)} is right only there
+    assert settle[0].startswith("exten => s,1,Originate(Local/s@billing-settle-agi,")
     assert ",${IF($[\"${BILLING_WAIT_SECONDS}\" = \"\"]?2:${BILLING_WAIT_SECONDS})},a" in settle[0]
     agi = "\n".join(contexts()["billing-settle-agi"])
     assert agi.index("Set(AGIEXITONHANGUP=yes)") < agi.index("/settle,")

@@ -540,21 +540,3 @@ def test_the_answer_in_one_variable_is_one_round_trip(server):
                                           ["1001", "1234567", "no such; name"]))
     assert odd.commands[-1] == "SET VARIABLE BILLING_RESULT ALLOWED"
     assert Call.select().count() == 3  # the bad number was refused before any write
-
-
-def test_settle_on_the_live_channel_tells_the_hangup_handler_it_is_done(server):
-    """Issue #17 item 3: billing-dial settles after Dial on the caller's channel and
-    names BILLING_SETTLED; it is set only once the settlement is written, so the hangup
-    handler starts no second settle.  Without the name, nothing is sent (as before)."""
-    replay(server.address, make_env("authorize", "1795441378.81", ["1001", "1234567"]))
-    replay(server.address, make_env("authorize", "1795441378.82", ["1001", "1234567"]))
-    args = ["3", "ANSWER", "", "3", "1001", "1234567", "2500"]
-    told = replay(server.address, make_env("settle", "1795441378.81", args + ["BILLING_SETTLED"]))
-    assert told.commands == ["SET VARIABLE BILLING_SETTLED 1"]
-    assert Call.get(Call.uniqueid == "1795441378.81").status == "charged"
-    silent = replay(server.address, make_env("settle", "1795441378.82", args))
-    assert silent.commands == [] and Call.get(Call.uniqueid == "1795441378.82").status == "charged"
-    # a refused settlement is not "done": the handler's settle (and the CDR) still come
-    refused = replay(server.address, make_env("settle", "x" * 70, args + ["BILLING_SETTLED"]))
-    assert refused.commands == []
-    assert accounts.verify() == []

@@ -12,9 +12,7 @@ variable name (``authorize,<caller>,<dialed>,BILLING_ANSWER``), the whole answer
 round trip instead of up to five.
 
 settle: ``AGI(agi://host/settle,${CDR(billsec)},${DIALSTATUS},${UNIQUEID},
-${ANSWEREDTIME}[,<caller>,<dialed>[,${ANSWEREDTIME_MS}[,<variable>]]])``; with the
-variable (the shipped dialplan's BILLING_SETTLED) it is set to 1 once the settlement is
-written, so that the hangup handler does not start another settle for the call.  Every started second is
+${ANSWEREDTIME}[,<caller>,<dialed>[,${ANSWEREDTIME_MS}]])``.  Every started second is
 billed: the answered time is ANSWEREDTIME_MS rounded up to whole seconds when given
 (Asterisk 22 sets it; ANSWEREDTIME and the CDR's billsec are truncated), else
 ANSWEREDTIME, else the billsec argument (the recordings show ``GET VARIABLE
@@ -194,15 +192,8 @@ def settle(env: Dict[str, str], billing_state: BillingState = lambda: "active") 
     seconds = started_seconds(answered_ms, answered, billsec)
     number = _arg(values, 4) or env.get("agi_accountcode") or env.get("agi_callerid") or None
     dialed = _arg(values, 5) or None
-    into = _arg(values, 7)
-    result = yield agi.Work(_settle_now, (uniqueid, seconds, dial_status, number, dialed,
-                                          billing_state))
-    if result is not None and _ANSWER_VARIABLE.match(into):
-        try:  # written (and durable): the hangup handler need not settle it again
-            yield agi.set_variable(into, "1")
-        except agi.Abandoned:
-            pass
-    return result
+    return (yield agi.Work(_settle_now, (uniqueid, seconds, dial_status, number, dialed,
+                                         billing_state)))
 
 
 def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[str],
