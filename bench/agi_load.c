@@ -9,7 +9,9 @@
  * send "HANGUP" and close.  Slots run free (saturation) or paced so that together
  * they offer RATE calls per second.  Latency is connect to close.
  *
- * usage: agi_load PORT CONNECTIONS SECONDS RATE FIRST_CALL   (RATE 0 = free running)
+ * usage: agi_load PORT CONNECTIONS SECONDS RATE FIRST_CALL [ANSWER_VARIABLE]
+ *   RATE 0 = free running; ANSWER_VARIABLE (say BILLING_ANSWER): the third authorize
+ *   argument of the shipped dialplan, which asks for the whole answer in that variable
  * prints one JSON line: calls, not_allowed, per_s, p50_ms, p99_ms
  */
 #include <arpa/inet.h>
@@ -45,6 +47,9 @@ static long count, not_allowed;
 static int port, connections, epfd;
 static long first_call;
 static double interval, stop_at;
+static const char *answer_var; /* NULL: the answer comes as a variable each */
+static char allowed_line[128];
+static size_t allowed_len;
 
 static double now(void) {
     struct timespec ts;
@@ -82,8 +87,9 @@ static void start_call(int i) {
         "agi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\nagi_dnid: unknown\n"
         "agi_rdnis: unknown\nagi_context: from-internal\nagi_extension: 91234567\n"
         "agi_priority: 5\nagi_enhanced: 0.0\nagi_accountcode: %d\n"
-        "agi_threadid: 140445748225728\nagi_arg_1: %d\nagi_arg_2: 91234567\n\n",
-        T0 + first_call + i, s->n, ext, ext, ext, ext);
+        "agi_threadid: 140445748225728\nagi_arg_1: %d\nagi_arg_2: 91234567\n%s%s%s\n",
+        T0 + first_call + i, s->n, ext, ext, ext, ext, answer_var ? "agi_arg_3: " : "",
+        answer_var ? answer_var : "", answer_var ? "\n" : "");
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
     addr.sin_port = htons((unsigned short)port);
@@ -128,7 +134,8 @@ static void on_readable(int i) {
     char *line = s->buf, *end;
     while ((end = memchr(line, '\n', s->used - (size_t)(line - s->buf))) != NULL) {
         *end = 0;
-        if (strcmp(line, "SET VARIABLE BILLING_RESULT ALLOWED") == 0) s->allowed = 1;
+        if (strncmp(line, allowed_line, allowed_len) == 0 &&
+            (answer_var || line[allowed_len] == 0)) s->allowed = 1;
         send_all(s->fd, "200 result=1\n", 13);
         line = end + 1;
     }
@@ -137,10 +144,16 @@ static void on_readable(int i) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS RATE FIRST_CALL\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS RATE FIRST_CALL [ANSWER_VARIABLE]\n",
+                argv[0]);
         return 2;
     }
+    answer_var = argc == 7 ? argv[6] : NULL;
+    if (answer_var && strlen(answer_var) > 64) return 2;
+    snprintf(allowed_line, sizeof allowed_line, "SET VARIABLE %s ALLOWED%s",
+             answer_var ? answer_var : "BILLING_RESULT", answer_var ? "," : "");
+    allowed_len = strlen(allowed_line);
     port = atoi(argv[1]);
     connections = atoi(argv[2]);
     double seconds = atof(argv[3]), rate = atof(argv[4]);

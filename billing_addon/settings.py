@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import call_days, i18n, money
 from .errors import Refusal
 from .i18n import _
-from .store import Setting, db, money_txn
+from .store import Setting, money_txn, sql, sql_one
 
 
 class SettingError(Refusal):
@@ -175,11 +175,14 @@ OPTIONS: Dict[str, Option] = {
 SECRETS = frozenset({"smtp_password"})  # never shown back: get_all() blanks them
 
 
+_DEFAULTS = {key: option.default for key, option in OPTIONS.items()}
+_DEFAULTS["rates_version"] = "0"
+
+
 def snapshot() -> Dict[str, str]:
     """Every setting (defaults filled in) and the rates version, in one cheap query."""
-    values = {key: option.default for key, option in OPTIONS.items()}
-    values["rates_version"] = "0"
-    values.update(db.execute_sql("SELECT key, value FROM setting").fetchall())
+    values = dict(_DEFAULTS)
+    values.update(sql("SELECT key, value FROM setting").fetchall())
     return values
 
 
@@ -187,7 +190,7 @@ def get(key: str) -> str:
     option = OPTIONS[key]
     # a plain statement: every page reads a few settings (currency, zone, its label),
     # and building peewee's query cost several times SQLite's lookup
-    row = db.execute_sql("SELECT value FROM setting WHERE key = ?", (key,)).fetchone()
+    row = sql_one("SELECT value FROM setting WHERE key = ?", (key,))
     return row[0] if row else option.default
 
 

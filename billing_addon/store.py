@@ -567,10 +567,16 @@ def writes_quick() -> bool:
     return _writer.only_urgent and not _checkpointing
 
 
+# peewee's error types for sqlite3's, as ``db.execute_sql`` raises them
+_peewee_errors = pw.__exception_wrapper__
+
+
 def sql(query: str, params: tuple = ()):
     """Run one SQL statement on this thread's connection; for the hot call path, where
-    building the query with peewee costs more than running it."""
-    return db.execute_sql(query, params)
+    building the query with peewee costs more than running it (and even its
+    ``execute_sql`` costs as much as a short statement: straight to the connection)."""
+    with _peewee_errors:
+        return db.connection().execute(query, params)
 
 
 _IN_CHUNK = 500  # SQLite before 3.32 allows 999 parameters a statement
@@ -581,7 +587,7 @@ def sql_in(query: str, keys: list) -> list:
     rows: list = []
     for i in range(0, len(keys), _IN_CHUNK):
         chunk = keys[i:i + _IN_CHUNK]
-        rows += db.execute_sql(query.format(", ".join("?" * len(chunk))), tuple(chunk)).fetchall()
+        rows += sql(query.format(", ".join("?" * len(chunk))), tuple(chunk)).fetchall()
     return rows
 
 
@@ -592,7 +598,7 @@ def sql_many(query: str, rows: list) -> None:
 
 
 def sql_one(query: str, params: tuple = ()):
-    return db.execute_sql(query, params).fetchone()
+    return sql(query, params).fetchone()
 
 
 def database_path() -> str:

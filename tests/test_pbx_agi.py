@@ -1,5 +1,7 @@
 """The FastAGI protocol pieces against the recorded bytes."""
 
+import collections
+
 import pytest
 
 from billing_addon.pbx import agi
@@ -159,3 +161,35 @@ def test_settle_bills_every_started_second(ms, answered, billsec, seconds):
     from billing_addon.pbx.handlers import started_seconds
 
     assert started_seconds(ms, answered, billsec) == seconds
+
+
+@pytest.mark.parametrize("name", [n for n in sessions() if "\n\n" in sidecar(n)["raw_received"]])
+def test_a_whole_environment_block_reads_as_line_by_line(name):
+    """``feed_lines`` (the server's: a block at a time) reads every recorded environment
+    as ``feed`` does, and leaves the lines after its end."""
+    lines = env_bytes(name).decode("utf-8").split("\n")[:-1]
+    one = agi.EnvReader()
+    assert [one.feed(line) for line in lines][-1]
+    block = agi.EnvReader()
+    pending = collections.deque(lines + ["200 result=1"])
+    assert block.feed_lines(pending) and list(pending) == ["200 result=1"]
+    assert block.env == one.env and block.hungup == one.hungup
+
+
+@pytest.mark.parametrize("line", ["agi_network yes", "HELLO: x", "agi_bad-name: x", "agi_x y: z"])
+def test_a_bad_line_in_a_block_is_refused(line):
+    reader = agi.EnvReader()
+    with pytest.raises(agi.AgiError):
+        reader.feed_lines(collections.deque(["agi_network: yes", line, ""]))
+
+
+def test_environment_limits_hold_for_a_block():
+    with pytest.raises(agi.AgiError, match="too many lines"):
+        agi.EnvReader().feed_lines(collections.deque(
+            [f"agi_arg_{n}: x" for n in range(agi.MAX_ENV_LINES + 1)]))
+    with pytest.raises(agi.AgiError, match="too big"):
+        agi.EnvReader().feed_lines(collections.deque(
+            [f"agi_arg_{n}: " + "x" * 4000 for n in range(agi.MAX_ENV_LINES)]))
+    reader = agi.EnvReader()
+    assert reader.feed_lines(collections.deque(["agi_network: yes", "HANGUP", ""]))
+    assert reader.hungup and reader.env == {"agi_network": "yes"}

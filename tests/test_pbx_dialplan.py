@@ -55,8 +55,12 @@ def test_recorded_facts():
     text = "\n".join(dial)
     # settle is pushed before authorize (a hangup during authorize skips the dialplan)
     assert text.index("hangup_handler_push") < text.index("/authorize")
-    # results are cleared first: a stale ALLOWED must not survive a failed authorize
-    assert text.index("Set(BILLING_RESULT=)") < text.index("/authorize")
+    # the answer is cleared first, and every answer variable is set from it after
+    # authorize: a stale ALLOWED (or limit) must not survive a failed authorize
+    assert text.index("Set(BILLING_ANSWER=)") < text.index("/authorize")
+    split = text.index("Set(ARRAY(BILLING_RESULT,BILLING_REASON,BILLING_LIMIT_MS,"
+                       "BILLING_WARN_MS,BILLING_LOW)=${BILLING_ANSWER})")
+    assert text.index("n(decide),") < split < text.index("?allowed)")
     # only ALLOWED with a limit dials with L(); ALLOWED without one goes to the fail mode
     assert ('GotoIf($["${BILLING_RESULT}" = "ALLOWED" & "${BILLING_LIMIT_MS}" != ""]?allowed)'
             in text)
@@ -76,10 +80,11 @@ def test_every_wait_is_bounded():
     dial = "\n".join(contexts()["billing-dial"])
     authorize = dial.index("/authorize,")
     assert dial.index("Set(LOCAL(AGIEXITONHANGUP)=yes)") < authorize
-    assert dial.index("Set(TIMEOUT(absolute)=${LOCAL(wait)})") < authorize
+    bound = ('Set(TIMEOUT(absolute)=${IF($["${BILLING_WAIT_SECONDS}" = ""]?2:'
+             '${BILLING_WAIT_SECONDS})})')
+    assert dial.index(bound) < authorize
     # the channel's own absolute timeout is kept and put back after authorize
-    assert dial.index("Set(LOCAL(absolute)=${TIMEOUT(absolute)})") < dial.index(
-        "Set(TIMEOUT(absolute)=${LOCAL(wait)})")
+    assert dial.index("Set(LOCAL(absolute)=${TIMEOUT(absolute)})") < dial.index(bound)
     assert authorize < dial.index("n(decide),Set(TIMEOUT(absolute)=${LOCAL(absolute)})")
     assert "exten => T,1," in dial and "Goto(s,decide)" in dial
     settle = contexts()["billing-settle"]
@@ -92,8 +97,8 @@ def test_every_wait_is_bounded():
 
 def test_low_balance_prompt_and_balance_announcement():
     text = "\n".join(contexts()["billing-dial"])
-    # BILLING_LOW is cleared with the other answers and the prompt plays only on ALLOWED
-    assert text.index("Set(BILLING_LOW=)") < text.index("/authorize")
+    # BILLING_LOW is set from the answer with the others and the prompt plays only on ALLOWED
+    assert ",BILLING_LOW)=${BILLING_ANSWER})" in text
     topup = text.index("Playback(${BILLING_SOUND_TOPUP},noanswer)")
     assert text.index("(allowed)") < topup < text.index("Dial(${ARG2},${ARG3},${LOCAL(opts)}")
     assert '"${BILLING_LOW}" = "1"' in text
@@ -102,3 +107,21 @@ def test_low_balance_prompt_and_balance_announcement():
     assert balance.index("TIMEOUT(absolute)=") < balance.index("/balance")
     assert "SayNumber(${BILLING_BALANCE_UNITS})" in balance
     assert "SayNumber(${BILLING_BALANCE_CENTS})" in balance
+
+
+def test_authorize_answers_in_one_variable_and_an_allowed_call_takes_few_steps():
+    """Issue #17 item 3: one round trip for the answer (the third argument names the
+    variable), and an allowed call runs at most 19 dialplan steps up to its Dial (27
+    before), each of which costs Asterisk time on every call."""
+    dial = contexts()["billing-dial"]
+    assert any("/authorize,${CALLERID(num)},${ARG1},BILLING_ANSWER)" in line for line in dial)
+    steps = [line for line in dial if line.startswith(("exten => s,", "same =>"))]
+    label = {}
+    for n, line in enumerate(steps):
+        match = re.match(r"same => n\(([\w-]+)\)", line)
+        if match:
+            label[match.group(1)] = n
+    dial_step = next(n for n, line in enumerate(steps) if "${LOCAL(opts)}" in line and "Dial(" in line)
+    # up to decide, decide's four steps to the "allowed" GotoIf, then allowed to Dial
+    allowed_path = label["decide"] + 4 + (dial_step - label["allowed"] + 1)
+    assert allowed_path <= 19, allowed_path

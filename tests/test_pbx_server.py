@@ -519,3 +519,24 @@ def test_settle_tries_again_when_the_database_stays_locked(server, monkeypatch):
     replay(server.address, env_bytes("a-limit-cut-settle"))
     assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged")
     assert failures == [1] and accounts.verify() == []
+
+
+def test_the_answer_in_one_variable_is_one_round_trip(server):
+    """Issue #17 item 3: with a third argument naming a variable (the shipped dialplan's
+    BILLING_ANSWER), the whole answer is one SET VARIABLE, which the dialplan splits with
+    ARRAY(); without it, a variable each as before (a site's own dialplan)."""
+    one = replay(server.address, make_env("authorize", "1795441378.71",
+                                          ["1001", "1234567", "BILLING_ANSWER"]))
+    assert one.commands == ["SET VARIABLE BILLING_ANSWER ALLOWED,,60000,,"]
+    each = replay(server.address, make_env("authorize", "1795441378.72", ["1001", "1234567"]))
+    assert each.commands == ["SET VARIABLE BILLING_LIMIT_MS 60000",
+                             "SET VARIABLE BILLING_RESULT ALLOWED"]
+    # a denial carries its reason in the same place; a third argument that is no
+    # variable name is ignored (a variable each)
+    denied = replay(server.address, make_env("authorize", "1795441378.73",
+                                             ["1001", "12-34", "BILLING_ANSWER"]))
+    assert denied.commands == ["SET VARIABLE BILLING_ANSWER DENIED,error,,,"]
+    odd = replay(server.address, make_env("authorize", "1795441378.74",
+                                          ["1001", "1234567", "no such; name"]))
+    assert odd.commands[-1] == "SET VARIABLE BILLING_RESULT ALLOWED"
+    assert Call.select().count() == 3  # the bad number was refused before any write

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Generator, List, Mapping, Optional, Tuple, Union
 
 MAX_LINE = 4096  # one env or reply line; Asterisk's own buffers are smaller
 MAX_ENV_LINES = 256  # 24 agi_* lines plus the arguments
@@ -148,6 +148,26 @@ class EnvReader:
         self._lines = 0
         self._bytes = 0
 
+    def feed_lines(self, lines: Deque[str]) -> bool:
+        """``feed`` the lines from the left of ``lines`` until the environment ends
+        (True; the lines after it are left) or they run out (False).  One call per
+        block instead of one per line: Asterisk sends the whole environment at once."""
+        env = self.env
+        while lines:
+            line = lines.popleft()
+            self._lines += 1
+            self._bytes += len(line) + 1
+            if self._bytes > MAX_ENV_BYTES:
+                raise AgiError("environment too big")
+            if self._lines > MAX_ENV_LINES:
+                raise AgiError("environment has too many lines")
+            name, sep, value = line.partition(": ")
+            if sep and name[:4] == "agi_" and name[4:].replace("_", "").isalnum():
+                env[name] = value  # the usual line, checked as parse_env_line does
+            elif self.feed_other(line):
+                return True
+        return False
+
     def feed(self, line: str) -> bool:
         self._lines += 1
         self._bytes += len(line) + 1
@@ -155,6 +175,10 @@ class EnvReader:
             raise AgiError("environment too big")
         if self._lines > MAX_ENV_LINES:
             raise AgiError("environment has too many lines")
+        return self.feed_other(line)
+
+    def feed_other(self, line: str) -> bool:
+        """A line after its size was counted: the end, HANGUP or an ``agi_`` line."""
         if line == "":
             if not self.env:
                 raise AgiError("empty environment")

@@ -5,7 +5,11 @@ authorize: ``AGI(agi://host/authorize,<caller>,<dialed>)``.  Answers with
 apply ``BILLING_REASON`` (locked, no-funds, no-rate, billing-inactive, error),
 ``BILLING_LIMIT_MS`` and ``BILLING_WARN_MS``, and ``BILLING_LOW=1`` on an ALLOWED call
 whose extension's balance is below its low-balance threshold.  Without arguments the caller is
-``agi_callerid`` and the dialed number ``agi_extension``.
+``agi_callerid`` and the dialed number ``agi_extension``.  With a third argument, a
+variable name (``authorize,<caller>,<dialed>,BILLING_ANSWER``), the whole answer is one
+``SET VARIABLE`` of that variable instead, ``result,reason,limit_ms,warn_ms,low``
+(``ALLOWED,,59000,30000,``), which the shipped dialplan splits with ``ARRAY()``: one
+round trip instead of up to five.
 
 settle: ``AGI(agi://host/settle,${CDR(billsec)},${DIALSTATUS},${UNIQUEID},
 ${ANSWEREDTIME}[,<caller>,<dialed>[,${ANSWEREDTIME_MS}]])``.  Every started second is
@@ -23,7 +27,7 @@ import logging
 import re
 import sqlite3
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import peewee as pw
 
@@ -79,27 +83,20 @@ def authorize(env: Dict[str, str], billing_state: BillingState,
     values = agi.args(env)
     number = _arg(values, 0) or env.get("agi_callerid", "")
     dialed = _arg(values, 1) or env.get("agi_extension", "")
+    into = _arg(values, 2)
     auth = yield agi.Work(_decide_now, (number, dialed, env.get("agi_uniqueid") or None,
                                         billing_state, wait_seconds), urgent=True)
-    # BILLING_RESULT goes last: a session cut short must never leave ALLOWED without
-    # its limit on the channel (the dialplan also refuses an ALLOWED without a limit)
-    answer = []
-    if auth.reason:
-        answer.append(("BILLING_REASON", auth.reason))
-    if auth.limit_ms:
-        answer.append(("BILLING_LIMIT_MS", str(auth.limit_ms)))
-    if auth.warn_ms:
-        answer.append(("BILLING_WARN_MS", str(auth.warn_ms)))
-    if auth.low:
-        answer.append(("BILLING_LOW", "1"))
-    answer.append(("BILLING_RESULT", auth.result))
+    if _ANSWER_VARIABLE.match(into):
+        answer = [(into, one_answer(auth))]
+    else:
+        answer = _separate_answers(auth)
     delivered = False
     try:
         for name, value in answer:
             reply = yield agi.set_variable(name, value)
             if not reply.ok:
                 log.warning("SET VARIABLE %s answered %d %s", name, reply.code, reply.text[:80])
-        delivered = reply.ok  # Asterisk has BILLING_RESULT: the call may go on
+        delivered = reply.ok  # Asterisk has the result: the call may go on
     except agi.Abandoned:
         pass  # the connection is gone (caller hung up, Asterisk gave up waiting)
     if not delivered and auth.result == calls.ALLOWED:
@@ -111,6 +108,33 @@ def authorize(env: Dict[str, str], billing_state: BillingState,
     log.debug("authorize %s -> %s: %s %s %s", number, dialed, auth.result, auth.reason,
               auth.limit_ms)
     return auth
+
+
+_ANSWER_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
+
+
+def one_answer(auth: calls.Authorization) -> str:
+    """The whole answer as one value, for the dialplan's ``ARRAY()``: result, reason,
+    limit, warning, low (empty where they do not apply; none of them has a comma)."""
+    return ",".join((auth.result, auth.reason, str(auth.limit_ms or ""),
+                     str(auth.warn_ms or ""), "1" if auth.low else ""))
+
+
+def _separate_answers(auth: calls.Authorization) -> List[Tuple[str, str]]:
+    """The answer as a variable each.  BILLING_RESULT goes last: a session cut short
+    must never leave ALLOWED without its limit on the channel (the dialplan also
+    refuses an ALLOWED without a limit)."""
+    answer = []
+    if auth.reason:
+        answer.append(("BILLING_REASON", auth.reason))
+    if auth.limit_ms:
+        answer.append(("BILLING_LIMIT_MS", str(auth.limit_ms)))
+    if auth.warn_ms:
+        answer.append(("BILLING_WARN_MS", str(auth.warn_ms)))
+    if auth.low:
+        answer.append(("BILLING_LOW", "1"))
+    answer.append(("BILLING_RESULT", auth.result))
+    return answer
 
 
 def _decide_now(number: str, dialed: str, uniqueid: Optional[str],

@@ -211,12 +211,12 @@ class _Connection(asyncio.Protocol):
         """Feed the lines received so far to whatever waits for them.  Lines that come
         while a worker has the script wait for the next command's reply."""
         while self.pending and self.state in ("env", "reply"):
-            line = self.pending.popleft()
             if self.state == "env":
                 assert self.env_reader is not None
-                if self.env_reader.feed(line):
+                if self.env_reader.feed_lines(self.pending):
                     self._start_script()
             else:
+                line = self.pending.popleft()
                 reply = self.reply_reader.feed(line)
                 if reply is not None:
                     self.hungup = self.hungup or self.reply_reader.hungup

@@ -230,7 +230,7 @@ def test_allowed_without_a_limit_is_no_answer(live, extension, mode):
     live.ami.set_global("BILLING_FAIL_MODE", mode)
     number = extension(balance="1")
     live.daemon.stop()
-    with one_shot_agi(live.asterisk.agi_port, ["SET VARIABLE BILLING_RESULT ALLOWED"]):
+    with one_shot_agi(live.asterisk.agi_port, ["SET VARIABLE BILLING_ANSWER ALLOWED"]):
         placed = live.call(number, "91000008", talk=1)
         live.wait_hangup(placed)
     assert ("NoOp", "Billing: AGISTATUS=SUCCESS ALLOWED  limit= warn=") in live.applications(placed)

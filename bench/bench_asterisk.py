@@ -1,0 +1,291 @@
+"""Call set-up on a real Asterisk 22 (issue 17 item 3), figures under the "asterisk" key:
+bare Asterisk against the shipped ``billing-dial`` with the daemon, in one run.
+
+Calls are Local channels placed with AMI ``Originate``; the far end answers and hangs up
+at once (0 s of talk), so a call is all set-up and tear-down.  ``n`` calls are kept in
+flight (25 and 50), bare and billed runs interleaved twice, and the saturated rate of
+each is the median of its runs; the ratio billed / bare is the figure the issue targets
+(>= 0.8).  The daemon's CPU per billed call, and Asterisk's per bare and per billed
+call, come from their /proc stat over those runs.  The added set-up time is the p50 of
+Originate -> the caller's DialEnd ANSWER for calls of 1 s, 10 up at a time (the
+settlements of the calls that end then run beside the authorizations, as in real
+traffic), billed minus bare.  The
+far end answers with Answer(,i): a plain Answer() waits up to 500 ms for media, which
+Local channels never send.
+
+It uses the live tier's Asterisk (tests/live/asterisk.py finds it; without one it says
+so and records nothing) and starts the daemon as ``billing-addon serve``.
+``python -m bench.run_all bench_asterisk`` takes about a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from .results_file import record
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_FLIGHT = (25, 50)
+RUN_SECONDS = 4.0
+ROUNDS = 2  # bare, billed, bare, billed ...: the machine's noise hits both alike
+LATENCY_CALLS = 100
+LATENCY_IN_FLIGHT = 10
+LATENCY_TALK_S = 1.0
+EXTENSIONS = [str(n) for n in range(3001, 3051)]
+BENCH_CONTEXTS = """
+[bench-bare]
+exten => _9X.,1,Dial(Local/${EXTEN:1}@bench-far/n,30)
+ same => n,Hangup()
+
+[bench-billed]
+exten => _9X.,1,Gosub(billing-dial,s,1(${EXTEN},Local/${EXTEN:1}@bench-far/n,30))
+ same => n,Hangup()
+
+[bench-far]
+exten => _X.,1,Answer(,i)
+ same => n,Wait(${IF($["${TALK_S}" = ""]?0:${TALK_S})})
+ same => n,Hangup()
+"""
+WANTED_EVENTS = ("Hangup", "DialEnd")
+
+
+class _Ami:
+    """AMI with only the events the benchmark counts (a filter in Asterisk, so neither
+    side spends time on the rest): ``on_event`` gets each as a dict, on the reader thread."""
+
+    def __init__(self, port: int, on_event: Callable[[Dict[str, str]], None]):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.on_event = on_event
+        self._reader = self.sock.makefile("rb")
+        self._reader.readline()  # banner
+        self._ids = 0
+        self._send("Login", Username="test", Secret="testsecret", Events="call")
+        for name in WANTED_EVENTS:
+            self._send("Filter", Operation="Add", Filter=f"Event: {name}")
+        threading.Thread(target=self._read, name="bench-ami", daemon=True).start()
+
+    def _send(self, action: str, **fields: str) -> None:
+        self._ids += 1
+        lines = [f"Action: {action}", f"ActionID: b{self._ids}"]
+        lines += [f"{k}: {v}" for k, v in fields.items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def originate(self, channel: str, phone_uid: str, uid: str, caller: str,
+                  talk_s: float = 0) -> None:
+        self._send("Originate", Channel=channel, Application="Wait", Data="30",
+                   CallerID=f'"Ext {caller}" <{caller}>', Async="true",
+                   ChannelId=phone_uid, OtherChannelId=uid, Variable=f"__TALK_S={talk_s:g}")
+
+    def _read(self) -> None:
+        message: Dict[str, str] = {}
+        for raw in self._reader:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line:
+                key, _, value = line.partition(": ")
+                message[key] = value
+                continue
+            if message.get("Event") in WANTED_EVENTS:
+                self.on_event(message)
+            message = {}
+
+    def close(self) -> None:
+        try:
+            self._send("Logoff")
+        finally:
+            self.sock.close()
+
+
+class _Calls:
+    """Places calls and tells when each one is over (both halves of the caller's
+    Local channel hung up) and when it was answered."""
+
+    def __init__(self, ami_port: int):
+        self.lock = threading.Condition()
+        self.waiting: Dict[str, List] = {}  # uniqueid -> [call, other uniqueid]
+        self.open: Dict[str, dict] = {}
+        self.ami = _Ami(ami_port, self._event)
+        self._n = 0
+        self._epoch = int(time.time())
+
+    def _event(self, event: Dict[str, str]) -> None:
+        uid = event.get("Uniqueid", "")
+        now = time.perf_counter()
+        with self.lock:
+            call = self.open.get(uid)
+            if call is None:
+                return
+            if event["Event"] == "DialEnd":
+                if event.get("DialStatus") == "ANSWER" and uid == call["uid"]:
+                    call.setdefault("answered", now)
+                return
+            call["gone"] += 1
+            if call["gone"] == 2:
+                call["ended"] = now
+                del self.open[call["uid"]], self.open[call["phone"]]
+                self.lock.notify_all()
+
+    def place(self, context: str, talk_s: float = 0) -> dict:
+        self._n += 1
+        call = {"uid": f"{self._epoch}.{900000 + 2 * self._n}",
+                "phone": f"{self._epoch}.{900001 + 2 * self._n}", "gone": 0}
+        caller = EXTENSIONS[self._n % len(EXTENSIONS)]
+        with self.lock:
+            self.open[call["uid"]] = self.open[call["phone"]] = call
+        call["placed"] = time.perf_counter()
+        self.ami.originate(f"Local/91{self._n % 1000000:06d}@{context}", call["phone"],
+                           call["uid"], caller, talk_s)
+        return call
+
+    def in_flight(self) -> int:
+        return len(self.open) // 2
+
+    def saturate(self, context: str, in_flight: int, seconds: float) -> float:
+        """Calls completed per second with ``in_flight`` kept up for ``seconds`` (the
+        calls still up then are waited for and counted)."""
+        first = self._n
+        started = time.perf_counter()
+        end = started + seconds
+        with self.lock:
+            while True:
+                while self.in_flight() < in_flight and time.perf_counter() < end:
+                    self.lock.release()
+                    try:
+                        self.place(context)
+                    finally:
+                        self.lock.acquire()
+                if time.perf_counter() >= end and not self.open:
+                    break
+                now = time.perf_counter()
+                if now < end:
+                    self.lock.wait(timeout=end - now)  # a call ended, or time to stop placing
+                elif not self.lock.wait(timeout=30.0):
+                    raise RuntimeError(f"{self.in_flight()} calls did not end in 30 s")
+        return (self._n - first) / (time.perf_counter() - started)
+
+    def latency(self, context: str, calls: int, in_flight: int = LATENCY_IN_FLIGHT) -> List[float]:
+        """Originate -> the caller's dial answered (ms), for calls of LATENCY_TALK_S
+        with ``in_flight`` of them up at a time: real traffic's pace, not saturation."""
+        placed: List[dict] = []
+        with self.lock:
+            while len(placed) < calls or self.open:
+                while self.in_flight() < in_flight and len(placed) < calls:
+                    self.lock.release()
+                    try:
+                        placed.append(self.place(context, LATENCY_TALK_S))
+                    finally:
+                        self.lock.acquire()
+                if not self.lock.wait(timeout=30):
+                    raise RuntimeError("a call did not end in 30 s")
+        return [(call["answered"] - call["placed"]) * 1000 for call in placed if "answered" in call]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _median_rate(runs: List[float]) -> float:
+    return round(statistics.median(runs), 1)
+
+
+def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
+                   in_flight=IN_FLIGHT, latency_calls: int = LATENCY_CALLS,
+                   durability: str = "full") -> Optional[dict]:
+    sys.path.insert(0, str(ROOT))
+    from billing_addon import store
+    from tests.helpers import make_extension, make_rate
+    from tests.live.asterisk import Asterisk, NoAsterisk, find, free_port
+    from tests.live.livepbx import Daemon
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        try:
+            build = find(root / "build")
+        except NoAsterisk as exc:
+            print(f"bench_asterisk skipped: {exc}")
+            return None
+        agi_port = free_port()
+        asterisk = Asterisk(build, root / "asterisk", agi_port)
+        asterisk.configure()
+        with open(asterisk.etc / "extensions.conf", "a", encoding="utf-8") as fh:
+            fh.write(BENCH_CONTEXTS)
+        (root / "daemon").mkdir()
+        daemon = Daemon(root / "daemon", agi_port, asterisk.master_csv)
+        if durability != "full":
+            ini = Path(daemon.ini)
+            ini.write_text(ini.read_text().replace("[box]\n", f"[box]\ndurability = {durability}\n", 1))
+        daemon.cli("init")
+        daemon.board("activate")
+        store.init_db(root / "daemon" / "data" / "billing.db")
+        try:
+            for number in EXTENSIONS:
+                make_extension(number, balance="100000")
+            make_rate("91", rate="0.01", unit="1")
+        finally:
+            store.close_db()
+        ami = asterisk.start()
+        ami.close()
+        daemon.start()
+        calls = None
+        try:
+            assert daemon.proc is not None and asterisk.proc is not None
+            calls = _Calls(asterisk.ami_port)
+            calls.saturate("bench-billed", 10, 1.0)  # warm-up: both paths, caches, pages
+            calls.saturate("bench-bare", 10, 1.0)
+            rates: Dict[str, List[float]] = {}
+            cpu = {"daemon": 0.0, "asterisk_bare": 0.0, "asterisk_billed": 0.0}
+            placed = {"bare": 0, "billed": 0}
+            for _ in range(rounds):
+                for n in in_flight:
+                    for kind in ("bare", "billed"):
+                        before = (_cpu_seconds(daemon.proc.pid), _cpu_seconds(asterisk.proc.pid),
+                                  calls._n)
+                        rate = calls.saturate(f"bench-{kind}", n, run_seconds)
+                        rates.setdefault(f"{kind}_{n}", []).append(rate)
+                        placed[kind] += calls._n - before[2]
+                        cpu[f"asterisk_{kind}"] += _cpu_seconds(asterisk.proc.pid) - before[1]
+                        if kind == "billed":
+                            cpu["daemon"] += _cpu_seconds(daemon.proc.pid) - before[0]
+            latency = {kind: statistics.median(calls.latency(f"bench-{kind}", latency_calls))
+                       for kind in ("bare", "billed")}
+        finally:
+            if calls is not None:
+                calls.ami.close()
+            daemon.stop()
+            asterisk.stop()
+    figures: dict = {"talk_s": 0, "run_seconds": run_seconds, "rounds": rounds,
+                     "durability": durability}
+    for n in in_flight:
+        bare, billed = _median_rate(rates[f"bare_{n}"]), _median_rate(rates[f"billed_{n}"])
+        figures[f"bare_calls_per_s_{n}_in_flight"] = bare
+        figures[f"billed_calls_per_s_{n}_in_flight"] = billed
+        figures[f"billed_to_bare_ratio_{n}_in_flight"] = round(billed / bare, 3)
+    figures["daemon_cpu_ms_per_call"] = round(cpu["daemon"] / placed["billed"] * 1000, 3)
+    for kind in ("bare", "billed"):
+        figures[f"asterisk_cpu_ms_per_call_{kind}"] = round(
+            cpu[f"asterisk_{kind}"] / placed[kind] * 1000, 3)
+    figures["setup_p50_ms_bare"] = round(latency["bare"], 2)
+    figures["setup_p50_ms_billed"] = round(latency["billed"], 2)
+    figures["setup_p50_ms_added"] = round(latency["billed"] - latency["bare"], 2)
+    figures["target_billed_to_bare_ratio"] = 0.8
+    figures["target_daemon_cpu_ms_per_call"] = 0.6
+    figures["target_setup_p50_ms_added"] = 1.5
+    return figures
+
+
+def main() -> None:
+    figures = bench_asterisk()
+    if figures is not None:
+        record("asterisk", figures)
+
+
+if __name__ == "__main__":
+    main()

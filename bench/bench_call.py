@@ -1,0 +1,152 @@
+"""The cost of one call in the daemon (issue 17 items 2 and 3), figures under "call":
+
+* authorize + settle, one after the other on a SQLite file: microseconds per cycle at
+  each durability (wall clock, and the process's CPU, which other load on a shared
+  machine disturbs less), beside the raw limit of the same run (a bare sqlite3 loop doing the
+  cycle's two write transactions at the same levels); what is left above that limit
+  is the library's own work per call;
+* the FastAGI server in its own process (the daemon's code) under the C load generator
+  with 50 connections, answering in one variable as the shipped dialplan asks:
+  saturated rate, p50/p99, paced at 1,500/s (median p99 of three runs), and the
+  server's CPU per session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import List
+
+from billing_addon import accounts, calls, store
+
+from . import bench_core, bench_pbx
+from .results_file import record
+
+CYCLES = 3000
+AGI_SECONDS = 5.0
+PACED_RATE = 1500
+PACED_SECONDS = 4.0
+PACED_RUNS = 3
+
+
+def cycle_cost(durability: str, n: int = CYCLES) -> dict:
+    """Microseconds per authorize+settle cycle, and the raw limit of two transactions."""
+    with tempfile.TemporaryDirectory() as folder:
+        bench_core._fresh_db(folder, durability)
+        rnd = random.Random(2)
+        try:
+            start, cpu = time.perf_counter(), time.process_time()
+            for i in range(n):
+                auth = calls.authorize(str(1001 + i % 20), "912345678", bench_core.T0 + i, f"c{i}")
+                assert auth.result == calls.ALLOWED, auth
+                calls.settle(f"c{i}", rnd.randint(0, 300), "ANSWER", bench_core.T0 + i + 300)
+            ours = (time.perf_counter() - start) / n * 1e6
+            cpu = (time.process_time() - cpu) / n * 1e6
+            assert not accounts.verify()
+        finally:
+            store.close_db()
+        raw = _raw_cycle_us(folder, n, durability)
+    return {"cycle_us": round(ours, 1), "cycle_cpu_us": round(cpu, 1),
+            "raw_two_transactions_us": round(raw, 1), "above_raw_us": round(ours - raw, 1),
+            "ratio_raw_to_ours": round(raw / ours, 3)}
+
+
+def _raw_cycle_us(folder: str, n: int, durability: str) -> float:
+    """The cycle's two write transactions with no library around them: an insert at
+    synchronous=NORMAL (the reservation), an update at the money level (the charge)."""
+    conn = sqlite3.connect(os.path.join(folder, "raw.db"), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, uniqueid TEXT UNIQUE, v INTEGER)")
+    money_level = store.DURABILITY[durability]
+    start = time.perf_counter()
+    for i in range(n):
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t (uniqueid, v) VALUES (?, ?)", (f"u{i}", i))
+        conn.execute("COMMIT")
+        conn.execute(f"PRAGMA synchronous={money_level}")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE t SET v = v + 1 WHERE uniqueid = ?", (f"u{i}",))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed / n * 1e6
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load(command: List[str], port: int, seconds: float, rate: float, first: int,
+          answer_variable: str) -> dict:
+    out = subprocess.run(command + [str(port), str(bench_pbx.CONNECTIONS), str(seconds), str(rate),
+                                    str(first)] + ([answer_variable] if answer_variable else []),
+                         cwd=bench_pbx.ROOT, capture_output=True, text=True, check=True,
+                         timeout=seconds + 120)
+    return json.loads(out.stdout)
+
+
+MODES = (("separate", ""), ("one_variable", "BILLING_ANSWER"))
+
+
+def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
+            paced_runs: int = PACED_RUNS, modes=MODES) -> dict:
+    """Both ways of answering, in turn, from one server: a variable each (a site's own
+    dialplan) and the whole answer in one (the shipped dialplan)."""
+    figures: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ini = bench_pbx._ini(folder, cdr={"enabled": "no"}, web={"enabled": "no"},
+                             log={"level": "INFO"})
+        bench_pbx._prepare_db(folder / "data" / "billing.db")
+        client, kind = bench_pbx._load_generator(folder)
+        if kind != "c":
+            print("bench_call: no C compiler; the FastAGI figures are skipped")
+            return {}
+        server = subprocess.Popen([sys.executable, "-m", "bench.bench_pbx", "--serve", str(ini)],
+                                  cwd=bench_pbx.ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            port = bench_pbx._wait_port(folder / "log" / "daemon.log")
+            first = 0
+            for mode, variable in modes:
+                _load(client, port, 1.0, PACED_RATE, first, variable)
+                cpu = _cpu_seconds(server.pid)
+                saturated = _load(client, port, seconds, 0, first + 1000, variable)
+                cpu = _cpu_seconds(server.pid) - cpu
+                paced = [_load(client, port, paced_seconds, PACED_RATE, first + 2000 + 1000 * n,
+                               variable) for n in range(paced_runs)]
+                first += 10_000
+                assert saturated["not_allowed"] == 0 and not any(r["not_allowed"] for r in paced)
+                figures[mode] = {
+                    "saturated_per_s": saturated["per_s"], "saturated_p50_ms": saturated["p50_ms"],
+                    "saturated_p99_ms": saturated["p99_ms"],
+                    "server_cpu_us_per_session": round(cpu / saturated["calls"] * 1e6),
+                    "paced_p99_ms_median": statistics.median(r["p99_ms"] for r in paced),
+                    "paced_p50_ms_median": statistics.median(r["p50_ms"] for r in paced)}
+        finally:
+            server.terminate()
+            server.wait(30)
+    figures.update(connections=bench_pbx.CONNECTIONS, paced_offered_per_s=PACED_RATE,
+                   target_saturated_per_s=4000, target_saturated_p99_ms=10,
+                   target_paced_p99_ms=3)
+    return figures
+
+
+def main() -> None:
+    figures = {f"cycle_{durability}": cycle_cost(durability) for durability in ("normal", "full")}
+    figures["fastagi"] = fastagi()
+    record("call", figures)
+
+
+if __name__ == "__main__":
+    main()
