@@ -19,13 +19,13 @@ import time
 import tracemalloc
 
 from .memory import RssPeak
-from .results_file import record
+from .results_file import record, sized
 
-CALLS = 10_000
+CALLS = sized(10_000, 200)
 START = 1704067200  # 2024-01-01 00:00 UTC
 TARGET_S = 1.0
 TARGET_MB = 30.0
-RUNS = 3
+RUNS = sized(3, 1)
 
 
 def snapshot(calls: int = CALLS) -> dict:
