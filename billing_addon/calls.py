@@ -160,6 +160,7 @@ def _insert_sql(columns: Tuple[str, ...]) -> str:
 
 _INSERT_CALL = _insert_sql(_CALL_COLUMNS)
 _INSERT_CALL_WITH_ID = _insert_sql(("id",) + _CALL_COLUMNS)
+_INSERT_SETTLED_CALL = _insert_sql(("id",) + _CALL_COLUMNS + ("answered_s", "dial_status", "cost"))
 
 
 def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, status: str,
@@ -365,8 +366,8 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
         done, ledger, refused = _plan_charges(charges, at)
         for charge, error in refused:
             results[charged[charge.uniqueid]] = error
-        late.insert(skip={charge.call_id for charge, _ in refused})
-        _write_charges(done, ledger, at)
+        inserted = late.insert({charge.call_id for charge, _ in refused}, done, at)
+        _write_charges(done, ledger, at, inserted)
     return results
 
 
@@ -424,10 +425,25 @@ class _LateCalls:
         self._uniqueids.add(uniqueid)
         return (call_id, ext.id, status, 0, snapshot, None, 0, day)
 
-    def insert(self, skip: Set[int]) -> None:
+    def insert(self, skip: Set[int], done: List[_Charge], at: int) -> Set[int]:
         """Insert the recorded calls but those in ``skip`` (refused: they leave no row,
-        as a refused ``settle`` leaves none)."""
-        sql_many(_INSERT_CALL_WITH_ID, [row for row in self.rows if row[0] not in skip])
+        as a refused ``settle`` leaves none).  Those charged in ``done`` are inserted as
+        their charge leaves them (one write a call, no UPDATE after): their ids are
+        returned for ``_write_charges`` to pass over."""
+        final = {c.call_id: c for c in done if c.uniqueid in self._uniqueids}
+        plain, settled = [], []
+        for row in self.rows:
+            charge = final.get(row[0])
+            if charge is not None:
+                # status, reason (the flag, as the UPDATE sets it) and settled_utc
+                settled.append(row[:6] + (charge.status, charge.flag or row[7]) + row[8:14]
+                               + (at,) + row[15:] + (charge.answered_s, charge.dial_status,
+                                                     charge.cost))
+            elif row[0] not in skip:
+                plain.append(row)
+        sql_many(_INSERT_CALL_WITH_ID, plain)
+        sql_many(_INSERT_SETTLED_CALL, settled)
+        return set(final)
 
 
 def _plan_charges(charges: List[_Charge], at: int
@@ -452,9 +468,10 @@ def _plan_charges(charges: List[_Charge], at: int
     return done, ledger, refused
 
 
-def _write_charges(done: List[_Charge], ledger: List[tuple], at: int) -> None:
-    """The ledger entries, the extensions' balances and reservations, the calls and
-    the daily counts, a statement each."""
+def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
+                   inserted: Set[int] = frozenset()) -> None:
+    """The ledger entries, the extensions' balances and reservations, the calls (but
+    those ``inserted`` already settled) and the daily counts, a statement each."""
     sql_many("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
              "created_utc) VALUES (?, 'call', ?, ?, ?, ?)", ledger)
     changes: Dict[int, List[int]] = {}  # extension id -> [cost, released reservation]
@@ -476,7 +493,7 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int) -> None:
              "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
              "WHERE id = ?",
              [(c.status, c.answered_s, c.dial_status, c.cost, at, c.flag, c.flag,
-               c.call_id) for c in done])
+               c.call_id) for c in done if c.call_id not in inserted])
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
 
 

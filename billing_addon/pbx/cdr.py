@@ -43,7 +43,7 @@ COLUMN_COUNTS = (18, 21)  # newcdrcolumns=no / yes, both with loguniqueid and lo
 DIAL_STATUS = {"ANSWERED": "ANSWER", "NO ANSWER": "NOANSWER", "BUSY": "BUSY",
                "FAILED": "FAILED", "CONGESTION": "CONGESTION"}
 MAX_LINE = 8192
-BATCH = 200  # rows settled per transaction
+BATCH = 1000  # rows settled per transaction
 OVER_LIMIT_EXAMPLES = 3
 BILLING_MARK = "billing"  # CDR(userfield) set by the shipped dialplan's billing-dial
 
