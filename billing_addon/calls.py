@@ -264,8 +264,7 @@ _COUNT_DAILY = (
     "answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost")
 
 
-@dataclass(frozen=True)
-class SettleRequest:
+class SettleRequest(NamedTuple):
     """One finished call to charge.  ``number``, ``dialed`` and ``started`` let a call
     that authorize never saw be rated and charged now."""
     uniqueid: str
@@ -384,19 +383,27 @@ class _LateCalls:
     together (with ids given here, in the write transaction) before their charges."""
 
     def __init__(self, requests: Sequence[SettleRequest], known: Dict[str, tuple]):
-        numbers = set()
+        self._numbers: Dict[str, str] = {}  # as the request has it -> normalized
         for q in requests:
             if q.number and (q.uniqueid or "").strip() not in known:
                 try:
-                    numbers.add(accounts.normalize_number(q.number))
+                    self._number(q.number)
                 except accounts.AccountError:
                     pass  # refused again, with its message, by record()
         self.accounts = {row[1]: _Account(*row)
-                         for row in sql_in(_ACCOUNTS_BY_NUMBER, list(numbers))}
+                         for row in sql_in(_ACCOUNTS_BY_NUMBER, list(set(self._numbers.values())))}
         self._conf: Optional[Dict[str, str]] = None
+        self._zone: Optional[ZoneInfo] = None
+        self._index: Optional[rating.RateIndex] = None
         self._next_id = 0
         self.rows: List[tuple] = []
         self._uniqueids: Set[str] = set()
+
+    def _number(self, number: str) -> str:
+        normalized = self._numbers.get(number)
+        if normalized is None:
+            normalized = self._numbers[number] = accounts.normalize_number(number)
+        return normalized
 
     def saw(self, uniqueid: str) -> bool:
         """Whether ``uniqueid`` is one of the calls recorded here (never authorized)."""
@@ -407,15 +414,18 @@ class _LateCalls:
         number, dialed, started = request.number, request.dialed, request.started
         if not (number and dialed is not None and started is not None):
             return None
-        ext = self.accounts.get(accounts.normalize_number(number))
+        ext = self.accounts.get(self._number(number))
         if ext is None or not ext.billing_enabled:
             return None
         dialed = clean_dialed(dialed)
         if self._conf is None:
             self._conf = settings.snapshot()
+            self._zone = ZoneInfo(self._conf["timezone"])
+            self._index = rates.index(self._conf["rates_version"])
             self._next_id = sql_one("SELECT COALESCE(MAX(id), 0) + 1 FROM call")[0]
-        local = _local(started, self._conf["timezone"])
-        rate = rates.index(self._conf["rates_version"]).match(ext.number, dialed, local)
+        assert self._index is not None
+        local = dt.datetime.fromtimestamp(started, self._zone)
+        rate = self._index.match(ext.number, dialed, local)
         status, day = ("in-progress" if rate else "unrated"), local.date().isoformat()
         call_id, self._next_id = self._next_id, self._next_id + 1
         snapshot = _snapshot(rate) if rate else ""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, Union
@@ -115,10 +116,21 @@ def is_billable(row: CdrRow) -> bool:
 
 def local_to_utc(text: str, zone: ZoneInfo) -> Optional[int]:
     """A CDR time ('2026-11-23 21:42:58', box-local) as UTC epoch seconds."""
-    if len(text) != 19 or text[10] != " ":  # fromisoformat takes other forms too
+    # fromisoformat takes other forms too; a zone's offset changes on a whole minute,
+    # so the minute is converted once (an import brings many calls a minute)
+    if len(text) != 19 or text[10] != " " or text[16] != ":":
         return None
+    seconds = text[17:]
+    if not (seconds.isascii() and seconds.isdigit()) or seconds > "59":
+        return None
+    minute = _minute_to_utc(text[:16], zone)
+    return None if minute is None else minute + int(seconds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute_to_utc(text: str, zone: ZoneInfo) -> Optional[int]:
     try:
-        local = dt.datetime.fromisoformat(text)
+        local = dt.datetime.fromisoformat(text + ":00")
     except ValueError:
         return None
     return int(local.replace(tzinfo=zone).timestamp())
@@ -172,8 +184,8 @@ def billable_rows(lines: Iterable[Tuple[str, str]], stats: Stats,
     """Parse (where, line) pairs; yield the billable rows, count and report the rest.
     ``since``/``until`` ('YYYY-MM-DD HH:MM:SS', local) bound the call start, end excluded."""
     for chunk in _chunked(lines, PARSE_CHUNK):
+        stats.lines += len(chunk)
         for where, parsed in _parse_chunk(chunk):
-            stats.lines += 1
             if parsed is None:
                 continue
             if isinstance(parsed, CdrError):
