@@ -26,13 +26,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 from zoneinfo import ZoneInfo
 
 from .. import accounts, calls, settings
 from ..store import money_txn, sql_in
+from . import readahead
 from .handlers import uniqueid_epoch
 
 log = logging.getLogger("billing_addon.pbx.cdr")
@@ -47,6 +49,7 @@ MAX_LINE = 8192
 BATCH = 1000  # rows settled per transaction
 OVER_LIMIT_EXAMPLES = 3
 BILLING_MARK = "billing"  # CDR(userfield) set by the shipped dialplan's billing-dial
+T = TypeVar("T")
 
 
 class CdrError(ValueError):
@@ -204,14 +207,12 @@ def billable_rows(lines: Iterable[Tuple[str, str]], stats: Stats,
 PARSE_CHUNK = 1000
 
 
-def _chunked(lines: Iterable[Tuple[str, str]], size: int) -> Iterator[List[Tuple[str, str]]]:
-    chunk: List[Tuple[str, str]] = []
-    for item in lines:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
+def _chunked(items: Iterable[T], size: int) -> Iterator[List[T]]:
+    it = iter(items)
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk:
+            return
         yield chunk
 
 
@@ -390,15 +391,14 @@ def import_file(path: str, since: Optional[str] = None, until: Optional[str] = N
                 settler: Optional[Settler] = None) -> Stats:
     """Settle every billable call of a CDR file (optionally only calls that started in
     [since, until), local time).  Safe to repeat: settled calls stay as they are."""
-    stats = Stats()
+    stats, parsing = Stats(), Stats()
     settler = settler or Settler()
-    pending: List[CdrRow] = []
-    for row in billable_rows(read_lines(path), stats, since, until):
-        pending.append(row)
-        if len(pending) >= BATCH * 5:
-            settler.settle(pending, stats, report=False)
-            pending = []
-    settler.settle(pending, stats, report=False)
+    # the file is parsed a few batches ahead, in a thread with its own counts, while
+    # each batch is settled (its transaction written and synced) here
+    for batch in readahead.ahead(lambda: _chunked(billable_rows(read_lines(path), parsing,
+                                                                 since, until), BATCH)):
+        settler.settle(batch, stats, report=False)
+    stats.add(parsing)
     stats.log_over_limit()
     return stats
 
