@@ -41,7 +41,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
+from typing import AbstractSet, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
 from . import accounts, boottime, money, rates, rating, settings
@@ -479,7 +479,7 @@ def _plan_charges(charges: List[_Charge], at: int
 
 
 def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
-                   inserted: Set[int] = frozenset()) -> None:
+                   inserted: AbstractSet[int] = frozenset()) -> None:
     """The ledger entries, the extensions' balances and reservations, the calls (but
     those ``inserted`` already settled) and the daily counts, a statement each."""
     sql_many("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
