@@ -114,3 +114,17 @@ def test_read_ahead_stops_its_producer_when_the_consumer_stops():
     items.close()
     assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
     assert len(produced) <= 5
+
+
+def test_rows_that_are_not_dial_rows_are_checked_but_not_built():
+    """billable_rows parses with dial_only: a good row of another app gives None (it
+    could never bill), a damaged one its error, as parsed alone."""
+    dial, ret, orig = cdr_rows("1.1", "1001", "91234567", T0, 5, ZoneInfo(ZONE)).splitlines()
+    bad_wait = orig.replace(',"30",', ',"30x",').replace(f',{orig.split(",")[12]},', ',-1,', 1)
+    lines = [(f"line {n}", text) for n, text in enumerate([dial, ret, orig, "", "1,2,3", bad_wait])]
+    got = cdr._parse_chunk(lines, dial_only=True)
+    assert [w for w, _ in got] == [w for w, _ in lines]
+    assert got[0][1] == cdr.parse_line(dial)
+    assert [p for _, p in got[1:4]] == [None, None, None]
+    assert [str(p) for _, p in got[4:]] == ["3 columns (expected 18 or 21: loguniqueid=yes, "
+                                            "loguserfield=yes)", "negative duration or billsec"]

@@ -82,7 +82,8 @@ class CdrRow(NamedTuple):
         return DIAL_STATUS.get(self.disposition, self.disposition)[:20]
 
 
-def parse_fields(fields: List[str]) -> CdrRow:
+def _checked_numbers(fields: List[str]) -> Tuple[int, int]:
+    """duration and billsec of a row of a supported layout, or ``CdrError``."""
     if len(fields) not in COLUMN_COUNTS:
         raise CdrError(f"{len(fields)} columns (expected 18 or 21: loguniqueid=yes, "
                        "loguserfield=yes)")
@@ -92,6 +93,11 @@ def parse_fields(fields: List[str]) -> CdrRow:
         raise CdrError(f"duration/billsec not numbers: {fields[12][:12]!r}, {fields[13][:12]!r}") from None
     if duration < 0 or billsec < 0:
         raise CdrError("negative duration or billsec")
+    return duration, billsec
+
+
+def parse_fields(fields: List[str]) -> CdrRow:
+    duration, billsec = _checked_numbers(fields)
     linkedid = fields[19] if len(fields) == 21 else ""
     return CdrRow(fields[0], fields[1], fields[2], fields[5], fields[7], fields[9], duration,
                   billsec, fields[14], fields[16], linkedid, fields[17])
@@ -188,7 +194,7 @@ def billable_rows(lines: Iterable[Tuple[str, str]], stats: Stats,
     ``since``/``until`` ('YYYY-MM-DD HH:MM:SS', local) bound the call start, end excluded."""
     for chunk in _chunked(lines, PARSE_CHUNK):
         stats.lines += len(chunk)
-        for where, parsed in _parse_chunk(chunk):
+        for where, parsed in _parse_chunk(chunk, dial_only=True):
             if parsed is None:
                 continue
             if isinstance(parsed, CdrError):
@@ -216,12 +222,13 @@ def _chunked(items: Iterable[T], size: int) -> Iterator[List[T]]:
         yield chunk
 
 
-def _parse_chunk(chunk: List[Tuple[str, str]]
+def _parse_chunk(chunk: List[Tuple[str, str]], dial_only: bool = False
                  ) -> List[Tuple[str, Union[CdrRow, CdrError, None]]]:
     """Parse many lines with one CSV reader (several times faster than one reader a
     line).  When any line is damaged (the reader fails, or a quote left open joined two
     lines into one row), the chunk is parsed again line by line, so each line gets its
-    own verdict.  None for a blank line."""
+    own verdict.  None for a blank line, and with ``dial_only`` for a good row whose
+    lastapp is not Dial (never billable: checked, no row built)."""
     texts = [line for _, line in chunk]
     try:
         rows = list(csv.reader(texts, strict=True))
@@ -235,7 +242,11 @@ def _parse_chunk(chunk: List[Tuple[str, str]]
             out.append((where, None))
             continue
         try:
-            out.append((where, parse_fields(fields)))
+            if dial_only and len(fields) > 7 and fields[7] != "Dial":
+                _checked_numbers(fields)
+                out.append((where, None))
+            else:
+                out.append((where, parse_fields(fields)))
         except CdrError as exc:
             out.append((where, exc))
     return out
