@@ -395,6 +395,7 @@ class _LateCalls:
         self._conf: Optional[Dict[str, str]] = None
         self._zone: Optional[ZoneInfo] = None
         self._index: Optional[rating.RateIndex] = None
+        self._snapshots: Dict[int, str] = {}
         self._next_id = 0
         self.rows: List[tuple] = []
         self._uniqueids: Set[str] = set()
@@ -404,6 +405,13 @@ class _LateCalls:
         if normalized is None:
             normalized = self._numbers[number] = accounts.normalize_number(number)
         return normalized
+
+    def _snapshot(self, rate: rating.Rate) -> str:
+        # by id (one index's rates have distinct ids): hashing a whole Rate costs more
+        snapshot = self._snapshots.get(rate.id)
+        if snapshot is None:
+            snapshot = self._snapshots[rate.id] = _snapshot(rate)
+        return snapshot
 
     def saw(self, uniqueid: str) -> bool:
         """Whether ``uniqueid`` is one of the calls recorded here (never authorized)."""
@@ -428,7 +436,7 @@ class _LateCalls:
         rate = self._index.match(ext.number, dialed, local)
         status, day = ("in-progress" if rate else "unrated"), local.date().isoformat()
         call_id, self._next_id = self._next_id, self._next_id + 1
-        snapshot = _snapshot(rate) if rate else ""
+        snapshot = self._snapshot(rate) if rate else ""
         self.rows.append((call_id, uniqueid, ext.id, dialed, started, day, status,
                           NOT_AUTHORIZED if rate else NO_RATE, rate.id if rate else None,
                           snapshot, 0, None, None, request.source, None, "", None))
