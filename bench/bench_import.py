@@ -7,6 +7,9 @@
   calls of 4 rows each, as the recordings show), first import (every call charged from
   the CDR) and replay (every call already settled); the raw limit of both is parsing
   the same file alone (``cdr.billable_rows``).  Target: first import >= 150k rows/s.
+  Then the same first import in a fresh database while callers authorize and settle in
+  the same process (the daemon's follower imports beside calls): authorize latency,
+  its raw limit the same callers with no import.
 
 ``python -m bench.run_all bench_import``.
 """
@@ -166,6 +169,7 @@ def bench_cdr() -> dict:
             assert parsed == CDR_CALLS and accounts.verify() == []
         finally:
             store.close_db()
+        beside_calls = _cdr_beside_calls(folder, master)
     parse = round(rows / parse_s)
     return {
         "rows": rows,
@@ -173,7 +177,34 @@ def bench_cdr() -> dict:
         "first_import_rows_per_s": figure(round(rows / first_s), "rows/s", raw_limit=parse,
                                           target=150_000),
         "replay_rows_per_s": figure(round(rows / again_s), "rows/s", raw_limit=parse),
+        "callers": CALLERS, "talk_ms": TALK_MS,
+        "authorize_during_first_import": beside_calls,
     }
+
+
+def _cdr_beside_calls(folder: Path, master: Path) -> dict:
+    from billing_addon import settings
+    from billing_addon.pbx import cdr
+
+    _cdr_db(folder / "beside-calls.db")
+    settings.put("max_call_seconds", "3600")  # the callers talk up to 300 s
+    try:
+        stop, quiet = threading.Event(), []
+        threads = _callers(stop, quiet, "quiet")
+        time.sleep(QUIET_S)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        stop, during = threading.Event(), []
+        threads = _callers(stop, during, "import")
+        stats = cdr.import_file(str(master), settler=cdr.Settler(mark=None))
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert stats.charged == CDR_CALLS and accounts.verify() == []
+    finally:
+        store.close_db()
+    return _figures(during, quiet)
 
 
 def main() -> None:
