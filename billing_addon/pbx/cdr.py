@@ -46,7 +46,7 @@ COLUMN_COUNTS = (18, 21)  # newcdrcolumns=no / yes, both with loguniqueid and lo
 DIAL_STATUS = {"ANSWERED": "ANSWER", "NO ANSWER": "NOANSWER", "BUSY": "BUSY",
                "FAILED": "FAILED", "CONGESTION": "CONGESTION"}
 MAX_LINE = 8192
-BATCH = 1000  # rows settled per transaction
+BATCH = 500  # rows settled per transaction (a bigger one holds calls up longer)
 OVER_LIMIT_EXAMPLES = 3
 BILLING_MARK = "billing"  # CDR(userfield) set by the shipped dialplan's billing-dial
 T = TypeVar("T")
