@@ -8,8 +8,9 @@
   the CDR) and replay (every call already settled); the raw limit of both is parsing
   the same file alone (``cdr.billable_rows``).  Target: first import >= 150k rows/s.
   Then the same first import in a fresh database while callers authorize and settle in
-  the same process (the daemon's follower imports beside calls): authorize latency,
-  its raw limit the same callers with no import.
+  the same process (a worst case: ``cdr import`` runs in a process of its own, the
+  daemon's follower settles the same batches): authorize latency, its raw limit the same
+  callers with no import.
 
 ``python -m bench.run_all bench_import``.
 """
