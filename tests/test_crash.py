@@ -115,11 +115,10 @@ def test_sigkill_during_cdr_imports(tmp_path):
         store.close_db()
 
 
-def test_sigkill_mid_batch_of_a_cdr_import_with_parsing_ahead(tmp_path):
-    """The import settles cdr.BATCH calls a transaction while its reader parses the
-    next batches in another thread: a kill at any point leaves whole batches (never part
-    of one), each consistent with the ledger, and the import run again resumes: every
-    call charged exactly once, none lost."""
+def test_sigkill_mid_batch_of_a_cdr_import(tmp_path):
+    """The import settles cdr.BATCH calls a transaction: a kill at any point leaves
+    whole batches (never part of one), each consistent with the ledger, and the import
+    run again resumes: every call charged exactly once, none lost."""
     from zoneinfo import ZoneInfo
 
     from billing_addon.pbx import cdr

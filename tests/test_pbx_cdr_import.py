@@ -1,15 +1,14 @@
-"""How a one-shot CDR import writes (issue 17 item 4): 500 calls a transaction,
-each call that authorize never saw written once, parsing a few batches ahead in its own
-thread; the charges stay those of settling each call alone (tests/test_pbx_cdr.py)."""
+"""How a one-shot CDR import writes (issue 17 item 4): 500 calls a transaction, each
+call that authorize never saw written once, rows of other apps not built; the charges
+stay those of settling each call alone (tests/test_pbx_cdr.py)."""
 
-import threading
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from billing_addon import accounts, money, rates, store
 from billing_addon import settings as billing_settings
-from billing_addon.pbx import cdr, readahead
+from billing_addon.pbx import cdr
 from billing_addon.store import Call, Extension, Ledger
 from tests.pbx_support import cdr_rows
 
@@ -84,36 +83,6 @@ def test_local_times_minute_by_minute_match_the_direct_conversion():
     for bad in ("2026-11-23 21:42:60", "2026-11-23 21:42:5x", "2026-11-23T21:42:58",
                 "2026-11-23 21:42", "2026-13-23 21:42:58", "2026-11-23 21:42:٥٨"):
         assert cdr.local_to_utc(bad, zone) is None, bad
-
-
-def test_read_ahead_gives_every_item_in_order_and_raises_the_producers_error():
-    assert list(readahead.ahead(lambda: iter(range(100)), depth=3)) == list(range(100))
-
-    def failing():
-        yield 1
-        yield 2
-        raise OSError("disk gone")
-
-    got = []
-    with pytest.raises(OSError, match="disk gone"):
-        for item in readahead.ahead(failing):
-            got.append(item)
-    assert got == [1, 2]
-
-
-def test_read_ahead_stops_its_producer_when_the_consumer_stops():
-    produced = []
-
-    def endless():
-        for i in range(10**9):
-            produced.append(i)
-            yield i
-
-    items = readahead.ahead(endless, depth=2)
-    assert next(items) == 0
-    items.close()
-    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
-    assert len(produced) <= 5
 
 
 def test_rows_that_are_not_dial_rows_are_checked_but_not_built():

@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 
 from .. import accounts, calls, settings
 from ..store import money_txn, sql_in
-from . import readahead
 from .handlers import uniqueid_epoch
 
 log = logging.getLogger("billing_addon.pbx.cdr")
@@ -402,14 +401,10 @@ def import_file(path: str, since: Optional[str] = None, until: Optional[str] = N
                 settler: Optional[Settler] = None) -> Stats:
     """Settle every billable call of a CDR file (optionally only calls that started in
     [since, until), local time).  Safe to repeat: settled calls stay as they are."""
-    stats, parsing = Stats(), Stats()
+    stats = Stats()
     settler = settler or Settler()
-    # the file is parsed a few batches ahead, in a thread with its own counts, while
-    # each batch is settled (its transaction written and synced) here
-    for batch in readahead.ahead(lambda: _chunked(billable_rows(read_lines(path), parsing,
-                                                                 since, until), BATCH)):
+    for batch in _chunked(billable_rows(read_lines(path), stats, since, until), BATCH):
         settler.settle(batch, stats, report=False)
-    stats.add(parsing)
     stats.log_over_limit()
     return stats
 
