@@ -154,32 +154,36 @@ def _quantiles_ms(latencies: list) -> tuple:
 def raw_sqlite_threads(folder: str, durability: str, talk_ms: int, threads: int,
                        per_thread: int) -> dict:
     """The raw limit of ``bench_threads``: the same threads, talk and pragmas, each
-    call one minimal sqlite3 transaction to authorize (timed) and one to settle."""
+    call one minimal sqlite3 transaction to authorize (timed) and one to settle, the
+    writers queued on one lock as the store's are (SQLite's busy handler sleeps)."""
     path = os.path.join(folder, f"raw-threads-{durability}.db")
     setup = sqlite3.connect(path, isolation_level=None)
     setup.execute("PRAGMA journal_mode=wal")
     setup.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, uniqueid TEXT UNIQUE, v INTEGER)")
     setup.close()
     latencies: list = []
-    lock = threading.Lock()
+    lock, writer = threading.Lock(), threading.Lock()
     barrier = threading.Barrier(threads)
 
+    def txn(conn: sqlite3.Connection, query: str, params: tuple) -> None:
+        with writer:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(query, params)
+            conn.execute("COMMIT")
+
     def worker(t: int) -> None:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_S)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_S,
+                               check_same_thread=False)
         conn.execute(f"PRAGMA synchronous={store.DURABILITY[durability]}")
         rnd, mine = random.Random(t), []
         barrier.wait()
         for i in range(per_thread):
             begin = time.perf_counter()
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t (uniqueid, v) VALUES (?, 0)", (f"t{t}-{i}",))
-            conn.execute("COMMIT")
+            txn(conn, "INSERT INTO t (uniqueid, v) VALUES (?, 0)", (f"t{t}-{i}",))
             mine.append(time.perf_counter() - begin)
             if talk_ms:
                 time.sleep(rnd.random() * talk_ms / 1000)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("UPDATE t SET v = ? WHERE uniqueid = ?", (i, f"t{t}-{i}"))
-            conn.execute("COMMIT")
+            txn(conn, "UPDATE t SET v = ? WHERE uniqueid = ?", (i, f"t{t}-{i}"))
         conn.close()
         with lock:
             latencies.extend(mine)
