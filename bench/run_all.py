@@ -18,7 +18,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from .results_file import load, results_path, table
+from .results_file import load, results_path, summary, table
 
 
 def modules() -> list:
@@ -37,7 +37,11 @@ def main() -> int:
             continue
         print(f"== {name}", flush=True)
         importlib.import_module(f"bench.{name}").main()
-    text = table(load())
+    data = load()
+    text = table(data)
+    plain = sorted(key for key in data if not summary({key: data[key]}))
+    if plain:
+        text += f"\nNot in figure form (no raw limit or ratio yet): {', '.join(plain)}.\n"
     results_path().with_suffix(".md").write_text(
         "# Benchmark figures\n\nWritten by `make bench` (bench/run_all.py) from "
         f"{results_path().name}; ratio = now / raw limit, both from the same run.\n\n" + text)
