@@ -9,18 +9,15 @@
   the server is the daemon's code in its own process (billing forced active), the
   client (``agi_load.c``, or ``agi_load.py`` without a C compiler) plays Asterisk's
   side with the recorded environment and replies;
-* CDR import: rows per second from a 100,000-row Master.csv (25,000 calls of 4 rows
-  each, as the recordings show), first import (every call charged from the CDR) and
-  replay (every call already settled);
 * the daemon (``billing-addon serve``): start time to "listening", idle RSS.
 
-``python -m bench.bench_pbx`` takes about a minute.
+``python -m bench.bench_pbx`` takes about a minute.  The CDR import figures are in
+bench_import.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import statistics
 import subprocess
 import sys
@@ -29,16 +26,17 @@ import time
 from pathlib import Path
 from typing import List, Tuple
 
-from .results_file import record
+from .results_file import record, sized
 
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTIONS = 50
-WARMUP_SECONDS = 2.0
-AGI_SECONDS = 6.0
+WARMUP_SECONDS = sized(2.0, 0.2)
+AGI_SECONDS = sized(6.0, 0.5)
 PACED_RATE = 1500  # calls/s offered by the 50 connections together: the target rate
-PACED_SECONDS = 5.0
-PACED_RUNS = 3  # this machine varies a lot from run to run: the median p99 is reported
-CDR_CALLS = 25_000  # x 4 rows
+PACED_SECONDS = sized(5.0, 0.3)
+PACED_RUNS = sized(3, 1)  # this machine varies a lot from run to run: the median p99 is reported
+DAEMON_STARTS = sized(["trial", "trial", "trial", "licensed"], ["trial", "licensed"])
+IDLE_S = sized(3, 0.2)
 EXTENSIONS = [str(n) for n in range(1001, 1051)]
 T0 = 1795441378
 
@@ -145,64 +143,6 @@ def bench_agi() -> dict:
     }
 
 
-def _master_csv(path: Path, rnd: random.Random) -> int:
-    """25,000 calls x 4 rows in the recorded layout (Dial row, hangup-handler Return
-    row, originate side, callee side), in the recorded interleaved order."""
-    from zoneinfo import ZoneInfo
-
-    sys.path.insert(0, str(ROOT))
-    from tests.pbx_support import cdr_rows
-
-    zone = ZoneInfo("Asia/Shanghai")
-    rows = 0
-    with open(path, "w", encoding="utf-8") as fh:
-        for i in range(CDR_CALLS):
-            ext = EXTENSIONS[i % len(EXTENSIONS)]
-            dialed = "9" + "".join(rnd.choice("0123456789") for _ in range(8))
-            answered = rnd.choice([0, rnd.randint(1, 60)])
-            text = cdr_rows(f"{T0 + i}.{i}", ext, dialed, T0 + i, answered, zone, seq=4 * i,
-                            disposition="ANSWERED" if answered else "NO ANSWER")
-            first = text.split("\n", 1)[0]
-            callee = first.replace('"Dial"', '"Wait"').replace(f'"{T0 + i}.{i}"', f'"{T0 + i}.{i + 1}"', 1)
-            fh.write(callee + "\n" + text)
-            rows += 4
-    return rows
-
-
-def bench_cdr() -> dict:
-    from billing_addon import accounts, store
-    from billing_addon.pbx import cdr
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        master = folder / "Master.csv"
-        rows = _master_csv(master, random.Random(3))
-        _prepare_db(folder / "billing.db")
-        store.init_db(folder / "billing.db")
-        try:
-            started = time.perf_counter()
-            first = cdr.import_file(str(master), settler=cdr.Settler(mark=None))
-            first_s = time.perf_counter() - started
-            started = time.perf_counter()
-            again = cdr.import_file(str(master), settler=cdr.Settler(mark=None))
-            again_s = time.perf_counter() - started
-            started = time.perf_counter()
-            stats = cdr.Stats()
-            parsed = sum(1 for _ in cdr.billable_rows(cdr.read_lines(str(master)), stats))
-            parse_s = time.perf_counter() - started
-            assert first.errors == 0 and again.charged == 0 and parsed == CDR_CALLS
-            assert accounts.verify() == []
-        finally:
-            store.close_db()
-    return {
-        "cdr_rows": rows,
-        "cdr_first_import_rows_per_s": round(rows / first_s),
-        "cdr_first_import_calls_charged": first.charged,
-        "cdr_replay_rows_per_s": round(rows / again_s),
-        "cdr_parse_only_rows_per_s": round(rows / parse_s),
-    }
-
-
 def _rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -242,7 +182,7 @@ def bench_daemon() -> dict:
     import os
 
     starts, rss = [], {}
-    for attempt, kind in enumerate(["trial", "trial", "trial", "licensed"]):
+    for attempt, kind in enumerate(DAEMON_STARTS):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             ini = _ini(folder, log={"level": "INFO"}, box={"board_root": str(folder / "root")})
@@ -263,10 +203,10 @@ def bench_daemon() -> dict:
                     time.sleep(0.005)
                 if kind == "trial":
                     starts.append(time.perf_counter() - began)
-                if attempt >= 2:
+                if attempt >= len(DAEMON_STARTS) - 2:
                     port = _wait_port(log)
                     _load([sys.executable, "-m", "bench.agi_load"], port, 0.01, 0, 0, connections=1)
-                    time.sleep(3)  # idle: the follower and housekeeping have run
+                    time.sleep(IDLE_S)  # idle: the follower and housekeeping have run
                     rss[kind] = _rss_kb(proc.pid)
             finally:
                 proc.terminate()
@@ -283,7 +223,6 @@ def bench_daemon() -> dict:
 def main() -> None:
     figures = {}
     figures.update(bench_agi())
-    figures.update(bench_cdr())
     figures.update(bench_daemon())
     record("pbx", figures)
 

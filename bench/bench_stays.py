@@ -23,9 +23,9 @@ from billing_addon import accounts, config, stays, store
 
 from .bench_web import AlwaysActive, signed_in_client
 from .memory import RssPeak
-from .results_file import record
+from .results_file import figure, record, sized
 
-CALLS = 10_000
+CALLS = sized(10_000, 200)
 TARGET_MS = 1000
 TARGET_MB = 30
 
@@ -79,12 +79,16 @@ def page_child(db_path: str) -> None:
         body = client.get("/statements/S-000001", check=200).text
         first_ms = (time.perf_counter() - t0) * 1000
     assert body.count("<tr>") >= CALLS
-    times = []
-    for _ in range(10):
+    times, raw = [], []
+    for _ in range(sized(10, 2)):
         t0 = time.perf_counter()
         client.get("/statements/S-000001", check=200)
         times.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        client.get("/stays", check=200)  # the raw limit: a page of the same layout
+        raw.append((time.perf_counter() - t0) * 1000)
     print(json.dumps({"first_ms": round(first_ms, 1), "p50_ms": round(statistics.median(times), 1),
+                      "stays_page_p50_ms": round(statistics.median(raw), 1),
                       "rss_growth_mb": round(memory.growth_mb, 1), "page_kb": len(body) // 1024}))
 
 
@@ -96,9 +100,11 @@ def main() -> None:
                              check=True, capture_output=True, text=True,
                              cwd=Path(__file__).resolve().parent.parent)
         figures = json.loads(out.stdout.strip().splitlines()[-1])
+    raw = figures.pop("stays_page_p50_ms")
     figures.update(calls=CALLS, checkout_with_statement_ms=round(checkout_s * 1000, 1),
-                   target_ms=TARGET_MS, target_mb=TARGET_MB,
-                   ok=figures["first_ms"] < TARGET_MS and figures["rss_growth_mb"] < TARGET_MB)
+                   first_ms=figure(figures["first_ms"], "ms", raw_limit=raw, target=TARGET_MS),
+                   p50_ms=figure(figures["p50_ms"], "ms", raw_limit=raw),
+                   rss_growth_mb=figure(figures["rss_growth_mb"], "MB", target=TARGET_MB))
     record("stays", figures)
 
 

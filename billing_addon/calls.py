@@ -41,7 +41,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
+from typing import AbstractSet, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
 from . import accounts, boottime, money, rates, rating, settings, store
@@ -160,6 +160,7 @@ def _insert_sql(columns: Tuple[str, ...]) -> str:
 
 _INSERT_CALL = _insert_sql(_CALL_COLUMNS)
 _INSERT_CALL_WITH_ID = _insert_sql(("id",) + _CALL_COLUMNS)
+_INSERT_SETTLED_CALL = _insert_sql(("id",) + _CALL_COLUMNS + ("answered_s", "dial_status", "cost"))
 
 
 def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, status: str,
@@ -264,8 +265,7 @@ _COUNT_DAILY = (
     "answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost")
 
 
-@dataclass(frozen=True)
-class SettleRequest:
+class SettleRequest(NamedTuple):
     """One finished call to charge.  ``number``, ``dialed`` and ``started`` let a call
     that authorize never saw be rated and charged now."""
     uniqueid: str
@@ -408,8 +408,8 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
         done, ledger, refused = _plan_charges(charges, at)
         for charge, error in refused:
             results[charged[charge.uniqueid]] = error
-        late.insert(skip={charge.call_id for charge, _ in refused})
-        _write_charges(done, ledger, at)
+        inserted = late.insert({charge.call_id for charge, _ in refused}, done, at)
+        _write_charges(done, ledger, at, inserted)
     return results
 
 
@@ -426,19 +426,35 @@ class _LateCalls:
     together (with ids given here, in the write transaction) before their charges."""
 
     def __init__(self, requests: Sequence[SettleRequest], known: Dict[str, tuple]):
-        numbers = set()
+        self._numbers: Dict[str, str] = {}  # as the request has it -> normalized
         for q in requests:
             if q.number and (q.uniqueid or "").strip() not in known:
                 try:
-                    numbers.add(accounts.normalize_number(q.number))
+                    self._number(q.number)
                 except accounts.AccountError:
                     pass  # refused again, with its message, by record()
         self.accounts = {row[1]: _Account(*row)
-                         for row in sql_in(_ACCOUNTS_BY_NUMBER, list(numbers))}
+                         for row in sql_in(_ACCOUNTS_BY_NUMBER, list(set(self._numbers.values())))}
         self._conf: Optional[Dict[str, str]] = None
+        self._zone: Optional[ZoneInfo] = None
+        self._index: Optional[rating.RateIndex] = None
+        self._snapshots: Dict[int, str] = {}
         self._next_id = 0
         self.rows: List[tuple] = []
         self._uniqueids: Set[str] = set()
+
+    def _number(self, number: str) -> str:
+        normalized = self._numbers.get(number)
+        if normalized is None:
+            normalized = self._numbers[number] = accounts.normalize_number(number)
+        return normalized
+
+    def _snapshot(self, rate: rating.Rate) -> str:
+        # by id (one index's rates have distinct ids): hashing a whole Rate costs more
+        snapshot = self._snapshots.get(rate.id)
+        if snapshot is None:
+            snapshot = self._snapshots[rate.id] = _snapshot(rate)
+        return snapshot
 
     def saw(self, uniqueid: str) -> bool:
         """Whether ``uniqueid`` is one of the calls recorded here (never authorized)."""
@@ -449,28 +465,46 @@ class _LateCalls:
         number, dialed, started = request.number, request.dialed, request.started
         if not (number and dialed is not None and started is not None):
             return None
-        ext = self.accounts.get(accounts.normalize_number(number))
+        ext = self.accounts.get(self._number(number))
         if ext is None or not ext.billing_enabled:
             return None
         dialed = clean_dialed(dialed)
         if self._conf is None:
             self._conf = settings.snapshot()
+            self._zone = ZoneInfo(self._conf["timezone"])
+            self._index = rates.index(self._conf["rates_version"])
             self._next_id = sql_one("SELECT COALESCE(MAX(id), 0) + 1 FROM call")[0]
-        local = _local(started, self._conf["timezone"])
-        rate = rates.index(self._conf["rates_version"]).match(ext.number, dialed, local)
+        assert self._index is not None
+        local = dt.datetime.fromtimestamp(started, self._zone)
+        rate = self._index.match(ext.number, dialed, local)
         status, day = ("in-progress" if rate else "unrated"), local.date().isoformat()
         call_id, self._next_id = self._next_id, self._next_id + 1
-        snapshot = _snapshot(rate) if rate else ""
+        snapshot = self._snapshot(rate) if rate else ""
         self.rows.append((call_id, uniqueid, ext.id, dialed, started, day, status,
                           NOT_AUTHORIZED if rate else NO_RATE, rate.id if rate else None,
                           snapshot, 0, None, None, request.source, None, "", None))
         self._uniqueids.add(uniqueid)
         return (call_id, ext.id, status, 0, snapshot, None, 0, day)
 
-    def insert(self, skip: Set[int]) -> None:
+    def insert(self, skip: Set[int], done: List[_Charge], at: int) -> Set[int]:
         """Insert the recorded calls but those in ``skip`` (refused: they leave no row,
-        as a refused ``settle`` leaves none)."""
-        sql_many(_INSERT_CALL_WITH_ID, [row for row in self.rows if row[0] not in skip])
+        as a refused ``settle`` leaves none).  Those charged in ``done`` are inserted as
+        their charge leaves them (one write a call, no UPDATE after): their ids are
+        returned for ``_write_charges`` to pass over."""
+        final = {c.call_id: c for c in done if c.uniqueid in self._uniqueids}
+        plain, settled = [], []
+        for row in self.rows:
+            charge = final.get(row[0])
+            if charge is not None:
+                # status, reason (the flag, as the UPDATE sets it) and settled_utc
+                settled.append(row[:6] + (charge.status, charge.flag or row[7]) + row[8:14]
+                               + (at,) + row[15:] + (charge.answered_s, charge.dial_status,
+                                                     charge.cost))
+            elif row[0] not in skip:
+                plain.append(row)
+        sql_many(_INSERT_CALL_WITH_ID, plain)
+        sql_many(_INSERT_SETTLED_CALL, settled)
+        return set(final)
 
 
 def _plan_charges(charges: List[_Charge], at: int
@@ -495,9 +529,10 @@ def _plan_charges(charges: List[_Charge], at: int
     return done, ledger, refused
 
 
-def _write_charges(done: List[_Charge], ledger: List[tuple], at: int) -> None:
-    """The ledger entries, the extensions' balances and reservations, the calls and
-    the daily counts, a statement each."""
+def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
+                   inserted: AbstractSet[int] = frozenset()) -> None:
+    """The ledger entries, the extensions' balances and reservations, the calls (but
+    those ``inserted`` already settled) and the daily counts, a statement each."""
     sql_many("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
              "created_utc) VALUES (?, 'call', ?, ?, ?, ?)", ledger)
     changes: Dict[int, List[int]] = {}  # extension id -> [cost, released reservation]
@@ -519,7 +554,7 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int) -> None:
              "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
              "WHERE id = ?",
              [(c.status, c.answered_s, c.dial_status, c.cost, at, c.flag, c.flag,
-               c.call_id) for c in done])
+               c.call_id) for c in done if c.call_id not in inserted])
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
 
 

@@ -115,6 +115,58 @@ def test_sigkill_during_cdr_imports(tmp_path):
         store.close_db()
 
 
+def test_sigkill_mid_batch_of_a_cdr_import(tmp_path):
+    """The import settles cdr.BATCH calls a transaction: a kill at any point leaves
+    whole batches (never part of one), each consistent with the ledger, and the import
+    run again resumes: every call charged exactly once, none lost."""
+    from zoneinfo import ZoneInfo
+
+    from billing_addon.pbx import cdr
+    from tests.pbx_support import cdr_rows
+
+    path, master = tmp_path / "crash.db", tmp_path / "Master.csv"
+    store.init_db(path)
+    make_extension("1001", balance="100000")
+    make_rate("9", "0", rate="0.01", unit="1")
+    store.close_db()
+    rnd = random.Random(17)
+    seconds = [rnd.randint(0, 300) for _ in range(12 * cdr.BATCH + 345)]
+    with open(master, "w", encoding="utf-8") as fh:
+        for i, answered in enumerate(seconds):
+            fh.write(cdr_rows(f"1795441378.{i}", "1001", "91234567", 1795441378 + i, answered,
+                              ZoneInfo("UTC"), seq=3 * i,
+                              disposition="ANSWERED" if answered else "NO ANSWER"))
+    worker = [sys.executable, str(ROOT / "tests" / "crash_worker.py"), str(path), "0", str(master)]
+    partly = []
+    for _round in range(4):
+        child = subprocess.Popen(worker, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            _wait_for_progress(child, path, partly[-1] if partly else 0)
+            time.sleep(rnd.random() * 0.3)
+        finally:
+            child.kill()  # SIGKILL
+            child.communicate(timeout=30)
+        partly.append(_count_calls(path))
+        assert partly[-1] % cdr.BATCH == 0 or partly[-1] == len(seconds), partly
+        store.init_db(path)
+        try:
+            assert accounts.verify() == []
+            assert Ledger.select().where(Ledger.kind == "call").count() == \
+                Call.select().where(Call.cost > 0).count()
+        finally:
+            store.close_db()
+    assert any(0 < n < len(seconds) for n in partly), partly  # killed inside an import
+    finished = subprocess.run(worker, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert finished.stdout.strip() == "imported", finished.stderr[-2000:]
+    store.init_db(path)
+    try:
+        assert accounts.verify() == []
+        assert [c.cost for c in Call.select().order_by(Call.started_utc)] == [s * 100 for s in seconds]
+        assert Ledger.select().where(Ledger.kind == "call").count() == sum(1 for s in seconds if s)
+    finally:
+        store.close_db()
+
+
 def _wait_for_progress(child, path, done: int) -> None:
     """Until the importer recorded more calls than ``done``, or finished."""
     wait_until(lambda: child.poll() is not None or _count_calls(path) > done, 60,

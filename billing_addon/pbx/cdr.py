@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
+import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 from zoneinfo import ZoneInfo
 
 from .. import accounts, calls, settings
@@ -43,9 +45,10 @@ COLUMN_COUNTS = (18, 21)  # newcdrcolumns=no / yes, both with loguniqueid and lo
 DIAL_STATUS = {"ANSWERED": "ANSWER", "NO ANSWER": "NOANSWER", "BUSY": "BUSY",
                "FAILED": "FAILED", "CONGESTION": "CONGESTION"}
 MAX_LINE = 8192
-BATCH = 200  # rows settled per transaction
+BATCH = 500  # rows settled per transaction (a bigger one holds calls up longer)
 OVER_LIMIT_EXAMPLES = 3
 BILLING_MARK = "billing"  # CDR(userfield) set by the shipped dialplan's billing-dial
+T = TypeVar("T")
 
 
 class CdrError(ValueError):
@@ -78,7 +81,8 @@ class CdrRow(NamedTuple):
         return DIAL_STATUS.get(self.disposition, self.disposition)[:20]
 
 
-def parse_fields(fields: List[str]) -> CdrRow:
+def _checked_numbers(fields: List[str]) -> Tuple[int, int]:
+    """duration and billsec of a row of a supported layout, or ``CdrError``."""
     if len(fields) not in COLUMN_COUNTS:
         raise CdrError(f"{len(fields)} columns (expected 18 or 21: loguniqueid=yes, "
                        "loguserfield=yes)")
@@ -88,6 +92,11 @@ def parse_fields(fields: List[str]) -> CdrRow:
         raise CdrError(f"duration/billsec not numbers: {fields[12][:12]!r}, {fields[13][:12]!r}") from None
     if duration < 0 or billsec < 0:
         raise CdrError("negative duration or billsec")
+    return duration, billsec
+
+
+def parse_fields(fields: List[str]) -> CdrRow:
+    duration, billsec = _checked_numbers(fields)
     linkedid = fields[19] if len(fields) == 21 else ""
     return CdrRow(fields[0], fields[1], fields[2], fields[5], fields[7], fields[9], duration,
                   billsec, fields[14], fields[16], linkedid, fields[17])
@@ -115,10 +124,21 @@ def is_billable(row: CdrRow) -> bool:
 
 def local_to_utc(text: str, zone: ZoneInfo) -> Optional[int]:
     """A CDR time ('2026-11-23 21:42:58', box-local) as UTC epoch seconds."""
-    if len(text) != 19 or text[10] != " ":  # fromisoformat takes other forms too
+    # fromisoformat takes other forms too; a zone's offset changes on a whole minute,
+    # so the minute is converted once (an import brings many calls a minute)
+    if len(text) != 19 or text[10] != " " or text[16] != ":":
         return None
+    seconds = text[17:]
+    if not (seconds.isascii() and seconds.isdigit()) or seconds > "59":
+        return None
+    minute = _minute_to_utc(text[:16], zone)
+    return None if minute is None else minute + int(seconds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute_to_utc(text: str, zone: ZoneInfo) -> Optional[int]:
     try:
-        local = dt.datetime.fromisoformat(text)
+        local = dt.datetime.fromisoformat(text + ":00")
     except ValueError:
         return None
     return int(local.replace(tzinfo=zone).timestamp())
@@ -172,8 +192,8 @@ def billable_rows(lines: Iterable[Tuple[str, str]], stats: Stats,
     """Parse (where, line) pairs; yield the billable rows, count and report the rest.
     ``since``/``until`` ('YYYY-MM-DD HH:MM:SS', local) bound the call start, end excluded."""
     for chunk in _chunked(lines, PARSE_CHUNK):
-        for where, parsed in _parse_chunk(chunk):
-            stats.lines += 1
+        stats.lines += len(chunk)
+        for where, parsed in _parse_chunk(chunk, dial_only=True):
             if parsed is None:
                 continue
             if isinstance(parsed, CdrError):
@@ -192,23 +212,22 @@ def billable_rows(lines: Iterable[Tuple[str, str]], stats: Stats,
 PARSE_CHUNK = 1000
 
 
-def _chunked(lines: Iterable[Tuple[str, str]], size: int) -> Iterator[List[Tuple[str, str]]]:
-    chunk: List[Tuple[str, str]] = []
-    for item in lines:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
+def _chunked(items: Iterable[T], size: int) -> Iterator[List[T]]:
+    it = iter(items)
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk:
+            return
         yield chunk
 
 
-def _parse_chunk(chunk: List[Tuple[str, str]]
+def _parse_chunk(chunk: List[Tuple[str, str]], dial_only: bool = False
                  ) -> List[Tuple[str, Union[CdrRow, CdrError, None]]]:
     """Parse many lines with one CSV reader (several times faster than one reader a
     line).  When any line is damaged (the reader fails, or a quote left open joined two
     lines into one row), the chunk is parsed again line by line, so each line gets its
-    own verdict.  None for a blank line."""
+    own verdict.  None for a blank line, and with ``dial_only`` for a good row whose
+    lastapp is not Dial (never billable: checked, no row built)."""
     texts = [line for _, line in chunk]
     try:
         rows = list(csv.reader(texts, strict=True))
@@ -222,7 +241,11 @@ def _parse_chunk(chunk: List[Tuple[str, str]]
             out.append((where, None))
             continue
         try:
-            out.append((where, parse_fields(fields)))
+            if dial_only and len(fields) > 7 and fields[7] != "Dial":
+                _checked_numbers(fields)
+                out.append((where, None))
+            else:
+                out.append((where, parse_fields(fields)))
         except CdrError as exc:
             out.append((where, exc))
     return out
@@ -380,13 +403,8 @@ def import_file(path: str, since: Optional[str] = None, until: Optional[str] = N
     [since, until), local time).  Safe to repeat: settled calls stay as they are."""
     stats = Stats()
     settler = settler or Settler()
-    pending: List[CdrRow] = []
-    for row in billable_rows(read_lines(path), stats, since, until):
-        pending.append(row)
-        if len(pending) >= BATCH * 5:
-            settler.settle(pending, stats, report=False)
-            pending = []
-    settler.settle(pending, stats, report=False)
+    for batch in _chunked(billable_rows(read_lines(path), stats, since, until), BATCH):
+        settler.settle(batch, stats, report=False)
     stats.log_over_limit()
     return stats
 

@@ -1,0 +1,99 @@
+"""How a one-shot CDR import writes (issue 17 item 4): 500 calls a transaction, each
+call that authorize never saw written once, rows of other apps not built; the charges
+stay those of settling each call alone (tests/test_pbx_cdr.py)."""
+
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from billing_addon import accounts, money, rates, store
+from billing_addon import settings as billing_settings
+from billing_addon.pbx import cdr
+from billing_addon.store import Call, Extension, Ledger
+from tests.pbx_support import cdr_rows
+
+T0 = 1795441378
+ZONE = "Asia/Shanghai"
+
+
+@pytest.fixture
+def billing(db_path):
+    billing_settings.put("timezone", ZONE)
+    accounts.ensure_extension("1001", "Ext 1001")
+    accounts.edit(["1001"], billing_enabled=True)
+    accounts.recharge(["1001"], money.parse_amount("100000"), "test")
+    rates.add(rates.validate({"prefix": "9", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    return db_path
+
+
+def write_master(path, calls: int) -> list:
+    seconds = [(7 * i) % 120 for i in range(calls)]
+    with open(path, "w", encoding="utf-8") as fh:
+        for i, answered in enumerate(seconds):
+            fh.write(cdr_rows(f"{T0 + i}.{i}", "1001", "91234567", T0 + i, answered, ZoneInfo(ZONE),
+                              seq=3 * i, disposition="ANSWERED" if answered else "NO ANSWER"))
+    return seconds
+
+
+@pytest.fixture
+def statements():
+    """Every SQL statement this thread's connection runs."""
+    seen: list = []
+    store.db.connection().set_trace_callback(seen.append)
+    yield seen
+    store.db.connection().set_trace_callback(None)
+
+
+def test_an_import_settles_500_calls_a_transaction(billing, tmp_path, statements):
+    seconds = write_master(tmp_path / "Master.csv", 2500)
+    stats = cdr.import_file(str(tmp_path / "Master.csv"), settler=cdr.Settler(mark=None))
+    assert (stats.lines, stats.billable, stats.charged, stats.errors) == (7500, 2500, 2500, 0)
+    assert sum(1 for s in statements if s == "COMMIT") == 5  # 2,500 calls, 500 a transaction
+    assert [c.cost for c in Call.select().order_by(Call.id)] == [s * 100 for s in seconds]
+    assert accounts.verify() == []
+
+
+def test_a_call_authorize_never_saw_is_written_once(billing, tmp_path, statements):
+    seconds = write_master(tmp_path / "Master.csv", 30)
+    cdr.import_file(str(tmp_path / "Master.csv"), settler=cdr.Settler(mark=None))
+    assert not [s for s in statements if s.startswith("UPDATE call ")]
+    calls = list(Call.select().order_by(Call.id))
+    assert [(c.status, c.answered_s, c.cost, c.source) for c in calls] == [
+        ("charged", s, s * 100, "cdr") for s in seconds]
+    assert all(c.settled_utc and c.dial_status in ("ANSWER", "NOANSWER") for c in calls)
+    assert Ledger.select().where(Ledger.kind == "call").count() == sum(1 for s in seconds if s)
+    start = money.parse_amount("100000")
+    assert Extension.get(Extension.number == "1001").balance == start - sum(s * 100 for s in seconds)
+
+
+def test_an_import_of_a_file_that_cannot_be_read_says_so(billing, tmp_path):
+    with pytest.raises(IsADirectoryError):
+        cdr.import_file(str(tmp_path), settler=cdr.Settler(mark=None))
+    assert Call.select().count() == 0
+
+
+def test_local_times_minute_by_minute_match_the_direct_conversion():
+    zone = ZoneInfo("Europe/Berlin")  # 2026-03-29 02:00 does not exist, 2026-10-25 02:xx twice
+    for text in ("2026-03-29 01:59:59", "2026-03-29 03:00:00", "2026-10-25 02:30:15",
+                 "2026-10-25 03:00:00", "2026-11-23 21:42:58"):
+        import datetime as dt
+
+        direct = int(dt.datetime.fromisoformat(text).replace(tzinfo=zone).timestamp())
+        assert cdr.local_to_utc(text, zone) == direct, text
+    for bad in ("2026-11-23 21:42:60", "2026-11-23 21:42:5x", "2026-11-23T21:42:58",
+                "2026-11-23 21:42", "2026-13-23 21:42:58", "2026-11-23 21:42:٥٨"):
+        assert cdr.local_to_utc(bad, zone) is None, bad
+
+
+def test_rows_that_are_not_dial_rows_are_checked_but_not_built():
+    """billable_rows parses with dial_only: a good row of another app gives None (it
+    could never bill), a damaged one its error, as parsed alone."""
+    dial, ret, orig = cdr_rows("1.1", "1001", "91234567", T0, 5, ZoneInfo(ZONE)).splitlines()
+    bad_wait = orig.replace(',"30",', ',"30x",').replace(f',{orig.split(",")[12]},', ',-1,', 1)
+    lines = [(f"line {n}", text) for n, text in enumerate([dial, ret, orig, "", "1,2,3", bad_wait])]
+    got = cdr._parse_chunk(lines, dial_only=True)
+    assert [w for w, _ in got] == [w for w, _ in lines]
+    assert got[0][1] == cdr.parse_line(dial)
+    assert [p for _, p in got[1:4]] == [None, None, None]
+    assert [str(p) for _, p in got[4:]] == ["3 columns (expected 18 or 21: loguniqueid=yes, "
+                                            "loguserfield=yes)", "negative duration or billsec"]
