@@ -30,13 +30,13 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from .results_file import record
+from .results_file import figure, record, sized, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
-IN_FLIGHT = (25, 50)
-RUN_SECONDS = 4.0
-ROUNDS = 2  # bare, billed, bare, billed ...: the machine's noise hits both alike
-LATENCY_CALLS = 100
+IN_FLIGHT = sized((25, 50), (5,))
+RUN_SECONDS = sized(4.0, 0.5)
+ROUNDS = sized(2, 1)  # bare, billed, bare, billed ...: the machine's noise hits both alike
+LATENCY_CALLS = sized(100, 5)
 LATENCY_IN_FLIGHT = 10
 LATENCY_TALK_S = 1.0
 EXTENSIONS = [str(n) for n in range(3001, 3051)]
@@ -211,7 +211,9 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
             build = find(root / "build")
         except NoAsterisk as exc:
             print(f"bench_asterisk skipped: {exc}")
-            return None
+            # a tiny run (make test) on a clone without the Asterisk build still shows that
+            # the module runs up to here; a real run keeps the last real figures
+            return {"skipped": str(exc)} if tiny() else None
         agi_port = free_port()
         asterisk = Asterisk(build, root / "asterisk", agi_port)
         asterisk.configure()
@@ -265,19 +267,17 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
                      "durability": durability}
     for n in in_flight:
         bare, billed = _median_rate(rates[f"bare_{n}"]), _median_rate(rates[f"billed_{n}"])
-        figures[f"bare_calls_per_s_{n}_in_flight"] = bare
-        figures[f"billed_calls_per_s_{n}_in_flight"] = billed
-        figures[f"billed_to_bare_ratio_{n}_in_flight"] = round(billed / bare, 3)
-    figures["daemon_cpu_ms_per_call"] = round(cpu["daemon"] / placed["billed"] * 1000, 3)
+        figures[f"billed_calls_per_s_{n}_in_flight"] = figure(billed, "calls/s", raw_limit=bare,
+                                                             target=round(0.8 * bare))
+    figures["daemon_cpu_ms_per_call"] = figure(
+        round(cpu["daemon"] / placed["billed"] * 1000, 3), "ms", target=0.6)
     for kind in ("bare", "billed"):
         figures[f"asterisk_cpu_ms_per_call_{kind}"] = round(
             cpu[f"asterisk_{kind}"] / placed[kind] * 1000, 3)
     figures["setup_p50_ms_bare"] = round(latency["bare"], 2)
     figures["setup_p50_ms_billed"] = round(latency["billed"], 2)
-    figures["setup_p50_ms_added"] = round(latency["billed"] - latency["bare"], 2)
-    figures["target_billed_to_bare_ratio"] = 0.8
-    figures["target_daemon_cpu_ms_per_call"] = 0.6
-    figures["target_setup_p50_ms_added"] = 1.5
+    figures["setup_p50_ms_added"] = figure(round(latency["billed"] - latency["bare"], 2), "ms",
+                                           target=1.5)
     return figures
 
 
