@@ -150,6 +150,16 @@ def _quantiles_ms(latencies: list) -> tuple:
     q = statistics.quantiles(sorted(latencies), n=100)
     return round(q[49] * 1000, 2), round(q[98] * 1000, 2)
 
+def _run_threads(worker, threads: int) -> float:
+    """Seconds for ``threads`` threads of ``worker(t)`` to finish."""
+    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    start = time.perf_counter()
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    return time.perf_counter() - start
+
 
 def raw_sqlite_threads(folder: str, durability: str, talk_ms: int, threads: int,
                        per_thread: int) -> dict:
@@ -188,18 +198,13 @@ def raw_sqlite_threads(folder: str, durability: str, talk_ms: int, threads: int,
         with lock:
             latencies.extend(mine)
 
-    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
-    start = time.perf_counter()
-    for th in pool:
-        th.start()
-    for th in pool:
-        th.join()
-    elapsed = time.perf_counter() - start
+    elapsed = _run_threads(worker, threads)
     p50, p99 = _quantiles_ms(latencies)
     return {"p50_ms": p50, "p99_ms": p99, "per_s": int(len(latencies) / elapsed)}
 
 
 BUSY_S = 10
+
 
 
 def bench_threads(folder: str, durability: str, talk_ms: int, threads: int = THREADS,
@@ -229,13 +234,7 @@ def bench_threads(folder: str, durability: str, talk_ms: int, threads: int = THR
         with lock:
             latencies.extend(mine)
 
-    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
-    start = time.perf_counter()
-    for th in pool:
-        th.start()
-    for th in pool:
-        th.join()
-    elapsed = time.perf_counter() - start
+    elapsed = _run_threads(worker, threads)
     assert not accounts.verify()
     store.close_db()
     p50, p99 = _quantiles_ms(latencies)

@@ -4,7 +4,6 @@ whose certificate the box does not trust is refused with a clear reason."""
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 
 import pytest
@@ -16,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from billing_addon import lowbalance, settings
+
+from .test_low_balance import free_port
 
 USER, PASSWORD = "desk@example.org", "mail-secret-7"
 
@@ -63,14 +64,6 @@ def certificate(folder, name="127.0.0.1"):
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_file, key_file
-
-
-def free_port():
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
 
 
 @pytest.fixture

@@ -155,12 +155,7 @@ class EnvReader:
         env = self.env
         while lines:
             line = lines.popleft()
-            self._lines += 1
-            self._bytes += len(line) + 1
-            if self._bytes > MAX_ENV_BYTES:
-                raise AgiError("environment too big")
-            if self._lines > MAX_ENV_LINES:
-                raise AgiError("environment has too many lines")
+            self._count(line)
             name, sep, value = line.partition(": ")
             if sep and name[:4] == "agi_" and name[4:].replace("_", "").isalnum():
                 env[name] = value  # the usual line, checked as parse_env_line does
@@ -169,13 +164,16 @@ class EnvReader:
         return False
 
     def feed(self, line: str) -> bool:
+        self._count(line)
+        return self.feed_other(line)
+
+    def _count(self, line: str) -> None:
         self._lines += 1
         self._bytes += len(line) + 1
         if self._bytes > MAX_ENV_BYTES:
             raise AgiError("environment too big")
         if self._lines > MAX_ENV_LINES:
             raise AgiError("environment has too many lines")
-        return self.feed_other(line)
 
     def feed_other(self, line: str) -> bool:
         """A line after its size was counted: the end, HANGUP or an ``agi_`` line."""
