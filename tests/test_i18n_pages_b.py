@@ -346,3 +346,16 @@ def test_a_big_import_reports_in_the_language_of_who_started_it(billing, monkeyp
     shown = " ".join(re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', billing.get(r.location).text))
     assert "已导入 2 个费率。" in shown
     assert "警告：1 个费率在 23:59 结束，23:59:00-23:59:59 没有费率（请用 24:00）。" in shown
+
+
+@pytest.mark.parametrize("locale, other", [("zh_CN", "其他 (¤)"), ("es", "Otra (¤)"), ("en", "Other (¤)")])
+def test_the_other_currency_is_named_in_the_users_language(billing, monkeypatch, locale, other):
+    """On the Settings picker, and in the header's currency once chosen."""
+    speak(monkeypatch, locale)
+    labels = re.findall(r'name="currency" value="(\w+)"[^>]*>\s*([^<]*)</label>',
+                        billing.get("/settings", check=200).text)
+    assert [(code, html.unescape(label).strip()) for code, label in labels] == [
+        ("USD", "USD ($)"), ("CNY", "CNY (¥)"), ("EUR", "EUR (€)"), ("GBP", "GBP (£)"), ("OTHER", other)]
+    settings.put("currency", "OTHER")
+    header = re.search(r'<a class="currency"[^>]*>([^<]*)</a>', billing.get("/rates", check=200).text)
+    assert header and html.unescape(header.group(1)) == other
