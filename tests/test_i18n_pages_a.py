@@ -252,6 +252,22 @@ def test_the_notes_of_a_deposit_and_a_payment_in_the_readers_language(front_desk
     assert deposit in notes and paid in notes and "minibar" in notes, notes
 
 
+@pytest.mark.parametrize("locale, words", [
+    ("zh_CN", {"balance": "操作后余额", "after": "退房后分机状态", "in": "1004 入住", "out": "1002 退房"}),
+    ("es", {"balance": "Saldo resultante", "after": "Extensión tras la salida",
+            "in": "Registrar entrada en 1004", "out": "Registrar salida de 1002"}),
+])
+def test_the_reviews_read_naturally(front_desk, locale, words):
+    """Wordings the audit changed: "Balance after" (not "Saldo después", "之后余额"), the
+    state of the extension after check-out, the titles of check-in and check-out."""
+    client, _statement, chosen = front_desk
+    chosen["locale"] = locale
+    assert words["in"] in visible_text(client.get("/stays/check-in?n=1004").text)
+    assert words["out"] in visible_text(client.get("/stays/check-out?n=1002").text)
+    review = visible_text(client.post("/stays/check-out", {"n": "1002", "payment": ""}).text)
+    assert words["balance"] in review and words["after"] in review, review
+
+
 def test_english_stays_the_source_language(front_desk):
     client, statement, chosen = front_desk
     page = visible_text(client.get("/extensions/recharge?n=1001").text)
