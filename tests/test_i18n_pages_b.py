@@ -332,7 +332,7 @@ def test_a_bad_rate_file_is_refused_in_the_users_language(billing, monkeypatch):
     speak(monkeypatch, "zh_CN")
     bad = "前缀,费率,Unidad de facturación,color\n9,0.05,60,red\n"
     r = billing.post("/rates/import", files={"file": ("bad.csv", bad.encode())}, check=400)
-    assert "未导入任何内容：第 1 行：表头: 未知列 color；应为：启用,备注,前缀" in html.unescape(r.text)
+    assert "未导入任何内容：第 1 行：表头：未知列 color；应为：启用,备注,前缀" in html.unescape(r.text)
     assert store.Rate.select().count() == 0
 
 
