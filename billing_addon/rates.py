@@ -69,7 +69,10 @@ class RateError(Refusal):
         self.errors = dict(errors)
         self.line = line
         where = _("line {line}: ").format(line=line) if line else ""
-        super().__init__(where + "; ".join(f"{_field_name(k)}: {v}" for k, v in self.errors.items()))
+        # the punctuation is the language's too (Chinese writes full-width colons)
+        problems = (_("{field}: {problem}").format(field=_field_name(k), problem=v)
+                    for k, v in self.errors.items())
+        super().__init__(where + _("; ").join(problems))
 
 
 _OTHER_FIELDS = (N_("file"), N_("header"), N_("row"))  # what a message names besides columns

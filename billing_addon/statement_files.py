@@ -26,6 +26,11 @@ from billing_addon.i18n import N_, _, ngettext
 
 KIND_LABELS = {"recharge": N_("Recharge"), "adjust": N_("Adjustment"), "payment": N_("Payment"),
                "deposit": N_("Deposit")}
+# the notes check-in and check-out write with a deposit and a payment (stays.py): stored in
+# English, shown in the reader's language; every other note is what a user typed, as typed
+DEPOSIT_NOTE = N_("deposit: {guest}")
+PAYMENT_NOTE = N_("paid at check-out: {guest}")
+_STAY_NOTES = {"recharge": DEPOSIT_NOTE, "payment": PAYMENT_NOTE}
 # TrueType CJK fonts (ReportLab cannot embed the CFF outlines of Noto CJK), the first found
 CJK_FONT_FILES = (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
                   Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"))
@@ -91,6 +96,14 @@ def _check(value: Any, shape: Any, where: str) -> None:
 
 def kind_label(kind: str) -> str:
     return _(KIND_LABELS[kind]) if kind in KIND_LABELS else kind.capitalize()
+
+
+def entry_note(entry: Dict[str, Any]) -> str:
+    note, written = entry["note"], _STAY_NOTES.get(entry["kind"], "")
+    prefix = written.split("{")[0]
+    if written and note.startswith(prefix):
+        return _(written).format(guest=note[len(prefix):])
+    return note
 
 
 def duration(seconds: int) -> str:
@@ -237,7 +250,7 @@ def cjk_font(files: Tuple[Path, ...] = CJK_FONT_FILES) -> str:
 def _needs_cjk(snap: Dict[str, Any]) -> bool:
     """Chinese, or any text of the statement that Helvetica cannot print."""
     texts = [snap["hotel"]["name"], snap["hotel"]["address"], snap["guest"],
-             snap["extension"]["name"], *(e["note"] for e in snap["entries"])]
+             snap["extension"]["name"], *(entry_note(e) for e in snap["entries"])]
     try:
         "".join(texts).encode("cp1252")
     except UnicodeEncodeError:
@@ -301,7 +314,7 @@ def _pdf(snap: Dict[str, Any]) -> bytes:
     note_w = ENTRY_COLUMNS[3][1] - ENTRY_COLUMNS[2][1] - 80
     for entry in snap["entries"]:
         p.row((_when(entry["at_utc"], zone), kind_label(entry["kind"]),
-               _fit(entry["note"], note_w, faces[FONT], SIZE),
+               _fit(entry_note(entry), note_w, faces[FONT], SIZE),
                localefmt.amount(entry["amount"], cur)))
     if not snap["entries"]:
         p.row((_("none"),))
@@ -464,7 +477,7 @@ def _xlsx(snap: Dict[str, Any]) -> bytes:
         ws.write_datetime(r, 0, _local(entry["at_utc"], zone), when)
         ws.write_string(r, 1, kind_label(entry["kind"]))
         ws.write_number(r, 2, money_number(entry["amount"]), cash)
-        ws.write_string(r, 3, entry["note"])
+        ws.write_string(r, 3, entry_note(entry))
     book.close()
     return out.getvalue()
 

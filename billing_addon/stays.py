@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from . import accounts, money, settings, statements
+from . import accounts, money, settings, statement_files, statements
 from .errors import Refusal
 from .i18n import _
 from .store import Extension, db, money_txn, now_utc, sql
@@ -93,7 +93,8 @@ def check_in(number: str, guest: str, *, deposit: int = 0, credit: Optional[int]
         cursor = sql("INSERT INTO stay (extension_id, guest, previous_name, checkin_utc, operator) "
                      "VALUES (?, ?, ?, ?, ?)", (ext.id, guest, ext.name, start, operator[:80]))
         if deposit:
-            accounts.append_entry(ext.id, "recharge", deposit, reason=f"deposit: {guest}"[:200],
+            accounts.append_entry(ext.id, "recharge", deposit,
+                                  reason=statement_files.DEPOSIT_NOTE.format(guest=guest)[:200],
                                   operator=operator, at=start)
     return Stay(cursor.lastrowid, ext.number, guest, start, None, "")
 
@@ -126,8 +127,8 @@ def check_out(number: str, *, payment: int = 0, operator: str = "",
                                                  owed=money.format_amount(max(0, -ext.balance), currency)))
         end = max(at if at is not None else now_utc(), stay.checkin_utc)
         if payment:
-            accounts.append_entry(ext.id, "payment", payment, reason=f"paid at check-out: "
-                                  f"{stay.guest}"[:200], operator=operator, at=end)
+            accounts.append_entry(ext.id, "payment", payment, reason=statement_files.PAYMENT_NOTE.format(
+                                  guest=stay.guest)[:200], operator=operator, at=end)
         # the period is [check-in, check-out]: entries of the check-out second are in it
         snap = statements.issue(ext, stay.checkin_utc, end + 1, guest=stay.guest)
         previous = db.execute_sql("SELECT previous_name FROM stay WHERE id = ?",

@@ -8,16 +8,18 @@ in their sources translated, the same placeholders in each translation."""
 from __future__ import annotations
 
 import html
+import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import openpyxl
 import pytest
 from babel.messages.extract import extract_python
 from babel.messages.pofile import read_po
 from billing_addon.web.core import WebCore
 
-from billing_addon import i18n, money, stays
+from billing_addon import accounts, i18n, money, stays
 from tests.test_web_app import admin, billing, env  # noqa: F401
 from tests.webclient import Client
 
@@ -208,8 +210,7 @@ def test_pages_a_in_chinese_and_spanish(front_desk, locale, request_, words):
     assert ("分机" if locale == "zh_CN" else "Extensiones") in text  # the menu
     assert english_left(text, locale) == [], (path, text)
     if locale == "zh_CN":  # nothing else in English either (not even a text left unmarked)
-        # the notes the ledger stored with the deposit (data, written once, in English)
-        data = [*(f"deposit: {g}" for g in GUESTS), *GUESTS, statement, "typo", "bill-xxx",
+        data = [*GUESTS, statement, "typo", "bill-xxx",
                 "billing-addon admin set-password", "Content-Length", client.username]
         assert latin_words(text, data) == [], (path, text)
 
@@ -229,6 +230,42 @@ def test_sign_in_and_the_flash_messages_in_chinese_and_spanish(front_desk, env, 
     page = visible_text(client.get("/extensions").text)
     assert ("已为 2 个分机各充值" if zh else "Recargadas 2 extensión(es) con") in page, page
     assert english_left(page, locale) == []
+
+
+@pytest.mark.parametrize("locale, deposit, paid", [
+    ("zh_CN", "押金：Grace Hopper", "退房时付款：Grace Hopper"),
+    ("es", "depósito: Grace Hopper", "pagado a la salida: Grace Hopper"),
+    ("en", "deposit: Grace Hopper", "paid at check-out: Grace Hopper"),
+])
+def test_the_notes_of_a_deposit_and_a_payment_in_the_readers_language(front_desk, locale, deposit, paid):
+    """Check-in and check-out store their notes in English; a statement, its page and its
+    xlsx, shows them in the language of who reads it (English exactly as stored)."""
+    client, _statement, chosen = front_desk
+    stays.check_in("1005", GUESTS[1], deposit=money.parse_amount("10"), at=stays.now_utc() - 60)
+    accounts.adjust("1005", -money.parse_amount("15"), "minibar", "frontdesk")
+    number = stays.check_out("1005", payment=money.parse_amount("5"))["number"]
+    chosen["locale"] = locale
+    page = visible_text(client.get(f"/statements/{number}").text)
+    assert deposit in page and paid in page, page
+    book = openpyxl.load_workbook(io.BytesIO(client.get(f"/statements/{number}.xlsx", check=200).body))
+    notes = [row[3] for row in book.worksheets[2].iter_rows(min_row=2, values_only=True)]
+    assert deposit in notes and paid in notes and "minibar" in notes, notes
+
+
+@pytest.mark.parametrize("locale, words", [
+    ("zh_CN", {"balance": "操作后余额", "after": "退房后分机状态", "in": "1004 入住", "out": "1002 退房"}),
+    ("es", {"balance": "Saldo resultante", "after": "Extensión tras la salida",
+            "in": "Registrar entrada en 1004", "out": "Registrar salida de 1002"}),
+])
+def test_the_reviews_read_naturally(front_desk, locale, words):
+    """Wordings the audit changed: "Balance after" (not "Saldo después", "之后余额"), the
+    state of the extension after check-out, the titles of check-in and check-out."""
+    client, _statement, chosen = front_desk
+    chosen["locale"] = locale
+    assert words["in"] in visible_text(client.get("/stays/check-in?n=1004").text)
+    assert words["out"] in visible_text(client.get("/stays/check-out?n=1002").text)
+    review = visible_text(client.post("/stays/check-out", {"n": "1002", "payment": ""}).text)
+    assert words["balance"] in review and words["after"] in review, review
 
 
 def test_english_stays_the_source_language(front_desk):

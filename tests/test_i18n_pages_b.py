@@ -23,8 +23,11 @@ from babel.messages.pofile import read_po
 from billing_addon.web import auth, rate_import
 from billing_addon.web.app import make_app
 from billing_addon.web.core import WebCore
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from billing_addon import accounts, calls, config, i18n, money, rates, settings, store
+from hwlicense.activation import Activation
+from hwlicense.board import load_profile
 from tests.helpers import wait_until
 from tests.spreadsheet import libreoffice_reads
 from tests.web_fakes import FakeActivation
@@ -329,7 +332,7 @@ def test_a_bad_rate_file_is_refused_in_the_users_language(billing, monkeypatch):
     speak(monkeypatch, "zh_CN")
     bad = "前缀,费率,Unidad de facturación,color\n9,0.05,60,red\n"
     r = billing.post("/rates/import", files={"file": ("bad.csv", bad.encode())}, check=400)
-    assert "未导入任何内容：第 1 行：表头: 未知列 color；应为：启用,备注,前缀" in html.unescape(r.text)
+    assert "未导入任何内容：第 1 行：表头：未知列 color；应为：启用,备注,前缀" in html.unescape(r.text)
     assert store.Rate.select().count() == 0
 
 
@@ -346,3 +349,39 @@ def test_a_big_import_reports_in_the_language_of_who_started_it(billing, monkeyp
     shown = " ".join(re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', billing.get(r.location).text))
     assert "已导入 2 个费率。" in shown
     assert "警告：1 个费率在 23:59 结束，23:59:00-23:59:59 没有费率（请用 24:00）。" in shown
+
+
+@pytest.mark.parametrize("locale, other", [("zh_CN", "其他 (¤)"), ("es", "Otra (¤)"), ("en", "Other (¤)")])
+def test_the_other_currency_is_named_in_the_users_language(billing, monkeypatch, locale, other):
+    """On the Settings picker, and in the header's currency once chosen."""
+    speak(monkeypatch, locale)
+    labels = re.findall(r'name="currency" value="(\w+)"[^>]*>\s*([^<]*)</label>',
+                        billing.get("/settings", check=200).text)
+    assert [(code, html.unescape(label).strip()) for code, label in labels] == [
+        ("USD", "USD ($)"), ("CNY", "CNY (¥)"), ("EUR", "EUR (€)"), ("GBP", "GBP (£)"), ("OTHER", other)]
+    settings.put("currency", "OTHER")
+    header = re.search(r'<a class="currency"[^>]*>([^<]*)</a>', billing.get("/rates", check=200).text)
+    assert header and html.unescape(header.group(1)) == other
+
+
+@pytest.mark.parametrize("locale, data, reason", [
+    ("zh_CN", b"garbage", "授权被拒绝：该文件不是授权文件。"),
+    ("es", b"garbage", "Licencia rechazada: el archivo no es una licencia."),
+    ("zh_CN", b"", "授权被拒绝：文件为空。"),
+    ("en", b"garbage",
+     "License refused: the file is not a license file (unknown first line). Nothing was changed."),
+])
+def test_a_refused_license_says_why_in_the_admins_language(db_path, tmp_path, monkeypatch, locale, data,
+                                                          reason):
+    """The real licensing (the demo board's): hwlicense's refusal, by its code, in the box's
+    language; English keeps hwlicense's own words."""
+    activation = Activation(load_profile("demo", tmp_path),
+                            trusted_keys=[Ed25519PrivateKey.generate().public_key()])
+    app = make_app(config.load(None, {}), activation)
+    auth.set_admin_password(ADMIN_PW)
+    admin = Client(app)
+    admin.login("admin", ADMIN_PW)
+    speak(monkeypatch, locale)
+    r = admin.post("/admin/license", {}, files={"license": ("license.txt", data)}, check=303)
+    flashes = re.findall(r'class="flash flash-error"[^>]*>([^<]*)<', admin.get(r.location, check=200).text)
+    assert any(html.unescape(f).startswith(reason) for f in flashes), flashes

@@ -9,7 +9,7 @@ from typing import List
 import bottle
 
 from billing_addon import i18n, settings, store
-from billing_addon.i18n import _
+from billing_addon.i18n import N_, _
 
 from . import auth
 from .core import Route, WebCore, decoded
@@ -72,9 +72,38 @@ def admin_billing_ac(ui: WebCore):
     return data
 
 
-def _refusal_reason(reason: str) -> str:
+# hwlicense's refusals by code (hwlicense.results.Code), for the languages other than
+# English; English keeps hwlicense's own wording, the one its command line prints
+LICENSE_REFUSALS = {
+    "empty": N_("the file is empty"),
+    "too-large": N_("the file is too large"),
+    "not-text": N_("the file is not a license"),
+    "unknown-format": N_("the file is not a license"),
+    "wrong-kind": N_("the file is a billing.ac, not a license"),
+    "unsupported-version": N_("the license is of a newer format than this add-on reads"),
+    "malformed": N_("the license file is damaged or cut short"),
+    "truncated": N_("the license file is damaged or cut short"),
+    "checksum": N_("the license file is damaged or cut short"),
+    "no-trusted-keys": N_("the license is not signed by a trusted key"),
+    "unknown-key": N_("the license is not signed by a trusted key"),
+    "bad-signature": N_("the license is not signed by a trusted key"),
+    "wrong-product": N_("the license is for another product"),
+    "wrong-model": N_("the file is not a valid license for this device"),
+    "wrong-device": N_("the file is not a valid license for this device"),
+    "policy": N_("the file is not a valid license for this device"),
+    "no-feature": N_("the license does not include billing"),
+    "no-identity": N_("the identity of this device could not be read"),
+    "storage": N_("the license could not be stored on this device"),
+}
+
+
+def _refusal_reason(result: object) -> str:
     """hwlicense's reason without its own "license refused:" (the flash says it once)."""
-    reason = (reason or "").strip()
+    code = getattr(result, "code", None)
+    code = getattr(code, "value", code)  # a Code, a str enum
+    if i18n.current() != i18n.DEFAULT_LOCALE and code in LICENSE_REFUSALS:
+        return _(LICENSE_REFUSALS[code])
+    reason = (getattr(result, "reason", "") or "").strip()
     if reason.lower().startswith("license refused:"):
         reason = reason[len("license refused:"):].strip()
     return reason.rstrip(".") or _("the file is not a valid license for this device")
@@ -96,7 +125,7 @@ def admin_license(ui: WebCore):
     if getattr(result, "ok", False):
         ui.flash(_("License uploaded and verified. Time of expiration: Never Expires."))
     else:
-        reason = _refusal_reason(getattr(result, "reason", ""))
+        reason = _refusal_reason(result)
         ui.flash(_("License refused: {reason}. Nothing was changed.").format(reason=reason), "error")
     bottle.redirect("/admin/settings")
 

@@ -12,7 +12,7 @@ from billing_addon import i18n, localefmt, lowbalance, money, settings
 from billing_addon.i18n import _
 
 from . import auth
-from .core import Route, WebCore, decoded
+from .core import Route, WebCore, currency_label, decoded
 
 
 def billing_settings(ui: WebCore):
@@ -60,7 +60,8 @@ def billing_settings(ui: WebCore):
         values["low_balance_threshold"] = localefmt.plain(
             settings.threshold_units(values["low_balance_threshold"]) or 0, values["currency"])
     return ui.render("settings.tpl", http_status=400 if errors else 200, title=_("Settings"),
-                     values=values, errors=errors, currencies=money.CURRENCIES,
+                     values=values, errors=errors,
+                     currencies={code: currency_label(code) for code in money.CURRENCIES},
                      language_names=i18n.NAMES,
                      password_set=bool(settings.get("smtp_password")),
                      mail_failures=lowbalance.failures())

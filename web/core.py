@@ -74,6 +74,13 @@ def _equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
 
 
+def currency_label(code: str) -> str:
+    """A currency as the header and the Settings picker show it: the code and its sign,
+    and for "Other" a word of the user's language (money, the pure core, cannot translate)."""
+    currency = money.CURRENCIES.get(code, money.CURRENCIES["OTHER"])
+    return i18n._("Other (¤)") if currency.code == "OTHER" else currency.label
+
+
 class WebCore:
     """Per-request context of the pages; one instance per ``make_app``."""
 
@@ -162,7 +169,7 @@ class WebCore:
             menu=ADMIN_MENU if role == auth.ADMIN else BILLING_MENU if role == auth.BILLING else [],
             path=bottle.request.path,
             currency=currency,
-            currency_label=money.CURRENCIES.get(currency, money.CURRENCIES["OTHER"]).label,
+            currency_label=currency_label(currency),
             fmt=lambda units: localefmt.amount(int(units), currency),
             plain=lambda units: localefmt.plain(int(units), currency),
             num=localefmt.number,

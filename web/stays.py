@@ -168,7 +168,8 @@ def statement_page(ui: WebCore, number: str):
     zone = ZoneInfo(snap["zone"])
     return ui.render("statement.tpl", title=f"Statement {snap['number']}", s=snap,
                      at=lambda ts: localefmt.datetime(localefmt.from_epoch(ts), zone, seconds=False),
-                     sfmt=lambda units: localefmt.amount(units, snap["currency"]))
+                     sfmt=lambda units: localefmt.amount(units, snap["currency"]),
+                     note=statement_files.entry_note)
 
 
 def _statement_file(ui: WebCore, number: str, kind: str):

@@ -21,7 +21,7 @@
 <form method="post" action="/rates/delete" id="rates-form">
 <input type="hidden" name="csrf" value="{{csrf}}">
 <div class="table-wrap">
-<table class="list" id="rate-table">
+<table class="list stack" id="rate-table">
   <thead><tr>
     <th class="check"><input type="checkbox" data-select-all="id" aria-label="{{_("Select all rates on this page")}}"></th>
     <th>{{_("Activate")}}</th><th>{{_("Remarks")}}</th><th>{{_("Prefix")}}</th><th>{{_("Number Length")}}</th><th class="num">{{_("Initial Cost")}}</th>
@@ -31,26 +31,26 @@
   % for r in page.rows:
   % exts = assigned.get(r.id, [])
   <tr data-rate="{{r.id}}" class="{{'' if r.active else 'off'}}">
-    <td class="check"><input type="checkbox" name="id" value="{{r.id}}" aria-label="{{_("Select rate {id}").format(id=r.id)}}"></td>
-    <td>
+    <td class="check" data-label="{{_("Select")}}"><input type="checkbox" name="id" value="{{r.id}}" aria-label="{{_("Select rate {id}").format(id=r.id)}}"></td>
+    <td data-label="{{_("Activate")}}">
       <button type="submit" class="toggle {{'on' if r.active else 'off'}}" role="switch" aria-checked="{{'true' if r.active else 'false'}}"
               formaction="/rates/{{r.id}}/active" name="active" value="{{'0' if r.active else '1'}}" data-no-confirm
               title="{{(_("Deactivate rate {id}") if r.active else _("Activate rate {id}")).format(id=r.id)}}"><span></span>{{_("On") if r.active else _("Off")}}</button>
     </td>
-    <td class="name">{{r.remarks}}
+    <td class="name" data-label="{{_("Remarks")}}">{{r.remarks}}
       % if r.id in never:
       <span class="badge warning" id="never-{{r.id}}" title="{{_("An older rate has the same prefix, number length, time and extensions")}}">{{_("never applies (rate {winner} wins)").format(winner=never[r.id])}}</span>
       % end
     </td>
-    <td class="mono">{{r.prefix}}</td>
-    <td>{{r.length or _("0 (any)")}}</td>
-    <td class="num">{{fmt(r.initial_cost)}}</td>
-    <td class="num">{{r.initial_time}} s</td>
-    <td class="num">{{fmt(r.rate)}}</td>
-    <td class="num">{{r.unit}} s</td>
-    <td>{{time_of_day(r.start_s)}}–{{time_of_day(r.end_s)}}</td>
-    <td>{{_("All") if r.all_extensions else (', '.join(exts[:6]) + (' +%d' % (len(exts) - 6) if len(exts) > 6 else '')) or _("none")}}</td>
-    <td class="actions"><a href="/rates/{{r.id}}/edit" class="button small subtle">{{_("Edit")}}</a></td>
+    <td class="mono" data-label="{{_("Prefix")}}">{{r.prefix}}</td>
+    <td data-label="{{_("Number Length")}}">{{r.length or _("0 (any)")}}</td>
+    <td class="num" data-label="{{_("Initial Cost")}}">{{fmt(r.initial_cost)}}</td>
+    <td class="num" data-label="{{_("Initial Time")}}">{{r.initial_time}} s</td>
+    <td class="num" data-label="{{_("Rate")}}">{{fmt(r.rate)}}</td>
+    <td class="num" data-label="{{_("Billing Unit")}}">{{r.unit}} s</td>
+    <td data-label="{{_("Time")}}">{{time_of_day(r.start_s)}}–{{time_of_day(r.end_s)}}</td>
+    <td data-label="{{_("Extensions")}}">{{_("All") if r.all_extensions else (', '.join(exts[:6]) + (' +%d' % (len(exts) - 6) if len(exts) > 6 else '')) or _("none")}}</td>
+    <td class="actions" data-label="{{_("Actions")}}"><a href="/rates/{{r.id}}/edit" class="button small subtle">{{_("Edit")}}</a></td>
   </tr>
   % end
   </tbody>

@@ -4,8 +4,8 @@
   <fieldset>
     <legend>{{_("Currency")}}</legend>
     <p class="hint">{{_("Shown on every page and export. Amounts are not converted.")}}</p>
-    % for code, cur in currencies.items():
-    <label class="tick"><input type="radio" name="currency" value="{{code}}" id="currency-{{code}}" {{'checked' if values['currency'] == code else ''}}> {{cur.label}}</label>
+    % for code, label in currencies.items():
+    <label class="tick"><input type="radio" name="currency" value="{{code}}" id="currency-{{code}}" {{'checked' if values['currency'] == code else ''}}> {{label}}</label>
     % end
     % include('field_error.tpl', name='currency')
   </fieldset>

@@ -50,7 +50,7 @@
     <tbody>
     % for e in s['entries']:
     % kind = e['kind'].capitalize()
-    <tr><td>{{at(e['at_utc'])}}</td><td>{{_(kind)}}</td><td class="num">{{sfmt(e['amount'])}}</td><td>{{e['note']}}</td></tr>
+    <tr><td>{{at(e['at_utc'])}}</td><td>{{_(kind)}}</td><td class="num">{{sfmt(e['amount'])}}</td><td>{{note(e)}}</td></tr>
     % end
     </tbody>
   </table>
