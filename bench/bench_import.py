@@ -71,6 +71,18 @@ def _callers(stop: threading.Event, latencies: list, prefix: str) -> list:
     return threads
 
 
+def _quiet_latencies() -> list:
+    """The callers' authorize latencies for QUIET_S seconds with nothing else running:
+    the raw limit of the same run."""
+    stop, quiet = threading.Event(), []
+    threads = _callers(stop, quiet, "quiet")
+    time.sleep(QUIET_S)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return quiet
+
+
 def _quantiles(latencies: list) -> dict:
     ms = sorted(x * 1000 for x in latencies)
     return {"authorizes": len(ms), "p50_ms": round(statistics.median(ms), 2),
@@ -89,12 +101,7 @@ def _figures(during: list, quiet: list) -> dict:
 def bench_import(folder: str, rows: int) -> dict:
     _fresh_db(folder)
     text = deck_csv(rows)
-    stop, quiet = threading.Event(), []
-    threads = _callers(stop, quiet, "quiet")
-    time.sleep(QUIET_S)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    quiet = _quiet_latencies()
     stop, during = threading.Event(), []
     threads = _callers(stop, during, "import")
     time.sleep(0.5)
@@ -190,12 +197,7 @@ def _cdr_beside_calls(folder: Path, master: Path) -> dict:
     _cdr_db(folder / "beside-calls.db")
     settings.put("max_call_seconds", "3600")  # the callers talk up to 300 s
     try:
-        stop, quiet = threading.Event(), []
-        threads = _callers(stop, quiet, "quiet")
-        time.sleep(QUIET_S)
-        stop.set()
-        for thread in threads:
-            thread.join()
+        quiet = _quiet_latencies()
         stop, during = threading.Event(), []
         threads = _callers(stop, during, "import")
         stats = cdr.import_file(str(master), settler=cdr.Settler(mark=None))
