@@ -66,6 +66,12 @@ class Setting(BaseModel):
     value = pw.TextField()
 
 
+class Department(BaseModel):
+    name = pw.TextField(unique=True)
+    created_utc = pw.IntegerField()
+    updated_utc = pw.IntegerField()
+
+
 class Extension(BaseModel):
     number = pw.TextField(unique=True)
     name = pw.TextField(default="")
@@ -83,6 +89,8 @@ class Extension(BaseModel):
     updated_utc = pw.IntegerField()
     low_balance_threshold = pw.IntegerField(null=True)  # NULL: the setting's default
     low_alerted_utc = pw.IntegerField(null=True)  # see lowbalance.py
+    kind = pw.TextField(default="extension")  # extension | account (PIN billing)
+    department = pw.ForeignKeyField(Department, null=True, column_name="department_id")
 
 
 class Rate(BaseModel):
@@ -100,6 +108,7 @@ class Rate(BaseModel):
     created_utc = pw.IntegerField()
     updated_utc = pw.IntegerField()
     deck = pw.IntegerField(default=0)  # see rates.py: which rows are in force
+    call_type = pw.TextField(default="other")  # see calltypes.py
 
 
 class RateExtension(BaseModel):
@@ -130,6 +139,9 @@ class Call(BaseModel):
     settled_utc = pw.IntegerField(null=True)
     boot_id = pw.TextField(default="")
     expires_uptime = pw.FloatField(null=True)
+    call_type = pw.TextField(default="")  # the type of the rate it was rated by
+    phone_id = pw.IntegerField(null=True)  # an account's call: the extension it was made from
+    free_s = pw.IntegerField(default=0)  # seconds paid by a calling plan's allowance
 
 
 class Ledger(BaseModel):
@@ -179,7 +191,7 @@ class MailOutbox(BaseModel):
         table_name = "mail_outbox"
 
 
-MODELS = [Setting, Extension, Rate, RateExtension, Call, Ledger, CallDaily, BillingUser,
+MODELS = [Setting, Department, Extension, Rate, RateExtension, Call, Ledger, CallDaily, BillingUser,
           MailOutbox]
 
 
