@@ -101,6 +101,7 @@ def _snapshot(rate: rating.Rate) -> str:
         "id": rate.id, "prefix": rate.prefix, "length": rate.length,
         "initial_cost": rate.initial_cost, "initial_time": rate.initial_time,
         "rate": rate.rate, "unit": rate.unit, "remarks": rate.remarks,
+        "call_type": rate.call_type,
     }, separators=(",", ":"))
 
 
@@ -111,7 +112,8 @@ def _from_snapshot(text: str) -> Optional[rating.Rate]:
     d = json.loads(text)
     return rating.Rate(id=d["id"], prefix=d["prefix"], length=d["length"],
                        initial_cost=d["initial_cost"], initial_time=d["initial_time"],
-                       rate=d["rate"], unit=d["unit"], remarks=d.get("remarks", ""))
+                       rate=d["rate"], unit=d["unit"], remarks=d.get("remarks", ""),
+                       call_type=d.get("call_type", "other"))
 
 
 def rate_label(call: Call) -> str:
@@ -151,7 +153,7 @@ def _account(key: str, value) -> Optional[_Account]:
 
 _CALL_COLUMNS = ("uniqueid", "extension_id", "dialed", "started_utc", "local_day", "status",
                  "reason", "rate_id", "rate_snapshot", "reserved", "limit_ms", "expires_utc",
-                 "source", "settled_utc", "boot_id", "expires_uptime")
+                 "source", "settled_utc", "boot_id", "expires_uptime", "call_type")
 
 
 def _insert_sql(columns: Tuple[str, ...]) -> str:
@@ -171,7 +173,8 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
     boot, uptime = expires_running if expires_running else ("", None)
     cursor = sql(_INSERT_CALL, (uniqueid, ext_id, dialed, at, day, status, reason,
                                 rate.id if rate else None, _snapshot(rate) if rate else "",
-                                reserved, limit_ms, expires, source, settled, boot, uptime))
+                                reserved, limit_ms, expires, source, settled, boot, uptime,
+                                rate.call_type if rate else ""))
     return cursor.lastrowid
 
 
@@ -482,7 +485,8 @@ class _LateCalls:
         snapshot = self._snapshot(rate) if rate else ""
         self.rows.append((call_id, uniqueid, ext.id, dialed, started, day, status,
                           NOT_AUTHORIZED if rate else NO_RATE, rate.id if rate else None,
-                          snapshot, 0, None, None, request.source, None, "", None))
+                          snapshot, 0, None, None, request.source, None, "", None,
+                          rate.call_type if rate else ""))
         self._uniqueids.add(uniqueid)
         return (call_id, ext.id, status, 0, snapshot, None, 0, day)
 

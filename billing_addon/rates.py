@@ -389,11 +389,11 @@ def to_rating(row: Rate, extensions: Iterable[str]) -> rating.Rate:
                        initial_cost=row.initial_cost, initial_time=row.initial_time,
                        rate=row.rate, unit=row.unit, start=row.start_s, end=row.end_s,
                        extensions=frozenset(extensions), all_extensions=row.all_extensions,
-                       active=row.active, remarks=row.remarks)
+                       active=row.active, remarks=row.remarks, call_type=row.call_type)
 
 
 _RATE_COLUMNS = ("id, prefix, length, initial_cost, initial_time, rate, unit, start_s, end_s, "
-                 "all_extensions, active, remarks")
+                 "all_extensions, active, remarks, call_type")
 
 
 def load_all(where: str = IN_FORCE_SQL, params: tuple = ()) -> List[rating.Rate]:
@@ -401,7 +401,7 @@ def load_all(where: str = IN_FORCE_SQL, params: tuple = ()) -> List[rating.Rate]
     assigned = assignments()
     out = []
     for i, (rid, prefix, length, initial_cost, initial_time, rate, unit, start, end, all_exts,
-            active, remarks) in enumerate(db.execute_sql(
+            active, remarks, call_type) in enumerate(db.execute_sql(
             f"SELECT {_RATE_COLUMNS} FROM rate WHERE {where} ORDER BY id", params)):
         if i % (YIELD_ROWS * 10) == 0:
             time.sleep(0)
@@ -409,7 +409,7 @@ def load_all(where: str = IN_FORCE_SQL, params: tuple = ()) -> List[rating.Rate]
                                initial_time=initial_time, rate=rate, unit=unit, start=start,
                                end=end, extensions=frozenset(assigned.get(rid, ())),
                                all_extensions=bool(all_exts), active=bool(active),
-                               remarks=remarks))
+                               remarks=remarks, call_type=call_type))
     return out
 
 

@@ -39,6 +39,7 @@ class Rate:
     all_extensions: bool = False
     active: bool = True
     remarks: str = ""
+    call_type: str = "other"  # see calltypes.py
 
     def applies_to(self, extension: str) -> bool:
         return self.all_extensions or extension in self.extensions

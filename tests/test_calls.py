@@ -362,3 +362,19 @@ def test_settle_many_equals_settle_one_by_one(requests):
         assert _state() == expected
         assert accounts.verify() == []
         store.close_db()
+
+
+def test_a_call_keeps_the_type_of_the_rate_it_was_rated_by(priced):
+    """Call types (issue #15): authorize and the CDR path record the rate's type on the
+    call and in its snapshot; a call nobody could rate has none."""
+    with store.money_txn():
+        store.Rate.update(call_type="international").execute()
+        rates._bump_version()
+    assert calls.authorize("1001", "912345", T0, "u1").result == calls.ALLOWED
+    calls.settle("u1", 30, number="1001", dialed="912345", started=T0)
+    calls.settle("u2", 30, number="1001", dialed="912345", started=T0, source="cdr")
+    assert calls.authorize("1001", "55555", T0, "u3").reason == calls.NO_RATE
+    by_uid = {c.uniqueid: c for c in Call.select()}
+    assert by_uid["u1"].call_type == by_uid["u2"].call_type == "international"
+    assert calls._from_snapshot(by_uid["u1"].rate_snapshot).call_type == "international"
+    assert by_uid["u3"].call_type == ""
