@@ -161,10 +161,12 @@ USE_DEFAULT = "default"  # edit(low_threshold=...): follow the Settings default 
 def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
          credit: Optional[int] = None, status: Optional[str] = None,
          payment_type: Optional[str] = None, name: Optional[str] = None,
-         low_threshold: Union[int, str, None] = None) -> int:
+         low_threshold: Union[int, str, None] = None,
+         account_billing: Optional[bool] = None) -> int:
     """Edit one or many extensions (bulk edit); fields left None are not touched.
     ``low_threshold``: minor units, or ``USE_DEFAULT`` for the Settings default.
-    Changing the payment type resets Total Recharges.  Returns how many changed."""
+    Changing the payment type resets Total Recharges.  ``account_billing``: the phone's
+    calls ask for an account and its PIN (docs/accounts.md).  Returns how many changed."""
     _check_edit(credit, status, payment_type)
     if isinstance(low_threshold, int) and not 0 <= low_threshold <= money.MAX_AMOUNT:
         raise AccountError(_("the low-balance threshold must be 0 or more"))
@@ -190,6 +192,8 @@ def edit(numbers: Sequence[str], *, billing_enabled: Optional[bool] = None,
                 updates[Extension.status] = status
             if name is not None:
                 updates[Extension.name] = name.strip()[:80]
+            if account_billing is not None and ext.kind == "extension":
+                updates[Extension.account_billing] = bool(account_billing)
             if low_threshold is not None:
                 updates[Extension.low_balance_threshold] = (
                     None if low_threshold == USE_DEFAULT else low_threshold)

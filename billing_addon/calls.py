@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import AbstractSet, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
-from . import accounts, boottime, money, rates, rating, settings, store
+from . import accounts, boottime, money, pins, rates, rating, settings, store
 from .errors import Refusal
 from .store import Call, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
@@ -54,6 +54,11 @@ OVER_LIMIT = "over-limit"  # reason of a call charged past its reservation
 NOT_AUTHORIZED = "not-authorized"  # reason of a call charged that authorize never saw
 AFTER_RELEASE = "after-release"  # reason of a call charged after release_stale freed its money
 ERROR = "error"
+# PIN billing (docs/accounts.md): the phone must name an account first; a wrong account or
+# PIN (the caller may try again); the third wrong one in a call; the phone is throttled;
+# the caller's number is an account's, which is never charged without its PIN
+ACCOUNT_NEEDED, BAD_PIN, PIN_FAILED = "account-needed", "bad-pin", "pin-failed"
+PIN_THROTTLED, ACCOUNT_CALLER = "pin-throttled", "account-caller"
 MAX_DIALED = 64
 log = logging.getLogger("billing_addon.calls")
 
@@ -72,6 +77,7 @@ class Authorization:
     rate_id: Optional[int] = None
     reserved: int = 0
     low: bool = False  # ALLOWED while the balance is below its low-balance threshold
+    pin_digits: Optional[int] = None  # ACCOUNT_NEEDED: how many digits a PIN has
 
 
 @dataclass(frozen=True)
@@ -138,10 +144,15 @@ class _Account:
     balance: int
     reserved: int
     low_threshold: Optional[int]
+    kind: str
+    account_billing: bool
+    pin_blocked_until: Optional[int]
+    pin_failures: int
 
 
 _ACCOUNT_COLUMNS = ("SELECT id, number, billing_enabled, status, credit, balance, reserved, "
-                    "low_balance_threshold FROM extension")
+                    "low_balance_threshold, kind, account_billing, pin_blocked_until_utc, pin_failures "
+                    "FROM extension")
 _ACCOUNT_SQL = _ACCOUNT_COLUMNS + " WHERE {} = ?"
 _ACCOUNTS_BY_NUMBER = _ACCOUNT_COLUMNS + " WHERE number IN ({})"
 
@@ -161,6 +172,7 @@ def _insert_sql(columns: Tuple[str, ...]) -> str:
 
 
 _INSERT_CALL = _insert_sql(_CALL_COLUMNS)
+_INSERT_ACCOUNT_CALL = _insert_sql(_CALL_COLUMNS + ("phone_id",))
 _INSERT_CALL_WITH_ID = _insert_sql(("id",) + _CALL_COLUMNS)
 _INSERT_SETTLED_CALL = _insert_sql(("id",) + _CALL_COLUMNS + ("answered_s", "dial_status", "cost"))
 
@@ -169,24 +181,33 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
                  reason: str = "", rate: Optional[rating.Rate] = None, reserved: int = 0,
                  limit_ms: Optional[int] = None, expires: Optional[int] = None,
                  source: str = "agi", settled: Optional[int] = None,
-                 expires_running: Optional[boottime.Running] = None) -> int:
+                 expires_running: Optional[boottime.Running] = None,
+                 phone_id: Optional[int] = None) -> int:
     boot, uptime = expires_running if expires_running else ("", None)
-    cursor = sql(_INSERT_CALL, (uniqueid, ext_id, dialed, at, day, status, reason,
-                                rate.id if rate else None, _snapshot(rate) if rate else "",
-                                reserved, limit_ms, expires, source, settled, boot, uptime,
-                                rate.call_type if rate else ""))
-    return cursor.lastrowid
+    values = (uniqueid, ext_id, dialed, at, day, status, reason,
+              rate.id if rate else None, _snapshot(rate) if rate else "",
+              reserved, limit_ms, expires, source, settled, boot, uptime,
+              rate.call_type if rate else "")
+    if phone_id is None:
+        return sql(_INSERT_CALL, values).lastrowid
+    return sql(_INSERT_ACCOUNT_CALL, values + (phone_id,)).lastrowid
 
 
 @store.grouped(store.reservation_group)  # authorizations arriving together share a transaction
 def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Optional[str] = None,
-              billing_state: str = "active", running: Optional[boottime.Running] = None
+              billing_state: str = "active", running: Optional[boottime.Running] = None,
+              account: Optional[str] = None, pin: str = "", attempt: int = 1
               ) -> Authorization:
     """May extension ``number`` call ``dialed`` now, and for how long?
 
     ``billing_state`` comes from the license module: 'active', 'deactivated' (no call is
     billed or blocked) or 'expired' (trial over, no license).  ``at`` (wall clock, UTC)
-    dates the call; ``running`` (default: now) times its reservation."""
+    dates the call; ``running`` (default: now) times its reservation.
+
+    PIN billing: a phone with account billing is answered ``ACCOUNT_NEEDED`` (nothing
+    written) until ``account`` and ``pin`` are given (``attempt``: the how-manieth try in
+    this call); with the right PIN the account is the payer of the call, which is
+    authorized exactly as one of its own (docs/accounts.md)."""
     at = now_utc() if at is None else int(at)
     dialed = clean_dialed(dialed)
     number = accounts.normalize_number(number)
@@ -196,6 +217,24 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         accounts.ensure_extension(number, source="dialed")
         ext = _account("number", number)
         assert ext is not None
+    phone_id: Optional[int] = None
+    if ext.kind == "account":
+        log.error("authorize: caller %s is an account's number, not a phone: denied (an "
+                  "account is charged only with its PIN; rename that PBX extension)", number)
+        return Authorization(DENIED, ACCOUNT_CALLER, uniqueid=uniqueid)
+    if billing_state != "deactivated" and (account is not None or ext.account_billing):
+        if pins.blocked(ext.pin_blocked_until, at):
+            return Authorization(DENIED, PIN_THROTTLED, uniqueid=uniqueid)
+        if account is None:
+            return Authorization(DENIED, ACCOUNT_NEEDED, uniqueid=uniqueid,
+                                 pin_digits=pins.pin_length())
+        phone_id, rated_as = ext.id, ext.number
+        payer = _pin_payer(ext, account, pin, attempt, at, uniqueid)
+        if isinstance(payer, Authorization):
+            return payer
+        ext = payer
+    else:
+        rated_as = ext.number
     ext_id = ext.id
     # Not billed: recorded all the same (as settled), so that neither the hangup
     # handler nor the CDR bills the call later when billing has been switched on.
@@ -215,24 +254,26 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
             return Authorization(_AUTH_OF_STATUS.get(status, DENIED), reason, limit_ms, None,
                                  uniqueid, rate_id, reserved)
         if unbilled or index is None:
-            _insert_call(uniqueid, ext_id, dialed, at, day, "unbilled", settled=at)
+            _insert_call(uniqueid, ext_id, dialed, at, day, "unbilled", settled=at,
+                         phone_id=phone_id)
             return Authorization(UNBILLED, uniqueid=uniqueid)
         ext = _account("id", ext_id)
         assert ext is not None  # extensions are never deleted
 
         def deny(reason: str, rate: Optional[rating.Rate] = None) -> Authorization:
-            _insert_call(uniqueid, ext.id, dialed, at, day, "denied", reason, rate)
+            _insert_call(uniqueid, ext.id, dialed, at, day, "denied", reason, rate,
+                         phone_id=phone_id)
             return Authorization(DENIED, reason, uniqueid=uniqueid, rate_id=rate.id if rate else None)
 
         if billing_state == "expired" and conf["expired_policy"] == "deny":
             return deny(INACTIVE)
         if ext.status == "locked":
             return deny(LOCKED)
-        rate = index.match(ext.number, dialed, local)
+        rate = index.match(rated_as, dialed, local)  # an account's call: the phone's rates
         if rate is None:
             if conf["unrated_policy"] == "deny":
                 return deny(NO_RATE)
-            _insert_call(uniqueid, ext.id, dialed, at, day, "unrated", NO_RATE)
+            _insert_call(uniqueid, ext.id, dialed, at, day, "unrated", NO_RATE, phone_id=phone_id)
             return Authorization(UNBILLED, NO_RATE, uniqueid=uniqueid)
         available = ext.balance + ext.credit - ext.reserved
         affordable = rating.max_duration(rate, available)
@@ -253,12 +294,34 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         running = running or boottime.now()
         _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
                      limit_ms, at + lifetime, expires_running=boottime.Running(
-                         running.boot, running.seconds + lifetime))
+                         running.boot, running.seconds + lifetime), phone_id=phone_id)
         sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
     threshold = (settings.threshold_units(conf["low_balance_threshold"])
                  if ext.low_threshold is None else ext.low_threshold)
     low = threshold is not None and ext.balance < threshold
     return Authorization(ALLOWED, "", limit_ms, warn_ms, uniqueid, rate.id, reserve, low)
+
+
+def _pin_payer(phone: _Account, account: str, pin: str, attempt: int, at: int,
+               uniqueid: str) -> Union[_Account, Authorization]:
+    """The account that pays a call of ``phone`` when ``pin`` is its PIN; else the
+    answer to give (a wrong PIN is counted on the phone, see pins.py)."""
+    account_id = pins.account_with_pin(account.strip(), pin.strip())
+    blocked = False
+    if account_id is None or phone.pin_failures:
+        with reservation_txn():
+            if account_id is not None:
+                pins.record_success(phone.id)
+            else:
+                blocked = pins.record_failure(phone.id, at)
+    payer = _account("id", account_id) if account_id is not None else None
+    if payer is not None:
+        return payer
+    log.warning("authorize %s: wrong account or PIN (try %d)%s", phone.number, attempt,
+                "; the phone is throttled" if blocked else "")
+    if attempt >= pins.MAX_FAILURES:
+        return Authorization(DENIED, PIN_FAILED, uniqueid=uniqueid)
+    return Authorization(DENIED, PIN_THROTTLED if blocked else BAD_PIN, uniqueid=uniqueid)
 
 
 _COUNT_DAILY = (
@@ -470,6 +533,10 @@ class _LateCalls:
             return None
         ext = self.accounts.get(self._number(number))
         if ext is None or not ext.billing_enabled:
+            return None
+        if ext.kind == "account":  # an account is charged only with its PIN
+            log.error("call %s: the caller %s is an account's number: not charged",
+                      uniqueid, ext.number)
             return None
         dialed = clean_dialed(dialed)
         if self._conf is None:

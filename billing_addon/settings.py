@@ -54,6 +54,17 @@ def _seconds(low: int, high: int) -> Callable[[str], str]:
     return check
 
 
+def _whole(low: int, high: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        value = value.strip()
+        if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
+            raise SettingError(_("must be a whole number from {low} to {high}").format(
+                low=low, high=high))
+        return str(int(value))
+
+    return check
+
+
 def _lines(most: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         value = value.strip().replace("\r\n", "\n")
@@ -170,6 +181,7 @@ OPTIONS: Dict[str, Option] = {
                             "SMTP connection: none, starttls or tls"),
     "smtp_user": Option("", _text(200), "SMTP user name (empty: no login)"),
     "smtp_password": Option("", _text(200), "SMTP password (never shown)"),
+    "pin_length": Option("6", _whole(4, 12), "digits of an account's PIN (PIN billing)"),
     "smtp_from": Option("", _address_or_empty, "sender address (empty: the SMTP user)"),
 }
 SECRETS = frozenset({"smtp_password"})  # never shown back: get_all() blanks them

@@ -91,6 +91,11 @@ class Extension(BaseModel):
     low_alerted_utc = pw.IntegerField(null=True)  # see lowbalance.py
     kind = pw.TextField(default="extension")  # extension | account (PIN billing)
     department = pw.ForeignKeyField(Department, null=True, column_name="department_id")
+    pin_hash = pw.TextField(null=True)  # an account's PIN, keyed hash (pins.py)
+    account_billing = pw.BooleanField(default=False)  # a phone whose calls ask for account + PIN
+    pin_failures = pw.IntegerField(default=0)  # wrong PINs typed on this phone (pins.py)
+    pin_failed_utc = pw.IntegerField(null=True)
+    pin_blocked_until_utc = pw.IntegerField(null=True)
 
 
 class Rate(BaseModel):

@@ -4,7 +4,11 @@ authorize: ``AGI(agi://host/authorize,<caller>,<dialed>)``.  Answers with
 ``SET VARIABLE`` commands: ``BILLING_RESULT`` UNBILLED|ALLOWED|DENIED, and when they
 apply ``BILLING_REASON`` (locked, no-funds, no-rate, billing-inactive, error),
 ``BILLING_LIMIT_MS`` and ``BILLING_WARN_MS``, and ``BILLING_LOW=1`` on an ALLOWED call
-whose extension's balance is below its low-balance threshold.  Without arguments the caller is
+whose extension's balance is below its low-balance threshold.  A phone with account billing
+is answered DENIED ``account-needed`` (with ``BILLING_PIN_DIGITS``) until the dialplan asks
+again with ``account``: ``AGI(agi://host/account,<caller>,<dialed>,BILLING_ANSWER,<account>,
+<pin>,<try>)``, whose answer is authorize's for the account (docs/accounts.md).
+Without arguments the caller is
 ``agi_callerid`` and the dialed number ``agi_extension``.  With a third argument, a
 variable name (``authorize,<caller>,<dialed>,BILLING_ANSWER``), the whole answer is one
 ``SET VARIABLE`` of that variable instead, ``result,reason,limit_ms,warn_ms,low``
@@ -55,12 +59,16 @@ def _arg(values, index: int) -> str:
     return values[index].strip() if len(values) > index else ""
 
 
-def decide(number: str, dialed: str, uniqueid: Optional[str], state: str) -> calls.Authorization:
+def decide(number: str, dialed: str, uniqueid: Optional[str], state: str,
+           account: Optional[Tuple[str, str, int]] = None) -> calls.Authorization:
     """``calls.authorize`` that never raises: bad input from a billed extension is
     DENIED 'error'; bad input from an extension that is not billed passes UNBILLED
     (billing must not block, say, a SIP URI dialed by a phone nobody bills)."""
     try:
-        return calls.authorize(number, dialed, uniqueid=uniqueid, billing_state=state)
+        if account is None:
+            return calls.authorize(number, dialed, uniqueid=uniqueid, billing_state=state)
+        return calls.authorize(number, dialed, uniqueid=uniqueid, billing_state=state,
+                               account=account[0], pin=account[1], attempt=account[2])
     except WouldWait:
         raise  # nothing was written; the server runs it again in a worker
     except (calls.CallError, accounts.AccountError) as exc:
@@ -79,13 +87,18 @@ def decide(number: str, dialed: str, uniqueid: Optional[str], state: str) -> cal
 
 
 def authorize(env: Dict[str, str], billing_state: BillingState,
-              wait_seconds: float = WAIT_SECONDS) -> agi.Script:
+              wait_seconds: float = WAIT_SECONDS, with_account: bool = False) -> agi.Script:
     values = agi.args(env)
     number = _arg(values, 0) or env.get("agi_callerid", "")
     dialed = _arg(values, 1) or env.get("agi_extension", "")
     into = _arg(values, 2)
+    account = None
+    if with_account:  # the digits the caller typed, and which try this is
+        attempt = _arg(values, 5)
+        account = (_arg(values, 3), _arg(values, 4),
+                   int(attempt) if attempt.isdigit() and len(attempt) < 3 else 1)
     auth = yield agi.Work(_decide_now, (number, dialed, env.get("agi_uniqueid") or None,
-                                        billing_state, wait_seconds), urgent=True)
+                                        billing_state, wait_seconds, account), urgent=True)
     if _ANSWER_VARIABLE.match(into):
         answer = [(into, one_answer(auth))]
     else:
@@ -115,9 +128,11 @@ _ANSWER_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
 
 def one_answer(auth: calls.Authorization) -> str:
     """The whole answer as one value, for the dialplan's ``ARRAY()``: result, reason,
-    limit, warning, low (empty where they do not apply; none of them has a comma)."""
-    return ",".join((auth.result, auth.reason, str(auth.limit_ms or ""),
-                     str(auth.warn_ms or ""), "1" if auth.low else ""))
+    limit, warning, low (empty where they do not apply; none of them has a comma), and
+    for ``account-needed`` the PIN's digits."""
+    answer = ",".join((auth.result, auth.reason, str(auth.limit_ms or ""),
+                       str(auth.warn_ms or ""), "1" if auth.low else ""))
+    return answer if auth.pin_digits is None else f"{answer},{auth.pin_digits}"
 
 
 def _separate_answers(auth: calls.Authorization) -> List[Tuple[str, str]]:
@@ -133,18 +148,20 @@ def _separate_answers(auth: calls.Authorization) -> List[Tuple[str, str]]:
         answer.append(("BILLING_WARN_MS", str(auth.warn_ms)))
     if auth.low:
         answer.append(("BILLING_LOW", "1"))
+    if auth.pin_digits is not None:
+        answer.append(("BILLING_PIN_DIGITS", str(auth.pin_digits)))
     answer.append(("BILLING_RESULT", auth.result))
     return answer
 
 
 def _decide_now(number: str, dialed: str, uniqueid: Optional[str],
-                billing_state: BillingState, wait_seconds: float = WAIT_SECONDS
-                ) -> calls.Authorization:
+                billing_state: BillingState, wait_seconds: float = WAIT_SECONDS,
+                account: Optional[Tuple[str, str, int]] = None) -> calls.Authorization:
     if store.damaged:  # the dialplan's fail mode applies; the CDR bills after the recovery
         return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
     try:
         with lock_wait(wait_seconds):
-            return decide(number, dialed, uniqueid, _state(billing_state))
+            return decide(number, dialed, uniqueid, _state(billing_state), account)
     except WouldWait as exc:
         raise agi.WouldBlock(str(exc)) from exc
 
@@ -278,6 +295,7 @@ def make_handlers(billing_state: BillingState, wait_seconds: float = WAIT_SECOND
     """The script table for ``AgiServer`` (give it ``thread_cleanup=close_db``)."""
     return {
         "authorize": lambda env: authorize(env, billing_state, wait_seconds),
+        "account": lambda env: authorize(env, billing_state, wait_seconds, with_account=True),
         "settle": lambda env: settle(env, billing_state),
         "balance": balance,
     }

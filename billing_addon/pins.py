@@ -1,0 +1,132 @@
+"""Account PINs: their keyed hash, their format, and the wrong-PIN throttle of a phone.
+
+A PIN is stored only as HMAC-SHA256(key, PIN), where the key is 32 random bytes in a
+file beside the database (``<database>.pinkey``, mode 0600, made on first use).  The
+hash is deterministic, so one PIN belongs to one account of the box (a unique index)
+and a caller's PIN is checked with one lookup; a copy of the database alone does not
+give the PINs (a 6-digit PIN hashed without a secret would be found by trying all
+10^6).  Restoring a backup on another box needs this file too (docs/accounts.md).
+
+The throttle: a phone on which ``MAX_FAILURES`` wrong account/PIN pairs were typed
+within ``FAILURE_WINDOW_S`` (over any calls) is refused account calls for ``BLOCK_S``;
+a right PIN starts the count over.  Times are the wall clock (a clock step can only
+shorten or lengthen one block).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from pathlib import Path
+from typing import Dict, Optional
+
+from . import settings
+from .errors import Refusal
+from .i18n import _
+from .store import database_path, sql, sql_one
+
+MAX_FAILURES = 3
+FAILURE_WINDOW_S = 15 * 60
+BLOCK_S = 15 * 60
+KEY_BYTES = 32
+
+_keys: Dict[str, bytes] = {}
+_keys_lock = threading.Lock()
+
+
+class PinError(Refusal):
+    """A PIN that is refused (format, already used); nothing was changed."""
+
+
+def key_path(database: str) -> Path:
+    return Path(database + ".pinkey")
+
+
+def _read_key(path: Path) -> bytes:
+    key = path.read_bytes()
+    if len(key) != KEY_BYTES:
+        raise PinError(f"the PIN key file {path} is damaged ({len(key)} bytes, not {KEY_BYTES})")
+    return key
+
+
+def box_key() -> bytes:
+    """This box's PIN key, made (mode 0600) the first time it is needed."""
+    database = database_path()
+    key = _keys.get(database)
+    if key is not None:
+        return key
+    with _keys_lock:
+        path = key_path(database)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = _read_key(path)
+        else:
+            key = secrets.token_bytes(KEY_BYTES)
+            try:
+                os.write(fd, key)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _keys[database] = key
+    return key
+
+
+def pin_hash(pin: str) -> str:
+    return hmac.new(box_key(), pin.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def pin_length() -> int:
+    return settings.get_int("pin_length")
+
+
+def check_format(pin: str, length: Optional[int] = None) -> str:
+    """The PIN when it is ``length`` (the setting) ASCII digits, else ``PinError``."""
+    length = pin_length() if length is None else length
+    pin = (pin or "").strip()
+    if not pin.isascii() or not pin.isdigit():
+        raise PinError(_("a PIN is digits 0-9 only"))
+    if len(pin) != length:
+        raise PinError(_("a PIN has {length} digits").format(length=length))
+    return pin
+
+
+def account_with_pin(number: str, pin: str) -> Optional[int]:
+    """The id of account ``number`` when ``pin`` is its PIN, else None."""
+    if not number.isascii() or not number.isdigit() or not pin.isascii() or not pin.isdigit():
+        return None
+    row = sql_one("SELECT id, pin_hash FROM extension WHERE number = ? AND kind = 'account'",
+                  (number,))
+    if row is None or row[1] is None:
+        pin_hash(pin)  # the same work as a known account: no timing hint
+        return None
+    return row[0] if hmac.compare_digest(row[1], pin_hash(pin)) else None
+
+
+def blocked(blocked_until: Optional[int], at: int) -> bool:
+    return blocked_until is not None and at < blocked_until
+
+
+def record_failure(phone_id: int, at: int) -> bool:
+    """Count a wrong PIN on the phone (inside a write transaction); True when this
+    failure blocks it."""
+    failures = sql_one(
+        "UPDATE extension SET pin_failures = CASE WHEN pin_failed_utc IS NULL "
+        "OR pin_failed_utc < ? THEN 1 ELSE pin_failures + 1 END, "
+        "pin_failed_utc = CASE WHEN pin_failed_utc IS NULL OR pin_failed_utc < ? "
+        "THEN ? ELSE pin_failed_utc END WHERE id = ? RETURNING pin_failures",
+        (at - FAILURE_WINDOW_S, at - FAILURE_WINDOW_S, at, phone_id))[0]
+    if failures < MAX_FAILURES:
+        return False
+    sql("UPDATE extension SET pin_failures = 0, pin_failed_utc = NULL, "
+        "pin_blocked_until_utc = ? WHERE id = ?", (at + BLOCK_S, phone_id))
+    return True
+
+
+def record_success(phone_id: int) -> None:
+    """A right PIN: the phone's count starts over (inside a write transaction)."""
+    sql("UPDATE extension SET pin_failures = 0, pin_failed_utc = NULL WHERE id = ? "
+        "AND (pin_failures != 0 OR pin_failed_utc IS NOT NULL)", (phone_id,))
