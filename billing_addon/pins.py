@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from . import settings
-from .errors import Refusal
+from .accounts import AccountError
 from .i18n import _
 from .store import database_path, sql, sql_one
 
@@ -37,7 +37,7 @@ _keys: Dict[str, bytes] = {}
 _keys_lock = threading.Lock()
 
 
-class PinError(Refusal):
+class PinError(AccountError):
     """A PIN that is refused (format, already used); nothing was changed."""
 
 
@@ -87,7 +87,7 @@ def check_format(pin: str, length: Optional[int] = None) -> str:
     """The PIN when it is ``length`` (the setting) ASCII digits, else ``PinError``."""
     length = pin_length() if length is None else length
     pin = (pin or "").strip()
-    if not pin.isascii() or not pin.isdigit():
+    if pin and (not pin.isascii() or not pin.isdigit()):
         raise PinError(_("a PIN is digits 0-9 only"))
     if len(pin) != length:
         raise PinError(_("a PIN has {length} digits").format(length=length))
