@@ -155,10 +155,12 @@ class ExtensionRow:
 
 
 def _extension_filter(number: str = "", status: str = "", payment_type: str = "",
-                      billing: str = "", low: str = "") -> Tuple[str, List[object]]:
-    """The WHERE clause (maybe empty) and its parameters for the Extensions search."""
-    where: List[str] = []
-    params: List[object] = []
+                      billing: str = "", low: str = "", kind: str = "extension"
+                      ) -> Tuple[str, List[object]]:
+    """The WHERE clause and its parameters for the Extensions search (``kind``:
+    'extension', the phones; 'account', the Accounts page)."""
+    where: List[str] = ["kind = ?"]
+    params: List[object] = [kind]
     number = clean_keyword(number)
     if number:
         where.append("(number LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')")
@@ -185,9 +187,10 @@ def _extension_row(r) -> ExtensionRow:
 
 
 def extensions_page(number: str = "", status: str = "", payment_type: str = "",
-                    billing: str = "", page=1, per_page: int = PAGE_SIZE, low: str = "") -> Page:
+                    billing: str = "", page=1, per_page: int = PAGE_SIZE, low: str = "",
+                    kind: str = "extension") -> Page:
     """Extensions sorted by number (shorter numbers first), filtered, one page."""
-    clause, params = _extension_filter(number, status, payment_type, billing, low)
+    clause, params = _extension_filter(number, status, payment_type, billing, low, kind)
     total = db.execute_sql("SELECT count(*) FROM extension" + clause, params).fetchone()[0]
     page = _page_number(page, total, per_page)
     cur = db.execute_sql(
@@ -221,7 +224,8 @@ def extensions_matching(number: str = "", status: str = "", payment_type: str = 
 def all_extension_numbers() -> List[Tuple[str, str]]:
     """(number, name) of every extension, for pickers."""
     return list(db.execute_sql(
-        "SELECT number, name FROM extension ORDER BY length(number), number").fetchall())
+        "SELECT number, name FROM extension WHERE kind = 'extension' "
+        "ORDER BY length(number), number").fetchall())
 
 
 # --- recharge history ----------------------------------------------------------------
@@ -344,6 +348,7 @@ class CallRow:
     status: str
     reason: str
     rate_snapshot: str
+    phone: str = ""  # an account's call: the extension it was made from
 
     @property
     def rate_label(self) -> str:
@@ -364,8 +369,9 @@ def rate_label(snapshot: str) -> str:
 
 
 _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answered_s, c.cost, "
-                "c.status, c.reason, c.rate_snapshot FROM call c "
-                "JOIN extension e ON e.id = c.extension_id WHERE ")
+                "c.status, c.reason, c.rate_snapshot, COALESCE(p.number, '') FROM call c "
+                "JOIN extension e ON e.id = c.extension_id "
+                "LEFT JOIN extension p ON p.id = c.phone_id WHERE ")
 
 
 def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:

@@ -78,6 +78,9 @@ def check_in(number: str, guest: str, *, deposit: int = 0, credit: Optional[int]
         raise StayError(_("credit must be zero or a positive amount"))
     with money_txn():
         ext = accounts.get_extension(number)
+        if ext.kind == "account":
+            raise StayError(_("{number} is an account, not a phone: a guest checks in on an "
+                              "extension").format(number=ext.number))
         if open_stay(ext) is not None:
             raise StayError(_("extension {number} is already checked in: check it out first").format(
                 number=ext.number))

@@ -36,6 +36,7 @@ from . import (
     billing_settings,
     call_log,
     extensions,
+    pin_accounts,
     rates,
     recharge_history,
     signin,
@@ -98,7 +99,7 @@ ROUTES: List[Route] = [
 
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
-PAGES = (signin, extensions, stays, rates, recharge_history, call_log, statistics,
+PAGES = (signin, extensions, stays, pin_accounts, rates, recharge_history, call_log, statistics,
          billing_settings, account, admin)
 
 

@@ -85,7 +85,7 @@ def recharge(ui: WebCore):
     errors: Dict[str, str] = {}
     amount_text = ""
     back = source.get("back", "")
-    back = back if back.startswith("/extensions") else "/extensions"
+    back = back if back.startswith(("/extensions", "/accounts")) else "/extensions"
     if request.method == "POST":
         amount_text = source.get("amount", "")
         try:
@@ -149,6 +149,8 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
 
     if wanted("billing"):
         changes["billing_enabled"] = form.get("billing_enabled") == "1"
+    if wanted("account_billing"):  # PIN accounts: the phone's calls ask for one
+        changes["account_billing"] = form.get("account_billing") == "1"
     if wanted("credit"):
         try:
             changes["credit"] = localefmt.parse_amount(form.get("credit", ""), settings.get("currency"))
@@ -208,7 +210,8 @@ def edit_extension(ui: WebCore):
         form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",
                 "credit": localefmt.plain(ext.credit, settings.get("currency")), "status": ext.status,
                 "payment_type": ext.payment_type,
-                "low_threshold": _threshold_text(ext.number)}
+                "low_threshold": _threshold_text(ext.number),
+                "account_billing": "1" if accounts.get_extension(ext.number).account_billing else ""}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
                      title=_("Edit {number}").format(number=ext.number), ext=ext, errors=errors, form=form,
                      default_threshold=settings.get("low_balance_threshold"))

@@ -171,6 +171,13 @@ def sync(files: Iterable[str], pattern: str = DEFAULT_PATTERN) -> SyncResult:
         log.info("extension sync: no PBX configuration file found; nothing changed")
         return result
     existing = {e.number: e for e in Extension.select()}
+    for number in [n for n, e in existing.items() if e.kind == "account"]:
+        # an account is no phone of the PBX: never added, renamed or marked missing here
+        if number in found:
+            log.warning("PBX extension %s has the number of an account: its calls are "
+                        "denied (account-caller) until one of them is renumbered", number)
+            del found[number]
+        del existing[number]
     for number, name in sorted(found.items()):
         if number not in existing:
             try:

@@ -18,6 +18,10 @@
     <label class="switch"><input type="checkbox" name="billing_enabled" value="1" id="billing_enabled" {{'checked' if form.get('billing_enabled') == '1' else ''}}><span class="slider"></span><span class="switch-label">{{_("Billing on")}}</span></label>
   </div>
   <div class="bulk-row">
+    <label class="tick"><input type="checkbox" name="set_account_billing" value="1" id="set_account_billing" {{'checked' if form.get('set_account_billing') == '1' else ''}}> {{_("Account billing")}}</label>
+    <label class="switch"><input type="checkbox" name="account_billing" value="1" id="account_billing" {{'checked' if form.get('account_billing') == '1' else ''}}><span class="slider"></span><span class="switch-label">{{_("Calls ask for an account and PIN")}}</span></label>
+  </div>
+  <div class="bulk-row">
     <label class="tick"><input type="checkbox" name="set_credit" value="1" id="set_credit" {{'checked' if form.get('set_credit') == '1' else ''}}> {{_("Credit")}}</label>
     <input name="credit" id="credit" value="{{form.get('credit', '')}}" inputmode="decimal" placeholder="0.00" maxlength="20" aria-label="{{_("Credit")}}">
     % include('field_error.tpl', name='credit')

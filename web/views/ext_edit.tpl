@@ -17,6 +17,10 @@
     <label class="switch"><input type="checkbox" name="billing_enabled" value="1" id="billing_enabled" {{'checked' if form.get('billing_enabled') == '1' else ''}}><span class="slider"></span><span class="switch-label">{{_("Enabled")}}</span></label>
   </div>
   <div class="field">
+    <label for="account_billing">{{_("Account billing")}}</label>
+    <label class="switch"><input type="checkbox" name="account_billing" value="1" id="account_billing" {{'checked' if form.get('account_billing') == '1' else ''}}><span class="slider"></span><span class="switch-label">{{_("Calls ask for an account and PIN")}}</span></label>
+  </div>
+  <div class="field">
     <label for="credit">{{_("Credit ({currency})").format(currency=currency_label)}}</label>
     <input id="credit" name="credit" value="{{form.get('credit', '')}}" inputmode="decimal" maxlength="20">
     % include('field_error.tpl', name='credit')
