@@ -304,3 +304,117 @@ def test_calls_in_progress_at_once_never_spend_more_than_balance_and_credit(
     account = ext(number)
     assert account.balance >= -account.credit and account.reserved == 0
     assert not accounts.verify()
+
+
+# --- the PBX sync, the CLI, the web pages -------------------------------------------------
+
+def test_sync_never_adds_renames_or_marks_an_account_missing(box, tmp_path, caplog):
+    from billing_addon.pbx import sync
+
+    conf = tmp_path / "pjsip.conf"
+    conf.write_text("[101]\ntype=endpoint\ncallerid=\"Lobby\" <101>\n"
+                    "[5001]\ntype=endpoint\ncallerid=\"Intruder\" <5001>\n", encoding="utf-8")
+    result = sync.sync([str(conf)])
+    assert "5001" not in result.added + result.renamed
+    assert ext("5001").name == "Ann" and ext("5001").source == "manual"
+    assert "number of an account" in caplog.text
+    conf.write_text("[101]\ntype=endpoint\n", encoding="utf-8")
+    pin_accounts.create("5002", "222222")
+    Extension.update(source="pbx").where(Extension.number == "5002").execute()
+    assert "5002" not in sync.sync([str(conf)]).missing and not ext("5002").missing
+
+
+def test_a_guest_never_checks_in_on_an_account(box):
+    from billing_addon import stays
+
+    with pytest.raises(stays.StayError, match="is an account"):
+        stays.check_in("5001", "Guest")
+
+
+def test_cli_add_set_pin_list_and_ask_pin(tmp_path, capsys, monkeypatch):
+    import io
+
+    from billing_addon import cli
+
+    ini = tmp_path / "b.ini"
+    ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n")
+
+    def run(*argv, stdin=""):
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = cli.main(["--config", str(ini), *argv])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    assert run("init")[0] == 0
+    assert run("account", "add", "5001", "--name", "Ann", stdin="482913\n") == (
+        0, "account 5001 created\n")
+    code, out = run("account", "add", "5002", stdin="482913\n")
+    assert code != 0 and "another account's" in out
+    code, out = run("account", "add", "5003", stdin="12ab56\n")
+    assert code != 0 and "digits 0-9 only" in out
+    assert run("account", "set-pin", "5001", stdin="111222\n")[0] == 0
+    assert run("ext", "add", "101")[0] == 0
+    assert run("account", "ask-pin", "101")[1] == "1 extension(s): account billing on\n"
+    code, out = run("account", "list")
+    assert code == 0 and out.startswith("5001") and "Ann" in out and "101" not in out
+    store.init_db(tmp_path / "b.db")
+    try:
+        assert pins.account_with_pin("5001", "111222") == ext("5001").id
+        assert ext("101").account_billing
+    finally:
+        store.close_db()
+
+
+@pytest.fixture
+def web(db_path):
+    from billing_addon import config
+    from billing_addon.web import auth
+    from billing_addon.web.app import make_app
+    from tests.web_fakes import FakeActivation
+    from tests.webclient import Client
+
+    app = make_app(config.load(None), FakeActivation())
+    auth.set_admin_password("admin-pw-1")
+    admin = Client(app)
+    admin.login("admin", "admin-pw-1")
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    user, password = auth.create_billing_user("billing-pass-1")
+    client = Client(app)
+    client.login(user.username, password)
+    make_rate("9", rate="0.01", unit="1")
+    make_extension("101")
+    pin_accounts.create("5001", "482913", name="Ann")
+    accounts.recharge(["5001"], amount("10"), "test")
+    return client
+
+
+def test_extension_edit_and_bulk_edit_switch_account_billing(web):
+    page = web.get("/extensions/edit?n=101")
+    assert 'name="account_billing"' in page.text
+    web.post("/extensions/edit", {"n": "101", "account_billing": "1", "status": "unlocked",
+                                  "payment_type": "prepaid", "credit": "0"}, check=303)
+    assert ext("101").account_billing
+    web.post("/extensions/bulk-edit", {"n": "101", "set_account_billing": "1"}, check=303)
+    assert not ext("101").account_billing
+    # the Extensions page lists phones only; the Accounts page accounts only
+    assert 'data-number="5001"' not in web.get("/extensions").text
+    listing = web.get("/accounts").text
+    assert 'data-number="5001"' in listing and 'data-number="101"' not in listing
+
+
+def test_the_call_log_shows_the_phone_of_an_accounts_call(web):
+    accounts.edit(["101"], account_billing=True)
+    calls.authorize("101", "912345", T0, "u1", account="5001", pin="482913")
+    calls.settle("u1", 30)
+    log = web.get("/calls").text
+    assert "5001 from 101" in log
+
+
+def test_an_account_with_history_is_not_deleted_and_a_bad_pin_changes_nothing(web):
+    web.post("/accounts/delete", {"n": "5001"}, check=303)
+    assert ext("5001")  # it was recharged
+    before = snapshot()
+    page = web.post("/accounts/edit", {"n": "5001", "pin": "12", "name": "Bob",
+                                       "payment_type": "prepaid", "status": "unlocked",
+                                       "credit": "0"}, check=400)
+    assert "has 6 digits" in page.text and snapshot() == before
