@@ -98,7 +98,7 @@ def delete(number: str) -> None:
     with money_txn():
         ext = get_account(number)
         used = (Ledger.select().where(Ledger.extension == ext.id).exists()
-                or Call.select().where((Call.extension == ext.id)).exists())
+                or Call.select().where(Call.extension == ext.id).exists())
         if used:
             raise accounts.AccountError(_("account {number} has calls or recharges: it cannot be "
                                           "deleted (lock it instead)").format(number=ext.number))

@@ -367,9 +367,10 @@ def test_cli_add_set_pin_list_and_ask_pin(tmp_path, capsys, monkeypatch):
 
 @pytest.fixture
 def web(db_path):
-    from billing_addon import config
     from billing_addon.web import auth
     from billing_addon.web.app import make_app
+
+    from billing_addon import config
     from tests.web_fakes import FakeActivation
     from tests.webclient import Client
 

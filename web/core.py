@@ -31,7 +31,8 @@ TEMPLATE_LOOKUP = [VIEWS]
 COOKIE = "billing_session"
 
 BILLING_MENU = [("/extensions", i18n.N_("Extensions")), ("/stays", i18n.N_("Stays")),
-                ("/accounts", i18n.N_("Accounts")), ("/rates", i18n.N_("Rate")), ("/recharges", i18n.N_("Recharge History")),
+                ("/accounts", i18n.N_("Accounts")),
+                ("/rates", i18n.N_("Rate")), ("/recharges", i18n.N_("Recharge History")),
                 ("/calls", i18n.N_("Call Log")), ("/statistics", i18n.N_("Statistics")),
                 ("/settings", i18n.N_("Settings"))]
 ADMIN_MENU = [("/admin/settings", i18n.N_("Settings")), ("/admin/users", i18n.N_("Billing Manager"))]
