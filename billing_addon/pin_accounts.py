@@ -8,8 +8,6 @@ and that its number is typed by DTMF, so digits only.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import peewee as pw
 
 from . import accounts, money, pins
@@ -104,10 +102,3 @@ def delete(number: str) -> None:
                                           "deleted (lock it instead)").format(number=ext.number))
         Extension.delete().where(Extension.id == ext.id).execute()
 
-
-def phone_of(call_phone_id: Optional[int]) -> str:
-    """The number of the phone an account's call was made from ('' for none)."""
-    if call_phone_id is None:
-        return ""
-    ext = Extension.get_or_none(Extension.id == call_phone_id)
-    return ext.number if ext else ""

@@ -40,7 +40,7 @@ def test_labels_and_contexts():
 
 def test_scripts_and_arguments_match_the_server():
     scripts = re.findall(r"AGI\(agi://\$\{BILLING_AGI\}/(\w+),", TEXT)
-    assert scripts == ["authorize", "balance", "settle"]
+    assert scripts == ["authorize", "account", "balance", "settle"]  # account: PIN billing
     assert set(scripts) == set(make_handlers(lambda: "active"))
     assert "AGI(agi://${BILLING_AGI}/settle,${BILLING_SETTLE})" in TEXT
     line = next(line for line in TEXT.splitlines() if "BILLING_SETTLE=" in line)
@@ -59,7 +59,7 @@ def test_recorded_facts():
     # authorize: a stale ALLOWED (or limit) must not survive a failed authorize
     assert text.index("Set(BILLING_ANSWER=)") < text.index("/authorize")
     split = text.index("Set(ARRAY(BILLING_RESULT,BILLING_REASON,BILLING_LIMIT_MS,"
-                       "BILLING_WARN_MS,BILLING_LOW)=${BILLING_ANSWER})")
+                       "BILLING_WARN_MS,BILLING_LOW,BILLING_PIN_DIGITS)=${BILLING_ANSWER})")
     assert text.index("n(decide),") < split < text.index("?allowed)")
     # only ALLOWED with a limit dials with L(); ALLOWED without one goes to the fail mode
     assert ('GotoIf($["${BILLING_RESULT}" = "ALLOWED" & "${BILLING_LIMIT_MS}" != ""]?allowed)'
@@ -98,7 +98,7 @@ def test_every_wait_is_bounded():
 def test_low_balance_prompt_and_balance_announcement():
     text = "\n".join(contexts()["billing-dial"])
     # BILLING_LOW is set from the answer with the others and the prompt plays only on ALLOWED
-    assert ",BILLING_LOW)=${BILLING_ANSWER})" in text
+    assert ",BILLING_LOW,BILLING_PIN_DIGITS)=${BILLING_ANSWER})" in text
     topup = text.index("Playback(${BILLING_SOUND_TOPUP},noanswer)")
     assert text.index("(allowed)") < topup < text.index("Dial(${ARG2},${ARG3},${LOCAL(opts)}")
     assert '"${BILLING_LOW}" = "1"' in text
