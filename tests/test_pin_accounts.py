@@ -419,3 +419,15 @@ def test_an_account_with_history_is_not_deleted_and_a_bad_pin_changes_nothing(we
                                        "payment_type": "prepaid", "status": "unlocked",
                                        "credit": "0"}, check=400)
     assert "has 6 digits" in page.text and snapshot() == before
+
+
+def test_the_pin_length_on_the_settings_page_and_adjust_back_to_accounts(web):
+    assert 'name="pin_length"' in web.get("/settings").text
+    form = {"currency": "USD", "timezone": "UTC", "pin_length": "13"}
+    assert "from 4 to 12" in web.post("/settings", form, check=400).text
+    assert pins.pin_length() == 6
+    web.post("/settings", dict(form, pin_length="8"), check=303)
+    assert pins.pin_length() == 8
+    done = web.post("/extensions/adjust", {"n": "5001", "amount": "-1", "reason": "refund",
+                                           "step": "confirm"}, check=303)
+    assert done.location == "/accounts" and ext("5001").balance == amount("9")

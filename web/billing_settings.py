@@ -25,6 +25,8 @@ def billing_settings(ui: WebCore):
                   "unrated_policy": form.get("unrated_policy", values["unrated_policy"])}
         for key in ("hotel_name", "hotel_address", "checkout_status"):  # for statements
             wanted[key] = form.get(key, values[key])
+        if "pin_length" in form:  # PIN accounts
+            wanted["pin_length"] = form.get("pin_length", "")
         for key in MAIL_KEYS:
             if key in form:
                 wanted[key] = form.get(key, "")

@@ -253,7 +253,8 @@ def adjust_balance(ui: WebCore):
                 ui.flash(_("Balance of {number} adjusted by {change}: now {balance}.").format(
                     number=ext.number, change=money.format_amount(change, currency),
                     balance=money.format_amount(entry.balance_after, currency)))
-                bottle.redirect("/extensions")
+                is_account = accounts.get_extension(ext.number).kind == "account"
+                bottle.redirect("/accounts" if is_account else "/extensions")
     return ui.render("adjust.tpl", http_status=400 if errors else 200,
                      title=_("Adjust {number}").format(number=ext.number), ext=ext, errors=errors, form=form)
 

@@ -41,6 +41,13 @@
     <label class="tick"><input type="radio" name="checkout_status" value="unlocked" id="checkout-unlocked" {{'checked' if values['checkout_status'] == 'unlocked' else ''}}> {{_("Left unlocked")}}</label>
     % include('field_error.tpl', name='checkout_status')
   </fieldset>
+  <fieldset id="pin-accounts">
+    <legend>{{_("Accounts")}}</legend>
+    <label for="pin_length">{{_("PIN digits")}}</label>
+    <input id="pin_length" name="pin_length" value="{{values['pin_length']}}" inputmode="numeric" maxlength="2">
+    % include('field_error.tpl', name='pin_length')
+    <p class="hint">{{_("The length of every account's PIN (4 to 12). PINs already set keep their length: give those accounts new PINs.")}}</p>
+  </fieldset>
   <fieldset id="low-balance">
     <legend>{{_("Low balance")}}</legend>
     <p class="hint">{{_("Below its threshold an extension's caller hears the top-up prompt before each call, the Extensions page counts it, and one e-mail goes out each time it falls below (not for every call). An extension can have its own threshold (Edit).")}}</p>
