@@ -218,7 +218,7 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         ext = _account("number", number)
         assert ext is not None
     phone_id: Optional[int] = None
-    if ext.kind == "account":
+    if ext.kind == "account" and billing_state != "deactivated":
         log.error("authorize: caller %s is an account's number, not a phone: denied (an "
                   "account is charged only with its PIN; rename that PBX extension)", number)
         return Authorization(DENIED, ACCOUNT_CALLER, uniqueid=uniqueid)

@@ -233,6 +233,9 @@ def test_a_caller_with_an_accounts_number_never_charges_it(box, caplog):
     done = calls.settle("u1", 60, "ANSWER", number="5001", dialed="912345", started=T0)
     assert done.outcome == "unknown"
     assert ext("5001").balance == amount("10") and Call.select().count() == 0
+    # billing deactivated blocks no call, this one neither (nobody is charged)
+    assert calls.authorize("5001", "912345", T0, "u2",
+                           billing_state="deactivated").result == calls.UNBILLED
 
 
 def test_a_phone_without_account_billing_is_unchanged(box):
