@@ -94,3 +94,39 @@ def test_three_wrong_pins_reject_the_call_and_charge_nobody(live, extension):
     assert ("NoOp", "Billing: call denied: pin-throttled") in apps
     assert "Read" not in [app for app, _ in apps]
     live.verify()
+
+
+def test_a_wrong_pin_then_the_right_one_in_the_same_call(live, extension):
+    prompts(live)
+    account = make_account("615243")
+    caller = phone(extension)
+    placed = live.call(caller, "91000204", talk=1)
+    type_digits(live, placed, account + "#", 1)
+    type_digits(live, placed, "615244", 2)
+    type_digits(live, placed, account + "#", 3)
+    type_digits(live, placed, "615243", 4)
+    call = live.settled(placed)
+    assert call.extension.number == account and call.status == "charged"
+    apps = live.applications(placed)
+    assert ("Playback", "auth-incorrect,noanswer") in apps  # before the second try
+    assert Extension.get(Extension.number == caller).pin_failures == 0  # the right PIN reset it
+    live.verify()
+
+
+def test_a_call_abandoned_during_pin_entry_charges_nobody(live, extension):
+    prompts(live)
+    account = make_account("326154")
+    caller = phone(extension)
+    before = balance(account)
+    placed = live.call(caller, "91000205", talk=1)
+    type_digits(live, placed, account[:3], 1)  # typing, then the caller hangs up
+    live.hang_up_phone(placed)
+    live.wait_hangup(placed)
+    # the hangup handler ran its settle, without a dialed number: nothing to charge
+    assert live.settle_status(placed) == "SUCCESS"
+    agi = [data for app, data in live.applications(placed) if app == "Originate"]
+    assert agi and f",{caller},," in agi[-1], agi
+    assert not Call.select().where(Call.uniqueid == placed.uid).exists()
+    assert balance(account) == before
+    assert live.billable_row(placed) is None  # no Dial, no billing mark for the CDR follower
+    live.verify()
