@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 import threading
 from pathlib import Path
 from typing import Dict, Optional
@@ -60,19 +61,35 @@ def box_key() -> bytes:
         return key
     with _keys_lock:
         path = key_path(database)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = _read_key(path)
-        else:
-            key = secrets.token_bytes(KEY_BYTES)
-            try:
-                os.write(fd, key)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _keys[database] = key
+        if not path.exists():
+            _make_key(path)
+        key = _keys[database] = _read_key(path)
     return key
+
+
+def _make_key(path: Path) -> None:
+    """Write a new key whole under another name, then link it in place: another
+    process (the CLI beside the daemon) never reads half a key, and of two making one
+    at once the first link wins and both use it."""
+    fd, scratch = tempfile.mkstemp(prefix=".pinkey-", dir=path.parent)  # mode 0600
+    try:
+        os.write(fd, secrets.token_bytes(KEY_BYTES))
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        try:
+            os.link(scratch, path)
+        except FileExistsError:
+            pass
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the name too survives a power cut, before any PIN uses it
+        finally:
+            os.close(folder)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        os.unlink(scratch)
 
 
 def pin_hash(pin: str) -> str:
