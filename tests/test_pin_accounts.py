@@ -5,6 +5,7 @@ PIN, the third try, the throttle), and the money rules with an account as the pa
 import hashlib
 import os
 import random
+import re
 import stat
 import threading
 
@@ -434,3 +435,18 @@ def test_the_pin_length_on_the_settings_page_and_adjust_back_to_accounts(web):
     done = web.post("/extensions/adjust", {"n": "5001", "amount": "-1", "reason": "refund",
                                            "step": "confirm"}, check=303)
     assert done.location == "/accounts" and ext("5001").balance == amount("9")
+
+
+def test_the_accounts_list_pages_and_searches(web):
+    from billing_addon.store import money_txn
+
+    with money_txn():  # 60 more accounts (one transaction: the test's setup)
+        for n in range(60):
+            pin_accounts.create(f"7{n:03d}", f"{300000 + n}", name=f"Hall {n}")
+    first = web.get("/accounts").text
+    assert first.count('data-number="') == 50 and 'rel="next"' in first
+    second = web.get("/accounts?page=2").text
+    assert second.count('data-number="') == 11 and 'data-number="101"' not in second
+    found = web.get("/accounts?q=Hall+5").text
+    assert sorted(re.findall(r'data-number="(\d+)"', found)) == ["7005"] + [
+        f"70{n}" for n in range(50, 60)]
