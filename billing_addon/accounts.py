@@ -51,6 +51,9 @@ def ensure_extension(number: str, name: str = "", source: str = "manual") -> Ext
     number = normalize_number(number)
     ext = Extension.get_or_none(Extension.number == number)
     if ext is not None:
+        if ext.kind == "account":  # one number space: a number names one payer
+            raise AccountError(_("{number} is an account's number, not an extension's").format(
+                number=number))
         return ext
     now = now_utc()
     try:

@@ -358,6 +358,8 @@ def test_cli_add_set_pin_list_and_ask_pin(tmp_path, capsys, monkeypatch):
     assert code != 0 and "digits 0-9 only" in out
     assert run("account", "set-pin", "5001", stdin="111222\n")[0] == 0
     assert run("ext", "add", "101")[0] == 0
+    code, out = run("ext", "add", "5001")  # one number space
+    assert code != 0 and "is an account's number" in out
     assert run("account", "ask-pin", "101")[1] == "1 extension(s): account billing on\n"
     code, out = run("account", "list")
     assert code == 0 and out.startswith("5001") and "Ann" in out and "101" not in out
