@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import accounts, localefmt, lowbalance, money, reports, settings, stays
+from billing_addon import accounts, departments, localefmt, lowbalance, money, reports, settings, stays
 from billing_addon.i18n import _
 
-from . import auth
+from . import auth, roles
 from .core import Route, WebCore, decoded
 
 
@@ -26,7 +26,7 @@ class Refused(Exception):
 def extension_list(ui: WebCore):
     q = decoded(bottle.request.query)
     filters = _filters(q)
-    page = reports.extensions_page(page=q.get("page", 1), **filters)
+    page = reports.extensions_page(page=q.get("page", 1), **_search(ui, filters))
     return ui.render("extensions.tpl", title=_("Extensions"), page=page, filters=filters,
                      checked_in=stays.checked_in([e.number for e in page.rows]),
                      low_count=lowbalance.low_count())
@@ -34,16 +34,33 @@ def extension_list(ui: WebCore):
 
 def _filters(source) -> Dict[str, Any]:
     return {key: source.get(key, "")
-            for key in ("number", "status", "payment_type", "billing", "low")}
+            for key in ("number", "status", "payment_type", "billing", "low", "dept")}
 
 
-def _selected(source) -> List[reports.ExtensionRow]:
+def _search(ui: WebCore, filters: Dict[str, Any]) -> Dict[str, Any]:
+    """The filters as the reports' arguments: the department filter within the user's
+    departments (an unknown department finds nothing)."""
+    search = dict(filters)
+    try:
+        search["departments"] = roles.narrowed(ui.scope(), search.pop("dept"))
+    except departments.DepartmentError:
+        search["departments"] = []
+    return search
+
+
+def _selected(ui: WebCore, source) -> List[reports.ExtensionRow]:
     """The ticked extensions, or with ``all=1`` every one the search finds (all its
     pages).  The Recharge and Bulk Edit forms then carry the numbers themselves, so
-    what is confirmed is what is changed."""
+    what is confirmed is what is changed.  A department manager naming an extension
+    outside their departments is refused (403)."""
     if source.get("all") == "1":
-        return reports.extensions_matching(**_filters(source))
-    return reports.extensions_by_number(source.getall("n"))
+        return reports.extensions_matching(**_search(ui, _filters(source)))
+    numbers = source.getall("n")
+    scope = ui.scope()
+    if scope is not None and departments.outside(numbers, scope):
+        raise ui.error_page(403, _("Some of these extensions are not in your departments; "
+                                   "nothing was changed."), _("Not allowed"))
+    return reports.extensions_by_number(numbers)
 
 
 def _form_source():
@@ -55,7 +72,7 @@ def _form_source():
 def _one_extension(ui: WebCore):
     """The request, its form or query, and the one extension it names (else 404)."""
     request, source = _form_source()
-    selected = _selected(source)
+    selected = _selected(ui, source)
     if len(selected) != 1:
         raise ui.error_page(404, _("There is no such extension."))
     return request, source, selected[0]
@@ -65,7 +82,7 @@ def _selection(ui: WebCore, missing: str):
     """The form (POST) or query (GET) and the extensions it selects; back to the
     list with ``missing`` when it selects none."""
     request, source = _form_source()
-    selected = _selected(source)
+    selected = _selected(ui, source)
     if not selected:
         ui.flash(missing, "error")
         bottle.redirect("/extensions")
@@ -183,14 +200,32 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
     return changes
 
 
+def _department_change(form, bulk: bool) -> Tuple[bool, Any]:
+    """(whether to set the department, its id or None for none) from the edit form."""
+    if (bulk and form.get("set_department") != "1") or (not bulk and "department" not in form):
+        return False, None
+    chosen = form.get("department", "").strip()
+    try:
+        return True, departments.get(chosen).id if chosen else None
+    except departments.DepartmentError as exc:
+        raise Refused({"department": str(exc)}) from exc
+
+
 def _edit(numbers: List[str], form, bulk: bool) -> Tuple[int, Dict[str, str]]:
     """The edit form applied to the extensions ``numbers``: (how many were saved, {}),
     or (0, the form's errors) when nothing was saved."""
     try:
-        return accounts.edit(numbers, **_extension_changes(form, bulk)), {}
+        set_department, department = _department_change(form, bulk)
+        if set_department and bulk and not any(form.get(k) == "1" for k in form.keys()
+                                               if k.startswith("set_") and k != "set_department"):
+            return departments.assign(numbers, department), {}
+        count = accounts.edit(numbers, **_extension_changes(form, bulk))
+        if set_department:
+            departments.assign(numbers, department)
+        return count, {}
     except Refused as exc:
         return 0, exc.errors
-    except accounts.AccountError as exc:
+    except (accounts.AccountError, departments.DepartmentError) as exc:
         return 0, {"form": str(exc)}
 
 
@@ -208,7 +243,8 @@ def edit_extension(ui: WebCore):
         form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",
                 "credit": localefmt.plain(ext.credit, settings.get("currency")), "status": ext.status,
                 "payment_type": ext.payment_type,
-                "low_threshold": _threshold_text(ext.number)}
+                "low_threshold": _threshold_text(ext.number),
+                "department": str(accounts.get_extension(ext.number).department_id or "")}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
                      title=_("Edit {number}").format(number=ext.number), ext=ext, errors=errors, form=form,
                      default_threshold=settings.get("low_balance_threshold"))
