@@ -100,8 +100,8 @@ def statistics(ui: WebCore):
                "from": q.get("from", "").strip()[:10], "to": q.get("to", "").strip()[:10]}
     shown = {"from": first.isoformat() if first else "", "to": last.isoformat() if last else "",
              "text": range_text(first, last), "default": not typed}
-    call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number,
-                                      "dept": filters["dept"]})
+    call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number})
+    call_log += "&" + urlencode({"dept": filters["dept"]}) if filters["dept"] else ""
     return ui.render("statistics.tpl", http_status=400 if errors else 200, title=_("Statistics"),
                      filters=filters, errors=errors, rows=rows, total=total, shown=shown,
                      call_log=call_log, partial=partial_periods(by, first, last, today),
