@@ -14,7 +14,7 @@ import pytest
 from billing_addon.web import auth, roles
 from billing_addon.web.app import make_app, route_table
 
-from billing_addon import accounts, calls, config, departments, money
+from billing_addon import accounts, calls, config, departments, money, settings
 from billing_addon.cells import from_spreadsheet
 from tests.helpers import make_rate
 from tests.web_fakes import FakeActivation
@@ -175,6 +175,8 @@ def test_a_manager_sees_only_their_departments(box):
     assert re.findall(r'data-number="(\d+)"', page) == ["1001", "1002"]
     assert 'id="recharge-selected"' in page and 'id="bulk-edit"' not in page
     assert f'<option value="{ops}"' not in page  # only their departments in the filter
+    settings.put("low_balance_threshold", "100")  # every extension is low: theirs are 2
+    assert "2 extension(s) below" in manager.get("/extensions").text
     calls_page = manager.get("/calls", check=200).text
     assert "Room 1001" in calls_page and "Room 1003" not in calls_page and "Room 1004" not in calls_page
     for export in ("/calls/export.csv", "/recharges/export.csv"):

@@ -27,9 +27,12 @@ def extension_list(ui: WebCore):
     q = decoded(bottle.request.query)
     filters = _filters(q)
     page = reports.extensions_page(page=q.get("page", 1), **_search(ui, filters))
+    scope = ui.scope()
+    low_count = lowbalance.low_count() if scope is None else reports.extensions_page(
+        low="1", departments=scope, per_page=1).total
     return ui.render("extensions.tpl", title=_("Extensions"), page=page, filters=filters,
                      checked_in=stays.checked_in([e.number for e in page.rows]),
-                     low_count=lowbalance.low_count())
+                     low_count=low_count)
 
 
 def _filters(source) -> Dict[str, Any]:

@@ -28,7 +28,7 @@
     % if role == 'billing':
     <a class="currency" href="/settings" title="{{_("Currency used on every page and export")}}">{{currency_label}}</a>
     % end
-    % if role == 'billing':
+    % if role in ('billing', 'manager'):
     <a class="user" href="/account/password" title="{{_("Signed in; change your password")}}">{{user}}</a>
     % else:
     <span class="user" title="{{_("Signed in")}}">{{user}}</span>
