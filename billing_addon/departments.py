@@ -101,7 +101,10 @@ def _rows(where: str = "", params: tuple = ()) -> List[DepartmentRow]:
 def list_all(only: Optional[Sequence[int]] = None) -> List[DepartmentRow]:
     """Every department (or those of ``only``) with its member count and balances total."""
     rows = _rows()
-    return rows if only is None else [r for r in rows if r.id in set(only)]
+    if only is None:
+        return rows
+    wanted = set(only)
+    return [r for r in rows if r.id in wanted]
 
 
 def get(dept_id) -> DepartmentRow:
@@ -122,7 +125,8 @@ def parse_id(value) -> int:
 def choices(only: Optional[Sequence[int]] = None) -> List[Tuple[int, str]]:
     """(id, name) of every department (or those of ``only``), by name, for pickers."""
     rows = sql("SELECT id, name FROM department ORDER BY name COLLATE NOCASE").fetchall()
-    return [(r[0], r[1]) for r in rows if only is None or r[0] in set(only)]
+    wanted = None if only is None else set(only)
+    return [(r[0], r[1]) for r in rows if wanted is None or r[0] in wanted]
 
 
 def members(dept_id: int) -> List[Tuple[str, str, str, int]]:

@@ -530,8 +530,9 @@ def department_totals(from_day: Optional[dt.date] = None, to_day: Optional[dt.da
         "FROM call_daily d JOIN extension e ON e.id = d.extension_id "
         f"WHERE {' AND '.join(where)} GROUP BY e.department_id", params)
     sums = {r[0]: r[1:] for r in cur.fetchall()}
+    wanted = None if departments is None else set(departments)
     rows = [DepartmentTotal(i, name, *sums.get(i, (0, 0, 0))) for i, name in names
-            if departments is None or i in set(departments)]
+            if wanted is None or i in wanted]
     if departments is None and None in sums:
         rows.append(DepartmentTotal(None, "", *sums[None]))
     return rows
