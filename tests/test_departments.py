@@ -120,6 +120,18 @@ def test_an_extension_is_in_one_department_at_most(db_path):
     assert accounts.get_extension("1001").department_id is None
 
 
+def test_accounts_are_members_like_extensions(db_path):
+    """An account (an extension row of kind 'account') is put in a department by its
+    number and counted with its balance."""
+    dept = departments.create("Dormitory")
+    _extensions("1001", "8001")
+    store.sql("UPDATE extension SET kind = 'account' WHERE number = '8001'")
+    departments.assign(["8001", "1001"], dept)
+    assert [(m[0], m[2]) for m in departments.members(dept)] == [("1001", "extension"), ("8001", "account")]
+    assert departments.get(dept).balance == money.parse_amount("20")
+    assert departments.outside(["8001", "1001", "1002"], [dept]) == ["1002"]
+
+
 def _calls(number, dialed_costs, start=T0):
     for i, seconds in enumerate(dialed_costs):
         calls.settle(f"{number}-{i}-{start}", seconds, "ANSWER", number=number, dialed="912345678",
