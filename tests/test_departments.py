@@ -310,6 +310,8 @@ def test_lists_and_exports_filter_by_department(billing):
     stats = billing.get("/statistics?by=year", check=200).text
     assert re.search(r'data-department="">\s*<td[^>]*>\(no department\)</td>\s*<td[^>]*>1</td>', stats)
     # an unknown department is a clear error, never "everything"
+    r = billing.get("/extensions?dept=999", check=400)
+    assert any("no such department" in e for e in _errors(r.text))
     r = billing.get("/calls?dept=999", check=400)
     assert any("no such department" in e for e in _errors(r.text))
     billing.get("/calls/export.csv?dept=abc", check=400)

@@ -190,7 +190,7 @@ def test_a_manager_sees_only_their_departments(box):
     manager.get(f"/calls?dept={ops}", check=400)
     manager.get(f"/calls/export.csv?dept={ops}", check=400)
     manager.get("/statistics?extension=1003", check=400)
-    assert re.findall(r'data-number="(\d+)"', manager.get(f"/extensions?dept={ops}").text) == []
+    assert re.findall(r'data-number="(\d+)"', manager.get(f"/extensions?dept={ops}", check=400).text) == []
 
 
 def test_a_manager_recharges_their_extensions_and_only_theirs(box, db_path):

@@ -3,7 +3,7 @@ the extensions selected in it: Recharge, Bulk Edit, Edit (one) and Adjust (one b
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
 import bottle
@@ -26,11 +26,13 @@ class Refused(Exception):
 def extension_list(ui: WebCore):
     q = decoded(bottle.request.query)
     filters = _filters(q)
-    page = reports.extensions_page(page=q.get("page", 1), **_search(ui, filters))
+    errors: Dict[str, str] = {}
+    page = reports.extensions_page(page=q.get("page", 1), **_search(ui, filters, errors))
     scope = ui.scope()
     low_count = lowbalance.low_count() if scope is None else reports.extensions_page(
         low="1", departments=scope, per_page=1).total
-    return ui.render("extensions.tpl", title=_("Extensions"), page=page, filters=filters,
+    return ui.render("extensions.tpl", http_status=400 if errors else 200, title=_("Extensions"),
+                     page=page, filters=filters, errors=errors,
                      checked_in=stays.checked_in([e.number for e in page.rows]),
                      low_count=low_count)
 
@@ -40,14 +42,17 @@ def _filters(source) -> Dict[str, Any]:
             for key in ("number", "status", "payment_type", "billing", "low", "dept")}
 
 
-def _search(ui: WebCore, filters: Dict[str, Any]) -> Dict[str, Any]:
+def _search(ui: WebCore, filters: Dict[str, Any],
+            errors: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """The filters as the reports' arguments: the department filter within the user's
-    departments (an unknown department finds nothing)."""
+    departments (an unknown department finds nothing, and is said in ``errors``)."""
     search = dict(filters)
     try:
         search["departments"] = roles.narrowed(ui.scope(), search.pop("dept"))
-    except departments.DepartmentError:
+    except departments.DepartmentError as exc:
         search["departments"] = []
+        if errors is not None:
+            errors["dept"] = str(exc)
     return search
 
 
