@@ -14,7 +14,7 @@ import pytest
 from billing_addon.web import auth, roles
 from billing_addon.web.app import make_app, route_table
 
-from billing_addon import accounts, calls, config, departments, money, settings
+from billing_addon import accounts, calls, config, departments, money, settings, store
 from billing_addon.cells import from_spreadsheet
 from tests.helpers import make_rate
 from tests.web_fakes import FakeActivation
@@ -261,3 +261,20 @@ def test_deleting_a_department_drops_its_managers_links(box):
     departments.empty(ops)
     departments.delete(ops)
     assert departments.managed(user.id) == [sales]
+
+
+def test_the_command_line_creates_an_auditor(db_path, tmp_path, capsys):
+    from billing_addon import cli
+
+    ini = tmp_path / "b.ini"
+    ini.write_text(f"[box]\ndatabase = {db_path}\n")
+    assert cli.main(["--config", str(ini), "user", "add", "--role", "auditor"]) == 0
+    out = capsys.readouterr().out
+    name = re.search(r"billing user (bill-\w+) created", out).group(1)
+    assert "role: auditor" in out
+    store.init_db(db_path)
+    assert auth.get_user(name).role == auth.AUDITOR
+    with pytest.raises(SystemExit):  # not a role: a usage error, nothing made
+        cli.main(["--config", str(ini), "user", "add", "--role", "root"])
+    store.init_db(db_path)
+    assert [u.username for u in auth.list_users()] == [name]

@@ -44,7 +44,9 @@ def cmd_user_add(args) -> int:
     _open(args)
     password = _read_password(args) if args.password_stdin else None
     user, password = auth.create_billing_user(password, role=args.role)
-    print(f"billing user {user.username} ({user.role}) created")
+    print(f"billing user {user.username} created")
+    if user.role != auth.BILLING:
+        print(f"role: {user.role}")
     if not args.password_stdin:
         print(f"password: {password}   (shown once)")
     return 0
