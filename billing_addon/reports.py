@@ -121,6 +121,23 @@ def extension_id(number: str) -> Optional[int]:
     return row[0] if row else None
 
 
+Departments = Optional[Sequence[int]]  # a department filter: None = every extension
+
+
+def in_departments(column: str, departments: Departments) -> Tuple[str, List[object]]:
+    """A condition (or "") keeping the rows whose ``column`` (an extension id, or
+    ``department_id`` of the extension table itself) belongs to ``departments``."""
+    if departments is None:
+        return "", []
+    ids = [int(d) for d in departments]
+    if not ids:
+        return "0", []
+    marks = ", ".join("?" * len(ids))
+    if column.endswith("department_id"):
+        return f"{column} IN ({marks})", list(ids)
+    return f"{column} IN (SELECT id FROM extension WHERE department_id IN ({marks}))", list(ids)
+
+
 def _page_number(page, total: Optional[int] = None, per_page: int = PAGE_SIZE) -> int:
     """The page asked for as a number from 1, past the last page (``total`` rows known)
     the last page; anything but digits is page 1."""
@@ -155,12 +172,16 @@ class ExtensionRow:
 
 
 def _extension_filter(number: str = "", status: str = "", payment_type: str = "",
-                      billing: str = "", low: str = "", kind: str = "extension"
-                      ) -> Tuple[str, List[object]]:
+                      billing: str = "", low: str = "", kind: str = "extension",
+                      departments: Departments = None) -> Tuple[str, List[object]]:
     """The WHERE clause and its parameters for the Extensions search (``kind``:
     'extension', the phones; 'account', the Accounts page)."""
     where: List[str] = ["kind = ?"]
     params: List[object] = [kind]
+    condition, dept_params = in_departments("department_id", departments)
+    if condition:
+        where.append(condition)
+        params += dept_params
     number = clean_keyword(number)
     if number:
         where.append("(number LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')")
@@ -188,9 +209,10 @@ def _extension_row(r) -> ExtensionRow:
 
 def extensions_page(number: str = "", status: str = "", payment_type: str = "",
                     billing: str = "", page=1, per_page: int = PAGE_SIZE, low: str = "",
-                    kind: str = "extension") -> Page:
+                    kind: str = "extension", departments: Departments = None) -> Page:
     """Extensions sorted by number (shorter numbers first), filtered, one page."""
-    clause, params = _extension_filter(number, status, payment_type, billing, low, kind)
+    clause, params = _extension_filter(number, status, payment_type, billing, low, kind,
+                                       departments)
     total = db.execute_sql("SELECT count(*) FROM extension" + clause, params).fetchone()[0]
     page = _page_number(page, total, per_page)
     cur = db.execute_sql(
@@ -213,9 +235,11 @@ def extensions_by_number(numbers: Sequence[str]) -> List[ExtensionRow]:
 
 
 def extensions_matching(number: str = "", status: str = "", payment_type: str = "",
-                        billing: str = "", low: str = "") -> List[ExtensionRow]:
+                        billing: str = "", low: str = "",
+                        departments: Departments = None) -> List[ExtensionRow]:
     """Every extension the Extensions search finds (all its pages), up to MAX_SELECTED."""
-    clause, params = _extension_filter(number, status, payment_type, billing, low)
+    clause, params = _extension_filter(number, status, payment_type, billing, low,
+                                       departments=departments)
     cur = db.execute_sql(f"SELECT {', '.join(EXT_COLUMNS)} FROM extension{clause} "
                          "ORDER BY length(number), number LIMIT ?", params + [MAX_SELECTED])
     return [_extension_row(r) for r in cur.fetchall()]
@@ -251,10 +275,15 @@ class RechargeRow:
 
 
 def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
-                   keyword) -> Tuple[str, list]:
+                   keyword, departments: Departments = None) -> Tuple[str, list]:
     """WHERE clause and parameters: ``base``, a [from, to) time range on
-    ``alias.time_column``, and the extensions whose number or name match ``keyword``."""
+    ``alias.time_column``, the extensions whose number or name match ``keyword``, and
+    those of ``departments``."""
     where, params = [base], []
+    condition, dept_params = in_departments(f"{alias}.extension_id", departments)
+    if condition:
+        where.append(condition)
+        params += dept_params
     if from_utc is not None:
         where.append(f"{alias}.{time_column} >= ?")
         params.append(from_utc)
@@ -268,9 +297,9 @@ def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
     return " AND ".join(where), params
 
 
-def _ledger_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
+def _ledger_filter(from_utc, to_utc, keyword, departments: Departments = None) -> Tuple[str, list]:
     return _search_filter("l.kind IN ('recharge', 'adjustment')", "l", "created_utc", from_utc,
-                          to_utc, keyword)
+                          to_utc, keyword, departments)
 
 
 _RECHARGE_SELECT = ("SELECT l.id, l.created_utc, e.number, e.name, l.balance_after - l.amount, "
@@ -292,14 +321,15 @@ _RECHARGE_BOUNDS = ("SELECT min(created_utc), max(created_utc) FROM ledger "
 
 
 def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
-                   per_page: int = PAGE_SIZE) -> Page:
-    clause, params = _ledger_filter(from_utc, to_utc, keyword)
+                   per_page: int = PAGE_SIZE, departments: Departments = None) -> Page:
+    clause, params = _ledger_filter(from_utc, to_utc, keyword, departments)
     return _page(_RECHARGE_SELECT + clause + _RECHARGE_ORDER, params, RechargeRow, page, per_page)
 
 
-def iter_recharges(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[RechargeRow]:
+def iter_recharges(from_utc=None, to_utc=None, keyword: str = "",
+                   departments: Departments = None) -> Iterator[RechargeRow]:
     """Every matching recharge and adjustment, newest first, fetched in chunks."""
-    clause, params = _ledger_filter(from_utc, to_utc, keyword)
+    clause, params = _ledger_filter(from_utc, to_utc, keyword, departments)
     for r in _stream(_RECHARGE_SELECT + clause, params, _RECHARGE_BOUNDS, "l.created_utc", "l.id",
                      from_utc, to_utc):
         yield RechargeRow(*r)
@@ -374,10 +404,11 @@ _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answe
                 "LEFT JOIN extension p ON p.id = c.phone_id WHERE ")
 
 
-def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
+def _call_filter(from_utc, to_utc, keyword, departments: Departments = None) -> Tuple[str, list]:
     # calls nobody bills (billing off for the extension, or deactivated) are recorded
     # only so that they are never billed later; the Call Log leaves them out
-    return _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc, to_utc, keyword)
+    return _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc, to_utc, keyword,
+                          departments)
 
 
 _CALL_ORDER = " ORDER BY c.started_utc DESC, c.id DESC"
@@ -385,14 +416,15 @@ _CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 
 
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
-               per_page: int = PAGE_SIZE) -> Page:
-    clause, params = _call_filter(from_utc, to_utc, keyword)
+               per_page: int = PAGE_SIZE, departments: Departments = None) -> Page:
+    clause, params = _call_filter(from_utc, to_utc, keyword, departments)
     return _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
 
 
-def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRow]:
+def iter_calls(from_utc=None, to_utc=None, keyword: str = "",
+               departments: Departments = None) -> Iterator[CallRow]:
     """Every matching call, newest first, fetched in chunks."""
-    clause, params = _call_filter(from_utc, to_utc, keyword)
+    clause, params = _call_filter(from_utc, to_utc, keyword, departments)
     for r in _stream(_CALL_SELECT + clause, params, _CALL_BOUNDS, "c.started_utc", "c.id",
                      from_utc, to_utc):
         yield CallRow(*r)
@@ -420,10 +452,11 @@ class StatRow:
 
 
 def statistics(by: str = "day", extension: Optional[int] = None,
-               from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None
-               ) -> Tuple[List[StatRow], StatRow]:
+               from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None,
+               departments: Departments = None) -> Tuple[List[StatRow], StatRow]:
     """Totals per day, month or year and the grand total: of every extension from
-    ``call_day_total`` (one row a day), of one from ``call_daily``."""
+    ``call_day_total`` (one row a day), of one from ``call_daily``, of the extensions
+    of ``departments`` from ``call_daily`` summed per day."""
     if by not in PERIODS:
         raise ReportError(_("statistics by Day, Month or Year"))
     where: List[str] = ["1"]
@@ -433,6 +466,11 @@ def statistics(by: str = "day", extension: Optional[int] = None,
         table = "call_daily"
         where.append("extension_id = ?")
         params.append(extension)
+    condition, dept_params = in_departments("extension_id", departments)
+    if condition:
+        table = "call_daily"
+        where.append(condition)
+        params += dept_params
     if from_day is not None:
         where.append("local_day >= ?")
         params.append(from_day.isoformat())
@@ -442,9 +480,13 @@ def statistics(by: str = "day", extension: Optional[int] = None,
     width = PERIODS[by]
     # Both tables are read in local_day order through their key or index (one row a day
     # either way); days are folded into months or years here, a few hundred rows a year.
+    columns = "calls, answered_calls, answered_s, cost"
+    if condition and extension is None:  # many extensions a day: their sums
+        columns = "sum(calls), sum(answered_calls), sum(answered_s), sum(cost)"
     cur = db.execute_sql(
-        "SELECT local_day, calls, answered_calls, answered_s, cost "
-        f"FROM {table} WHERE {' AND '.join(where)} ORDER BY local_day", params)
+        f"SELECT local_day, {columns} FROM {table} WHERE {' AND '.join(where)} "
+        + ("GROUP BY local_day " if condition and extension is None else "") + "ORDER BY local_day",
+        params)
     folded: Dict[str, List[int]] = {}
     for day, n, answered, seconds, cost in cur.fetchall():
         acc = folded.setdefault(day[:width], [0, 0, 0, 0])
@@ -456,6 +498,50 @@ def statistics(by: str = "day", extension: Optional[int] = None,
     total = StatRow("total", sum(r.calls for r in rows), sum(r.answered_calls for r in rows),
                     sum(r.answered_s for r in rows), sum(r.cost for r in rows))
     return rows, total
+
+
+@dataclass(frozen=True)
+class DepartmentTotal:
+    """One line of the Statistics page's per-department table (id None: no department)."""
+    department_id: Optional[int]
+    name: str
+    calls: int
+    answered_s: int
+    cost: int
+
+
+def department_totals(from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None,
+                      departments: Departments = None) -> List[DepartmentTotal]:
+    """Calls, answered seconds and cost of each department over the days, by the
+    current membership (from ``call_daily``: one row per extension and day); the
+    extensions in no department are one line (id None, name "") unless ``departments``
+    narrows it to some."""
+    names = db.execute_sql("SELECT id, name FROM department ORDER BY name COLLATE NOCASE").fetchall()
+    if not names:  # no departments yet: no table, and no reading of call_daily for it
+        return []
+    where: List[str] = ["1"]
+    params: List[object] = []
+    if from_day is not None:
+        where.append("d.local_day >= ?")
+        params.append(from_day.isoformat())
+    if to_day is not None:
+        where.append("d.local_day <= ?")
+        params.append(to_day.isoformat())
+    condition, dept_params = in_departments("e.department_id", departments)
+    if condition:
+        where.append(condition)
+        params += dept_params
+    cur = db.execute_sql(
+        "SELECT e.department_id, sum(d.calls), sum(d.answered_s), sum(d.cost) "
+        "FROM call_daily d JOIN extension e ON e.id = d.extension_id "
+        f"WHERE {' AND '.join(where)} GROUP BY e.department_id", params)
+    sums = {r[0]: r[1:] for r in cur.fetchall()}
+    wanted = None if departments is None else set(departments)
+    rows = [DepartmentTotal(i, name, *sums.get(i, (0, 0, 0))) for i, name in names
+            if wanted is None or i in wanted]
+    if departments is None and None in sums:
+        rows.append(DepartmentTotal(None, "", *sums[None]))
+    return rows
 
 
 MAX_FILLED = 400

@@ -8,10 +8,10 @@ from typing import List
 
 import bottle
 
-from billing_addon import i18n, settings, store
+from billing_addon import departments, i18n, settings, store
 from billing_addon.i18n import N_, _
 
-from . import auth
+from . import auth, roles
 from .core import Route, WebCore, decoded
 from .exports import attachment
 
@@ -140,7 +140,8 @@ def _users_page(ui: WebCore, created=None, errors=None, confirm_random: str = ""
     return ui.render("admin_users.tpl", http_status=http_status, title=_("Billing Manager"),
                      users=auth.list_users(), errors=errors or {}, created=created,
                      language_names=i18n.NAMES, box_default=settings.get("language"),
-                     confirm_random=confirm_random)
+                     confirm_random=confirm_random, role_labels=roles.ROLE_LABELS,
+                     all_departments=departments.choices(), managed=departments.managers())
 
 
 def admin_users(ui: WebCore):
@@ -161,7 +162,12 @@ def _show_once(ui: WebCore, username: str, password: str) -> None:
 
 
 def admin_user_add(ui: WebCore):
-    user, password = auth.create_billing_user()
+    try:
+        role = decoded(bottle.request.forms).get("role", auth.BILLING)
+        user, password = auth.create_billing_user(role=role)
+    except auth.AuthError as exc:
+        ui.flash(str(exc), "error")
+        bottle.redirect("/admin/users")
     ui.flash(_("Billing user {user} created.").format(user=user.username))
     _show_once(ui, user.username, password)
 
@@ -197,6 +203,22 @@ def admin_user_locale(ui: WebCore):
     bottle.redirect("/admin/users")
 
 
+def admin_user_role(ui: WebCore):
+    """The administrator sets a billing user's role and, for a department manager, the
+    departments they manage; the user's sessions end (the next sign-in has the new role)."""
+    form = decoded(bottle.request.forms)
+    username, role = form.get("username", ""), form.get("role", "")
+    try:
+        chosen = [departments.parse_id(d) for d in form.getall("department")] if role == auth.MANAGER else []
+        user = auth.set_role(username, role)
+        departments.set_managed(user.id, chosen)
+    except (auth.AuthError, departments.DepartmentError) as exc:
+        return _users_page(ui, errors={username: str(exc)}, http_status=400)
+    ui.sessions.drop_user(username)
+    ui.flash(_("Role of {user} saved: {role}.").format(user=username, role=_(roles.ROLE_LABELS[role])))
+    bottle.redirect("/admin/users")
+
+
 def admin_user_enabled(ui: WebCore):
     form = decoded(bottle.request.forms)
     username = form.get("username", "")
@@ -224,4 +246,5 @@ ROUTES: List[Route] = [
     ("/admin/users/password", "POST", auth.ADMIN, admin_user_password),
     ("/admin/users/enabled", "POST", auth.ADMIN, admin_user_enabled),
     ("/admin/users/locale", "POST", auth.ADMIN, admin_user_locale),
+    ("/admin/users/role", "POST", auth.ADMIN, admin_user_role),
 ]

@@ -6,8 +6,9 @@ Two areas, separated by role:
   Billing switch, System Information, billing.ac download, license upload) and the
   Billing Manager (``bill-xxx`` users).  Only the administrator (role ``admin``).
 * everything else - the billing user's pages named as in the manual: Extensions, Rate,
-  Recharge History, Call Log, Statistics, Settings.  Only billing users, and only while
-  the activation allows it (trial running or licensed, billing activated).
+  Recharge History, Call Log, Statistics, Departments, Settings.  Only billing users, and
+  only while the activation allows it (trial running or licensed, billing activated);
+  auditors only look, department managers use a few of them (``roles.py``).
 
 Every POST needs the session's CSRF token; every response carries the security headers
 (``SECURITY_HEADERS``); bodies larger than ``[web] max_upload_kb`` are refused before
@@ -35,6 +36,7 @@ from . import (
     admin,
     billing_settings,
     call_log,
+    departments,
     extensions,
     pin_accounts,
     rates,
@@ -100,7 +102,7 @@ ROUTES: List[Route] = [
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
 PAGES = (signin, extensions, stays, pin_accounts, rates, recharge_history, call_log, statistics,
-         billing_settings, account, admin)
+         departments, billing_settings, account, admin)
 
 
 def route_table() -> List[Route]:

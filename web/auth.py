@@ -6,8 +6,9 @@ so sign-ins never need more than that on a box with a few hundred MB.  A hash ma
 other parameters (N=2**14 before 2026) is made again, with the same salt, at the next
 sign-in.  Users live in the store's
 ``billing_user`` table: role ``admin`` (the PBX administrator, set at install time by
-``billing-addon admin set-password``) or ``billing`` (``bill-xxx`` accounts made in the
-Billing Manager).
+``billing-addon admin set-password``) or one of the billing roles of the ``bill-xxx``
+accounts made in the Billing Manager: ``billing``, ``auditor`` (read-only) and ``manager``
+(a department manager); what each may do is ``roles.py``.
 
 Sessions are kept server-side in memory (a random 256-bit id in an HttpOnly, SameSite
 cookie): a restart signs everybody out, nothing secret is stored in the cookie or on
@@ -35,6 +36,8 @@ from billing_addon.i18n import _
 from billing_addon.store import BillingUser, db, now_utc
 
 ADMIN, BILLING = "admin", "billing"
+AUDITOR, MANAGER = "auditor", "manager"
+BILLING_ROLES = (BILLING, AUDITOR, MANAGER)  # the users of the billing area
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
 USERNAME_PREFIX = "bill-"
@@ -148,8 +151,8 @@ def get_user(username: str) -> Optional[BillingUser]:
     return BillingUser.get_or_none(BillingUser.username == (username or "").strip()[:64])
 
 
-def list_users(role: str = BILLING) -> List[BillingUser]:
-    return list(BillingUser.select().where(BillingUser.role == role).order_by(BillingUser.username))
+def list_users(roles: Tuple[str, ...] = BILLING_ROLES) -> List[BillingUser]:
+    return list(BillingUser.select().where(BillingUser.role.in_(roles)).order_by(BillingUser.username))
 
 
 def admin_exists() -> bool:
@@ -175,9 +178,16 @@ def set_admin_password(password: str, username: str = "admin") -> BillingUser:
     return BillingUser.get_by_id(user.id)
 
 
-def create_billing_user(password: Optional[str] = None) -> Tuple[BillingUser, str]:
-    """A new ``bill-xxx`` user with a random (or the given) password; returns the user
-    and the password, which is shown once and not kept."""
+def check_role(role: str) -> str:
+    if role not in BILLING_ROLES:
+        raise AuthError(_("unknown role {name}").format(name=repr((role or "")[:20])))
+    return role
+
+
+def create_billing_user(password: Optional[str] = None, role: str = BILLING) -> Tuple[BillingUser, str]:
+    """A new ``bill-xxx`` user of ``role`` with a random (or the given) password; returns
+    the user and the password, which is shown once and not kept."""
+    check_role(role)
     password = check_new_password(password) if password else random_password()
     now = now_utc()
     for size in (3, 3, 3, 4, 4, 6):
@@ -185,7 +195,7 @@ def create_billing_user(password: Optional[str] = None) -> Tuple[BillingUser, st
         with db.atomic():
             if get_user(name) is None:
                 user = BillingUser.create(username=name, password_hash=hash_password(password),
-                                          role=BILLING, enabled=True, created_utc=now,
+                                          role=role, enabled=True, created_utc=now,
                                           updated_utc=now)
                 return user, password
     raise AuthError(_("could not find a free user name; try again"))
@@ -193,9 +203,17 @@ def create_billing_user(password: Optional[str] = None) -> Tuple[BillingUser, st
 
 def _billing_user(username: str) -> BillingUser:
     user = get_user(username)
-    if user is None or user.role != BILLING:
+    if user is None or user.role not in BILLING_ROLES:
         raise AuthError(_("no such billing user"))
     return user
+
+
+def set_role(username: str, role: str) -> BillingUser:
+    """Change a billing user's role (the caller ends their sessions)."""
+    user = _billing_user(username)
+    check_role(role)
+    BillingUser.update(role=role, updated_utc=now_utc()).where(BillingUser.id == user.id).execute()
+    return BillingUser.get_by_id(user.id)
 
 
 def set_password(username: str, password: Optional[str] = None) -> str:

@@ -26,7 +26,7 @@ def calls(ui: WebCore):
 
 
 def calls_export(ui: WebCore, kind: str):
-    keyword, start, end = export_range(ui)
+    keyword, start, end, departments = export_range(ui)
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Start Time"), zone), _("Extension"), _("User Name"),
                _("Dialed Number"), _("Duration (s)"), _("Rate"),
@@ -34,7 +34,7 @@ def calls_export(ui: WebCore, kind: str):
     rows = ((local_time(c.started_utc, zone), c.number, c.name, c.dialed,
              c.answered_s if c.answered_s is not None else "", c.rate_label, c.cost,
              c.status + (f" ({c.reason})" if c.reason else ""))
-            for c in reports.iter_calls(start, end, keyword))
+            for c in reports.iter_calls(start, end, keyword, departments))
     return export(ui, kind, "call-log", _("Call Log"), headers, rows, money_columns=(6,),
                   text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20))
 

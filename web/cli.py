@@ -43,8 +43,10 @@ def cmd_admin_set_password(args) -> int:
 def cmd_user_add(args) -> int:
     _open(args)
     password = _read_password(args) if args.password_stdin else None
-    user, password = auth.create_billing_user(password)
+    user, password = auth.create_billing_user(password, role=args.role)
     print(f"billing user {user.username} created")
+    if user.role != auth.BILLING:
+        print(f"role: {user.role}")
     if not args.password_stdin:
         print(f"password: {password}   (shown once)")
     return 0
@@ -70,7 +72,7 @@ def cmd_user_enable(args, enabled: bool) -> int:
 def cmd_user_list(args) -> int:
     _open(args)
     for user in auth.list_users():
-        print(f"{user.username}  {'enabled' if user.enabled else 'disabled'}")
+        print(f"{user.username}  {'enabled' if user.enabled else 'disabled'}  {user.role}")
     return 0
 
 
@@ -89,6 +91,9 @@ def add_commands(sub) -> None:
     actions.required = True
     p = actions.add_parser("add", help="create a bill-xxx user with a random password")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--role", choices=auth.BILLING_ROLES, default=auth.BILLING,
+                   help="billing (full, the default), auditor (read-only) or manager (set the "
+                        "departments in the Billing Manager)")
     p.set_defaults(func=cmd_user_add)
     p = actions.add_parser("passwd", help="change a billing user's password")
     p.add_argument("username")

@@ -18,9 +18,9 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import bottle
 
-from billing_addon import i18n, localefmt, money, settings, store
+from billing_addon import departments, i18n, localefmt, money, settings, store
 
-from . import auth, kept_form
+from . import auth, kept_form, roles
 from .activation_cache import ActivationCache
 
 VIEWS = str(Path(__file__).resolve().parent / "views")
@@ -34,7 +34,7 @@ BILLING_MENU = [("/extensions", i18n.N_("Extensions")), ("/stays", i18n.N_("Stay
                 ("/accounts", i18n.N_("Accounts")),
                 ("/rates", i18n.N_("Rate")), ("/recharges", i18n.N_("Recharge History")),
                 ("/calls", i18n.N_("Call Log")), ("/statistics", i18n.N_("Statistics")),
-                ("/settings", i18n.N_("Settings"))]
+                ("/departments", i18n.N_("Departments")), ("/settings", i18n.N_("Settings"))]
 ADMIN_MENU = [("/admin/settings", i18n.N_("Settings")), ("/admin/users", i18n.N_("Billing Manager"))]
 # bottle's reason phrases, the titles of the error pages: marked here, error.tpl shows
 # them in the user's language
@@ -167,7 +167,10 @@ class WebCore:
             role=role,
             csrf=session.csrf if session else "",
             flashes=flashes,
-            menu=ADMIN_MENU if role == auth.ADMIN else BILLING_MENU if role == auth.BILLING else [],
+            menu=ADMIN_MENU if role == auth.ADMIN else roles.menu(role, BILLING_MENU)
+            if role in auth.BILLING_ROLES else [],
+            may=lambda path, method="POST": roles.may(role, path, method),
+            department_choices=lambda: departments.choices(self.scope()),
             path=bottle.request.path,
             currency=currency,
             currency_label=currency_label(currency),
@@ -183,7 +186,7 @@ class WebCore:
             url=self.url_with,
             qs=lambda value: quote(str(value), safe=""),
             title="",
-            trial_notice=self.activation_cache.trial_notice() if role == auth.BILLING else "",
+            trial_notice=self.activation_cache.trial_notice() if role in auth.BILLING_ROLES else "",
             saved_form=saved,
             saved_values=json.dumps(saved.values) if saved else "",
             database_damaged=bool(store.damaged) and bool(role),
@@ -207,6 +210,13 @@ class WebCore:
         query = [(k, v) for k, v in decoded(bottle.request.query).allitems() if k not in changes]
         query += [(k, str(v)) for k, v in changes.items() if v not in (None, "")]
         return bottle.request.path + ("?" + urlencode(query) if query else "")
+
+    def scope(self) -> Optional[List[int]]:
+        """The departments the signed-in user sees (None: all; a manager: theirs)."""
+        session = self.session()
+        if session is None or not session.signed_in:
+            return []
+        return roles.scope(session.role, session.username)
 
     # -- error pages -----------------------------------------------------------------
 
@@ -293,7 +303,7 @@ class WebCore:
         if not store.db.database:
             return i18n.DEFAULT_LOCALE
         session = self.session()
-        if session is not None and session.signed_in and session.role == auth.BILLING:
+        if session is not None and session.signed_in and session.role in auth.BILLING_ROLES:
             chosen = auth.user_locale(session.username)
             if chosen:
                 return chosen
@@ -331,10 +341,14 @@ class WebCore:
                 kept_form.keep(self, session.username)
             self.flash(i18n._("Your session ended (the account changed). Please sign in again."), "info")
             bottle.redirect("/login")
-        if session.role != role:
+        if session.role != role and not (role == auth.BILLING and session.role in auth.BILLING_ROLES):
             only = (i18n._("This page is for the PBX administrator only.") if role == auth.ADMIN
                     else i18n._("This page is for billing users only."))
             raise self.error_page(403, only, i18n._("Not allowed"))
+        if role == auth.BILLING:
+            refused = roles.refusal(session.role, request.route.rule, request.method)
+            if refused:
+                raise self.error_page(403, refused, i18n._("Not allowed"))
         if role == auth.BILLING:
             allowed, reason = self.activation_cache.may_sign_in()
             if not allowed:

@@ -3,15 +3,15 @@ the extensions selected in it: Recharge, Bulk Edit, Edit (one) and Adjust (one b
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import accounts, localefmt, lowbalance, money, reports, settings, stays
+from billing_addon import accounts, departments, localefmt, lowbalance, money, reports, settings, stays
 from billing_addon.i18n import _
 
-from . import auth
+from . import auth, roles
 from .core import Route, WebCore, decoded
 
 
@@ -26,24 +26,49 @@ class Refused(Exception):
 def extension_list(ui: WebCore):
     q = decoded(bottle.request.query)
     filters = _filters(q)
-    page = reports.extensions_page(page=q.get("page", 1), **filters)
-    return ui.render("extensions.tpl", title=_("Extensions"), page=page, filters=filters,
+    errors: Dict[str, str] = {}
+    page = reports.extensions_page(page=q.get("page", 1), **_search(ui, filters, errors))
+    scope = ui.scope()
+    low_count = lowbalance.low_count() if scope is None else reports.extensions_page(
+        low="1", departments=scope, per_page=1).total
+    return ui.render("extensions.tpl", http_status=400 if errors else 200, title=_("Extensions"),
+                     page=page, filters=filters, errors=errors,
                      checked_in=stays.checked_in([e.number for e in page.rows]),
-                     low_count=lowbalance.low_count())
+                     low_count=low_count)
 
 
 def _filters(source) -> Dict[str, Any]:
     return {key: source.get(key, "")
-            for key in ("number", "status", "payment_type", "billing", "low")}
+            for key in ("number", "status", "payment_type", "billing", "low", "dept")}
 
 
-def _selected(source) -> List[reports.ExtensionRow]:
+def _search(ui: WebCore, filters: Dict[str, Any],
+            errors: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """The filters as the reports' arguments: the department filter within the user's
+    departments (an unknown department finds nothing, and is said in ``errors``)."""
+    search = dict(filters)
+    try:
+        search["departments"] = roles.narrowed(ui.scope(), search.pop("dept"))
+    except departments.DepartmentError as exc:
+        search["departments"] = []
+        if errors is not None:
+            errors["dept"] = str(exc)
+    return search
+
+
+def _selected(ui: WebCore, source) -> List[reports.ExtensionRow]:
     """The ticked extensions, or with ``all=1`` every one the search finds (all its
     pages).  The Recharge and Bulk Edit forms then carry the numbers themselves, so
-    what is confirmed is what is changed."""
+    what is confirmed is what is changed.  A department manager naming an extension
+    outside their departments is refused (403)."""
     if source.get("all") == "1":
-        return reports.extensions_matching(**_filters(source))
-    return reports.extensions_by_number(source.getall("n"))
+        return reports.extensions_matching(**_search(ui, _filters(source)))
+    numbers = source.getall("n")
+    scope = ui.scope()
+    if scope is not None and departments.outside(numbers, scope):
+        raise ui.error_page(403, _("Some of these extensions are not in your departments; "
+                                   "nothing was changed."), _("Not allowed"))
+    return reports.extensions_by_number(numbers)
 
 
 def _form_source():
@@ -55,7 +80,7 @@ def _form_source():
 def _one_extension(ui: WebCore):
     """The request, its form or query, and the one extension it names (else 404)."""
     request, source = _form_source()
-    selected = _selected(source)
+    selected = _selected(ui, source)
     if len(selected) != 1:
         raise ui.error_page(404, _("There is no such extension."))
     return request, source, selected[0]
@@ -65,7 +90,7 @@ def _selection(ui: WebCore, missing: str):
     """The form (POST) or query (GET) and the extensions it selects; back to the
     list with ``missing`` when it selects none."""
     request, source = _form_source()
-    selected = _selected(source)
+    selected = _selected(ui, source)
     if not selected:
         ui.flash(missing, "error")
         bottle.redirect("/extensions")
@@ -185,14 +210,32 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
     return changes
 
 
+def _department_change(form, bulk: bool) -> Tuple[bool, Any]:
+    """(whether to set the department, its id or None for none) from the edit form."""
+    if (bulk and form.get("set_department") != "1") or (not bulk and "department" not in form):
+        return False, None
+    chosen = form.get("department", "").strip()
+    try:
+        return True, departments.get(chosen).id if chosen else None
+    except departments.DepartmentError as exc:
+        raise Refused({"department": str(exc)}) from exc
+
+
 def _edit(numbers: List[str], form, bulk: bool) -> Tuple[int, Dict[str, str]]:
     """The edit form applied to the extensions ``numbers``: (how many were saved, {}),
     or (0, the form's errors) when nothing was saved."""
     try:
-        return accounts.edit(numbers, **_extension_changes(form, bulk)), {}
+        set_department, department = _department_change(form, bulk)
+        if set_department and bulk and not any(form.get(k) == "1" for k in form.keys()
+                                               if k.startswith("set_") and k != "set_department"):
+            return departments.assign(numbers, department), {}
+        count = accounts.edit(numbers, **_extension_changes(form, bulk))
+        if set_department:
+            departments.assign(numbers, department)
+        return count, {}
     except Refused as exc:
         return 0, exc.errors
-    except accounts.AccountError as exc:
+    except (accounts.AccountError, departments.DepartmentError) as exc:
         return 0, {"form": str(exc)}
 
 
@@ -211,7 +254,8 @@ def edit_extension(ui: WebCore):
                 "credit": localefmt.plain(ext.credit, settings.get("currency")), "status": ext.status,
                 "payment_type": ext.payment_type,
                 "low_threshold": _threshold_text(ext.number),
-                "account_billing": "1" if accounts.get_extension(ext.number).account_billing else ""}
+                "account_billing": "1" if accounts.get_extension(ext.number).account_billing else "",
+                "department": str(accounts.get_extension(ext.number).department_id or "")}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
                      title=_("Edit {number}").format(number=ext.number), ext=ext, errors=errors, form=form,
                      default_threshold=settings.get("low_balance_threshold"))

@@ -19,7 +19,7 @@ def recharges(ui: WebCore):
 
 
 def recharges_export(ui: WebCore, kind: str):
-    keyword, start, end = export_range(ui)
+    keyword, start, end, departments = export_range(ui)
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Time"), zone), _("Extension"), _("User Name"),
                _("Pre-balance ({currency})").format(currency=currency),
@@ -27,7 +27,7 @@ def recharges_export(ui: WebCore, kind: str):
                _("Post-balance ({currency})").format(currency=currency), _("Operator"), _("Note")]
     rows = ((local_time(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
              r.post_balance, r.operator, r.note)
-            for r in reports.iter_recharges(start, end, keyword))
+            for r in reports.iter_recharges(start, end, keyword, departments))
     return export(ui, kind, "recharge-history", _("Recharge History"), headers, rows,
                   money_columns=(3, 4, 5), text_columns=(1, 2, 6, 7),
                   widths=(27, 11, 22, 16, 18, 16, 14, 30))

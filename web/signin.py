@@ -43,7 +43,7 @@ def login(ui: WebCore):
     if user is None:
         ui.throttle.failure(username, address)
         return login_form(ui, {"form": _("Wrong user name or password.")}, username, 401)
-    if user.role == auth.BILLING:
+    if user.role in auth.BILLING_ROLES:
         allowed, reason = ui.activation_cache.may_sign_in()
         if not allowed:
             return login_form(ui, {"form": reason}, username, 403)

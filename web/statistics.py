@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import reports, settings, store
+from billing_addon import departments, reports, settings, store
 from billing_addon.i18n import N_, _
 
-from . import auth
+from . import auth, roles
 from .core import Route, WebCore, decoded
 
 
@@ -76,27 +76,36 @@ def statistics(ui: WebCore):
     today = settings.local(store.now_utc()).date()
     if not errors and not typed:
         first, last = default_range(by, today)
+    try:
+        shown_departments = roles.narrowed(ui.scope(), q.get("dept", ""))
+    except departments.DepartmentError as exc:
+        errors["dept"], shown_departments = str(exc), []
     ext_id = None
     if number:
         ext_id = reports.extension_id(number)
-        if ext_id is None:
+        scope = ui.scope()
+        if ext_id is None or (scope is not None and departments.outside([number], scope)):
             errors["extension"] = _("there is no extension {number}").format(number=number)
     rows: List[reports.StatRow] = []
     total = reports.StatRow("total", 0, 0, 0, 0)
+    by_department: List[reports.DepartmentTotal] = []
     if not errors:
         try:
-            rows, total = reports.statistics(by, ext_id, first, last)
+            rows, total = reports.statistics(by, ext_id, first, last, shown_departments)
             rows = reports.fill_periods(rows, by, first, last)
+            by_department = reports.department_totals(first, last, shown_departments)
         except reports.ReportError as exc:
             errors["to"] = str(exc)
-    filters = {"by": by, "extension": number,
+    filters = {"by": by, "extension": number, "dept": q.get("dept", "").strip()[:12],
                "from": q.get("from", "").strip()[:10], "to": q.get("to", "").strip()[:10]}
     shown = {"from": first.isoformat() if first else "", "to": last.isoformat() if last else "",
              "text": range_text(first, last), "default": not typed}
     call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number})
+    call_log += "&" + urlencode({"dept": filters["dept"]}) if filters["dept"] else ""
     return ui.render("statistics.tpl", http_status=400 if errors else 200, title=_("Statistics"),
                      filters=filters, errors=errors, rows=rows, total=total, shown=shown,
                      call_log=call_log, partial=partial_periods(by, first, last, today),
+                     by_department=by_department,
                      chart_cost=bar_chart([(r.period, r.cost) for r in rows]),
                      chart_time=bar_chart([(r.period, r.answered_s) for r in rows]))
 

@@ -120,4 +120,13 @@
   document.querySelectorAll("[data-print]").forEach(function (button) {
     button.addEventListener("click", function () { window.print(); });
   });
+  // an auditor's pages (read-only): the controls of every form that would change
+  // something are disabled; the box refuses such a POST anyway (web/roles.py)
+  if (document.body.classList.contains("read-only")) {
+    document.querySelectorAll('main form[method="post"]').forEach(function (form) {
+      form.querySelectorAll("button, input, select, textarea").forEach(function (el) {
+        el.disabled = true;
+      });
+    });
+  }
 })();

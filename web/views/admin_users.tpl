@@ -22,6 +22,11 @@
 <div class="toolbar">
   <form method="post" action="/admin/users/add" class="inline">
     <input type="hidden" name="csrf" value="{{csrf}}">
+    <select name="role" id="create-role" aria-label="{{_("Role")}}">
+      % for code, label in role_labels.items():
+      <option value="{{code}}">{{_(label)}}</option>
+      % end
+    </select>
     <button type="submit" class="primary" id="create-user">{{_("Create billing user")}}</button>
   </form>
 </div>
@@ -30,7 +35,7 @@
 % else:
 <div class="table-wrap">
 <table class="list" id="user-table">
-  <thead><tr><th>{{_("User name")}}</th><th>{{_("Status")}}</th><th>{{_("Created")}}</th><th>{{_("Change password")}}</th><th>{{_("Language")}}</th><th></th></tr></thead>
+  <thead><tr><th>{{_("User name")}}</th><th>{{_("Status")}}</th><th>{{_("Created")}}</th><th>{{_("Change password")}}</th><th>{{_("Language")}}</th><th>{{_("Role")}}</th><th></th></tr></thead>
   <tbody>
   % for u in users:
   <tr data-user="{{u.username}}">
@@ -61,6 +66,7 @@
         <button type="submit" class="small">{{_("Save")}}</button>
       </form>
     </td>
+    % include('user_role.tpl')
     <td>
       <form method="post" action="/admin/users/enabled" class="inline"
             data-confirm="{{_("Disable {user}? The user is signed out at once.").format(user=u.username) if u.enabled else ''}}">

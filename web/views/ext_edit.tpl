@@ -31,6 +31,7 @@
     % include('field_error.tpl', name='low_threshold')
     <span class="hint">{{_("Below it the caller hears the top-up prompt and an e-mail goes out. Empty: the Settings default ({default}).").format(default=default_threshold or _("off"))}}</span>
   </div>
+  % include('department_field.tpl', bulk=False)
   <div class="field">
     <label for="status">{{_("Status")}}</label>
     <select id="status" name="status">

@@ -19,6 +19,7 @@
       <option value="on" {{'selected' if filters['billing'] == 'on' else ''}}>{{_("Enabled")}}</option>
       <option value="off" {{'selected' if filters['billing'] == 'off' else ''}}>{{_("Not enabled")}}</option>
     </select></label>
+  % include('department_filter.tpl')
   <label class="tick"><input type="checkbox" name="low" value="1" id="filter-low" {{'checked' if filters['low'] == '1' else ''}}> {{_("Low balance only")}}</label>
   <button type="submit">{{_("Search")}}</button>
   <a href="/extensions" class="button subtle">{{_("Reset")}}</a>
@@ -30,8 +31,12 @@
 <form method="get" id="ext-selection">
   <input type="hidden" name="back" value="{{url()}}">
   <div class="toolbar">
+    % if may('/extensions/recharge'):
     <button type="submit" formaction="/extensions/recharge" id="recharge-selected" class="primary" data-need-selection="n" data-need-selection-message="{{_("Select at least one row first.")}}">{{_("Recharge")}}</button>
+    % end
+    % if may('/extensions/bulk-edit'):
     <button type="submit" formaction="/extensions/bulk-edit" id="bulk-edit" data-need-selection="n" data-need-selection-message="{{_("Select at least one row first.")}}">{{_("Bulk Edit")}}</button>
+    % end
     <span class="hint" data-selection-count data-selected="{{_("{count} selected")}}" data-none="{{_("Select extensions to recharge or edit them together.")}}"></span>
     % if page.total and page.total > len(page.rows):
     <label class="hint every-page"><input type="checkbox" name="all" value="1" id="select-every-page">
@@ -70,13 +75,17 @@
       <td class="num {{'negative' if e.balance < 0 else ''}}" data-label="{{_("Balance")}}">{{fmt(e.balance)}}</td>
       <td class="num" data-label="{{_("Total Recharges")}}">{{fmt(e.total_recharges)}}</td>
       <td class="actions" data-label="{{_("Actions")}}">
+        % if may('/extensions/recharge'):
         <a href="/extensions/recharge?n={{qs(e.number)}}" class="button small" title="{{_("Recharge {number}").format(number=e.number)}}">{{_("Recharge")}}</a>
+        % end
+        % if may('/extensions/edit'):
         <a href="/extensions/edit?n={{qs(e.number)}}" class="button small subtle" title="{{_("Edit {number}").format(number=e.number)}}">{{_("Edit")}}</a>
         <a href="/extensions/adjust?n={{qs(e.number)}}" class="button small subtle" title="{{_("Correct the balance of {number}").format(number=e.number)}}">{{_("Adjust")}}</a>
         % if e.number in checked_in:
         <a href="/stays/check-out?n={{qs(e.number)}}" class="button small subtle check-out" title="{{_("Check the guest out of {number}").format(number=e.number)}}">{{_("Check out")}}</a>
         % else:
         <a href="/stays/check-in?n={{qs(e.number)}}" class="button small subtle check-in" title="{{_("Check a guest in on {number}").format(number=e.number)}}">{{_("Check in")}}</a>
+        % end
         % end
       </td>
     </tr>

@@ -11,7 +11,7 @@
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <script src="/static/app.js" defer></script>
 </head>
-<body class="{{'area-admin' if role == 'admin' else 'area-billing'}}">
+<body class="{{'area-admin' if role == 'admin' else 'area-billing'}}{{' read-only' if role == 'auditor' else ''}}">
 <header class="top">
   <div class="brand"><img class="logo" src="/static/favicon.svg" alt="" width="26" height="26"> {{_("Billing")}}
   % if role == 'admin':
@@ -28,7 +28,7 @@
     % if role == 'billing':
     <a class="currency" href="/settings" title="{{_("Currency used on every page and export")}}">{{currency_label}}</a>
     % end
-    % if role == 'billing':
+    % if role in ('billing', 'manager'):
     <a class="user" href="/account/password" title="{{_("Signed in; change your password")}}">{{user}}</a>
     % else:
     <span class="user" title="{{_("Signed in")}}">{{user}}</span>

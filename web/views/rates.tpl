@@ -1,8 +1,8 @@
 % rebase('layout.tpl')
 <div class="toolbar">
-  <a href="/rates/add" class="button primary" id="add-rate">{{_("Add")}}</a>
+  <a href="/rates/add" class="button primary action" id="add-rate">{{_("Add")}}</a>
   <a href="/rates/test" class="button" id="rate-tester">{{_("Rate Tester")}}</a>
-  <a href="/rates/import" class="button" id="import-rates">{{_("Import CSV")}}</a>
+  <a href="/rates/import" class="button action" id="import-rates">{{_("Import CSV")}}</a>
   <a href="/rates/export.csv" class="button" id="export-rates">{{_("Export CSV")}}</a>
   <form method="get" action="/rates" class="inline searchbar">
     <input name="q" value="{{search}}" placeholder="{{_("prefix or remarks")}}" aria-label="{{_("Search rates")}}" maxlength="40">
@@ -50,7 +50,7 @@
     <td class="num" data-label="{{_("Billing Unit")}}">{{r.unit}} s</td>
     <td data-label="{{_("Time")}}">{{time_of_day(r.start_s)}}–{{time_of_day(r.end_s)}}</td>
     <td data-label="{{_("Extensions")}}">{{_("All") if r.all_extensions else (', '.join(exts[:6]) + (' +%d' % (len(exts) - 6) if len(exts) > 6 else '')) or _("none")}}</td>
-    <td class="actions" data-label="{{_("Actions")}}"><a href="/rates/{{r.id}}/edit" class="button small subtle">{{_("Edit")}}</a></td>
+    <td class="actions" data-label="{{_("Actions")}}"><a href="/rates/{{r.id}}/edit" class="button small subtle action">{{_("Edit")}}</a></td>
   </tr>
   % end
   </tbody>

@@ -2,6 +2,7 @@
   <label>{{_("From")}} <input type="date" name="from" value="{{filters['from']}}" id="from"></label>
   <label>{{_("To")}} <input type="date" name="to" value="{{filters['to']}}" id="to"></label>
   <label>{{_("Keywords")}} <input name="q" value="{{filters['q']}}" placeholder="{{_("extension number or user name")}}" id="q" maxlength="40"></label>
+  % include('department_filter.tpl')
   <button type="submit">{{_("Search")}}</button>
   <a href="{{path}}" class="button subtle">{{_("Reset")}}</a>
   % include('field_error.tpl', name='from')

@@ -10,6 +10,7 @@
     </select></label>
   <label>{{_("From")}} <input type="date" name="from" value="{{filters['from']}}" id="stat-from"></label>
   <label>{{_("To")}} <input type="date" name="to" value="{{filters['to']}}" id="stat-to"></label>
+  % include('department_filter.tpl')
   <button type="submit">{{_("Show")}}</button>
   <a href="/statistics?by={{filters['by']}}" class="button subtle" id="stat-reset">{{_("Default range")}}</a>
   % include('field_error.tpl', name='extension')
@@ -30,6 +31,7 @@
 % if partial:
 <p class="hint" id="stat-partial">{{_("Only part of {periods} is in this range: its total is for the days shown above, not the whole {period}.").format(periods=', '.join(sorted(partial)), period=period.lower())}}</p>
 % end
+% include('department_totals.tpl')
 % include('chart.tpl', chart=chart_cost, chart_id='chart-cost', caption=_("Total cost ({currency})").format(currency=currency), label=fmt)
 % include('chart.tpl', chart=chart_time, chart_id='chart-time', caption=_("Total call time"), label=dur)
 % if rows:

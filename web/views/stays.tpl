@@ -14,7 +14,7 @@
     <td class="mono" data-label="{{_("Extension")}}">{{s.number}}</td>
     <td data-label="{{_("Guest")}}">{{s.guest}}</td>
     <td data-label="{{_("Checked in")}}">{{when(s.checkin_utc)}}</td>
-    <td class="actions" data-label="{{_("Actions")}}"><a href="/stays/check-out?n={{qs(s.number)}}" class="button small">{{_("Check out")}}</a></td>
+    <td class="actions" data-label="{{_("Actions")}}"><a href="/stays/check-out?n={{qs(s.number)}}" class="button small action">{{_("Check out")}}</a></td>
   </tr>
   % end
   </tbody>
