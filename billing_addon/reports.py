@@ -414,10 +414,11 @@ class StatRow:
 
 
 def statistics(by: str = "day", extension: Optional[int] = None,
-               from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None
-               ) -> Tuple[List[StatRow], StatRow]:
+               from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None,
+               call_type: Optional[str] = None) -> Tuple[List[StatRow], StatRow]:
     """Totals per day, month or year and the grand total: of every extension from
-    ``call_day_total`` (one row a day), of one from ``call_daily``."""
+    ``call_day_total`` (one row a day), of one from ``call_daily``; of one call type
+    from their split by type (``call_type_stats``)."""
     if by not in PERIODS:
         raise ReportError(_("statistics by Day, Month or Year"))
     where: List[str] = ["1"]
@@ -427,6 +428,10 @@ def statistics(by: str = "day", extension: Optional[int] = None,
         table = "call_daily"
         where.append("extension_id = ?")
         params.append(extension)
+    if call_type is not None:
+        table = table.replace("call_", "call_type_", 1)
+        where.append("call_type = ?")
+        params.append(call_type)
     if from_day is not None:
         where.append("local_day >= ?")
         params.append(from_day.isoformat())
