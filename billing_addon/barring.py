@@ -9,12 +9,12 @@ can never be barred: it is refused here, and authorize never checks it.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Mapping, Sequence
 
 from . import calltypes
 from .errors import Refusal
 from .i18n import N_, _
-from .store import Department, Extension, money_txn, now_utc, sql_in
+from .store import Department, Extension, money_txn, now_utc, sql, sql_in, sql_one
 
 BARRED = N_("barred")  # authorize's reason (the Call Log shows it translated)
 NEVER_BARRED = "free"
@@ -42,15 +42,29 @@ def parse(stored: str) -> List[str]:
     return [t for t in (stored or "").split(",") if t]
 
 
+# a setting: "1" once any extension or department has a barred type (kept so while any has)
+IN_USE = "call_barring"
+
+
+def _note_in_use() -> None:
+    """Set ``IN_USE`` from the tables (inside the transaction that changed them)."""
+    used = sql_one("SELECT EXISTS (SELECT 1 FROM extension WHERE barred_types != '') "
+                   "OR EXISTS (SELECT 1 FROM department WHERE barred_types != '')")[0]
+    sql("INSERT INTO setting (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (IN_USE, "1" if used else "0"))
+
+
 # The payers' own barred types and their departments' (an account's call may name its
 # phone too): one indexed read per payer.
 _BARRED_SQL = ("SELECT e.barred_types, coalesce(d.barred_types, '') FROM extension e "
                "LEFT JOIN department d ON d.id = e.department_id WHERE e.id IN ({})")
 
 
-def is_barred(call_type: str, extension_ids: Sequence[int]) -> bool:
-    """Whether ``call_type`` is barred for any of ``extension_ids`` or their departments."""
-    if not call_type or call_type == NEVER_BARRED:
+def is_barred(call_type: str, extension_ids: Sequence[int], conf: Mapping[str, str]) -> bool:
+    """Whether ``call_type`` is barred for any of ``extension_ids`` or their departments.
+    ``conf``: the settings snapshot authorize read; while nothing is barred anywhere
+    (``IN_USE`` not set) no table is read, so a box without barring pays nothing."""
+    if conf.get(IN_USE) != "1" or not call_type or call_type == NEVER_BARRED:
         return False
     for own, department in sql_in(_BARRED_SQL, list(extension_ids)):
         if call_type in parse(own) or call_type in parse(department):
@@ -66,8 +80,10 @@ def bar_extensions(numbers: Sequence[str], types: Iterable[str]) -> int:
         found = Extension.select(Extension.id).where(Extension.number.in_(wanted)).count()
         if found != len(wanted):
             raise BarringError(_("select existing extensions only"))
-        return (Extension.update(barred_types=stored, updated_utc=now_utc())
-                .where(Extension.number.in_(wanted)).execute())
+        changed = (Extension.update(barred_types=stored, updated_utc=now_utc())
+                   .where(Extension.number.in_(wanted)).execute())
+        _note_in_use()
+    return changed
 
 
 def bar_departments(barred: Dict[int, Iterable[str]]) -> int:
@@ -82,6 +98,7 @@ def bar_departments(barred: Dict[int, Iterable[str]]) -> int:
         for dept_id, stored in cleaned.items():
             (Department.update(barred_types=stored, updated_utc=now_utc())
              .where(Department.id == dept_id).execute())
+        _note_in_use()
     return len(cleaned)
 
 

@@ -234,7 +234,7 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
                 return deny(NO_RATE)
             _insert_call(uniqueid, ext.id, dialed, at, day, "unrated", NO_RATE)
             return Authorization(UNBILLED, NO_RATE, uniqueid=uniqueid)
-        if barring.is_barred(rate.call_type, (ext.id,)):
+        if barring.is_barred(rate.call_type, (ext.id,), conf):
             return deny(barring.BARRED, rate)  # nothing reserved, as for every denial
         available = ext.balance + ext.credit - ext.reserved
         affordable = rating.max_duration(rate, available)

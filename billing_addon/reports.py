@@ -344,6 +344,7 @@ class CallRow:
     status: str
     reason: str
     rate_snapshot: str
+    call_type: str = ""  # its rate's (calltypes.py), '' when no rate matched
 
     @property
     def rate_label(self) -> str:
@@ -364,14 +365,19 @@ def rate_label(snapshot: str) -> str:
 
 
 _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answered_s, c.cost, "
-                "c.status, c.reason, c.rate_snapshot FROM call c "
+                "c.status, c.reason, c.rate_snapshot, c.call_type FROM call c "
                 "JOIN extension e ON e.id = c.extension_id WHERE ")
 
 
-def _call_filter(from_utc, to_utc, keyword) -> Tuple[str, list]:
+def _call_filter(from_utc, to_utc, keyword, call_type: Optional[str] = None) -> Tuple[str, list]:
     # calls nobody bills (billing off for the extension, or deactivated) are recorded
     # only so that they are never billed later; the Call Log leaves them out
-    return _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc, to_utc, keyword)
+    clause, params = _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc,
+                                    to_utc, keyword)
+    if call_type is not None:
+        clause += " AND c.call_type = ?"
+        params.append(call_type)
+    return clause, params
 
 
 _CALL_ORDER = " ORDER BY c.started_utc DESC, c.id DESC"
@@ -379,14 +385,15 @@ _CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 
 
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
-               per_page: int = PAGE_SIZE) -> Page:
-    clause, params = _call_filter(from_utc, to_utc, keyword)
+               per_page: int = PAGE_SIZE, call_type: Optional[str] = None) -> Page:
+    clause, params = _call_filter(from_utc, to_utc, keyword, call_type)
     return _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
 
 
-def iter_calls(from_utc=None, to_utc=None, keyword: str = "") -> Iterator[CallRow]:
+def iter_calls(from_utc=None, to_utc=None, keyword: str = "",
+               call_type: Optional[str] = None) -> Iterator[CallRow]:
     """Every matching call, newest first, fetched in chunks."""
-    clause, params = _call_filter(from_utc, to_utc, keyword)
+    clause, params = _call_filter(from_utc, to_utc, keyword, call_type)
     for r in _stream(_CALL_SELECT + clause, params, _CALL_BOUNDS, "c.started_utc", "c.id",
                      from_utc, to_utc):
         yield CallRow(*r)

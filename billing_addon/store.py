@@ -70,6 +70,7 @@ class Department(BaseModel):
     name = pw.TextField(unique=True)
     created_utc = pw.IntegerField()
     updated_utc = pw.IntegerField()
+    barred_types = pw.TextField(default="")  # call types it may not call (barring.py)
 
 
 class Extension(BaseModel):
@@ -91,6 +92,7 @@ class Extension(BaseModel):
     low_alerted_utc = pw.IntegerField(null=True)  # see lowbalance.py
     kind = pw.TextField(default="extension")  # extension | account (PIN billing)
     department = pw.ForeignKeyField(Department, null=True, column_name="department_id")
+    barred_types = pw.TextField(default="")  # call types it may not call (barring.py)
 
 
 class Rate(BaseModel):
