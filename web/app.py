@@ -34,6 +34,7 @@ from . import (
     account,
     admin,
     billing_settings,
+    call_barring,
     call_log,
     extensions,
     rates,
@@ -98,7 +99,7 @@ ROUTES: List[Route] = [
 
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
-PAGES = (signin, extensions, stays, rates, recharge_history, call_log, statistics,
+PAGES = (signin, extensions, stays, rates, call_barring, recharge_history, call_log, statistics,
          billing_settings, account, admin)
 
 

@@ -44,6 +44,7 @@
     <input name="low_threshold" id="low_threshold" value="{{form.get('low_threshold', '')}}" inputmode="decimal" maxlength="20" placeholder="{{default_threshold or _("off")}}" aria-label="{{_("Low-balance threshold ({currency})").format(currency=currency_label)}}">
     % include('field_error.tpl', name='low_threshold')
   </div>
+  % include('barred_types.tpl', bulk=True)
   <div class="buttons">
     <button type="submit" class="primary" id="save-bulk">{{_("Save")}}</button>
     <a href="/extensions" class="button subtle">{{_("Cancel")}}</a>
