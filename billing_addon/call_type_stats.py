@@ -34,11 +34,16 @@ _FROM_CALLS = (
 
 class Settled(Protocol):
     """What settling knows of a call it charged (calls._Charge)."""
-    day: str
-    ext_id: int
-    call_type: str
-    answered_s: int
-    cost: int
+    @property
+    def day(self) -> str: ...
+    @property
+    def ext_id(self) -> int: ...
+    @property
+    def call_type(self) -> str: ...
+    @property
+    def answered_s(self) -> int: ...
+    @property
+    def cost(self) -> int: ...
 
 
 def count(settled: Iterable[Settled]) -> None:

@@ -281,8 +281,8 @@ def test_rate_form_list_and_tester_show_the_type(billing):  # noqa: F811
     assert '<option value="international" selected>' in page
     billing.post("/rates/add", dict(form, prefix="13", call_type="mobile"), check=303)
     listed = billing.get("/rates?type=mobile", check=200).text
-    assert 'data-rate="%d"' % rate.id not in listed and "Mobile" in listed
-    assert 'data-rate="%d"' % rate.id in billing.get("/rates", check=200).text
+    assert f'data-rate="{rate.id}"' not in listed and "Mobile" in listed
+    assert f'data-rate="{rate.id}"' in billing.get("/rates", check=200).text
     bad = billing.post("/rates/add", dict(form, prefix="14", call_type="cellular"), check=400)
     assert "unknown call type" in bad.text and not Rate.select().where(Rate.prefix == "14").exists()
     tested = billing.get("/rates/test?extension=1001&dialed=0012345", check=200).text
@@ -350,7 +350,7 @@ def test_the_call_barring_page_sets_each_departments_types(billing):  # noqa: F8
     assert 'id="no-departments"' in billing.get("/barring", check=200).text
     rooms, staff = department("Rooms", "1001"), department("Staff", "1002")
     page = billing.get("/barring", check=200).text
-    assert 'name="barred_%d" value="international"' % rooms.id in page
+    assert f'name="barred_{rooms.id}" value="international"' in page
     assert 'value="free"' not in page  # never offered
     billing.post("/barring", [(f"barred_{rooms.id}", "international"),
                               (f"barred_{rooms.id}", "premium")], check=303)
