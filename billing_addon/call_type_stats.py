@@ -110,3 +110,31 @@ def day_range(from_day: Optional[dt.date], to_day: Optional[dt.date]
         where.append("local_day <= ?")
         params.append(to_day.isoformat())
     return where, params
+
+
+def by_period(width: int, extension_ids: Optional[Sequence[int]] = None,
+              from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None,
+              call_type: Optional[str] = None) -> List[Tuple[str, TypeRow]]:
+    """Totals per period (the first ``width`` characters of the day: 10 a day, 7 a month,
+    4 a year) and call type, in period then CALL_TYPES order: a few rows a day."""
+    where, params = day_range(from_day, to_day)
+    table = "call_type_day_total"
+    if extension_ids is not None:
+        table = "call_type_daily"
+        where.append(f"extension_id IN ({', '.join('?' * len(extension_ids))})"
+                     if extension_ids else "0")
+        params += list(extension_ids)
+    if call_type is not None:
+        where.append("call_type = ?")
+        params.append(call_type)
+    folded: Dict[Tuple[str, str], List[int]] = {}
+    for day, kind, *counts in db.execute_sql(
+            "SELECT local_day, call_type, calls, answered_calls, answered_s, cost "
+            f"FROM {table} WHERE {' AND '.join(where)}", params).fetchall():
+        acc = folded.setdefault((day[:width], kind), [0, 0, 0, 0])
+        for i, value in enumerate(counts):
+            acc[i] += value
+    order = {t: i for i, t in enumerate(calltypes.CALL_TYPES)}
+    keys = sorted((k for k, acc in folded.items() if acc[0]),
+                  key=lambda k: (k[0], order.get(k[1], len(order))))
+    return [(period, TypeRow(kind, *folded[(period, kind)])) for period, kind in keys]

@@ -4,6 +4,7 @@ and Statistics by type, and call barring at authorize (by extension and departme
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
 import io
 
@@ -24,6 +25,7 @@ from billing_addon import (
     reports,
     settings,
 )
+from billing_addon.cells import from_spreadsheet
 from billing_addon.store import Call, Department, Extension, Rate, db
 from tests.helpers import amount, make_extension, make_rate
 from tests.test_web_app import admin, billing, env  # noqa: F401 (fixtures)
@@ -365,3 +367,32 @@ def test_the_call_barring_page_sets_each_departments_types(billing):  # noqa: F8
 def test_every_type_has_a_label():
     assert set(calltypes.LABELS) == set(calltypes.CALL_TYPES)
     assert calltypes.label("") == "no rate"
+
+
+def test_the_statistics_download_has_a_row_per_period_and_type(billing):  # noqa: F811
+    make_rate("13", rate="0.01", unit="1", call_type="mobile")
+    make_rate("00", rate="0.01", unit="1", call_type="international")
+    accounts.edit(["1001", "1002"], billing_enabled=True)
+    accounts.recharge(["1001", "1002"], amount("5"), "t")
+    _call("m1", "1001", "13912345678", 30)
+    _call("i1", "1001", "0049301234", 60)
+    _call("i2", "1002", "0049301235", 6, at=T0 + 86400)
+    day = settings.local(T0).date()
+    span = f"from={day.isoformat()}&to={day.replace(day=28).isoformat()}"
+    page = billing.get(f"/statistics?{span}", check=200).text
+    assert f'href="/statistics/export.csv?by=day&amp;{span.replace("&", "&amp;")}"' in page
+
+    def download(query):
+        text = billing.get(f"/statistics/export.csv?{query}", check=200).text.lstrip("\ufeff")
+        return [[from_spreadsheet(cell) for cell in row] for row in csv.reader(io.StringIO(text))]
+
+    rows = download(f"by=month&{span}")
+    assert rows[0] == ["Month", "Call Type", "Calls", "Answered", "Duration (s)", "Cost (USD)"]
+    assert rows[1:] == [["2026-11", "mobile", "1", "1", "30", "0.30"],
+                        ["2026-11", "international", "2", "2", "66", "0.66"]]
+    assert download(f"by=day&{span}&extension=1002&type=international")[1:] == [
+        [(day + dt.timedelta(days=1)).isoformat(), "international", "1", "1", "6", "0.06"]]
+    book = billing.download_xlsx(f"/statistics/export.xlsx?by=year&{span}")
+    assert book.status == 200
+    billing.get("/statistics/export.csv?type=cellular", check=400)
+    billing.get("/statistics/export.csv?extension=4040", check=400)

@@ -41,6 +41,7 @@ from . import (
     recharge_history,
     signin,
     statistics,
+    statistics_export,
     stays,
 )
 from .core import ANYONE, Route, WebCore
@@ -100,7 +101,7 @@ ROUTES: List[Route] = [
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
 PAGES = (signin, extensions, stays, rates, call_barring, recharge_history, call_log, statistics,
-         billing_settings, account, admin)
+         statistics_export, billing_settings, account, admin)
 
 
 def route_table() -> List[Route]:

@@ -39,6 +39,12 @@
 % if partial:
 <p class="hint" id="stat-partial">{{_("Only part of {periods} is in this range: its total is for the days shown above, not the whole {period}.").format(periods=', '.join(sorted(partial)), period=period.lower())}}</p>
 % end
+<div class="toolbar downloads" id="stat-downloads">
+  <span>{{_("Download by call type:")}}</span>
+  % export_query = '&'.join('{}={}'.format(k, qs(v)) for k, v in filters.items() if v)
+  <a href="/statistics/export.xlsx?{{export_query}}" class="button" id="stat-download-xlsx">{{_("MS Excel (.xlsx)")}}</a>
+  <a href="/statistics/export.csv?{{export_query}}" class="button" id="stat-download-csv">CSV</a>
+</div>
 % include('chart.tpl', chart=chart_cost, chart_id='chart-cost', caption=_("Total cost ({currency})").format(currency=currency), label=fmt)
 % include('chart.tpl', chart=chart_time, chart_id='chart-time', caption=_("Total call time"), label=dur)
 % if rows:
