@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Mapping, Sequence
 from . import calltypes
 from .errors import Refusal
 from .i18n import N_, _
-from .store import Department, Extension, money_txn, now_utc, sql, sql_in, sql_one
+from .store import Department, Extension, money_txn, now_utc, sql, sql_in
 
 BARRED = N_("barred")  # authorize's reason (the Call Log shows it translated)
 NEVER_BARRED = "free"
@@ -42,16 +42,20 @@ def parse(stored: str) -> List[str]:
     return [t for t in (stored or "").split(",") if t]
 
 
-# a setting: "1" once any extension or department has a barred type (kept so while any has)
+# a setting: every type some extension or department is barred from (a department
+# deleted with its barring leaves more here than needed, never less)
 IN_USE = "call_barring"
 
 
 def _note_in_use() -> None:
     """Set ``IN_USE`` from the tables (inside the transaction that changed them)."""
-    used = sql_one("SELECT EXISTS (SELECT 1 FROM extension WHERE barred_types != '') "
-                   "OR EXISTS (SELECT 1 FROM department WHERE barred_types != '')")[0]
+    used = set()
+    for (stored,) in sql("SELECT DISTINCT barred_types FROM extension WHERE barred_types != '' "
+                         "UNION SELECT DISTINCT barred_types FROM department "
+                         "WHERE barred_types != ''").fetchall():
+        used.update(parse(stored))
     sql("INSERT INTO setting (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (IN_USE, "1" if used else "0"))
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (IN_USE, clean(used)))
 
 
 # The payers' own barred types and their departments' (an account's call may name its
@@ -62,9 +66,10 @@ _BARRED_SQL = ("SELECT e.barred_types, coalesce(d.barred_types, '') FROM extensi
 
 def is_barred(call_type: str, extension_ids: Sequence[int], conf: Mapping[str, str]) -> bool:
     """Whether ``call_type`` is barred for any of ``extension_ids`` or their departments.
-    ``conf``: the settings snapshot authorize read; while nothing is barred anywhere
-    (``IN_USE`` not set) no table is read, so a box without barring pays nothing."""
-    if conf.get(IN_USE) != "1" or not call_type or call_type == NEVER_BARRED:
+    ``conf``: the settings snapshot authorize read; a type barred nowhere (``IN_USE``)
+    reads no table, so a box without barring, and the calls of the types nobody is
+    barred from, pay nothing."""
+    if not call_type or call_type == NEVER_BARRED or call_type not in parse(conf.get(IN_USE, "")):
         return False
     for own, department in sql_in(_BARRED_SQL, list(extension_ids)):
         if call_type in parse(own) or call_type in parse(department):

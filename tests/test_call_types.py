@@ -177,13 +177,17 @@ def test_bad_barring_input_is_refused_whole(typed):
     assert ext("1001").barred_types == ""
 
 
-def test_nothing_is_read_while_nothing_is_barred_and_unbarring_turns_it_off(typed):
+def test_the_types_barred_anywhere_are_kept_so_the_others_read_nothing(typed):
     assert settings.snapshot().get(barring.IN_USE) is None
     barring.bar_extensions(["1001"], ["mobile"])
-    assert settings.snapshot()[barring.IN_USE] == "1"
+    dept = department("Rooms", "1002")
+    barring.bar_departments({dept.id: ["premium", "international"]})
+    assert settings.snapshot()[barring.IN_USE] == "mobile,international,premium"
     barring.bar_extensions(["1001"], [])
-    assert settings.snapshot()[barring.IN_USE] == "0"
+    barring.bar_departments({dept.id: ["international"]})
+    assert settings.snapshot()[barring.IN_USE] == "international"
     assert calls.authorize("1001", "13912345678", T0, "u1").result == calls.ALLOWED
+    assert calls.authorize("1002", "0049301234", T0, "u2").reason == "barred"
 
 
 @hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
