@@ -19,6 +19,7 @@ import datetime as dt
 from typing import List, Optional, Tuple
 from zoneinfo import ZoneInfo
 
+from . import call_type_stats
 from .store import sql, sql_one
 
 STEP_S = 6 * 3600  # zones change offset at most once in this long
@@ -83,4 +84,5 @@ def rebuild(zone: ZoneInfo) -> int:
     sql("DELETE FROM call_daily")
     sql("DELETE FROM call_day_total")  # the triggers of call_daily fill it again
     sql(_DAILY_FROM_CALLS)
+    call_type_stats.rebuild()
     return moved

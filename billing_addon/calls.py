@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import AbstractSet, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
-from . import accounts, boottime, money, pins, rates, rating, settings, store
+from . import accounts, barring, boottime, call_type_stats, money, pins, rates, rating, settings, store
 from .errors import Refusal
 from .store import Call, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
@@ -275,6 +275,9 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
                 return deny(NO_RATE)
             _insert_call(uniqueid, ext.id, dialed, at, day, "unrated", NO_RATE, phone_id=phone_id)
             return Authorization(UNBILLED, NO_RATE, uniqueid=uniqueid)
+        # an account's call: barred when the account or the phone is
+        if barring.is_barred(rate.call_type, (ext.id, phone_id) if phone_id else (ext.id,), conf):
+            return deny(barring.BARRED, rate)  # nothing reserved, as for every denial
         available = ext.balance + ext.credit - ext.reserved
         affordable = rating.max_duration(rate, available)
         if affordable is not None and affordable < 2:
@@ -415,6 +418,7 @@ class _Charge(NamedTuple):
     dial_status: str
     day: str
     flag: str = ""  # OVER_LIMIT or AFTER_RELEASE: its cost was not (all) reserved
+    call_type: str = ""  # its rate's (calltypes.py), '' when unrated
 
 
 def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
@@ -467,7 +471,8 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
                             uniqueid, cost)
             charges.append(_Charge(uniqueid, call_id, ext_id, cost,
                                    reserved if status == "in-progress" else 0, new_status,
-                                   request.answered_s, request.dial_status[:20], day, flag))
+                                   request.answered_s, request.dial_status[:20], day, flag,
+                                   rate.call_type if rate else ""))
             charged[uniqueid] = len(results)
             # its caller logs it: one line per call, or a summary for a CDR import
             results.append(Settlement(uniqueid, "charged", cost, new_status, over_limit))
@@ -627,6 +632,7 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
              [(c.status, c.answered_s, c.dial_status, c.cost, at, c.flag, c.flag,
                c.call_id) for c in done if c.call_id not in inserted])
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
+    call_type_stats.count(done)
 
 
 _STALE = ("SELECT id, extension_id, reserved FROM call WHERE status = 'in-progress' AND "

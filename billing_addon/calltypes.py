@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict
 
-from .i18n import N_
+from .i18n import N_, _
 
 CALL_TYPES = ("local", "national", "mobile", "international", "premium", "free", "other")
 DEFAULT = "other"
@@ -28,3 +28,8 @@ LABELS: Dict[str, str] = {
 
 def is_call_type(value: str) -> bool:
     return value in LABELS
+
+
+def label(call_type: str) -> str:
+    """A type as the user reads it; '' (a call no rate matched) is "no rate"."""
+    return _(LABELS[call_type]) if call_type in LABELS else _("no rate")

@@ -129,6 +129,12 @@ def choices(only: Optional[Sequence[int]] = None) -> List[Tuple[int, str]]:
     return [(r[0], r[1]) for r in rows if wanted is None or r[0] in wanted]
 
 
+def member_ids(dept_ids: Sequence[int]) -> List[int]:
+    """The ids of the extensions and accounts in ``dept_ids``."""
+    return [row[0] for row in sql_in("SELECT id FROM extension WHERE department_id IN ({})",
+                                     [int(d) for d in dept_ids])] if dept_ids else []
+
+
 def members(dept_id: int) -> List[Tuple[str, str, str, int]]:
     """(number, name, kind, balance) of a department's extensions and accounts."""
     return [tuple(r) for r in sql(

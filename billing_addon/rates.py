@@ -24,7 +24,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import peewee as pw
 
-from . import i18n, money, rating
+from . import calltypes, i18n, money, rating
 from .cells import from_spreadsheet, spreadsheet_safe
 from .digits import first_foreign_digit, whole_number
 from .errors import Refusal
@@ -43,12 +43,12 @@ from .store import (
 )
 
 CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial_time",
-               "rate", "unit", "start", "end", "extensions"]
+               "rate", "unit", "start", "end", "extensions", "call_type"]
 # The same columns as a user reads them (the Rate page's headings), for the header of a
 # rate file exported in another language than English.
 CSV_HEADINGS = [N_("Activate"), N_("Remarks"), N_("Prefix"), N_("Number Length"),
                 N_("Initial Cost"), N_("Initial Time"), N_("Rate"), N_("Billing Unit"),
-                N_("Start Time"), N_("End Time"), N_("Extensions")]
+                N_("Start Time"), N_("End Time"), N_("Extensions"), N_("Call Type")]
 MAX_IMPORT_ROWS = 200_000
 MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no rate, never a crash
 IMPORT_CHUNK = 250  # rows per staging transaction: about a millisecond of write lock
@@ -98,6 +98,7 @@ class RateValues:
     active: bool = True
     all_extensions: bool = False
     extensions: List[str] = field(default_factory=list)
+    call_type: str = calltypes.DEFAULT
 
 
 def parse_time_of_day(text: str, *, allow_24: bool) -> int:
@@ -186,6 +187,10 @@ def validate(form: Mapping[str, object], currency: Optional[str] = None,
     if "start" in values and "end" in values and values["start"] % 86400 == values["end"] % 86400 \
             and not (values["start"] == 0 and values["end"] == rating.DAY_SECONDS):
         errors["end"] = _("end time must differ from start time (00:00-24:00 means all day)")
+    call_type = text("call_type").strip() or calltypes.DEFAULT
+    if not calltypes.is_call_type(call_type):
+        errors["call_type"] = _("unknown call type {type}: use {types}").format(
+            type=repr(call_type[:20]), types=", ".join(calltypes.CALL_TYPES))
     remarks = text("remarks").strip()
     if len(remarks) > 200:
         errors["remarks"] = _("remarks are at most 200 characters")
@@ -202,7 +207,7 @@ def validate(form: Mapping[str, object], currency: Optional[str] = None,
                       initial_time=values["initial_time"], rate=values["rate"], unit=values["unit"],
                       start_s=values["start"], end_s=values["end"], remarks=remarks,
                       active=_flag(form.get("active", True)), all_extensions=all_extensions,
-                      extensions=exts)
+                      extensions=exts, call_type=call_type)
 
 
 DAY_END_S = 24 * 3600  # 24:00, the end of a block that runs to midnight
@@ -312,7 +317,8 @@ def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
                    length=values.length, initial_cost=values.initial_cost,
                    initial_time=values.initial_time, rate=values.rate, unit=values.unit,
                    start_s=values.start_s, end_s=values.end_s,
-                   all_extensions=values.all_extensions, updated_utc=now)
+                   all_extensions=values.all_extensions, call_type=values.call_type,
+                   updated_utc=now)
     if rate is None:
         rate = Rate.create(created_utc=now, deck=current_deck(), **columns)
     else:
@@ -456,6 +462,7 @@ def export_csv(out: io.TextIOBase) -> int:
             r.initial_time, money.to_decimal_string(r.rate, min_decimals=0), r.unit,
             format_time_of_day(r.start), format_time_of_day(r.end),
             ALL if r.all_extensions else spreadsheet_safe(" ".join(sorted(r.extensions))),
+            r.call_type,
         ])
         count += 1
     return count
@@ -607,10 +614,11 @@ def _stage(parsed: List[Tuple[int, RateValues]], ext_ids: Dict[str, int], deck: 
             ids = range(first, first + len(chunk))
             sql_many("INSERT INTO rate (id, active, remarks, prefix, length, initial_cost, "
                      "initial_time, rate, unit, start_s, end_s, all_extensions, created_utc, "
-                     "updated_utc, deck) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "updated_utc, deck, call_type) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(rid, v.active, v.remarks, v.prefix, v.length, v.initial_cost,
                        v.initial_time, v.rate, v.unit, v.start_s, v.end_s, v.all_extensions,
-                       now, now, deck) for rid, v in zip(ids, chunk)])
+                       now, now, deck, v.call_type) for rid, v in zip(ids, chunk)])
             sql_many("INSERT INTO rate_extension (rate_id, extension_id) VALUES (?, ?)",
                      [(rid, ext_ids[n]) for rid, v in zip(ids, chunk)
                       for n in dict.fromkeys(v.extensions)])

@@ -379,6 +379,7 @@ class CallRow:
     reason: str
     rate_snapshot: str
     phone: str = ""  # an account's call: the extension it was made from
+    call_type: str = ""  # its rate's (calltypes.py), '' when no rate matched
 
     @property
     def rate_label(self) -> str:
@@ -399,16 +400,21 @@ def rate_label(snapshot: str) -> str:
 
 
 _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answered_s, c.cost, "
-                "c.status, c.reason, c.rate_snapshot, COALESCE(p.number, '') FROM call c "
-                "JOIN extension e ON e.id = c.extension_id "
+                "c.status, c.reason, c.rate_snapshot, COALESCE(p.number, ''), c.call_type "
+                "FROM call c JOIN extension e ON e.id = c.extension_id "
                 "LEFT JOIN extension p ON p.id = c.phone_id WHERE ")
 
 
-def _call_filter(from_utc, to_utc, keyword, departments: Departments = None) -> Tuple[str, list]:
+def _call_filter(from_utc, to_utc, keyword, departments: Departments = None,
+                 call_type: Optional[str] = None) -> Tuple[str, list]:
     # calls nobody bills (billing off for the extension, or deactivated) are recorded
     # only so that they are never billed later; the Call Log leaves them out
-    return _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc, to_utc, keyword,
-                          departments)
+    clause, params = _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc,
+                                    to_utc, keyword, departments)
+    if call_type is not None:
+        clause += " AND c.call_type = ?"
+        params.append(call_type)
+    return clause, params
 
 
 _CALL_ORDER = " ORDER BY c.started_utc DESC, c.id DESC"
@@ -416,15 +422,17 @@ _CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 
 
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
-               per_page: int = PAGE_SIZE, departments: Departments = None) -> Page:
-    clause, params = _call_filter(from_utc, to_utc, keyword, departments)
+               per_page: int = PAGE_SIZE, *, departments: Departments = None,
+               call_type: Optional[str] = None) -> Page:
+    clause, params = _call_filter(from_utc, to_utc, keyword, departments, call_type)
     return _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
 
 
-def iter_calls(from_utc=None, to_utc=None, keyword: str = "",
-               departments: Departments = None) -> Iterator[CallRow]:
+def iter_calls(from_utc=None, to_utc=None, keyword: str = "", *,
+               departments: Departments = None, call_type: Optional[str] = None
+               ) -> Iterator[CallRow]:
     """Every matching call, newest first, fetched in chunks."""
-    clause, params = _call_filter(from_utc, to_utc, keyword, departments)
+    clause, params = _call_filter(from_utc, to_utc, keyword, departments, call_type)
     for r in _stream(_CALL_SELECT + clause, params, _CALL_BOUNDS, "c.started_utc", "c.id",
                      from_utc, to_utc):
         yield CallRow(*r)
@@ -453,10 +461,12 @@ class StatRow:
 
 def statistics(by: str = "day", extension: Optional[int] = None,
                from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None,
-               departments: Departments = None) -> Tuple[List[StatRow], StatRow]:
+               *, departments: Departments = None, call_type: Optional[str] = None
+               ) -> Tuple[List[StatRow], StatRow]:
     """Totals per day, month or year and the grand total: of every extension from
     ``call_day_total`` (one row a day), of one from ``call_daily``, of the extensions
-    of ``departments`` from ``call_daily`` summed per day."""
+    of ``departments`` from ``call_daily`` summed per day; of one call type from their
+    split by type (``call_type_stats``)."""
     if by not in PERIODS:
         raise ReportError(_("statistics by Day, Month or Year"))
     where: List[str] = ["1"]
@@ -471,6 +481,10 @@ def statistics(by: str = "day", extension: Optional[int] = None,
         table = "call_daily"
         where.append(condition)
         params += dept_params
+    if call_type is not None:
+        table = table.replace("call_", "call_type_", 1)
+        where.append("call_type = ?")
+        params.append(call_type)
     if from_day is not None:
         where.append("local_day >= ?")
         params.append(from_day.isoformat())

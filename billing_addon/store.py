@@ -70,6 +70,7 @@ class Department(BaseModel):
     name = pw.TextField(unique=True)
     created_utc = pw.IntegerField()
     updated_utc = pw.IntegerField()
+    barred_types = pw.TextField(default="")  # call types it may not call (barring.py)
 
 
 class Extension(BaseModel):
@@ -96,6 +97,7 @@ class Extension(BaseModel):
     pin_failures = pw.IntegerField(default=0)  # wrong PINs typed on this phone (pins.py)
     pin_failed_utc = pw.IntegerField(null=True)
     pin_blocked_until_utc = pw.IntegerField(null=True)
+    barred_types = pw.TextField(default="")  # call types it may not call (barring.py)
 
 
 class Rate(BaseModel):

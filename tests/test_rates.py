@@ -75,10 +75,10 @@ def test_index_follows_changes(db_path):
     assert len(rates.index()) == 0
 
 
-CSV = """active,remarks,prefix,length,initial_cost,initial_time,rate,unit,start,end,extensions
-1,City,9,9,0,0,0.05,60,00:00,24:00,*
-1,Mobile,9,12,0.1,30,0.15,30,08:00,20:00,1001 1002
-0,Night,9,0,0,0,0.01,60,22:00,06:00,1001
+CSV = """active,remarks,prefix,length,initial_cost,initial_time,rate,unit,start,end,extensions,call_type
+1,City,9,9,0,0,0.05,60,00:00,24:00,*,local
+1,Mobile,9,12,0.1,30,0.15,30,08:00,20:00,1001 1002,mobile
+0,Night,9,0,0,0,0.01,60,22:00,06:00,1001,other
 """
 
 

@@ -35,6 +35,7 @@ from . import (
     account,
     admin,
     billing_settings,
+    call_barring,
     call_log,
     departments,
     extensions,
@@ -43,6 +44,7 @@ from . import (
     recharge_history,
     signin,
     statistics,
+    statistics_export,
     stays,
 )
 from .core import ANYONE, Route, WebCore
@@ -101,8 +103,8 @@ ROUTES: List[Route] = [
 
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
-PAGES = (signin, extensions, stays, pin_accounts, rates, recharge_history, call_log, statistics,
-         departments, billing_settings, account, admin)
+PAGES = (signin, extensions, stays, pin_accounts, rates, call_barring, recharge_history, call_log,
+         statistics, statistics_export, departments, billing_settings, account, admin)
 
 
 def route_table() -> List[Route]:

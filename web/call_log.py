@@ -3,13 +3,16 @@ rate, cost and status, and their export as .xlsx or CSV."""
 
 from __future__ import annotations
 
-from typing import List
+import functools
+from typing import List, Optional
 
-from billing_addon import reports, settings
+import bottle
+
+from billing_addon import calltypes, reports, settings
 from billing_addon.i18n import N_, _
 
 from . import auth
-from .core import Route, WebCore
+from .core import Route, WebCore, decoded
 from .exports import export, local_time, time_header
 from .search_range import export_range, history_page
 
@@ -21,22 +24,38 @@ CALL_CODES = (N_("in-progress"), N_("charged"), N_("expired"), N_("denied"), N_(
               N_("after-release"), N_("error"))
 
 
+def call_type_filter(ui: WebCore) -> Optional[str]:
+    """The query's call type (None: every type); an unknown one is an error page."""
+    value = decoded(bottle.request.query).get("type", "").strip()
+    if value and not calltypes.is_call_type(value):
+        raise ui.error_page(400, _("unknown call type {type}: use {types}").format(
+            type=repr(value[:20]), types=", ".join(calltypes.CALL_TYPES)))
+    return value or None
+
+
 def calls(ui: WebCore):
-    return history_page(ui, "calls.tpl", _("Call Log"), reports.calls_page)
+    call_type = call_type_filter(ui)
+    return history_page(ui, "calls.tpl", _("Call Log"),
+                        functools.partial(reports.calls_page, call_type=call_type),
+                        extra={"type": call_type or ""}, call_types=calltypes.CALL_TYPES,
+                        type_label=calltypes.label)
 
 
 def calls_export(ui: WebCore, kind: str):
     keyword, start, end, departments = export_range(ui)
+    call_type = call_type_filter(ui)
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Start Time"), zone), _("Extension"), _("User Name"),
                _("Dialed Number"), _("Duration (s)"), _("Rate"),
-               _("Cost ({currency})").format(currency=currency), _("Status")]
+               _("Cost ({currency})").format(currency=currency), _("Status"), _("Call Type")]
+    # the type as its code (local, mobile...), like the status: machine-readable
     rows = ((local_time(c.started_utc, zone), c.number, c.name, c.dialed,
              c.answered_s if c.answered_s is not None else "", c.rate_label, c.cost,
-             c.status + (f" ({c.reason})" if c.reason else ""))
-            for c in reports.iter_calls(start, end, keyword, departments))
+             c.status + (f" ({c.reason})" if c.reason else ""), c.call_type)
+            for c in reports.iter_calls(start, end, keyword, departments=departments,
+                                           call_type=call_type))
     return export(ui, kind, "call-log", _("Call Log"), headers, rows, money_columns=(6,),
-                  text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20))
+                  text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20, 14))
 
 
 ROUTES: List[Route] = [

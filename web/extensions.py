@@ -8,10 +8,20 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import accounts, departments, localefmt, lowbalance, money, reports, settings, stays
+from billing_addon import (
+    accounts,
+    barring,
+    departments,
+    localefmt,
+    lowbalance,
+    money,
+    reports,
+    settings,
+    stays,
+)
 from billing_addon.i18n import _
 
-from . import auth, roles
+from . import auth, call_barring, roles
 from .core import Route, WebCore, decoded
 
 
@@ -160,10 +170,11 @@ def bulk_edit(ui: WebCore):
             bottle.redirect("/extensions")
     return ui.render("bulk_edit.tpl", http_status=400 if errors else 200, title=_("Bulk Edit"),
                      selected=selected, errors=errors, form=source,
-                     default_threshold=settings.get("low_balance_threshold"))
+                     default_threshold=settings.get("low_balance_threshold"),
+                     **call_barring.template_values())
 
 
-def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
+def _extension_changes(form, bulk: bool, barred: bool = False) -> Dict[str, Any]:
     """Edit-form values as keyword arguments of ``accounts.edit``; in a bulk edit only
     the properties whose 'change' box is ticked."""
     errors: Dict[str, str] = {}
@@ -203,7 +214,7 @@ def _extension_changes(form, bulk: bool) -> Dict[str, Any]:
                 changes["low_threshold"] = localefmt.parse_amount(threshold, settings.get("currency"))
             except money.AmountError as exc:
                 errors["low_threshold"] = str(exc)
-    if bulk and not changes:
+    if bulk and not changes and not barred:
         errors["form"] = _("Tick at least one property to change.")
     if errors:
         raise Refused(errors)
@@ -226,16 +237,21 @@ def _edit(numbers: List[str], form, bulk: bool) -> Tuple[int, Dict[str, str]]:
     or (0, the form's errors) when nothing was saved."""
     try:
         set_department, department = _department_change(form, bulk)
+        barred = call_barring.barred_in_form(form, bulk)
         if set_department and bulk and not any(form.get(k) == "1" for k in form.keys()
                                                if k.startswith("set_") and k != "set_department"):
             return departments.assign(numbers, department), {}
-        count = accounts.edit(numbers, **_extension_changes(form, bulk))
+        count = accounts.edit(numbers, **_extension_changes(form, bulk, barred is not None))
+        if barred is not None:
+            barring.bar_extensions(numbers, barred)
         if set_department:
             departments.assign(numbers, department)
         return count, {}
+    except call_barring.BarringRefused as exc:
+        return 0, {"barred": str(exc)}
     except Refused as exc:
         return 0, exc.errors
-    except (accounts.AccountError, departments.DepartmentError) as exc:
+    except (accounts.AccountError, departments.DepartmentError, barring.BarringError) as exc:
         return 0, {"form": str(exc)}
 
 
@@ -255,10 +271,12 @@ def edit_extension(ui: WebCore):
                 "payment_type": ext.payment_type,
                 "low_threshold": _threshold_text(ext.number),
                 "account_billing": "1" if accounts.get_extension(ext.number).account_billing else "",
-                "department": str(accounts.get_extension(ext.number).department_id or "")}
+                "department": str(accounts.get_extension(ext.number).department_id or ""),
+                "barred": barring.of_extension(ext.number)}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
                      title=_("Edit {number}").format(number=ext.number), ext=ext, errors=errors, form=form,
-                     default_threshold=settings.get("low_balance_threshold"))
+                     default_threshold=settings.get("low_balance_threshold"),
+                     **call_barring.template_values())
 
 
 def _threshold_text(number: str) -> str:

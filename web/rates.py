@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 import bottle
 
-from billing_addon import i18n, localefmt, rates, rating, reports, settings, store
+from billing_addon import calltypes, i18n, localefmt, rates, rating, reports, settings, store
 from billing_addon.digits import whole_number
 from billing_addon.i18n import _
 from billing_addon.store import Rate
@@ -32,6 +32,11 @@ def rate_list(ui: WebCore):
     query = Rate.select().where(rates.in_force()).order_by(Rate.prefix, Rate.length, Rate.id)
     if search:
         query = query.where(Rate.prefix.startswith(search) | Rate.remarks.contains(search))
+    call_type = q.get("type", "")
+    if calltypes.is_call_type(call_type):
+        query = query.where(Rate.call_type == call_type)
+    else:
+        call_type = ""
     total = query.count()
     per_page = reports.PAGE_SIZE
     page_no = reports._page_number(q.get("page", 1), total, per_page)
@@ -39,7 +44,8 @@ def rate_list(ui: WebCore):
     assigned = rates.assignments([r.id for r in rows])
     page = reports.Page(rows, page_no, per_page, page_no * per_page < total, total)
     return ui.render("rates.tpl", title=_("Rate"), page=page, assigned=assigned, search=search,
-                     time_of_day=rates.format_time_of_day, never=rates.never_apply())
+                     time_of_day=rates.format_time_of_day, never=rates.never_apply(),
+                     call_type=call_type, call_types=calltypes.CALL_TYPES, type_label=calltypes.label)
 
 
 def rate_form(ui: WebCore, rate_id: Optional[int] = None):
@@ -54,7 +60,7 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         source = decoded(request.forms)
         form = {key: source.get(key, "") for key in
                 ("remarks", "prefix", "length", "initial_cost", "initial_time", "rate", "unit",
-                 "start", "end")}
+                 "start", "end", "call_type")}
         form["active"] = source.get("active") == "1"
         form["all_extensions"] = source.get("all_extensions") == "1"
         form["extensions"] = source.getall("extensions")
@@ -90,11 +96,12 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
                 "start": rates.format_time_of_day(row.start_s),
                 "end": rates.format_time_of_day(row.end_s),
                 "all_extensions": row.all_extensions,
-                "extensions": rates.assignments([row.id]).get(row.id, [])}
+                "extensions": rates.assignments([row.id]).get(row.id, []),
+                "call_type": row.call_type}
     else:
         form = {"active": True, "remarks": "", "prefix": "", "length": "0", "initial_cost": "0",
                 "initial_time": "0", "rate": "", "unit": "60", "start": "00:00", "end": "24:00",
-                "all_extensions": True, "extensions": []}
+                "all_extensions": True, "extensions": [], "call_type": calltypes.DEFAULT}
     return _render_form(ui, row, form, errors)
 
 
@@ -103,7 +110,8 @@ def _render_form(ui: WebCore, row, form: Dict[str, Any], errors: Dict[str, str],
     return ui.render("rate_form.tpl", http_status=400 if errors else 200,
                      title=_("Edit Rate") if row else _("Add Rate"), row=row, form=form,
                      errors=errors, all_exts=reports.all_extension_numbers(),
-                     offer_midnight=offer_midnight)
+                     offer_midnight=offer_midnight, call_types=calltypes.CALL_TYPES,
+                     type_label=calltypes.label)
 
 
 def rate_active(ui: WebCore, rate_id: int):
@@ -162,7 +170,7 @@ def rate_test(ui: WebCore):
                       "known": reports.extension_id(extension) is not None}
     return ui.render("rate_test.tpl", http_status=400 if errors else 200, title=_("Rate Tester"),
                      form=form, errors=errors, result=result,
-                     time_of_day=rates.format_time_of_day)
+                     time_of_day=rates.format_time_of_day, type_label=calltypes.label)
 
 
 def rates_export(ui: WebCore):

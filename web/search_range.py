@@ -3,7 +3,7 @@ and To days and a keyword, read from the query (the form of ``search_range.tpl``
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import urlencode
 
 import bottle
@@ -38,16 +38,20 @@ def range_filters() -> Tuple[Dict[str, str], Dict[str, str], Bounds]:
     return filters, errors, bounds
 
 
-def history_page(ui: WebCore, template: str, title: str, find: Callable[..., reports.Page]) -> str:
+def history_page(ui: WebCore, template: str, title: str, find: Callable[..., reports.Page],
+                 extra: Optional[Dict[str, str]] = None, **values: Any) -> str:
     """A history page: the search and one page of what ``find(start, end, keyword,
-    page number)`` finds (nothing, and status 400, when the search is wrong)."""
+    page number)`` finds (nothing, and status 400, when the search is wrong).  ``extra``:
+    the page's own filters (already applied by ``find``), kept in the search and its
+    downloads; ``values`` go to the template."""
     filters, errors, (start, end) = range_filters()
+    filters.update(extra or {})
     shown = None if errors else department_scope(ui, filters, errors)
     page = None if errors else find(start, end, filters["q"], decoded(bottle.request.query).get("page", 1),
                                     departments=shown)
     return ui.render(template, http_status=400 if errors else 200, title=title,
                      filters=filters, errors=errors, page=page,
-                     export_query=urlencode(filters))
+                     export_query=urlencode(filters), **values)
 
 
 def department_scope(ui: WebCore, filters: Dict[str, str],

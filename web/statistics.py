@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import departments, reports, settings, store
+from billing_addon import call_type_stats, calltypes, departments, reports, settings, store
 from billing_addon.i18n import N_, _
 
 from . import auth, roles
@@ -86,26 +86,38 @@ def statistics(ui: WebCore):
         scope = ui.scope()
         if ext_id is None or (scope is not None and departments.outside([number], scope)):
             errors["extension"] = _("there is no extension {number}").format(number=number)
+    call_type = q.get("type", "").strip()
+    if call_type and not calltypes.is_call_type(call_type):
+        errors["type"] = _("unknown call type {type}: use {types}").format(
+            type=repr(call_type[:20]), types=", ".join(calltypes.CALL_TYPES))
     rows: List[reports.StatRow] = []
     total = reports.StatRow("total", 0, 0, 0, 0)
     by_department: List[reports.DepartmentTotal] = []
+    by_type: List[call_type_stats.TypeRow] = []
     if not errors:
         try:
-            rows, total = reports.statistics(by, ext_id, first, last, shown_departments)
+            rows, total = reports.statistics(by, ext_id, first, last, departments=shown_departments,
+                                             call_type=call_type or None)
             rows = reports.fill_periods(rows, by, first, last)
             by_department = reports.department_totals(first, last, shown_departments)
+            by_type = call_type_stats.by_type(
+                [ext_id] if ext_id is not None else None if shown_departments is None
+                else departments.member_ids(shown_departments), first, last)
         except reports.ReportError as exc:
             errors["to"] = str(exc)
     filters = {"by": by, "extension": number, "dept": q.get("dept", "").strip()[:12],
+               "type": call_type[:20],
                "from": q.get("from", "").strip()[:10], "to": q.get("to", "").strip()[:10]}
     shown = {"from": first.isoformat() if first else "", "to": last.isoformat() if last else "",
              "text": range_text(first, last), "default": not typed}
-    call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number})
+    call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number,
+                                      **({"type": call_type} if call_type and not errors else {})})
     call_log += "&" + urlencode({"dept": filters["dept"]}) if filters["dept"] else ""
     return ui.render("statistics.tpl", http_status=400 if errors else 200, title=_("Statistics"),
                      filters=filters, errors=errors, rows=rows, total=total, shown=shown,
                      call_log=call_log, partial=partial_periods(by, first, last, today),
                      by_department=by_department,
+                     by_type=by_type, call_types=calltypes.CALL_TYPES, type_label=calltypes.label,
                      chart_cost=bar_chart([(r.period, r.cost) for r in rows]),
                      chart_time=bar_chart([(r.period, r.answered_s) for r in rows]))
 

@@ -2,7 +2,7 @@
 
 authorize: ``AGI(agi://host/authorize,<caller>,<dialed>)``.  Answers with
 ``SET VARIABLE`` commands: ``BILLING_RESULT`` UNBILLED|ALLOWED|DENIED, and when they
-apply ``BILLING_REASON`` (locked, no-funds, no-rate, billing-inactive, error),
+apply ``BILLING_REASON`` (locked, no-funds, no-rate, barred, billing-inactive, error),
 ``BILLING_LIMIT_MS`` and ``BILLING_WARN_MS``, and ``BILLING_LOW=1`` on an ALLOWED call
 whose extension's balance is below its low-balance threshold.  A phone with account billing
 is answered DENIED ``account-needed`` (with ``BILLING_PIN_DIGITS``) until the dialplan asks

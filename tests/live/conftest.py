@@ -68,7 +68,7 @@ def live(pbx):
                  "low_balance_threshold"):
         settings.put(name, settings.OPTIONS[name].default)
     pbx.ami.set_global("BILLING_FAIL_MODE", "")
-    for sound in ("LOCKED", "NOFUNDS", "NORATE", "INACTIVE", "UNAVAILABLE", "TOPUP",
+    for sound in ("LOCKED", "NOFUNDS", "NORATE", "BARRED", "INACTIVE", "UNAVAILABLE", "TOPUP",
                   "BALANCE", "CURRENCY", "CENTS", "MINUS"):
         pbx.ami.set_global(f"BILLING_SOUND_{sound}", "")
 

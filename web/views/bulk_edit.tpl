@@ -49,6 +49,7 @@
     % include('field_error.tpl', name='low_threshold')
   </div>
   % include('department_field.tpl', bulk=True)
+  % include('barred_types.tpl', bulk=True)
   <div class="buttons">
     <button type="submit" class="primary" id="save-bulk">{{_("Save")}}</button>
     <a href="/extensions" class="button subtle">{{_("Cancel")}}</a>

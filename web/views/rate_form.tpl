@@ -26,6 +26,16 @@
     % include('field_error.tpl', name='length')
   </div>
   <div class="field">
+    <label for="call_type">{{_("Call Type")}}</label>
+    <select id="call_type" name="call_type">
+      % for t in call_types:
+      <option value="{{t}}" {{'selected' if form.get('call_type') == t else ''}}>{{type_label(t)}}</option>
+      % end
+    </select>
+    <span class="hint">{{_("Reported in the Call Log and Statistics; extensions and departments may be barred from a type.")}}</span>
+    % include('field_error.tpl', name='call_type')
+  </div>
+  <div class="field">
     <label for="initial_cost">{{_("Initial Cost ({currency})").format(currency=currency_label)}}</label>
     <input id="initial_cost" name="initial_cost" value="{{form.get('initial_cost', '')}}" inputmode="decimal" maxlength="20">
     % include('field_error.tpl', name='initial_cost')

@@ -31,6 +31,7 @@
   % if result['rate']:
   % r = result['rate']
   <p>{{!_('Rate <strong>{id}</strong> matches: {name} (prefix <span class="mono">{prefix}</span>, length {length}, {start}–{end}).').format(id=r.id, name=e(r.remarks or _("prefix {prefix}").format(prefix=r.prefix)), prefix=e(r.prefix), length=r.length or _("any"), start=time_of_day(r.start), end=time_of_day(r.end))}}</p>
+  <p id="test-type">{{_("Call type: {type}.").format(type=type_label(r.call_type))}}</p>
   <p>{{!_('A call of {seconds} s started {time} costs <strong class="cost" id="test-cost">{cost}</strong>.').format(seconds=result['duration'], time=result['local'].strftime('%Y-%m-%d %H:%M'), cost=e(fmt(result['cost'])))}}</p>
   % else:
   <p id="test-none">{{_("No rate matches this call at {time}.").format(time=result['local'].strftime('%Y-%m-%d %H:%M'))}}

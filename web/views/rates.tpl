@@ -4,15 +4,22 @@
   <a href="/rates/test" class="button" id="rate-tester">{{_("Rate Tester")}}</a>
   <a href="/rates/import" class="button action" id="import-rates">{{_("Import CSV")}}</a>
   <a href="/rates/export.csv" class="button" id="export-rates">{{_("Export CSV")}}</a>
+  <a href="/barring" class="button" id="call-barring">{{_("Call Barring")}}</a>
   <form method="get" action="/rates" class="inline searchbar">
     <input name="q" value="{{search}}" placeholder="{{_("prefix or remarks")}}" aria-label="{{_("Search rates")}}" maxlength="40">
+    <select name="type" id="rate-type-filter" aria-label="{{_("Call Type")}}">
+      <option value="">{{_("all call types")}}</option>
+      % for t in call_types:
+      <option value="{{t}}" {{'selected' if call_type == t else ''}}>{{type_label(t)}}</option>
+      % end
+    </select>
     <button type="submit">{{_("Search")}}</button>
   </form>
 </div>
 % if not page.rows:
 <div class="empty">
-  % if search:
-  {{_("No rate matches “{search}”.").format(search=search)}} <a href="/rates">{{_("Show all rates")}}</a>.
+  % if search or call_type:
+  {{_("No rate matches “{search}”.").format(search=search or type_label(call_type))}} <a href="/rates">{{_("Show all rates")}}</a>.
   % else:
   {{!_('No rates yet. Outbound calls of billing-enabled extensions are billed by rates: click <a href="/rates/add">Add</a> to make the first one (for example prefix 9 with number length 9 for city landlines and another with length 12 for mobiles), or import a rate deck from CSV.')}}
   % end
@@ -25,7 +32,7 @@
   <thead><tr>
     <th class="check"><input type="checkbox" data-select-all="id" aria-label="{{_("Select all rates on this page")}}"></th>
     <th>{{_("Activate")}}</th><th>{{_("Remarks")}}</th><th>{{_("Prefix")}}</th><th>{{_("Number Length")}}</th><th class="num">{{_("Initial Cost")}}</th>
-    <th class="num">{{_("Initial Time")}}</th><th class="num">{{_("Rate")}}</th><th class="num">{{_("Billing Unit")}}</th><th>{{_("Time")}}</th><th>{{_("Extensions")}}</th><th>{{_("Actions")}}</th>
+    <th class="num">{{_("Initial Time")}}</th><th class="num">{{_("Rate")}}</th><th class="num">{{_("Billing Unit")}}</th><th>{{_("Time")}}</th><th>{{_("Extensions")}}</th><th>{{_("Call Type")}}</th><th>{{_("Actions")}}</th>
   </tr></thead>
   <tbody>
   % for r in page.rows:
@@ -50,6 +57,7 @@
     <td class="num" data-label="{{_("Billing Unit")}}">{{r.unit}} s</td>
     <td data-label="{{_("Time")}}">{{time_of_day(r.start_s)}}–{{time_of_day(r.end_s)}}</td>
     <td data-label="{{_("Extensions")}}">{{_("All") if r.all_extensions else (', '.join(exts[:6]) + (' +%d' % (len(exts) - 6) if len(exts) > 6 else '')) or _("none")}}</td>
+    <td class="call-type" data-label="{{_("Call Type")}}">{{type_label(r.call_type)}}</td>
     <td class="actions" data-label="{{_("Actions")}}"><a href="/rates/{{r.id}}/edit" class="button small subtle action">{{_("Edit")}}</a></td>
   </tr>
   % end

@@ -3,6 +3,9 @@
   <label>{{_("To")}} <input type="date" name="to" value="{{filters['to']}}" id="to"></label>
   <label>{{_("Keywords")}} <input name="q" value="{{filters['q']}}" placeholder="{{_("extension number or user name")}}" id="q" maxlength="40"></label>
   % include('department_filter.tpl')
+  % if 'type' in filters:
+  % include('call_type_filter.tpl')
+  % end
   <button type="submit">{{_("Search")}}</button>
   <a href="{{path}}" class="button subtle">{{_("Reset")}}</a>
   % include('field_error.tpl', name='from')
