@@ -457,3 +457,22 @@ def test_the_accounts_list_pages_and_searches(web):
     found = web.get("/accounts?q=Hall+5").text
     assert sorted(re.findall(r'data-number="(\d+)"', found)) == ["7005"] + [
         f"70{n}" for n in range(50, 60)]
+
+
+def test_an_accounts_call_is_barred_when_its_phone_is(box):
+    """Call types meet PIN accounts: a room phone barred from international calls cannot
+    make one by paying with an account, nor an account barred from them from any phone."""
+    from billing_addon import barring
+    with store.money_txn():
+        store.Rate.update(call_type="international").execute()
+        store.sql("INSERT INTO setting (key, value) VALUES ('rates_version', 'barring') "
+                  "ON CONFLICT (key) DO UPDATE SET value = value || 'b'")
+    barring.bar_extensions(["101"], ["international"])
+    auth = calls.authorize("101", "912345", T0, "u1", account="5001", pin="482913")
+    assert (auth.result, auth.reason) == (calls.DENIED, barring.BARRED)
+    barring.bar_extensions(["101"], [])
+    barring.bar_extensions(["5001"], ["international"])
+    auth = calls.authorize("101", "912345", T0, "u2", account="5001", pin="482913")
+    assert (auth.result, auth.reason) == (calls.DENIED, barring.BARRED)
+    assert ext("5001").reserved == 0 and ext("5001").balance == amount("10")
+    assert not accounts.verify()
