@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import AbstractSet, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
-from . import accounts, boottime, money, rates, rating, settings, store
+from . import accounts, boottime, money, plans, rates, rating, settings, store
 from .errors import Refusal
 from .store import Call, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
@@ -236,6 +236,9 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
             return Authorization(UNBILLED, NO_RATE, uniqueid=uniqueid)
         available = ext.balance + ext.credit - ext.reserved
         affordable = rating.max_duration(rate, available)
+        pool = plans.allowance(ext.id, rate.call_type, local)  # free seconds come first
+        if pool is not None and affordable is not None:
+            affordable += pool.left
         if affordable is not None and affordable < 2:
             # a call needs its first second plus the second Asterisk may round up
             return deny(NO_FUNDS, rate)
@@ -244,16 +247,19 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
             limit_s = cap
         else:
             limit_s = affordable - 1
-        reserve = min(max(available, 0), rating.cost(rate, limit_s + 1))
+        free_reserve = min(pool.left, limit_s + 1) if pool is not None else 0
+        reserve = min(max(available, 0), rating.cost(rate, limit_s + 1 - free_reserve))
         limit_ms = limit_s * 1000
         warn_s = int(conf["warn_seconds"])
         warn_ms = min(warn_s * 1000, limit_ms // 2) if warn_s and limit_ms >= 2000 else None
         lifetime = (int(conf["ring_allowance_seconds"]) + limit_s
                     + int(conf["stale_grace_seconds"]))
         running = running or boottime.now()
-        _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
-                     limit_ms, at + lifetime, expires_running=boottime.Running(
-                         running.boot, running.seconds + lifetime))
+        call_id = _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
+                               limit_ms, at + lifetime, expires_running=boottime.Running(
+                                   running.boot, running.seconds + lifetime))
+        if pool is not None:
+            plans.reserve(pool, call_id, free_reserve)
         sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
     threshold = (settings.threshold_units(conf["low_balance_threshold"])
                  if ext.low_threshold is None else ext.low_threshold)
@@ -368,6 +374,7 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             "cost, local_day FROM call WHERE uniqueid IN ({})",
             list({(q.uniqueid or "").strip() for q in requests}))}
         late = _LateCalls(requests, known)
+        free = plans.Settling([row[0] for row in known.values()])
         charges: List[_Charge] = []
         charged: Dict[str, int] = {}  # uniqueid -> its index in results
         for request in requests:
@@ -394,7 +401,9 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
                 results.append(Settlement(uniqueid, "duplicate", first.cost, first.status))
                 continue
             rate = _from_snapshot(snapshot)
-            cost = rating.cost(rate, request.answered_s) if rate else 0
+            free_s = free.free_seconds(call_id, ext_id, status, rate.call_type, request.answered_s,
+                                       request.started if late.saw(uniqueid) else None) if rate else 0
+            cost = rating.cost(rate, request.answered_s - free_s) if rate else 0
             new_status = "unrated" if status == "unrated" else "charged"
             over_limit = status == "in-progress" and cost > reserved and not late.saw(uniqueid)
             flag = OVER_LIMIT if over_limit else ""
@@ -413,6 +422,7 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             results[charged[charge.uniqueid]] = error
         inserted = late.insert({charge.call_id for charge, _ in refused}, done, at)
         _write_charges(done, ledger, at, inserted)
+        free.write(c.call_id for c in done)
     return results
 
 
@@ -580,6 +590,7 @@ def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] 
         for call_id, ext_id, reserved in sql(_STALE, (at, running.boot, running.seconds)).fetchall():
             sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
             sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
+            plans.release([call_id])
             released += 1
     return released
 
@@ -596,4 +607,5 @@ def release(uniqueid: str) -> bool:
         call_id, ext_id, reserved = row
         sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
         sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
+        plans.release([call_id])
     return True

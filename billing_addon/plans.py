@@ -1,0 +1,432 @@
+"""Calling plans: free seconds a month per call type, used before money.
+
+A plan gives, for each call type (``calltypes``), a number of free seconds a month.  It
+is assigned to extensions and accounts, or to departments.  The plan that applies to a
+call is the payer's own plan, else its department's.  The seconds are counted in a
+*pool*: a payer with its own plan is a pool of its own; the members of a department on
+the department's plan share the department's pool.  A pool's month is the box's local
+month (the ``timezone`` setting) of the call's start: a call that runs past midnight at
+the end of a month counts, whole, in the month it started.
+
+How allowance and money combine (``calls.authorize`` and ``calls.settle_many`` call
+the functions here, in their transactions):
+
+* authorize: ``left = allowance - used - reserved`` of the pool, month and call type.
+  The call may last the free seconds left plus what the money covers; it reserves
+  ``min(left, limit + 1)`` free seconds (first come first served, like money: a second
+  call sees only what the first left) and money only for the rest.
+* settle: ``free_s = min(answered_s, free seconds reserved)``; the call is charged
+  ``rating.cost(rate, answered_s - free_s)`` (0 when nothing is left); the pool's
+  reserved seconds become used seconds, in the transaction that charges the call, so
+  exactly once with its charge.
+* a call that authorize never saw (the CDR path), or whose reservation was released as
+  stale, uses the free seconds left when it is settled.
+* ``verify``: every pool's used seconds are the sum of its calls' ``free_s``, its
+  reserved seconds the sum of what its calls in progress hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from zoneinfo import ZoneInfo
+
+from . import calltypes, settings
+from .errors import Refusal
+from .i18n import _
+from .store import money_txn, now_utc, sql, sql_in, sql_many, sql_one
+
+MAX_MINUTES = 1_000_000  # a month has 44,640 minutes; more is a typing slip
+MAX_NAME = 80
+EXTENSION, DEPARTMENT = "extension", "department"
+
+
+class PlanError(Refusal):
+    """A refused plan operation; nothing was changed.  The message says why."""
+
+
+def month_of(local: dt.datetime) -> str:
+    """The pool month of a call that started at ``local`` (the box's zone).
+
+    >>> month_of(dt.datetime(2026, 11, 30, 23, 59, 59))
+    '2026-11'
+    """
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+# --- plans ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: int
+    name: str
+    free_s: Dict[str, int]  # call type -> free seconds a month (types without: none)
+
+
+def parse_minutes(text: str, label: str) -> int:
+    """Free minutes as typed (empty: 0) in seconds; ``label`` names the field."""
+    text = (text or "").strip()
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_MINUTES:
+        raise PlanError(_("{type}: free minutes must be a whole number from 0 to {most}").format(
+            type=label, most=MAX_MINUTES))
+    return int(text) * 60
+
+
+def parse_allowance(minutes: Mapping[str, str]) -> Dict[str, int]:
+    """The form's free minutes per call type as seconds per type (zeros left out)."""
+    free = {}
+    for call_type in calltypes.CALL_TYPES:
+        seconds = parse_minutes(minutes.get(call_type, ""), _(calltypes.LABELS[call_type]))
+        if seconds:
+            free[call_type] = seconds
+    return free
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise PlanError(_("a plan needs a name"))
+    if len(name) > MAX_NAME:
+        raise PlanError(_("the plan name is at most {count} characters").format(count=MAX_NAME))
+    return name
+
+
+def _check_unique(name: str, plan_id: int = 0) -> None:
+    if sql_one("SELECT 1 FROM plan WHERE name = ? AND id != ?", (name, plan_id)):
+        raise PlanError(_("there is already a plan named {name}").format(name=repr(name)))
+
+
+def _write_allowance(plan_id: int, free: Dict[str, int]) -> None:
+    sql("DELETE FROM plan_allowance WHERE plan_id = ?", (plan_id,))
+    sql_many("INSERT INTO plan_allowance (plan_id, call_type, free_s) VALUES (?, ?, ?)",
+             [(plan_id, call_type, seconds) for call_type, seconds in free.items()])
+
+
+def create(name: str, free: Dict[str, int]) -> int:
+    """A new plan with ``free`` seconds per call type (``parse_allowance``); its id."""
+    name = _clean_name(name)
+    at = now_utc()
+    with money_txn():
+        _check_unique(name)
+        plan_id = sql("INSERT INTO plan (name, created_utc, updated_utc) VALUES (?, ?, ?)",
+                      (name, at, at)).lastrowid
+        _write_allowance(plan_id, free)
+    return plan_id
+
+
+def update(plan_id: int, name: str, free: Dict[str, int]) -> None:
+    """Rename a plan and set its allowance.  Calls in progress keep the free seconds
+    they reserved; a pool whose use is past a lowered allowance gets nothing more."""
+    name = _clean_name(name)
+    with money_txn():
+        _get_or_refuse(plan_id)
+        _check_unique(name, plan_id)
+        sql("UPDATE plan SET name = ?, updated_utc = ? WHERE id = ?", (name, now_utc(), plan_id))
+        _write_allowance(plan_id, free)
+
+
+def delete(plan_id: int) -> str:
+    """Delete a plan assigned to nobody; its name."""
+    with money_txn():
+        plan = _get_or_refuse(plan_id)
+        users = sql_one("SELECT (SELECT COUNT(*) FROM extension WHERE plan_id = ?) + "
+                        "(SELECT COUNT(*) FROM department WHERE plan_id = ?)",
+                        (plan_id, plan_id))[0]
+        if users:
+            raise PlanError(_("plan {name} is assigned to {count} extension(s) or department(s): "
+                              "assign them another plan or none first").format(
+                name=plan.name, count=users))
+        sql("DELETE FROM plan WHERE id = ?", (plan_id,))
+    return plan.name
+
+
+def _get_or_refuse(plan_id: int) -> Plan:
+    plan = get(plan_id)
+    if plan is None:
+        raise PlanError(_("there is no plan {id}").format(id=plan_id))
+    return plan
+
+
+def get(plan_id: int) -> Optional[Plan]:
+    row = sql_one("SELECT id, name FROM plan WHERE id = ?", (plan_id,))
+    if row is None:
+        return None
+    free = dict(sql("SELECT call_type, free_s FROM plan_allowance WHERE plan_id = ?",
+                    (plan_id,)).fetchall())
+    return Plan(row[0], row[1], free)
+
+
+def all_plans() -> List[Plan]:
+    free: Dict[int, Dict[str, int]] = {}
+    for plan_id, call_type, seconds in sql("SELECT plan_id, call_type, free_s FROM plan_allowance"):
+        free.setdefault(plan_id, {})[call_type] = seconds
+    return [Plan(plan_id, name, free.get(plan_id, {}))
+            for plan_id, name in sql("SELECT id, name FROM plan ORDER BY name COLLATE NOCASE")]
+
+
+def names() -> Dict[int, str]:
+    return dict(sql("SELECT id, name FROM plan").fetchall())
+
+
+# --- assignment ---------------------------------------------------------------------
+
+
+def assign(plan_id: Optional[int], numbers: Sequence[str] = (),
+           department_ids: Sequence[int] = ()) -> int:
+    """Give the extensions/accounts ``numbers`` and the departments ``department_ids``
+    the plan ``plan_id`` (None: no plan of their own), all or none; how many changed.
+    Calls in progress keep the pool they reserved from."""
+    numbers = list(dict.fromkeys((n or "").strip() for n in numbers))
+    department_ids = list(dict.fromkeys(department_ids))
+    if not numbers and not department_ids:
+        raise PlanError(_("select at least one extension, account or department"))
+    with money_txn():
+        if plan_id is not None:
+            _get_or_refuse(plan_id)
+        found = dict(sql_in("SELECT number, id FROM extension WHERE number IN ({})", numbers))
+        missing = [n for n in numbers if n not in found]
+        if missing:
+            raise PlanError(_("unknown extension {number}").format(number=repr(missing[0][:40])))
+        known = {r[0] for r in sql_in("SELECT id FROM department WHERE id IN ({})", department_ids)}
+        if len(known) != len(department_ids):
+            raise PlanError(_("there is no such department"))
+        at = now_utc()
+        sql_many("UPDATE extension SET plan_id = ?, updated_utc = ? WHERE id = ?",
+                 [(plan_id, at, ext_id) for ext_id in found.values()])
+        sql_many("UPDATE department SET plan_id = ?, updated_utc = ? WHERE id = ?",
+                 [(plan_id, at, dep_id) for dep_id in department_ids])
+    return len(numbers) + len(department_ids)
+
+
+def plan_of_extension(ext_id: int) -> Optional[int]:
+    """The extension's own plan (not its department's)."""
+    row = sql_one("SELECT plan_id FROM extension WHERE id = ?", (ext_id,))
+    return row[0] if row else None
+
+
+def payers() -> List[Tuple[str, str, Optional[int], str]]:
+    """(number, name, own plan id, kind) of every extension and account, by number."""
+    return [tuple(r) for r in sql("SELECT number, name, plan_id, kind FROM extension "
+                                  "ORDER BY number")]
+
+
+def departments() -> List[Tuple[int, str, Optional[int]]]:
+    """(id, name, plan id) of every department, by name."""
+    return [tuple(r) for r in sql("SELECT id, name, plan_id FROM department "
+                                  "ORDER BY name COLLATE NOCASE")]
+
+
+# --- the money path -----------------------------------------------------------------
+
+
+class Allowance(NamedTuple):
+    """A pool's free seconds left for one call type in one month."""
+    pool_kind: str
+    pool_id: int
+    month: str
+    call_type: str
+    left: int
+
+
+_POOL = ("SELECT e.plan_id, e.department_id, d.plan_id FROM extension e "
+         "LEFT JOIN department d ON d.id = e.department_id WHERE e.id = ?")
+_LEFT = ("SELECT a.free_s - COALESCE(u.used_s + u.reserved_s, 0) FROM plan_allowance a "
+         "LEFT JOIN plan_usage u ON u.pool_kind = ? AND u.pool_id = ? AND u.month = ? "
+         "AND u.call_type = a.call_type WHERE a.plan_id = ? AND a.call_type = ? AND a.free_s > 0")
+
+
+def allowance(ext_id: int, call_type: str, local: dt.datetime) -> Optional[Allowance]:
+    """The pool a call of ``ext_id`` started at ``local`` draws on, with what is left of
+    it for ``call_type``; None when no plan gives that type free seconds."""
+    row = sql_one(_POOL, (ext_id,))
+    if row is None or (row[0] is None and row[2] is None):
+        return None
+    own, department, department_plan = row
+    kind, pool_id, plan_id = ((EXTENSION, ext_id, own) if own is not None
+                              else (DEPARTMENT, department, department_plan))
+    month = month_of(local)
+    left = sql_one(_LEFT, (kind, pool_id, month, plan_id, call_type))
+    if left is None:
+        return None
+    return Allowance(kind, pool_id, month, call_type, max(0, left[0]))
+
+
+_USE = ("INSERT INTO plan_usage (pool_kind, pool_id, month, call_type, used_s, reserved_s) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pool_kind, pool_id, month, call_type) DO UPDATE "
+        "SET used_s = used_s + excluded.used_s, reserved_s = reserved_s + excluded.reserved_s")
+_RECORD = ("INSERT INTO plan_call (call_id, pool_kind, pool_id, month, call_type, reserved_s) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def reserve(pool: Allowance, call_id: int, seconds: int) -> None:
+    """Record that the call draws on ``pool`` and holds ``seconds`` of it (authorize,
+    in its transaction)."""
+    sql(_RECORD, (call_id, pool.pool_kind, pool.pool_id, pool.month, pool.call_type, seconds))
+    if seconds:
+        sql(_USE, (pool.pool_kind, pool.pool_id, pool.month, pool.call_type, 0, seconds))
+
+
+def release(call_ids: Iterable[int]) -> None:
+    """Give back the free seconds the calls held (their reservation was released as
+    stale, or never reached the PBX); a later settle uses what is left then."""
+    rows = sql_in("SELECT call_id, pool_kind, pool_id, month, call_type, reserved_s FROM plan_call "
+                  "WHERE reserved_s > 0 AND call_id IN ({})", list(call_ids))
+    sql_many(_USE, [(kind, pool_id, month, call_type, 0, -held)
+                    for _id, kind, pool_id, month, call_type, held in rows])
+    sql_many("UPDATE plan_call SET reserved_s = 0 WHERE call_id = ?", [(r[0],) for r in rows])
+
+
+class Settling:
+    """The free seconds of the calls one ``settle_many`` charges: read once for the
+    batch, handed out call by call (``free_seconds``), written with the charges
+    (``write``)."""
+
+    def __init__(self, call_ids: Sequence[int]):
+        self._calls: Dict[int, list] = {
+            r[0]: list(r[1:]) for r in sql_in(
+                "SELECT call_id, pool_kind, pool_id, month, call_type, reserved_s FROM plan_call "
+                "WHERE call_id IN ({})", list(call_ids))}
+        self._new: Dict[int, Allowance] = {}  # calls authorize never saw: their pool
+        self._left: Dict[tuple, int] = {}  # pool, month, type -> left, as this batch draws
+        self._free: Dict[int, int] = {}  # call id -> its free seconds
+        self._zone: Optional[ZoneInfo] = None
+
+    def free_seconds(self, call_id: int, ext_id: int, status: str, call_type: str,
+                     answered_s: int, started: Optional[int]) -> int:
+        """The free seconds of a call being charged.  ``started`` (UTC) is given for a
+        call authorize never saw: it draws on its pool at its start's month now."""
+        if started is not None:
+            if self._zone is None:
+                self._zone = ZoneInfo(settings.get("timezone"))
+            pool = allowance(ext_id, call_type, dt.datetime.fromtimestamp(started, self._zone))
+            if pool is None:
+                return 0
+            self._new[call_id] = pool
+            free = self._draw(pool[:4], pool.left, answered_s)
+        else:
+            held = self._calls.get(call_id)
+            if held is None:
+                return 0
+            kind, pool_id, month, held_type, reserved = held
+            if status == "in-progress":
+                free = min(answered_s, reserved)
+            else:  # released as stale: what is left of its pool now
+                key = (kind, pool_id, month, held_type)
+                left = self._left.get(key)
+                if left is None:
+                    left = _left_now(key, ext_id)
+                free = self._draw(key, left, answered_s)
+        self._free[call_id] = free
+        return free
+
+    def _draw(self, key: tuple, left: int, answered_s: int) -> int:
+        left = self._left.get(key, left)
+        free = min(answered_s, left)
+        self._left[key] = left - free
+        return free
+
+    def write(self, charged: Iterable[int]) -> None:
+        """Move the pools' seconds for the calls charged (ids), in the charging
+        transaction: reserved seconds released, free seconds used, ``call.free_s``."""
+        usage, records, settled, free_s = [], [], [], []
+        for call_id in charged:
+            free = self._free.get(call_id, 0)
+            new = self._new.get(call_id)
+            if new is not None:
+                records.append((call_id, *new[:4], 0))
+                usage.append((*new[:4], free, 0))
+            elif call_id in self._calls:
+                kind, pool_id, month, call_type, reserved = self._calls[call_id]
+                usage.append((kind, pool_id, month, call_type, free, -reserved))
+                if reserved:
+                    settled.append((call_id,))
+            if free:
+                free_s.append((free, call_id))
+        sql_many(_RECORD, records)
+        sql_many(_USE, [u for u in usage if u[4] or u[5]])
+        sql_many("UPDATE plan_call SET reserved_s = 0 WHERE call_id = ?", settled)
+        sql_many("UPDATE call SET free_s = ? WHERE id = ?", free_s)
+
+
+def _left_now(key: tuple, ext_id: int) -> int:
+    """What is left now in a pool (the plan that applies to the payer now)."""
+    kind, pool_id, month, call_type = key
+    row = sql_one(_POOL, (ext_id,))
+    plan_id = None
+    if row is not None:
+        plan_id = row[0] if kind == EXTENSION else row[2] if row[1] == pool_id else None
+    if plan_id is None:
+        return 0
+    left = sql_one(_LEFT, (kind, pool_id, month, plan_id, call_type))
+    return max(0, left[0]) if left else 0
+
+
+# --- pages and checks -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    kind: str  # extension | department
+    pool_id: int
+    label: str  # the extension's number and name, or the department's name
+    call_type: str
+    free_s: int
+    used_s: int
+    reserved_s: int
+
+
+def usage(plan_id: int, month: str) -> List[PoolUsage]:
+    """This plan's pools (its extensions and accounts, its departments) and their use
+    of each call type it gives seconds for, in ``month``."""
+    plan = _get_or_refuse(plan_id)
+    pools: List[Tuple[str, int, str]] = [
+        (EXTENSION, ext_id, f"{number} {name}".strip()) for ext_id, number, name in sql(
+            "SELECT id, number, name FROM extension WHERE plan_id = ? ORDER BY number", (plan_id,))]
+    pools += [(DEPARTMENT, dep_id, name) for dep_id, name in sql(
+        "SELECT id, name FROM department WHERE plan_id = ? ORDER BY name COLLATE NOCASE",
+        (plan_id,))]
+    used = {(r[0], r[1], r[2]): (r[3], r[4]) for r in sql(
+        "SELECT pool_kind, pool_id, call_type, used_s, reserved_s FROM plan_usage WHERE month = ?",
+        (month,))}
+    rows = []
+    for kind, pool_id, label in pools:
+        for call_type in calltypes.CALL_TYPES:
+            if call_type in plan.free_s:
+                u, r = used.get((kind, pool_id, call_type), (0, 0))
+                rows.append(PoolUsage(kind, pool_id, label, call_type, plan.free_s[call_type], u, r))
+    return rows
+
+
+def current_month() -> str:
+    return month_of(settings.local(now_utc()))
+
+
+def verify() -> List[Tuple[str, str, int, int]]:
+    """(pool, field, stored, recomputed) for every pool whose used or reserved seconds
+    differ from its calls' free seconds and reservations."""
+    stored = {tuple(r[:4]): (r[4], r[5]) for r in sql(
+        "SELECT pool_kind, pool_id, month, call_type, used_s, reserved_s FROM plan_usage")}
+    recomputed = {tuple(r[:4]): (r[4], r[5]) for r in sql(
+        "SELECT p.pool_kind, p.pool_id, p.month, p.call_type, SUM(c.free_s), SUM(p.reserved_s) "
+        "FROM plan_call p JOIN call c ON c.id = p.call_id "
+        "GROUP BY p.pool_kind, p.pool_id, p.month, p.call_type")}
+    problems = []
+    for key in sorted(set(stored) | set(recomputed)):
+        pool = f"plan pool {key[0]} {key[1]} {key[2]} {key[3]}"
+        for index, field in enumerate(("used seconds", "reserved seconds")):
+            have, want = stored.get(key, (0, 0))[index], recomputed.get(key, (0, 0))[index]
+            if have != want:
+                problems.append((pool, field, have, want))
+    orphans = sql_one("SELECT COUNT(*) FROM call c WHERE c.free_s > 0 AND NOT EXISTS "
+                      "(SELECT 1 FROM plan_call p WHERE p.call_id = c.id)")[0]
+    if orphans:
+        problems.append(("plan pools", "free calls without a pool", orphans, 0))
+    held = sql_one("SELECT COUNT(*) FROM plan_call p JOIN call c ON c.id = p.call_id "
+                   "WHERE p.reserved_s > 0 AND c.status != 'in-progress'")[0]
+    if held:
+        problems.append(("plan pools", "free seconds held by ended calls", held, 0))
+    return problems
