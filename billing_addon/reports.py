@@ -344,6 +344,7 @@ class CallRow:
     status: str
     reason: str
     rate_snapshot: str
+    free_s: int = 0  # seconds paid by a calling plan
 
     @property
     def rate_label(self) -> str:
@@ -364,7 +365,7 @@ def rate_label(snapshot: str) -> str:
 
 
 _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answered_s, c.cost, "
-                "c.status, c.reason, c.rate_snapshot FROM call c "
+                "c.status, c.reason, c.rate_snapshot, c.free_s FROM call c "
                 "JOIN extension e ON e.id = c.extension_id WHERE ")
 
 

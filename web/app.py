@@ -36,6 +36,7 @@ from . import (
     billing_settings,
     call_log,
     extensions,
+    plans,
     rates,
     recharge_history,
     signin,
@@ -99,7 +100,7 @@ ROUTES: List[Route] = [
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
 PAGES = (signin, extensions, stays, rates, recharge_history, call_log, statistics,
-         billing_settings, account, admin)
+         billing_settings, account, admin, plans)
 
 
 def route_table() -> List[Route]:

@@ -11,7 +11,7 @@ import bottle
 from billing_addon import accounts, localefmt, lowbalance, money, reports, settings, stays
 from billing_addon.i18n import _
 
-from . import auth
+from . import auth, plans
 from .core import Route, WebCore, decoded
 
 
@@ -200,8 +200,11 @@ def edit_extension(ui: WebCore):
     form: Any = None
     if request.method == "POST":
         form = source
-        _count, errors = _edit([ext.number], source, bulk=False)
+        plan, errors = plans.extension_choice(source)  # checked before anything is saved
         if not errors:
+            _count, errors = _edit([ext.number], source, bulk=False)
+        if not errors:
+            plans.save_extension_choice(ext.number, plan)
             ui.flash(_("Extension {number} saved.").format(number=ext.number))
             bottle.redirect("/extensions")
     if form is None:
@@ -211,7 +214,8 @@ def edit_extension(ui: WebCore):
                 "low_threshold": _threshold_text(ext.number)}
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
                      title=_("Edit {number}").format(number=ext.number), ext=ext, errors=errors, form=form,
-                     default_threshold=settings.get("low_balance_threshold"))
+                     default_threshold=settings.get("low_balance_threshold"),
+                     plan_field=plans.extension_field(ext.id, form))
 
 
 def _threshold_text(number: str) -> str:

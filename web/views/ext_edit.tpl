@@ -44,6 +44,7 @@
     % include('field_error.tpl', name='payment_type')
     <span class="hint">{{_("Changing it resets Total Recharges. Postpaid extensions need enough credit to call.")}}</span>
   </div>
+  % include('ext_plan.tpl')
   <div class="buttons">
     <button type="submit" class="primary" id="save-ext">{{_("Save")}}</button>
     <a href="/extensions/recharge?n={{qs(ext.number)}}" class="button">{{_("Recharge")}}</a>
