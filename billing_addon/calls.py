@@ -162,7 +162,8 @@ def _insert_sql(columns: Tuple[str, ...]) -> str:
 
 _INSERT_CALL = _insert_sql(_CALL_COLUMNS)
 _INSERT_CALL_WITH_ID = _insert_sql(("id",) + _CALL_COLUMNS)
-_INSERT_SETTLED_CALL = _insert_sql(("id",) + _CALL_COLUMNS + ("answered_s", "dial_status", "cost"))
+_INSERT_SETTLED_CALL = _insert_sql(("id",) + _CALL_COLUMNS + ("answered_s", "dial_status", "cost",
+                                                                "free_s"))
 
 
 def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, status: str,
@@ -258,7 +259,7 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         call_id = _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
                                limit_ms, at + lifetime, expires_running=boottime.Running(
                                    running.boot, running.seconds + lifetime))
-        if pool is not None:
+        if pool is not None and free_reserve:
             plans.reserve(pool, call_id, free_reserve)
         sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
     threshold = (settings.threshold_units(conf["low_balance_threshold"])
@@ -358,6 +359,7 @@ class _Charge(NamedTuple):
     dial_status: str
     day: str
     flag: str = ""  # OVER_LIMIT or AFTER_RELEASE: its cost was not (all) reserved
+    free_s: int = 0  # seconds paid by a calling plan
 
 
 def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
@@ -413,7 +415,8 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
                             uniqueid, cost)
             charges.append(_Charge(uniqueid, call_id, ext_id, cost,
                                    reserved if status == "in-progress" else 0, new_status,
-                                   request.answered_s, request.dial_status[:20], day, flag))
+                                   request.answered_s, request.dial_status[:20], day, flag,
+                                   free_s))
             charged[uniqueid] = len(results)
             # its caller logs it: one line per call, or a summary for a CDR import
             results.append(Settlement(uniqueid, "charged", cost, new_status, over_limit))
@@ -513,7 +516,7 @@ class _LateCalls:
                 # status, reason (the flag, as the UPDATE sets it) and settled_utc
                 settled.append(row[:6] + (charge.status, charge.flag or row[7]) + row[8:14]
                                + (at,) + row[15:] + (charge.answered_s, charge.dial_status,
-                                                     charge.cost))
+                                                     charge.cost, charge.free_s))
             elif row[0] not in skip:
                 plain.append(row)
         sql_many(_INSERT_CALL_WITH_ID, plain)
@@ -564,10 +567,10 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
              "updated_utc = CASE WHEN ? > 0 THEN ? ELSE updated_utc END WHERE id = ?",
              [(cost, release, cost, at, ext_id)
               for ext_id, (cost, release) in changes.items() if cost or release])
-    sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, "
+    sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, free_s = ?, "
              "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
              "WHERE id = ?",
-             [(c.status, c.answered_s, c.dial_status, c.cost, at, c.flag, c.flag,
+             [(c.status, c.answered_s, c.dial_status, c.cost, c.free_s, at, c.flag, c.flag,
                c.call_id) for c in done if c.call_id not in inserted])
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
 
@@ -590,7 +593,6 @@ def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] 
         for call_id, ext_id, reserved in sql(_STALE, (at, running.boot, running.seconds)).fetchall():
             sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
             sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
-            plans.release([call_id])
             released += 1
     return released
 
@@ -607,5 +609,4 @@ def release(uniqueid: str) -> bool:
         call_id, ext_id, reserved = row
         sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
         sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
-        plans.release([call_id])
     return True

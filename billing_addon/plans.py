@@ -232,58 +232,48 @@ class Allowance(NamedTuple):
     left: int
 
 
-_POOL = ("SELECT e.plan_id, e.department_id, d.plan_id FROM extension e "
-         "LEFT JOIN department d ON d.id = e.department_id WHERE e.id = ?")
-_LEFT = ("SELECT a.free_s - COALESCE(u.used_s + u.reserved_s, 0) FROM plan_allowance a "
-         "LEFT JOIN plan_usage u ON u.pool_kind = ? AND u.pool_id = ? AND u.month = ? "
-         "AND u.call_type = a.call_type WHERE a.plan_id = ? AND a.call_type = ? AND a.free_s > 0")
+# the payer's pool (its own plan, else its department's) and what is left of it, in one
+# statement: a call of a payer without a plan finds no row
+_ALLOWANCE = (
+    "SELECT p.kind, p.pool_id, a.free_s - COALESCE((SELECT u.used_s + u.reserved_s "
+    "FROM plan_usage u WHERE u.pool_kind = p.kind AND u.pool_id = p.pool_id AND u.month = ? "
+    "AND u.call_type = a.call_type), 0) FROM (SELECT CASE WHEN e.plan_id IS NULL "
+    "THEN 'department' ELSE 'extension' END AS kind, CASE WHEN e.plan_id IS NULL "
+    "THEN e.department_id ELSE e.id END AS pool_id, COALESCE(e.plan_id, d.plan_id) AS plan_id "
+    "FROM extension e LEFT JOIN department d ON d.id = e.department_id WHERE e.id = ?) p "
+    "JOIN plan_allowance a ON a.plan_id = p.plan_id AND a.call_type = ? AND a.free_s > 0")
 
 
 def allowance(ext_id: int, call_type: str, local: dt.datetime) -> Optional[Allowance]:
     """The pool a call of ``ext_id`` started at ``local`` draws on, with what is left of
     it for ``call_type``; None when no plan gives that type free seconds."""
-    row = sql_one(_POOL, (ext_id,))
-    if row is None or (row[0] is None and row[2] is None):
-        return None
-    own, department, department_plan = row
-    kind, pool_id, plan_id = ((EXTENSION, ext_id, own) if own is not None
-                              else (DEPARTMENT, department, department_plan))
     month = month_of(local)
-    left = sql_one(_LEFT, (kind, pool_id, month, plan_id, call_type))
-    if left is None:
+    row = sql_one(_ALLOWANCE, (month, ext_id, call_type))
+    if row is None:
         return None
-    return Allowance(kind, pool_id, month, call_type, max(0, left[0]))
+    return Allowance(row[0], row[1], month, call_type, max(0, row[2]))
 
 
-_USE = ("INSERT INTO plan_usage (pool_kind, pool_id, month, call_type, used_s, reserved_s) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pool_kind, pool_id, month, call_type) DO UPDATE "
-        "SET used_s = used_s + excluded.used_s, reserved_s = reserved_s + excluded.reserved_s")
+# the triggers of migration 0012 move the pool's seconds (plan_usage) with these rows
+# and with the call's status and free_s
 _RECORD = ("INSERT INTO plan_call (call_id, pool_kind, pool_id, month, call_type, reserved_s) "
            "VALUES (?, ?, ?, ?, ?, ?)")
 
 
 def reserve(pool: Allowance, call_id: int, seconds: int) -> None:
-    """Record that the call draws on ``pool`` and holds ``seconds`` of it (authorize,
-    in its transaction)."""
+    """Record that the in-progress call draws on ``pool`` and holds ``seconds`` (> 0) of
+    it (authorize, in its transaction; a call that holds none records none).  The pool
+    gets them back when the call leaves 'in-progress' (settled, or released as stale: a
+    later settle uses what is left then)."""
     sql(_RECORD, (call_id, pool.pool_kind, pool.pool_id, pool.month, pool.call_type, seconds))
-    if seconds:
-        sql(_USE, (pool.pool_kind, pool.pool_id, pool.month, pool.call_type, 0, seconds))
-
-
-def release(call_ids: Iterable[int]) -> None:
-    """Give back the free seconds the calls held (their reservation was released as
-    stale, or never reached the PBX); a later settle uses what is left then."""
-    rows = sql_in("SELECT call_id, pool_kind, pool_id, month, call_type, reserved_s FROM plan_call "
-                  "WHERE reserved_s > 0 AND call_id IN ({})", list(call_ids))
-    sql_many(_USE, [(kind, pool_id, month, call_type, 0, -held)
-                    for _id, kind, pool_id, month, call_type, held in rows])
-    sql_many("UPDATE plan_call SET reserved_s = 0 WHERE call_id = ?", [(r[0],) for r in rows])
 
 
 class Settling:
     """The free seconds of the calls one ``settle_many`` charges: read once for the
-    batch, handed out call by call (``free_seconds``), written with the charges
-    (``write``)."""
+    batch, handed out call by call (``free_seconds``); the charges write them
+    (``call.free_s``), ``write`` records the pools of the calls authorize never saw.
+    Calls released as stale or never authorized draw on what the pool had left before
+    the batch (less what they drew): never more than one after the other would."""
 
     def __init__(self, call_ids: Sequence[int]):
         self._calls: Dict[int, list] = {
@@ -292,7 +282,6 @@ class Settling:
                 "WHERE call_id IN ({})", list(call_ids))}
         self._new: Dict[int, Allowance] = {}  # calls authorize never saw: their pool
         self._left: Dict[tuple, int] = {}  # pool, month, type -> left, as this batch draws
-        self._free: Dict[int, int] = {}  # call id -> its free seconds
         self._zone: Optional[ZoneInfo] = None
 
     def free_seconds(self, call_id: int, ext_id: int, status: str, call_type: str,
@@ -305,8 +294,9 @@ class Settling:
             pool = allowance(ext_id, call_type, dt.datetime.fromtimestamp(started, self._zone))
             if pool is None:
                 return 0
-            self._new[call_id] = pool
             free = self._draw(pool[:4], pool.left, answered_s)
+            if free:
+                self._new[call_id] = pool
         else:
             held = self._calls.get(call_id)
             if held is None:
@@ -314,13 +304,12 @@ class Settling:
             kind, pool_id, month, held_type, reserved = held
             if status == "in-progress":
                 free = min(answered_s, reserved)
-            else:  # released as stale: what is left of its pool now
+            else:  # released as stale: what is left of the pool it held seconds of
                 key = (kind, pool_id, month, held_type)
                 left = self._left.get(key)
                 if left is None:
                     left = _left_now(key, ext_id)
                 free = self._draw(key, left, answered_s)
-        self._free[call_id] = free
         return free
 
     def _draw(self, key: tuple, left: int, answered_s: int) -> int:
@@ -330,39 +319,17 @@ class Settling:
         return free
 
     def write(self, charged: Iterable[int]) -> None:
-        """Move the pools' seconds for the calls charged (ids), in the charging
-        transaction: reserved seconds released, free seconds used, ``call.free_s``."""
-        usage, records, settled, free_s = [], [], [], []
-        for call_id in charged:
-            free = self._free.get(call_id, 0)
-            new = self._new.get(call_id)
-            if new is not None:
-                records.append((call_id, *new[:4], 0))
-                usage.append((*new[:4], free, 0))
-            elif call_id in self._calls:
-                kind, pool_id, month, call_type, reserved = self._calls[call_id]
-                usage.append((kind, pool_id, month, call_type, free, -reserved))
-                if reserved:
-                    settled.append((call_id,))
-            if free:
-                free_s.append((free, call_id))
-        sql_many(_RECORD, records)
-        sql_many(_USE, [u for u in usage if u[4] or u[5]])
-        sql_many("UPDATE plan_call SET reserved_s = 0 WHERE call_id = ?", settled)
-        sql_many("UPDATE call SET free_s = ? WHERE id = ?", free_s)
+        """Record the pools of the calls authorize never saw among those charged (ids),
+        once their rows are in: the trigger counts their free seconds as used."""
+        sql_many(_RECORD, [(call_id, *self._new[call_id][:4], 0)
+                           for call_id in charged if call_id in self._new])
 
 
 def _left_now(key: tuple, ext_id: int) -> int:
-    """What is left now in a pool (the plan that applies to the payer now)."""
+    """What is left now in a pool, when it is still the payer's pool."""
     kind, pool_id, month, call_type = key
-    row = sql_one(_POOL, (ext_id,))
-    plan_id = None
-    if row is not None:
-        plan_id = row[0] if kind == EXTENSION else row[2] if row[1] == pool_id else None
-    if plan_id is None:
-        return 0
-    left = sql_one(_LEFT, (kind, pool_id, month, plan_id, call_type))
-    return max(0, left[0]) if left else 0
+    row = sql_one(_ALLOWANCE, (month, ext_id, call_type))
+    return max(0, row[2]) if row is not None and (row[0], row[1]) == (kind, pool_id) else 0
 
 
 # --- pages and checks -------------------------------------------------------------
@@ -411,7 +378,8 @@ def verify() -> List[Tuple[str, str, int, int]]:
     stored = {tuple(r[:4]): (r[4], r[5]) for r in sql(
         "SELECT pool_kind, pool_id, month, call_type, used_s, reserved_s FROM plan_usage")}
     recomputed = {tuple(r[:4]): (r[4], r[5]) for r in sql(
-        "SELECT p.pool_kind, p.pool_id, p.month, p.call_type, SUM(c.free_s), SUM(p.reserved_s) "
+        "SELECT p.pool_kind, p.pool_id, p.month, p.call_type, SUM(c.free_s), "
+        "SUM(CASE WHEN c.status = 'in-progress' THEN p.reserved_s ELSE 0 END) "
         "FROM plan_call p JOIN call c ON c.id = p.call_id "
         "GROUP BY p.pool_kind, p.pool_id, p.month, p.call_type")}
     problems = []
@@ -425,8 +393,4 @@ def verify() -> List[Tuple[str, str, int, int]]:
                       "(SELECT 1 FROM plan_call p WHERE p.call_id = c.id)")[0]
     if orphans:
         problems.append(("plan pools", "free calls without a pool", orphans, 0))
-    held = sql_one("SELECT COUNT(*) FROM plan_call p JOIN call c ON c.id = p.call_id "
-                   "WHERE p.reserved_s > 0 AND c.status != 'in-progress'")[0]
-    if held:
-        problems.append(("plan pools", "free seconds held by ended calls", held, 0))
     return problems

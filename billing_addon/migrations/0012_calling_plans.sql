@@ -31,10 +31,11 @@ CREATE TABLE plan_usage (
     used_s      INTEGER NOT NULL DEFAULT 0,
     reserved_s  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (pool_kind, pool_id, month, call_type)
-);
+) WITHOUT ROWID;
 
--- Which pool and month a call draws on, and the free seconds it holds reserved while in
--- progress (0 once settled or released); its used seconds are call.free_s.
+-- Which pool and month a call draws on, and the free seconds authorize reserved for it
+-- (held from the pool while the call is 'in-progress'); its used seconds are call.free_s.
+-- Only calls that got free seconds (or hold some) have a row.
 CREATE TABLE plan_call (
     call_id     INTEGER PRIMARY KEY REFERENCES call (id),
     pool_kind   TEXT NOT NULL,
@@ -43,4 +44,28 @@ CREATE TABLE plan_call (
     call_type   TEXT NOT NULL,
     reserved_s  INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX plan_call_pool ON plan_call (pool_kind, pool_id, month);
+
+-- The pools follow their calls by triggers, in the statement that changes the call (so
+-- exactly once with its charge, whichever code settles or releases it):
+-- a call recorded on a pool holds its reserved seconds (and, settled already: a call
+-- authorize never saw, its free seconds are used);
+CREATE TRIGGER plan_call_recorded AFTER INSERT ON plan_call BEGIN
+    INSERT INTO plan_usage (pool_kind, pool_id, month, call_type, used_s, reserved_s)
+    VALUES (NEW.pool_kind, NEW.pool_id, NEW.month, NEW.call_type,
+            (SELECT free_s FROM call WHERE id = NEW.call_id), NEW.reserved_s)
+    ON CONFLICT (pool_kind, pool_id, month, call_type) DO UPDATE SET
+        used_s = used_s + excluded.used_s, reserved_s = reserved_s + excluded.reserved_s;
+END;
+
+-- a call that leaves 'in-progress' (settled, or released as stale) gives its held seconds
+-- back, and the free seconds set when it is charged are used (one UPDATE for both).
+CREATE TRIGGER plan_call_changed AFTER UPDATE OF status, free_s ON call
+WHEN NEW.free_s != OLD.free_s OR (OLD.status = 'in-progress' AND NEW.status != 'in-progress')
+BEGIN
+    UPDATE plan_usage SET used_s = used_s + NEW.free_s - OLD.free_s,
+        reserved_s = reserved_s - CASE WHEN OLD.status = 'in-progress'
+            AND NEW.status != 'in-progress' THEN (SELECT reserved_s FROM plan_call
+            WHERE call_id = NEW.id) ELSE 0 END
+    WHERE (pool_kind, pool_id, month, call_type) = (SELECT pool_kind, pool_id, month, call_type
+        FROM plan_call WHERE call_id = NEW.id);
+END;
