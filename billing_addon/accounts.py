@@ -212,6 +212,13 @@ class Mismatch:
         return f"extension {self.number}: {self.field} is {self.stored}, ledger says {self.recomputed}"
 
 
+class PoolMismatch(Mismatch):
+    """A calling plan's pool whose seconds differ from its calls' (plans.verify)."""
+
+    def __str__(self) -> str:
+        return f"{self.number}: {self.field} is {self.stored}, its calls say {self.recomputed}"
+
+
 def verify() -> List[Mismatch]:
     """Recompute balances, total recharges and reservations from their history, and
     the calling plans' pools from their calls."""
@@ -249,5 +256,5 @@ def verify() -> List[Mismatch]:
                .group_by(Ledger.call).having(pw.fn.COUNT(Ledger.id) > 1).count())
     if doubles:
         problems.append(Mismatch("*", "calls charged twice", doubles, 0))
-    problems += [Mismatch(*problem) for problem in plans.verify()]  # free seconds of plans
+    problems += [PoolMismatch(*problem) for problem in plans.verify()]  # calling plans
     return problems

@@ -249,7 +249,7 @@ def test_verify_finds_a_pool_that_does_not_add_up(planned):
     calls.settle("u1", 100)
     store.sql("UPDATE plan_usage SET used_s = 99")
     assert [str(p) for p in accounts.verify()] == [
-        "extension plan pool extension 1 2026-11 national: used seconds is 99, ledger says 100"]
+        "plan pool extension 1 2026-11 national: used seconds is 99, its calls say 100"]
 
 
 def test_twenty_threads_never_overspend_money_or_allowance(planned):
