@@ -247,11 +247,15 @@ _ALLOWANCE = (
 def allowance(ext_id: int, call_type: str, local: dt.datetime) -> Optional[Allowance]:
     """The pool a call of ``ext_id`` started at ``local`` draws on, with what is left of
     it for ``call_type``; None when no plan gives that type free seconds."""
-    month = month_of(local)
+    pool = _pool(ext_id, call_type, month_of(local))
+    return None if pool is None else pool._replace(left=max(0, pool.left))
+
+
+def _pool(ext_id: int, call_type: str, month: str) -> Optional[Allowance]:
+    """As ``allowance``, but ``left`` may be below 0 (a plan's minutes were lowered
+    below what its pool used this month)."""
     row = sql_one(_ALLOWANCE, (month, ext_id, call_type))
-    if row is None:
-        return None
-    return Allowance(row[0], row[1], month, call_type, max(0, row[2]))
+    return None if row is None else Allowance(row[0], row[1], month, call_type, row[2])
 
 
 # the triggers of migration 0012 move the pool's seconds (plan_usage) with these rows
@@ -272,8 +276,9 @@ class Settling:
     """The free seconds of the calls one ``settle_many`` charges: read once for the
     batch, handed out call by call (``free_seconds``); the charges write them
     (``call.free_s``), ``write`` records the pools of the calls authorize never saw.
-    Calls released as stale or never authorized draw on what the pool had left before
-    the batch (less what they drew): never more than one after the other would."""
+    Calls released as stale or never authorized draw on what the pool has left at their
+    turn: what it had before the batch, less what the batch drew, plus what the calls
+    settled before them in the batch held and did not use (as one after the other)."""
 
     def __init__(self, call_ids: Sequence[int]):
         self._calls: Dict[int, list] = {
@@ -282,6 +287,7 @@ class Settling:
                 "WHERE call_id IN ({})", list(call_ids))}
         self._new: Dict[int, Allowance] = {}  # calls authorize never saw: their pool
         self._left: Dict[tuple, int] = {}  # pool, month, type -> left, as this batch draws
+        self._back: Dict[tuple, int] = {}  # held and not used by calls settled in the batch
         self._zone: Optional[ZoneInfo] = None
 
     def free_seconds(self, call_id: int, ext_id: int, status: str, call_type: str,
@@ -291,10 +297,10 @@ class Settling:
         if started is not None:
             if self._zone is None:
                 self._zone = ZoneInfo(settings.get("timezone"))
-            pool = allowance(ext_id, call_type, dt.datetime.fromtimestamp(started, self._zone))
+            pool = _pool(ext_id, call_type, month_of(dt.datetime.fromtimestamp(started, self._zone)))
             if pool is None:
                 return 0
-            free = self._draw(pool[:4], pool.left, answered_s)
+            free = self._draw(tuple(pool[:4]), pool.left, answered_s)
             if free:
                 self._new[call_id] = pool
         else:
@@ -302,19 +308,27 @@ class Settling:
             if held is None:
                 return 0
             kind, pool_id, month, held_type, reserved = held
+            key = (kind, pool_id, month, held_type)
             if status == "in-progress":
                 free = min(answered_s, reserved)
+                if key in self._left:
+                    self._left[key] += reserved - free
+                else:
+                    self._back[key] = self._back.get(key, 0) + reserved - free
             else:  # released as stale: what is left of the pool it held seconds of
-                key = (kind, pool_id, month, held_type)
                 left = self._left.get(key)
-                if left is None:
-                    left = _left_now(key, ext_id)
-                free = self._draw(key, left, answered_s)
+                free = self._draw(key, _left_now(key, ext_id) if left is None else left,
+                                  answered_s)
         return free
 
     def _draw(self, key: tuple, left: int, answered_s: int) -> int:
-        left = self._left.get(key, left)
-        free = min(answered_s, left)
+        """Draw from ``left`` (read from the database: before this batch), or from what
+        this batch left of the pool when it drew on it already."""
+        if key in self._left:
+            left = self._left[key]
+        else:
+            left += self._back.pop(key, 0)
+        free = min(answered_s, max(0, left))
         self._left[key] = left - free
         return free
 
@@ -326,10 +340,10 @@ class Settling:
 
 
 def _left_now(key: tuple, ext_id: int) -> int:
-    """What is left now in a pool, when it is still the payer's pool."""
+    """What is left now in a pool (may be below 0), when it is still the payer's pool."""
     kind, pool_id, month, call_type = key
-    row = sql_one(_ALLOWANCE, (month, ext_id, call_type))
-    return max(0, row[2]) if row is not None and (row[0], row[1]) == (kind, pool_id) else 0
+    pool = _pool(ext_id, call_type, month)
+    return pool.left if pool is not None and pool[:2] == (kind, pool_id) else 0
 
 
 # --- pages and checks -------------------------------------------------------------

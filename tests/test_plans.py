@@ -407,3 +407,69 @@ def test_a_call_holds_no_more_free_seconds_than_its_limit_needs(planned):
     assert usage_row("extension", ext().id) == (0, 601)  # the rest stays for other calls
     assert calls.authorize("1001", "912345", T0, "u2").reserved == 0
     assert usage_row("extension", ext().id) == (0, 1202)
+
+
+# --- settle_many: the same free seconds as settle, call after call -------------------
+
+_HELD = ["held.1", "held.2", "held.3", "stale.1", "paid.1"]
+_LATE = ["late.1", "late.2"]
+
+
+def _plan_history():
+    """Calls of one pool in every state: holding free seconds, released as stale, and
+    one that held none (the allowance was gone)."""
+    settings.put("max_call_seconds", "100")  # each call holds at most 101 free seconds
+    make_extension("1001", balance="5")
+    make_extension("1002", balance="5")
+    make_rate("9", "0", rate="0.10", unit="60")
+    set_type("national")
+    plans.assign(plans.create("Shared", plans.parse_allowance({"national": "6"})),
+                 department_ids=[department("Sales", "1001", "1002")])
+    calls.authorize("1001", "91", T0 - 10_000, "stale.1",
+                    running=boottime.Running("an-earlier-boot", 5.0))
+    calls.release_stale(T0)
+    calls.authorize("1001", "92", T0, "held.1")
+    calls.authorize("1002", "93", T0, "held.2")
+    calls.authorize("1001", "94", T0, "held.3")
+    calls.authorize("1002", "95", T0, "paid.1")  # 360 s: 3 x 101 held, 57 left
+    calls.authorize("1002", "96", T0, "paid.2")
+    calls.authorize("1002", "97", T0, "paid.3")
+
+
+def _plan_state():
+    rows = lambda q: [tuple(r) for r in store.sql(q).fetchall()]  # noqa: E731
+    return {"calls": rows("SELECT uniqueid, status, answered_s, cost, free_s FROM call "
+                          "ORDER BY uniqueid"),
+            "usage": rows("SELECT * FROM plan_usage ORDER BY 1, 2, 3, 4"),
+            "extensions": rows("SELECT number, balance, reserved FROM extension ORDER BY number")}
+
+
+_plan_request = st.builds(
+    calls.SettleRequest,
+    uniqueid=st.sampled_from(_HELD + _LATE),
+    answered_s=st.sampled_from([0, 30, 101, 200]),
+    number=st.sampled_from([None, "1001", "1002"]),
+    dialed=st.just("912"),
+    started=st.just(T0 + 5),
+    source=st.just("cdr"),
+)
+
+
+@given(st.lists(_plan_request, max_size=8))
+@hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_settle_many_draws_free_seconds_as_one_after_the_other(requests):
+    with tempfile.TemporaryDirectory() as folder:
+        store.init_db(f"{folder}/one.db")
+        _plan_history()
+        one_by_one = [calls.settle(q.uniqueid, q.answered_s, q.dial_status, T0 + 100,
+                                   number=q.number, dialed=q.dialed, started=q.started,
+                                   source=q.source) for q in requests]
+        expected = _plan_state()
+        assert accounts.verify() == []
+        store.init_db(f"{folder}/many.db")
+        _plan_history()
+        assert calls.settle_many(requests, T0 + 100) == one_by_one
+        assert _plan_state() == expected
+        assert accounts.verify() == []
+        _check_oracle()
+        store.close_db()
