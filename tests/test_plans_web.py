@@ -127,3 +127,28 @@ def test_call_log_and_exports_show_the_free_time_and_the_plan_page_its_use(billi
     assert '<td class="num used" data-label="Used">0:02:00</td>' in usage
     assert f"Use in {plans.current_month()}" in usage
     settings.put("timezone", "UTC")
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "es"])
+def test_the_plan_pages_speak_the_users_language(billing, monkeypatch, locale):  # noqa: F811
+    """Every text of plans.po that differs from English is shown translated, none in
+    English, on the plan pages and the extension edit page's field."""
+    import html
+
+    from babel.messages.pofile import read_po
+    from billing_addon.web.core import WebCore
+
+    plan_id = plans.create("Basic", {"local": 60})
+    plans.assign(plan_id, ["1001"])
+    Department.create(name="Sales", created_utc=T0, updated_utc=T0)
+    monkeypatch.setattr(WebCore, "request_locale", lambda self: locale)
+    pages = " ".join(html.unescape(billing.get(path).text) for path in (
+        "/plans", "/plans/add", f"/plans/{plan_id}", "/plans/assign", "/extensions/edit?n=1001"))
+    with open(f"billing_addon/locale/{locale}/plans.po", "rb") as po:
+        catalog = [m for m in read_po(po, locale=locale) if m.id and isinstance(m.id, str)]
+    shown = ["Calling Plans", "Add", "Assign", "Assigned to", "Departments", "Own plan",
+             "No plan of its own", "Calling plan", "Left", "In calls now"]
+    for message in catalog:
+        if message.id in shown:
+            assert message.string in pages, message.id
+            assert f">{message.id}<" not in pages, message.id
