@@ -188,6 +188,14 @@ def test_stale_release_gives_the_free_seconds_back(planned):
     assert accounts.verify() == []
 
 
+def test_a_release_when_the_answer_never_reached_the_pbx_gives_the_seconds_back(planned):
+    calls.authorize("1001", "912345", T0, "lost")
+    assert usage_row("extension", ext().id) == (0, 300)
+    assert calls.release("lost")
+    assert usage_row("extension", ext().id) == (0, 0)
+    assert accounts.verify() == []
+
+
 def test_a_call_authorize_never_saw_uses_what_is_left_at_settle(planned):
     calls.settle("cdr1", 250, number="1001", dialed="912345", started=T0, source="cdr")
     calls.settle("cdr2", 120, number="1001", dialed="912345", started=T0 + 300, source="cdr")

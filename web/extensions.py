@@ -204,8 +204,9 @@ def edit_extension(ui: WebCore):
         if not errors:
             _count, errors = _edit([ext.number], source, bulk=False)
         if not errors:
-            plans.save_extension_choice(ext.number, plan)
-            ui.flash(_("Extension {number} saved.").format(number=ext.number))
+            refused = plans.save_extension_choice(ext.number, plan)
+            ui.flash(refused or _("Extension {number} saved.").format(number=ext.number),
+                     "error" if refused else "ok")
             bottle.redirect("/extensions")
     if form is None:
         form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",

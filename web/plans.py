@@ -126,9 +126,15 @@ def extension_choice(source) -> Tuple[Any, Dict[str, str]]:
     return (..., {"plan": error}) if error else (plan_id, {})
 
 
-def save_extension_choice(number: str, choice: Any) -> None:
+def save_extension_choice(number: str, choice: Any) -> str:
+    """Give the extension the plan checked by ``extension_choice``; '' or why not (the
+    plan was deleted meanwhile)."""
     if choice is not ...:
-        plans.assign(choice, [number])
+        try:
+            plans.assign(choice, [number])
+        except plans.PlanError as exc:
+            return str(exc)
+    return ""
 
 
 def extension_field(ext_id: int, form) -> Dict[str, Any]:
