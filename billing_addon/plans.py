@@ -17,8 +17,9 @@ the functions here, in their transactions):
   call sees only what the first left) and money only for the rest.
 * settle: ``free_s = min(answered_s, free seconds reserved)``; the call is charged
   ``rating.cost(rate, answered_s - free_s)`` (0 when nothing is left); the pool's
-  reserved seconds become used seconds, in the transaction that charges the call, so
-  exactly once with its charge.
+  reserved seconds become used seconds in the statement that charges the call (the
+  triggers of migration 0012 follow the call's status and ``free_s``), so exactly once
+  with its charge, whichever path settles or releases it.
 * a call that authorize never saw (the CDR path), or whose reservation was released as
   stale, uses the free seconds left when it is settled.
 * ``verify``: every pool's used seconds are the sum of its calls' ``free_s``, its

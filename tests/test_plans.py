@@ -55,6 +55,12 @@ def planned(db_path):
     return plan_id
 
 
+def test_doctests():
+    import doctest
+
+    assert doctest.testmod(plans).failed == 0
+
+
 # --- plans and their bad input ------------------------------------------------------
 
 
