@@ -7,13 +7,14 @@
 <div class="table-wrap">
 <table class="list stack" id="call-table">
   <thead><tr><th>{{_("Start Time")}}</th><th>{{_("Extension")}}</th><th>{{_("User Name")}}</th><th>{{_("Dialed Number")}}</th>
-    <th class="num">{{_("Duration")}}</th><th class="num">{{_("Free")}}</th><th>{{_("Rate")}}</th><th class="num">{{_("Cost")}}</th><th>{{_("Status")}}</th></tr></thead>
+    <th class="num">{{_("Duration")}}</th><th>{{_("Rate")}}</th><th class="num">{{_("Cost")}}</th><th>{{_("Status")}}</th><th class="num">{{_("Free")}}</th></tr></thead>
   <tbody>
   % for c in page.rows:
   <tr data-call="{{c.id}}"><td data-label="{{_("Start Time")}}">{{when(c.started_utc)}}</td><td class="mono" data-label="{{_("Extension")}}">{{c.number}}</td><td class="name" data-label="{{_("User Name")}}">{{c.name}}</td>
-      <td class="mono" data-label="{{_("Dialed Number")}}">{{c.dialed}}</td><td class="num" data-label="{{_("Duration")}}">{{dur(c.answered_s)}}</td><td class="num free" data-label="{{_("Free")}}">{{dur(c.free_s) if c.free_s else ''}}</td><td data-label="{{_("Rate")}}">{{c.rate_label}}</td>
+      <td class="mono" data-label="{{_("Dialed Number")}}">{{c.dialed}}</td><td class="num" data-label="{{_("Duration")}}">{{dur(c.answered_s)}}</td><td data-label="{{_("Rate")}}">{{c.rate_label}}</td>
       <td class="num cost" data-label="{{_("Cost")}}">{{fmt(c.cost)}}</td>
-      <td data-label="{{_("Status")}}"><span class="badge status-{{c.status}}">{{_(c.status)}}</span>{{(' ' + _(c.reason)) if c.reason and c.status != 'unrated' else ''}}</td></tr>
+      <td data-label="{{_("Status")}}"><span class="badge status-{{c.status}}">{{_(c.status)}}</span>{{(' ' + _(c.reason)) if c.reason and c.status != 'unrated' else ''}}</td>
+      <td class="num free" data-label="{{_("Free")}}">{{dur(c.free_s) if c.free_s else ''}}</td></tr>
   % end
   </tbody>
 </table>
