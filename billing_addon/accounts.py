@@ -12,7 +12,7 @@ from typing import Iterable, List, Optional, Sequence, Union
 
 import peewee as pw
 
-from . import money
+from . import money, plans
 from .digits import first_foreign_digit
 from .errors import Refusal
 from .i18n import _
@@ -219,8 +219,16 @@ class Mismatch:
         return f"extension {self.number}: {self.field} is {self.stored}, ledger says {self.recomputed}"
 
 
+class PoolMismatch(Mismatch):
+    """A calling plan's pool whose seconds differ from its calls' (plans.verify)."""
+
+    def __str__(self) -> str:
+        return f"{self.number}: {self.field} is {self.stored}, its calls say {self.recomputed}"
+
+
 def verify() -> List[Mismatch]:
-    """Recompute balances, total recharges and reservations from their history."""
+    """Recompute balances, total recharges and reservations from their history, and
+    the calling plans' pools from their calls."""
     sums = dict(
         Ledger.select(Ledger.extension, pw.fn.SUM(Ledger.amount)).group_by(Ledger.extension).tuples()
     )
@@ -255,4 +263,5 @@ def verify() -> List[Mismatch]:
                .group_by(Ledger.call).having(pw.fn.COUNT(Ledger.id) > 1).count())
     if doubles:
         problems.append(Mismatch("*", "calls charged twice", doubles, 0))
+    problems += [PoolMismatch(*problem) for problem in plans.verify()]  # calling plans
     return problems

@@ -44,7 +44,19 @@ from dataclasses import dataclass
 from typing import AbstractSet, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from zoneinfo import ZoneInfo
 
-from . import accounts, barring, boottime, call_type_stats, money, pins, rates, rating, settings, store
+from . import (
+    accounts,
+    barring,
+    boottime,
+    call_type_stats,
+    money,
+    pins,
+    plans,
+    rates,
+    rating,
+    settings,
+    store,
+)
 from .errors import Refusal
 from .store import Call, money_txn, now_utc, reservation_txn, sql, sql_in, sql_many, sql_one
 
@@ -174,7 +186,8 @@ def _insert_sql(columns: Tuple[str, ...]) -> str:
 _INSERT_CALL = _insert_sql(_CALL_COLUMNS)
 _INSERT_ACCOUNT_CALL = _insert_sql(_CALL_COLUMNS + ("phone_id",))
 _INSERT_CALL_WITH_ID = _insert_sql(("id",) + _CALL_COLUMNS)
-_INSERT_SETTLED_CALL = _insert_sql(("id",) + _CALL_COLUMNS + ("answered_s", "dial_status", "cost"))
+_INSERT_SETTLED_CALL = _insert_sql(("id",) + _CALL_COLUMNS + ("answered_s", "dial_status", "cost",
+                                                                "free_s"))
 
 
 def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, status: str,
@@ -280,6 +293,9 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
             return deny(barring.BARRED, rate)  # nothing reserved, as for every denial
         available = ext.balance + ext.credit - ext.reserved
         affordable = rating.max_duration(rate, available)
+        pool = plans.allowance(ext.id, rate.call_type, local)  # free seconds come first
+        if pool is not None and affordable is not None:
+            affordable += pool.left
         if affordable is not None and affordable < 2:
             # a call needs its first second plus the second Asterisk may round up
             return deny(NO_FUNDS, rate)
@@ -288,16 +304,19 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
             limit_s = cap
         else:
             limit_s = affordable - 1
-        reserve = min(max(available, 0), rating.cost(rate, limit_s + 1))
+        free_reserve = min(pool.left, limit_s + 1) if pool is not None else 0
+        reserve = min(max(available, 0), rating.cost(rate, limit_s + 1 - free_reserve))
         limit_ms = limit_s * 1000
         warn_s = int(conf["warn_seconds"])
         warn_ms = min(warn_s * 1000, limit_ms // 2) if warn_s and limit_ms >= 2000 else None
         lifetime = (int(conf["ring_allowance_seconds"]) + limit_s
                     + int(conf["stale_grace_seconds"]))
         running = running or boottime.now()
-        _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
-                     limit_ms, at + lifetime, expires_running=boottime.Running(
-                         running.boot, running.seconds + lifetime), phone_id=phone_id)
+        call_id = _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
+                               limit_ms, at + lifetime, expires_running=boottime.Running(
+                                   running.boot, running.seconds + lifetime), phone_id=phone_id)
+        if pool is not None and free_reserve:
+            plans.reserve(pool, call_id, free_reserve)
         sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
     threshold = (settings.threshold_units(conf["low_balance_threshold"])
                  if ext.low_threshold is None else ext.low_threshold)
@@ -419,6 +438,7 @@ class _Charge(NamedTuple):
     day: str
     flag: str = ""  # OVER_LIMIT or AFTER_RELEASE: its cost was not (all) reserved
     call_type: str = ""  # its rate's (calltypes.py), '' when unrated
+    free_s: int = 0  # seconds paid by a calling plan
 
 
 def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
@@ -435,6 +455,7 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             "cost, local_day FROM call WHERE uniqueid IN ({})",
             list({(q.uniqueid or "").strip() for q in requests}))}
         late = _LateCalls(requests, known)
+        free = plans.Settling([row[0] for row in known.values()])
         charges: List[_Charge] = []
         charged: Dict[str, int] = {}  # uniqueid -> its index in results
         for request in requests:
@@ -461,7 +482,9 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
                 results.append(Settlement(uniqueid, "duplicate", first.cost, first.status))
                 continue
             rate = _from_snapshot(snapshot)
-            cost = rating.cost(rate, request.answered_s) if rate else 0
+            free_s = free.free_seconds(call_id, ext_id, status, rate.call_type, request.answered_s,
+                                       request.started if late.saw(uniqueid) else None) if rate else 0
+            cost = rating.cost(rate, request.answered_s - free_s) if rate else 0
             new_status = "unrated" if status == "unrated" else "charged"
             over_limit = status == "in-progress" and cost > reserved and not late.saw(uniqueid)
             flag = OVER_LIMIT if over_limit else ""
@@ -472,7 +495,7 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             charges.append(_Charge(uniqueid, call_id, ext_id, cost,
                                    reserved if status == "in-progress" else 0, new_status,
                                    request.answered_s, request.dial_status[:20], day, flag,
-                                   rate.call_type if rate else ""))
+                                   rate.call_type if rate else "", free_s))
             charged[uniqueid] = len(results)
             # its caller logs it: one line per call, or a summary for a CDR import
             results.append(Settlement(uniqueid, "charged", cost, new_status, over_limit))
@@ -481,6 +504,7 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             results[charged[charge.uniqueid]] = error
         inserted = late.insert({charge.call_id for charge, _ in refused}, done, at)
         _write_charges(done, ledger, at, inserted)
+        free.write(c.call_id for c in done)
     return results
 
 
@@ -575,7 +599,7 @@ class _LateCalls:
                 # status, reason (the flag, as the UPDATE sets it) and settled_utc
                 settled.append(row[:6] + (charge.status, charge.flag or row[7]) + row[8:14]
                                + (at,) + row[15:] + (charge.answered_s, charge.dial_status,
-                                                     charge.cost))
+                                                     charge.cost, charge.free_s))
             elif row[0] not in skip:
                 plain.append(row)
         sql_many(_INSERT_CALL_WITH_ID, plain)
@@ -626,10 +650,10 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
              "updated_utc = CASE WHEN ? > 0 THEN ? ELSE updated_utc END WHERE id = ?",
              [(cost, release, cost, at, ext_id)
               for ext_id, (cost, release) in changes.items() if cost or release])
-    sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, "
+    sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, free_s = ?, "
              "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
              "WHERE id = ?",
-             [(c.status, c.answered_s, c.dial_status, c.cost, at, c.flag, c.flag,
+             [(c.status, c.answered_s, c.dial_status, c.cost, c.free_s, at, c.flag, c.flag,
                c.call_id) for c in done if c.call_id not in inserted])
     sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
     call_type_stats.count(done)

@@ -380,6 +380,7 @@ class CallRow:
     rate_snapshot: str
     phone: str = ""  # an account's call: the extension it was made from
     call_type: str = ""  # its rate's (calltypes.py), '' when no rate matched
+    free_s: int = 0  # seconds paid by a calling plan
 
     @property
     def rate_label(self) -> str:
@@ -400,8 +401,8 @@ def rate_label(snapshot: str) -> str:
 
 
 _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answered_s, c.cost, "
-                "c.status, c.reason, c.rate_snapshot, COALESCE(p.number, ''), c.call_type "
-                "FROM call c JOIN extension e ON e.id = c.extension_id "
+                "c.status, c.reason, c.rate_snapshot, COALESCE(p.number, ''), c.call_type, "
+                "c.free_s FROM call c JOIN extension e ON e.id = c.extension_id "
                 "LEFT JOIN extension p ON p.id = c.phone_id WHERE ")
 
 

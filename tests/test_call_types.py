@@ -308,7 +308,7 @@ def test_the_call_log_page_and_its_export_carry_the_type(billing):  # noqa: F811
     assert "export.csv?from=&amp;to=&amp;q=&amp;dept=&amp;type=mobile" in page
     exported = billing.get("/calls/export.csv?type=local", check=200).text.lstrip("\ufeff")
     rows = list(csv.reader(io.StringIO(exported)))
-    assert rows[0][-1] == "Call Type" and [r[-1] for r in rows[1:]] == ["local"]
+    assert rows[0][-2] == "Call Type" and [r[-2] for r in rows[1:]] == ["local"]
     assert "unknown call type 'x'" in html.unescape(billing.get("/calls?type=x", check=400).text)
     billing.get("/calls/export.csv?type=x", check=400)
 

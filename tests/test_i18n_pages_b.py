@@ -267,7 +267,7 @@ def test_the_english_pages_keep_their_texts(billing):
 
 
 CALL_LOG_ZH = ["开始时间 (UTC)", "分机", "用户名", "被叫号码", "时长（秒）", "费率", "费用（USD）", "状态",
-               "呼叫类型"]
+               "呼叫类型", "免费（秒）"]
 
 
 def test_a_call_log_export_in_chinese_has_chinese_headers_and_machine_values(
@@ -277,7 +277,7 @@ def test_a_call_log_export_in_chinese_has_chinese_headers_and_machine_values(
     lines = list(csv.reader(io.StringIO(billing.get("/calls/export.csv", check=200).text.lstrip("\ufeff"))))
     assert lines[0] == CALL_LOG_ZH
     # numbers and codes as in English
-    assert lines[1][4:] == ["61", "City", "0.10", "charged (not-authorized)", "other"]
+    assert lines[1][4:] == ["61", "City", "0.10", "charged (not-authorized)", "other", "0"]
     path = tmp_path / "calls.xlsx"
     path.write_bytes(billing.download_xlsx("/calls/export.xlsx").body)
     book = libreoffice_reads(path, tmp_path)

@@ -40,6 +40,7 @@ from . import (
     departments,
     extensions,
     pin_accounts,
+    plans,
     rates,
     recharge_history,
     signin,
@@ -104,7 +105,7 @@ ROUTES: List[Route] = [
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
 PAGES = (signin, extensions, stays, pin_accounts, rates, call_barring, recharge_history, call_log,
-         statistics, statistics_export, departments, billing_settings, account, admin)
+         statistics, statistics_export, departments, billing_settings, account, admin, plans)
 
 
 def route_table() -> List[Route]:

@@ -47,15 +47,16 @@ def calls_export(ui: WebCore, kind: str):
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Start Time"), zone), _("Extension"), _("User Name"),
                _("Dialed Number"), _("Duration (s)"), _("Rate"),
-               _("Cost ({currency})").format(currency=currency), _("Status"), _("Call Type")]
+               _("Cost ({currency})").format(currency=currency), _("Status"), _("Call Type"),
+               _("Free (s)")]
     # the type as its code (local, mobile...), like the status: machine-readable
     rows = ((local_time(c.started_utc, zone), c.number, c.name, c.dialed,
              c.answered_s if c.answered_s is not None else "", c.rate_label, c.cost,
-             c.status + (f" ({c.reason})" if c.reason else ""), c.call_type)
+             c.status + (f" ({c.reason})" if c.reason else ""), c.call_type, c.free_s)
             for c in reports.iter_calls(start, end, keyword, departments=departments,
-                                           call_type=call_type))
+                                        call_type=call_type))
     return export(ui, kind, "call-log", _("Call Log"), headers, rows, money_columns=(6,),
-                  text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20, 14))
+                  text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20, 14, 10))
 
 
 ROUTES: List[Route] = [

@@ -21,7 +21,7 @@ from billing_addon import (
 )
 from billing_addon.i18n import _
 
-from . import auth, call_barring, roles
+from . import auth, call_barring, plans, roles
 from .core import Route, WebCore, decoded
 
 
@@ -261,9 +261,13 @@ def edit_extension(ui: WebCore):
     form: Any = None
     if request.method == "POST":
         form = source
-        _count, errors = _edit([ext.number], source, bulk=False)
+        plan, errors = plans.extension_choice(source)  # checked before anything is saved
         if not errors:
-            ui.flash(_("Extension {number} saved.").format(number=ext.number))
+            _count, errors = _edit([ext.number], source, bulk=False)
+        if not errors:
+            refused = plans.save_extension_choice(ext.number, plan)
+            ui.flash(refused or _("Extension {number} saved.").format(number=ext.number),
+                     "error" if refused else "ok")
             bottle.redirect("/extensions")
     if form is None:
         form = {"name": ext.name, "billing_enabled": "1" if ext.billing_enabled else "",
@@ -276,6 +280,7 @@ def edit_extension(ui: WebCore):
     return ui.render("ext_edit.tpl", http_status=400 if errors else 200,
                      title=_("Edit {number}").format(number=ext.number), ext=ext, errors=errors, form=form,
                      default_threshold=settings.get("low_balance_threshold"),
+                     plan_field=plans.extension_field(ext.id, form),
                      **call_barring.template_values())
 
 

@@ -50,6 +50,7 @@
     <span class="hint">{{_("Changing it resets Total Recharges. Postpaid extensions need enough credit to call.")}}</span>
   </div>
   % include('barred_types.tpl', bulk=False)
+  % include('ext_plan.tpl')
   <div class="buttons">
     <button type="submit" class="primary" id="save-ext">{{_("Save")}}</button>
     <a href="/extensions/recharge?n={{qs(ext.number)}}" class="button">{{_("Recharge")}}</a>
