@@ -173,7 +173,8 @@ def test_a_manager_sees_only_their_departments(box):
     app, _admin, sales, ops = box
     manager = _signed_in(app, auth.MANAGER, [sales])
     menu = re.findall(r'<nav class="menu".*?</nav>', manager.get("/extensions").text, re.S)[0]
-    assert re.findall(r'href="([^"]+)"', menu) == ["/extensions", "/recharges", "/calls", "/statistics"]
+    assert re.findall(r'href="([^"]+)"', menu) == ["/extensions", "/accounts", "/recharges", "/calls",
+                                                     "/statistics"]
     page = manager.get("/extensions", check=200).text
     assert re.findall(r'data-number="(\d+)"', page) == ["1001", "1002"]
     assert 'id="recharge-selected"' in page and 'id="bulk-edit"' not in page
@@ -281,3 +282,23 @@ def test_the_command_line_creates_an_auditor(db_path, tmp_path, capsys):
         cli.main(["--config", str(ini), "user", "add", "--role", "root"])
     store.init_db(db_path)
     assert [u.username for u in auth.list_users()] == [name]
+
+
+def test_accounts_a_manager_sees_are_their_departments_and_an_auditor_has_no_actions(box):
+    """PIN accounts meet the roles: the Accounts page lists a manager's departments'
+    accounts only; an auditor sees them all without New, Edit, Recharge or Adjust."""
+    from billing_addon import pin_accounts
+    app, _admin, sales, ops = box
+    for number, dept in (("5001", sales), ("5002", ops), ("5003", None)):
+        pin_accounts.create(number, f"48291{number[-1]}", name=f"Card {number}")
+        departments.assign([number], dept)
+    manager = _signed_in(app, auth.MANAGER, [sales])
+    page = manager.get("/accounts", check=200).text
+    assert re.findall(r'<tr data-number="(\d+)"', page) == ["5001"]
+    assert 'id="new-account"' not in page and "/accounts/edit?n=" not in page
+    assert "/extensions/recharge?n=5001" in page  # a manager recharges theirs
+    auditor = _signed_in(app, auth.AUDITOR, [])
+    page = auditor.get("/accounts", check=200).text
+    assert re.findall(r'<tr data-number="(\d+)"', page) == ["5001", "5002", "5003"]
+    for action in ('id="new-account"', "/accounts/edit?n=", "/extensions/recharge?n=", "/extensions/adjust?n="):
+        assert action not in page

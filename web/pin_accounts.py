@@ -18,7 +18,8 @@ from .core import Route, WebCore, decoded
 def account_list(ui: WebCore):
     q = decoded(bottle.request.query)
     search = q.get("q", "")
-    page = reports.extensions_page(number=search, page=q.get("page", 1), kind="account")
+    page = reports.extensions_page(number=search, page=q.get("page", 1), kind="account",
+                                   departments=ui.scope())  # a manager's: their departments
     return ui.render("accounts.tpl", title=_("Accounts"), page=page, search=search)
 
 

@@ -28,6 +28,7 @@ ROLE_LABELS = {BILLING: N_("Billing (full access)"), AUDITOR: N_("Auditor (read-
 # their history, calls and statistics, and their own password and language
 MANAGER_ROUTES: FrozenSet[Tuple[str, str]] = frozenset({
     ("/extensions", "GET"),
+    ("/accounts", "GET"),
     ("/extensions/recharge", "GET"),
     ("/extensions/recharge", "POST"),
     ("/recharges", "GET"),

@@ -3,7 +3,9 @@
   <label>{{_("Account")}} <input name="q" value="{{search}}" placeholder="{{_("number or name")}}" maxlength="40"></label>
   <button type="submit">{{_("Search")}}</button>
   <a href="/accounts" class="button subtle">{{_("Reset")}}</a>
+  % if may('/accounts/new'):
   <a href="/accounts/new" class="button primary" id="new-account">{{_("New Account")}}</a>
+  % end
 </form>
 <p class="hint">{{_("An account pays the calls made with its number and PIN from any extension that has account billing on (Extensions, Edit).")}}</p>
 % if not page.rows:
@@ -24,9 +26,15 @@
     <td class="num {{'negative' if e.balance < 0 else ''}}" data-label="{{_("Balance")}}">{{fmt(e.balance)}}</td>
     <td class="num" data-label="{{_("Total Recharges")}}">{{fmt(e.total_recharges)}}</td>
     <td class="actions" data-label="{{_("Actions")}}">
+      % if may('/extensions/recharge'):
       <a href="/extensions/recharge?n={{qs(e.number)}}&amp;back=/accounts" class="button small" title="{{_("Recharge {number}").format(number=e.number)}}">{{_("Recharge")}}</a>
+      % end
+      % if may('/accounts/edit'):
       <a href="/accounts/edit?n={{qs(e.number)}}" class="button small subtle" title="{{_("Edit {number}").format(number=e.number)}}">{{_("Edit")}}</a>
+      % end
+      % if may('/extensions/adjust'):
       <a href="/extensions/adjust?n={{qs(e.number)}}" class="button small subtle" title="{{_("Correct the balance of {number}").format(number=e.number)}}">{{_("Adjust")}}</a>
+      % end
     </td>
   </tr>
   % end
