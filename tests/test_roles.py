@@ -134,6 +134,8 @@ def test_an_auditors_pages_have_no_action_buttons(box):
                    'href="/extensions/adjust?'):
         assert button not in page
     assert 'id="dept-add"' not in auditor.get("/departments", check=200).text
+    plans_page = auditor.get("/plans", check=200).text
+    assert 'id="add-plan"' not in plans_page and 'id="assign-plans"' not in plans_page
     dept = auditor.get(f"/departments/{box[2]}", check=200).text
     assert 'id="dept-rename"' not in dept and 'id="dept-delete"' not in dept
     assert 'href="/departments"' in page  # every billing page is in the auditor's menu
@@ -300,5 +302,6 @@ def test_accounts_a_manager_sees_are_their_departments_and_an_auditor_has_no_act
     auditor = _signed_in(app, auth.AUDITOR, [])
     page = auditor.get("/accounts", check=200).text
     assert re.findall(r'<tr data-number="(\d+)"', page) == ["5001", "5002", "5003"]
-    for action in ('id="new-account"', "/accounts/edit?n=", "/extensions/recharge?n=", "/extensions/adjust?n="):
+    for action in ('id="new-account"', "/accounts/edit?n=", "/extensions/recharge?n=",
+                   "/extensions/adjust?n="):
         assert action not in page

@@ -1,7 +1,11 @@
 % rebase('layout.tpl')
 <div class="toolbar">
+  % if may('/plans/add'):
   <a href="/plans/add" class="button primary" id="add-plan">{{_("Add")}}</a>
+  % end
+  % if may('/plans/assign'):
   <a href="/plans/assign" class="button" id="assign-plans">{{_("Assign")}}</a>
+  % end
 </div>
 <p class="hint">{{_("A calling plan gives free minutes each month per call type, used before money. An extension's or account's own plan wins over its department's; the members of a department share its plan's minutes.")}}</p>
 % if not plans:
