@@ -32,7 +32,7 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
 from . import accounts, calls, money, rates, rating, settings
@@ -300,9 +300,11 @@ _PENDING = ("SELECT i.call_id, i.old_cost, i.new_cost, i.old_rate_id, i.new_rate
             "ORDER BY i.call_id LIMIT ?")
 
 
-def apply(run_id: int, operator: str = "", batch: int = APPLY_BATCH) -> Applied:
+def apply(run_id: int, operator: str = "", batch: int = APPLY_BATCH,
+          progress: Optional[Callable[[int], None]] = None) -> Applied:
     """Move the money of a saved run's changed calls, a batch a transaction; what an
-    earlier apply (or one killed midway) did is not done again."""
+    earlier apply (or one killed midway) did is not done again.  ``progress(calls)``
+    after each committed transaction: the calls done so far by this apply."""
     run = get_run(run_id)
     if run.state == "saving":
         raise RerateError(_("re-rating run {run} was not saved completely: preview the "
@@ -331,6 +333,8 @@ def apply(run_id: int, operator: str = "", batch: int = APPLY_BATCH) -> Applied:
         applied += done[0]
         skipped += done[1]
         amount += done[2]
+        if progress is not None:
+            progress(applied + skipped)
     with money_txn():
         sql("UPDATE rerate_run SET state = 'applied', applied_utc = ?, "
             "applied = (SELECT count(*) FROM rerate_item WHERE run_id = ? AND state = 'applied'), "

@@ -43,7 +43,8 @@ def _apply(run_id: int, operator: str) -> int:
     if not done.transactions:
         print("nothing more to apply")
     else:
-        print(f"this time: {done.applied} adjusted ({money.format_amount(done.amount, settings.get('currency'))} "
+        refund = money.format_amount(done.amount, settings.get("currency"))
+        print(f"this time: {done.applied} adjusted ({refund} "
               f"back to the payers), {done.skipped} skipped, {done.transactions} transaction(s), "
               f"longest {done.longest_txn_s * 1000:.1f} ms")
     return 0
