@@ -38,6 +38,7 @@ from . import (
     extensions,
     rates,
     recharge_history,
+    rerate,
     signin,
     statistics,
     stays,
@@ -98,7 +99,7 @@ ROUTES: List[Route] = [
 
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
-PAGES = (signin, extensions, stays, rates, recharge_history, call_log, statistics,
+PAGES = (signin, extensions, stays, rates, rerate, recharge_history, call_log, statistics,
          billing_settings, account, admin)
 
 

@@ -4,6 +4,7 @@
   <a href="/rates/test" class="button" id="rate-tester">{{_("Rate Tester")}}</a>
   <a href="/rates/import" class="button" id="import-rates">{{_("Import CSV")}}</a>
   <a href="/rates/export.csv" class="button" id="export-rates">{{_("Export CSV")}}</a>
+  <a href="/rates/rerate" class="button" id="rerate-link">{{_("Re-rating")}}</a>
   <form method="get" action="/rates" class="inline searchbar">
     <input name="q" value="{{search}}" placeholder="{{_("prefix or remarks")}}" aria-label="{{_("Search rates")}}" maxlength="40">
     <button type="submit">{{_("Search")}}</button>
