@@ -41,7 +41,7 @@ def generate(path: Path) -> Dict[str, str]:
     (call, ledger, call_daily, balances), written directly; the period as local days."""
     store.init_db(path)
     for prefix in PREFIXES:
-        rates.add(rates.validate({"prefix": prefix, "rate": "0.0%d" % (1 + len(prefix)),
+        rates.add(rates.validate({"prefix": prefix, "rate": f"0.0{1 + len(prefix)}",
                                   "unit": "60", "initial_cost": "0.02", "initial_time": "30",
                                   "all_extensions": True, "remarks": f"zone {prefix}"}))
     numbers = [str(2000 + i) for i in range(EXTENSIONS)] + [LOAD_NUMBER]
@@ -134,9 +134,26 @@ def loaded(seconds: float) -> List[float]:
     return load.cycles_ms
 
 
+class Checkpoints(threading.Thread):
+    """The daemon's checkpoint thread: no commit copies the WAL back itself."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            store.checkpoint_due.wait(1.0)
+            store.checkpoint()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         period = generate(Path(tmp) / "billing.db")
+        # opened as the daemon opens it (the web UI's apply runs in the daemon)
+        store.init_db(Path(tmp) / "billing.db", autocheckpoint=False)
+        checkpoints = Checkpoints()
+        checkpoints.start()
         idle = loaded(sized(3.0, 0.3))
 
         t0 = time.perf_counter()
@@ -163,7 +180,11 @@ def main() -> None:
         apply_s = time.perf_counter() - t0
         load.stop.set()
         load.join()
+        checkpoints.stop.set()
+        store.checkpoint_due.set()
+        checkpoints.join()
         assert done.applied == run.changed and not accounts.verify()
+        store.close_db()
 
     record("rerate", {
         "calls": CALLS, "extensions": EXTENSIONS, "changed": run.changed,

@@ -40,8 +40,8 @@ from .errors import Refusal
 from .i18n import _
 from .store import money_txn, now_utc, sql, sql_in, sql_many, sql_one, staging_txn
 
-APPLY_BATCH = 200  # calls a transaction: a few ms of the write lock
-SAVE_BATCH = 2000  # preview items written a transaction (no money moves)
+APPLY_BATCH = 50  # calls a transaction: a few ms of the write lock (fsync included)
+SAVE_BATCH = 1000  # preview items written a transaction (no money moves)
 PAGE_SIZE = 50
 
 
