@@ -41,6 +41,11 @@ from .i18n import _
 from .store import money_txn, now_utc, sql, sql_in, sql_many, sql_one, staging_txn
 
 APPLY_BATCH = 50  # calls a transaction: a few ms of the write lock (fsync included)
+# After each transaction the write lock is left free for at least half as long as it was
+# held (and 1 ms): the daemon's calls queue for it in-process, but a writer of another
+# process (the CLI applies there) retries on SQLite's busy handler and needs a gap to
+# land in; in the daemon (the web UI) the calls' threads get the interpreter meanwhile.
+PAUSE_S = 0.001
 SAVE_BATCH = 1000  # preview items written a transaction (no money moves)
 PAGE_SIZE = 50
 
@@ -195,9 +200,12 @@ def preview(from_text: str, to_text: str, numbers: Sequence[str] = (), departmen
                f"WHERE c.status = 'charged' AND {where} ORDER BY c.id", params).fetchall()
     items: List[tuple] = []
     snapshots: Dict[int, str] = {}
+    first_of_rate: Dict[int, int] = {}  # old rate id -> a call rated by it, for its label
     old_total = new_total = changed = uncovered = 0
     for call_id, number, dialed, started, answered_s, free_s, old_cost, old_rate in rows:
         rate = index.match(number, dialed, dt.datetime.fromtimestamp(started, zone))
+        if old_rate is not None:
+            first_of_rate.setdefault(old_rate, call_id)
         if rate is None:
             items.append((call_id, old_cost, None, old_rate, None, "uncovered"))
             uncovered += 1
@@ -211,13 +219,17 @@ def preview(from_text: str, to_text: str, numbers: Sequence[str] = (), departmen
         old_total += old_cost
         new_total += new_cost
         changed += 1
+    # the old rates' names as the calls knew them (the rows may have changed since)
+    old_labels = {rate_id: _label(snapshot) for rate_id, snapshot in sql_in(
+        "SELECT rate_id, rate_snapshot FROM call WHERE id IN ({})", list(first_of_rate.values()))}
     now = now_utc()
     with staging_txn():
         run_id = sql("INSERT INTO rerate_run (from_day, to_day, extensions, department, operator, "
-                     "created_utc, rates) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     "created_utc, rates, old_rates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      (choice.from_day.isoformat(), choice.to_day.isoformat(),
                       " ".join(choice.numbers), choice.department, operator[:80], now,
-                      json.dumps({str(k): v for k, v in snapshots.items()}))).lastrowid
+                      json.dumps({str(k): v for k, v in snapshots.items()}),
+                      json.dumps({str(k): v for k, v in old_labels.items()}))).lastrowid
     for i in range(0, len(items), SAVE_BATCH):  # short transactions: calls go on meanwhile
         with staging_txn():
             sql_many("INSERT INTO rerate_item (run_id, call_id, old_cost, new_cost, old_rate_id, "
@@ -262,7 +274,8 @@ def items(run_id: int, *, uncovered: bool = False, page: int = 1,
           per_page: int = PAGE_SIZE) -> List[Item]:
     """One page of a run's calls: the changed ones (applied or not), or those no rate
     covers now, in call order."""
-    snapshots = json.loads(sql_one("SELECT rates FROM rerate_run WHERE id = ?", (run_id,))[0])
+    rates_json, old_json = sql_one("SELECT rates, old_rates FROM rerate_run WHERE id = ?", (run_id,))
+    snapshots, old_labels = json.loads(rates_json), json.loads(old_json)
     states = "('uncovered')" if uncovered else "('pending', 'applied', 'skipped')"
     rows = sql("SELECT i.call_id, c.uniqueid, e.number, e.name, c.dialed, c.started_utc, "
                "c.answered_s, c.free_s, i.old_cost, i.new_cost, i.old_rate_id, i.new_rate_id, "
@@ -273,8 +286,7 @@ def items(run_id: int, *, uncovered: bool = False, page: int = 1,
     found = []
     for (call_id, uniqueid, number, name, dialed, started, answered_s, free_s, old_cost,
          new_cost, old_rate, new_rate, state, note, current) in rows:
-        # once applied the call's own snapshot is the new rate's: the old one is gone
-        old_label = _label(current) if state != "applied" else f"#{old_rate}" if old_rate else ""
+        old_label = old_labels.get(str(old_rate)) or (_label(current) if state != "applied" else "")
         new_label = _label(snapshots.get(str(new_rate), "")) if new_rate else ""
         found.append(Item(call_id, uniqueid, number, name, dialed, started, answered_s,
                           free_s or 0, old_cost, new_cost, old_label, new_label, state, note))
@@ -291,7 +303,11 @@ class Applied:
     skipped: int  # calls changed since the preview, passed over by this call
     amount: int  # the sum of the adjustments written (refunds positive)
     transactions: int
-    longest_txn_s: float  # the longest write transaction (the write lock held)
+    txn_s: Tuple[float, ...]  # how long each write transaction held the write lock
+
+    @property
+    def longest_txn_s(self) -> float:
+        return max(self.txn_s, default=0.0)
 
 
 _PENDING = ("SELECT i.call_id, i.old_cost, i.new_cost, i.old_rate_id, i.new_rate_id, c.cost, "
@@ -310,37 +326,37 @@ def apply(run_id: int, operator: str = "", batch: int = APPLY_BATCH,
         raise RerateError(_("re-rating run {run} was not saved completely: preview the "
                             "period again").format(run=run_id))
     if run.state == "applied":
-        return Applied(run, 0, 0, 0, 0, 0.0)
+        return Applied(run, 0, 0, 0, 0, ())
     snapshots = {int(k): v for k, v in json.loads(
         sql_one("SELECT rates FROM rerate_run WHERE id = ?", (run_id,))[0]).items()}
     with money_txn():
         sql("UPDATE rerate_run SET state = 'applying', apply_started_utc = "
             "COALESCE(apply_started_utc, ?) WHERE id = ?", (now_utc(), run_id))
     applied = skipped = amount = transactions = 0
-    longest = 0.0
+    held: List[float] = []
     while True:
-        began = time.perf_counter()
         with money_txn():
             began = time.perf_counter()
             pending = sql(_PENDING, (run_id, batch)).fetchall()
             if pending:
                 done = _apply_batch(run_id, pending, snapshots, operator)
-        held = time.perf_counter() - began
+        took = time.perf_counter() - began
         if not pending:
             break
         transactions += 1
-        longest = max(longest, held)
+        held.append(took)
         applied += done[0]
         skipped += done[1]
         amount += done[2]
         if progress is not None:
             progress(applied + skipped)
+        time.sleep(max(PAUSE_S, took / 2))
     with money_txn():
         sql("UPDATE rerate_run SET state = 'applied', applied_utc = ?, "
             "applied = (SELECT count(*) FROM rerate_item WHERE run_id = ? AND state = 'applied'), "
             "skipped = (SELECT count(*) FROM rerate_item WHERE run_id = ? AND state = 'skipped') "
             "WHERE id = ?", (now_utc(), run_id, run_id, run_id))
-    return Applied(get_run(run_id), applied, skipped, amount, transactions, longest)
+    return Applied(get_run(run_id), applied, skipped, amount, transactions, tuple(held))
 
 
 def _apply_batch(run_id: int, pending: List[tuple], snapshots: Dict[int, str],
@@ -384,6 +400,12 @@ def _apply_batch(run_id: int, pending: List[tuple], snapshots: Dict[int, str],
              [(delta, day, ext_id) for (day, ext_id), delta in daily.items() if delta])
     sql_many("UPDATE rerate_item SET state = ?, note = ? WHERE run_id = ? AND call_id = ?", marks)
     return applied, skipped, amount
+
+
+def done_count(run_id: int) -> int:
+    """How many of the run's changed calls were applied or skipped so far."""
+    return sql_one("SELECT count(*) FROM rerate_item WHERE run_id = ? AND state IN "
+                   "('applied', 'skipped')", (run_id,))[0]
 
 
 def parse_run(text: str) -> int:

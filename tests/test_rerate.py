@@ -80,7 +80,7 @@ def test_preview_lists_the_changed_calls_and_apply_adjusts_each_once(deck):
         call("1002", "9555", 1, T0 + 86400, "d"),   # the next day: outside the period
     ]
     assert costs == [2000, 500, 2000, 1000]
-    set_rate(far.id, rate="0.30", remarks="far")
+    set_rate(far.id, rate="0.30", remarks="far fixed")
     before = {n: balance(n) for n in ("1001", "1002")}
     ledger_before = Ledger.select().count()
 
@@ -96,6 +96,9 @@ def test_preview_lists_the_changed_calls_and_apply_adjusts_each_once(deck):
 
     done = rerate.apply(run.id, "alice")
     assert (done.applied, done.skipped, done.amount) == (2, 0, -8000)
+    # the run still shows which rate each call had and has
+    assert [(i.old_rate, i.new_rate, i.state) for i in rerate.items(run.id)] == [
+        ("far", "far fixed", "applied")] * 2
     assert done.run.state == "applied" and done.run.applied == 2
     assert balance("1001") == before["1001"] - 4000
     assert balance("1002") == before["1002"] - 4000

@@ -1,10 +1,14 @@
 """The Re-rating pages through the WSGI app (tests/test_web_app's box): access and CSRF,
-bad input on the form, a preview of many calls a page at a time, apply and apply again."""
+bad input on the form, a preview of many calls a page at a time, apply (in a thread, with
+its progress) and apply again."""
 
 import html
 
-from billing_addon import accounts, calls, money, rates, store
+from billing_addon.web import rerate as web_rerate
+
+from billing_addon import accounts, calls, money, rates, rerate, store
 from billing_addon.store import Ledger
+from tests.helpers import wait_until
 from tests.test_web_app import admin, billing, env  # noqa: F401
 from tests.webclient import Client
 
@@ -38,6 +42,7 @@ def test_signed_out_and_forged_requests_change_nothing(env, billing):  # noqa: F
     billing.post("/rates/rerate/1/apply", {}, csrf=None, check=403)
     anonymous.post("/rates/rerate/1/apply", {}, check=401)
     assert Ledger.select().where(Ledger.kind == "adjustment").count() == 0
+    assert not web_rerate.applying(1) and rerate.get_run(1).state == "preview"
     billing.get("/rates/rerate/99", check=404)
 
 
@@ -68,9 +73,12 @@ def test_a_preview_of_many_calls_is_paged_and_applied_once(billing):  # noqa: F8
     last = billing.get("/rates/rerate/1?page=3", check=200).text
     assert last.count('data-call="') == 20 and 'data-call="w119"' in last
     assert accounts.get_extension("1001").balance == before
-    billing.post("/rates/rerate/1/apply", {}, check=303)
+    billing.post("/rates/rerate/1/apply", {}, check=303)  # applied in a thread of its own
+    wait_until(lambda: rerate.get_run(1).state == "applied", 60, "the apply")
+    wait_until(lambda: not web_rerate.applying(1), 10, "the apply's thread to end")
     applied = billing.get("/rates/rerate/1", check=200).text
-    assert "120 call(s) adjusted, 0 skipped" in applied and 'id="apply-run"' not in applied
+    assert 'id="total-applied">120<' in applied and 'id="total-skipped">0<' in applied
+    assert 'id="apply-run"' not in applied and "http-equiv" not in applied
     assert accounts.get_extension("1001").balance == before - money.parse_amount("4.80")
     entries = Ledger.select().count()
     billing.post("/rates/rerate/1/apply", {}, check=303)

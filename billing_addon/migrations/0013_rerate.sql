@@ -15,6 +15,7 @@ CREATE TABLE rerate_run (
     apply_started_utc INTEGER,
     applied_utc       INTEGER,
     rates             TEXT NOT NULL DEFAULT '{}', -- JSON: new rate id -> its snapshot
+    old_rates         TEXT NOT NULL DEFAULT '{}', -- JSON: old rate id -> its name then
     changed           INTEGER NOT NULL DEFAULT 0, -- calls whose cost changes
     uncovered         INTEGER NOT NULL DEFAULT 0, -- charged calls no rate covers now
     old_total         INTEGER NOT NULL DEFAULT 0, -- of the changed calls

@@ -16,11 +16,14 @@
     <tr><th>{{_("Skipped (changed since the preview)")}}</th><td class="num" id="total-skipped">{{num(run.skipped)}}</td></tr>
     % end
   </table>
-  % if run.state in ('preview', 'applying') and run.changed:
+  % if busy:
+  <p id="apply-progress">{{_("Applying: {done} of {count} calls done. Calls go on meanwhile.").format(done=num(done), count=num(run.changed))}}</p>
+  <progress max="{{run.changed}}" value="{{done}}"></progress>
+  % elif run.state in ('preview', 'applying') and run.changed:
   <form method="post" action="/rates/rerate/{{run.id}}/apply" class="buttons" id="apply-form"
         data-confirm="{{_("Apply re-rating #{run}? {count} call(s) get an adjustment; the balances change by {amount} in all.").format(run=run.id, count=num(run.changed), amount=fmt(-run.difference))}}">
     <input type="hidden" name="csrf" value="{{csrf}}">
-    <button type="submit" class="primary" id="apply-run">{{_("Apply")}}</button>
+    <button type="submit" class="primary" id="apply-run">{{_("Apply") if run.state == 'preview' else _("Apply the rest")}}</button>
   </form>
   % end
 </div>
