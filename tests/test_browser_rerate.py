@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from billing_addon import accounts, calls, money, rates, store
 
-from .test_browser_web import box, browser, go, signed_in, table_rows  # noqa: F401
+from .test_browser_web import box, browser, go, shot, signed_in, table_rows  # noqa: F401
 
 T0 = 1714564800  # 2024-05-01 12:00 UTC
 
@@ -58,6 +58,7 @@ def test_correct_a_rate_preview_and_apply_the_rerating(browser, box):  # noqa: F
     assert [(r[1], r[6], r[7], r[8]) for r in rows] == [
         ("1010", "$0.20", "$0.50", "$0.30"), ("1011", "$0.10", "$0.25", "$0.15")]
     assert {n: accounts.get_extension(n).balance for n in before} == before  # nothing yet
+    shot(page, box, "rerate-preview")
 
     # -- apply, confirmed: each call adjusted once ------------------------------------------
     page.click("#apply-run")

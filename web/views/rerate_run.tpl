@@ -3,7 +3,7 @@
 <div class="panel" id="run-summary">
   <p>{{_("Calls of {calls}, rated under the rates in force on {created}.").format(calls=describe(run), created=when(run.created_utc))}}
     <span class="badge {{'on' if run.state == 'applied' else ''}}" id="run-state">{{_(states[run.state])}}</span></p>
-  <table class="list" id="run-totals">
+  <table class="info" id="run-totals">
     <tr><th>{{_("Calls whose cost changes")}}</th><td class="num" id="total-count">{{num(run.changed)}}</td></tr>
     <tr><th>{{_("Old cost")}}</th><td class="num" id="total-old">{{fmt(run.old_total)}}</td></tr>
     <tr><th>{{_("New cost")}}</th><td class="num" id="total-new">{{fmt(run.new_total)}}</td></tr>
