@@ -4,11 +4,14 @@ its progress) and apply again."""
 
 import html
 
+import pytest
 from billing_addon.web import rerate as web_rerate
+from billing_addon.web.core import WebCore
 
-from billing_addon import accounts, calls, money, rates, rerate, store
+from billing_addon import accounts, calls, i18n, money, rates, rerate, store
 from billing_addon.store import Ledger
 from tests.helpers import wait_until
+from tests.test_i18n_pages_a import visible_text
 from tests.test_web_app import admin, billing, env  # noqa: F401
 from tests.webclient import Client
 
@@ -86,3 +89,28 @@ def test_a_preview_of_many_calls_is_paged_and_applied_once(billing):  # noqa: F8
     assert Ledger.select().count() == entries
     assert accounts.get_extension("1001").balance == before - money.parse_amount("4.80")
     assert accounts.verify() == []
+
+
+def rerate_catalog(locale):
+    from babel.messages.pofile import read_po
+
+    with open(i18n.LOCALE_DIR / locale / "rerate.po", "rb") as po:
+        return {m.id: m.string for m in read_po(po, locale=locale) if m.id}
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "es"])
+def test_the_pages_in_chinese_and_spanish(billing, monkeypatch, locale):  # noqa: F811
+    month_of_calls(2)
+    billing.post("/rates/rerate", {"from": "2024-05-01", "to": "2024-05-31"}, check=303)
+    monkeypatch.setattr(WebCore, "request_locale", lambda self: locale)
+    try:
+        catalog = rerate_catalog(locale)
+        for path in ("/rates/rerate", "/rates/rerate/1"):
+            text = visible_text(billing.get(path, check=200).text)
+            # the English of each text (up to its first placeholder) is not on the page
+            english = [msgid.split("{")[0].strip(" .,:;()?#") for msgid in catalog]
+            left = [part for part in english if len(part) > 8 and part in text]
+            assert not left, (path, left)
+            assert catalog["Calls whose cost changes"] in text or path == "/rates/rerate"
+    finally:
+        i18n.set_current(i18n.DEFAULT_LOCALE)
