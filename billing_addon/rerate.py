@@ -46,7 +46,7 @@ APPLY_BATCH = 50  # calls a transaction: a few ms of the write lock (fsync inclu
 # process (the CLI applies there) retries on SQLite's busy handler and needs a gap to
 # land in; in the daemon (the web UI) the calls' threads get the interpreter meanwhile.
 PAUSE_S = 0.001
-SAVE_BATCH = 1000  # preview items written a transaction (no money moves)
+SAVE_BATCH = 500  # preview items written a transaction (no money moves)
 PAGE_SIZE = 50
 
 

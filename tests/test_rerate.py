@@ -144,6 +144,22 @@ def test_a_call_changed_since_the_preview_is_skipped_never_charged_twice(deck):
     assert Ledger.select().where(Ledger.kind == "adjustment").count() == 1
 
 
+def test_a_balance_pushed_past_the_largest_amount_skips_that_call_only(deck):
+    _local, far = deck
+    call("1001", "912345", 61, T0, "a")  # 0.20
+    call("1002", "912345", 61, T0, "b")
+    accounts.adjust("1001", -money.MAX_AMOUNT, "test: far below zero", "test")
+    set_rate(far.id, rate="100")  # 200.00 each: 1001 would go past -MAX_AMOUNT
+    run = rerate.preview(DAY, DAY, at=NOW)
+    before = balance("1001")
+    done = rerate.apply(run.id)
+    assert (done.applied, done.skipped) == (1, 1)
+    assert balance("1001") == before
+    assert [(i.uniqueid, i.state) for i in rerate.items(run.id)] == [("a", "skipped"), ("b", "applied")]
+    assert "largest amount" in rerate.items(run.id)[0].note
+    assert accounts.verify() == []
+
+
 def test_a_calls_free_plan_seconds_stay_free(deck):
     _local, far = deck
     call("1001", "912345", 150, T0, "a")  # 3 units at 0.10
