@@ -41,8 +41,8 @@ from .i18n import _
 from .store import money_txn, now_utc, sql, sql_in, sql_many, sql_one, staging_txn
 
 APPLY_BATCH = 50  # calls a transaction: a few ms of the write lock (fsync included)
-# After each transaction the write lock is left free for at least half as long as it was
-# held (and 1 ms): the daemon's calls queue for it in-process, but a writer of another
+# After each transaction the write lock is left free for at least as long as it was held
+# (and 1 ms): the daemon's calls queue for it in-process, but a writer of another
 # process (the CLI applies there) retries on SQLite's busy handler and needs a gap to
 # land in; in the daemon (the web UI) the calls' threads get the interpreter meanwhile.
 PAUSE_S = 0.001
@@ -312,8 +312,8 @@ class Applied:
 
 _PENDING = ("SELECT i.call_id, i.old_cost, i.new_cost, i.old_rate_id, i.new_rate_id, c.cost, "
             "c.rate_id, c.status, c.extension_id, c.local_day, c.uniqueid FROM rerate_item i "
-            "JOIN call c ON c.id = i.call_id WHERE i.run_id = ? AND i.state = 'pending' "
-            "ORDER BY i.call_id LIMIT ?")
+            "JOIN call c ON c.id = i.call_id WHERE i.run_id = ? AND i.call_id > ? "
+            "AND i.state = 'pending' ORDER BY i.call_id LIMIT ?")
 
 
 def apply(run_id: int, operator: str = "", batch: int = APPLY_BATCH,
@@ -334,15 +334,17 @@ def apply(run_id: int, operator: str = "", batch: int = APPLY_BATCH,
             "COALESCE(apply_started_utc, ?) WHERE id = ?", (now_utc(), run_id))
     applied = skipped = amount = transactions = 0
     held: List[float] = []
+    after = 0  # the items in call order: each batch starts past the last one's calls
     while True:
         with money_txn():
             began = time.perf_counter()
-            pending = sql(_PENDING, (run_id, batch)).fetchall()
+            pending = sql(_PENDING, (run_id, after, batch)).fetchall()
             if pending:
                 done = _apply_batch(run_id, pending, snapshots, operator)
         took = time.perf_counter() - began
         if not pending:
             break
+        after = pending[-1][0]
         transactions += 1
         held.append(took)
         applied += done[0]
@@ -350,7 +352,7 @@ def apply(run_id: int, operator: str = "", batch: int = APPLY_BATCH,
         amount += done[2]
         if progress is not None:
             progress(applied + skipped)
-        time.sleep(max(PAUSE_S, took / 2))
+        time.sleep(max(PAUSE_S, took))
     with money_txn():
         sql("UPDATE rerate_run SET state = 'applied', applied_utc = ?, "
             "applied = (SELECT count(*) FROM rerate_item WHERE run_id = ? AND state = 'applied'), "
