@@ -273,7 +273,18 @@ def test_the_command_line_previews_applies_and_refuses(deck, tmp_path, capsys, d
     assert "error: the period starts" in capsys.readouterr().err
     assert cli_main(["--config", str(ini), "rerate", "show", "1"]) == 0
     assert "applied" in capsys.readouterr().out
+    # bad input: one line on stderr, exit 1
+    for args, message in ((["apply", "x"], "a re-rating run is a number"),
+                          (["apply"], "rerate apply needs a run number"),
+                          (["apply", "9"], "there is no re-rating run 9"),
+                          ([], "rerate needs --from and --to"),
+                          (["--from", DAY, "--to", DAY, "--extension", "4711"],
+                           "unknown extension or account: 4711")):
+        assert cli_main(["--config", str(ini), "rerate", *args]) == 1, args
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (args, err)
     store.init_db(db_path)
+    assert runs_saved() == 1
 
 
 def test_sigkill_during_apply_then_apply_again_charges_each_call_once(tmp_path):
