@@ -3,6 +3,7 @@ bad input on the form, a preview of many calls a page at a time, apply (in a thr
 its progress) and apply again."""
 
 import html
+import threading
 
 import pytest
 from billing_addon.web import rerate as web_rerate
@@ -89,6 +90,22 @@ def test_a_preview_of_many_calls_is_paged_and_applied_once(billing):  # noqa: F8
     assert Ledger.select().count() == entries
     assert accounts.get_extension("1001").balance == before - money.parse_amount("4.80")
     assert accounts.verify() == []
+
+
+def test_the_run_page_follows_an_apply_in_progress(billing):  # noqa: F811
+    month_of_calls(3)
+    billing.post("/rates/rerate", {"from": "2024-05-01", "to": "2024-05-31"}, check=303)
+    with store._writer.held():  # the apply's thread waits for its first transaction
+        billing.post("/rates/rerate/1/apply", {}, check=303)
+        page = billing.get("/rates/rerate/1", check=200).text
+        assert 'id="apply-progress"' in page and "0 of 3 calls done" in page
+        assert 'http-equiv="refresh"' in page and 'id="apply-run"' not in page
+        billing.post("/rates/rerate/1/apply", {}, check=303)  # a second click starts nothing
+        assert [t.name for t in threading.enumerate()].count("rerate-1") == 1
+    wait_until(lambda: not web_rerate.applying(1), 30, "the apply")
+    page = billing.get("/rates/rerate/1", check=200).text
+    assert 'id="total-applied">3<' in page and 'id="apply-progress"' not in page
+    assert Ledger.select().where(Ledger.kind == "adjustment").count() == 3
 
 
 def rerate_catalog(locale):
