@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 from . import calltypes
 from .store import db, sql, sql_many
@@ -57,6 +57,28 @@ def count(settled: Iterable[Settled]) -> None:
         counts[2] += c.answered_s
         counts[3] += c.cost
     sql_many(_COUNT, [key + tuple(counts) for key, counts in daily.items()])
+
+
+class Moved(NamedTuple):
+    """A settled call whose cost (and maybe type) re-rating changed (rerate.py)."""
+    day: str
+    ext_id: int
+    old_type: str
+    new_type: str
+    answered_s: int
+    old_cost: int
+    new_cost: int
+
+
+def move(moved: Iterable[Moved]) -> None:
+    """Take re-rated calls out of their old type's row and count them in their new
+    type's as they are now (in the caller's transaction)."""
+    rows = []
+    for m in moved:
+        answered = 1 if m.answered_s > 0 else 0
+        rows.append((m.day, m.ext_id, m.old_type, -1, -answered, -m.answered_s, -m.old_cost))
+        rows.append((m.day, m.ext_id, m.new_type, 1, answered, m.answered_s, m.new_cost))
+    sql_many(_COUNT, rows)
 
 
 def rebuild() -> None:

@@ -43,6 +43,7 @@ from . import (
     plans,
     rates,
     recharge_history,
+    rerate,
     signin,
     statistics,
     statistics_export,
@@ -104,8 +105,9 @@ ROUTES: List[Route] = [
 
 # The route table, in the order Bottle tries the routes: the static files, the way in
 # and out, the billing user's pages in the order of the menu, then the administrator's.
-PAGES = (signin, extensions, stays, pin_accounts, rates, call_barring, recharge_history, call_log,
-         statistics, statistics_export, departments, billing_settings, account, admin, plans)
+PAGES = (signin, extensions, stays, pin_accounts, rates, rerate, call_barring, recharge_history,
+         call_log, statistics, statistics_export, departments, billing_settings, account, admin,
+         plans)
 
 
 def route_table() -> List[Route]:

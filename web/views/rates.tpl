@@ -5,6 +5,7 @@
   <a href="/rates/import" class="button action" id="import-rates">{{_("Import CSV")}}</a>
   <a href="/rates/export.csv" class="button" id="export-rates">{{_("Export CSV")}}</a>
   <a href="/barring" class="button" id="call-barring">{{_("Call Barring")}}</a>
+  <a href="/rates/rerate" class="button" id="rerate-link">{{_("Re-rating")}}</a>
   <form method="get" action="/rates" class="inline searchbar">
     <input name="q" value="{{search}}" placeholder="{{_("prefix or remarks")}}" aria-label="{{_("Search rates")}}" maxlength="40">
     <select name="type" id="rate-type-filter" aria-label="{{_("Call Type")}}">
