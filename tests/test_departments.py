@@ -315,3 +315,18 @@ def test_lists_and_exports_filter_by_department(billing):
     r = billing.get("/calls?dept=999", check=400)
     assert any("no such department" in e for e in _errors(r.text))
     billing.get("/calls/export.csv?dept=abc", check=400)
+
+
+def test_the_accounts_page_filters_by_department(billing):
+    """Departments meet PIN accounts: the Accounts list has the department filter."""
+    from billing_addon import pin_accounts
+    sales = departments.create("Sales")
+    for number, pin in (("5001", "111111"), ("5002", "222222")):
+        pin_accounts.create(number, pin)
+    departments.assign(["5001"], sales)
+    page = billing.get(f"/accounts?dept={sales}", check=200).text
+    assert re.findall(r'<tr data-number="(\d+)"', page) == ["5001"]
+    assert f'<option value="{sales}" selected>' in page
+    assert re.findall(r'<tr data-number="(\d+)"', billing.get("/accounts", check=200).text) \
+        == ["5001", "5002"]
+    billing.get("/accounts?dept=999", check=400)

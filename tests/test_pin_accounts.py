@@ -476,3 +476,17 @@ def test_an_accounts_call_is_barred_when_its_phone_is(box):
     assert (auth.result, auth.reason) == (calls.DENIED, barring.BARRED)
     assert ext("5001").reserved == 0 and ext("5001").balance == amount("10")
     assert not accounts.verify()
+
+
+def test_an_account_has_statements_like_an_extension(box):
+    """Statements meet PIN accounts: a statement of a period of account 5001 shows the
+    recharge and the call made with its PIN from phone 101, and equals its ledger."""
+    from billing_addon import statements
+    calls.authorize("101", "912345", T0, "u1", account="5001", pin="482913")
+    calls.settle("u1", 30, at=T0 + 40)
+    end = max(T0, store.now_utc()) + 3600  # the recharge was made now, the call at T0
+    snap = statements.issue_period("5001", 0, end)
+    assert [c["dialed"] for c in snap["calls"]] == ["912345"]
+    assert snap["closing_balance"] == ext("5001").balance == amount("9.70")
+    with pytest.raises(statements.StatementError):  # the phone paid nothing: no statement
+        statements.issue_period("101", 0, end)

@@ -8,19 +8,36 @@ from typing import Any, Dict, List
 
 import bottle
 
-from billing_addon import accounts, localefmt, money, pin_accounts, pins, reports, settings, store
+from billing_addon import (
+    accounts,
+    departments,
+    localefmt,
+    money,
+    pin_accounts,
+    pins,
+    reports,
+    settings,
+    store,
+)
 from billing_addon.i18n import _
 
-from . import auth
+from . import auth, roles
 from .core import Route, WebCore, decoded
 
 
 def account_list(ui: WebCore):
     q = decoded(bottle.request.query)
     search = q.get("q", "")
+    errors: Dict[str, str] = {}
+    filters = {"dept": q.get("dept", "").strip()[:12]}
+    try:  # the chosen department, within a manager's own
+        shown = roles.narrowed(ui.scope(), filters["dept"])
+    except departments.DepartmentError as exc:
+        shown, errors["dept"] = [], str(exc)
     page = reports.extensions_page(number=search, page=q.get("page", 1), kind="account",
-                                   departments=ui.scope())  # a manager's: their departments
-    return ui.render("accounts.tpl", title=_("Accounts"), page=page, search=search)
+                                   departments=shown)
+    return ui.render("accounts.tpl", http_status=400 if errors else 200, title=_("Accounts"),
+                     page=page, search=search, filters=filters, errors=errors)
 
 
 def _fields(form) -> Dict[str, Any]:

@@ -1,6 +1,7 @@
 % rebase('layout.tpl')
 <form method="get" action="/accounts" class="searchbar" id="account-search">
   <label>{{_("Account")}} <input name="q" value="{{search}}" placeholder="{{_("number or name")}}" maxlength="40"></label>
+  % include('department_filter.tpl')
   <button type="submit">{{_("Search")}}</button>
   <a href="/accounts" class="button subtle">{{_("Reset")}}</a>
   % if may('/accounts/new'):
