@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from billing_addon import accounts, calls, money, rates, rating, rerate, store
+from billing_addon import accounts, calls, money, plans, rates, rating, rerate, store
 from billing_addon.cli import main as cli_main
 from billing_addon.store import Call, Ledger, sql, sql_one
 
@@ -347,7 +347,7 @@ deck_rates = st.lists(st.tuples(st.sampled_from(["9", "91", "92", "8"]),
                       min_size=1, max_size=4)
 call_list = st.lists(st.tuples(st.sampled_from(["1001", "1002"]),
                                st.sampled_from(["9123", "9156", "9234", "8123", "81"]),
-                               st.integers(1, 900), st.integers(0, 120)),
+                               st.integers(1, 900)),
                      min_size=1, max_size=12)
 
 
@@ -364,24 +364,32 @@ def _put_deck(deck):
 
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(old_deck=deck_rates, new_deck=deck_rates, made=call_list)
-def test_rerating_under_a_new_deck_equals_charging_at_it_from_the_start(old_deck, new_deck, made):
+@given(old_deck=deck_rates, new_deck=deck_rates, made=call_list, free_minutes=st.integers(0, 10))
+def test_rerating_under_a_new_deck_equals_charging_at_it_from_the_start(old_deck, new_deck, made,
+                                                                        free_minutes):
+    """... with the free seconds a real calling plan gave the calls (each extension its
+    own pool): they stay free, and every pool still adds up."""
     with tempfile.TemporaryDirectory() as folder:
         store.init_db(Path(folder) / "oracle.db")
         try:
             make_extension("1001", balance="1000")
             make_extension("1002", balance="1000")
+            if free_minutes:
+                plans.assign(plans.create("free", {"other": free_minutes * 60}), ["1001", "1002"])
             _put_deck(old_deck)
-            for i, (number, dialed, seconds, free) in enumerate(made):
+            for i, (number, dialed, seconds) in enumerate(made):
                 call(number, dialed, seconds, T0 + i * 60, f"o{i}")
-                sql("UPDATE call SET free_s = ? WHERE uniqueid = ?", (min(free, seconds), f"o{i}"))
+            free = dict(sql("SELECT uniqueid, free_s FROM call").fetchall())
+            for number in ("1001", "1002"):  # each its own pool, used before money
+                assert sum(free[f"o{i}"] for i, m in enumerate(made) if m[0] == number) \
+                    == min(free_minutes * 60, sum(m[2] for m in made if m[0] == number))
             sql("DELETE FROM rate")
             _put_deck(new_deck)
             index = rates.index()
             oracle = {"1001": 1000 * 10000, "1002": 1000 * 10000}
-            for i, (number, dialed, seconds, free) in enumerate(made):
+            for i, (number, dialed, seconds) in enumerate(made):
                 rate = index.match(number, dialed, T0 + i * 60)
-                oracle[number] -= rating.cost(rate, seconds - min(free, seconds))
+                oracle[number] -= rating.cost(rate, seconds - free[f"o{i}"])
             run = rerate.preview(DAY, DAY, at=NOW)
             assert run.uncovered == 0
             rerate.apply(run.id, batch=3)
