@@ -19,17 +19,17 @@ import datetime as dt
 from typing import List, Optional, Tuple
 from zoneinfo import ZoneInfo
 
-from . import call_type_stats
 from .store import sql, sql_one
 
 STEP_S = 6 * 3600  # zones change offset at most once in this long
 
 # what settle counts in call_daily: the settled calls (charged, or unrated and free)
 _DAILY_FROM_CALLS = (
-    "INSERT INTO call_daily (local_day, extension_id, calls, answered_calls, answered_s, cost) "
-    "SELECT local_day, extension_id, count(*), sum(answered_s > 0), sum(answered_s), sum(cost) "
-    "FROM call WHERE status IN ('charged', 'unrated') AND settled_utc IS NOT NULL "
-    "GROUP BY local_day, extension_id")
+    "INSERT INTO call_daily (local_day, extension_id, call_type, calls, answered_calls, "
+    "answered_s, cost) SELECT local_day, extension_id, call_type, count(*), sum(answered_s > 0), "
+    "sum(answered_s), sum(cost) FROM call "
+    "WHERE status IN ('charged', 'unrated') AND settled_utc IS NOT NULL "
+    "GROUP BY local_day, extension_id, call_type")
 
 
 def _offset(zone: ZoneInfo, ts: int) -> int:
@@ -84,5 +84,4 @@ def rebuild(zone: ZoneInfo) -> int:
     sql("DELETE FROM call_daily")
     sql("DELETE FROM call_day_total")  # the triggers of call_daily fill it again
     sql(_DAILY_FROM_CALLS)
-    call_type_stats.rebuild()
     return moved

@@ -1,7 +1,7 @@
-"""Statistics by call type: the day's totals per extension and call type
-(``call_type_daily``, and through its triggers the sum of every extension,
-``call_type_day_total``), counted by settling in its own transaction exactly as
-``call_daily`` is, and rebuilt with it when the zone changes (``call_days``).
+"""Statistics by call type: ``call_daily`` holds the day's totals per extension and
+call type (migration 0014; counted by settling, rebuilt when the zone changes:
+``call_days``), and through its triggers ``call_day_total`` the sum of every extension
+per day and type.
 
 Statistics read these tables, never the call table: a period costs a few rows a day
 whatever the number of calls.
@@ -11,52 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, NamedTuple, Optional, Protocol, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import calltypes
-from .store import db, sql, sql_many
+from .store import db, sql_many
 
-_COUNT = (
-    "INSERT INTO call_type_daily (local_day, extension_id, call_type, calls, answered_calls, "
+# re-rating's change of a day's row (calls.py counts settled calls the same way)
+_ADD = (
+    "INSERT INTO call_daily (local_day, extension_id, call_type, calls, answered_calls, "
     "answered_s, cost) VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (local_day, extension_id, call_type) DO UPDATE SET "
     "calls = calls + excluded.calls, answered_calls = answered_calls + excluded.answered_calls, "
     "answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost")
-
-# what settling counts (as call_days._DAILY_FROM_CALLS for call_daily)
-_FROM_CALLS = (
-    "INSERT INTO call_type_daily (local_day, extension_id, call_type, calls, answered_calls, "
-    "answered_s, cost) SELECT local_day, extension_id, call_type, count(*), "
-    "sum(answered_s > 0), sum(answered_s), sum(cost) FROM call "
-    "WHERE status IN ('charged', 'unrated') AND settled_utc IS NOT NULL "
-    "GROUP BY local_day, extension_id, call_type")
-
-
-class Settled(Protocol):
-    """What settling knows of a call it charged (calls._Charge)."""
-    @property
-    def day(self) -> str: ...
-    @property
-    def ext_id(self) -> int: ...
-    @property
-    def call_type(self) -> str: ...
-    @property
-    def answered_s(self) -> int: ...
-    @property
-    def cost(self) -> int: ...
-
-
-def count(settled: Iterable[Settled]) -> None:
-    """Add settled calls to their day's row of their extension and type (in the caller's
-    settling transaction)."""
-    daily: Dict[Tuple[str, int, str], List[int]] = {}
-    for c in settled:
-        counts = daily.setdefault((c.day, c.ext_id, c.call_type), [0, 0, 0, 0])
-        counts[0] += 1
-        counts[1] += 1 if c.answered_s > 0 else 0
-        counts[2] += c.answered_s
-        counts[3] += c.cost
-    sql_many(_COUNT, [key + tuple(counts) for key, counts in daily.items()])
 
 
 class Moved(NamedTuple):
@@ -71,21 +37,20 @@ class Moved(NamedTuple):
 
 
 def move(moved: Iterable[Moved]) -> None:
-    """Take re-rated calls out of their old type's row and count them in their new
-    type's as they are now (in the caller's transaction)."""
-    rows = []
+    """Take re-rated calls out of their old type's day row and count them in their new
+    type's as they are now (in the caller's transaction): a call that keeps its type
+    only changes its row's cost."""
+    rows: Dict[Tuple[str, int, str], List[int]] = {}
     for m in moved:
         answered = 1 if m.answered_s > 0 else 0
-        rows.append((m.day, m.ext_id, m.old_type, -1, -answered, -m.answered_s, -m.old_cost))
-        rows.append((m.day, m.ext_id, m.new_type, 1, answered, m.answered_s, m.new_cost))
-    sql_many(_COUNT, rows)
-
-
-def rebuild() -> None:
-    """Refill the tables from the calls (inside the zone change's write transaction)."""
-    sql("DELETE FROM call_type_daily")
-    sql("DELETE FROM call_type_day_total")  # the triggers fill it again
-    sql(_FROM_CALLS)
+        old = rows.setdefault((m.day, m.ext_id, m.old_type), [0, 0, 0, 0])
+        new = rows.setdefault((m.day, m.ext_id, m.new_type), [0, 0, 0, 0])
+        for i, value in enumerate((1, answered, m.answered_s)):
+            old[i] -= value
+            new[i] += value
+        old[3] -= m.old_cost
+        new[3] += m.new_cost
+    sql_many(_ADD, [key + tuple(counts) for key, counts in rows.items() if any(counts)])
 
 
 @dataclass(frozen=True)
@@ -107,9 +72,9 @@ def by_type(extension_ids: Optional[Sequence[int]] = None, from_day: Optional[dt
     """Totals per call type over the days (of every extension, or of ``extension_ids``),
     in CALL_TYPES order, the unrated ('') last; types without calls are left out."""
     where, params = day_range(from_day, to_day)
-    table = "call_type_day_total"
+    table = "call_day_total"
     if extension_ids is not None:
-        table = "call_type_daily"
+        table = "call_daily"
         where.append(f"extension_id IN ({', '.join('?' * len(extension_ids))})"
                      if extension_ids else "0")
         params += list(extension_ids)
@@ -140,9 +105,9 @@ def by_period(width: int, extension_ids: Optional[Sequence[int]] = None,
     """Totals per period (the first ``width`` characters of the day: 10 a day, 7 a month,
     4 a year) and call type, in period then CALL_TYPES order: a few rows a day."""
     where, params = day_range(from_day, to_day)
-    table = "call_type_day_total"
+    table = "call_day_total"
     if extension_ids is not None:
-        table = "call_type_daily"
+        table = "call_daily"
         where.append(f"extension_id IN ({', '.join('?' * len(extension_ids))})"
                      if extension_ids else "0")
         params += list(extension_ids)

@@ -48,7 +48,6 @@ from . import (
     accounts,
     barring,
     boottime,
-    call_type_stats,
     money,
     pins,
     plans,
@@ -346,9 +345,10 @@ def _pin_payer(phone: _Account, account: str, pin: str, attempt: int, at: int,
     return Authorization(DENIED, PIN_THROTTLED if blocked else BAD_PIN, uniqueid=uniqueid)
 
 
-_COUNT_DAILY = (
-    "INSERT INTO call_daily (local_day, extension_id, calls, answered_calls, answered_s, cost) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (local_day, extension_id) DO UPDATE SET "
+_COUNT_DAILY = (  # one row per day, extension and call type (migration 0014)
+    "INSERT INTO call_daily (local_day, extension_id, call_type, calls, answered_calls, "
+    "answered_s, cost) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (local_day, extension_id, call_type) DO UPDATE SET "
     "calls = calls + excluded.calls, answered_calls = answered_calls + excluded.answered_calls, "
     "answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost")
 
@@ -636,12 +636,12 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
     sql_many("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
              "created_utc) VALUES (?, 'call', ?, ?, ?, ?)", ledger)
     changes: Dict[int, List[int]] = {}  # extension id -> [cost, released reservation]
-    daily: Dict[Tuple[str, int], List[int]] = {}  # (day, extension id) -> counts
+    daily: Dict[Tuple[str, int, str], List[int]] = {}  # (day, extension id, type) -> counts
     for c in done:
         change = changes.setdefault(c.ext_id, [0, 0])
         change[0] += c.cost
         change[1] += c.release
-        counts = daily.setdefault((c.day, c.ext_id), [0, 0, 0, 0])
+        counts = daily.setdefault((c.day, c.ext_id, c.call_type), [0, 0, 0, 0])
         counts[0] += 1
         counts[1] += 1 if c.answered_s > 0 else 0
         counts[2] += c.answered_s
@@ -655,8 +655,7 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
              "WHERE id = ?",
              [(c.status, c.answered_s, c.dial_status, c.cost, c.free_s, at, c.flag, c.flag,
                c.call_id) for c in done if c.call_id not in inserted])
-    sql_many(_COUNT_DAILY, [(day, ext_id, *counts) for (day, ext_id), counts in daily.items()])
-    call_type_stats.count(done)
+    sql_many(_COUNT_DAILY, [key + tuple(counts) for key, counts in daily.items()])
 
 
 _STALE = ("SELECT id, extension_id, reserved FROM call WHERE status = 'in-progress' AND "

@@ -465,9 +465,9 @@ def statistics(by: str = "day", extension: Optional[int] = None,
                *, departments: Departments = None, call_type: Optional[str] = None
                ) -> Tuple[List[StatRow], StatRow]:
     """Totals per day, month or year and the grand total: of every extension from
-    ``call_day_total`` (one row a day), of one from ``call_daily``, of the extensions
-    of ``departments`` from ``call_daily`` summed per day; of one call type from their
-    split by type (``call_type_stats``)."""
+    ``call_day_total`` (a row a day and call type), of one from ``call_daily``, of the
+    extensions of ``departments`` from ``call_daily`` summed per day; of one call type
+    from their rows of that type."""
     if by not in PERIODS:
         raise ReportError(_("statistics by Day, Month or Year"))
     where: List[str] = ["1"]
@@ -483,7 +483,6 @@ def statistics(by: str = "day", extension: Optional[int] = None,
         where.append(condition)
         params += dept_params
     if call_type is not None:
-        table = table.replace("call_", "call_type_", 1)
         where.append("call_type = ?")
         params.append(call_type)
     if from_day is not None:
@@ -493,14 +492,12 @@ def statistics(by: str = "day", extension: Optional[int] = None,
         where.append("local_day <= ?")
         params.append(to_day.isoformat())
     width = PERIODS[by]
-    # Both tables are read in local_day order through their key or index (one row a day
-    # either way); days are folded into months or years here, a few hundred rows a year.
-    columns = "calls, answered_calls, answered_s, cost"
-    if condition and extension is None:  # many extensions a day: their sums
-        columns = "sum(calls), sum(answered_calls), sum(answered_s), sum(cost)"
+    # Both tables are read in local_day order through their key or index (a few rows a
+    # day: one per call type, and per extension for departments, summed here); days are
+    # folded into months or years here, a few hundred rows a year.
     cur = db.execute_sql(
-        f"SELECT local_day, {columns} FROM {table} WHERE {' AND '.join(where)} "
-        + ("GROUP BY local_day " if condition and extension is None else "") + "ORDER BY local_day",
+        "SELECT local_day, sum(calls), sum(answered_calls), sum(answered_s), sum(cost) "
+        f"FROM {table} WHERE {' AND '.join(where)} GROUP BY local_day ORDER BY local_day",
         params)
     folded: Dict[str, List[int]] = {}
     for day, n, answered, seconds, cost in cur.fetchall():
@@ -528,7 +525,7 @@ class DepartmentTotal:
 def department_totals(from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None,
                       departments: Departments = None) -> List[DepartmentTotal]:
     """Calls, answered seconds and cost of each department over the days, by the
-    current membership (from ``call_daily``: one row per extension and day); the
+    current membership (from ``call_daily``: a row per extension, day and type); the
     extensions in no department are one line (id None, name "") unless ``departments``
     narrows it to some."""
     names = db.execute_sql("SELECT id, name FROM department ORDER BY name COLLATE NOCASE").fetchall()

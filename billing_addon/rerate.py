@@ -369,7 +369,6 @@ def _apply_batch(run_id: int, pending: List[tuple], snapshots: Dict[int, str],
     applied = skipped = amount = 0
     marks: List[tuple] = []
     calls_changed: List[tuple] = []
-    daily: Dict[Tuple[str, int], int] = {}
     balances = dict(sql_in("SELECT id, balance FROM extension WHERE id IN ({})",
                            list({row[8] for row in pending})))
     retyped: List[call_type_stats.Moved] = []
@@ -394,7 +393,6 @@ def _apply_batch(run_id: int, pending: List[tuple], snapshots: Dict[int, str],
         snapshot = snapshots[new_rate]
         new_type = calls._from_snapshot(snapshot).call_type  # type: ignore[union-attr]
         calls_changed.append((new_cost, new_rate, snapshot, new_type, call_id))
-        daily[(day, ext_id)] = daily.get((day, ext_id), 0) + new_cost - old_cost
         retyped.append(call_type_stats.Moved(day, ext_id, old_type, new_type, answered_s,
                                              old_cost, new_cost))
         marks.append(("applied", "", run_id, call_id))
@@ -402,9 +400,7 @@ def _apply_batch(run_id: int, pending: List[tuple], snapshots: Dict[int, str],
         amount += refund
     sql_many("UPDATE call SET cost = ?, rate_id = ?, rate_snapshot = ?, call_type = ? "
              "WHERE id = ?", calls_changed)
-    sql_many("UPDATE call_daily SET cost = cost + ? WHERE local_day = ? AND extension_id = ?",
-             [(delta, day, ext_id) for (day, ext_id), delta in daily.items() if delta])
-    call_type_stats.move(retyped)
+    call_type_stats.move(retyped)  # its day's statistics row (of its type, or from old to new)
     sql_many("UPDATE rerate_item SET state = ?, note = ? WHERE run_id = ? AND call_id = ?", marks)
     return applied, skipped, amount
 

@@ -260,7 +260,7 @@ def test_a_zone_change_rebuilds_the_type_totals_from_the_calls(called):
     with db.atomic():
         call_days.rebuild(settings.zone())
     assert _by_type(call_type_stats.by_type()) == before
-    db.execute_sql("DELETE FROM call_type_daily")  # the triggers empty the totals too
+    db.execute_sql("DELETE FROM call_daily")  # the triggers empty the totals too
     assert call_type_stats.by_type() == []
     with db.atomic():
         call_days.rebuild(settings.zone())
