@@ -292,7 +292,9 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
             return deny(barring.BARRED, rate)  # nothing reserved, as for every denial
         available = ext.balance + ext.credit - ext.reserved
         affordable = rating.max_duration(rate, available)
-        pool = plans.allowance(ext.id, rate.call_type, local)  # free seconds come first
+        # free seconds come first (looked for only when some plan covers the type)
+        pool = (plans.allowance(ext.id, rate.call_type, local)
+                if plans.in_use(rate.call_type, conf) else None)
         if pool is not None and affordable is not None:
             affordable += pool.left
         if affordable is not None and affordable < 2:
@@ -450,12 +452,15 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
     at = now_utc() if at is None else int(at)
     results: List[Union[Settlement, Exception]] = []
     with money_txn():
-        known = {r[0]: r[1:] for r in sql_in(
-            "SELECT uniqueid, id, extension_id, status, reserved, rate_snapshot, settled_utc, "
-            "cost, local_day FROM call WHERE uniqueid IN ({})",
-            list({(q.uniqueid or "").strip() for q in requests}))}
+        # with the free seconds a call holds of a plan's pool, if any (plans.Settling)
+        rows = sql_in(
+            "SELECT c.uniqueid, c.id, c.extension_id, c.status, c.reserved, c.rate_snapshot, "
+            "c.settled_utc, c.cost, c.local_day, p.pool_kind, p.pool_id, p.month, p.call_type, "
+            "p.reserved_s FROM call c LEFT JOIN plan_call p ON p.call_id = c.id "
+            "WHERE c.uniqueid IN ({})", list({(q.uniqueid or "").strip() for q in requests}))
+        known = {r[0]: r[1:9] for r in rows}
         late = _LateCalls(requests, known)
-        free = plans.Settling([row[0] for row in known.values()])
+        free = plans.Settling({r[1]: list(r[9:]) for r in rows if r[9] is not None})
         charges: List[_Charge] = []
         charged: Dict[str, int] = {}  # uniqueid -> its index in results
         for request in requests:

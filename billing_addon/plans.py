@@ -56,6 +56,34 @@ def month_of(local: dt.datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
+# --- which call types any plan gives free seconds -------------------------------------
+
+# A setting: the call types some plan assigned to someone (an extension, an account or a
+# department) gives free seconds for, comma-separated (migration 0014 sets it first).
+# Authorize and settle look for a pool only for these types, so a box without plans,
+# and the calls of types no plan covers, pay nothing for plans.  It may name more types
+# than needed (a department deleted with its plan), never fewer: every change of plans
+# and assignments sets it again in its transaction.
+IN_USE = "calling_plans"
+
+
+def _note_in_use() -> None:
+    """Set ``IN_USE`` from the tables (inside the transaction that changed them)."""
+    types = {r[0] for r in sql(
+        "SELECT DISTINCT call_type FROM plan_allowance WHERE free_s > 0 AND plan_id IN "
+        "(SELECT plan_id FROM extension UNION SELECT plan_id FROM department)")}
+    sql("INSERT INTO setting (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (IN_USE, ",".join(t for t in calltypes.CALL_TYPES if t in types)))
+
+
+def in_use(call_type: str, conf: Mapping[str, str]) -> bool:
+    """Whether a plan may give a call of ``call_type`` free seconds (``conf``: a settings
+    snapshot; without the setting, any type may)."""
+    types = conf.get(IN_USE)
+    return types is None or bool(call_type) and call_type in types.split(",")
+
+
 # --- plans ------------------------------------------------------------------------
 
 
@@ -116,6 +144,7 @@ def create(name: str, free: Dict[str, int]) -> int:
         plan_id = sql("INSERT INTO plan (name, created_utc, updated_utc) VALUES (?, ?, ?)",
                       (name, at, at)).lastrowid
         _write_allowance(plan_id, free)
+        _note_in_use()
     return plan_id
 
 
@@ -128,6 +157,7 @@ def update(plan_id: int, name: str, free: Dict[str, int]) -> None:
         _check_unique(name, plan_id)
         sql("UPDATE plan SET name = ?, updated_utc = ? WHERE id = ?", (name, now_utc(), plan_id))
         _write_allowance(plan_id, free)
+        _note_in_use()
 
 
 def delete(plan_id: int) -> str:
@@ -142,6 +172,7 @@ def delete(plan_id: int) -> str:
                               "assign them another plan or none first").format(
                 name=plan.name, count=users))
         sql("DELETE FROM plan WHERE id = ?", (plan_id,))
+        _note_in_use()
     return plan.name
 
 
@@ -200,6 +231,7 @@ def assign(plan_id: Optional[int], numbers: Sequence[str] = (),
                  [(plan_id, at, ext_id) for ext_id in found.values()])
         sql_many("UPDATE department SET plan_id = ?, updated_utc = ? WHERE id = ?",
                  [(plan_id, at, dep_id) for dep_id in department_ids])
+        _note_in_use()
     return len(numbers) + len(department_ids)
 
 
@@ -281,14 +313,14 @@ class Settling:
     turn: what it had before the batch, less what the batch drew, plus what the calls
     settled before them in the batch held and did not use (as one after the other)."""
 
-    def __init__(self, call_ids: Sequence[int]):
-        self._calls: Dict[int, list] = {
-            r[0]: list(r[1:]) for r in sql_in(
-                "SELECT call_id, pool_kind, pool_id, month, call_type, reserved_s FROM plan_call "
-                "WHERE call_id IN ({})", list(call_ids))}
+    def __init__(self, held: Dict[int, list]):
+        # call id -> its plan_call row (pool_kind, pool_id, month, call_type, reserved_s):
+        # read by settle_many with the calls, a call without free seconds has none
+        self._calls = held
         self._new: Dict[int, Allowance] = {}  # calls authorize never saw: their pool
         self._left: Dict[tuple, int] = {}  # pool, month, type -> left, as this batch draws
         self._back: Dict[tuple, int] = {}  # held and not used by calls settled in the batch
+        self._conf: Optional[Dict[str, str]] = None
         self._zone: Optional[ZoneInfo] = None
 
     def free_seconds(self, call_id: int, ext_id: int, status: str, call_type: str,
@@ -296,8 +328,11 @@ class Settling:
         """The free seconds of a call being charged.  ``started`` (UTC) is given for a
         call authorize never saw: it draws on its pool at its start's month now."""
         if started is not None:
-            if self._zone is None:
-                self._zone = ZoneInfo(settings.get("timezone"))
+            if self._conf is None:
+                self._conf = settings.snapshot()
+                self._zone = ZoneInfo(self._conf["timezone"])
+            if not in_use(call_type, self._conf):
+                return 0
             pool = _pool(ext_id, call_type, month_of(dt.datetime.fromtimestamp(started, self._zone)))
             if pool is None:
                 return 0

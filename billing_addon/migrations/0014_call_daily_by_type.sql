@@ -108,3 +108,10 @@ WHEN NEW.local_day != OLD.local_day OR NEW.call_type != OLD.call_type BEGIN
         calls = calls + excluded.calls, answered_calls = answered_calls + excluded.answered_calls,
         answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost;
 END;
+
+-- Calling plans (billing_addon/plans.py IN_USE): the call types some assigned plan gives
+-- free seconds for; authorize and settle look for a pool only for these.
+INSERT OR REPLACE INTO setting (key, value)
+SELECT 'calling_plans', coalesce(group_concat(call_type), '') FROM (
+    SELECT DISTINCT call_type FROM plan_allowance WHERE free_s > 0 AND plan_id IN
+        (SELECT plan_id FROM extension UNION SELECT plan_id FROM department));
