@@ -371,8 +371,9 @@ class Settling:
     def write(self, charged: Iterable[int]) -> None:
         """Record the pools of the calls authorize never saw among those charged (ids),
         once their rows are in: the trigger counts their free seconds as used."""
-        sql_many(_RECORD, [(call_id, *self._new[call_id][:4], 0)
-                           for call_id in charged if call_id in self._new])
+        if self._new:
+            sql_many(_RECORD, [(call_id, *self._new[call_id][:4], 0)
+                               for call_id in charged if call_id in self._new])
 
 
 def _left_now(key: tuple, ext_id: int) -> int:
