@@ -20,7 +20,7 @@ from .store import db, sql_many
 _ADD = (
     "INSERT INTO call_daily (local_day, extension_id, call_type, calls, answered_calls, "
     "answered_s, cost) VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (local_day, extension_id, call_type) DO UPDATE SET "
+    "ON CONFLICT (extension_id, local_day, call_type) DO UPDATE SET "
     "calls = calls + excluded.calls, answered_calls = answered_calls + excluded.answered_calls, "
     "answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost")
 

@@ -545,7 +545,8 @@ def department_totals(from_day: Optional[dt.date] = None, to_day: Optional[dt.da
         params += dept_params
     cur = db.execute_sql(
         "SELECT e.department_id, sum(d.calls), sum(d.answered_s), sum(d.cost) "
-        "FROM call_daily d JOIN extension e ON e.id = d.extension_id "
+        # each extension's days are a range of call_daily's key: read in its order
+        "FROM extension e CROSS JOIN call_daily d ON d.extension_id = e.id "
         f"WHERE {' AND '.join(where)} GROUP BY e.department_id", params)
     sums = {r[0]: r[1:] for r in cur.fetchall()}
     wanted = None if departments is None else set(departments)

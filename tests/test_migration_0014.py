@@ -156,7 +156,7 @@ def test_an_upgrade_keeps_every_statistic(tmp_path, monkeypatch, seed):
         assert after == before
         assert after != _statistics_from_calls()
         assert not {"call_type_daily", "call_type_day_total", "call_type_daily_added"} & _tables()
-        assert {"call_daily_ext", "call_daily_added", "call_daily_removed", "call_daily_changed",
+        assert {"call_daily_added", "call_daily_removed", "call_daily_changed",
                 "call_daily_moved"} <= _tables()
         # the all-extension totals are the sum of call_daily, per day and type
         assert _rows("SELECT local_day, call_type, calls, answered_calls, answered_s, cost "

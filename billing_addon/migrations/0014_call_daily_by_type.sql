@@ -18,15 +18,19 @@ SELECT EXISTS (
     HAVING sum(calls) != 0 OR sum(answered_calls) != 0 OR sum(answered_s) != 0
         OR sum(cost) != 0) AS rebuild;
 
+-- Keyed by extension first: one extension's days (Statistics of an extension, of a
+-- department's members, the per-department totals) are a range of the table itself, in
+-- order, without a second index to write at every settle or to look rows up through.
+-- Statistics of every extension read call_day_total.
 CREATE TABLE call_daily_by_type (
-    local_day       TEXT NOT NULL,
     extension_id    INTEGER NOT NULL REFERENCES extension (id),
+    local_day       TEXT NOT NULL,
     call_type       TEXT NOT NULL DEFAULT '',
     calls           INTEGER NOT NULL DEFAULT 0,
     answered_calls  INTEGER NOT NULL DEFAULT 0,
     answered_s      INTEGER NOT NULL DEFAULT 0,
     cost            INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (local_day, extension_id, call_type)
+    PRIMARY KEY (extension_id, local_day, call_type)
 ) WITHOUT ROWID;
 
 INSERT INTO call_daily_by_type (local_day, extension_id, call_type, calls, answered_calls,
@@ -50,9 +54,6 @@ DROP TABLE call_type_day_total;
 DROP TABLE call_daily;
 DROP TABLE call_day_total;
 ALTER TABLE call_daily_by_type RENAME TO call_daily;
-
--- Statistics of one extension: its days in order, not a walk of every extension's days.
-CREATE INDEX call_daily_ext ON call_daily (extension_id, local_day);
 
 -- The day's totals over all extensions, per type: Statistics of every extension read a
 -- few rows a day.  Kept by the triggers below (as in migration 0007), whichever code
