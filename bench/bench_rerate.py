@@ -80,7 +80,7 @@ def generate(path: Path) -> Dict[str, str]:
                           calls._snapshot(rate), seconds, cost, at + seconds, rate.call_type))
         balance[number] -= cost
         ledger_rows.append((ids[number], -cost, balance[number], i + 1, at + seconds))
-        counts = daily.setdefault((day, ids[number]), [0, 0, 0, 0])
+        counts = daily.setdefault((day, ids[number], rate.call_type), [0, 0, 0, 0])
         counts[0] += 1
         counts[1] += 1
         counts[2] += seconds
@@ -93,8 +93,8 @@ def generate(path: Path) -> Dict[str, str]:
             "VALUES (?, ?, ?, ?, ?, ?, 'charged', ?, ?, ?, ?, ?, ?)", call_rows)
         conn.executemany("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
                          "created_utc) VALUES (?, 'call', ?, ?, ?, ?)", ledger_rows)
-        conn.executemany("INSERT INTO call_daily (local_day, extension_id, calls, answered_calls, "
-                         "answered_s, cost) VALUES (?, ?, ?, ?, ?, ?)",
+        conn.executemany("INSERT INTO call_daily (local_day, extension_id, call_type, calls, "
+                         "answered_calls, answered_s, cost) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          [key + tuple(v) for key, v in daily.items()])
         conn.executemany("UPDATE extension SET balance = ? WHERE id = ?",
                          [(b, ids[n]) for n, b in balance.items()])
