@@ -71,13 +71,7 @@ def by_type(extension_ids: Optional[Sequence[int]] = None, from_day: Optional[dt
             to_day: Optional[dt.date] = None) -> List[TypeRow]:
     """Totals per call type over the days (of every extension, or of ``extension_ids``),
     in CALL_TYPES order, the unrated ('') last; types without calls are left out."""
-    where, params = day_range(from_day, to_day)
-    table = "call_day_total"
-    if extension_ids is not None:
-        table = "call_daily"
-        where.append(f"extension_id IN ({', '.join('?' * len(extension_ids))})"
-                     if extension_ids else "0")
-        params += list(extension_ids)
+    table, where, params = _days_of(extension_ids, from_day, to_day)
     rows = db.execute_sql(
         "SELECT call_type, sum(calls), sum(answered_calls), sum(answered_s), sum(cost) "
         f"FROM {table} WHERE {' AND '.join(where)} GROUP BY call_type", params).fetchall()
@@ -86,17 +80,31 @@ def by_type(extension_ids: Optional[Sequence[int]] = None, from_day: Optional[dt
     return sorted(found, key=lambda r: order.get(r.call_type, len(order)))
 
 
-def day_range(from_day: Optional[dt.date], to_day: Optional[dt.date]
-              ) -> Tuple[List[str], List[object]]:
+def day_range(from_day: Optional[dt.date], to_day: Optional[dt.date],
+              column: str = "local_day") -> Tuple[List[str], List[object]]:
+    """Conditions (and their parameters) keeping the days of ``column`` from/to the
+    given days (both included; None: open)."""
     where: List[str] = ["1"]
     params: List[object] = []
     if from_day is not None:
-        where.append("local_day >= ?")
+        where.append(f"{column} >= ?")
         params.append(from_day.isoformat())
     if to_day is not None:
-        where.append("local_day <= ?")
+        where.append(f"{column} <= ?")
         params.append(to_day.isoformat())
     return where, params
+
+
+def _days_of(extension_ids: Optional[Sequence[int]], from_day: Optional[dt.date],
+             to_day: Optional[dt.date]) -> Tuple[str, List[str], List[object]]:
+    """The table to read (every extension's day totals, or the rows of ``extension_ids``)
+    and the conditions of the days."""
+    where, params = day_range(from_day, to_day)
+    if extension_ids is None:
+        return "call_day_total", where, params
+    where.append(f"extension_id IN ({', '.join('?' * len(extension_ids))})"
+                 if extension_ids else "0")
+    return "call_daily", where, params + list(extension_ids)
 
 
 def by_period(width: int, extension_ids: Optional[Sequence[int]] = None,
@@ -104,13 +112,7 @@ def by_period(width: int, extension_ids: Optional[Sequence[int]] = None,
               call_type: Optional[str] = None) -> List[Tuple[str, TypeRow]]:
     """Totals per period (the first ``width`` characters of the day: 10 a day, 7 a month,
     4 a year) and call type, in period then CALL_TYPES order: a few rows a day."""
-    where, params = day_range(from_day, to_day)
-    table = "call_day_total"
-    if extension_ids is not None:
-        table = "call_daily"
-        where.append(f"extension_id IN ({', '.join('?' * len(extension_ids))})"
-                     if extension_ids else "0")
-        params += list(extension_ids)
+    table, where, params = _days_of(extension_ids, from_day, to_day)
     if call_type is not None:
         where.append("call_type = ?")
         params.append(call_type)

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import lowbalance, settings
+from . import call_type_stats, lowbalance, settings
 from .i18n import _
 from .store import db, sql_in
 
@@ -485,12 +485,9 @@ def statistics(by: str = "day", extension: Optional[int] = None,
     if call_type is not None:
         where.append("call_type = ?")
         params.append(call_type)
-    if from_day is not None:
-        where.append("local_day >= ?")
-        params.append(from_day.isoformat())
-    if to_day is not None:
-        where.append("local_day <= ?")
-        params.append(to_day.isoformat())
+    days, day_params = call_type_stats.day_range(from_day, to_day)
+    where += days[1:]
+    params += day_params
     width = PERIODS[by]
     # Both tables are read in local_day order through their key or index (a few rows a
     # day: one per call type, and per extension for departments, summed here); days are
@@ -531,14 +528,7 @@ def department_totals(from_day: Optional[dt.date] = None, to_day: Optional[dt.da
     names = db.execute_sql("SELECT id, name FROM department ORDER BY name COLLATE NOCASE").fetchall()
     if not names:  # no departments yet: no table, and no reading of call_daily for it
         return []
-    where: List[str] = ["1"]
-    params: List[object] = []
-    if from_day is not None:
-        where.append("d.local_day >= ?")
-        params.append(from_day.isoformat())
-    if to_day is not None:
-        where.append("d.local_day <= ?")
-        params.append(to_day.isoformat())
+    where, params = call_type_stats.day_range(from_day, to_day, "d.local_day")
     condition, dept_params = in_departments("e.department_id", departments)
     if condition:
         where.append(condition)

@@ -134,3 +134,17 @@ class BoxClock:
         self._now += off + timedelta(seconds=30)
         self.up = 30.0
         self.boot = f"boot-{int(self.boot.split('-')[1]) + 1}"
+
+
+def dump_database(path):
+    """Every row of every table of the SQLite file ``path``, to compare before and after
+    a change that must change nothing."""
+    import sqlite3
+
+    con = sqlite3.connect(str(path))
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "ORDER BY name")]
+        return [(t, con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables]
+    finally:
+        con.close()

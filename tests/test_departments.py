@@ -8,7 +8,6 @@ import csv
 import io
 import itertools
 import re
-import sqlite3
 
 import pytest
 from billing_addon.web import auth
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 
 from billing_addon import accounts, calls, config, departments, money, reports, store
 from billing_addon.cells import from_spreadsheet
-from tests.helpers import make_rate
+from tests.helpers import dump_database, make_rate
 from tests.web_fakes import FakeActivation
 from tests.webclient import Client
 
@@ -27,15 +26,6 @@ ADMIN_PW = "admin-secret-1"
 T0 = 1714557600  # 2024-05-01 10:00 UTC
 
 
-def _dump(path) -> list:
-    """Every row of every table, to compare before and after a refused change."""
-    con = sqlite3.connect(str(path))
-    try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "ORDER BY name")]
-        return [(t, con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables]
-    finally:
-        con.close()
 
 
 def _extensions(*numbers):
@@ -73,24 +63,24 @@ def test_create_rename_list_delete(db_path):
 ])
 def test_bad_names_are_refused_and_change_nothing(db_path, name, message):
     departments.create("Sales")
-    before = _dump(db_path)
+    before = dump_database(db_path)
     with pytest.raises(departments.DepartmentError, match=message):
         departments.create(name)
     other = departments.create("Other")
-    before = _dump(db_path)
+    before = dump_database(db_path)
     with pytest.raises(departments.DepartmentError, match=message):
         departments.rename(other, name)
-    assert _dump(db_path) == before
+    assert dump_database(db_path) == before
 
 
 def test_a_department_with_members_is_not_deleted_and_the_message_says_how_many(db_path):
     sales = departments.create("Sales")
     _extensions("1001", "1002", "1003")
     departments.assign(["1001", "1002", "1003"], sales)
-    before = _dump(db_path)
+    before = dump_database(db_path)
     with pytest.raises(departments.DepartmentError, match="still has 3 members"):
         departments.delete(sales)
-    assert _dump(db_path) == before
+    assert dump_database(db_path) == before
     assert departments.empty(sales) == 3
     departments.delete(sales)
     assert departments.choices() == []
@@ -100,14 +90,14 @@ def test_a_department_with_members_is_not_deleted_and_the_message_says_how_many(
 def test_assigning_unknown_numbers_changes_nothing_and_names_them(db_path):
     sales = departments.create("Sales")
     _extensions("1001")
-    before = _dump(db_path)
+    before = dump_database(db_path)
     with pytest.raises(departments.DepartmentError, match=r"2 unknown extensions or accounts: 4711, 4712"):
         departments.assign(["1001", "4711", "4712"], sales)
     with pytest.raises(departments.DepartmentError, match="no such department"):
         departments.assign(["1001"], 999)
     with pytest.raises(departments.DepartmentError, match="select at least one"):
         departments.assign([" ", ""], sales)
-    assert _dump(db_path) == before
+    assert dump_database(db_path) == before
 
 
 def test_an_extension_is_in_one_department_at_most(db_path):
@@ -226,11 +216,11 @@ def test_the_departments_page_creates_renames_and_refuses_bad_input(billing, db_
     billing.post("/departments/add", {"name": "Sales"}, check=303)
     page = billing.get("/departments", check=200).text
     assert "Sales" in page and 'id="dept-table"' in page
-    before = _dump(db_path)
+    before = dump_database(db_path)
     for name, message in (("sales", "already exists"), ("", "needs a name"), ("y" * 61, "at most 60")):
         r = billing.post("/departments/add", {"name": name}, check=400)
         assert any(message in e for e in _errors(r.text)), r.text
-    assert _dump(db_path) == before
+    assert dump_database(db_path) == before
     dept = departments.choices()[0][0]
     billing.post(f"/departments/{dept}/rename", {"name": "Sales East"}, check=303)
     assert departments.get(dept).name == "Sales East"
@@ -243,11 +233,11 @@ def test_delete_from_the_page_with_members_says_how_many_and_keeps_it(billing, d
     r = billing.post(f"/departments/{dept}/members", {"numbers": "1001, 1002"}, check=303)
     page = billing.get(r.location).text
     assert "2 extensions or accounts added to Sales" in page
-    before = _dump(db_path)
+    before = dump_database(db_path)
     r = billing.post(f"/departments/{dept}/delete", check=303)
     page = billing.get(r.location).text
     assert "still has 2 members" in page
-    assert _dump(db_path) == before
+    assert dump_database(db_path) == before
     billing.post(f"/departments/{dept}/members", {"remove": "1", "remove_all": "1"}, check=303)
     billing.post(f"/departments/{dept}/delete", check=303)
     assert departments.choices() == []
@@ -256,10 +246,10 @@ def test_delete_from_the_page_with_members_says_how_many_and_keeps_it(billing, d
 def test_adding_unknown_numbers_on_the_page_changes_nothing(billing, db_path):
     dept = departments.create("Sales")
     _extensions("1001")
-    before = _dump(db_path)
+    before = dump_database(db_path)
     r = billing.post(f"/departments/{dept}/members", {"numbers": "1001 9999"}, check=400)
     assert any("1 unknown extension or account: 9999" in e for e in _errors(r.text)), r.text
-    assert _dump(db_path) == before
+    assert dump_database(db_path) == before
 
 
 def test_bulk_edit_and_edit_assign_a_department(billing):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sqlite3
 
 import pytest
 from billing_addon.web import auth, roles
@@ -16,7 +15,7 @@ from billing_addon.web.app import make_app, route_table
 
 from billing_addon import accounts, calls, config, departments, money, settings, store
 from billing_addon.cells import from_spreadsheet
-from tests.helpers import make_rate
+from tests.helpers import dump_database, make_rate
 from tests.web_fakes import FakeActivation
 from tests.webclient import Client
 
@@ -54,14 +53,6 @@ def billing_routes(method: str):
             if role == auth.BILLING and method in _methods(methods)]
 
 
-def _dump(path) -> list:
-    con = sqlite3.connect(str(path))
-    try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "ORDER BY name")]
-        return [(t, con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables]
-    finally:
-        con.close()
 
 
 @pytest.fixture
@@ -114,16 +105,16 @@ def test_every_billing_post_is_refused_to_an_auditor_and_changes_nothing(box, db
     posts = billing_routes("POST")
     assert len(posts) > 15
     for rule, url in posts:
-        before = _dump(db_path)
+        before = dump_database(db_path)
         r = auditor.post(url, FORM)
         assert r.status == 403, (rule, r.status)
         assert "read-only (auditor)" in r.text, rule
-        assert _dump(db_path) == before, rule
+        assert dump_database(db_path) == before, rule
     # the same forms do change things for a billing user: the walk tests something
     billing = _signed_in(app, auth.BILLING)
-    before = _dump(db_path)
+    before = dump_database(db_path)
     billing.post("/extensions/recharge", FORM, check=303)
-    assert _dump(db_path) != before
+    assert dump_database(db_path) != before
 
 
 def test_an_auditors_pages_have_no_action_buttons(box):
@@ -159,7 +150,7 @@ def test_every_billing_route_outside_the_allow_list_is_refused_to_a_manager(box,
     # the language the refusals of the others are checked in
     walk.sort(key=lambda m_r_u: (m_r_u[1], m_r_u[0]) in roles.MANAGER_ROUTES)
     for method, rule, url in walk:
-        before = _dump(db_path)
+        before = dump_database(db_path)
         r = manager.get(url) if method == "GET" else manager.post(url, FORM)
         if (rule, method) in roles.MANAGER_ROUTES:
             assert r.status not in (401, 403, 500), (method, rule, r.status)
@@ -167,7 +158,7 @@ def test_every_billing_route_outside_the_allow_list_is_refused_to_a_manager(box,
         closed += 1
         assert r.status == 403, (method, rule, r.status)
         assert "not open to department managers" in r.text
-        assert _dump(db_path) == before, (method, rule)
+        assert dump_database(db_path) == before, (method, rule)
     assert closed > 20
 
 
@@ -205,11 +196,11 @@ def test_a_manager_recharges_their_extensions_and_only_theirs(box, db_path):
     start = {n: accounts.get_extension(n).balance for n in ("1001", "1002", "1003", "1004")}
     manager.post("/extensions/recharge", {"n": "1001", "amount": "5", "step": "confirm"}, check=303)
     assert accounts.get_extension("1001").balance == start["1001"] + money.parse_amount("5")
-    before = _dump(db_path)
+    before = dump_database(db_path)
     for forged in ({"n": "1003"}, {"n": ["1001", "1004"]}, {"n": "9999"}):
         r = manager.post("/extensions/recharge", dict(forged, amount="5", step="confirm"), check=403)
         assert "not in your departments" in r.text
-        assert _dump(db_path) == before, forged
+        assert dump_database(db_path) == before, forged
     manager.get("/extensions/recharge?n=1003", check=403)
     # "all that match the search" is all of theirs, never more
     manager.post("/extensions/recharge", {"all": "1", "amount": "1", "step": "confirm"}, check=303)
@@ -237,13 +228,13 @@ def test_the_admin_creates_users_of_each_role_and_sets_managers_departments(box,
                                      "department": [str(sales), str(ops)]}, check=303)
     assert auth.get_user(user.username).role == auth.MANAGER
     assert departments.managed(user.id) == sorted([sales, ops])
-    before = _dump(db_path)
+    before = dump_database(db_path)
     for form in ({"username": user.username, "role": "root"},  # no such role
                  {"username": user.username, "role": "manager", "department": "999"},  # no such department
                  {"username": "bill-nobody", "role": "auditor"}):  # no such user
         admin.post("/admin/users/role", form, check=400)
     admin.post("/admin/users/add", {"role": "superuser"}, check=303)
-    assert _dump(db_path) == before
+    assert dump_database(db_path) == before
     # back to billing: full access, no departments kept
     admin.post("/admin/users/role", {"username": user.username, "role": "billing",
                                      "department": str(sales)}, check=303)
