@@ -79,6 +79,13 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "durability": Option("full", str, "full: fsync every money-moving commit (survives a power "
                              "cut); normal: faster, survives a crash but not a power cut"),
     },
+    "store": {
+        "url": Option("", str, "the central store: postgresql://user:password@host:port/database "
+                      "(several boxes on one PostgreSQL, docs/scale.md); empty = this box's "
+                      "SQLite file ([box] database)"),
+        "site": Option("", str, "this box's site name on a shared store (extension numbers are per "
+                       "site; reports filter by site); empty = a box on its own"),
+    },
     "agi": {
         "enabled": Option("yes", _bool, "run the FastAGI listener"),
         "host": Option("127.0.0.1", str, "FastAGI listen address (keep it on loopback)"),

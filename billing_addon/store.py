@@ -364,6 +364,12 @@ _commits = 0
 _checkpointing = False
 
 
+class Unreachable(Exception):
+    """The store cannot be reached (a central PostgreSQL down or cut off from this box).
+    The statement that raised it wrote nothing: new calls get the fail mode, settlements
+    wait in the box's local queue (docs/scale.md)."""
+
+
 class WouldWait(Exception):
     """Another process holds SQLite's write lock, and this thread may not wait for it
     (see ``never_wait_here``).  Nothing was written."""
