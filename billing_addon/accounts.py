@@ -12,7 +12,7 @@ from typing import Iterable, List, Optional, Sequence, Union
 
 import peewee as pw
 
-from . import money, plans
+from . import money, plans, sites
 from .digits import first_foreign_digit
 from .errors import Refusal
 from .i18n import _
@@ -39,8 +39,13 @@ def normalize_number(number: str) -> str:
     return number
 
 
+def _this_site(number: str):
+    """The peewee condition of the row ``number`` names at this box (sites.py)."""
+    return (Extension.number == number) & pw.SQL(sites.number_scope())
+
+
 def get_extension(number: str) -> Extension:
-    ext = Extension.get_or_none(Extension.number == normalize_number(number))
+    ext = Extension.get_or_none(_this_site(normalize_number(number)))
     if ext is None:
         raise AccountError(_("unknown extension {number}").format(number=repr(number[:40])))
     return ext
@@ -49,7 +54,7 @@ def get_extension(number: str) -> Extension:
 def ensure_extension(number: str, name: str = "", source: str = "manual") -> Extension:
     """The extension with this number, created with billing off when new."""
     number = normalize_number(number)
-    ext = Extension.get_or_none(Extension.number == number)
+    ext = Extension.get_or_none(_this_site(number))
     if ext is not None:
         if ext.kind == "account":  # one number space: a number names one payer
             raise AccountError(_("{number} is an account's number, not an extension's").format(
@@ -59,10 +64,10 @@ def ensure_extension(number: str, name: str = "", source: str = "manual") -> Ext
     try:
         with money_txn():
             return Extension.create(
-                number=number, name=name[:80], source=source, created_utc=now, updated_utc=now
-            )
+                number=number, name=name[:80], source=source, created_utc=now, updated_utc=now,
+                site=sites.current())
     except pw.IntegrityError:  # created by a concurrent request meanwhile
-        return Extension.get(Extension.number == number)
+        return Extension.get(_this_site(number))
 
 
 def append_entry(ext_id: int, kind: str, amount: int, *, reason: str = "", operator: str = "",

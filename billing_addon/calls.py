@@ -54,6 +54,7 @@ from . import (
     rates,
     rating,
     settings,
+    sites,
     store,
 )
 from .errors import Refusal
@@ -169,13 +170,14 @@ _ACCOUNTS_BY_NUMBER = _ACCOUNT_COLUMNS + " WHERE number IN ({})"
 
 
 def _account(key: str, value) -> Optional[_Account]:
-    row = sql_one(_ACCOUNT_SQL.format(key), (value,))
+    scope = " AND " + sites.number_scope() if key == "number" else ""
+    row = sql_one(_ACCOUNT_SQL.format(key) + scope, (value,))
     return _Account(*row) if row else None
 
 
 _CALL_COLUMNS = ("uniqueid", "extension_id", "dialed", "started_utc", "local_day", "status",
                  "reason", "rate_id", "rate_snapshot", "reserved", "limit_ms", "expires_utc",
-                 "source", "settled_utc", "boot_id", "expires_uptime", "call_type")
+                 "source", "settled_utc", "boot_id", "expires_uptime", "call_type", "site")
 
 
 def _insert_sql(columns: Tuple[str, ...]) -> str:
@@ -199,7 +201,7 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
     values = (uniqueid, ext_id, dialed, at, day, status, reason,
               rate.id if rate else None, _snapshot(rate) if rate else "",
               reserved, limit_ms, expires, source, settled, boot, uptime,
-              rate.call_type if rate else "")
+              rate.call_type if rate else "", sites.current())
     if phone_id is None:
         return sql(_INSERT_CALL, values).lastrowid
     return sql(_INSERT_ACCOUNT_CALL, values + (phone_id,)).lastrowid
@@ -257,7 +259,8 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
     index = None if unbilled else rates.index(conf["rates_version"])
     with reservation_txn():
         previous = sql_one("SELECT status, reason, limit_ms, rate_id, reserved, extension_id, "
-                           "dialed FROM call WHERE uniqueid = ?", (uniqueid,))
+                           "dialed FROM call WHERE uniqueid = ? AND " + sites.call_scope(),
+                           (uniqueid,))
         if previous is not None:
             status, reason, limit_ms, rate_id, reserved, prev_ext, prev_dialed = previous
             if (prev_ext, prev_dialed) != (ext_id, dialed):
@@ -457,7 +460,8 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             "SELECT c.uniqueid, c.id, c.extension_id, c.status, c.reserved, c.rate_snapshot, "
             "c.settled_utc, c.cost, c.local_day, p.pool_kind, p.pool_id, p.month, p.call_type, "
             "p.reserved_s FROM call c LEFT JOIN plan_call p ON p.call_id = c.id "
-            "WHERE c.uniqueid IN ({})", list({(q.uniqueid or "").strip() for q in requests}))
+            "WHERE c.uniqueid IN ({}) AND " + sites.call_scope("c"),
+            list({(q.uniqueid or "").strip() for q in requests}))
         known = {r[0]: r[1:9] for r in rows}
         late = _LateCalls(requests, known)
         free = plans.Settling({r[1]: list(r[9:]) for r in rows if r[9] is not None})
@@ -534,7 +538,8 @@ class _LateCalls:
                 except accounts.AccountError:
                     pass  # refused again, with its message, by record()
         self.accounts = {row[1]: _Account(*row)
-                         for row in sql_in(_ACCOUNTS_BY_NUMBER, list(set(self._numbers.values())))}
+                         for row in sql_in(_ACCOUNTS_BY_NUMBER + " AND " + sites.number_scope(),
+                                           list(set(self._numbers.values())))}
         self._conf: Optional[Dict[str, str]] = None
         self._zone: Optional[ZoneInfo] = None
         self._index: Optional[rating.RateIndex] = None
@@ -587,7 +592,7 @@ class _LateCalls:
         self.rows.append((call_id, uniqueid, ext.id, dialed, started, day, status,
                           NOT_AUTHORIZED if rate else NO_RATE, rate.id if rate else None,
                           snapshot, 0, None, None, request.source, None, "", None,
-                          rate.call_type if rate else ""))
+                          rate.call_type if rate else "", sites.current()))
         self._uniqueids.add(uniqueid)
         return (call_id, ext.id, status, 0, snapshot, None, 0, day)
 
@@ -665,7 +670,7 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
 
 _STALE = ("SELECT id, extension_id, reserved FROM call WHERE status = 'in-progress' AND "
           "CASE WHEN boot_id = '' THEN expires_utc < ? "  # recorded before running time was
-          "ELSE boot_id != ? OR expires_uptime < ? END")
+          "ELSE boot_id != ? OR expires_uptime < ? END AND {}")  # this box's calls only
 
 
 def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] = None) -> int:
@@ -678,7 +683,8 @@ def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] 
     running = running or boottime.now()
     released = 0
     with money_txn():
-        for call_id, ext_id, reserved in sql(_STALE, (at, running.boot, running.seconds)).fetchall():
+        stale = _STALE.format(sites.call_scope())
+        for call_id, ext_id, reserved in sql(stale, (at, running.boot, running.seconds)).fetchall():
             sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
             sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
             released += 1
@@ -691,7 +697,8 @@ def release(uniqueid: str) -> bool:
     was gone).  A later settle still charges the call.  True when one was released."""
     with reservation_txn():
         row = sql_one("SELECT id, extension_id, reserved FROM call WHERE uniqueid = ? "
-                      "AND status = 'in-progress'", ((uniqueid or "").strip(),))
+                      "AND status = 'in-progress' AND " + sites.call_scope(),
+                      ((uniqueid or "").strip(),))
         if row is None:
             return False
         call_id, ext_id, reserved = row

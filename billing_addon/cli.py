@@ -16,7 +16,7 @@ from typing import List, Optional, Union
 
 import peewee as pw
 
-from . import __version__, accounts, calls, config, money, rates, rating, settings, store
+from . import __version__, accounts, calls, config, money, rates, rating, settings, sites, store
 from .digits import whole_number
 from .errors import Refusal
 
@@ -39,6 +39,7 @@ def database_path(cfg: Optional[config.Config], profile=None) -> Path:
 def open_store(args) -> config.Config:
     cfg = config.load(args.config)
     store.init_db(database_path(cfg), durability=cfg.get("box", "durability"))
+    sites.set_current(cfg.get("store", "site"))
     return cfg
 
 

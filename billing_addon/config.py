@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
+from . import sites
 from .errors import Refusal
 
 DEFAULT_CONFIG_PATH = "/etc/billing-addon/billing.ini"
@@ -83,7 +84,7 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "url": Option("", str, "the central store: postgresql://user:password@host:port/database "
                       "(several boxes on one PostgreSQL, docs/scale.md); empty = this box's "
                       "SQLite file ([box] database)"),
-        "site": Option("", str, "this box's site name on a shared store (extension numbers are per "
+        "site": Option("", sites.parse_name, "this box's site name on a shared store (extension numbers are per "
                        "site; reports filter by site); empty = a box on its own"),
     },
     "agi": {

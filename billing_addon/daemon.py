@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, Optional
 
-from . import __version__, backup, calls, config, store
+from . import __version__, backup, calls, config, sites, store
 
 log = logging.getLogger("billing_addon.daemon")
 
@@ -307,6 +307,7 @@ class Daemon:
             # the checkpoint thread copies the WAL back, so no commit on the call path does
             store.init_db(path, durability=self.cfg.get("box", "durability"),
                           autocheckpoint=False)
+            sites.set_current(self.cfg.get("store", "site"))
         except Exception as exc:
             if store.damaged:  # not opened again: restoring a backup is the way out
                 log.exception("cannot open the damaged database")

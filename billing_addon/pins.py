@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Dict, Optional
 
-from . import settings
+from . import settings, sites
 from .accounts import AccountError
 from .i18n import _
 from .store import database_path, sql, sql_one
@@ -115,8 +115,8 @@ def account_with_pin(number: str, pin: str) -> Optional[int]:
     """The id of account ``number`` when ``pin`` is its PIN, else None."""
     if not number.isascii() or not number.isdigit() or not pin.isascii() or not pin.isdigit():
         return None
-    row = sql_one("SELECT id, pin_hash FROM extension WHERE number = ? AND kind = 'account'",
-                  (number,))
+    row = sql_one("SELECT id, pin_hash FROM extension WHERE number = ? AND kind = 'account' AND "
+                  + sites.number_scope(), (number,))
     if row is None or row[1] is None:
         pin_hash(pin)  # the same work as a known account: no timing hint
         return None

@@ -24,7 +24,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import peewee as pw
 
-from . import calltypes, i18n, money, rating
+from . import calltypes, i18n, money, rating, sites
 from .cells import from_spreadsheet, spreadsheet_safe
 from .digits import first_foreign_digit, whole_number
 from .errors import Refusal
@@ -49,6 +49,9 @@ CSV_COLUMNS = ["active", "remarks", "prefix", "length", "initial_cost", "initial
 CSV_HEADINGS = [N_("Activate"), N_("Remarks"), N_("Prefix"), N_("Number Length"),
                 N_("Initial Cost"), N_("Initial Time"), N_("Rate"), N_("Billing Unit"),
                 N_("Start Time"), N_("End Time"), N_("Extensions"), N_("Call Type")]
+# a rate's site ('' = every site): a column of the file only at a box with a site name
+# (sites.py), so a box on its own reads and writes the files it always did
+SITE_COLUMN, SITE_HEADING = "site", N_("Site")
 MAX_IMPORT_ROWS = 200_000
 MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no rate, never a crash
 IMPORT_CHUNK = 250  # rows per staging transaction: about a millisecond of write lock
@@ -99,6 +102,7 @@ class RateValues:
     all_extensions: bool = False
     extensions: List[str] = field(default_factory=list)
     call_type: str = calltypes.DEFAULT
+    site: str = ""  # '': shared by every site
 
 
 def parse_time_of_day(text: str, *, allow_24: bool) -> int:
@@ -201,13 +205,17 @@ def validate(form: Mapping[str, object], currency: Optional[str] = None,
     all_extensions = _flag(form.get("all_extensions", False)) or exts == [ALL]
     if all_extensions:
         exts = []
+    site = text(SITE_COLUMN).strip()
+    if site and site != sites.current():
+        errors[SITE_COLUMN] = _("{site}: a rate is this site's ({here}) or every site's (empty)"
+                                ).format(site=repr(site[:40]), here=sites.current() or "-")
     if errors:
         raise RateError(errors)
     return RateValues(prefix=prefix, length=values["length"], initial_cost=values["initial_cost"],
                       initial_time=values["initial_time"], rate=values["rate"], unit=values["unit"],
                       start_s=values["start"], end_s=values["end"], remarks=remarks,
                       active=_flag(form.get("active", True)), all_extensions=all_extensions,
-                      extensions=exts, call_type=call_type)
+                      extensions=exts, call_type=call_type, site=site)
 
 
 DAY_END_S = 24 * 3600  # 24:00, the end of a block that runs to midnight
@@ -255,10 +263,10 @@ _shadow_cache: Dict[str, Tuple[str, Dict[int, int]]] = {}
 
 def never_apply() -> Dict[int, int]:
     """``shadowed`` of the rates in force, computed once per rates version."""
-    key, version = str(db.database), current_version()
+    key, version = _cache_key(), current_version()
     cached = _shadow_cache.get(key)
     if cached is None or cached[0] != version:
-        cached = (version, shadowed(load_all()))
+        cached = (version, shadowed(_here()))
         _shadow_cache[key] = cached
     return cached[1]
 
@@ -294,7 +302,7 @@ def _extension_ids(numbers: Iterable[str]) -> List[int]:
     if not numbers:
         return []
     found = dict(Extension.select(Extension.number, Extension.id)
-                 .where(Extension.number.in_(numbers)).tuples())
+                 .where(Extension.number.in_(numbers) & pw.SQL(sites.number_scope())).tuples())
     unknown = [n for n in numbers if n not in found]
     if unknown:
         raise RateError({"extensions": _unknown_extensions(unknown)})
@@ -318,7 +326,7 @@ def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
                    initial_time=values.initial_time, rate=values.rate, unit=values.unit,
                    start_s=values.start_s, end_s=values.end_s,
                    all_extensions=values.all_extensions, call_type=values.call_type,
-                   updated_utc=now)
+                   updated_utc=now, site=values.site)
     if rate is None:
         rate = Rate.create(created_utc=now, deck=current_deck(), **columns)
     else:
@@ -333,8 +341,10 @@ def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
 
 
 def in_force():
-    """The peewee condition of the rows in force (see the module doc)."""
-    return pw.SQL(IN_FORCE_SQL.replace("deck BETWEEN", '"deck" BETWEEN'))
+    """The peewee condition of the rows in force (see the module doc) that this box
+    rates with (its site's and the shared ones, sites.py)."""
+    return pw.SQL(IN_FORCE_SQL.replace("deck BETWEEN", '"deck" BETWEEN') + " AND "
+                  + sites.rate_scope())
 
 
 def get(rate_id: int) -> Optional[Rate]:
@@ -364,14 +374,15 @@ def set_active(rate_ids: Iterable[int], active: bool) -> int:
     ids = [i for i in rate_ids if 0 < i <= MAX_ID]
     with money_txn():
         count = Rate.update(active=bool(active), updated_utc=now_utc()).where(
-            Rate.id.in_(ids)).execute()
+            Rate.id.in_(ids) & pw.SQL(sites.rate_scope())).execute()
         _bump_version()
     return count
 
 
 def delete(rate_ids: Iterable[int]) -> int:
     """Delete rates; calls keep the snapshot of the rate that charged them."""
-    ids = list(rate_ids)
+    ids = [r[0] for r in Rate.select(Rate.id).where(
+        Rate.id.in_(list(rate_ids)) & pw.SQL(sites.rate_scope())).tuples()]
     with money_txn():
         RateExtension.delete().where(RateExtension.rate.in_(ids)).execute()
         count = Rate.delete().where(Rate.id.in_(ids)).execute()
@@ -402,8 +413,11 @@ _RATE_COLUMNS = ("id, prefix, length, initial_cost, initial_time, rate, unit, st
                  "all_extensions, active, remarks, call_type")
 
 
-def load_all(where: str = IN_FORCE_SQL, params: tuple = ()) -> List[rating.Rate]:
-    """The rates in force (or the rows ``where`` selects), in id order."""
+def load_all(where: Optional[str] = None, params: tuple = ()) -> List[rating.Rate]:
+    """The rates in force at this box (its site's and the shared ones), or the rows
+    ``where`` selects, in id order."""
+    if where is None:
+        where = f"{IN_FORCE_SQL} AND {sites.rate_scope()}"
     assigned = assignments()
     out = []
     for i, (rid, prefix, length, initial_cost, initial_time, rate, unit, start, end, all_exts,
@@ -425,6 +439,20 @@ _cache_lock = threading.Lock()
 _cache: Dict[str, Tuple[str, rating.RateIndex]] = {}
 
 
+def _cache_key() -> str:
+    return f"{db.database}#{sites.current()}"  # an index per store and site
+
+
+def _here(where: str = IN_FORCE_SQL, params: tuple = ()) -> List[rating.Rate]:
+    """The rates this box rates with among the rows ``where`` selects: the shared
+    ones and its site's, a site's replacing a shared one (``sites.overlay``)."""
+    shared = load_all(f"({where}) AND site = ''", params)
+    if not sites.current():
+        return shared
+    own = load_all(f"({where}) AND site = {sites.literal(sites.current())}", params)
+    return sites.overlay(own, shared)
+
+
 def current_version() -> str:
     row = Setting.get_or_none(Setting.key == "rates_version")
     return row.value if row else "0"
@@ -435,7 +463,7 @@ def index(version: Optional[str] = None) -> rating.RateIndex:
     process, such as the CLI, changed it).  ``version``: the caller's fresh reading of
     the rates version, if it has one."""
     version = current_version() if version is None else version
-    key = str(db.database)
+    key = _cache_key()
     cached = _cache.get(key)
     if cached and cached[0] == version:
         return cached[1]
@@ -443,7 +471,7 @@ def index(version: Optional[str] = None) -> rating.RateIndex:
         cached = _cache.get(key)
         if cached and cached[0] == version:
             return cached[1]
-        built = rating.RateIndex(load_all())
+        built = rating.RateIndex(_here())
         _cache[key] = (version, built)
         return built
 
@@ -453,7 +481,10 @@ def index(version: Optional[str] = None) -> rating.RateIndex:
 
 def export_csv(out: io.TextIOBase) -> int:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(csv_header())
+    with_site = bool(sites.current())
+    site_of: Dict[int, str] = dict(db.execute_sql(
+        "SELECT id, site FROM rate WHERE site > ''").fetchall()) if with_site else {}
+    writer.writerow(csv_header() + ([_site_heading()] if with_site else []))
     count = 0
     for r in load_all():
         writer.writerow([
@@ -463,7 +494,7 @@ def export_csv(out: io.TextIOBase) -> int:
             format_time_of_day(r.start), format_time_of_day(r.end),
             ALL if r.all_extensions else spreadsheet_safe(" ".join(sorted(r.extensions))),
             r.call_type,
-        ])
+        ] + ([site_of.get(r.id, "")] if with_site else []))
         count += 1
     return count
 
@@ -476,6 +507,10 @@ def csv_header() -> List[str]:
     return [_(heading) for heading in CSV_HEADINGS]
 
 
+def _site_heading() -> str:
+    return SITE_COLUMN if i18n.current() == i18n.DEFAULT_LOCALE else _(SITE_HEADING)
+
+
 def _header_columns() -> Dict[str, str]:
     """Every header name a rate file may use, in lower case, and its column: the English
     names and the headings in every language (a file exported in Spanish imports back
@@ -485,6 +520,8 @@ def _header_columns() -> Dict[str, str]:
         with i18n.using(locale):
             names.update((_(heading).strip().lower(), column)
                          for heading, column in zip(CSV_HEADINGS, CSV_COLUMNS))
+            names[_(SITE_HEADING).strip().lower()] = SITE_COLUMN
+    names[SITE_COLUMN] = SITE_COLUMN
     return names
 
 
@@ -514,7 +551,7 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
             names = _header_columns()
             header = [names.get(h.strip().lower(), h.strip().lower()) for h in row]
             missing = [c for c in ("prefix", "rate", "unit") if c not in header]
-            unknown = [h for h in header if h not in CSV_COLUMNS]
+            unknown = [h for h in header if h not in CSV_COLUMNS and h != SITE_COLUMN]
             if missing or unknown:
                 raise RateError({"header": _header_problem(missing, unknown)}, line=line)
             continue
@@ -595,7 +632,7 @@ def _import_extension_ids(parsed: List[Tuple[int, RateValues]]) -> Dict[str, int
     for i in range(0, len(numbers), 500):
         chunk = numbers[i:i + 500]
         found.update(Extension.select(Extension.number, Extension.id)
-                     .where(Extension.number.in_(chunk)).tuples())
+                     .where(Extension.number.in_(chunk) & pw.SQL(sites.number_scope())).tuples())
     for line, values in parsed:
         unknown = [n for n in values.extensions if n not in found]
         if unknown:
@@ -614,11 +651,11 @@ def _stage(parsed: List[Tuple[int, RateValues]], ext_ids: Dict[str, int], deck: 
             ids = range(first, first + len(chunk))
             sql_many("INSERT INTO rate (id, active, remarks, prefix, length, initial_cost, "
                      "initial_time, rate, unit, start_s, end_s, all_extensions, created_utc, "
-                     "updated_utc, deck, call_type) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "updated_utc, deck, call_type, site) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(rid, v.active, v.remarks, v.prefix, v.length, v.initial_cost,
                        v.initial_time, v.rate, v.unit, v.start_s, v.end_s, v.all_extensions,
-                       now, now, deck, v.call_type) for rid, v in zip(ids, chunk)])
+                       now, now, deck, v.call_type, v.site) for rid, v in zip(ids, chunk)])
             sql_many("INSERT INTO rate_extension (rate_id, extension_id) VALUES (?, ?)",
                      [(rid, ext_ids[n]) for rid, v in zip(ids, chunk)
                       for n in dict.fromkeys(v.extensions)])
@@ -631,8 +668,8 @@ def _swap_in(deck: int, rows: int, replace: bool) -> None:
     beforehand so that no call has to build it."""
     version = current_version()
     deck_from = deck if replace else sql_one(f"SELECT {_DECK_SETTING.format('rates_deck_from')}")[0]
-    built = rating.RateIndex(load_all("deck BETWEEN ? AND ?", (deck_from, deck)))
-    key = str(db.database)
+    built = rating.RateIndex(_here("deck BETWEEN ? AND ?", (deck_from, deck)))
+    key = _cache_key()
     locked = False
     try:
         with money_txn():
@@ -640,6 +677,9 @@ def _swap_in(deck: int, rows: int, replace: bool) -> None:
             if staged != rows:
                 raise RateError({"file": _("another rate import ran at the same time; nothing "
                                            "imported, try again")})
+            if replace:  # the rates of other sites are not this file's to replace
+                db.execute_sql(f"UPDATE rate SET deck = ? WHERE site > '' AND NOT "
+                               f"({sites.rate_scope()}) AND {IN_FORCE_SQL}", (deck,))
             window = [("rates_deck", str(deck))] + ([("rates_deck_from", str(deck))]
                                                     if replace else [])
             sql_many("INSERT INTO setting (key, value) VALUES (?, ?) "

@@ -98,6 +98,7 @@ class Extension(BaseModel):
     pin_failed_utc = pw.IntegerField(null=True)
     pin_blocked_until_utc = pw.IntegerField(null=True)
     barred_types = pw.TextField(default="")  # call types it may not call (barring.py)
+    site = pw.TextField(default="")  # see sites.py
 
 
 class Rate(BaseModel):
@@ -116,6 +117,7 @@ class Rate(BaseModel):
     updated_utc = pw.IntegerField()
     deck = pw.IntegerField(default=0)  # see rates.py: which rows are in force
     call_type = pw.TextField(default="other")  # see calltypes.py
+    site = pw.TextField(default="")  # '': shared by every site (sites.py)
 
 
 class RateExtension(BaseModel):
@@ -149,6 +151,7 @@ class Call(BaseModel):
     call_type = pw.TextField(default="")  # the type of the rate it was rated by
     phone_id = pw.IntegerField(null=True)  # an account's call: the extension it was made from
     free_s = pw.IntegerField(default=0)  # seconds paid by a calling plan's allowance
+    site = pw.TextField(default="")  # see sites.py
 
 
 class Ledger(BaseModel):

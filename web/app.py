@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import bottle
 
-from billing_addon import store
+from billing_addon import sites, store
 
 from . import (
     account,
@@ -141,6 +141,8 @@ def make_app(cfg, activation=None) -> bottle.Bottle:
         from billing_addon.cli import database_path
 
         store.init_db(database_path(cfg))
+    if cfg is not None:
+        sites.set_current(cfg.get("store", "site"))
     if activation is None:
         activation = _default_activation(cfg)
     ui = WebCore(cfg, activation)

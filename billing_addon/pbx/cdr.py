@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 from zoneinfo import ZoneInfo
 
-from .. import accounts, calls, settings
+from .. import accounts, calls, settings, sites
 from ..store import money_txn, sql_in
 from .handlers import uniqueid_epoch
 
@@ -311,7 +311,8 @@ class Settler:
         done: Set[str] = set()
         self.open_calls = set()
         for uid, settled, status in sql_in("SELECT uniqueid, settled_utc, status FROM call "
-                                           "WHERE uniqueid IN ({})", uids):
+                                           "WHERE uniqueid IN ({}) AND " + sites.call_scope(),
+                                           uids):
             if settled is not None or status == "denied":
                 done.add(uid)
             else:
@@ -327,7 +328,8 @@ class Settler:
 
     def _billed_numbers(self, rows: List[CdrRow]) -> Set[str]:
         return {n for (n,) in sql_in("SELECT number FROM extension WHERE billing_enabled "
-                                     "AND number IN ({})", list({row.number for row in rows}))}
+                                     "AND number IN ({}) AND " + sites.number_scope(),
+                                     list({row.number for row in rows}))}
 
     def _marked(self, row: CdrRow) -> bool:
         return self.mark is None or row.userfield == self.mark
@@ -336,8 +338,8 @@ class Settler:
         new = {row.number for row in batch if self._marked(row)} - self.known_numbers
         if not new:
             return
-        existing = {n for (n,) in sql_in("SELECT number FROM extension WHERE number IN ({})",
-                                         list(new))}
+        existing = {n for (n,) in sql_in("SELECT number FROM extension WHERE number IN ({}) AND "
+                                         + sites.number_scope(), list(new))}
         for number in new - existing:
             try:
                 accounts.ensure_extension(number, source="dialed")

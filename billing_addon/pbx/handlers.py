@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import peewee as pw
 
-from .. import accounts, calls, money, settings, store
+from .. import accounts, calls, money, settings, sites, store
 from ..store import Extension, WouldWait, db, lock_wait
 from . import agi
 
@@ -73,7 +73,8 @@ def decide(number: str, dialed: str, uniqueid: Optional[str], state: str,
         raise  # nothing was written; the server runs it again in a worker
     except (calls.CallError, accounts.AccountError) as exc:
         try:
-            ext = Extension.get_or_none(Extension.number == (number or "").strip())
+            ext = Extension.get_or_none((Extension.number == (number or "").strip())
+                                        & pw.SQL(sites.number_scope()))
         except Exception:
             ext = None
         if ext is not None and ext.billing_enabled:
@@ -255,7 +256,8 @@ def _balance_now(number: str) -> Optional[Tuple[int, str]]:
         number = accounts.normalize_number(number)
     except accounts.AccountError:
         return None
-    row = store.sql_one("SELECT balance FROM extension WHERE number = ?", (number,))
+    row = store.sql_one("SELECT balance FROM extension WHERE number = ? AND "
+                        + sites.number_scope(), (number,))
     if row is None:
         return None
     return row[0], settings.get("currency")

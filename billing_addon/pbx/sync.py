@@ -19,7 +19,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from .. import accounts
+import peewee as pw
+
+from .. import accounts, sites
 from ..store import Extension, money_txn, now_utc
 
 log = logging.getLogger("billing_addon.pbx.sync")
@@ -170,7 +172,7 @@ def sync(files: Iterable[str], pattern: str = DEFAULT_PATTERN) -> SyncResult:
     if not read:
         log.info("extension sync: no PBX configuration file found; nothing changed")
         return result
-    existing = {e.number: e for e in Extension.select()}
+    existing = {e.number: e for e in Extension.select().where(pw.SQL(sites.number_scope()))}
     for number in [n for n, e in existing.items() if e.kind == "account"]:
         # an account is no phone of the PBX: never added, renamed or marked missing here
         if number in found:
