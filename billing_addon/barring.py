@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Mapping, Sequence
 
-from . import calltypes
+import peewee as pw
+
+from . import calltypes, sites
 from .errors import Refusal
 from .i18n import N_, _
 from .store import Department, Extension, money_txn, now_utc, sql
@@ -82,11 +84,12 @@ def bar_extensions(numbers: Sequence[str], types: Iterable[str]) -> int:
     stored = clean(types)
     wanted = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))
     with money_txn():
-        found = Extension.select(Extension.id).where(Extension.number.in_(wanted)).count()
+        here = Extension.number.in_(wanted) & pw.SQL(sites.number_scope())
+        found = Extension.select(Extension.id).where(here).count()
         if found != len(wanted):
             raise BarringError(_("select existing extensions only"))
         changed = (Extension.update(barred_types=stored, updated_utc=now_utc())
-                   .where(Extension.number.in_(wanted)).execute())
+                   .where(here).execute())
         _note_in_use()
     return changed
 
@@ -108,5 +111,6 @@ def bar_departments(barred: Dict[int, Iterable[str]]) -> int:
 
 
 def of_extension(number: str) -> List[str]:
-    row = Extension.get_or_none(Extension.number == number.strip())
+    row = Extension.get_or_none((Extension.number == number.strip())
+                                & pw.SQL(sites.number_scope()))
     return parse(row.barred_types) if row else []

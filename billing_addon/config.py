@@ -84,7 +84,8 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
         "url": Option("", str, "the central store: postgresql://user:password@host:port/database "
                       "(several boxes on one PostgreSQL, docs/scale.md); empty = this box's "
                       "SQLite file ([box] database)"),
-        "site": Option("", sites.parse_name, "this box's site name on a shared store (extension numbers are per "
+        "site": Option("", sites.parse_name,
+                       "this box's site name on a shared store (extension numbers are per "
                        "site; reports filter by site); empty = a box on its own"),
     },
     "agi": {

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import peewee as pw
 
+from . import sites
 from .errors import Refusal
 from .i18n import _, ngettext
 from .store import Department, money_txn, now_utc, sql, sql_in
@@ -151,7 +152,9 @@ def assign(numbers: Iterable[str], dept_id: Optional[int]) -> int:
     with money_txn():
         if dept_id is not None:
             get(dept_id)
-        known = {r[0] for r in sql_in("SELECT number FROM extension WHERE number IN ({})", wanted)}
+        here = sites.number_scope()  # members are named by number: this site's
+        known = {r[0] for r in sql_in(f"SELECT number FROM extension WHERE {here} AND number IN ({{}})",
+                                      wanted)}
         unknown = [n for n in wanted if n not in known]
         if unknown:
             shown = ", ".join(n[:32] for n in unknown[:MAX_SHOWN])
@@ -164,7 +167,7 @@ def assign(numbers: Iterable[str], dept_id: Optional[int]) -> int:
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
             sql(f"UPDATE extension SET department_id = ?, updated_utc = ? "
-                f"WHERE number IN ({', '.join('?' * len(chunk))})", (dept_id, now, *chunk))
+                f"WHERE {here} AND number IN ({', '.join('?' * len(chunk))})", (dept_id, now, *chunk))
     return len(wanted)
 
 
@@ -211,6 +214,7 @@ def outside(numbers: Iterable[str], scope: Sequence[int]) -> List[str]:
     if not scope:
         return wanted
     inside = set(scope)
-    rows = sql_in("SELECT number, department_id FROM extension WHERE number IN ({})", wanted)
+    rows = sql_in(f"SELECT number, department_id FROM extension WHERE {sites.number_scope()} "
+                  f"AND number IN ({{}})", wanted)
     allowed = {number for number, dept in rows if dept in inside}
     return [n for n in wanted if n not in allowed]

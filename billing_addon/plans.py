@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
-from . import calltypes, settings
+from . import calltypes, settings, sites
 from .errors import Refusal
 from .i18n import _
 from .store import money_txn, now_utc, sql, sql_in, sql_many, sql_one
@@ -219,7 +219,8 @@ def assign(plan_id: Optional[int], numbers: Sequence[str] = (),
     with money_txn():
         if plan_id is not None:
             _get_or_refuse(plan_id)
-        found = dict(sql_in("SELECT number, id FROM extension WHERE number IN ({})", numbers))
+        found = dict(sql_in(f"SELECT number, id FROM extension WHERE {sites.number_scope()} "
+                            f"AND number IN ({{}})", numbers))
         missing = [n for n in numbers if n not in found]
         if missing:
             raise PlanError(_("unknown extension {number}").format(number=repr(missing[0][:40])))

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import call_type_stats, lowbalance, settings
+from . import call_type_stats, lowbalance, settings, sites
 from .i18n import _
 from .store import db, sql_in
 
@@ -116,8 +116,14 @@ def extension_ids_matching(keyword: str) -> Optional[List[int]]:
     return [row[0] for row in cur.fetchall()]
 
 
+def site_member_ids(site: str) -> List[int]:
+    """Ids of the extensions and accounts of ``site`` ('' the group-wide accounts)."""
+    return [row[0] for row in db.execute_sql("SELECT id FROM extension WHERE site = ?", (site,))]
+
+
 def extension_id(number: str) -> Optional[int]:
-    row = db.execute_sql("SELECT id FROM extension WHERE number = ?", (number.strip(),)).fetchone()
+    row = db.execute_sql("SELECT id FROM extension WHERE number = ? AND " + sites.number_scope(),
+                         (number.strip(),)).fetchone()
     return row[0] if row else None
 
 
@@ -153,7 +159,7 @@ def _page_number(page, total: Optional[int] = None, per_page: int = PAGE_SIZE) -
 # --- extensions ----------------------------------------------------------------------
 
 EXT_COLUMNS = ("id", "number", "name", "billing_enabled", "payment_type", "status", "credit",
-               "balance", "reserved", "total_recharges", "missing")
+               "balance", "reserved", "total_recharges", "missing", "site")
 
 
 @dataclass(frozen=True)
@@ -169,15 +175,23 @@ class ExtensionRow:
     reserved: int
     total_recharges: int
     missing: bool
+    site: str = ""  # sites.py
 
 
 def _extension_filter(number: str = "", status: str = "", payment_type: str = "",
                       billing: str = "", low: str = "", kind: str = "extension",
-                      departments: Departments = None) -> Tuple[str, List[object]]:
+                      departments: Departments = None, site: Optional[str] = None
+                      ) -> Tuple[str, List[object]]:
     """The WHERE clause and its parameters for the Extensions search (``kind``:
-    'extension', the phones; 'account', the Accounts page)."""
+    'extension', the phones; 'account', the Accounts page; ``site``: those of a site, or
+    None: what this box acts on)."""
     where: List[str] = ["kind = ?"]
     params: List[object] = [kind]
+    if site is None:  # what this box acts on: its site's (and the group-wide accounts)
+        where.append(sites.number_scope())
+    else:
+        where.append("site = ?")
+        params.append(site)
     condition, dept_params = in_departments("department_id", departments)
     if condition:
         where.append(condition)
@@ -204,15 +218,16 @@ def _extension_filter(number: str = "", status: str = "", payment_type: str = ""
 
 def _extension_row(r) -> ExtensionRow:
     return ExtensionRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
-                        bool(r[10]))
+                        bool(r[10]), r[11])
 
 
 def extensions_page(number: str = "", status: str = "", payment_type: str = "",
                     billing: str = "", page=1, per_page: int = PAGE_SIZE, low: str = "",
-                    kind: str = "extension", departments: Departments = None) -> Page:
+                    kind: str = "extension", departments: Departments = None,
+                    site: Optional[str] = None) -> Page:
     """Extensions sorted by number (shorter numbers first), filtered, one page."""
     clause, params = _extension_filter(number, status, payment_type, billing, low, kind,
-                                       departments)
+                                       departments, site)
     total = db.execute_sql("SELECT count(*) FROM extension" + clause, params).fetchone()[0]
     page = _page_number(page, total, per_page)
     cur = db.execute_sql(
@@ -229,17 +244,19 @@ MAX_SELECTED = 5000  # extensions one Recharge or Bulk Edit may take
 def extensions_by_number(numbers: Sequence[str]) -> List[ExtensionRow]:
     numbers = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))[:MAX_SELECTED]
     rows = [_extension_row(r) for r in sql_in(
-        f"SELECT {', '.join(EXT_COLUMNS)} FROM extension WHERE number IN ({{}})", numbers)]
+        f"SELECT {', '.join(EXT_COLUMNS)} FROM extension WHERE {sites.number_scope()} "
+        f"AND number IN ({{}})", numbers)]
     rows.sort(key=lambda e: (len(e.number), e.number))
     return rows
 
 
 def extensions_matching(number: str = "", status: str = "", payment_type: str = "",
                         billing: str = "", low: str = "",
-                        departments: Departments = None) -> List[ExtensionRow]:
+                        departments: Departments = None,
+                        site: Optional[str] = None) -> List[ExtensionRow]:
     """Every extension the Extensions search finds (all its pages), up to MAX_SELECTED."""
     clause, params = _extension_filter(number, status, payment_type, billing, low,
-                                       departments=departments)
+                                       departments=departments, site=site)
     cur = db.execute_sql(f"SELECT {', '.join(EXT_COLUMNS)} FROM extension{clause} "
                          "ORDER BY length(number), number LIMIT ?", params + [MAX_SELECTED])
     return [_extension_row(r) for r in cur.fetchall()]
@@ -248,8 +265,8 @@ def extensions_matching(number: str = "", status: str = "", payment_type: str = 
 def all_extension_numbers() -> List[Tuple[str, str]]:
     """(number, name) of every extension, for pickers."""
     return list(db.execute_sql(
-        "SELECT number, name FROM extension WHERE kind = 'extension' "
-        "ORDER BY length(number), number").fetchall())
+        "SELECT number, name FROM extension WHERE kind = 'extension' AND " + sites.number_scope()
+        + " ORDER BY length(number), number").fetchall())
 
 
 # --- recharge history ----------------------------------------------------------------
@@ -268,6 +285,7 @@ class RechargeRow:
     operator: str
     kind: str = "recharge"
     reason: str = ""
+    site: str = ""  # the site of its extension or account ('' group-wide)
 
     @property
     def note(self) -> str:
@@ -275,11 +293,16 @@ class RechargeRow:
 
 
 def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
-                   keyword, departments: Departments = None) -> Tuple[str, list]:
+                   keyword, departments: Departments = None, site: Optional[str] = None,
+                   site_column: str = "e.site") -> Tuple[str, list]:
     """WHERE clause and parameters: ``base``, a [from, to) time range on
-    ``alias.time_column``, the extensions whose number or name match ``keyword``, and
-    those of ``departments``."""
-    where, params = [base], []
+    ``alias.time_column``, the extensions whose number or name match ``keyword``, those
+    of ``departments``, and the rows whose ``site_column`` is ``site`` (None: any)."""
+    where: List[str] = [base]
+    params: List[object] = []
+    if site is not None:
+        where.append(f"{site_column} = ?")
+        params.append(site)
     condition, dept_params = in_departments(f"{alias}.extension_id", departments)
     if condition:
         where.append(condition)
@@ -297,13 +320,14 @@ def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
     return " AND ".join(where), params
 
 
-def _ledger_filter(from_utc, to_utc, keyword, departments: Departments = None) -> Tuple[str, list]:
+def _ledger_filter(from_utc, to_utc, keyword, departments: Departments = None,
+                   site: Optional[str] = None) -> Tuple[str, list]:
     return _search_filter("l.kind IN ('recharge', 'adjustment')", "l", "created_utc", from_utc,
-                          to_utc, keyword, departments)
+                          to_utc, keyword, departments, site)
 
 
 _RECHARGE_SELECT = ("SELECT l.id, l.created_utc, e.number, e.name, l.balance_after - l.amount, "
-                    "l.amount, l.balance_after, l.operator, l.kind, l.reason FROM ledger l "
+                    "l.amount, l.balance_after, l.operator, l.kind, l.reason, e.site FROM ledger l "
                     "JOIN extension e ON e.id = l.extension_id WHERE ")
 
 
@@ -321,15 +345,17 @@ _RECHARGE_BOUNDS = ("SELECT min(created_utc), max(created_utc) FROM ledger "
 
 
 def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
-                   per_page: int = PAGE_SIZE, departments: Departments = None) -> Page:
-    clause, params = _ledger_filter(from_utc, to_utc, keyword, departments)
+                   per_page: int = PAGE_SIZE, departments: Departments = None,
+                   site: Optional[str] = None) -> Page:
+    clause, params = _ledger_filter(from_utc, to_utc, keyword, departments, site)
     return _page(_RECHARGE_SELECT + clause + _RECHARGE_ORDER, params, RechargeRow, page, per_page)
 
 
 def iter_recharges(from_utc=None, to_utc=None, keyword: str = "",
-                   departments: Departments = None) -> Iterator[RechargeRow]:
+                   departments: Departments = None, site: Optional[str] = None
+                   ) -> Iterator[RechargeRow]:
     """Every matching recharge and adjustment, newest first, fetched in chunks."""
-    clause, params = _ledger_filter(from_utc, to_utc, keyword, departments)
+    clause, params = _ledger_filter(from_utc, to_utc, keyword, departments, site)
     for r in _stream(_RECHARGE_SELECT + clause, params, _RECHARGE_BOUNDS, "l.created_utc", "l.id",
                      from_utc, to_utc):
         yield RechargeRow(*r)
@@ -381,6 +407,7 @@ class CallRow:
     phone: str = ""  # an account's call: the extension it was made from
     call_type: str = ""  # its rate's (calltypes.py), '' when no rate matched
     free_s: int = 0  # seconds paid by a calling plan
+    site: str = ""  # the site of the box that saw it (sites.py)
 
     @property
     def rate_label(self) -> str:
@@ -402,16 +429,16 @@ def rate_label(snapshot: str) -> str:
 
 _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answered_s, c.cost, "
                 "c.status, c.reason, c.rate_snapshot, COALESCE(p.number, ''), c.call_type, "
-                "c.free_s FROM call c JOIN extension e ON e.id = c.extension_id "
+                "c.free_s, c.site FROM call c JOIN extension e ON e.id = c.extension_id "
                 "LEFT JOIN extension p ON p.id = c.phone_id WHERE ")
 
 
 def _call_filter(from_utc, to_utc, keyword, departments: Departments = None,
-                 call_type: Optional[str] = None) -> Tuple[str, list]:
+                 call_type: Optional[str] = None, site: Optional[str] = None) -> Tuple[str, list]:
     # calls nobody bills (billing off for the extension, or deactivated) are recorded
     # only so that they are never billed later; the Call Log leaves them out
     clause, params = _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc,
-                                    to_utc, keyword, departments)
+                                    to_utc, keyword, departments, site, "c.site")
     if call_type is not None:
         clause += " AND c.call_type = ?"
         params.append(call_type)
@@ -424,16 +451,16 @@ _CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
                per_page: int = PAGE_SIZE, *, departments: Departments = None,
-               call_type: Optional[str] = None) -> Page:
-    clause, params = _call_filter(from_utc, to_utc, keyword, departments, call_type)
+               call_type: Optional[str] = None, site: Optional[str] = None) -> Page:
+    clause, params = _call_filter(from_utc, to_utc, keyword, departments, call_type, site)
     return _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
 
 
 def iter_calls(from_utc=None, to_utc=None, keyword: str = "", *,
-               departments: Departments = None, call_type: Optional[str] = None
-               ) -> Iterator[CallRow]:
+               departments: Departments = None, call_type: Optional[str] = None,
+               site: Optional[str] = None) -> Iterator[CallRow]:
     """Every matching call, newest first, fetched in chunks."""
-    clause, params = _call_filter(from_utc, to_utc, keyword, departments, call_type)
+    clause, params = _call_filter(from_utc, to_utc, keyword, departments, call_type, site)
     for r in _stream(_CALL_SELECT + clause, params, _CALL_BOUNDS, "c.started_utc", "c.id",
                      from_utc, to_utc):
         yield CallRow(*r)
@@ -462,8 +489,8 @@ class StatRow:
 
 def statistics(by: str = "day", extension: Optional[int] = None,
                from_day: Optional[dt.date] = None, to_day: Optional[dt.date] = None,
-               *, departments: Departments = None, call_type: Optional[str] = None
-               ) -> Tuple[List[StatRow], StatRow]:
+               *, departments: Departments = None, call_type: Optional[str] = None,
+               site: Optional[str] = None) -> Tuple[List[StatRow], StatRow]:
     """Totals per day, month or year and the grand total: of every extension from
     ``call_day_total`` (a row a day and call type), of one from ``call_daily``, of the
     extensions of ``departments`` from ``call_daily`` summed per day; of one call type
@@ -485,6 +512,10 @@ def statistics(by: str = "day", extension: Optional[int] = None,
     if call_type is not None:
         where.append("call_type = ?")
         params.append(call_type)
+    if site is not None:  # the payer's site (docs/scale.md, Reports)
+        table = "call_daily"
+        where.append("extension_id IN (SELECT id FROM extension WHERE site = ?)")
+        params.append(site)
     days, day_params = call_type_stats.day_range(from_day, to_day)
     where += days[1:]
     params += day_params

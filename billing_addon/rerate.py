@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
-from . import accounts, call_type_stats, calls, money, rates, rating, settings
+from . import accounts, call_type_stats, calls, money, rates, rating, settings, sites
 from .errors import Refusal
 from .i18n import _
 from .store import money_txn, now_utc, sql, sql_in, sql_many, sql_one, staging_txn
@@ -145,7 +145,8 @@ def choose(from_text: str, to_text: str, numbers: Sequence[str] = (),
         raise RerateError(_("choose extensions or a department, not both"))
     ext_ids: Optional[List[int]] = None
     if wanted:
-        found = dict(sql_in("SELECT number, id FROM extension WHERE number IN ({})", wanted))
+        found = dict(sql_in(f"SELECT number, id FROM extension WHERE {sites.number_scope()} "
+                            f"AND number IN ({{}})", wanted))
         unknown = [n for n in wanted if n not in found]
         if unknown:
             raise RerateError(_("unknown extension or account: {numbers}").format(
@@ -166,6 +167,7 @@ def choose(from_text: str, to_text: str, numbers: Sequence[str] = (),
 def _where(choice: Choice) -> Tuple[str, tuple]:
     """The SQL condition on ``call`` (aliased c) and its parameters, without the status."""
     where, params = "c.started_utc >= ? AND c.started_utc < ?", (choice.start_utc, choice.end_utc)
+    where += " AND " + sites.call_scope("c")  # rated with this site's rates
     if choice.ext_ids is not None:
         ids = choice.ext_ids or [0]
         where += f" AND c.extension_id IN ({', '.join(str(int(i)) for i in ids)})"

@@ -27,7 +27,7 @@ SQL as a literal: the many statements that take a list of numbers or uniqueids
 from __future__ import annotations
 
 import re
-from typing import Iterable, List
+from typing import Iterable, List, Optional
 
 from . import store
 
@@ -124,3 +124,17 @@ def overlay(site_rates: Iterable, shared_rates: Iterable) -> List:
     replaced = {(r.prefix, r.length, r.start, r.end) for r in own if r.active}
     return own + [r for r in shared_rates
                   if (r.prefix, r.length, r.start, r.end) not in replaced]
+
+
+GROUP_WIDE = "-"  # a Site filter's value for the rows of no site (group-wide accounts)
+
+
+def chosen(text: str) -> Optional[str]:
+    """A report's Site filter as the query has it: '' is no filter (None), '-' the rows
+    of no site (''), else a site name; ValueError when it is none of them."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text == GROUP_WIDE:
+        return ""
+    return parse_name(text)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from . import accounts, money, settings, statement_files, statements
+from . import accounts, money, settings, sites, statement_files, statements
 from .errors import Refusal
 from .i18n import _
 from .store import Extension, db, money_txn, now_utc, sql
@@ -49,13 +49,13 @@ def checked_in(numbers: List[str]) -> set:
     if not numbers:
         return set()
     rows = db.execute_sql("SELECT e.number FROM stay s JOIN extension e ON e.id = s.extension_id "
-                          "WHERE s.checkout_utc IS NULL AND e.number IN "
+                          f"WHERE s.checkout_utc IS NULL AND {sites.number_scope('e')} AND e.number IN "
                           f"({', '.join('?' * len(numbers))})", list(numbers))
     return {r[0] for r in rows}
 
 
 def listing(open_only: bool = False, limit: int = 200) -> List[Stay]:
-    where = "WHERE s.checkout_utc IS NULL " if open_only else ""
+    where = f"WHERE {sites.number_scope('e')} " + ("AND s.checkout_utc IS NULL " if open_only else "")
     return [Stay(*r) for r in db.execute_sql(
         _SELECT + where + "ORDER BY s.checkout_utc IS NOT NULL, s.id DESC LIMIT ?", (limit,))]
 

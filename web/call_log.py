@@ -11,7 +11,7 @@ import bottle
 from billing_addon import calltypes, reports, settings
 from billing_addon.i18n import N_, _
 
-from . import auth
+from . import auth, site_filter
 from .core import Route, WebCore, decoded
 from .exports import export, local_time, time_header
 from .search_range import export_range, history_page
@@ -44,19 +44,22 @@ def calls(ui: WebCore):
 def calls_export(ui: WebCore, kind: str):
     keyword, start, end, departments = export_range(ui)
     call_type = call_type_filter(ui)
+    site, with_site = site_filter.for_export(ui), site_filter.shown()
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Start Time"), zone), _("Extension"), _("User Name"),
                _("Dialed Number"), _("Duration (s)"), _("Rate"),
                _("Cost ({currency})").format(currency=currency), _("Status"), _("Call Type"),
-               _("Free (s)")]
+               _("Free (s)")] + ([_("Site")] if with_site else [])
     # the type as its code (local, mobile...), like the status: machine-readable
     rows = ((local_time(c.started_utc, zone), c.number, c.name, c.dialed,
              c.answered_s if c.answered_s is not None else "", c.rate_label, c.cost,
              c.status + (f" ({c.reason})" if c.reason else ""), c.call_type, c.free_s)
+            + ((c.site,) if with_site else ())
             for c in reports.iter_calls(start, end, keyword, departments=departments,
-                                        call_type=call_type))
+                                        call_type=call_type, site=site))
     return export(ui, kind, "call-log", _("Call Log"), headers, rows, money_columns=(6,),
-                  text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20, 14, 10))
+                  text_columns=(1, 2, 3, 5) + ((10,) if with_site else ()),
+                  widths=(27, 11, 22, 18, 12, 24, 12, 20, 14, 10) + ((14,) if with_site else ()))
 
 
 ROUTES: List[Route] = [

@@ -18,9 +18,9 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import bottle
 
-from billing_addon import departments, i18n, localefmt, money, settings, store
+from billing_addon import departments, i18n, localefmt, money, settings, sites, store
 
-from . import auth, kept_form, roles
+from . import auth, kept_form, roles, site_filter
 from .activation_cache import ActivationCache
 
 VIEWS = str(Path(__file__).resolve().parent / "views")
@@ -172,6 +172,8 @@ class WebCore:
             if role in auth.BILLING_ROLES else [],
             may=lambda path, method="POST": roles.may(role, path, method),
             department_choices=lambda: departments.choices(self.scope()),
+            site_choices=site_filter.choices,
+            box_site=sites.current,
             path=bottle.request.path,
             currency=currency,
             currency_label=currency_label(currency),

@@ -17,11 +17,12 @@ from billing_addon import (
     money,
     reports,
     settings,
+    sites,
     stays,
 )
 from billing_addon.i18n import _
 
-from . import auth, call_barring, plans, roles
+from . import auth, call_barring, plans, roles, site_filter
 from .core import Route, WebCore, decoded
 
 
@@ -37,14 +38,19 @@ def extension_list(ui: WebCore):
     q = decoded(bottle.request.query)
     filters = _filters(q)
     errors: Dict[str, str] = {}
-    page = reports.extensions_page(page=q.get("page", 1), **_search(ui, filters, errors))
+    site = site_filter.from_query(errors)
+    page = reports.extensions_page(page=q.get("page", 1), site=site, **_search(ui, filters, errors))
+    if site is not None:
+        filters["site"] = site or sites.GROUP_WIDE
     scope = ui.scope()
     low_count = lowbalance.low_count() if scope is None else reports.extensions_page(
         low="1", departments=scope, per_page=1).total
     return ui.render("extensions.tpl", http_status=400 if errors else 200, title=_("Extensions"),
                      page=page, filters=filters, errors=errors,
                      checked_in=stays.checked_in([e.number for e in page.rows]),
-                     low_count=low_count)
+                     low_count=low_count, here=sites.current(),
+                     site_default=_("This site ({site})").format(site=sites.current())
+                     if sites.current() else "")
 
 
 def _filters(source) -> Dict[str, Any]:

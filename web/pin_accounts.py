@@ -17,6 +17,7 @@ from billing_addon import (
     pins,
     reports,
     settings,
+    sites,
     store,
 )
 from billing_addon.i18n import _
@@ -83,7 +84,8 @@ def new_account(ui: WebCore):
             errors["pin"] = pin_problem
         if not errors:
             try:
-                pin_accounts.create(form.get("number", ""), form.get("pin", ""), **values)
+                pin_accounts.create(form.get("number", ""), form.get("pin", ""),
+                                    all_sites=form.get("sites") == "all", **values)
             except accounts.AccountError as exc:
                 errors["form"] = str(exc)
             else:
@@ -120,6 +122,8 @@ def edit_account(ui: WebCore):
                 with store.money_txn():  # all or nothing
                     if pin:
                         pin_accounts.set_pin(account.number, pin)
+                    if sites.current():  # the form offers "all sites / this site"
+                        pin_accounts.set_all_sites(account.number, source.get("sites") == "all")
                     accounts.edit([account.number], **values)
             except accounts.AccountError as exc:
                 errors["form"] = str(exc)
@@ -128,7 +132,7 @@ def edit_account(ui: WebCore):
                 bottle.redirect("/accounts")
     else:
         form = {"name": account.name, "payment_type": account.payment_type,
-                "status": account.status,
+                "status": account.status, "sites": "" if account.site else "all",
                 "credit": localefmt.plain(account.credit, settings.get("currency"))}
     return ui.render("account_form.tpl", http_status=400 if errors else 200,
                      title=_("Edit account {number}").format(number=account.number),

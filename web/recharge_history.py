@@ -8,7 +8,7 @@ from typing import List
 from billing_addon import reports, settings
 from billing_addon.i18n import _
 
-from . import auth
+from . import auth, site_filter
 from .core import Route, WebCore
 from .exports import export, local_time, time_header
 from .search_range import export_range, history_page
@@ -20,17 +20,19 @@ def recharges(ui: WebCore):
 
 def recharges_export(ui: WebCore, kind: str):
     keyword, start, end, departments = export_range(ui)
+    site, with_site = site_filter.for_export(ui), site_filter.shown()
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Time"), zone), _("Extension"), _("User Name"),
                _("Pre-balance ({currency})").format(currency=currency),
                _("Recharge Amount ({currency})").format(currency=currency),
                _("Post-balance ({currency})").format(currency=currency), _("Operator"), _("Note")]
+    headers += [_("Site")] if with_site else []
     rows = ((local_time(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
-             r.post_balance, r.operator, r.note)
-            for r in reports.iter_recharges(start, end, keyword, departments))
+             r.post_balance, r.operator, r.note) + ((r.site,) if with_site else ())
+            for r in reports.iter_recharges(start, end, keyword, departments, site))
     return export(ui, kind, "recharge-history", _("Recharge History"), headers, rows,
-                  money_columns=(3, 4, 5), text_columns=(1, 2, 6, 7),
-                  widths=(27, 11, 22, 16, 18, 16, 14, 30))
+                  money_columns=(3, 4, 5), text_columns=(1, 2, 6, 7) + ((8,) if with_site else ()),
+                  widths=(27, 11, 22, 16, 18, 16, 14, 30) + ((14,) if with_site else ()))
 
 
 ROUTES: List[Route] = [

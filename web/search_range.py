@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import departments, reports
+from billing_addon import departments, reports, sites
 from billing_addon.i18n import N_
 
-from . import roles
+from . import roles, site_filter
 from .core import WebCore, decoded
 
 Bounds = Tuple[Optional[int], Optional[int]]  # UTC seconds, either end open
@@ -46,9 +46,12 @@ def history_page(ui: WebCore, template: str, title: str, find: Callable[..., rep
     downloads; ``values`` go to the template."""
     filters, errors, (start, end) = range_filters()
     filters.update(extra or {})
+    site = site_filter.from_query(errors)
+    if site is not None:  # kept in the search and its downloads
+        filters["site"] = site or sites.GROUP_WIDE
     shown = None if errors else department_scope(ui, filters, errors)
     page = None if errors else find(start, end, filters["q"], decoded(bottle.request.query).get("page", 1),
-                                    departments=shown)
+                                    departments=shown, site=site)
     return ui.render(template, http_status=400 if errors else 200, title=title,
                      filters=filters, errors=errors, page=page,
                      export_query=urlencode(filters), **values)

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 
 import bottle
 
-from billing_addon import call_type_stats, calltypes, departments, reports, settings, store
+from billing_addon import call_type_stats, calltypes, departments, reports, settings, sites, store
 from billing_addon.i18n import N_, _
 
-from . import auth, roles
+from . import auth, roles, site_filter
 from .core import Route, WebCore, decoded
 
 
@@ -86,6 +86,7 @@ def statistics(ui: WebCore):
         scope = ui.scope()
         if ext_id is None or (scope is not None and departments.outside([number], scope)):
             errors["extension"] = _("there is no extension {number}").format(number=number)
+    site = site_filter.from_query(errors)
     call_type = q.get("type", "").strip()
     if call_type and not calltypes.is_call_type(call_type):
         errors["type"] = _("unknown call type {type}: use {types}").format(
@@ -97,17 +98,23 @@ def statistics(ui: WebCore):
     if not errors:
         try:
             rows, total = reports.statistics(by, ext_id, first, last, departments=shown_departments,
-                                             call_type=call_type or None)
+                                             call_type=call_type or None, site=site)
             rows = reports.fill_periods(rows, by, first, last)
             by_department = reports.department_totals(first, last, shown_departments)
+            members = (None if shown_departments is None
+                       else departments.member_ids(shown_departments))
+            if site is not None:  # the site's, within the departments shown
+                in_site = reports.site_member_ids(site)
+                members = in_site if members is None else sorted(set(members) & set(in_site))
             by_type = call_type_stats.by_type(
-                [ext_id] if ext_id is not None else None if shown_departments is None
-                else departments.member_ids(shown_departments), first, last)
+                [ext_id] if ext_id is not None else members, first, last)
         except reports.ReportError as exc:
             errors["to"] = str(exc)
     filters = {"by": by, "extension": number, "dept": q.get("dept", "").strip()[:12],
                "type": call_type[:20],
                "from": q.get("from", "").strip()[:10], "to": q.get("to", "").strip()[:10]}
+    if site is not None:
+        filters["site"] = site or sites.GROUP_WIDE
     shown = {"from": first.isoformat() if first else "", "to": last.isoformat() if last else "",
              "text": range_text(first, last), "default": not typed}
     call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number,

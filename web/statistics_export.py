@@ -12,7 +12,7 @@ import bottle
 from billing_addon import call_type_stats, calltypes, reports, settings, store
 from billing_addon.i18n import N_, _
 
-from . import auth
+from . import auth, site_filter
 from .core import Route, WebCore, decoded
 from .exports import export
 from .statistics import default_range
@@ -39,6 +39,9 @@ def statistics_export(ui: WebCore, kind: str):
         if found is None:
             problems.append(_("there is no extension {number}").format(number=number))
         ext_ids = [found] if found is not None else []
+    site = site_filter.for_export(ui)
+    if site is not None and ext_ids is None:  # the site's extensions and accounts
+        ext_ids = reports.site_member_ids(site)
     call_type = q.get("type", "").strip()
     if call_type and not calltypes.is_call_type(call_type):
         problems.append(_("unknown call type {type}: use {types}").format(

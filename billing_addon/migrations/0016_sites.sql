@@ -10,3 +10,5 @@ ALTER TABLE call ADD COLUMN site TEXT NOT NULL DEFAULT '';
 -- a site's Call Log, and the rates a site loads
 CREATE INDEX call_site_started ON call (site, started_utc);
 CREATE INDEX rate_site ON rate (site, deck);
+-- the site names a report offers in its Site filter (PostgreSQL: its (site, number) key)
+CREATE INDEX extension_site ON extension (site);

@@ -39,6 +39,7 @@
     <input id="credit" name="credit" value="{{form.get('credit', '')}}" inputmode="decimal" maxlength="20">
     % include('field_error.tpl', name='credit')
   </div>
+  % include('account_sites.tpl')
   <div class="field">
     <label for="status">{{_("Status")}}</label>
     <select id="status" name="status">

@@ -20,6 +20,7 @@
       <option value="off" {{'selected' if filters['billing'] == 'off' else ''}}>{{_("Not enabled")}}</option>
     </select></label>
   % include('department_filter.tpl')
+  % include('site_filter.tpl')
   <label class="tick"><input type="checkbox" name="low" value="1" id="filter-low" {{'checked' if filters['low'] == '1' else ''}}> {{_("Low balance only")}}</label>
   <button type="submit">{{_("Search")}}</button>
   <a href="/extensions" class="button subtle">{{_("Reset")}}</a>
@@ -65,7 +66,11 @@
     <tbody>
     % for e in page.rows:
     <tr data-number="{{e.number}}" class="{{'off' if not e.billing_enabled else ''}}">
+      % if e.site != here:  # another site's (the Site filter): its box acts on it
+      <td class="check" data-label="{{_("Site")}}">{{e.site}}</td>
+      % else:
       <td class="check" data-label="{{_("Select")}}"><input type="checkbox" name="n" value="{{e.number}}" aria-label="{{_("Select {number}").format(number=e.number)}}"></td>
+      % end
       <td class="mono" data-label="{{_("Extension")}}">{{e.number}}{{(' (' + _("gone from PBX") + ')') if e.missing else ''}}</td>
       <td class="name" data-label="{{_("Name")}}">{{e.name}}</td>
       <td data-label="{{_("Billing")}}"><span class="badge {{'on' if e.billing_enabled else 'off'}}">{{_("Enabled") if e.billing_enabled else _("Off")}}</span></td>
@@ -75,10 +80,10 @@
       <td class="num {{'negative' if e.balance < 0 else ''}}" data-label="{{_("Balance")}}">{{fmt(e.balance)}}</td>
       <td class="num" data-label="{{_("Total Recharges")}}">{{fmt(e.total_recharges)}}</td>
       <td class="actions" data-label="{{_("Actions")}}">
-        % if may('/extensions/recharge'):
+        % if e.site == here and may('/extensions/recharge'):
         <a href="/extensions/recharge?n={{qs(e.number)}}" class="button small" title="{{_("Recharge {number}").format(number=e.number)}}">{{_("Recharge")}}</a>
         % end
-        % if may('/extensions/edit'):
+        % if e.site == here and may('/extensions/edit'):
         <a href="/extensions/edit?n={{qs(e.number)}}" class="button small subtle" title="{{_("Edit {number}").format(number=e.number)}}">{{_("Edit")}}</a>
         <a href="/extensions/adjust?n={{qs(e.number)}}" class="button small subtle" title="{{_("Correct the balance of {number}").format(number=e.number)}}">{{_("Adjust")}}</a>
         % if e.number in checked_in:

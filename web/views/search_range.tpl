@@ -3,6 +3,7 @@
   <label>{{_("To")}} <input type="date" name="to" value="{{filters['to']}}" id="to"></label>
   <label>{{_("Keywords")}} <input name="q" value="{{filters['q']}}" placeholder="{{_("extension number or user name")}}" id="q" maxlength="40"></label>
   % include('department_filter.tpl')
+  % include('site_filter.tpl')
   % if 'type' in filters:
   % include('call_type_filter.tpl')
   % end

@@ -18,6 +18,7 @@
   <label>{{_("From")}} <input type="date" name="from" value="{{filters['from']}}" id="stat-from"></label>
   <label>{{_("To")}} <input type="date" name="to" value="{{filters['to']}}" id="stat-to"></label>
   % include('department_filter.tpl')
+  % include('site_filter.tpl')
   <button type="submit">{{_("Show")}}</button>
   <a href="/statistics?by={{filters['by']}}" class="button subtle" id="stat-reset">{{_("Default range")}}</a>
   % include('field_error.tpl', name='extension')
