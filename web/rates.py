@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 import bottle
 
-from billing_addon import calltypes, i18n, localefmt, rates, rating, reports, settings, store
+from billing_addon import calltypes, i18n, localefmt, rates, rating, reports, settings, sites, store
 from billing_addon.digits import whole_number
 from billing_addon.i18n import _
 from billing_addon.store import Rate
@@ -64,6 +64,7 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
         form["active"] = source.get("active") == "1"
         form["all_extensions"] = source.get("all_extensions") == "1"
         form["extensions"] = source.getall("extensions")
+        form[rates.SITE_COLUMN] = source.get(rates.SITE_COLUMN, "")
         try:
             values = rates.validate(form, currency=settings.get("currency"), locale=i18n.current())
         except rates.RateError as exc:
@@ -97,11 +98,12 @@ def rate_form(ui: WebCore, rate_id: Optional[int] = None):
                 "end": rates.format_time_of_day(row.end_s),
                 "all_extensions": row.all_extensions,
                 "extensions": rates.assignments([row.id]).get(row.id, []),
-                "call_type": row.call_type}
+                "call_type": row.call_type, rates.SITE_COLUMN: row.site}
     else:
         form = {"active": True, "remarks": "", "prefix": "", "length": "0", "initial_cost": "0",
                 "initial_time": "0", "rate": "", "unit": "60", "start": "00:00", "end": "24:00",
-                "all_extensions": True, "extensions": [], "call_type": calltypes.DEFAULT}
+                "all_extensions": True, "extensions": [], "call_type": calltypes.DEFAULT,
+                rates.SITE_COLUMN: sites.current()}  # a new rate: this site's, until chosen
     return _render_form(ui, row, form, errors)
 
 

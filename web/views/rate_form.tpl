@@ -35,6 +35,7 @@
     <span class="hint">{{_("Reported in the Call Log and Statistics; extensions and departments may be barred from a type.")}}</span>
     % include('field_error.tpl', name='call_type')
   </div>
+  % include('rate_site.tpl')
   <div class="field">
     <label for="initial_cost">{{_("Initial Cost ({currency})").format(currency=currency_label)}}</label>
     <input id="initial_cost" name="initial_cost" value="{{form.get('initial_cost', '')}}" inputmode="decimal" maxlength="20">
