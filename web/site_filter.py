@@ -29,10 +29,11 @@ def from_query(errors: Dict[str, str]) -> Optional[str]:
     error of the ``site`` field, and filters nothing."""
     from .core import decoded
 
+    value = decoded(bottle.request.query).get("site", "")
     try:
-        return sites.chosen(decoded(bottle.request.query).get("site", "")[:41])
-    except ValueError as exc:
-        errors["site"] = str(exc)
+        return sites.chosen(value[:41])
+    except ValueError:
+        errors["site"] = _("unknown site {site}").format(site=repr(value[:40]))
         return None
 
 
