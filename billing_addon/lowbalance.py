@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from types import ModuleType
 from typing import Dict, List, Optional, Tuple
 
-from . import money, settings
+from . import money, settings, sites
 from .i18n import _
 from .store import MailOutbox, money_txn, now_utc, sql, sql_one
 
@@ -41,8 +41,10 @@ def low_condition() -> Tuple[str, tuple]:
 
 
 def low_count() -> int:
+    """How many of this box's extensions and accounts are low (sites.py)."""
     condition, params = low_condition()
-    return sql_one(f"SELECT COUNT(*) FROM extension WHERE {condition}", params)[0]
+    return sql_one(f"SELECT COUNT(*) FROM extension WHERE {condition} AND {sites.number_scope()}",
+                   params)[0]
 
 
 def _alert_body(rows: List[tuple], currency: str) -> str:
@@ -55,9 +57,9 @@ def _alert_body(rows: List[tuple], currency: str) -> str:
 
 
 _CROSSED = ("SELECT id, number, name, balance, COALESCE(low_balance_threshold, ?) "
-            f"FROM extension WHERE {_LOW} AND low_alerted_utc IS NULL ORDER BY number")
+            f"FROM extension WHERE {_LOW} AND low_alerted_utc IS NULL AND {{}} ORDER BY number")
 _BACK_ABOVE = ("SELECT id FROM extension WHERE low_alerted_utc IS NOT NULL "
-               f"AND NOT COALESCE({_LOW}, 0)")
+               f"AND NOT COALESCE({_LOW}, 0) AND {{}}")
 
 
 def queue_alerts(at: Optional[int] = None) -> int:
@@ -66,11 +68,13 @@ def queue_alerts(at: Optional[int] = None) -> int:
     round with nothing to do writes nothing (it runs every few seconds)."""
     at = now_utc() if at is None else at
     default = default_threshold()
-    if not (sql(_CROSSED, (default, default)).fetchone() or sql(_BACK_ABOVE, (default,)).fetchone()):
+    here = sites.number_scope()  # each box tells of its own site's
+    crossed_sql, back_sql = _CROSSED.format(here), _BACK_ABOVE.format(here)
+    if not (sql(crossed_sql, (default, default)).fetchone() or sql(back_sql, (default,)).fetchone()):
         return 0
     with money_txn():
-        crossed = sql(_CROSSED, (default, default)).fetchall()
-        back = [row[0] for row in sql(_BACK_ABOVE, (default,)).fetchall()]
+        crossed = sql(crossed_sql, (default, default)).fetchall()
+        back = [row[0] for row in sql(back_sql, (default,)).fetchall()]
         if back:
             sql("UPDATE extension SET low_alerted_utc = NULL WHERE id IN ({})".format(
                 ",".join("?" * len(back))), tuple(back))

@@ -407,3 +407,16 @@ def test_random_calls_across_two_sites_never_charge_the_other_sites_extension(sh
     for call in Call.select():
         assert call.site == call.extension.site
     assert not accounts.verify()
+
+
+def test_low_balance_alerts_and_counts_are_each_boxs_own(shared):
+    from billing_addon import lowbalance, settings
+
+    settings.put("low_balance_threshold", "5")
+    for site in ("alpha", "beta"):
+        with at_site(site):
+            make_extension(f"{'1' if site == 'alpha' else '2'}001", balance="1")
+    with at_site("alpha"):
+        assert lowbalance.low_count() == 1
+        assert lowbalance.queue_alerts(T0) == 1
+    assert ext("1001", "alpha").low_alerted_utc == T0 and ext("2001", "beta").low_alerted_utc is None
