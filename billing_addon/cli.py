@@ -86,7 +86,8 @@ def cmd_demo(args) -> int:
 def cmd_ext_list(args) -> int:
     open_store(args)
     cur = settings.get("currency")
-    query = store.Extension.select().order_by(store.Extension.number)
+    query = (store.Extension.select().where(pw.SQL(sites.number_scope()))  # this site's
+             .order_by(store.Extension.number))
     if args.search:
         query = query.where(store.Extension.number.contains(args.search))
     rows = [[e.number, e.name, "yes" if e.billing_enabled else "no", e.payment_type, e.status,
