@@ -28,7 +28,8 @@ def cmd_add(args) -> int:
     credit = money.parse_amount(args.credit, currency=settings.get("currency")) if args.credit else 0
     pin = _read_pin("PIN: ")
     pin_accounts.create(args.number, pin, name=args.name, credit=credit,
-                        payment_type="postpaid" if args.postpaid else "prepaid")
+                        payment_type="postpaid" if args.postpaid else "prepaid",
+                        all_sites=args.all_sites)
     print(f"account {args.number} created")
     return 0
 
@@ -77,6 +78,8 @@ def add_commands(sub) -> None:
     p.add_argument("--name", default="")
     p.add_argument("--postpaid", action="store_true")
     p.add_argument("--credit")
+    p.add_argument("--all-sites", action="store_true",
+                   help="usable at every site of a shared store (docs/scale.md); else this site's")
     p.set_defaults(func=cmd_add)
     p = acc.add_parser("set-pin", help="give an account a new PIN (terminal or stdin)")
     p.add_argument("number")

@@ -420,3 +420,27 @@ def test_low_balance_alerts_and_counts_are_each_boxs_own(shared):
         assert lowbalance.low_count() == 1
         assert lowbalance.queue_alerts(T0) == 1
     assert ext("1001", "alpha").low_alerted_utc == T0 and ext("2001", "beta").low_alerted_utc is None
+
+
+def test_the_cli_works_at_the_configured_site(tmp_path, capsys, monkeypatch):
+    from billing_addon import cli
+
+    ini = tmp_path / "b.ini"
+    ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n[store]\nsite = lisbon\n")
+
+    def run(*argv, stdin=""):
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = cli.main(["--config", str(ini), *argv])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    try:
+        assert run("init")[0] == 0
+        assert run("ext", "add", "101")[0] == 0
+        assert run("account", "add", "5001", "--all-sites", stdin="482913\n")[0] == 0
+        assert run("account", "add", "5002", stdin="482914\n")[0] == 0
+        assert {(e.number, e.site) for e in Extension.select()} == {
+            ("101", "lisbon"), ("5001", ""), ("5002", "lisbon")}
+    finally:
+        store.close_db()
+        sites.set_current("")
