@@ -45,6 +45,11 @@ def box(tmp_path_factory):
     sites.set_current("")
 
 
+@pytest.fixture(autouse=True)
+def box_of_alpha():
+    sites.set_current("alpha")  # the server's box (tests start as a box on its own)
+
+
 def _signed_in(browser, box):
     user, password = auth.create_billing_user("sites-pw-1")
     page = web.new_page(browser, box)
