@@ -148,6 +148,8 @@ def test_the_rate_form_makes_a_rate_of_this_site_or_of_all(alpha):
     assert page.status == 400 and "a rate is this site&#039;s" in page.text
     with at_site("beta"):
         assert [r.prefix for r in rates.load_all()] == ["9", "7"]
+    listing = alpha.get("/rates", check=200).text
+    assert listing.count('class="badge site"') == 1  # alpha's own rate, marked
 
 
 def test_a_box_on_its_own_shows_no_site_choice(db_path):

@@ -46,6 +46,9 @@
               title="{{(_("Deactivate rate {id}") if r.active else _("Activate rate {id}")).format(id=r.id)}}"><span></span>{{_("On") if r.active else _("Off")}}</button>
     </td>
     <td class="name" data-label="{{_("Remarks")}}">{{r.remarks}}
+      % if r.site:
+      <span class="badge site" title="{{_("Only this site's calls are rated with it")}}">{{r.site}}</span>
+      % end
       % if r.id in never:
       <span class="badge warning" id="never-{{r.id}}" title="{{_("An older rate has the same prefix, number length, time and extensions")}}">{{_("never applies (rate {winner} wins)").format(winner=never[r.id])}}</span>
       % end
