@@ -27,9 +27,9 @@ is billed, and a call cut at its limit ends a few milliseconds past it.
 
 Exactly once
 ------------
-A call is identified by its Asterisk uniqueid (within the box's site, sites.py).  ``settle`` charges only a call that
-has not been charged (its ledger entry is unique per call), in one transaction with
-the release of its reservation; a replayed or duplicate settle returns the recorded
+A call is identified by its Asterisk uniqueid (within the box's site, sites.py).
+``settle`` charges only a call that has not been charged (its ledger entry is unique
+per call), in one transaction with the release of its reservation; a replayed or duplicate settle returns the recorded
 outcome and changes nothing.
 """
 
