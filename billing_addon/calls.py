@@ -29,8 +29,8 @@ Exactly once
 ------------
 A call is identified by its Asterisk uniqueid (within the box's site, sites.py).
 ``settle`` charges only a call that has not been charged (its ledger entry is unique
-per call), in one transaction with the release of its reservation; a replayed or duplicate settle returns the recorded
-outcome and changes nothing.
+per call), in one transaction with the release of its reservation; a replayed or
+duplicate settle returns the recorded outcome and changes nothing.
 """
 
 from __future__ import annotations
