@@ -67,7 +67,12 @@ def ensure_extension(number: str, name: str = "", source: str = "manual") -> Ext
                 number=number, name=name[:80], source=source, created_utc=now, updated_utc=now,
                 site=sites.current())
     except pw.IntegrityError:  # created by a concurrent request meanwhile
-        return Extension.get(_this_site(number))
+        ext = Extension.get_or_none(_this_site(number))
+        if ext is None:  # a SQLite file keeps one number per file: another site has it
+            raise AccountError(_("extension {number} is another site's in this database "
+                                 "(a SQLite file holds one site: docs/scale.md)").format(
+                number=number)) from None
+        return ext
 
 
 def append_entry(ext_id: int, kind: str, amount: int, *, reason: str = "", operator: str = "",

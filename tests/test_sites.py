@@ -444,3 +444,16 @@ def test_the_cli_works_at_the_configured_site(tmp_path, capsys, monkeypatch):
     finally:
         store.close_db()
         sites.set_current("")
+
+
+def test_a_sqlite_file_holds_one_site(db_path):
+    """Without PostgreSQL's per-site keys a number is the file's: a box whose site name
+    was changed on an old file gets a clear refusal, not a crash, and nothing changes."""
+    make_extension("1001", balance="5")
+    before = dump_database(db_path)
+    with at_site("lisbon"):
+        with pytest.raises(accounts.AccountError, match="1001 is another site's in this database"):
+            accounts.ensure_extension("1001")
+        with pytest.raises(accounts.AccountError, match="another site's"):
+            calls.authorize("1001", "912345", T0, "u1")
+    assert dump_database(db_path) == before
