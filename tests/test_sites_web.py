@@ -11,7 +11,7 @@ import pytest
 from billing_addon.web import auth
 from billing_addon.web.app import make_app
 
-from billing_addon import accounts, calls, config, pin_accounts, rates, sites
+from billing_addon import accounts, calls, config, pin_accounts, pins, rates, sites
 from billing_addon.cells import from_spreadsheet
 from billing_addon.store import Extension, Rate
 from tests.web_fakes import FakeActivation
@@ -128,6 +128,7 @@ def test_the_account_form_makes_a_group_wide_account(alpha):
 
 def test_the_account_form_refuses_a_number_another_site_uses(alpha, db_path):
     _calls("beta", "2001", ())
+    pins.pin_hash("000000")  # the PIN key exists (PostgreSQL keeps it in the database)
     before = dump_database(db_path)
     page = alpha.post("/accounts/new", {"number": "2001", "pin": "482913", "payment_type": "prepaid",
                                         "status": "unlocked", "credit": "", "sites": "all"})
