@@ -124,6 +124,7 @@ def test_the_account_form_makes_a_group_wide_account(alpha):
     alpha.post("/accounts/edit", {"n": "5002", "payment_type": "prepaid", "status": "unlocked",
                                   "credit": "", "sites": "all"}, check=303)
     assert pin_accounts.get_account("5002").site == ""
+    assert alpha.get("/accounts", check=200).text.count('<span class="badge site">All sites') == 2
 
 
 def test_the_account_form_refuses_a_number_another_site_uses(alpha, db_path):

@@ -20,7 +20,11 @@
   % for e in page.rows:
   <tr data-number="{{e.number}}">
     <td class="mono" data-label="{{_("Account")}}">{{e.number}}</td>
-    <td class="name" data-label="{{_("Name")}}">{{e.name}}</td>
+    <td class="name" data-label="{{_("Name")}}">{{e.name}}
+      % if box_site() and not e.site:  # a group-wide account (sites.py)
+      <span class="badge site">{{_("All sites")}}</span>
+      % end
+    </td>
     <td data-label="{{_("Payment Type")}}">{{_(e.payment_type.capitalize())}}</td>
     <td data-label="{{_("Status")}}"><span class="badge {{'locked' if e.status == 'locked' else 'on'}}">{{_(e.status.capitalize())}}</span></td>
     <td class="num" data-label="{{_("Credit")}}">{{fmt(e.credit)}}</td>
