@@ -81,6 +81,8 @@ def test_reports_and_downloads_filter_by_site(alpha):
     stats = _csv(alpha.get("/statistics/export.csv?site=beta&from=2024-05-01&to=2024-05-01",
                            check=200))
     assert [r[2:] for r in stats[1:]] == [["1", "1", "30", "0.30"]]
+    assert "/calls?from=2024-05-01&amp;to=2024-05-01&amp;q=&amp;site=beta" in alpha.get(
+        "/statistics?site=beta&from=2024-05-01&to=2024-05-01", check=200).text
     # the search keeps the filter in its downloads
     assert "export.csv?" in page and "site=beta" in page.split('id="download-csv"')[0].split(
         'href="')[-1]

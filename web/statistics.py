@@ -120,6 +120,7 @@ def statistics(ui: WebCore):
     call_log = "/calls?" + urlencode({"from": shown["from"], "to": shown["to"], "q": number,
                                       **({"type": call_type} if call_type and not errors else {})})
     call_log += "&" + urlencode({"dept": filters["dept"]}) if filters["dept"] else ""
+    call_log += "&" + urlencode({"site": filters["site"]}) if filters.get("site") else ""
     return ui.render("statistics.tpl", http_status=400 if errors else 200, title=_("Statistics"),
                      filters=filters, errors=errors, rows=rows, total=total, shown=shown,
                      call_log=call_log, partial=partial_periods(by, first, last, today),
