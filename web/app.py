@@ -34,6 +34,7 @@ from billing_addon import store
 from . import (
     account,
     admin,
+    api,
     billing_settings,
     call_barring,
     call_log,
@@ -149,5 +150,6 @@ def make_app(cfg, activation=None) -> bottle.Bottle:
         app.route(path, methods, ui.callback(role, handler))
     for code in ERROR_CODES:
         app.error(code)(ui.error_handler)
+    api.install(app, ui, cfg)  # the JSON API under /api/v1 (web/api, docs/api.md)
     app.billing_ui = ui  # type: ignore[attr-defined]
     return app

@@ -43,7 +43,14 @@ def calls(ui: WebCore):
 
 def calls_export(ui: WebCore, kind: str):
     keyword, start, end, departments = export_range(ui)
-    call_type = call_type_filter(ui)
+    headers, rows, columns = export_table(start, end, keyword, departments, call_type_filter(ui))
+    return export(ui, kind, "call-log", _("Call Log"), headers, rows,
+                  widths=(27, 11, 22, 18, 12, 24, 12, 20, 14, 10), **columns)
+
+
+def export_table(start, end, keyword, departments, call_type):
+    """The Call Log's export as (headers, rows, their money and text columns): the
+    page's download and the API's (web/api/history.py)."""
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Start Time"), zone), _("Extension"), _("User Name"),
                _("Dialed Number"), _("Duration (s)"), _("Rate"),
@@ -55,8 +62,7 @@ def calls_export(ui: WebCore, kind: str):
              c.status + (f" ({c.reason})" if c.reason else ""), c.call_type, c.free_s)
             for c in reports.iter_calls(start, end, keyword, departments=departments,
                                         call_type=call_type))
-    return export(ui, kind, "call-log", _("Call Log"), headers, rows, money_columns=(6,),
-                  text_columns=(1, 2, 3, 5), widths=(27, 11, 22, 18, 12, 24, 12, 20, 14, 10))
+    return headers, rows, {"money_columns": (6,), "text_columns": (1, 2, 3, 5)}
 
 
 ROUTES: List[Route] = [

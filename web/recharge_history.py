@@ -20,6 +20,14 @@ def recharges(ui: WebCore):
 
 def recharges_export(ui: WebCore, kind: str):
     keyword, start, end, departments = export_range(ui)
+    headers, rows, columns = export_table(start, end, keyword, departments)
+    return export(ui, kind, "recharge-history", _("Recharge History"), headers, rows,
+                  widths=(27, 11, 22, 16, 18, 16, 14, 30), **columns)
+
+
+def export_table(start, end, keyword, departments):
+    """The Recharge History's export as (headers, rows, their money and text columns):
+    the page's download and the API's (web/api/history.py)."""
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Time"), zone), _("Extension"), _("User Name"),
                _("Pre-balance ({currency})").format(currency=currency),
@@ -28,9 +36,7 @@ def recharges_export(ui: WebCore, kind: str):
     rows = ((local_time(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
              r.post_balance, r.operator, r.note)
             for r in reports.iter_recharges(start, end, keyword, departments))
-    return export(ui, kind, "recharge-history", _("Recharge History"), headers, rows,
-                  money_columns=(3, 4, 5), text_columns=(1, 2, 6, 7),
-                  widths=(27, 11, 22, 16, 18, 16, 14, 30))
+    return headers, rows, {"money_columns": (3, 4, 5), "text_columns": (1, 2, 6, 7)}
 
 
 ROUTES: List[Route] = [
