@@ -29,9 +29,7 @@ def _one(request: Request, number: str) -> reports.ExtensionRow:
     found = reports.extensions_by_number([number])
     if len(found) != 1 or accounts.get_extension(number).kind != "extension":
         raise ApiError(404, "not-found", f"there is no extension {number[:40]!r}")
-    scope = request.scope
-    if scope is not None and departments.outside([number], scope):
-        raise ApiError(404, "not-found", f"there is no extension {number[:40]!r}")
+    request.check_numbers([number])
     return found[0]
 
 

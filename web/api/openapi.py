@@ -19,7 +19,7 @@ def ref(name: str) -> Schema:
 def obj(required: List[str], nullable: Optional[List[str]] = None, **props: Schema) -> Schema:
     """An object with exactly ``props``; those in ``nullable`` may also be null."""
     for name in nullable or []:
-        props[name] = {"oneOf": [props[name], {"type": "null"}]} if "$ref" in props[name] \
+        props[name] = ref("MoneyOrNull") if props[name] == ref("Money") \
             else dict(props[name], nullable=True)
     return {"type": "object", "required": required, "properties": props,
             "additionalProperties": False}
@@ -38,6 +38,8 @@ MONEY_IN: Schema = {"oneOf": [{"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{
 SCHEMAS: Dict[str, Schema] = {
     "Money": obj(["amount", "currency"],
                  amount={"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2,4}$"}, currency=STR),
+    "MoneyOrNull": dict(obj(["amount", "currency"], amount={"type": "string"}, currency=STR),
+                        nullable=True),
     "Error": obj(["error"], error=obj(["code", "message"], code=STR, message=STR)),
     "Extension": obj(
         ["number", "name", "billing_enabled", "payment_type", "status", "balance", "credit",
@@ -56,7 +58,8 @@ SCHEMAS: Dict[str, Schema] = {
         "name": STR, "billing_enabled": BOOL, "credit": MONEY_IN,
         "status": {"type": "string", "enum": ["unlocked", "locked"]},
         "payment_type": {"type": "string", "enum": ["prepaid", "postpaid"]},
-        "low_balance_threshold": {"oneOf": [MONEY_IN, {"type": "null"}]},
+        "low_balance_threshold": {"nullable": True, "description": "money (as amount), or null: "
+                                  "the Settings default"},
         "department_id": {"type": "integer", "nullable": True}}},
     "RechargeRequest": obj(["amount"], amount=MONEY_IN),
     "Recharged": obj(["number", "ledger_id", "amount", "balance_before", "balance_after"],
@@ -100,7 +103,7 @@ SCHEMAS: Dict[str, Schema] = {
                 id=INT, prefix=STR, length=INT, initial_cost=ref("Money"), initial_time=INT,
                 rate=ref("Money"), unit=INT, start=STR, end=STR, remarks=STR, active=BOOL,
                 all_extensions=BOOL, extensions={"type": "array", "items": STR}, call_type=STR),
-    "RateInput": {"type": "object", "required": ["prefix", "rate"], "additionalProperties": False,
+    "RateInput": {"type": "object", "required": ["prefix", "rate", "unit"], "additionalProperties": False,
                   "properties": {"prefix": STR, "length": INT, "initial_cost": MONEY_IN,
                                  "initial_time": INT, "rate": MONEY_IN, "unit": INT, "start": STR,
                                  "end": STR, "remarks": STR, "active": BOOL,
@@ -149,7 +152,9 @@ def op(summary: str, ok: str, *, status: str = "200", params: Optional[List[Sche
     for code, what in (("400", "bad input (nothing changed)"), ("401", "no, unknown or revoked token"),
                        ("403", "the token's role may not"), ("404", "no such thing"),
                        ("409", "Idempotency-Key used with another body"), ("413", "body too large"),
-                       ("415", "wrong content type"), ("429", "throttled (Retry-After)")):
+                       ("415", "wrong content type"), ("429", "throttled (Retry-After)"),
+                       ("500", "a fault of the box (in its log)"),
+                       ("503", "the store cannot save or be reached")):
         responses[code] = {"description": what, "content": _json("Error")}
     out: Dict[str, Any] = {"summary": summary, "parameters": params or [], "responses": responses}
     if body:

@@ -83,6 +83,8 @@ def _values(body: Dict[str, Any]) -> rates.RateValues:
         if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
             raise ApiError(400, "invalid", "extensions: a list of extension numbers")
         form["extensions"] = numbers
+    if "extensions" not in body and "all_extensions" not in body:
+        form["all_extensions"] = True  # as the Add Rate form starts
     if "rate" not in form:
         raise ApiError(400, "invalid", "rate is required")
     return rates.validate(form)
