@@ -57,7 +57,9 @@ _COLUMNS = "id, name, role, created_by, created_utc, last_used_utc, revoked_utc"
 
 
 def _token(row, depts: Sequence[int] = ()) -> Token:
-    return Token(*row, departments=tuple(depts))
+    token_id, name, role, created_by, created_utc, last_used_utc, revoked_utc = row
+    return Token(token_id, name, role, created_by, created_utc, last_used_utc, revoked_utc,
+                 tuple(depts))
 
 
 def _departments_of(token_ids: List[int]) -> dict:

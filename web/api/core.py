@@ -231,7 +231,8 @@ class ApiCore:
                 except Exception as exc:  # noqa: BLE001 - a JSON answer, the detail in the log
                     disk = store.disk_problem(exc)
                     if disk:
-                        return ApiError(503, "disk-problem", f"the box cannot save anything: {disk}").response()
+                        return ApiError(503, "disk-problem",
+                                        f"the box cannot save anything: {disk}").response()
                     log.exception("API %s %s failed", op.method, op.path)
                     return ApiError(500, "internal-error", "something went wrong on the box; the "
                                     "error is in the add-on's log").response()

@@ -13,7 +13,7 @@ import bottle
 from billing_addon import calltypes, departments, reports, settings, store
 
 from .. import call_log, recharge_history
-from ..exports import csv_stream, attachment
+from ..exports import attachment, csv_stream
 from .core import ApiError, Operation, Request, money_out, page_args, time_out
 
 

@@ -10,8 +10,8 @@ from typing import Any, Dict, List
 import bottle
 
 from billing_addon import money, rates, rating, reports, settings, store
-from billing_addon.store import Rate
 from billing_addon.digits import whole_number
+from billing_addon.store import Rate
 
 from ..exports import attachment
 from .core import ApiError, Operation, Request, flag_in, money_in, money_out, page_args
