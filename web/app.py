@@ -35,6 +35,7 @@ from . import (
     account,
     admin,
     api,
+    api_tokens,
     billing_settings,
     call_barring,
     call_log,
@@ -108,7 +109,7 @@ ROUTES: List[Route] = [
 # and out, the billing user's pages in the order of the menu, then the administrator's.
 PAGES = (signin, extensions, stays, pin_accounts, rates, rerate, call_barring, recharge_history,
          call_log, statistics, statistics_export, departments, billing_settings, account, admin,
-         plans)
+         plans, api_tokens)
 
 
 def route_table() -> List[Route]:
