@@ -72,7 +72,7 @@ def test_a_bad_token_form_is_refused_in_the_users_language(browser, box):
     web.sign_in(page, user.username, password)
     page.wait_for_url("**/extensions")
     try:
-        for locale, words in (("zh_CN", "令牌"), ("es", "departamento")):
+        for locale, words in (("zh_CN", "部门"), ("es", "departamento")):
             auth.set_locale(user.username, locale)
             web.go(page, "/api-tokens")
             page.fill("#token-name", "x")
