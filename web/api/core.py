@@ -191,7 +191,7 @@ class Request:
     def check_numbers(self, numbers: Iterable[str]) -> None:
         """A manager's token naming an extension outside its departments: 403."""
         scope = self.scope
-        if scope is not None and departments.outside(list(numbers), scope):
+        if scope is not None and departments.outside(list(numbers), scope):  # web's rule
             raise ApiError(403, "outside-departments",
                            "this extension is not in the token's departments; nothing was changed")
 
