@@ -101,9 +101,8 @@ def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--client":
         recharge_client(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
         return
-    from waitress import create_server
-
     from billing_addon.web.app import make_app
+    from waitress import create_server
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         path = Path(tmp) / "billing.db"

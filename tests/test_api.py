@@ -354,3 +354,48 @@ def test_rates_create_edit_test_delete_export_import(box):
     assert imported["imported"] == 2
     listed = api.json("GET", "/api/v1/rates?limit=1")
     assert len(listed["rates"]) == 1 and listed["next_cursor"]
+
+
+# --- stays and statements -----------------------------------------------------------------
+
+
+def test_check_in_and_out_with_the_statement_and_its_file(box):
+    app, tokens, db_file = box
+    api = ApiClient(app, tokens["billing"])
+    key = {"Idempotency-Key": "arrival-1"}
+    stay = api.json("POST", "/api/v1/extensions/1004/check-in",
+                    {"guest": "Ann Lee", "deposit": "20", "credit": "5"}, status=201, headers=key)
+    assert stay["guest"] == "Ann Lee" and stay["checked_out"] is None
+    before = dump_database(db_file)
+    again = api.call("POST", "/api/v1/extensions/1004/check-in",
+                     {"guest": "Ann Lee", "deposit": "20", "credit": "5"}, headers=key)
+    assert again.status == 201 and json.loads(again.body) == stay  # no second stay or deposit
+    assert dump_database(db_file) == before
+    assert [s["guest"] for s in api.json("GET", "/api/v1/stays?open=1")["stays"]] == ["Ann Lee"]
+    too_much = api.post("/api/v1/extensions/1004/check-out", {"payment": "1"})  # nothing owed
+    assert too_much.status == 400 and dump_database(db_file) == before
+    statement = api.json("POST", "/api/v1/extensions/1004/check-out", {}, status=201)
+    assert statement["guest"] == "Ann Lee"
+
+    def units(key):
+        return money.parse_amount(statement[key]["amount"], allow_negative=True)
+
+    assert units("recharges") >= money.parse_amount("20")  # the deposit
+    assert units("closing_balance") == (units("opening_balance") + units("recharges")
+                                        + units("adjustments") + units("payments")
+                                        - units("call_cost"))
+    assert api.json("GET", f"/api/v1/statements/{statement['number']}") == statement
+    assert [s["number"] for s in api.json("GET", "/api/v1/statements")["statements"]] == [
+        statement["number"]]
+    pdf = api.get(f"/api/v1/statements/{statement['number']}.pdf")
+    assert pdf.status == 200 and pdf.body.startswith(b"%PDF")
+    assert api.get("/api/v1/statements/S-999999").status == 404
+
+
+def test_a_manager_token_cannot_check_in(box):
+    app, tokens, db_file = box
+    before = dump_database(db_file)
+    refused = ApiClient(app, tokens["manager"]).post("/api/v1/extensions/1001/check-in",
+                                                    {"guest": "Bob"})
+    assert refused.status == 403 and error_code(refused) == "not-for-managers"
+    assert dump_database(db_file) == before

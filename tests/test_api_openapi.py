@@ -28,7 +28,7 @@ def _served(app):
     for route in app.routes:
         if not route.rule.startswith("/api/v1/") or route.rule == api.CATCH_ALL:
             continue
-        found.add((route.method, re.sub(r"<([a-z_]+)(:[a-z]+)?>", r"{\1}", route.rule)))
+        found.add((route.method, re.sub(r"<([a-z_]+)(:[^>]*)?>", r"{\1}", route.rule)))
     return found
 
 
@@ -58,6 +58,12 @@ CALLS = [
     ("GET", "/api/v1/recharges?limit=2", None),
     ("GET", "/api/v1/recharges/export.csv", None),
     ("GET", "/api/v1/statistics?by=year", None),
+    ("POST", "/api/v1/extensions/1004/check-in", {"guest": "Ann Lee", "deposit": "20"}),
+    ("GET", "/api/v1/stays?open=1", None),
+    ("POST", "/api/v1/extensions/1004/check-out", {}),
+    ("GET", "/api/v1/statements", None),
+    ("GET", "/api/v1/statements/S-000001", None),
+    ("GET", "/api/v1/statements/S-000001.pdf", None),
 ]
 
 

@@ -1,5 +1,5 @@
 """The JSON API under ``/api/v1`` (docs/api.md), on the web UI's server: one module per
-area (extensions, rates, history), what they share in ``core``, the OpenAPI document
+area (extensions, rates, history, stays), what they share in ``core``, the OpenAPI document
 in ``openapi``.  ``install`` adds its routes to the app."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ from typing import List
 
 import bottle
 
-from . import extensions, history, openapi, rates
+from . import extensions, history, openapi, rates, stays
 from .core import PREFIX, ApiCore, ApiError, Operation
 
-OPERATIONS: List[Operation] = extensions.OPERATIONS + rates.OPERATIONS + history.OPERATIONS
+OPERATIONS: List[Operation] = (extensions.OPERATIONS + rates.OPERATIONS + history.OPERATIONS
+                               + stays.OPERATIONS)
 CATCH_ALL = PREFIX + "/<rest:path>"  # anything else under /api/v1: a JSON 404
 
 

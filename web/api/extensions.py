@@ -26,7 +26,7 @@ def extension_json(ext: reports.ExtensionRow) -> Dict[str, Any]:
     }
 
 
-def _number(request: Request, number: str) -> str:
+def extension_number(request: Request, number: str) -> str:
     """``number`` when it is an extension the token may see: else 404, or 403 for a
     manager's token outside its departments.  One short query: the recharge path."""
     row = sql_one("SELECT kind FROM extension WHERE number = ?", (number.strip()[:40],))
@@ -37,7 +37,7 @@ def _number(request: Request, number: str) -> str:
 
 
 def _one(request: Request, number: str) -> reports.ExtensionRow:
-    return reports.extensions_by_number([_number(request, number)])[0]
+    return reports.extensions_by_number([extension_number(request, number)])[0]
 
 
 def list_extensions(request: Request):
@@ -118,7 +118,7 @@ def recharge(request: Request, number: str):
     if "amount" not in request.body:
         raise ApiError(400, "invalid", "amount is required")
     amount = money_in(request.body, "amount")
-    done = accounts.recharge([_number(request, number)], amount, operator=request.operator())
+    done = accounts.recharge([extension_number(request, number)], amount, operator=request.operator())
     return 201, _recharge_json(done[0])
 
 
@@ -129,7 +129,7 @@ def adjust(request: Request, number: str):
             raise ApiError(400, "invalid", f"{field} is required")
     change = money_in(request.body, "amount", allow_negative=True)
     reason = text_in(request.body, "reason") or ""
-    number = _number(request, number)
+    number = extension_number(request, number)
     entry = accounts.adjust(number, change, reason, operator=request.operator())
     return 201, {"number": number, "ledger_id": entry.id, "amount": money_out(change),
                  "balance_after": money_out(entry.balance_after), "reason": entry.reason}

@@ -115,6 +115,23 @@ SCHEMAS: Dict[str, Schema] = {
                      "unrated_policy"], ["rate_id", "call_type", "unrated_policy"],
                     extension=STR, dialed=STR, at=TIME, duration_s=INT, rate_id=INT,
                     call_type=STR, cost=ref("Money"), unrated_policy=STR),
+    "Stay": obj(["id", "extension", "guest", "checked_in", "checked_out", "statement"],
+                ["checked_out", "statement"], id=INT, extension=STR, guest=STR, checked_in=TIME,
+                checked_out=TIME, statement=STR),
+    "StayList": obj(["stays"], stays={"type": "array", "items": ref("Stay")}),
+    "CheckIn": obj(["guest"], guest=STR, deposit=MONEY_IN, credit=MONEY_IN),
+    "CheckOut": {"type": "object", "additionalProperties": False,
+                 "properties": {"payment": MONEY_IN}},
+    "Statement": obj(["number", "extension", "guest", "issued", "from", "to", "opening_balance",
+                      "closing_balance", "calls", "call_cost", "recharges", "adjustments",
+                      "payments"], ["guest"],
+                     number=STR, extension=STR, guest=STR, issued=TIME,
+                     **{"from": TIME, "to": TIME}, opening_balance=ref("Money"),
+                     closing_balance=ref("Money"), calls=INT, call_cost=ref("Money"),
+                     recharges=ref("Money"), adjustments=ref("Money"), payments=ref("Money")),
+    "StatementList": obj(["statements"], statements={"type": "array", "items": obj(
+        ["number", "issued", "extension", "from", "to"], number=STR, issued=TIME, extension=STR,
+        **{"from": TIME, "to": TIME})}),
     "Imported": obj(["imported", "replaced", "warnings"], imported=INT, replaced=BOOL,
                     warnings={"type": "array", "items": STR}),
     "Deleted": obj(["deleted"], deleted=INT),
@@ -201,6 +218,23 @@ PATHS: Dict[str, Dict[str, Schema]] = {
         _param("by"), _param("from", schema={"type": "string", "format": "date"}),
         _param("to", schema={"type": "string", "format": "date"}), _param("extension"),
         _param("department"), _param("type")])},
+    "/api/v1/stays": {"get": op("Stays, open ones first", "StayList", params=[
+        _param("open", description="1: only guests checked in")])},
+    "/api/v1/extensions/{number}/check-in": {"post": op(
+        "Check a guest in (deposit recharged, credit set)", "Stay", status="201",
+        params=[NUMBER, IDEMPOTENCY], body="CheckIn")},
+    "/api/v1/extensions/{number}/check-out": {"post": op(
+        "Check out: the payment taken, the statement issued", "Statement", status="201",
+        params=[NUMBER, IDEMPOTENCY], body="CheckOut")},
+    "/api/v1/statements": {"get": op("Statements issued, newest first", "StatementList")},
+    "/api/v1/statements/{number}": {"get": op("A statement's summary", "Statement", params=[
+        _param("number", "path", description="S-000001")])},
+    "/api/v1/statements/{number}.{kind}": {"get": op(
+        "A statement's file", "", params=[_param("number", "path"), _param(
+            "kind", "path", {"type": "string", "enum": ["pdf", "xlsx"]})],
+        content={"application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                     "schema": {"type": "string", "format": "binary"}}})},
     "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                      "responses": {"200": {"description": "OpenAPI 3",
                                                            "content": {"application/json": {
