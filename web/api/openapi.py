@@ -130,8 +130,8 @@ SCHEMAS: Dict[str, Schema] = {
                      closing_balance=ref("Money"), calls=INT, call_cost=ref("Money"),
                      recharges=ref("Money"), adjustments=ref("Money"), payments=ref("Money")),
     "StatementList": obj(["statements"], statements={"type": "array", "items": obj(
-        ["number", "issued", "extension", "from", "to"], number=STR, issued=TIME, extension=STR,
-        **{"from": TIME, "to": TIME})}),
+        ["number", "issued", "extension", "from", "to"], [], number=STR, issued=TIME,
+        extension=STR, **{"from": TIME, "to": TIME})}),
     "Imported": obj(["imported", "replaced", "warnings"], imported=INT, replaced=BOOL,
                     warnings={"type": "array", "items": STR}),
     "Deleted": obj(["deleted"], deleted=INT),
