@@ -19,6 +19,7 @@ from billing_addon import (
     config,
     departments,
     money,
+    pin_accounts,
     reports,
     settings,
     store,
@@ -44,7 +45,7 @@ def _app(overrides=None):
 @pytest.fixture
 def box(db_path):
     """Extensions 1001-1004 with 10.00 each (1001, 1002 in Sales; 1003 in Ops), a rate,
-    a call each; a token of each role (the manager's for Sales)."""
+    a call each, PIN account 8001; a token of each role (the manager's for Sales)."""
     app = _app()
     make_rate("9", rate="0.01", unit="1")
     for number in ("1001", "1002", "1003", "1004"):
@@ -56,6 +57,7 @@ def box(db_path):
     sales, ops = departments.create("Sales"), departments.create("Ops")
     departments.assign(["1001", "1002"], sales)
     departments.assign(["1003"], ops)
+    pin_accounts.create("8001", "480159", name="Guest account")
     tokens = {role: api_tokens.create(f"{role} app", role, [sales] if role == "manager" else [])[1]
               for role in api_tokens.ROLES}
     for secret in tokens.values():  # the first use writes last_used: before the no-change dumps
@@ -399,3 +401,14 @@ def test_a_manager_token_cannot_check_in(box):
                                                     {"guest": "Bob"})
     assert refused.status == 403 and error_code(refused) == "not-for-managers"
     assert dump_database(db_file) == before
+
+
+def test_pin_accounts_are_listed_and_recharged_by_their_own_paths(box):
+    app, tokens, _path = box
+    api = ApiClient(app, tokens["billing"])
+    assert [a["number"] for a in api.json("GET", "/api/v1/accounts")["accounts"]] == ["8001"]
+    assert api.json("POST", "/api/v1/accounts/8001/recharge", {"amount": "3"},
+                    status=201)["balance_after"]["amount"] == "3.00"
+    assert api.json("GET", "/api/v1/accounts/8001")["name"] == "Guest account"
+    assert api.get("/api/v1/extensions/8001").status == 404  # an account is not an extension
+    assert api.post("/api/v1/accounts/1001/recharge", {"amount": "3"}).status == 404

@@ -8,7 +8,6 @@ import json
 import re
 
 import pytest
-from billing_addon.web import api
 from billing_addon.web.api.openapi import DOCUMENT
 from openapi_spec_validator import validate
 
@@ -26,7 +25,7 @@ def _served(app):
     """(METHOD, document path) of every /api/v1 route in Bottle's route table."""
     found = set()
     for route in app.routes:
-        if not route.rule.startswith("/api/v1/") or route.rule == api.CATCH_ALL:
+        if not route.rule.startswith("/api/v1/"):
             continue
         found.add((route.method, re.sub(r"<([a-z_]+)(:[^>]*)?>", r"{\1}", route.rule)))
     return found
@@ -45,6 +44,10 @@ CALLS = [
     ("PATCH", "/api/v1/extensions/1001", {"name": "Lobby"}),
     ("POST", "/api/v1/extensions/1001/recharge", {"amount": "1.25"}),
     ("POST", "/api/v1/extensions/1001/adjust", {"amount": "-0.25", "reason": "typo"}),
+    ("GET", "/api/v1/accounts", None),
+    ("GET", "/api/v1/accounts/8001", None),
+    ("POST", "/api/v1/accounts/8001/recharge", {"amount": "4"}),
+    ("POST", "/api/v1/accounts/8001/adjust", {"amount": "-1", "reason": "fee"}),
     ("GET", "/api/v1/rates", None),
     ("POST", "/api/v1/rates", {"prefix": "8", "rate": "0.02", "unit": 60}),
     ("GET", "/api/v1/rates/test?extension=1001&dialed=912", None),
@@ -93,9 +96,13 @@ def test_errors_of_every_role_answer_as_the_document_says(box, role):  # noqa: F
             client.call(method, path, {"unknown": 1} if body else None)
 
 
-def test_unknown_operations_answer_json_404(box):  # noqa: F811
+def test_no_such_operation_or_method_answers_json(box):  # noqa: F811
     app, tokens, _path = box
-    response = ApiClient(app, tokens["billing"]).client.request(
-        "GET", "/api/v1/nothing", headers={"Authorization": f"Bearer {tokens['billing']}"})
-    assert response.status == 404
+    client = ApiClient(app, tokens["billing"]).client
+    response = client.request("GET", "/api/v1/nothing")
+    assert response.status == 404 and response.header("Content-Type") == "application/json"
     assert json.loads(response.body)["error"]["code"] == "no-such-operation"
+    response = client.request("DELETE", "/api/v1/extensions/1001")
+    assert response.status == 405 and "GET" in response.header("Allow")
+    assert json.loads(response.body)["error"]["code"] == "method-not-allowed"
+    assert client.request("GET", "/nothing").header("Content-Type").startswith("text/html")

@@ -26,21 +26,22 @@ def extension_json(ext: reports.ExtensionRow) -> Dict[str, Any]:
     }
 
 
-def extension_number(request: Request, number: str) -> str:
-    """``number`` when it is an extension the token may see: else 404, or 403 for a
-    manager's token outside its departments.  One short query: the recharge path."""
+def extension_number(request: Request, number: str, kind: str = "extension") -> str:
+    """``number`` when it is an extension (or an account: ``kind``) the token may see:
+    else 404, or 403 for a manager's token outside its departments.  One short query:
+    the recharge path."""
     row = sql_one("SELECT kind FROM extension WHERE number = ?", (number.strip()[:40],))
-    if row is None or row[0] != "extension":
-        raise ApiError(404, "not-found", f"there is no extension {number[:40]!r}")
+    if row is None or row[0] != kind:
+        raise ApiError(404, "not-found", f"there is no {kind} {number[:40]!r}")
     request.check_numbers([number])
     return number.strip()
 
 
-def _one(request: Request, number: str) -> reports.ExtensionRow:
-    return reports.extensions_by_number([extension_number(request, number)])[0]
+def _one(request: Request, number: str, kind: str = "extension") -> reports.ExtensionRow:
+    return reports.extensions_by_number([extension_number(request, number, kind)])[0]
 
 
-def list_extensions(request: Request):
+def list_extensions(request: Request, kind: str = "extension"):
     q = request.query
     text = q.get("page", "1").strip()
     if not (text.isascii() and text.isdigit()) or int(text[:8]) < 1:
@@ -58,8 +59,8 @@ def list_extensions(request: Request):
         filters[key] = value
     page = reports.extensions_page(number=q.get("q", ""), page=int(text[:8]),
                                    per_page=int(per_page[:6]), departments=request.departments(),
-                                   **filters)
-    return {"extensions": [extension_json(e) for e in page.rows], "page": page.page,
+                                   kind=kind, **filters)
+    return {f"{kind}s": [extension_json(e) for e in page.rows], "page": page.page,
             "per_page": page.per_page, "total": page.total, "has_next": page.has_next}
 
 
@@ -113,29 +114,49 @@ def _recharge_json(done: accounts.Recharge) -> Dict[str, Any]:
             "balance_after": money_out(done.post_balance)}
 
 
-def recharge(request: Request, number: str):
+def recharge(request: Request, number: str, kind: str = "extension"):
     """Add money to one extension (an ``Idempotency-Key`` makes a retry safe)."""
     if "amount" not in request.body:
         raise ApiError(400, "invalid", "amount is required")
     amount = money_in(request.body, "amount")
-    done = accounts.recharge([extension_number(request, number)], amount, operator=request.operator())
+    done = accounts.recharge([extension_number(request, number, kind)], amount,
+                             operator=request.operator())
     return 201, _recharge_json(done[0])
 
 
-def adjust(request: Request, number: str):
+def adjust(request: Request, number: str, kind: str = "extension"):
     """Correct a balance up or down with a reason; not a recharge."""
     for field in ("amount", "reason"):
         if field not in request.body:
             raise ApiError(400, "invalid", f"{field} is required")
     change = money_in(request.body, "amount", allow_negative=True)
     reason = text_in(request.body, "reason") or ""
-    number = extension_number(request, number)
+    number = extension_number(request, number, kind)
     entry = accounts.adjust(number, change, reason, operator=request.operator())
     return 201, {"number": number, "ledger_id": entry.id, "amount": money_out(change),
                  "balance_after": money_out(entry.balance_after), "reason": entry.reason}
 
 
+# PIN accounts (docs/accounts.md): the same rows and rules as extensions, of kind account
+
+def list_accounts(request: Request):
+    return list_extensions(request, "account")
+
+
+def get_account(request: Request, number: str):
+    return extension_json(_one(request, number, "account"))
+
+
+def recharge_account(request: Request, number: str):
+    return recharge(request, number, "account")
+
+
+def adjust_account(request: Request, number: str):
+    return adjust(request, number, "account")
+
+
 N = "/api/v1/extensions/<number>"
+A = "/api/v1/accounts/<number>"
 OPERATIONS: List[Operation] = [
     Operation("/api/v1/extensions", "GET", ("/extensions", "GET"), list_extensions),
     Operation(N, "GET", ("/extensions", "GET"), get_extension),
@@ -143,5 +164,11 @@ OPERATIONS: List[Operation] = [
     Operation(N + "/recharge", "POST", ("/extensions/recharge", "POST"), recharge,
               ("amount",), idempotent=True),
     Operation(N + "/adjust", "POST", ("/extensions/adjust", "POST"), adjust,
+              ("amount", "reason"), idempotent=True),
+    Operation("/api/v1/accounts", "GET", ("/accounts", "GET"), list_accounts),
+    Operation(A, "GET", ("/accounts", "GET"), get_account),
+    Operation(A + "/recharge", "POST", ("/extensions/recharge", "POST"), recharge_account,
+              ("amount",), idempotent=True),
+    Operation(A + "/adjust", "POST", ("/extensions/adjust", "POST"), adjust_account,
               ("amount", "reason"), idempotent=True),
 ]

@@ -54,6 +54,9 @@ SCHEMAS: Dict[str, Schema] = {
     "ExtensionPage": obj(["extensions", "page", "per_page", "total", "has_next"],
                          extensions={"type": "array", "items": ref("Extension")},
                          page=INT, per_page=INT, total=INT, has_next=BOOL),
+    "AccountPage": obj(["accounts", "page", "per_page", "total", "has_next"],
+                       accounts={"type": "array", "items": ref("Extension")},
+                       page=INT, per_page=INT, total=INT, has_next=BOOL),
     "ExtensionEdit": {"type": "object", "additionalProperties": False, "properties": {
         "name": STR, "billing_enabled": BOOL, "credit": MONEY_IN,
         "status": {"type": "string", "enum": ["unlocked", "locked"]},
@@ -193,6 +196,17 @@ PATHS: Dict[str, Dict[str, Schema]] = {
         "Recharge", "Recharged", status="201", params=[NUMBER, IDEMPOTENCY], body="RechargeRequest")},
     "/api/v1/extensions/{number}/adjust": {"post": op(
         "Adjust a balance (with a reason)", "Adjusted", status="201", params=[NUMBER, IDEMPOTENCY],
+        body="AdjustRequest")},
+    "/api/v1/accounts": {"get": op("PIN accounts (the Accounts page)", "AccountPage", params=[
+        _param("q", description="number or name contains"), _param("status"),
+        _param("payment_type"), _param("department"), _param("page", schema=INT),
+        _param("per_page", schema=INT)])},
+    "/api/v1/accounts/{number}": {"get": op("One account", "Extension", params=[NUMBER])},
+    "/api/v1/accounts/{number}/recharge": {"post": op(
+        "Recharge an account", "Recharged", status="201", params=[NUMBER, IDEMPOTENCY],
+        body="RechargeRequest")},
+    "/api/v1/accounts/{number}/adjust": {"post": op(
+        "Adjust an account's balance", "Adjusted", status="201", params=[NUMBER, IDEMPOTENCY],
         body="AdjustRequest")},
     "/api/v1/rates": {"get": op("Rates in force", "RatePage", params=CURSOR + [_param("q")]),
                       "post": op("Add a rate", "Rate", status="201", body="RateInput")},
