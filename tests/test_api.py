@@ -10,7 +10,11 @@ import sqlite3
 
 import pytest
 from billing_addon.web import auth
+from billing_addon.web.api import core as api_core
 from billing_addon.web.app import make_app
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from billing_addon import (
     accounts,
@@ -412,3 +416,29 @@ def test_pin_accounts_are_listed_and_recharged_by_their_own_paths(box):
     assert api.json("GET", "/api/v1/accounts/8001")["name"] == "Guest account"
     assert api.get("/api/v1/extensions/8001").status == 404  # an account is not an extension
     assert api.post("/api/v1/accounts/1001/recharge", {"amount": "3"}).status == 404
+
+
+# --- money through the API: properties ----------------------------------------------------
+
+AMOUNTS = st.integers(min_value=-money.MAX_AMOUNT, max_value=money.MAX_AMOUNT)
+
+
+@hsettings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(units=AMOUNTS)
+def test_money_sent_reads_back_to_the_same_units(db_path, units):
+    """What the API answers is what it reads, exactly, in either form, for every amount."""
+    sent = api_core.money_out(units)
+    assert isinstance(sent["amount"], str)
+    for given_form in (sent["amount"], sent):
+        assert api_core.money_in({"amount": given_form}, "amount", allow_negative=True,
+                                 allow_zero=True) == units
+
+
+@hsettings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=st.one_of(st.integers(min_value=-10**12, max_value=10**12),
+                        st.floats(allow_nan=False, allow_infinity=False)))
+def test_a_json_number_is_never_money(db_path, number):
+    body = json.loads(json.dumps({"amount": number}), parse_float=api_core.JsonFloat)
+    with pytest.raises(api_core.ApiError) as refused:
+        api_core.money_in(body, "amount", allow_negative=True, allow_zero=True)
+    assert refused.value.code == "money-not-a-string"
