@@ -6,6 +6,8 @@ so a retry after a timeout or a ``kill -9`` finds the answer exactly when the re
 happened.  A retry with the same key and the same request gets that first answer and
 changes nothing; the same key with another request is refused (``KeyReused``).  A
 refused request (bad input, unknown extension) keeps nothing: nothing was done.
+
+Answers are kept ``KEEP_S`` (30 days): a retry later than that is a new request.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from .errors import Refusal
 from .store import money_txn, now_utc, sql, sql_one
 
 MAX_KEY = 200
+KEEP_S = 30 * 86400
+PRUNE_EVERY_S = 3600
+_pruned = {"at": 0}  # when answers past KEEP_S were last deleted (by this process)
 
 
 class KeyReused(Refusal):
@@ -37,6 +42,10 @@ def once(token_id: int, key: str, fingerprint: str,
     the kept one after.  ``work`` runs inside this money transaction (its own
     transactions nest in it as savepoints)."""
     with money_txn():
+        now = now_utc()
+        if now - _pruned["at"] >= PRUNE_EVERY_S:
+            sql("DELETE FROM api_idempotency WHERE created_utc < ?", (now - KEEP_S,))
+            _pruned["at"] = now
         row = sql_one("SELECT request_hash, status, body FROM api_idempotency "
                       "WHERE token_id = ? AND idem_key = ?", (token_id, key))
         if row is not None:
@@ -46,5 +55,5 @@ def once(token_id: int, key: str, fingerprint: str,
         status, answer = work()
         sql("INSERT INTO api_idempotency (token_id, idem_key, request_hash, status, body, created_utc) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (token_id, key, fingerprint, status, json.dumps(answer), now_utc()))
+            (token_id, key, fingerprint, status, json.dumps(answer), now))
         return status, answer, False

@@ -22,6 +22,7 @@ from billing_addon import (
     calls,
     config,
     departments,
+    idempotency,
     money,
     pin_accounts,
     reports,
@@ -442,3 +443,16 @@ def test_a_json_number_is_never_money(db_path, number):
     with pytest.raises(api_core.ApiError) as refused:
         api_core.money_in(body, "amount", allow_negative=True, allow_zero=True)
     assert refused.value.code == "money-not-a-string"
+
+
+def test_kept_answers_are_forgotten_after_30_days(box, monkeypatch):
+    app, tokens, _path = box
+    api = ApiClient(app, tokens["billing"])
+    key = {"Idempotency-Key": "old-order"}
+    api.call("POST", "/api/v1/extensions/1001/recharge", {"amount": "1"}, headers=key, check_status=201)
+    later = store.now_utc() + idempotency.KEEP_S + 10
+    monkeypatch.setattr(idempotency, "now_utc", lambda: later)
+    monkeypatch.setitem(idempotency._pruned, "at", 0)
+    again = api.call("POST", "/api/v1/extensions/1001/recharge", {"amount": "1"}, headers=key)
+    assert again.header("Idempotent-Replayed") == "false"  # a new request by then
+    assert _balance("1001") == money.parse_amount("11.90")
