@@ -6,7 +6,6 @@ by cursor.  Every answer is checked against the OpenAPI document (tests/api_supp
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 from billing_addon.web import auth
@@ -78,11 +77,10 @@ def _balance(number: str) -> int:
 
 
 def test_a_token_is_stored_only_as_its_hash_and_revoking_refuses_it_at_once(box):
-    app, tokens, path = box
+    app, tokens, _path = box
     token, secret = api_tokens.create("kiosk", "billing")
-    with sqlite3.connect(str(path)) as con:
-        stored = con.execute("SELECT secret_sha256 FROM api_token WHERE id = ?", (token.id,)).fetchone()[0]
-        everything = repr(con.execute("SELECT * FROM api_token").fetchall())
+    stored = store.sql_one("SELECT secret_sha256 FROM api_token WHERE id = ?", (token.id,))[0]
+    everything = repr(store.sql("SELECT * FROM api_token").fetchall())
     assert secret not in everything and stored == api_tokens.digest(secret)
     api = ApiClient(app, secret)
     assert api.json("GET", "/api/v1/extensions/1001")["number"] == "1001"
@@ -215,8 +213,14 @@ def test_the_kept_answer_commits_with_the_recharge_or_neither_does(box):
     """A failure writing the kept answer (as a kill between the two would be, were they
     two transactions) leaves no recharge: both are one transaction."""
     app, tokens, db_file = box
-    store.db.execute_sql("CREATE TRIGGER no_keep BEFORE INSERT ON api_idempotency "
-                         "BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
+    if getattr(store, "postgres", lambda: False)():  # the same refusal in PostgreSQL's words
+        store.db.execute_sql("CREATE FUNCTION no_keep() RETURNS trigger LANGUAGE plpgsql AS "
+                             "$$ BEGIN RAISE EXCEPTION 'disk gone'; END $$")
+        store.db.execute_sql("CREATE TRIGGER no_keep BEFORE INSERT ON api_idempotency "
+                             "FOR EACH ROW EXECUTE FUNCTION no_keep()")
+    else:
+        store.db.execute_sql("CREATE TRIGGER no_keep BEFORE INSERT ON api_idempotency "
+                             "BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
     before = dump_database(db_file)
     response = ApiClient(app, tokens["billing"]).call(
         "POST", "/api/v1/extensions/1001/recharge", {"amount": "5"},
