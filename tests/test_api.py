@@ -460,3 +460,11 @@ def test_kept_answers_are_forgotten_after_30_days(box, monkeypatch):
     again = api.call("POST", "/api/v1/extensions/1001/recharge", {"amount": "1"}, headers=key)
     assert again.header("Idempotent-Replayed") == "false"  # a new request by then
     assert _balance("1001") == money.parse_amount("11.90")
+
+
+def test_check_out_needs_no_body(box):
+    app, tokens, _path = box
+    api = ApiClient(app, tokens["billing"])
+    api.post("/api/v1/extensions/1003/check-in", {"guest": "Carl"}, check_status=201)
+    done = api.call("POST", "/api/v1/extensions/1003/check-out", content_type="")
+    assert done.status == 201 and json.loads(done.body)["guest"] == "Carl"

@@ -313,12 +313,12 @@ class ApiCore:
 
     @staticmethod
     def _body(op: Operation) -> Dict[str, Any]:
-        content_type = bottle.request.content_type.split(";")[0].strip().lower()
-        if content_type != JSON_TYPE and (op.fields or bottle.request.content_length):
-            raise ApiError(415, "not-json", "send the body as application/json")
         raw = bottle.request.body.read()
-        if not raw and not op.fields:
-            return {}
+        if not raw:
+            return {}  # no body: no field given (each operation says which it needs)
+        content_type = bottle.request.content_type.split(";")[0].strip().lower()
+        if content_type != JSON_TYPE:
+            raise ApiError(415, "not-json", "send the body as application/json")
         try:
             body = json.loads(raw.decode("utf-8"), parse_float=_no_float,
                               parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
