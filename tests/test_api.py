@@ -363,8 +363,17 @@ def test_rates_create_edit_test_delete_export_import(box):
     imported = api.json("POST", "/api/v1/rates/import", raw=exported.encode("utf-8"),
                         content_type="text/csv", status=201)
     assert imported["imported"] == 2
-    listed = api.json("GET", "/api/v1/rates?limit=1")
-    assert len(listed["rates"]) == 1 and listed["next_cursor"]
+    ids, cursor = [], ""
+    for _ in range(5):  # one rate a page, by id: the first, then the import's two
+        page = api.json("GET", "/api/v1/rates?limit=1" + (f"&cursor={cursor}" if cursor else ""))
+        ids += [r["id"] for r in page["rates"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(ids) == 3 and ids == sorted(ids)
+    assert [r["prefix"] for r in api.json("GET", "/api/v1/rates?type=other")["rates"]] == [
+        "9", "9", "00"]
+    assert api.get("/api/v1/rates?type=cheap").status == 400
 
 
 # --- stays and statements -----------------------------------------------------------------

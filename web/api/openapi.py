@@ -208,7 +208,8 @@ PATHS: Dict[str, Dict[str, Schema]] = {
     "/api/v1/accounts/{number}/adjust": {"post": op(
         "Adjust an account's balance", "Adjusted", status="201", params=[NUMBER, IDEMPOTENCY],
         body="AdjustRequest")},
-    "/api/v1/rates": {"get": op("Rates in force", "RatePage", params=CURSOR + [_param("q")]),
+    "/api/v1/rates": {"get": op("Rates in force", "RatePage", params=CURSOR + [
+        _param("q", description="prefix starts with or remarks contain"), _param("type")]),
                       "post": op("Add a rate", "Rate", status="201", body="RateInput")},
     "/api/v1/rates/test": {"get": op("Rate Tester", "RateTest", params=[
         _param("extension"), _param("dialed"), _param("duration", schema=INT),

@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 
 import bottle
 
-from billing_addon import money, rates, rating, reports, settings, store
+from billing_addon import calltypes, money, rates, rating, reports, settings, store
 from billing_addon.digits import whole_number
 from billing_addon.store import Rate
 
@@ -38,7 +38,8 @@ def _rate(rate_id: int) -> Rate:
 
 
 def list_rates(request: Request):
-    """The rates in force by id, a page after ``cursor`` (the last id shown)."""
+    """The rates in force by id, a page after ``cursor`` (the last id shown); the Rate
+    page's search (prefix starts with or remarks contain ``q``) and call type filter."""
     cursor, limit = page_args(request.query)
     if cursor is not None and not (whole_number(cursor) and len(cursor) < 20):
         raise ApiError(400, "invalid", "cursor: use the next_cursor of the page before")
@@ -48,6 +49,11 @@ def list_rates(request: Request):
     search = reports.clean_keyword(request.query.get("q", ""))
     if search:
         query = query.where(Rate.prefix.startswith(search) | Rate.remarks.contains(search))
+    call_type = request.query.get("type", "").strip()
+    if call_type:
+        if not calltypes.is_call_type(call_type):
+            raise ApiError(400, "invalid", f"type: one of {', '.join(calltypes.CALL_TYPES)}")
+        query = query.where(Rate.call_type == call_type)
     rows = list(query)
     assigned = rates.assignments([r.id for r in rows[:limit]])
     return {"rates": [rate_json(r, assigned.get(r.id, [])) for r in rows[:limit]],
