@@ -114,6 +114,11 @@ SCHEMA: Dict[str, Dict[str, Option]] = {
                                 "X-Forwarded-For are believed, so the session cookie gets "
                                 "Secure; empty = no proxy"),
     },
+    "api": {
+        "rate_per_second": Option("20", _positive, "requests a second each API token may make "
+                                  "on average (more get 429 with Retry-After)"),
+        "burst": Option("40", _positive, "requests an API token may make at once above that"),
+    },
     "cdr": {
         "enabled": Option("yes", _bool, "follow Asterisk's Master.csv"),
         "path": Option("/var/log/asterisk/cdr-csv/Master.csv", str, "the CDR file to follow", True),

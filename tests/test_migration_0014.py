@@ -151,7 +151,7 @@ def test_an_upgrade_keeps_every_statistic(tmp_path, monkeypatch, seed):
             sql("UPDATE call SET cost = cost + 7 WHERE id = (SELECT min(id) FROM call "
                 "WHERE status = 'charged')")
         before = _old_statistics()
-        assert store.migrate()[0] == 14  # and the migrations after it
+        assert store.migrate()[0] == 14  # and the later ones
         after = _new_statistics()
         assert after == before
         assert after != _statistics_from_calls()
@@ -176,7 +176,7 @@ def test_tables_that_disagree_are_rebuilt_from_the_calls(tmp_path, monkeypatch):
             sql("UPDATE call_type_daily SET cost = cost + 1 WHERE (local_day, extension_id, "
                 "call_type) = (SELECT local_day, extension_id, call_type FROM call_type_daily "
                 "LIMIT 1)")
-        assert store.migrate()[0] == 14  # and the migrations after it
+        assert store.migrate()[0] == 14  # and the later ones
         assert _new_statistics() == _statistics_from_calls()
     finally:
         store.close_db()

@@ -34,6 +34,8 @@ from billing_addon import sites, store
 from . import (
     account,
     admin,
+    api,
+    api_tokens,
     billing_settings,
     call_barring,
     call_log,
@@ -107,7 +109,7 @@ ROUTES: List[Route] = [
 # and out, the billing user's pages in the order of the menu, then the administrator's.
 PAGES = (signin, extensions, stays, pin_accounts, rates, rerate, call_barring, recharge_history,
          call_log, statistics, statistics_export, departments, billing_settings, account, admin,
-         plans)
+         plans, api_tokens)
 
 
 def route_table() -> List[Route]:
@@ -151,5 +153,6 @@ def make_app(cfg, activation=None) -> bottle.Bottle:
         app.route(path, methods, ui.callback(role, handler))
     for code in ERROR_CODES:
         app.error(code)(ui.error_handler)
+    api.install(app, ui, cfg)  # the JSON API under /api/v1 (web/api, docs/api.md)
     app.billing_ui = ui  # type: ignore[attr-defined]
     return app

@@ -43,8 +43,17 @@ def calls(ui: WebCore):
 
 def calls_export(ui: WebCore, kind: str):
     keyword, start, end, departments = export_range(ui)
-    call_type = call_type_filter(ui)
     site, with_site = site_filter.for_export(ui), site_filter.shown()
+    headers, rows, columns = export_table(start, end, keyword, departments, call_type_filter(ui),
+                                          site, with_site)
+    return export(ui, kind, "call-log", _("Call Log"), headers, rows,
+                  widths=(27, 11, 22, 18, 12, 24, 12, 20, 14, 10) + ((14,) if with_site else ()),
+                  **columns)
+
+
+def export_table(start, end, keyword, departments, call_type, site=None, with_site=False):
+    """The Call Log's export as (headers, rows, their money and text columns): the
+    page's download and the API's (web/api/history.py)."""
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Start Time"), zone), _("Extension"), _("User Name"),
                _("Dialed Number"), _("Duration (s)"), _("Rate"),
@@ -57,9 +66,8 @@ def calls_export(ui: WebCore, kind: str):
             + ((c.site,) if with_site else ())
             for c in reports.iter_calls(start, end, keyword, departments=departments,
                                         call_type=call_type, site=site))
-    return export(ui, kind, "call-log", _("Call Log"), headers, rows, money_columns=(6,),
-                  text_columns=(1, 2, 3, 5) + ((10,) if with_site else ()),
-                  widths=(27, 11, 22, 18, 12, 24, 12, 20, 14, 10) + ((14,) if with_site else ()))
+    return headers, rows, {"money_columns": (6,),
+                           "text_columns": (1, 2, 3, 5) + ((10,) if with_site else ())}
 
 
 ROUTES: List[Route] = [

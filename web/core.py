@@ -35,7 +35,7 @@ BILLING_MENU = [("/extensions", i18n.N_("Extensions")), ("/stays", i18n.N_("Stay
                 ("/rates", i18n.N_("Rate")), ("/recharges", i18n.N_("Recharge History")),
                 ("/calls", i18n.N_("Call Log")), ("/statistics", i18n.N_("Statistics")),
                 ("/plans", i18n.N_("Calling Plans")), ("/departments", i18n.N_("Departments")),
-                ("/settings", i18n.N_("Settings"))]
+                ("/settings", i18n.N_("Settings")), ("/api-tokens", i18n.N_("API Tokens"))]
 ADMIN_MENU = [("/admin/settings", i18n.N_("Settings")), ("/admin/users", i18n.N_("Billing Manager"))]
 # bottle's reason phrases, the titles of the error pages: marked here, error.tpl shows
 # them in the user's language

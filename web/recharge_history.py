@@ -21,6 +21,15 @@ def recharges(ui: WebCore):
 def recharges_export(ui: WebCore, kind: str):
     keyword, start, end, departments = export_range(ui)
     site, with_site = site_filter.for_export(ui), site_filter.shown()
+    headers, rows, columns = export_table(start, end, keyword, departments, site, with_site)
+    return export(ui, kind, "recharge-history", _("Recharge History"), headers, rows,
+                  widths=(27, 11, 22, 16, 18, 16, 14, 30) + ((14,) if with_site else ()),
+                  **columns)
+
+
+def export_table(start, end, keyword, departments, site=None, with_site=False):
+    """The Recharge History's export as (headers, rows, their money and text columns):
+    the page's download and the API's (web/api/history.py)."""
     currency, zone = settings.get("currency"), settings.zone()
     headers = [time_header(_("Time"), zone), _("Extension"), _("User Name"),
                _("Pre-balance ({currency})").format(currency=currency),
@@ -30,9 +39,8 @@ def recharges_export(ui: WebCore, kind: str):
     rows = ((local_time(r.created_utc, zone), r.number, r.name, r.pre_balance, r.amount,
              r.post_balance, r.operator, r.note) + ((r.site,) if with_site else ())
             for r in reports.iter_recharges(start, end, keyword, departments, site))
-    return export(ui, kind, "recharge-history", _("Recharge History"), headers, rows,
-                  money_columns=(3, 4, 5), text_columns=(1, 2, 6, 7) + ((8,) if with_site else ()),
-                  widths=(27, 11, 22, 16, 18, 16, 14, 30) + ((14,) if with_site else ()))
+    return headers, rows, {"money_columns": (3, 4, 5),
+                           "text_columns": (1, 2, 6, 7) + ((8,) if with_site else ())}
 
 
 ROUTES: List[Route] = [
