@@ -39,7 +39,7 @@ DEFAULT_PORT = 5432
 _GONE = ("08", "57P")
 _LOCK_TIMEOUT = "55P03"
 
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%|\bLIKE\b|\s+COLLATE\s+NOCASE\b""",
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%s\b|%|\bLIKE\b|\s+COLLATE\s+NOCASE\b""",
                      re.IGNORECASE)
 
 
@@ -49,6 +49,8 @@ def _swap(match: re.Match) -> str:
         return "%s"
     if token == "%":
         return "%%"
+    if token == "%s":  # peewee's own introspection queries are written for psycopg2
+        return token
     if token[0] in "'\"":
         return token.replace("%", "%%")
     if token[0].isspace():  # the names SQLite compares with NOCASE are CITEXT here
