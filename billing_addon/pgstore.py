@@ -4,7 +4,8 @@ The rest of the add-on writes SQLite's SQL (``?`` placeholders, ``LIKE``), and p
 told to write it too (``param = '?'``); every statement passes ``translate`` on its way
 to psycopg2: ``?`` becomes ``%s``, a literal ``%`` becomes ``%%`` and ``LIKE`` becomes
 ``ILIKE`` (SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not), and
-``COLLATE NOCASE`` goes (the names SQLite compares so are CITEXT in PostgreSQL's schema).
+``COLLATE NOCASE`` goes (the names SQLite compares so are CITEXT in PostgreSQL's schema),
+and ``CROSS JOIN ... ON`` (SQLite's join-order hint) is a plain ``JOIN``.
 
 The connection runs in autocommit mode and transactions are explicit ``BEGIN``s (as
 peewee does since 3.15; bookworm's 3.14 would leave psycopg2 an implicit transaction
@@ -39,8 +40,8 @@ DEFAULT_PORT = 5432
 _GONE = ("08", "57P")
 _LOCK_TIMEOUT = "55P03"
 
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%s\b|%|\bLIKE\b|\s+COLLATE\s+NOCASE\b""",
-                     re.IGNORECASE)
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%s\b|%|\bLIKE\b"""
+                     r"""|\s+COLLATE\s+NOCASE\b|\bCROSS JOIN\b""", re.IGNORECASE)
 
 
 def _swap(match: re.Match) -> str:
@@ -55,6 +56,8 @@ def _swap(match: re.Match) -> str:
         return token.replace("%", "%%")
     if token[0].isspace():  # the names SQLite compares with NOCASE are CITEXT here
         return ""
+    if token[0] in "Cc":  # SQLite's way to fix the join order; PostgreSQL's has no ON
+        return "JOIN"
     return "ILIKE"
 
 
