@@ -170,14 +170,28 @@ class BoxClock:
 
 
 def dump_database(path):
-    """Every row of every table of the SQLite file ``path``, to compare before and after
-    a change that must change nothing."""
+    """Every row of every table of the SQLite file ``path`` (or of the PostgreSQL database
+    that stands for it), to compare before and after a change that must change nothing."""
     import sqlite3
 
-    con = sqlite3.connect(str(path))
+    from tests import pg_store
+
+    if pg_store.active():
+        import psycopg2
+
+        con = psycopg2.connect(pg_store.database_for(path))
+        tables_sql = ("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                      "ORDER BY tablename")
+    else:
+        con = sqlite3.connect(str(path))
+        tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
     try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "ORDER BY name")]
-        return [(t, con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables]
+        cur = con.cursor()
+
+        def rows(query):
+            cur.execute(query)
+            return cur.fetchall()
+
+        return [(t, rows(f"SELECT * FROM {t} ORDER BY 1")) for (t,) in rows(tables_sql)]
     finally:
         con.close()
