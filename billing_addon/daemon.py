@@ -291,8 +291,9 @@ class Daemon:
 
     def _open_store(self) -> bool:
         """Open the database after SQLite's quick check (a damaged one bills nothing, see
-        the module doc).  On a full disk the daemon starts anyway: every call gets the fail
-        mode until housekeeping opens it (``RETRY_SECONDS``)."""
+        the module doc).  On a full disk, or with the PostgreSQL store unreachable, the
+        daemon starts anyway: every call gets the fail mode until housekeeping opens it
+        (``RETRY_SECONDS``)."""
         from .cli import database_path
 
         url = self.cfg.get("store", "url")
@@ -312,11 +313,12 @@ class Daemon:
             if store.damaged:  # not opened again: restoring a backup is the way out
                 log.exception("cannot open the damaged database")
                 return False
-            problem = store.disk_problem(exc)
+            # a central store that is down is met like a full disk
+            problem = str(exc) if isinstance(exc, store.Unreachable) else store.disk_problem(exc)
             if problem is None:
                 raise
             # left initialized but not open: each thread's connection then fails at once
-            # with the same error (calls get the fail mode) until space returns
+            # with the same error (calls get the fail mode) until space (or the server) returns
             store.close_db()
             self.faults["database"] += 1
             log.error("cannot open the database: %s (database failure %d; retrying)", problem,
