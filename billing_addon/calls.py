@@ -203,8 +203,8 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
               reserved, limit_ms, expires, source, settled, boot, uptime,
               rate.call_type if rate else "", sites.current())
     if phone_id is None:
-        return sql(_INSERT_CALL, values).lastrowid
-    return sql(_INSERT_ACCOUNT_CALL, values + (phone_id,)).lastrowid
+        return store.insert_returning_id(_INSERT_CALL, values)
+    return store.insert_returning_id(_INSERT_ACCOUNT_CALL, values + (phone_id,))
 
 
 @store.grouped(store.reservation_group)  # authorizations arriving together share a transaction
@@ -354,8 +354,10 @@ _COUNT_DAILY = (  # one row per day, extension and call type (migration 0014)
     "INSERT INTO call_daily (local_day, extension_id, call_type, calls, answered_calls, "
     "answered_s, cost) VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (extension_id, local_day, call_type) DO UPDATE SET "
-    "calls = calls + excluded.calls, answered_calls = answered_calls + excluded.answered_calls, "
-    "answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost")
+    "calls = call_daily.calls + excluded.calls, "
+    "answered_calls = call_daily.answered_calls + excluded.answered_calls, "
+    "answered_s = call_daily.answered_s + excluded.answered_s, "
+    "cost = call_daily.cost + excluded.cost")
 
 
 class SettleRequest(NamedTuple):

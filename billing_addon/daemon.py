@@ -291,32 +291,35 @@ class Daemon:
 
     def _open_store(self) -> bool:
         """Open the database after SQLite's quick check (a damaged one bills nothing, see
-        the module doc).  On a full disk the daemon starts anyway: every call gets the fail
-        mode until housekeeping opens it (``RETRY_SECONDS``)."""
+        the module doc).  On a full disk, or with the PostgreSQL store unreachable, the
+        daemon starts anyway: every call gets the fail mode until housekeeping opens it
+        (``RETRY_SECONDS``)."""
         from .cli import database_path
 
+        url = self.cfg.get("store", "url")
         path = database_path(self.cfg)
         store.damaged = []
         try:
-            if path.is_file():
+            if not url and path.is_file():
                 began = time.monotonic()
                 problems = backup.check_database(path)
                 log.info("database quick check: %.0f ms", (time.monotonic() - began) * 1000)
                 if problems:
                     self._damaged(problems)
             # the checkpoint thread copies the WAL back, so no commit on the call path does
-            store.init_db(path, durability=self.cfg.get("box", "durability"),
+            store.init_db(url or path, durability=self.cfg.get("box", "durability"),
                           autocheckpoint=False)
             sites.set_current(self.cfg.get("store", "site"))
         except Exception as exc:
             if store.damaged:  # not opened again: restoring a backup is the way out
                 log.exception("cannot open the damaged database")
                 return False
-            problem = store.disk_problem(exc)
+            # a central store that is down is met like a full disk
+            problem = str(exc) if isinstance(exc, store.Unreachable) else store.disk_problem(exc)
             if problem is None:
                 raise
             # left initialized but not open: each thread's connection then fails at once
-            # with the same error (calls get the fail mode) until space returns
+            # with the same error (calls get the fail mode) until space (or the server) returns
             store.close_db()
             self.faults["database"] += 1
             log.error("cannot open the database: %s (database failure %d; retrying)", problem,
@@ -481,7 +484,8 @@ class Daemon:
         from .cli import database_path
 
         interval = self.cfg.get("backup", "interval_seconds")
-        if not self.cfg.get("backup", "enabled") or (self._backup_due or 0.0) > now:
+        if (not self.cfg.get("backup", "enabled") or (self._backup_due or 0.0) > now
+                or store.postgres()):  # PostgreSQL: the DBA's pg_dump (docs/store.md)
             return
         try:
             folder = backup.backup_folder(self.cfg)
