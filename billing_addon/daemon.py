@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, Optional
 
-from . import __version__, backup, calls, config, store
+from . import __version__, backup, calls, config, settle_queue, store
 
 log = logging.getLogger("billing_addon.daemon")
 
@@ -272,6 +272,7 @@ class Daemon:
         self.agi: Any = None
         self.web: Optional[WebServer] = None
         self.follower: Any = None
+        self.deliverer: Optional[settle_queue.Deliverer] = None
         self._follower_stop = threading.Event()
         self._threads: list = []
         self._sync_due = 0.0
@@ -337,6 +338,7 @@ class Daemon:
                 log.exception("cannot load the board's activation; billing treated as active")
             if self._activation is not None:
                 self.billing_state.source = self._activation.billing_state
+        self._start_deliverer()  # before the settle AGI and the follower, which look at it
         if self.cfg.get("agi", "enabled"):
             self._start_agi()
         if self.cfg.get("cdr", "enabled") and not store.damaged:
@@ -373,6 +375,21 @@ class Daemon:
                              workers=agi["workers"], thread_cleanup=close_db,
                              inline_when=store.writes_quick,
                              loop_setup=store.never_wait_here).start()
+
+    def _start_deliverer(self) -> None:
+        """Open the local queue of settlements for the central store, and deliver
+        what waits there (from before a restart too) in a thread of its own."""
+        from .cli import database_path
+
+        path = settle_queue.path_for(database_path(self.cfg))
+        try:
+            queue = settle_queue.open_queue(path)
+        except (OSError, sqlite3.Error) as exc:  # settlements then wait in Master.csv only
+            log.error("cannot open the settlement queue %s: %s", path, exc)
+            return
+        self.deliverer = settle_queue.Deliverer(queue)
+        deliverer = self.deliverer
+        self._spawn("settle-queue", lambda: deliverer.run(self.stop_event))
 
     def _start_follower(self) -> None:
         from .pbx.cdrfollow import CdrFollower
@@ -581,6 +598,7 @@ class Daemon:
         if self.web is not None:
             self.web.stop()
         self._flush_trial()
+        settle_queue.close_queue()
         store.close_db()
         gc.unfreeze()  # a process that goes on (the tests) collects as before
         log.info("stopped")
