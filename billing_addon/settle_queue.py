@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Tuple, Union
 
@@ -89,10 +88,6 @@ class SettleQueue:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")  # acknowledged = on disk
             self._conn.executescript(_SCHEMA)
-            # uniqueid -> its settlements waiting (not set aside), for ``waiting``
-            self._waiting: Counter = Counter(dict(self._conn.execute(
-                "SELECT uniqueid, count(*) FROM settlement WHERE set_aside_utc IS NULL "
-                "GROUP BY uniqueid").fetchall()))
         except BaseException:
             self._conn.close()
             raise
@@ -109,16 +104,21 @@ class SettleQueue:
                 "started, source, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (request.uniqueid, request.answered_s, request.dial_status, request.number,
                  request.dialed, request.started, request.source, at))
-            self._waiting[request.uniqueid] += 1
             return int(cursor.lastrowid or 0)
 
     def waiting(self, uniqueid: str) -> bool:
-        """Whether a settlement of this call waits here (a later one must not pass it)."""
-        return self._waiting[uniqueid] > 0 if self._waiting else False
+        """Whether a settlement of this call waits here (a later one must not pass it).
+        Read from the file: the command line may have put one back (``retry``)."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM settlement WHERE uniqueid = ? AND "
+                                      "set_aside_utc IS NULL LIMIT 1", (uniqueid,)).fetchone() \
+                is not None
 
     def count(self) -> int:
         """Settlements waiting for the store."""
-        return sum(self._waiting.values())
+        with self._lock:
+            return self._conn.execute("SELECT count(*) FROM settlement "
+                                      "WHERE set_aside_utc IS NULL").fetchone()[0]
 
     def oldest(self, limit: int = 100) -> List[Queued]:
         """The first ``limit`` settlements waiting, in order."""
@@ -133,9 +133,8 @@ class SettleQueue:
     def done(self, entry: Queued) -> None:
         """The store took it: forget it."""
         with self._lock:
-            if self._conn.execute("DELETE FROM settlement WHERE seq = ? AND set_aside_utc IS NULL",
-                                  (entry.seq,)).rowcount:
-                self._forget(entry.request.uniqueid)
+            self._conn.execute("DELETE FROM settlement WHERE seq = ? AND set_aside_utc IS NULL",
+                               (entry.seq,))
 
     def failed(self, entry: Queued, error: str) -> int:
         """A delivery failed for a reason other than an outage; the failures so far."""
@@ -149,11 +148,9 @@ class SettleQueue:
     def set_aside(self, entry: Queued, reason: str, at: Optional[int] = None) -> None:
         """Keep it, with why, and deliver it no more."""
         with self._lock:
-            if self._conn.execute(
-                    "UPDATE settlement SET set_aside_utc = ?, last_error = ? "
-                    "WHERE seq = ? AND set_aside_utc IS NULL",
-                    (store.now_utc() if at is None else at, reason[:500], entry.seq)).rowcount:
-                self._forget(entry.request.uniqueid)
+            self._conn.execute("UPDATE settlement SET set_aside_utc = ?, last_error = ? "
+                               "WHERE seq = ? AND set_aside_utc IS NULL",
+                               (store.now_utc() if at is None else at, reason[:500], entry.seq))
 
     def set_aside_list(self) -> List[SetAside]:
         with self._lock:
@@ -163,22 +160,12 @@ class SettleQueue:
         return [SetAside(*row) for row in rows]
 
     def retry(self, seq: int) -> bool:
-        """Put a set-aside settlement back in line (in its old place); False when no
-        set-aside settlement has that number."""
+        """Put a set-aside settlement back in line, in its old place (once what refused
+        it is fixed); False when no set-aside settlement has that number."""
         with self._lock:
-            row = self._conn.execute("SELECT uniqueid FROM settlement WHERE seq = ? AND "
-                                     "set_aside_utc IS NOT NULL", (seq,)).fetchone()
-            if row is None:
-                return False
-            self._conn.execute("UPDATE settlement SET set_aside_utc = NULL, attempts = 0 "
-                               "WHERE seq = ?", (seq,))
-            self._waiting[row[0]] += 1
-        return True
-
-    def _forget(self, uniqueid: str) -> None:
-        self._waiting[uniqueid] -= 1
-        if self._waiting[uniqueid] <= 0:
-            del self._waiting[uniqueid]
+            return self._conn.execute("UPDATE settlement SET set_aside_utc = NULL, attempts = 0 "
+                                      "WHERE seq = ? AND set_aside_utc IS NOT NULL",
+                                      (seq,)).rowcount > 0
 
 
 def path_for(database: Union[str, Path]) -> Path:
@@ -287,7 +274,7 @@ class Deliverer:
 
     def once(self, stop: Optional[threading.Event] = None) -> int:
         """One round: deliver what waits; the number delivered (0 on a failure)."""
-        if not self.queue.count() or store.damaged:  # a damaged store bills nothing
+        if store.damaged:  # a damaged store bills nothing
             return 0
         try:
             delivered = deliver(self.queue, self.settle, self.outage, stop)

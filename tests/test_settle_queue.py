@@ -319,3 +319,34 @@ def test_the_cdr_follower_leaves_a_queued_call_to_the_queue(box):
     assert Call.get(Call.uniqueid == uid).answered_s == 7  # the hangup handler's figure
     cdr.Settler(mark=None).settle(rows, cdr.Stats())  # and the CDR does not charge it again
     assert ledger_of(uid) == 1 and accounts.verify() == []
+
+
+# -- the operator's view: billing-addon settle-queue ---------------------------------------
+
+def test_the_command_line_lists_and_puts_back(tmp_path, capsys):
+    from billing_addon import cli
+
+    from .pbx_support import write_config
+
+    ini = write_config(tmp_path)
+    assert cli.main(["--config", ini, "settle-queue"]) == 0
+    assert capsys.readouterr().out.startswith("0 settlement(s) waiting")
+    queue = settle_queue.SettleQueue(tmp_path / "data" / settle_queue.FILE_NAME)
+    try:
+        queue.put(request("c1", 5), T0)
+        queue.put(request("c2", 6), T0 + 1)
+        queue.set_aside(queue.oldest()[1], "no such extension", T0 + 2)
+        assert cli.main(["--config", ini, "settle-queue"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("1 settlement(s) waiting for the central store")
+        assert "set aside #2 call c2" in out and "no such extension" in out
+        before = dump_database(queue.path)
+        assert cli.main(["--config", ini, "settle-queue", "--retry", "1"]) == 1  # waiting, not set aside
+        assert capsys.readouterr().err.strip() == \
+            "error: no set-aside settlement #1 (see billing-addon settle-queue)"
+        assert dump_database(queue.path) == before
+        assert cli.main(["--config", ini, "settle-queue", "--retry", "2"]) == 0
+        assert "2 settlement(s) waiting" in capsys.readouterr().out
+        assert queue.waiting("c2") and queue.set_aside_list() == []
+    finally:
+        queue.close()
