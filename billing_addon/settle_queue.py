@@ -195,6 +195,17 @@ def current() -> Optional[SettleQueue]:
     return _queue
 
 
+def status() -> Optional[Tuple[int, int]]:
+    """(settlements waiting, set aside) in the daemon's queue; None without one."""
+    queue = _queue
+    if queue is None:
+        return None
+    try:
+        return queue.count(), len(queue.set_aside_list())
+    except sqlite3.Error:
+        return None
+
+
 def waiting(uniqueid: str) -> bool:
     """Whether the daemon's queue holds a settlement of this call."""
     queue = _queue

@@ -350,3 +350,23 @@ def test_the_command_line_lists_and_puts_back(tmp_path, capsys):
         assert queue.waiting("c2") and queue.set_aside_list() == []
     finally:
         queue.close()
+
+
+def test_the_admin_page_shows_what_waits(box):
+    from billing_addon.web import auth
+    from billing_addon.web.app import make_app
+
+    from billing_addon import config
+    from tests.web_fakes import FakeActivation
+    from tests.webclient import Client
+
+    auth.set_admin_password("admin-secret-1")
+    admin = Client(make_app(config.load(None), FakeActivation()))
+    admin.login("admin", "admin-secret-1")
+    assert 'id="settle-queue"' not in admin.get("/admin/settings").text  # nothing waits
+    for i in range(3):
+        box.put(request(f"c{i}", 5), T0)
+    box.set_aside(box.oldest()[0], "refused", T0)
+    page = admin.get("/admin/settings").text
+    assert "2 settlements waiting for the central store." in page
+    assert "1 settlement was refused by the central store and set aside" in page
