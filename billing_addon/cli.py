@@ -38,7 +38,7 @@ def database_path(cfg: Optional[config.Config], profile=None) -> Path:
 
 def open_store(args) -> config.Config:
     cfg = config.load(args.config)
-    store.init_db(database_path(cfg), durability=cfg.get("box", "durability"))
+    store.init_db(store.url_of(cfg), durability=cfg.get("box", "durability"))
     return cfg
 
 
@@ -64,7 +64,8 @@ def _print_table(rows: List[list], header: List[str]) -> None:
 
 def cmd_init(args) -> int:
     cfg = open_store(args)
-    print(f"database ready: {database_path(cfg)} (schema version {store.schema_version()})")
+    where = store.where(cfg)
+    print(f"database ready: {where} (schema version {store.schema_version()})")
     zone = settings.adopt_system_zone()
     if zone:
         print(f"time zone: {zone} (the system's; change it under Settings)")
@@ -278,8 +279,9 @@ def cmd_verify(args) -> int:
     """SQLite's quick check of the file first, then the ledger against the balances."""
     from .backup import check_database
 
-    path = database_path(config.load(args.config))
-    damage = check_database(path) if path.is_file() else []
+    cfg = config.load(args.config)
+    path = database_path(cfg)
+    damage = check_database(path) if not cfg.get("store", "url") and path.is_file() else []
     if damage:
         return _print_damage(path, damage)
     open_store(args)

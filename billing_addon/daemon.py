@@ -296,17 +296,18 @@ class Daemon:
         mode until housekeeping opens it (``RETRY_SECONDS``)."""
         from .cli import database_path
 
+        url = self.cfg.get("store", "url")
         path = database_path(self.cfg)
         store.damaged = []
         try:
-            if path.is_file():
+            if not url and path.is_file():
                 began = time.monotonic()
                 problems = backup.check_database(path)
                 log.info("database quick check: %.0f ms", (time.monotonic() - began) * 1000)
                 if problems:
                     self._damaged(problems)
             # the checkpoint thread copies the WAL back, so no commit on the call path does
-            store.init_db(path, durability=self.cfg.get("box", "durability"),
+            store.init_db(url or path, durability=self.cfg.get("box", "durability"),
                           autocheckpoint=False)
         except Exception as exc:
             if store.damaged:  # not opened again: restoring a backup is the way out
@@ -497,7 +498,8 @@ class Daemon:
         from .cli import database_path
 
         interval = self.cfg.get("backup", "interval_seconds")
-        if not self.cfg.get("backup", "enabled") or (self._backup_due or 0.0) > now:
+        if (not self.cfg.get("backup", "enabled") or (self._backup_due or 0.0) > now
+                or self.cfg.get("store", "url")):  # PostgreSQL: the DBA's pg_dump
             return
         try:
             folder = backup.backup_folder(self.cfg)

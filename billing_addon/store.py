@@ -1,6 +1,10 @@
-"""The store: one SQLite file (WAL) behind peewee, its models and its migrations.
+"""The store: one SQLite file (WAL) behind peewee, its models and its migrations; or,
+when configured (``[store] url``), a PostgreSQL database shared by several boxes
+(pgstore.py: what only that dialect needs; docs/store.md).
 
-The database object is deferred: ``init_db(path)`` opens a file.  The schema is created
+The database object is deferred: ``init_db(path)`` opens a file, ``init_db(url)`` a
+PostgreSQL database (``db`` then becomes a ``pgstore.PostgresStore``: the models and the
+modules that imported ``db`` keep the one object).  The schema is created
 and upgraded only by the numbered SQL files in ``migrations/`` (``migrate``); the models
 below mirror those tables and never create them.
 
@@ -11,6 +15,8 @@ power cut belongs to a call that the power cut ended too.  Both take the write l
 ``BEGIN`` (``IMMEDIATE``), so concurrent writers queue instead of failing mid-way.
 Settlements and authorizations that arrive together share one transaction, and so
 one fsync (``grouped``, ``groupcommit``); each is answered only once it committed.
+On PostgreSQL the same split is ``synchronous_commit`` on/off, and the write lock an
+advisory lock held to the end of the transaction (pgstore.py).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from . import diskspace, groupcommit
 from .writequeue import WriteQueue
 
 
-class _Database(pw.SqliteDatabase):
+class _Database(pw.SqliteDatabase):  # see ``init_db`` before adding state here
     """SQLite whose WAL index is kept allocated around every connect (see diskspace)."""
 
     def _connect(self):
@@ -45,7 +51,8 @@ class _Database(pw.SqliteDatabase):
         return conn
 
 
-db = _Database(None)
+db: pw.Database = _Database(None)
+_postgres = False  # db is a pgstore.PostgresStore (set by init_db)
 DiskFull = diskspace.DiskFull
 
 BUSY_TIMEOUT_S = 10
@@ -210,9 +217,49 @@ DURABILITY = {"full": "FULL", "normal": "NORMAL"}
 _money_sync = "FULL"
 
 
+def is_url(target: object) -> bool:
+    """A PostgreSQL URL (else a path, or a ``sqlite:`` URL, of a SQLite file)."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def url_of(cfg) -> Union[str, Path]:
+    """Where the configured store is: ``[store] url`` when set, else the SQLite file
+    (``[box] database`` or billing.db in the board's data area)."""
+    url = cfg.get("store", "url") if cfg is not None else ""
+    if url:
+        return url
+    from .cli import database_path
+
+    return database_path(cfg)
+
+
+def where(cfg) -> str:
+    """The configured store for people to read: the file, or the URL without its password."""
+    target = str(url_of(cfg))
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", target) if is_url(target) else target
+
+
+def postgres() -> bool:
+    return _postgres
+
+
+def _switch(cls: type) -> None:
+    """Make the one ``db`` object a database of ``cls``.  Every model and module holds
+    ``db`` itself, and a ``pw.DatabaseProxy`` would cost the SQLite hot path an
+    indirection on each access, so the object changes class (both are plain subclasses
+    of ``pw.Database``) and is set up afresh."""
+    global _postgres
+    if type(db) is not cls:
+        db.__class__ = cls
+        cls.__init__(db, None)  # type: ignore[misc]
+    _postgres = cls is not _Database
+
+
 def init_db(path: Union[str, Path], *, upgrade: bool = True,
-            durability: str = "full", autocheckpoint: bool = True) -> pw.SqliteDatabase:
+            durability: str = "full", autocheckpoint: bool = True) -> pw.Database:
     """Open the database file (creating its folder), set the pragmas, run migrations.
+    A ``postgresql://user:password@host:port/db`` URL opens that database instead
+    (``_init_postgres``).
 
     ``durability``: 'full' (default) fsyncs every money-moving commit, so a power cut
     loses nothing acknowledged; 'normal' leaves that to SQLite's checkpoints: about
@@ -227,10 +274,15 @@ def init_db(path: Union[str, Path], *, upgrade: bool = True,
     if durability not in DURABILITY:
         raise ValueError(f"durability must be one of {', '.join(DURABILITY)}")
     _money_sync = DURABILITY[durability]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not db.is_closed():
         db.close()
+    if is_url(path):
+        return _init_postgres(str(path), upgrade)
+    if isinstance(path, str) and path.startswith("sqlite:"):
+        path = path[len("sqlite:"):].removeprefix("//")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _switch(_Database)
     db.init(
         str(path),
         timeout=BUSY_TIMEOUT_S,
@@ -249,6 +301,17 @@ def init_db(path: Union[str, Path], *, upgrade: bool = True,
     return db
 
 
+def _init_postgres(url: str, upgrade: bool) -> pw.Database:
+    from . import pgstore  # psycopg2: only a box configured for PostgreSQL needs it
+
+    _switch(pgstore.PostgresStore)
+    db.init(url)
+    db.connect(reuse_if_open=True)
+    if upgrade:
+        migrate()
+    return db
+
+
 def checkpoint() -> Tuple[int, int]:
     """Copy the WAL back into the database file, holding writers up as little as
     possible: a first pass runs beside them and copies the bulk; a second pass, in the
@@ -257,6 +320,9 @@ def checkpoint() -> Tuple[int, int]:
     and SQLite starts the log over only once all of it was copied.)
     Returns (WAL frames, frames copied) of the second pass."""
     global _commits, _checkpointing
+    if _postgres:  # the server's own checkpoints
+        checkpoint_due.clear()
+        return 0, 0
     db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
     _checkpointing = True
     try:
@@ -272,20 +338,22 @@ def checkpoint() -> Tuple[int, int]:
 def keep_shm_backed() -> None:
     """Allocate the WAL index ahead of a growing WAL (the daemon calls it with each
     checkpoint).  Raises ``DiskFull``."""
-    if db.database:
+    if db.database and not _postgres:
         diskspace.back_shm(db.database)
 
 
 def disk_problem(exc: BaseException) -> Optional[str]:
     """'disk full: ...' or 'read-only file system: ...' when ``exc`` comes from one
     under the open database, else None."""
+    if _postgres:  # the server's disk: its errors say so themselves
+        return None
     return diskspace.problem(exc, os.fspath(db.database or "."))
 
 
 def close_db() -> None:
     if not db.is_closed():
         db.close()
-    if db.database:
+    if db.database and not _postgres:
         diskspace.forget_gone(db.database)
 
 
@@ -294,10 +362,15 @@ def close_db() -> None:
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def available_migrations() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL) of every shipped migration, in order."""
+def available_migrations(postgresql: bool = False) -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every shipped migration, in order: SQLite's, or
+    PostgreSQL's (``migrations/postgresql/``: one baseline at 14, then each migration
+    again under the same number and name)."""
     found = []
-    for entry in resources.files("billing_addon").joinpath("migrations").iterdir():
+    folder = resources.files("billing_addon").joinpath("migrations")
+    if postgresql:
+        folder = folder.joinpath("postgresql")
+    for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
@@ -305,7 +378,11 @@ def available_migrations() -> list[tuple[int, str, str]]:
 
 
 def schema_version() -> int:
-    db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    if _postgres:  # created by the baseline, under the write lock (never concurrently)
+        if db.execute_sql("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+            return 0
+    else:
+        db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = db.execute_sql("SELECT max(version) FROM schema_version").fetchone()
     return row[0] or 0
 
@@ -313,6 +390,8 @@ def schema_version() -> int:
 def migrate() -> list[int]:
     """Apply every migration newer than the file's schema version, each in one
     transaction; returns the versions applied.  Safe to run on every start."""
+    if _postgres:
+        return _migrate_postgres()
     applied = []
     conn = db.connection()
     for version, _name, sql in available_migrations():
@@ -333,6 +412,25 @@ def migrate() -> list[int]:
     return applied
 
 
+def _migrate_postgres() -> list[int]:
+    """Each migration in one transaction under the write lock, which every box's
+    migrate also takes: the version is read again under it, so two boxes starting
+    together apply each file once."""
+    from .pgstore import write_begin
+
+    applied = []
+    for version, _name, script in available_migrations(postgresql=True):
+        if version <= schema_version():
+            continue
+        with db.atomic(write_begin(True, BUSY_TIMEOUT_S * 1000)):
+            if version <= schema_version():
+                continue
+            db.run_script(script)  # type: ignore[attr-defined]
+            db.execute_sql("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        applied.append(version)
+    return applied
+
+
 # --- transactions ------------------------------------------------------------------
 
 
@@ -349,6 +447,8 @@ _sync = threading.local()  # this thread's connection and the level last set on 
 def _set_synchronous(level: str) -> None:
     """Set the level on this thread's connection, skipping the statement when that
     connection already has it."""
+    if _postgres:  # per transaction there (``_begin_immediate``)
+        return
     conn = db.connection()
     if getattr(_sync, "conn", None) is not conn or _sync.level != level:
         db.execute_sql(f"PRAGMA synchronous={level}")
@@ -404,10 +504,14 @@ def _lock_wait_left() -> Optional[float]:
 
 
 @contextlib.contextmanager
-def _begin_immediate(outermost: bool) -> Iterator[None]:
+def _begin_immediate(outermost: bool, synchronous: str = "FULL") -> Iterator[None]:
     never_wait = outermost and getattr(_sync, "never_wait", False)
     left = _lock_wait_left() if outermost else None
     wait_ms = 0 if never_wait else None if left is None else int(left * 1000)
+    if _postgres:
+        with _begin_postgres(outermost, synchronous, wait_ms, never_wait):
+            yield
+        return
     with contextlib.ExitStack() as stack:
         if wait_ms is not None:
             db.execute_sql(f"PRAGMA busy_timeout = {wait_ms}")
@@ -420,6 +524,28 @@ def _begin_immediate(outermost: bool) -> Iterator[None]:
         finally:
             if wait_ms is not None:
                 db.execute_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        yield
+
+
+@contextlib.contextmanager
+def _begin_postgres(outermost: bool, synchronous: str, wait_ms: Optional[int],
+                    never_wait: bool) -> Iterator[None]:
+    """A savepoint inside a transaction; else BEGIN with the write lock, waited for
+    as long as SQLite's busy timeout would."""
+    if not outermost:
+        with db.atomic():
+            yield
+        return
+    from .pgstore import write_begin
+
+    wait = BUSY_TIMEOUT_S * 1000 if wait_ms is None else wait_ms
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(db.atomic(write_begin(synchronous == "FULL", wait)))
+        except pw.OperationalError as exc:
+            if never_wait and "locked" in str(exc):
+                raise WouldWait(str(exc)) from exc
+            raise
         yield
 
 
@@ -437,7 +563,7 @@ def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1) -> Itera
         outermost = not db.in_transaction()
         if outermost:
             _set_synchronous(synchronous)
-        with _begin_immediate(outermost):
+        with _begin_immediate(outermost, synchronous):
             yield
         if outermost:
             _commits += weight
@@ -493,10 +619,9 @@ def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool
     _sync.lock_deadline = min(deadlines) if deadlines else None
     try:
         with _write_txn(synchronous, urgent, weight=len(members)):
-            conn = db.connection()
             for run in _runs(members):
                 _run_together(run)
-                if not conn.in_transaction:  # SQLite gave the transaction up (disk full...)
+                if not transaction_alive():  # the store gave the transaction up (disk full...)
                     raise pw.OperationalError(
                         f"the group's transaction was rolled back: {run[-1].error}")
     except Exception as exc:
@@ -596,12 +721,29 @@ def writes_quick() -> bool:
 _peewee_errors = pw.__exception_wrapper__
 
 
+def transaction_alive() -> bool:
+    """This thread's transaction is still open and usable."""
+    if _postgres:
+        return db.transaction_alive()  # type: ignore[attr-defined]
+    return db.connection().in_transaction
+
+
 def sql(query: str, params: tuple = ()):
     """Run one SQL statement on this thread's connection; for the hot call path, where
     building the query with peewee costs more than running it (and even its
-    ``execute_sql`` costs as much as a short statement: straight to the connection)."""
+    ``execute_sql`` costs as much as a short statement: straight to the connection).
+    SQLite's SQL: on PostgreSQL it is translated (pgstore.translate)."""
+    if _postgres:
+        return db.execute_sql(query, params)
     with _peewee_errors:
         return db.connection().execute(query, params)
+
+
+def insert_returning_id(query: str, params: tuple = ()) -> int:
+    """Run an ``INSERT`` of one row into a table with an ``id`` column; its new id."""
+    if _postgres:
+        return db.execute_sql(query + " RETURNING id", params).fetchone()[0]
+    return sql(query, params).lastrowid
 
 
 _IN_CHUNK = 500  # SQLite before 3.32 allows 999 parameters a statement
@@ -618,7 +760,9 @@ def sql_in(query: str, keys: list) -> list:
 
 def sql_many(query: str, rows: list) -> None:
     """One statement for many parameter rows (nothing to do for none)."""
-    if rows:
+    if rows and _postgres:
+        db.executemany(query, rows)  # type: ignore[attr-defined]
+    elif rows:
         db.connection().executemany(query, rows)
 
 
@@ -626,5 +770,13 @@ def sql_one(query: str, params: tuple = ()):
     return sql(query, params).fetchone()
 
 
+class SqliteOnly(Exception):
+    """A file operation of the SQLite store (backup, restore, file checks) asked of a
+    PostgreSQL one: there the DBA backs up with pg_dump (docs/store.md)."""
+
+
 def database_path() -> str:
+    if _postgres:
+        raise SqliteOnly("the store is a PostgreSQL database, not a file: backups and file "
+                         "checks are the database administrator's (pg_dump; docs/store.md)")
     return os.fspath(db.database)

@@ -138,9 +138,7 @@ def make_app(cfg, activation=None) -> bottle.Bottle:
     """The web UI as a WSGI app.  Opens the store from ``cfg`` unless it is already
     open; ``activation`` defaults to the configured board's real activation."""
     if store.db.database is None and cfg is not None:
-        from billing_addon.cli import database_path
-
-        store.init_db(database_path(cfg))
+        store.init_db(store.url_of(cfg))
     if activation is None:
         activation = _default_activation(cfg)
     ui = WebCore(cfg, activation)

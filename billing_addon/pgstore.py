@@ -1,0 +1,177 @@
+"""PostgreSQL as the store (``[store] url = postgresql://...``): what only that dialect needs.
+
+The rest of the add-on writes SQLite's SQL (``?`` placeholders, ``LIKE``), and peewee is
+told to write it too (``param = '?'``); every statement passes ``translate`` on its way
+to psycopg2: ``?`` becomes ``%s``, a literal ``%`` becomes ``%%`` and ``LIKE`` becomes
+``ILIKE`` (SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not).
+
+The connection runs in autocommit mode and transactions are explicit ``BEGIN``s (as
+peewee does since 3.15; bookworm's 3.14 would leave psycopg2 an implicit transaction
+open after every read).  A write transaction begins with one round trip that sets its
+commit durability and lock wait and takes ``WRITE_LOCK``, a transaction-level advisory
+lock: one writer at a time on the whole database, as SQLite has one per file, so the
+read-then-write money code is as correct here as there.
+
+A connection that is lost (server down, refused, shut down, network cut) raises
+``store.Unreachable``; the next statement outside a transaction connects again.
+psycopg2 is imported only here, and this module only when a URL asks for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from decimal import Decimal
+from typing import Optional
+
+import peewee as pw
+import psycopg2
+import psycopg2.extensions as pgext
+
+from .store import Unreachable
+
+WRITE_LOCK = 0x6B696C6C  # the one advisory lock key of every writer of the add-on
+DEFAULT_PORT = 5432
+
+# SQLSTATE classes of a connection that is gone: 08 connection exception, 57P admin
+# shutdown / crash shutdown / cannot connect now
+_GONE = ("08", "57P")
+_LOCK_TIMEOUT = "55P03"
+
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%|\bLIKE\b""", re.IGNORECASE)
+
+
+def _swap(match: re.Match) -> str:
+    token = match.group(0)
+    if token == "?":
+        return "%s"
+    if token == "%":
+        return "%%"
+    if token[0] in "'\"":
+        return token.replace("%", "%%")
+    return "ILIKE"
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(query: str) -> str:
+    """SQLite's SQL as psycopg2 takes it.
+
+    >>> translate("SELECT '5%' FROM t WHERE a = ? AND b LIKE ? ESCAPE '\\\\'")
+    "SELECT '5%%' FROM t WHERE a = %s AND b ILIKE %s ESCAPE '\\\\'"
+    """
+    return _TOKENS.sub(_swap, query)
+
+
+def _numeric(value: Optional[str], cursor) -> object:
+    """NUMERIC as an int when it is whole: ``sum()`` of BIGINT money is NUMERIC here and
+    an integer on SQLite, and money is never anything but an int."""
+    if value is None:
+        return None
+    return int(value) if value.lstrip("-").isdigit() else Decimal(value)
+
+
+_NUMERIC = pgext.new_type((1700,), "BILLING_NUMERIC", _numeric)
+# flag columns are INTEGER 0/1 on both stores, so raw SQL compares them with = 1
+pgext.register_adapter(bool, lambda flag: pgext.AsIs("1" if flag else "0"))
+
+
+def write_begin(synchronous: bool, wait_ms: int) -> str:
+    """The statements after BEGIN of a write transaction: commit durability, how long a
+    lock may be waited for (0: not at all), the write lock."""
+    return (f"SET LOCAL synchronous_commit = {'on' if synchronous else 'off'}; "
+            f"SET LOCAL lock_timeout = '{max(wait_ms, 1)}ms'; "
+            f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+
+def _gone(exc: BaseException, conn) -> bool:
+    code = getattr(exc, "pgcode", None) or ""
+    return bool(conn is None or conn.closed or code.startswith(_GONE)
+                or isinstance(exc, psycopg2.InterfaceError))
+
+
+class PostgresStore(pw.PostgresqlDatabase):
+    param = "?"  # peewee writes SQLite's placeholders too; ``translate`` turns them round
+
+    def _connect(self):
+        try:
+            conn = super()._connect()
+        except psycopg2.Error as exc:
+            raise Unreachable(f"the store cannot be reached: {_first_line(exc)}") from exc
+        conn.autocommit = True
+        pgext.register_type(_NUMERIC, conn)
+        return conn
+
+    def connection(self):
+        """This thread's connection; a lost one is replaced (outside a transaction)."""
+        conn = self._state.conn
+        if conn is not None and conn.closed:
+            if self.in_transaction():
+                raise Unreachable("the store's connection was lost in a transaction")
+            self._state.reset()
+        return super().connection()
+
+    def cursor(self, commit=None, named_cursor=None):
+        return self.connection().cursor()
+
+    def execute_sql(self, sql, params=None, commit=None):
+        cursor = self.cursor()
+        self._run(cursor, translate(sql), tuple(params or ()))
+        return cursor
+
+    def executemany(self, sql: str, rows: list) -> None:
+        cursor = self.cursor()
+        try:
+            cursor.executemany(translate(sql), rows)
+        except psycopg2.Error as exc:
+            self._raise(exc, cursor.connection)
+
+    def _run(self, cursor, sql: str, params) -> None:
+        try:
+            cursor.execute(sql, params)
+        except psycopg2.Error as exc:
+            self._raise(exc, cursor.connection)
+
+    @staticmethod
+    def _raise(exc: psycopg2.Error, conn) -> None:
+        if _gone(exc, conn):
+            raise Unreachable(f"the store cannot be reached: {_first_line(exc)}") from exc
+        if getattr(exc, "pgcode", None) == _LOCK_TIMEOUT:
+            raise pw.OperationalError(f"database is locked ({_first_line(exc)})") from exc
+        with pw.__exception_wrapper__:
+            raise exc
+
+    def begin(self, lock_type=None):
+        """BEGIN, and when ``lock_type`` is a write's ``write_begin``, that too, in one
+        round trip.  (SQLite's lock types are strings of their own: not used here.)"""
+        cursor = self.cursor()
+        script = "BEGIN" if not lock_type or lock_type == "IMMEDIATE" else "BEGIN; " + lock_type
+        try:
+            self._run(cursor, script, None)
+        except pw.OperationalError:
+            if not cursor.connection.closed:  # the lock wait ran out: end what BEGIN opened
+                cursor.execute("ROLLBACK")
+            raise
+
+    def commit(self):
+        self._run(self.cursor(), "COMMIT", None)
+
+    def rollback(self):
+        conn = self._state.conn
+        if conn is None or conn.closed:  # the server rolled it back when it lost us
+            return
+        self._run(conn.cursor(), "ROLLBACK", None)
+
+    def transaction_alive(self) -> bool:
+        """The transaction is open and no statement in it failed (PostgreSQL refuses
+        every statement after a failed one until the rollback)."""
+        conn = self._state.conn
+        return (conn is not None and not conn.closed
+                and conn.get_transaction_status() == pgext.TRANSACTION_STATUS_INTRANS)
+
+    def run_script(self, script: str) -> None:
+        """Run a migration file's statements (no parameters: ``%`` stays as written)."""
+        self._run(self.cursor(), script, None)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
