@@ -351,8 +351,10 @@ _COUNT_DAILY = (  # one row per day, extension and call type (migration 0014)
     "INSERT INTO call_daily (local_day, extension_id, call_type, calls, answered_calls, "
     "answered_s, cost) VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (extension_id, local_day, call_type) DO UPDATE SET "
-    "calls = calls + excluded.calls, answered_calls = answered_calls + excluded.answered_calls, "
-    "answered_s = answered_s + excluded.answered_s, cost = cost + excluded.cost")
+    "calls = call_daily.calls + excluded.calls, "
+    "answered_calls = call_daily.answered_calls + excluded.answered_calls, "
+    "answered_s = call_daily.answered_s + excluded.answered_s, "
+    "cost = call_daily.cost + excluded.cost")
 
 
 class SettleRequest(NamedTuple):

@@ -3,7 +3,8 @@
 The rest of the add-on writes SQLite's SQL (``?`` placeholders, ``LIKE``), and peewee is
 told to write it too (``param = '?'``); every statement passes ``translate`` on its way
 to psycopg2: ``?`` becomes ``%s``, a literal ``%`` becomes ``%%`` and ``LIKE`` becomes
-``ILIKE`` (SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not).
+``ILIKE`` (SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not), and
+``COLLATE NOCASE`` goes (the names SQLite compares so are CITEXT in PostgreSQL's schema).
 
 The connection runs in autocommit mode and transactions are explicit ``BEGIN``s (as
 peewee does since 3.15; bookworm's 3.14 would leave psycopg2 an implicit transaction
@@ -38,7 +39,8 @@ DEFAULT_PORT = 5432
 _GONE = ("08", "57P")
 _LOCK_TIMEOUT = "55P03"
 
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%|\bLIKE\b""", re.IGNORECASE)
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%|\bLIKE\b|\s+COLLATE\s+NOCASE\b""",
+                     re.IGNORECASE)
 
 
 def _swap(match: re.Match) -> str:
@@ -49,6 +51,8 @@ def _swap(match: re.Match) -> str:
         return "%%"
     if token[0] in "'\"":
         return token.replace("%", "%%")
+    if token[0].isspace():  # the names SQLite compares with NOCASE are CITEXT here
+        return ""
     return "ILIKE"
 
 

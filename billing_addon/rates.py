@@ -307,7 +307,8 @@ def _unknown_extensions(numbers: List[str]) -> str:
 
 def _bump_version() -> None:
     db.execute_sql("INSERT INTO setting (key, value) VALUES ('rates_version', '1') "
-                   "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                   "ON CONFLICT (key) DO UPDATE "
+                   "SET value = CAST(CAST(setting.value AS INTEGER) + 1 AS TEXT)")
 
 
 def _save(values: RateValues, rate: Optional[Rate], bump: bool = True) -> Rate:
@@ -579,8 +580,8 @@ def put_in_force(deck: Deck, *, replace: bool = False,
     with _import_lock:
         _delete_rows("deck > ?", (current_deck(),))  # rows of an import that never finished
         with staging_txn():
-            number = sql_one(f"SELECT max(coalesce(max(deck), 0), "
-                             f"{_DECK_SETTING.format('rates_deck')}) + 1 FROM rate")[0]
+            number = max(sql_one("SELECT coalesce(max(deck), 0) FROM rate")[0],
+                         sql_one(f"SELECT {_DECK_SETTING.format('rates_deck')}")[0]) + 1
         _stage(deck.rows, deck.ext_ids, number, progress)
         _swap_in(number, len(deck.rows), replace)
         if replace:

@@ -259,7 +259,8 @@ def put(key: str, value: str) -> str:
         raise SettingError(f"{key}: {exc}") from None
     with money_txn():  # in the write queue, like every other writer of the process
         previous = Setting.get_or_none(Setting.key == key)
-        Setting.insert(key=key, value=value).on_conflict_replace().execute()
+        Setting.insert(key=key, value=value).on_conflict(
+            conflict_target=[Setting.key], preserve=[Setting.value]).execute()
         old = previous.value if previous else OPTIONS[key].default
         if key == "timezone" and value != old:
             # the days of the calls and of Statistics follow the zone (call_days.py)

@@ -106,8 +106,8 @@ def issue(ext: Extension, from_utc: int, to_utc: int, guest: str = "") -> Dict[s
         raise StatementError(_("the period is empty: its end must come after its start"))
     with money_txn():  # the write lock: the next number is ours until commit
         issued = now_utc()
-        last = db.execute_sql("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = "
-                              "'statement'), 0)").fetchone()[0]
+        # statements are never deleted (migration 0004), so the highest id is the last used
+        last = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM statement").fetchone()[0]
         snap = snapshot(ext, from_utc, to_utc, guest=guest, number=number_of(last + 1),
                         issued_utc=issued)
         sql("INSERT INTO statement (id, number, extension_id, issued_utc, from_utc, to_utc, "

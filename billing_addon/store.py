@@ -378,7 +378,7 @@ def available_migrations(postgresql: bool = False) -> list[tuple[int, str, str]]
 
 
 def schema_version() -> int:
-    if _postgres:  # created by the baseline, under the write lock (never concurrently)
+    if _postgres:  # created by the first migration, under the write lock
         if db.execute_sql("SELECT to_regclass('schema_version')").fetchone()[0] is None:
             return 0
     else:
@@ -423,6 +423,7 @@ def _migrate_postgres() -> list[int]:
         if version <= schema_version():
             continue
         with db.atomic(write_begin(True, BUSY_TIMEOUT_S * 1000)):
+            db.execute_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             if version <= schema_version():
                 continue
             db.run_script(script)  # type: ignore[attr-defined]

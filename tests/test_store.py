@@ -2,9 +2,12 @@
 
 import sqlite3
 
+import pytest
+
 from billing_addon import store
 
 
+@pytest.mark.sqlite_only("SQLite pragmas of the file")
 def test_pragmas(db_path):
     assert store.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -16,6 +19,7 @@ def test_migrations_are_idempotent(db_path):
     assert store.migrate() == []
 
 
+@pytest.mark.sqlite_only("SQLite's own migrations of an older file")
 def test_upgrade_of_an_older_file_in_place(tmp_path, monkeypatch):
     """A database at version 1 is brought up to the newest schema, data kept."""
     path = tmp_path / "old.db"
@@ -41,6 +45,7 @@ def test_upgrade_of_an_older_file_in_place(tmp_path, monkeypatch):
         store.close_db()
 
 
+@pytest.mark.sqlite_only("SQLite's migration runner (PostgreSQL's: test_store_postgres)")
 def test_failed_migration_changes_nothing(tmp_path, monkeypatch):
     path = tmp_path / "b.db"
     store.init_db(path)
@@ -64,6 +69,7 @@ def _level():
     return store.db.execute_sql("PRAGMA synchronous").fetchone()[0]
 
 
+@pytest.mark.sqlite_only("SQLite's synchronous levels")
 def test_durability_levels(tmp_path):
     """Money commits fsync (FULL = 2), reservations do not (NORMAL = 1), also after the
     connection was closed and opened again; durability=normal relaxes money commits."""
@@ -90,6 +96,7 @@ def _wal_frames():
     return store.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
 
 
+@pytest.mark.sqlite_only("the WAL")
 def test_checkpoint_keeps_the_wal_short_beside_a_steady_writer(tmp_path):
     """Without autocheckpoint, commits leave the copying to ``checkpoint`` (the daemon's
     thread): it is asked for after CHECKPOINT_COMMITS commits, completes while another
@@ -126,6 +133,7 @@ def test_checkpoint_keeps_the_wal_short_beside_a_steady_writer(tmp_path):
         store.close_db()
 
 
+@pytest.mark.sqlite_only("the WAL")
 def test_without_the_checkpoint_thread_the_wal_only_grows(tmp_path):
     """The other side of the test above: nothing copies the log back by itself."""
     store.init_db(tmp_path / "g.db", autocheckpoint=False)

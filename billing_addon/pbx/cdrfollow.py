@@ -102,7 +102,8 @@ class CdrFollower:
                             "head": self._head})
 
         def save() -> None:
-            Setting.insert(key=STATE_KEY, value=value).on_conflict_replace().execute()
+            Setting.insert(key=STATE_KEY, value=value).on_conflict(
+            conflict_target=[Setting.key], preserve=[Setting.value]).execute()
 
         return save
 
