@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, Optional
 
-from . import __version__, backup, calls, config, settle_queue, store
+from . import __version__, backup, calls, config, outage, settle_queue, store
 
 log = logging.getLogger("billing_addon.daemon")
 
@@ -293,7 +293,8 @@ class Daemon:
     def _open_store(self) -> bool:
         """Open the database after SQLite's quick check (a damaged one bills nothing, see
         the module doc).  On a full disk the daemon starts anyway: every call gets the fail
-        mode until housekeeping opens it (``RETRY_SECONDS``)."""
+        mode until housekeeping opens it (``RETRY_SECONDS``); so does it when the central
+        store cannot be reached (docs/scale-failures.md)."""
         from .cli import database_path
 
         url = self.cfg.get("store", "url")
@@ -309,6 +310,11 @@ class Daemon:
             # the checkpoint thread copies the WAL back, so no commit on the call path does
             store.init_db(url or path, durability=self.cfg.get("box", "durability"),
                           autocheckpoint=False)
+        except store.Unreachable as exc:  # the central store: calls get the fail mode meanwhile
+            outage.current.down(exc)
+            self.faults["database"] += 1
+            self._store_open = False
+            return False
         except Exception as exc:
             if store.damaged:  # not opened again: restoring a backup is the way out
                 log.exception("cannot open the damaged database")
@@ -326,6 +332,7 @@ class Daemon:
             return False
         if not self._store_open and self.faults["database"]:
             log.info("database open again")
+            outage.current.up()
         self._store_open = True
         return True
 

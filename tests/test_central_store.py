@@ -6,9 +6,12 @@ queue file, and arrive exactly once when the server is back; two daemons on one 
 
 from __future__ import annotations
 
+import itertools
 import random
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,20 +24,61 @@ from billing_addon.store import Call, Extension, Ledger
 
 from .helpers import wait_for, wait_until
 from .pbx_support import cdr_rows, logged_port, make_env, replay, write_config
-from .pg_support import PgServer, no_postgres
+from .pg_server import bin_dir, throwaway_server
 from .test_daemon_kill import start_daemon
 
-pytestmark = pytest.mark.skipif(bool(no_postgres()), reason=no_postgres() or "")
+
+def no_postgres():
+    """Why no PostgreSQL server can be started here, or None."""
+    if bin_dir() is None:
+        return "no PostgreSQL server here (Debian's postgresql package: make setup installs it)"
+    try:
+        import psycopg2  # noqa: F401
+    except ModuleNotFoundError:
+        return "psycopg2 is not installed (make setup installs it)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(bool(no_postgres()), reason=f"{no_postgres()}")
 
 T0 = 1795441378
 RATE = money.parse_amount("0.01")  # per second
 
 
+class Server:
+    """The throwaway server, which a test may stop and start again."""
+
+    def __init__(self, server):
+        self._server = server
+        self.port = server.port
+        self.running = True
+        self._databases = itertools.count(1)
+
+    def stop(self) -> None:
+        self._server.stop("fast")  # sessions ended, new connections refused
+        self.running = False
+
+    def start(self) -> None:
+        if not self.running:
+            self._server.start()
+            self.running = True
+
+    def create_database(self) -> str:
+        return self._server.create_database(f"central_{next(self._databases)}")
+
+    def url(self, url: str, port: int) -> str:
+        """``url`` reached through another port (a relay)."""
+        return url.replace(f":{self.port}/", f":{port}/")
+
+
 @pytest.fixture(scope="module")
-def server():
-    pg = PgServer.start_new()
-    yield pg
-    pg.destroy()
+def server(tmp_path_factory):
+    folder = tempfile.mkdtemp(prefix="billing-pg-")  # not under pytest's root-only folder
+    try:
+        with throwaway_server(folder) as pg:
+            yield Server(pg)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -51,33 +95,33 @@ def fresh(server):
 
 class Link:
     """A TCP relay on loopback between one box and the server, which the test can cut
-    (its port then refuses connections, the ones open are closed) and restore."""
+    (connections open are closed, new ones closed at once: the server is gone for the
+    box) and restore.  It keeps its port meanwhile, so nothing else can take it."""
 
     def __init__(self, port: int):
         self.target = port
         self._lock = threading.Lock()
         self._open: list = []
-        self._listener = self._listen(0)
-        self.port = self._listener.getsockname()[1]
         self._stop = False
+        self._cut = False
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _listen(self, port: int) -> socket.socket:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(64)
-        listener.settimeout(0.2)
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-        return listener
-
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self) -> None:
         while not self._stop:
             try:
-                client, _ = listener.accept()
+                client, _ = self._listener.accept()
             except socket.timeout:
                 continue
             except OSError:
-                return  # cut
+                return  # closed
+            if self._cut:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
             except OSError:
@@ -107,7 +151,7 @@ class Link:
                 pass
 
     def cut(self) -> None:
-        self._listener.close()
+        self._cut = True
         with self._lock:
             for sock in self._open:
                 try:
@@ -118,11 +162,12 @@ class Link:
             self._open = []
 
     def restore(self) -> None:
-        self._listener = self._listen(self.port)
+        self._cut = False
 
     def close(self) -> None:
         self._stop = True
         self.cut()
+        self._listener.close()
 
 
 def fund(numbers, balance="10"):
@@ -265,7 +310,6 @@ class Load:
 
 
 def test_two_daemons_one_killed_while_its_store_is_cut(server, fresh, tmp_path):
-    settings.put("timezone", "Asia/Shanghai")
     fund(EXTENSIONS, balance="3")  # about 300 s of calls each: many are denied no-funds
     link = Link(server.port)
     a = Box(tmp_path / "a", server.url(fresh, port=link.port))  # the box that loses the store
