@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   ?= var
 
-.PHONY: setup run test test-live check bench package board-test test-bookworm clean messages
+.PHONY: setup run test test-postgres test-live check bench package board-test test-bookworm clean messages
 
 ## setup: virtualenv with pinned dependencies and dev tools, plus the Debian packages the tests
 ## use (chromium for UI tests, faketime for the trial clock tests, LibreOffice Calc for the
@@ -33,6 +33,20 @@ run: setup
 ## test: every test (pytest exit code 5, "no tests ran", counts as a failure)
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "no tests ran: failing" >&2; fi; exit $$rc
+
+## test-postgres: the store, money, calls, PBX and web tests again on a real PostgreSQL server
+## (a throwaway cluster of Debian's postgresql, started and stopped by the tests:
+## tests/pg_store.py); tests about the SQLite file itself are skipped there
+PG_TESTS := test_store test_store_postgres test_money test_accounts test_calls test_rating \
+            test_rates test_groupcommit test_plans test_plans_in_use test_pin_accounts \
+            test_departments test_call_types test_call_days test_rerate test_stays \
+            test_statement_files test_low_balance test_pbx_agi test_pbx_cdr test_pbx_cdr_import \
+            test_pbx_dialplan test_pbx_e2e test_pbx_replay test_pbx_server test_pbx_sync \
+            test_web_app test_roles test_exports test_daemon test_crash
+test-postgres: setup
+	BILLING_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider \
+	    $(patsubst %,tests/%.py,$(PG_TESTS)); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "no tests ran: failing" >&2; fi; exit $$rc
 
 ## test-live: the shipped dialplan and the daemon on a real Asterisk 22 (tests/live; it says

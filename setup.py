@@ -26,7 +26,7 @@ setup(
         "billing_addon.board": "board",
     },
     package_data={
-        "billing_addon": ["migrations/*.sql", "dialplan/*.conf", "default.ini", "locale/*/*.po"],
+        "billing_addon": ["migrations/*.sql", "migrations/postgresql/*.sql", "dialplan/*.conf", "default.ini", "locale/*/*.po"],
         "billing_addon.web": ["views/*.tpl", "static/*"],
         "billing_addon.board": ["profiles/*.ini"],
         "hwlicense": ["trusted_keys/*.pub", "trusted_keys/README.txt"],
@@ -42,6 +42,8 @@ setup(
         "reportlab>=3.6.12",
         "Babel>=2.10.3",
     ],
+    # only a box whose [store] url names a PostgreSQL server (Debian: python3-psycopg2)
+    extras_require={"postgresql": ["psycopg2>=2.9.5"]},
     entry_points={
         "console_scripts": [
             "billing-addon=billing_addon.cli:main",

@@ -16,7 +16,7 @@ from . import money, plans
 from .digits import first_foreign_digit
 from .errors import Refusal
 from .i18n import _
-from .store import Call, Extension, Ledger, money_txn, now_utc, sql, sql_one
+from .store import Call, Extension, Ledger, insert_returning_id, money_txn, now_utc, sql_one
 
 PAYMENT_TYPES = ("prepaid", "postpaid")
 STATUSES = ("unlocked", "locked")
@@ -81,10 +81,11 @@ def append_entry(ext_id: int, kind: str, amount: int, *, reason: str = "", opera
     new_balance = row[0]
     if abs(new_balance) > money.MAX_AMOUNT:
         raise AccountError(_("the balance would exceed the largest amount allowed"))
-    cursor = sql("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, reason, "
-                 "operator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (ext_id, kind, amount, new_balance, call, reason[:200], operator[:80], at))
-    return Ledger(id=cursor.lastrowid, extension=ext_id, kind=kind, amount=amount,
+    entry_id = insert_returning_id(
+        "INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, reason, "
+        "operator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (ext_id, kind, amount, new_balance, call, reason[:200], operator[:80], at))
+    return Ledger(id=entry_id, extension=ext_id, kind=kind, amount=amount,
                   balance_after=new_balance, call=call, reason=reason[:200],
                   operator=operator[:80], created_utc=at)
 

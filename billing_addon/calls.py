@@ -201,8 +201,8 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
               reserved, limit_ms, expires, source, settled, boot, uptime,
               rate.call_type if rate else "")
     if phone_id is None:
-        return sql(_INSERT_CALL, values).lastrowid
-    return sql(_INSERT_ACCOUNT_CALL, values + (phone_id,)).lastrowid
+        return store.insert_returning_id(_INSERT_CALL, values)
+    return store.insert_returning_id(_INSERT_ACCOUNT_CALL, values + (phone_id,))
 
 
 @store.grouped(store.reservation_group)  # authorizations arriving together share a transaction

@@ -60,7 +60,8 @@ def with_timeouts(url: str) -> str:
     query = given + [(name, value) for name, value in TIMEOUTS.items() if name not in names]
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%|\bLIKE\b|\s+COLLATE\s+NOCASE\b""",
+
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%s\b|%|\bLIKE\b|\s+COLLATE\s+NOCASE\b""",
                      re.IGNORECASE)
 
 
@@ -70,6 +71,8 @@ def _swap(match: re.Match) -> str:
         return "%s"
     if token == "%":
         return "%%"
+    if token == "%s":  # peewee's own introspection queries are written for psycopg2
+        return token
     if token[0] in "'\"":
         return token.replace("%", "%%")
     if token[0].isspace():  # the names SQLite compares with NOCASE are CITEXT here

@@ -27,7 +27,7 @@ from typing import Dict, Optional
 from . import settings
 from .accounts import AccountError
 from .i18n import _
-from .store import database_path, sql, sql_one
+from .store import database_path, db, postgres, sql, sql_one
 
 MAX_FAILURES = 3
 FAILURE_WINDOW_S = 15 * 60
@@ -55,6 +55,8 @@ def _read_key(path: Path) -> bytes:
 
 def box_key() -> bytes:
     """This box's PIN key, made (mode 0600) the first time it is needed."""
+    if postgres():
+        return _shared_key()
     database = database_path()
     key = _keys.get(database)
     if key is not None:
@@ -64,6 +66,19 @@ def box_key() -> bytes:
         if not path.exists():
             _make_key(path)
         key = _keys[database] = _read_key(path)
+    return key
+
+
+def _shared_key() -> bytes:
+    """On a PostgreSQL store every box checks the PINs of the same accounts, so the key
+    is the database's: a setting made once (the first box's insert wins).  A dump of
+    that database then holds the key too (docs/store.md)."""
+    key = _keys.get(db.database)
+    if key is None:
+        sql("INSERT INTO setting (key, value) VALUES ('pin_key', ?) ON CONFLICT (key) DO NOTHING",
+            (secrets.token_hex(KEY_BYTES),))
+        key = bytes.fromhex(sql_one("SELECT value FROM setting WHERE key = 'pin_key'")[0])
+        _keys[db.database] = key
     return key
 
 

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from . import calltypes, settings
 from .errors import Refusal
 from .i18n import _
-from .store import money_txn, now_utc, sql, sql_in, sql_many, sql_one
+from .store import insert_returning_id, money_txn, now_utc, sql, sql_in, sql_many, sql_one
 
 MAX_MINUTES = 1_000_000  # a month has 44,640 minutes; more is a typing slip
 MAX_NAME = 80
@@ -141,8 +141,8 @@ def create(name: str, free: Dict[str, int]) -> int:
     at = now_utc()
     with money_txn():
         _check_unique(name)
-        plan_id = sql("INSERT INTO plan (name, created_utc, updated_utc) VALUES (?, ?, ?)",
-                      (name, at, at)).lastrowid
+        plan_id = insert_returning_id("INSERT INTO plan (name, created_utc, updated_utc) "
+                                      "VALUES (?, ?, ?)", (name, at, at))
         _write_allowance(plan_id, free)
         _note_in_use()
     return plan_id

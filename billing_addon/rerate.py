@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from . import accounts, call_type_stats, calls, money, rates, rating, settings
 from .errors import Refusal
 from .i18n import _
-from .store import money_txn, now_utc, sql, sql_in, sql_many, sql_one, staging_txn
+from .store import insert_returning_id, money_txn, now_utc, sql, sql_in, sql_many, sql_one, staging_txn
 
 APPLY_BATCH = 50  # calls a transaction: a few ms of the write lock (fsync included)
 # After each transaction the write lock is left free for at least as long as it was held
@@ -224,12 +224,13 @@ def preview(from_text: str, to_text: str, numbers: Sequence[str] = (), departmen
         "SELECT rate_id, rate_snapshot FROM call WHERE id IN ({})", list(first_of_rate.values()))}
     now = now_utc()
     with staging_txn():
-        run_id = sql("INSERT INTO rerate_run (from_day, to_day, extensions, department, operator, "
-                     "created_utc, rates, old_rates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (choice.from_day.isoformat(), choice.to_day.isoformat(),
-                      " ".join(choice.numbers), choice.department, operator[:80], now,
-                      json.dumps({str(k): v for k, v in snapshots.items()}),
-                      json.dumps({str(k): v for k, v in old_labels.items()}))).lastrowid
+        run_id = insert_returning_id(
+            "INSERT INTO rerate_run (from_day, to_day, extensions, department, operator, "
+            "created_utc, rates, old_rates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (choice.from_day.isoformat(), choice.to_day.isoformat(),
+             " ".join(choice.numbers), choice.department, operator[:80], now,
+             json.dumps({str(k): v for k, v in snapshots.items()}),
+             json.dumps({str(k): v for k, v in old_labels.items()})))
     for i in range(0, len(items), SAVE_BATCH):  # short transactions: calls go on meanwhile
         with staging_txn():
             sql_many("INSERT INTO rerate_item (run_id, call_id, old_cost, new_cost, old_rate_id, "

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 from . import accounts, money, settings, statement_files, statements
 from .errors import Refusal
 from .i18n import _
-from .store import Extension, db, money_txn, now_utc, sql
+from .store import Extension, db, insert_returning_id, money_txn, now_utc, sql
 
 
 class StayError(Refusal):
@@ -93,13 +93,14 @@ def check_in(number: str, guest: str, *, deposit: int = 0, credit: Optional[int]
         if credit is not None:
             changes["credit"] = credit
         accounts.edit([ext.number], **changes)
-        cursor = sql("INSERT INTO stay (extension_id, guest, previous_name, checkin_utc, operator) "
-                     "VALUES (?, ?, ?, ?, ?)", (ext.id, guest, ext.name, start, operator[:80]))
+        stay_id = insert_returning_id(
+            "INSERT INTO stay (extension_id, guest, previous_name, checkin_utc, operator) "
+            "VALUES (?, ?, ?, ?, ?)", (ext.id, guest, ext.name, start, operator[:80]))
         if deposit:
             accounts.append_entry(ext.id, "recharge", deposit,
                                   reason=statement_files.DEPOSIT_NOTE.format(guest=guest)[:200],
                                   operator=operator, at=start)
-    return Stay(cursor.lastrowid, ext.number, guest, start, None, "")
+    return Stay(stay_id, ext.number, guest, start, None, "")
 
 
 def owed(number: str) -> int:

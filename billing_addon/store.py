@@ -250,6 +250,7 @@ def _switch(cls: type) -> None:
     of ``pw.Database``) and is set up afresh."""
     global _postgres
     if type(db) is not cls:
+        db.__dict__.clear()  # nothing of the other dialect's state (server_version...)
         db.__class__ = cls
         cls.__init__(db, None)  # type: ignore[misc]
     _postgres = cls is not _Database

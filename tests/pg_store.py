@@ -107,5 +107,6 @@ def install() -> None:
         return original(path, **kwargs)
 
     init_db.maps_paths = True  # type: ignore[attr-defined]
+    init_db.original = original  # type: ignore[attr-defined]
     init_db.__doc__ = original.__doc__
     store.init_db = init_db

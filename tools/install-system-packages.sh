@@ -4,7 +4,8 @@
 # rotation tests run the real one), LibreOffice Calc (headless: the export tests open
 # the downloads in a real spreadsheet), poppler-utils (pdftotext reads the statement PDFs
 # back), fonts-wqy-microhei (the CJK font of the Chinese statement PDFs), and the libraries
-# the live tier's Asterisk 22 build links against (make test-live).
+# the live tier's Asterisk 22 build links against (make test-live), and the PostgreSQL server
+# that `make test-postgres` starts throwaway clusters of (initdb/pg_ctl; never as a service).
 # Runs as root on the developer's and CI's machines; elsewhere it only reports.
 set -e
 need=""
@@ -15,6 +16,7 @@ command -v faketime >/dev/null 2>&1 || need="$need faketime"
 command -v soffice >/dev/null 2>&1 || need="$need libreoffice-calc-nogui"
 command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need="$need fonts-wqy-microhei"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 if command -v dpkg-query >/dev/null 2>&1; then
     for lib in libjansson4 libxml2 libxslt1.1 libsqlite3-0 libssl3 libuuid1 libedit2; do
         dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "ok installed" || need="$need $lib"
