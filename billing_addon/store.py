@@ -624,6 +624,9 @@ def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool
             for run in _runs(members):
                 _run_together(run)
                 if not transaction_alive():  # the store gave the transaction up (disk full...)
+                    lost = [m.error for m in run if isinstance(m.error, Unreachable)]
+                    if lost:  # the connection: every member's outcome, as it is
+                        raise lost[0]
                     raise pw.OperationalError(
                         f"the group's transaction was rolled back: {run[-1].error}")
     except Exception as exc:

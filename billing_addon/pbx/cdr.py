@@ -327,7 +327,7 @@ class Settler:
         return todo
 
     def _billed_numbers(self, rows: List[CdrRow]) -> Set[str]:
-        return {n for (n,) in sql_in("SELECT number FROM extension WHERE billing_enabled "
+        return {n for (n,) in sql_in("SELECT number FROM extension WHERE billing_enabled = 1 "
                                      "AND number IN ({})", list({row.number for row in rows}))}
 
     def _marked(self, row: CdrRow) -> bool:
