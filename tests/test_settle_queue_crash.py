@@ -11,6 +11,7 @@ from pathlib import Path
 from billing_addon import accounts, calls, settings, settle_queue, store
 from billing_addon.store import Call, Ledger
 
+from . import pg_store
 from .helpers import make_extension, make_rate
 from .test_crash import first_lines
 
@@ -19,9 +20,9 @@ T0 = 1795441378
 CALLS = 400
 
 
-def worker(path, queue_file, seed):
+def worker(path, queue_file, pause):
     return subprocess.Popen([sys.executable, "-m", "tests.settle_queue_worker", str(path),
-                             str(queue_file), str(seed)], stdout=subprocess.PIPE, text=True,
+                             str(queue_file), str(pause)], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT)
 
 
@@ -50,19 +51,26 @@ def test_sigkill_while_delivering_then_restart(tmp_path):
 
     rnd = random.Random(11)
     charged_lines = []
-    for seed in range(5):
-        child = worker(path, queue_file, seed)
-        charged_lines += first_lines(child, 3)
-        time.sleep(rnd.random() * 0.3)
+    for kill_round in range(6):
+        pause = rnd.randint(1, 30) if kill_round % 2 == 0 else 0
+        child = worker(path, queue_file, pause)
+        if pause:  # killed between the store's commit and the queue's delete
+            lines = []
+            while not lines or lines[-1] != "paused":
+                lines.append(child.stdout.readline().strip())
+                assert lines[-1], "the worker ended before its pause"
+        else:  # killed anywhere
+            lines = first_lines(child, 3)
+            time.sleep(rnd.random() * 0.3)
         child.kill()  # SIGKILL
         out, _ = child.communicate(timeout=30)
         assert "done" not in out, "the queue emptied before the kill: make it longer"
-        charged_lines += out.split("\n")
-    child = worker(path, queue_file, 99)  # the restart that finishes the work
+        charged_lines += lines + out.split("\n")
+    child = worker(path, queue_file, 0)  # the restart that finishes the work
     out, _ = child.communicate(timeout=120)
     assert child.returncode == 0 and out.rstrip().endswith("done")
     deliveries = sum(1 for line in charged_lines + out.split("\n") if line.startswith("charged"))
-    assert deliveries > queued  # some were delivered twice: committed, killed before the delete
+    assert deliveries >= queued + 3  # three were delivered twice: committed, then killed
 
     queue = settle_queue.SettleQueue(queue_file)
     try:
@@ -71,7 +79,8 @@ def test_sigkill_while_delivering_then_restart(tmp_path):
         queue.close()
     store.init_db(path)
     try:
-        assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if not pg_store.active():
+            assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
         for uid, seconds in answered.items():
             call = Call.get(Call.uniqueid == uid)
             assert (call.status, call.answered_s, call.cost) == ("charged", seconds, seconds * 100), uid
