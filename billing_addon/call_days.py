@@ -19,17 +19,23 @@ import datetime as dt
 from typing import List, Optional, Tuple
 from zoneinfo import ZoneInfo
 
-from .store import sql, sql_one
+from .store import postgres, sql, sql_one
 
 STEP_S = 6 * 3600  # zones change offset at most once in this long
 
 # what settle counts in call_daily: the settled calls (charged, or unrated and free)
 _DAILY_FROM_CALLS = (
     "INSERT INTO call_daily (local_day, extension_id, call_type, calls, answered_calls, "
-    "answered_s, cost) SELECT local_day, extension_id, call_type, count(*), sum(answered_s > 0), "
+    "answered_s, cost) SELECT local_day, extension_id, call_type, count(*), "
+    "sum(CASE WHEN answered_s > 0 THEN 1 ELSE 0 END), "
     "sum(answered_s), sum(cost) FROM call "
     "WHERE status IN ('charged', 'unrated') AND settled_utc IS NOT NULL "
     "GROUP BY local_day, extension_id, call_type")
+
+
+# the UTC day (YYYY-MM-DD) of started_utc + ?, in each store's own date functions
+_UTC_DAY = {False: "date(started_utc + ?, 'unixepoch')",
+            True: "to_char(to_timestamp(started_utc + ?) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"}
 
 
 def _offset(zone: ZoneInfo, ts: int) -> int:
@@ -77,7 +83,7 @@ def rebuild(zone: ZoneInfo) -> int:
     moved = 0
     if span and span[0] is not None:
         for start, end, offset in offset_stretches(zone, int(span[0]), int(span[1])):
-            day = "date(started_utc + ?, 'unixepoch')"
+            day = _UTC_DAY[postgres()]
             moved += sql(f"UPDATE call SET local_day = {day} WHERE started_utc >= ? "
                          f"AND started_utc < ? AND local_day != {day}",
                          (offset, start, end, offset)).rowcount

@@ -86,7 +86,7 @@ def day_range(from_day: Optional[dt.date], to_day: Optional[dt.date],
               column: str = "local_day") -> Tuple[List[str], List[object]]:
     """Conditions (and their parameters) keeping the days of ``column`` from/to the
     given days (both included; None: open)."""
-    where: List[str] = ["1"]
+    where: List[str] = ["1 = 1"]
     params: List[object] = []
     if from_day is not None:
         where.append(f"{column} >= ?")
@@ -105,7 +105,7 @@ def _days_of(extension_ids: Optional[Sequence[int]], from_day: Optional[dt.date]
     if extension_ids is None:
         return "call_day_total", where, params
     where.append(f"extension_id IN ({', '.join('?' * len(extension_ids))})"
-                 if extension_ids else "0")
+                 if extension_ids else "1 = 0")
     return "call_daily", where, params + list(extension_ids)
 
 

@@ -28,7 +28,7 @@ BATCH = 10  # mails sent per round at most
 
 
 # the threshold of an extension: its own, else the Settings default (NULL: off)
-_LOW = ("billing_enabled AND balance < COALESCE(low_balance_threshold, ?)")
+_LOW = ("billing_enabled = 1 AND balance < COALESCE(low_balance_threshold, ?)")
 
 
 def default_threshold() -> Optional[int]:
@@ -57,7 +57,7 @@ def _alert_body(rows: List[tuple], currency: str) -> str:
 _CROSSED = ("SELECT id, number, name, balance, COALESCE(low_balance_threshold, ?) "
             f"FROM extension WHERE {_LOW} AND low_alerted_utc IS NULL ORDER BY number")
 _BACK_ABOVE = ("SELECT id FROM extension WHERE low_alerted_utc IS NOT NULL "
-               f"AND NOT COALESCE({_LOW}, 0)")
+               f"AND NOT COALESCE({_LOW}, 1 = 0)")
 
 
 def queue_alerts(at: Optional[int] = None) -> int:

@@ -4,7 +4,8 @@ The rest of the add-on writes SQLite's SQL (``?`` placeholders, ``LIKE``), and p
 told to write it too (``param = '?'``); every statement passes ``translate`` on its way
 to psycopg2: ``?`` becomes ``%s``, a literal ``%`` becomes ``%%`` and ``LIKE`` becomes
 ``ILIKE`` (SQLite's LIKE ignores the case of ASCII letters, PostgreSQL's does not), and
-``COLLATE NOCASE`` goes (the names SQLite compares so are CITEXT in PostgreSQL's schema).
+``COLLATE NOCASE`` goes (the names SQLite compares so are CITEXT in PostgreSQL's schema),
+and ``CROSS JOIN ... ON`` (SQLite's join-order hint) is a plain ``JOIN``.
 
 The connection runs in autocommit mode and transactions are explicit ``BEGIN``s (as
 peewee does since 3.15; bookworm's 3.14 would leave psycopg2 an implicit transaction
@@ -40,29 +41,8 @@ DEFAULT_PORT = 5432
 _GONE = ("08", "57P")
 _LOCK_TIMEOUT = "55P03"
 
-# A server out of reach must not hold calls up (docs/scale-failures.md): connecting gives
-# up after a second, and an open connection whose network died fails within seconds (TCP
-# keepalives; tcp_user_timeout for data sent and never acknowledged).  A URL that sets
-# one of these keeps its own value.
-TIMEOUTS = {"connect_timeout": "1", "keepalives": "1", "keepalives_idle": "5",
-            "keepalives_interval": "1", "keepalives_count": "3", "tcp_user_timeout": "5000"}
-
-
-def with_timeouts(url: str) -> str:
-    """The URL with ``TIMEOUTS`` added to its parameters.
-
-    >>> with_timeouts("postgresql://u@h/db?connect_timeout=3").split("&")[:3]
-    ['postgresql://u@h/db?connect_timeout=3', 'keepalives=1', 'keepalives_idle=5']
-    """
-    parts = urllib.parse.urlsplit(url)
-    given = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    names = {name for name, _ in given}
-    query = given + [(name, value) for name, value in TIMEOUTS.items() if name not in names]
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
-
-
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%s\b|%|\bLIKE\b|\s+COLLATE\s+NOCASE\b""",
-                     re.IGNORECASE)
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%s\b|%|\bLIKE\b"""
+                     r"""|\s+COLLATE\s+NOCASE\b|\bCROSS JOIN\b""", re.IGNORECASE)
 
 
 def _swap(match: re.Match) -> str:
@@ -77,6 +57,8 @@ def _swap(match: re.Match) -> str:
         return token.replace("%", "%%")
     if token[0].isspace():  # the names SQLite compares with NOCASE are CITEXT here
         return ""
+    if token[0] in "Cc":  # SQLite's way to fix the join order; PostgreSQL's has no ON
+        return "JOIN"
     return "ILIKE"
 
 
@@ -115,6 +97,27 @@ def _gone(exc: BaseException, conn) -> bool:
     code = getattr(exc, "pgcode", None) or ""
     return bool(conn is None or conn.closed or code.startswith(_GONE)
                 or isinstance(exc, psycopg2.InterfaceError))
+
+
+# A server out of reach must not hold calls up (docs/scale-failures.md): connecting gives
+# up after a second, and an open connection whose network died fails within seconds (TCP
+# keepalives; tcp_user_timeout for data sent and never acknowledged).  A URL that sets
+# one of these keeps its own value.
+TIMEOUTS = {"connect_timeout": "1", "keepalives": "1", "keepalives_idle": "5",
+            "keepalives_interval": "1", "keepalives_count": "3", "tcp_user_timeout": "5000"}
+
+
+def with_timeouts(url: str) -> str:
+    """The URL with ``TIMEOUTS`` added to its parameters.
+
+    >>> with_timeouts("postgresql://u@h/db?connect_timeout=3").split("&")[:3]
+    ['postgresql://u@h/db?connect_timeout=3', 'keepalives=1', 'keepalives_idle=5']
+    """
+    parts = urllib.parse.urlsplit(url)
+    given = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    names = {name for name, _ in given}
+    query = given + [(name, value) for name, value in TIMEOUTS.items() if name not in names]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
 class PostgresStore(pw.PostgresqlDatabase):

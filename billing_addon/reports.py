@@ -131,7 +131,7 @@ def in_departments(column: str, departments: Departments) -> Tuple[str, List[obj
         return "", []
     ids = [int(d) for d in departments]
     if not ids:
-        return "0", []
+        return "1 = 0", []
     marks = ", ".join("?" * len(ids))
     if column.endswith("department_id"):
         return f"{column} IN ({marks})", list(ids)
@@ -292,7 +292,7 @@ def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
         params.append(to_utc)
     ids = extension_ids_matching(keyword)
     if ids is not None:
-        where.append(f"{alias}.extension_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+        where.append(f"{alias}.extension_id IN ({', '.join('?' * len(ids))})" if ids else "1 = 0")
         params += ids
     return " AND ".join(where), params
 
@@ -470,7 +470,7 @@ def statistics(by: str = "day", extension: Optional[int] = None,
     from their rows of that type."""
     if by not in PERIODS:
         raise ReportError(_("statistics by Day, Month or Year"))
-    where: List[str] = ["1"]
+    where: List[str] = ["1 = 1"]
     params: List[object] = []
     table = "call_day_total"
     if extension is not None:

@@ -7,7 +7,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from billing_addon import accounts, money, rates
+from billing_addon import accounts, money, rates, store
 
 BOX_T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -31,6 +31,11 @@ def wait_until(predicate, timeout=60.0, what="the condition"):
 
 def amount(text):
     return money.parse_amount(text, allow_negative=True)
+
+
+def store_intact() -> bool:
+    """SQLite's integrity check of the file; a PostgreSQL server checks its own pages."""
+    return store.postgres() or store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def make_extension(number="1001", *, balance="0", credit="0", billing=True, name=None):

@@ -34,7 +34,7 @@ def call(uid, number, started, seconds, dialed="912345"):
 
 
 def daily_rows():
-    return db.execute_sql("SELECT * FROM call_daily ORDER BY local_day, extension_id").fetchall()
+    return db.execute_sql("SELECT * FROM call_daily ORDER BY local_day, extension_id, call_type").fetchall()
 
 
 def statistics_day(day):

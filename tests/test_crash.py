@@ -11,7 +11,7 @@ from pathlib import Path
 from billing_addon import accounts, store
 from billing_addon.store import Call, Ledger
 
-from .helpers import make_extension, make_rate, wait_until
+from .helpers import make_extension, make_rate, store_intact, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def test_sigkill_during_recharges_and_settlements(tmp_path):
     assert len(acknowledged) > 20, "the worker did not get to work"
     store.init_db(path)
     try:
-        assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store_intact()
         assert accounts.verify() == []
         settled = {c.uniqueid for c in Call.select().where(Call.settled_utc.is_null(False))}
         recharges = Ledger.select().where(Ledger.kind == "recharge").count()
@@ -103,7 +103,7 @@ def test_sigkill_during_cdr_imports(tmp_path):
     assert finished.stdout.strip() == "imported", finished.stderr[-2000:]
     store.init_db(path)
     try:
-        assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store_intact()
         assert accounts.verify() == []
         assert Call.select().count() == len(seconds)
         costs = [c.cost for c in Call.select().order_by(Call.started_utc)]
@@ -215,7 +215,7 @@ def test_sigkill_during_a_staged_rate_import(tmp_path):
         assert "imported" not in out, "the import finished before the kill: a smaller chunk?"
         store.init_db(path)
         try:
-            assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert store_intact()
             assert [(r.prefix, r.rate) for r in rates.load_all()] == old
             assert rates.index().match("1001", "9123", 0).rate == 100
             assert store.Rate.select().count() > len(old)  # staged rows, out of force

@@ -47,6 +47,7 @@ def snapshot():
 
 # --- the PIN's hash and key -------------------------------------------------------------
 
+@pytest.mark.sqlite_only("the PIN key file beside the SQLite file (on PostgreSQL the key is in the database)")
 def test_the_pin_is_stored_as_a_keyed_hash_with_a_private_key_beside_the_database(box):
     key_file = pins.key_path(str(box))
     assert key_file.exists() and key_file.parent == box.parent
@@ -68,6 +69,7 @@ def test_another_box_has_another_key(box, tmp_path):
     assert pins.pin_hash("482913") != here
 
 
+@pytest.mark.sqlite_only("the PIN key file beside the SQLite file (on PostgreSQL the key is in the database)")
 def test_a_damaged_key_file_is_refused_not_replaced(tmp_path):
     path = tmp_path / "billing.db"
     pins.key_path(str(path)).write_bytes(b"short")
@@ -466,7 +468,7 @@ def test_an_accounts_call_is_barred_when_its_phone_is(box):
     with store.money_txn():
         store.Rate.update(call_type="international").execute()
         store.sql("INSERT INTO setting (key, value) VALUES ('rates_version', 'barring') "
-                  "ON CONFLICT (key) DO UPDATE SET value = value || 'b'")
+                  "ON CONFLICT (key) DO UPDATE SET value = setting.value || 'b'")
     barring.bar_extensions(["101"], ["international"])
     auth = calls.authorize("101", "912345", T0, "u1", account="5001", pin="482913")
     assert (auth.result, auth.reason) == (calls.DENIED, barring.BARRED)

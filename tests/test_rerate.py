@@ -17,7 +17,7 @@ from billing_addon import accounts, calls, money, plans, rates, rating, rerate, 
 from billing_addon.cli import main as cli_main
 from billing_addon.store import Call, Ledger, sql, sql_one
 
-from .helpers import make_extension, make_rate
+from .helpers import make_extension, make_rate, store_intact
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1714564800  # 2024-05-01 12:00 UTC (the box's zone is UTC)
@@ -330,7 +330,7 @@ def test_sigkill_during_apply_then_apply_again_charges_each_call_once(tmp_path):
     assert partial, "no kill landed in the middle of the apply"
     store.init_db(path)
     try:
-        assert store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store_intact()
         rerate.apply(run.id)
         assert rerate.get_run(run.id).applied == run.changed
         reasons = [e.reason for e in Ledger.select().where(Ledger.kind == "adjustment")]

@@ -67,6 +67,8 @@ def pg_url(server, tmp_path):
     ("SELECT 1 WHERE n ILIKE ?", "SELECT 1 WHERE n ILIKE %s"),
     # the NOCASE names are CITEXT there
     ("SELECT id FROM plan ORDER BY name COLLATE NOCASE", "SELECT id FROM plan ORDER BY name"),
+    # SQLite's join-order hint
+    ("SELECT 1 FROM e CROSS JOIN d ON d.e = e.id", "SELECT 1 FROM e JOIN d ON d.e = e.id"),
 ])
 def test_sqlite_sql_is_translated(sqlite, postgresql):
     assert pgstore.translate(sqlite) == postgresql

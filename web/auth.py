@@ -156,7 +156,7 @@ def list_users(roles: Tuple[str, ...] = BILLING_ROLES) -> List[BillingUser]:
 
 
 def admin_exists() -> bool:
-    return BillingUser.select().where((BillingUser.role == ADMIN) & BillingUser.enabled).exists()
+    return BillingUser.select().where((BillingUser.role == ADMIN) & (BillingUser.enabled == 1)).exists()
 
 
 def set_admin_password(password: str, username: str = "admin") -> BillingUser:
