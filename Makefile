@@ -43,7 +43,8 @@ PG_TESTS := test_store test_store_postgres test_money test_accounts test_calls t
             test_departments test_call_types test_call_days test_rerate test_stays \
             test_statement_files test_low_balance test_pbx_agi test_pbx_cdr test_pbx_cdr_import \
             test_pbx_dialplan test_pbx_e2e test_pbx_replay test_pbx_server test_pbx_sync \
-            test_web_app test_roles test_exports test_daemon test_crash
+            test_web_app test_roles test_exports test_daemon test_crash \
+            test_settle_queue test_settle_queue_crash
 test-postgres: setup
 	BILLING_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider \
 	    $(patsubst %,tests/%.py,$(PG_TESTS)); rc=$$?; \

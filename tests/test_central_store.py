@@ -370,3 +370,54 @@ def test_two_daemons_one_killed_while_its_store_is_cut(server, fresh, tmp_path):
     assert not Extension.select().where(Extension.balance + Extension.credit < 0).exists()
     assert not Extension.select().where(Extension.reserved != 0).exists()
     assert accounts.verify() == []
+
+
+def test_a_silent_server_costs_a_second_not_a_hang(server):
+    """A server that accepts the connection and never answers (hung, or a network that
+    swallows the replies): connecting gives up after the connect timeout."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        began = time.monotonic()
+        with pytest.raises(store.Unreachable):
+            store.init_db(f"postgresql://billing@127.0.0.1:{silent.getsockname()[1]}/x")
+        assert time.monotonic() - began < 2.5
+    finally:
+        silent.close()
+        store.close_db()
+
+
+def test_a_daemon_starts_while_the_store_is_out_of_reach(server, fresh, tmp_path):
+    """A box (re)started while its central store is down answers at once with the fail
+    mode, queues what ends, and bills again once the store is back."""
+    fund(["1001"])
+    link = Link(server.port)
+    link.cut()
+    box = Box(tmp_path / "box", server.url(fresh, port=link.port))
+    try:
+        box.start()
+        env = make_env("authorize", f"{T0}.1", ["1001", "912345"])
+        answer = replay(("127.0.0.1", box.port), env, timeout=10).variables
+        assert (answer["BILLING_RESULT"], answer["BILLING_REASON"]) == ("DENIED", "error")
+        settle = make_env("settle", f"{T0}.2", ["9", "ANSWER", f"{T0}.2", "9", "1001", "912345"])
+        replay(("127.0.0.1", box.port), settle, timeout=10)
+        assert box.queued() == [f"{T0}.2"]  # a call the fail mode let through (open)
+        link.restore()
+
+        def allowed():
+            env = make_env("authorize", f"{T0}.3", ["1001", "912345"])
+            return replay(("127.0.0.1", box.port), env, timeout=10).variables.get(
+                "BILLING_RESULT") == "ALLOWED"
+
+        wait_until(allowed, 30, "the box to bill again")
+        wait_until(lambda: box.queued() == [], 30, "the queued settlement")
+        call = Call.get(Call.uniqueid == f"{T0}.2")
+        assert (call.status, call.reason, call.cost) == ("charged", calls.NOT_AUTHORIZED, 9 * RATE)
+        box.proc.send_signal(signal.SIGTERM)
+        assert box.proc.wait(30) == 0
+    finally:
+        link.close()
+        if box.proc is not None and box.proc.poll() is None:
+            box.proc.kill()
+            box.proc.wait()
