@@ -40,6 +40,9 @@ log = logging.getLogger("billing_addon.settle_queue")
 FILE_NAME = "settle-queue.db"  # next to the billing database, in the data area
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # the pauses between tries, then the last
 MAX_ATTEMPTS = 20  # failures other than Unreachable before a settlement is set aside
+# settlements delivered by one store transaction (one commit, one fsync); few, since it
+# holds the store's write lock, which authorizations wait for
+BATCH = 10
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settlement (
@@ -130,11 +133,19 @@ class SettleQueue:
                                                 source), at)
                 for seq, uid, answered, status, number, dialed, started, source, at in rows]
 
-    def done(self, entry: Queued) -> None:
-        """The store took it: forget it."""
+    def done(self, entries: List[Queued]) -> None:
+        """The store took them: forget them (one transaction)."""
+        if not entries:
+            return
         with self._lock:
-            self._conn.execute("DELETE FROM settlement WHERE seq = ? AND set_aside_utc IS NULL",
-                               (entry.seq,))
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany("DELETE FROM settlement WHERE seq = ?",
+                                       [(entry.seq,) for entry in entries])
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def failed(self, entry: Queued, error: str) -> int:
         """A delivery failed for a reason other than an outage; the failures so far."""
@@ -225,44 +236,52 @@ def deliver(queue: SettleQueue, settle: Settle = calls.settle,
     (counted; the settlement set aside after ``MAX_ATTEMPTS``)."""
     delivered = 0
     while stop is None or not stop.is_set():
-        batch = queue.oldest()
+        batch = queue.oldest(BATCH)
         if not batch:
             return delivered
-        for entry in batch:
-            if stop is not None and stop.is_set():
-                break
-            delivered += _deliver_one(queue, entry, settle, outage, now)
+        delivered += _deliver_batch(queue, batch, settle, outage, now)
     return delivered
 
 
-def _deliver_one(queue: SettleQueue, entry: Queued, settle: Settle, outage: Outage,
-                 now: Callable[[], int]) -> int:
-    q = entry.request
+def _deliver_batch(queue: SettleQueue, batch: List[Queued], settle: Settle, outage: Outage,
+                   now: Callable[[], int]) -> int:
+    """Settle ``batch`` in one store transaction (each settle a savepoint in it), then,
+    once it committed, forget those taken and set aside those refused."""
+    taken: List[Tuple[Queued, calls.Settlement]] = []
+    refused: List[Tuple[Queued, Exception]] = []
+    failing = batch[0]
     try:
-        result = settle(q.uniqueid, q.answered_s, q.dial_status, entry.at, number=q.number,
-                        dialed=q.dialed, started=q.started, source=q.source)
+        with store.money_txn():
+            for entry in batch:
+                failing, q = entry, entry.request
+                try:
+                    taken.append((entry, settle(
+                        q.uniqueid, q.answered_s, q.dial_status, entry.at, number=q.number,
+                        dialed=q.dialed, started=q.started, source=q.source)))
+                except Refusal as exc:  # it wrote nothing; the others go on
+                    refused.append((entry, exc))
     except store.Unreachable as exc:
         outage.down(exc)
         raise
-    except Refusal as exc:
-        outage.up()
-        log.error("queued settlement #%d of call %s refused by the store: %s; set aside "
-                  "(billing-addon settle-queue)", entry.seq, q.uniqueid[:64], exc)
-        queue.set_aside(entry, str(exc), now())
-        return 0
     except Exception as exc:
-        attempts = queue.failed(entry, f"{type(exc).__name__}: {exc}")
-        if attempts >= MAX_ATTEMPTS:
-            log.error("queued settlement #%d of call %s failed %d times (%s); set aside "
-                      "(billing-addon settle-queue)", entry.seq, q.uniqueid[:64], attempts, exc)
-            queue.set_aside(entry, f"{type(exc).__name__}: {exc}", now())
-            return 0
-        raise
+        attempts = queue.failed(failing, f"{type(exc).__name__}: {exc}")
+        if attempts < MAX_ATTEMPTS:
+            raise
+        log.error("queued settlement #%d of call %s failed %d times (%s); set aside "
+                  "(billing-addon settle-queue)", failing.seq, failing.request.uniqueid[:64],
+                  attempts, exc)
+        queue.set_aside(failing, f"{type(exc).__name__}: {exc}", now())
+        return 0
     outage.up()
-    queue.done(entry)
-    log.info("queued settlement #%d of call %s delivered: %s %d", entry.seq, q.uniqueid[:64],
-             result.outcome, result.cost)
-    return 1
+    queue.done([entry for entry, _ in taken])  # a crash before this delivers them again
+    for entry, refusal in refused:
+        log.error("queued settlement #%d of call %s refused by the store: %s; set aside "
+                  "(billing-addon settle-queue)", entry.seq, entry.request.uniqueid[:64], refusal)
+        queue.set_aside(entry, str(refusal), now())
+    for entry, result in taken:
+        log.info("queued settlement #%d of call %s delivered: %s %d", entry.seq,
+                 entry.request.uniqueid[:64], result.outcome, result.cost)
+    return len(taken)
 
 
 class Deliverer:
