@@ -123,7 +123,8 @@ def main() -> None:
         figures[f"{name}_delivered_per_s"] = figure(int(result["delivered"]), "settlements/s",
                                                     raw_limit=int(result["straight"]))
     figures["note"] = (f"run at {dt.datetime.now(dt.timezone.utc):%Y-%m-%d}; one delivery thread, "
-                       "one settlement a transaction; PostgreSQL over 127.0.0.1 TCP, fsync on; "
+                       f"{settle_queue.BATCH} settlements a store transaction; PostgreSQL over "
+                       "127.0.0.1 TCP, fsync on; "
                        "raw limit = the same settlements by calls.settle straight")
     record("settle_queue", figures)
 
