@@ -38,7 +38,7 @@ from .outage import current as current_outage
 log = logging.getLogger("billing_addon.settle_queue")
 
 FILE_NAME = "settle-queue.db"  # next to the billing database, in the data area
-BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # the pauses between tries, then the last
+BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)  # the pauses between tries, then the last again
 MAX_ATTEMPTS = 20  # failures other than Unreachable before a settlement is set aside
 # settlements delivered by one store transaction (one commit, one fsync); few, since it
 # holds the store's write lock, which authorizations wait for
