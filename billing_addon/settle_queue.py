@@ -4,8 +4,8 @@ When the central PostgreSQL cannot be reached (``store.Unreachable``), the settl
 a call that ended writes its settlement here instead: a small SQLite file of its own in
 the data area (WAL, ``synchronous=FULL``), so Asterisk's hangup handler is answered only
 once the settlement is on the box's disk.  A thread of the daemon (``Deliverer``) then
-hands them to ``calls.settle`` in the order they came, one at a time, and deletes each
-once the store took it.
+hands them to ``calls.settle`` in the order they came, ``BATCH`` to a store transaction,
+and deletes them once that transaction committed.
 
 * Exactly once: ``calls.settle`` is idempotent by uniqueid (a call charged already
   returns ``duplicate`` and changes nothing; so does a call authorize never saw, once
@@ -279,7 +279,7 @@ def _deliver_batch(queue: SettleQueue, batch: List[Queued], settle: Settle, outa
                   "(billing-addon settle-queue)", entry.seq, entry.request.uniqueid[:64], refusal)
         queue.set_aside(entry, str(refusal), now())
     for entry, result in taken:
-        log.info("queued settlement #%d of call %s delivered: %s %d", entry.seq,
+        log.debug("queued settlement #%d of call %s delivered: %s %d", entry.seq,
                  entry.request.uniqueid[:64], result.outcome, result.cost)
     return len(taken)
 
@@ -332,7 +332,3 @@ class Deliverer:
         while not stop.wait(self.pause()):
             self.once(stop)
         store.db.close()
-
-    def status(self) -> Tuple[int, str]:
-        """(settlements waiting, the last error while they could not be delivered)."""
-        return self.queue.count(), self.last_error
