@@ -506,7 +506,7 @@ class Daemon:
 
         interval = self.cfg.get("backup", "interval_seconds")
         if (not self.cfg.get("backup", "enabled") or (self._backup_due or 0.0) > now
-                or self.cfg.get("store", "url")):  # PostgreSQL: the DBA's pg_dump
+                or store.postgres()):  # PostgreSQL: the DBA's pg_dump (docs/store.md)
             return
         try:
             folder = backup.backup_folder(self.cfg)

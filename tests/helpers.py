@@ -38,6 +38,34 @@ def store_intact() -> bool:
     return store.postgres() or store.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@contextlib.contextmanager
+def store_write_lock_held(db_path):
+    """Another session (say the CLI) holds the store's write lock: SQLite's on the file,
+    or the advisory lock on the PostgreSQL database that stands for it."""
+    from tests import pg_store
+
+    if pg_store.active():
+        import psycopg2
+
+        from billing_addon import pgstore
+
+        conn = psycopg2.connect(pg_store.database_for(db_path))
+        conn.autocommit = True
+        run = conn.cursor().execute
+        run(f"BEGIN; SELECT pg_advisory_xact_lock({pgstore.WRITE_LOCK})")
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(str(db_path), isolation_level=None)
+        run = conn.execute
+        run("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        run("ROLLBACK")
+        conn.close()
+
+
 def make_extension(number="1001", *, balance="0", credit="0", billing=True, name=None):
     accounts.ensure_extension(number, name if name is not None else f"Ext {number}")
     accounts.edit([number], billing_enabled=billing, credit=amount(credit))
@@ -142,14 +170,28 @@ class BoxClock:
 
 
 def dump_database(path):
-    """Every row of every table of the SQLite file ``path``, to compare before and after
-    a change that must change nothing."""
+    """Every row of every table of the SQLite file ``path`` (or of the PostgreSQL database
+    that stands for it), to compare before and after a change that must change nothing."""
     import sqlite3
 
-    con = sqlite3.connect(str(path))
+    from tests import pg_store
+
+    if pg_store.active():
+        import psycopg2
+
+        con = psycopg2.connect(pg_store.database_for(path))
+        tables_sql = ("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                      "ORDER BY tablename")
+    else:
+        con = sqlite3.connect(str(path))
+        tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
     try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "ORDER BY name")]
-        return [(t, con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables]
+        cur = con.cursor()
+
+        def rows(query):
+            cur.execute(query)
+            return cur.fetchall()
+
+        return [(t, rows(f"SELECT * FROM {t} ORDER BY 1")) for (t,) in rows(tables_sql)]
     finally:
         con.close()

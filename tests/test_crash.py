@@ -176,9 +176,18 @@ def _wait_for_progress(child, path, done: int) -> None:
 def _count_calls(path) -> int:
     import sqlite3
 
-    conn = sqlite3.connect(str(path))
+    from tests import pg_store
+
+    if pg_store.active():  # the worker's store is the database that stands for ``path``
+        import psycopg2
+
+        conn = psycopg2.connect(pg_store.database_for(path))
+    else:
+        conn = sqlite3.connect(str(path))
     try:
-        return conn.execute("SELECT COUNT(*) FROM call").fetchone()[0]
+        cursor = conn.cursor()
+        cursor.execute("SELECT COUNT(*) FROM call")
+        return cursor.fetchone()[0]
     finally:
         conn.close()
 

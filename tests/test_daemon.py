@@ -182,6 +182,7 @@ def test_pid_file(tmp_path):
     daemon.check_pid_file(pid_file)
 
 
+@pytest.mark.sqlite_only("SQLite's synchronous level and WAL checkpoints")
 def test_daemon_uses_the_configured_durability_and_checkpoints_itself(tmp_path, monkeypatch):
     """[box] durability reaches the daemon's commits; commits never checkpoint, the
     daemon's thread does, once CHECKPOINT_COMMITS writes were made."""
@@ -235,6 +236,8 @@ def test_an_idle_daemon_uses_no_cpu(running):
     assert wait_for(an_idle_window, timeout=30), f"share of a core, last windows: {windows[-3:]}"
 
 
+@pytest.mark.sqlite_only("the license reads the earliest billed call from the SQLite file "
+                         "(not yet from PostgreSQL)")
 def test_the_daemons_activation_refuses_a_trial_where_calls_were_billed(tmp_path):
     database = tmp_path / "billing.db"
     cfg = config.load(None, {"box": {"board": "demo", "board_root": str(tmp_path / "box"),
@@ -279,6 +282,7 @@ def _deleted_files_open(prefix: str) -> list:
     return found
 
 
+@pytest.mark.sqlite_only("the automatic backup of the SQLite file (PostgreSQL: pg_dump)")
 def test_the_daemons_backup_leaves_the_command_line_and_the_daemon_on_one_log(running):
     """After its automatic backup (and its check of the file), a row the command line
     writes while the daemon runs is seen by the daemon, and the daemon never goes on with

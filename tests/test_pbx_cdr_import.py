@@ -44,6 +44,7 @@ def statements():
     store.db.connection().set_trace_callback(None)
 
 
+@pytest.mark.sqlite_only("counts the statements by SQLite's trace callback")
 def test_an_import_settles_500_calls_a_transaction(billing, tmp_path, statements):
     seconds = write_master(tmp_path / "Master.csv", 2500)
     stats = cdr.import_file(str(tmp_path / "Master.csv"), settler=cdr.Settler(mark=None))
@@ -53,6 +54,7 @@ def test_an_import_settles_500_calls_a_transaction(billing, tmp_path, statements
     assert accounts.verify() == []
 
 
+@pytest.mark.sqlite_only("counts the statements by SQLite's trace callback")
 def test_a_call_authorize_never_saw_is_written_once(billing, tmp_path, statements):
     seconds = write_master(tmp_path / "Master.csv", 30)
     cdr.import_file(str(tmp_path / "Master.csv"), settler=cdr.Settler(mark=None))

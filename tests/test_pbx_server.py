@@ -12,7 +12,7 @@ from billing_addon import accounts, settings, store
 from billing_addon.pbx.handlers import make_handlers
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension
-from tests.helpers import fund_1001, wait_for, wait_until
+from tests.helpers import fund_1001, store_write_lock_held, wait_for, wait_until
 from tests.pbx_support import env_bytes, make_env, replay, reply_for
 
 GOOD = env_bytes("a-limit-cut-authorize")
@@ -433,11 +433,7 @@ def test_a_slow_writer_does_not_stall_the_loop(server):
 def test_another_process_writing_does_not_stall_the_loop(server, db_path):
     """The CLI (another SQLite connection) holds the write lock: the authorization
     waits for it in a worker, not on the loop, and is ALLOWED once the lock is gone."""
-    import sqlite3
-
-    other = sqlite3.connect(str(db_path), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:  # the lock is held until the other session was served (or its replay gave up)
+    with store_write_lock_held(db_path):  # until the other session was served (or gave up)
         waiting = []
         caller = threading.Thread(target=lambda: waiting.append(replay(server.address, GOOD)))
         caller.start()
@@ -448,9 +444,6 @@ def test_another_process_writing_does_not_stall_the_loop(server, db_path):
         # and was not stuck for a busy timeout either: the worker, which began waiting
         # for the lock before, still waits
         assert work_waits(server) and not waiting
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     caller.join(15)
     assert waiting[0].variables["BILLING_RESULT"] == "ALLOWED"
 

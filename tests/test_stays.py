@@ -220,6 +220,7 @@ def test_a_statement_equals_the_ledger_of_its_period(ops, pay_seed):
             store.close_db()
 
 
+@pytest.mark.sqlite_only("SQLite's migration of an older file")
 def test_0004_keeps_the_ledger_of_an_older_file(tmp_path):
     """A file at version 3 with ledger rows: 0004 rebuilds the ledger with the same rows
     and ids, and the new kind 'payment' is accepted (before it, the CHECK refuses it)."""
