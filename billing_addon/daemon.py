@@ -286,7 +286,12 @@ class Daemon:
 
     # -- start ---------------------------------------------------------------------------
     def fault(self, kind: str, message: str, *args: Any) -> None:
-        """Log a failure the daemon survives, with how often this kind failed."""
+        """Log a failure the daemon survives, with how often this kind failed.  The
+        central store out of reach is logged once per outage instead (outage.py)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, store.Unreachable):
+            outage.current.down(exc)
+            return
         self.faults[kind] += 1
         log.exception(message + " (%s failure %d; retrying later)", *args, kind, self.faults[kind])
 

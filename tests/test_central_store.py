@@ -230,11 +230,12 @@ CALLS = 1000
 class Box:
     """One daemon process (a box): its own folder, queue file and Master.csv."""
 
-    def __init__(self, folder: Path, url: str):
+    def __init__(self, folder: Path, url: str, stale_check_seconds: int = 3600):
         folder.mkdir()
         self.folder = folder
         self.ini = write_config(folder, store={"url": url}, web={"enabled": "no"},
-                                daemon={"shutdown_seconds": "10", "stale_check_seconds": "3600"})
+                                daemon={"shutdown_seconds": "10",
+                                        "stale_check_seconds": str(stale_check_seconds)})
         self.pid_file = str(folder / "run" / "daemon.pid")
         self.log = folder / "log" / "daemon.log"
         self.master = folder / "cdr" / "Master.csv"
@@ -394,7 +395,8 @@ def test_a_daemon_starts_while_the_store_is_out_of_reach(server, fresh, tmp_path
     fund(["1001"])
     link = Link(server.port)
     link.cut()
-    box = Box(tmp_path / "box", server.url(fresh, port=link.port))
+    # housekeeping every second: its rounds meet the outage too
+    box = Box(tmp_path / "box", server.url(fresh, port=link.port), stale_check_seconds=1)
     try:
         box.start()
         env = make_env("authorize", f"{T0}.1", ["1001", "912345"])
@@ -403,6 +405,9 @@ def test_a_daemon_starts_while_the_store_is_out_of_reach(server, fresh, tmp_path
         settle = make_env("settle", f"{T0}.2", ["9", "ANSWER", f"{T0}.2", "9", "1001", "912345"])
         replay(("127.0.0.1", box.port), settle, timeout=10)
         assert box.queued() == [f"{T0}.2"]  # a call the fail mode let through (open)
+        time.sleep(6)  # a round of each of the daemon's threads meets the outage
+        log = box.log.read_text(encoding="utf-8")
+        assert "Traceback" not in log and log.count("ERROR billing_addon.outage") == 1  # once
         link.restore()
 
         def allowed():
@@ -414,6 +419,13 @@ def test_a_daemon_starts_while_the_store_is_out_of_reach(server, fresh, tmp_path
         wait_until(lambda: box.queued() == [], 30, "the queued settlement")
         call = Call.get(Call.uniqueid == f"{T0}.2")
         assert (call.status, call.reason, call.cost) == ("charged", calls.NOT_AUTHORIZED, 9 * RATE)
+        # lost again while running: its threads (mail every 5 s...) log no traceback a round
+        size = box.log.stat().st_size
+        link.cut()
+        time.sleep(6)
+        log = box.log.read_bytes()[size:].decode("utf-8")
+        assert "Traceback" not in log, log
+        link.restore()
         box.proc.send_signal(signal.SIGTERM)
         assert box.proc.wait(30) == 0
     finally:
