@@ -484,6 +484,11 @@ def never_wait_here() -> None:
     _sync.never_wait = True
 
 
+def may_wait_here() -> bool:
+    """False on a thread that ``never_wait_here`` marked (the FastAGI loop)."""
+    return not getattr(_sync, "never_wait", False)
+
+
 @contextlib.contextmanager
 def lock_wait(seconds: float) -> Iterator[None]:
     """Write transactions of this thread wait for the write lock (this process's write

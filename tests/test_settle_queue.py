@@ -297,6 +297,31 @@ def test_authorize_gets_the_fail_mode_at_once_while_the_store_is_down(box):
     assert handlers._decide_now("1001", "912345", "c2", lambda: "active").result == calls.ALLOWED
 
 
+def test_the_fastagi_loop_leaves_trying_the_store_again_to_a_worker(box, monkeypatch):
+    """Past the second without tries, the next call tries the store again, which may
+    take the connect timeout: never on the FastAGI loop, whose wait stalls every call."""
+    from billing_addon.pbx import agi
+
+    monkeypatch.setattr(outage, "PROBE_SECONDS", 0.0)
+    outage.current.down(store.Unreachable("refused"))
+    on_the_loop = []
+
+    def loop():
+        store.never_wait_here()  # what the daemon does to its FastAGI loop thread
+        try:
+            on_the_loop.append(handlers._decide_now("1001", "912345", "c1", lambda: "active"))
+        except agi.WouldBlock:
+            on_the_loop.append("to a worker")
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    thread.join(10)
+    assert on_the_loop == ["to a worker"] and Call.select().count() == 0
+    # a worker tries: the store answers, the outage is over
+    assert handlers._decide_now("1001", "912345", "c1", lambda: "active").result == calls.ALLOWED
+    assert outage.current.since is None
+
+
 def test_the_outage_is_logged_once_and_probed_again_after_a_second(caplog):
     now = [100.0]
     watch = outage.Outage(clock=lambda: now[0])

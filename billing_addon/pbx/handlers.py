@@ -162,6 +162,9 @@ def _decide_now(number: str, dialed: str, uniqueid: Optional[str],
                 account: Optional[Tuple[str, str, int]] = None) -> calls.Authorization:
     if store.damaged or outage.current.skip_store():  # the dialplan's fail mode applies
         return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
+    if outage.current.since is not None and not store.may_wait_here():
+        # trying the store again may take the connect timeout: never on the FastAGI loop
+        raise agi.WouldBlock("the central store is out of reach: a worker tries it")
     try:
         with lock_wait(wait_seconds):
             auth = decide(number, dialed, uniqueid, _state(billing_state), account)
