@@ -257,10 +257,18 @@ def cdr_position(path: Path) -> Optional[dict]:
         return None
 
 
+_NOT_A_FILE = ("error: {command}: the store is a PostgreSQL database ([store] url): its backups "
+               "are the database administrator's (pg_dump; docs/store.md)")
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from . import cli, config
 
-    live = cli.database_path(config.load(args.config))
+    cfg = config.load(args.config)
+    if cfg.get("store", "url"):
+        print(_NOT_A_FILE.format(command="backup"), file=sys.stderr)
+        return cli.EXIT_REFUSED
+    live = cli.database_path(cfg)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     dest = Path(args.output or f"billing-backup-{stamp}.db")
     try:
@@ -293,6 +301,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from . import accounts, cli, config, store
 
     cfg = config.load(args.config)
+    if cfg.get("store", "url"):
+        print(_NOT_A_FILE.format(command="restore"), file=sys.stderr)
+        return cli.EXIT_REFUSED
     live = cli.database_path(cfg)
     newest = max(v for v, _name, _sql in store.available_migrations())
     if (args.file is None) == (not args.latest):

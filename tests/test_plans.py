@@ -466,6 +466,7 @@ _plan_request = st.builds(
     dialed=st.just("912"),
     started=st.just(T0 + 5),
     source=st.just("cdr"),
+    dial_status=st.text(st.characters(exclude_characters="\x00")),  # PostgreSQL's text has no NUL
 )
 
 

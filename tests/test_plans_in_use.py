@@ -37,11 +37,23 @@ class Statements:
 
     def __enter__(self):
         self.run = []
-        store.db.connection().set_trace_callback(self.run.append)
+        if store.postgres():  # every statement of the add-on passes execute_sql there
+            execute = store.db.execute_sql
+
+            def recorded(sql, params=None, commit=None):
+                self.run.append(sql)
+                return execute(sql, params)
+
+            store.db.execute_sql = recorded
+        else:
+            store.db.connection().set_trace_callback(self.run.append)
         return self
 
     def __exit__(self, *exc):
-        store.db.connection().set_trace_callback(None)
+        if store.postgres():
+            del store.db.execute_sql
+        else:
+            store.db.connection().set_trace_callback(None)
 
     def reading(self, table):
         return [s for s in self.run if table in s and not s.startswith("--")]

@@ -227,3 +227,31 @@ def test_a_failed_migration_rolls_back_whole(pg_url, monkeypatch):
     assert "x" not in [c.name for c in store.db.get_columns("extension")]
     monkeypatch.undo()
     assert store.migrate() == []  # the shipped ones were all there already
+
+
+# -- the command line ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["backup"], ["restore", "--latest"]])
+def test_file_backups_are_refused_on_postgresql_and_say_whose_they_are(tmp_path, capsys, command):
+    from billing_addon import cli
+
+    ini = tmp_path / "b.ini"
+    ini.write_text("[store]\nurl = postgresql://billing@127.0.0.1:9/none\n")
+    assert cli.main(["--config", str(ini), *command]) == cli.EXIT_REFUSED
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "PostgreSQL" in err[0] and "pg_dump" in err[0]
+    assert list(tmp_path.iterdir()) == [ini]  # nothing written
+
+
+def test_init_opens_the_url_and_shows_it_without_the_password(pg_url, tmp_path, capsys):
+    from billing_addon import cli
+
+    store.close_db()
+    url = pg_url.replace("postgresql://billing@", "postgresql://billing:s3cret@")
+    ini = tmp_path / "b.ini"
+    ini.write_text(f"[store]\nurl = {url}\n")
+    assert cli.main(["--config", str(ini), "init"]) == 0
+    out = capsys.readouterr().out
+    assert "billing:***@" in out and "s3cret" not in out and store.postgres()
+    assert cli.main(["--config", str(ini), "ext", "add", "1001"]) == 0
+    assert store.sql_one("SELECT count(*) FROM extension")[0] == 1

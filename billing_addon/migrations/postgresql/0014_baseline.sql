@@ -369,3 +369,7 @@ CREATE TRIGGER plan_call_changed AFTER UPDATE OF status, free_s ON call
     FOR EACH ROW
     WHEN (NEW.free_s <> OLD.free_s OR (OLD.status = 'in-progress' AND NEW.status <> 'in-progress'))
     EXECUTE FUNCTION plan_call_changed();
+
+-- 0014: the call types some assigned plan gives free seconds for (plans.py IN_USE); a new
+-- database has no plan, so none.
+INSERT INTO setting (key, value) VALUES ('calling_plans', '');
