@@ -349,3 +349,28 @@ def test_a_daemon_starts_while_the_store_is_out_of_reach(server, fresh, tmp_path
         if box.proc is not None and box.proc.poll() is None:
             box.proc.kill()
             box.proc.wait()
+
+
+def test_the_connection_timeouts_are_added_to_the_url():
+    import doctest
+
+    from billing_addon import pgstore
+
+    assert doctest.testmod(pgstore).failed == 0
+    url = pgstore.with_timeouts("postgresql://u:p@h:5432/db?sslmode=require&tcp_user_timeout=9")
+    assert url.startswith("postgresql://u:p@h:5432/db?sslmode=require&tcp_user_timeout=9&")
+    assert "connect_timeout=1" in url and url.count("tcp_user_timeout") == 1
+
+
+def test_a_group_that_loses_its_connection_gives_every_member_unreachable(server, fresh):
+    """Settlements committed together (group commit) whose connection dies mid-batch each
+    get store.Unreachable, so that each is queued (not a plain database error, which
+    would leave it to the CDR)."""
+    from billing_addon import groupcommit
+
+    def cut():  # the server ends this session, as a restart or a cut network does
+        store.sql("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    members = [groupcommit.Member(cut, (), None), groupcommit.Member(lambda: 1, (), None)]
+    store._run_batch(members, "FULL", False)
+    assert [type(m.error) for m in members] == [store.Unreachable, store.Unreachable]
