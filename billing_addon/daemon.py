@@ -297,9 +297,10 @@ class Daemon:
 
     def _open_store(self) -> bool:
         """Open the database after SQLite's quick check (a damaged one bills nothing, see
-        the module doc).  On a full disk the daemon starts anyway: every call gets the fail
-        mode until housekeeping opens it (``RETRY_SECONDS``); so does it when the central
-        store cannot be reached (docs/scale-failures.md)."""
+        the module doc).  On a full disk, or with the PostgreSQL store unreachable, the
+        daemon starts anyway: every call gets the fail mode until housekeeping opens it
+        (``RETRY_SECONDS``); an unreachable store is logged once per outage
+        (docs/scale-failures.md)."""
         from .cli import database_path
 
         url = self.cfg.get("store", "url")
@@ -315,7 +316,8 @@ class Daemon:
             # the checkpoint thread copies the WAL back, so no commit on the call path does
             store.init_db(url or path, durability=self.cfg.get("box", "durability"),
                           autocheckpoint=False)
-        except store.Unreachable as exc:  # the central store: calls get the fail mode meanwhile
+        except store.Unreachable as exc:  # as a full disk, but one log line per outage
+            store.close_db()
             outage.current.down(exc)
             self.faults["database"] += 1
             self._store_open = False

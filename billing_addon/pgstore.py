@@ -183,8 +183,8 @@ class PostgresStore(pw.PostgresqlDatabase):
         script = "BEGIN" if not lock_type or lock_type == "IMMEDIATE" else "BEGIN; " + lock_type
         try:
             self._run(cursor, script, None)
-        except pw.OperationalError:
-            if not cursor.connection.closed:  # the lock wait ran out: end what BEGIN opened
+        except pw.DatabaseError:
+            if not cursor.connection.closed:  # say the lock wait ran out: end what BEGIN opened
                 cursor.execute("ROLLBACK")
             raise
 

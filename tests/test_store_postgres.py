@@ -19,7 +19,7 @@ import pytest
 from billing_addon import accounts, calls, pgstore, reports, store
 from billing_addon.store import Extension
 from tests import pg_store
-from tests.helpers import amount, make_extension, make_rate
+from tests.helpers import amount, make_extension, make_rate, wait_until
 from tests.pg_server import throwaway_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,6 +208,31 @@ def test_unreachable_while_the_server_is_down_and_back_after(tmp_path):
             assert accounts.get_extension("1001").balance == amount("1")  # nothing else written
             assert accounts.verify() == []
             store.close_db()
+    finally:
+        subprocess.run(["rm", "-rf", folder], check=False)
+
+
+def test_a_daemon_starts_with_the_server_down_and_opens_the_store_once_it_is_up(tmp_path):
+    from billing_addon import config, daemon
+    from tests.helpers import logger_restored
+    from tests.pbx_support import write_config
+
+    folder = tempfile.mkdtemp(prefix="billing-pg-down-")
+    try:
+        with throwaway_server(folder) as own, logger_restored():
+            url = own.create_database("billing")
+            own.stop()
+            cfg = config.load(write_config(tmp_path, store={"url": url}))
+            d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=daemon.placeholder_app)
+            d.start()
+            try:
+                assert not d._store_open and d.faults["database"] == 1
+                own.start()
+                wait_until(lambda: d._store_open, 30, "the daemon to open the store again")
+                assert store.postgres() and store.schema_version() >= 14
+            finally:
+                d.stop()
+                store.close_db()
     finally:
         subprocess.run(["rm", "-rf", folder], check=False)
 
