@@ -434,7 +434,8 @@ def box_context(args):
 
 COMMAND_MODULES = ("hwlicense.box_cli", "billing_addon.pbx.cli", "billing_addon.web.cli",
                    "billing_addon.backup", "billing_addon.stays_cli", "billing_addon.accounts_cli",
-                   "billing_addon.rerate_cli", "billing_addon.api_tokens_cli")
+                   "billing_addon.rerate_cli", "billing_addon.api_tokens_cli",
+                   "billing_addon.settle_queue_cli")
 # hwlicense does not import the add-on: what its commands need to know of it is passed in
 COMMAND_OPTIONS = {"hwlicense.box_cli": {"addon_version": __version__, "context": box_context}}
 

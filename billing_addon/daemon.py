@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, Optional
 
-from . import __version__, backup, calls, config, sites, store
+from . import __version__, backup, calls, config, outage, settle_queue, sites, store
 
 log = logging.getLogger("billing_addon.daemon")
 
@@ -272,6 +272,7 @@ class Daemon:
         self.agi: Any = None
         self.web: Optional[WebServer] = None
         self.follower: Any = None
+        self.deliverer: Optional[settle_queue.Deliverer] = None
         self._follower_stop = threading.Event()
         self._threads: list = []
         self._sync_due = 0.0
@@ -285,7 +286,12 @@ class Daemon:
 
     # -- start ---------------------------------------------------------------------------
     def fault(self, kind: str, message: str, *args: Any) -> None:
-        """Log a failure the daemon survives, with how often this kind failed."""
+        """Log a failure the daemon survives, with how often this kind failed.  The
+        central store out of reach is logged once per outage instead (outage.py)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, store.Unreachable):
+            outage.current.down(exc)
+            return
         self.faults[kind] += 1
         log.exception(message + " (%s failure %d; retrying later)", *args, kind, self.faults[kind])
 
@@ -293,12 +299,14 @@ class Daemon:
         """Open the database after SQLite's quick check (a damaged one bills nothing, see
         the module doc).  On a full disk, or with the PostgreSQL store unreachable, the
         daemon starts anyway: every call gets the fail mode until housekeeping opens it
-        (``RETRY_SECONDS``)."""
+        (``RETRY_SECONDS``); an unreachable store is logged once per outage
+        (docs/scale-failures.md)."""
         from .cli import database_path
 
         url = self.cfg.get("store", "url")
         path = database_path(self.cfg)
         store.damaged = []
+        sites.set_current(self.cfg.get("store", "site"))
         try:
             if not url and path.is_file():
                 began = time.monotonic()
@@ -309,17 +317,21 @@ class Daemon:
             # the checkpoint thread copies the WAL back, so no commit on the call path does
             store.init_db(url or path, durability=self.cfg.get("box", "durability"),
                           autocheckpoint=False)
-            sites.set_current(self.cfg.get("store", "site"))
+        except store.Unreachable as exc:  # as a full disk, but one log line per outage
+            store.close_db()
+            outage.current.down(exc)
+            self.faults["database"] += 1
+            self._store_open = False
+            return False
         except Exception as exc:
             if store.damaged:  # not opened again: restoring a backup is the way out
                 log.exception("cannot open the damaged database")
                 return False
-            # a central store that is down is met like a full disk
-            problem = str(exc) if isinstance(exc, store.Unreachable) else store.disk_problem(exc)
+            problem = store.disk_problem(exc)
             if problem is None:
                 raise
             # left initialized but not open: each thread's connection then fails at once
-            # with the same error (calls get the fail mode) until space (or the server) returns
+            # with the same error (calls get the fail mode) until space returns
             store.close_db()
             self.faults["database"] += 1
             log.error("cannot open the database: %s (database failure %d; retrying)", problem,
@@ -328,6 +340,7 @@ class Daemon:
             return False
         if not self._store_open and self.faults["database"]:
             log.info("database open again")
+            outage.current.up()
         self._store_open = True
         return True
 
@@ -341,6 +354,7 @@ class Daemon:
                 log.exception("cannot load the board's activation; billing treated as active")
             if self._activation is not None:
                 self.billing_state.source = self._activation.billing_state
+        self._start_deliverer()  # before the settle AGI and the follower, which look at it
         if self.cfg.get("agi", "enabled"):
             self._start_agi()
         if self.cfg.get("cdr", "enabled") and not store.damaged:
@@ -377,6 +391,21 @@ class Daemon:
                              workers=agi["workers"], thread_cleanup=close_db,
                              inline_when=store.writes_quick,
                              loop_setup=store.never_wait_here).start()
+
+    def _start_deliverer(self) -> None:
+        """Open the local queue of settlements for the central store, and deliver
+        what waits there (from before a restart too) in a thread of its own."""
+        from .cli import database_path
+
+        path = settle_queue.path_for(database_path(self.cfg))
+        try:
+            queue = settle_queue.open_queue(path)
+        except (OSError, sqlite3.Error) as exc:  # settlements then wait in Master.csv only
+            log.error("cannot open the settlement queue %s: %s", path, exc)
+            return
+        self.deliverer = settle_queue.Deliverer(queue)
+        deliverer = self.deliverer
+        self._spawn("settle-queue", lambda: deliverer.run(self.stop_event))
 
     def _start_follower(self) -> None:
         from .pbx.cdrfollow import CdrFollower
@@ -586,6 +615,7 @@ class Daemon:
         if self.web is not None:
             self.web.stop()
         self._flush_trial()
+        settle_queue.close_queue()
         store.close_db()
         gc.unfreeze()  # a process that goes on (the tests) collects as before
         log.info("stopped")

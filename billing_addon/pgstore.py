@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
+import urllib.parse
 from decimal import Decimal
 from typing import Optional
 
@@ -99,8 +100,34 @@ def _gone(exc: BaseException, conn) -> bool:
                 or isinstance(exc, psycopg2.InterfaceError))
 
 
+# A server out of reach must not hold calls up (docs/scale-failures.md): connecting gives
+# up after a second, and an open connection whose network died fails within seconds (TCP
+# keepalives; tcp_user_timeout for data sent and never acknowledged).  A URL that sets
+# one of these keeps its own value.
+TIMEOUTS = {"connect_timeout": "1", "keepalives": "1", "keepalives_idle": "5",
+            "keepalives_interval": "1", "keepalives_count": "3", "tcp_user_timeout": "5000"}
+
+
+def with_timeouts(url: str) -> str:
+    """The URL with ``TIMEOUTS`` added to its parameters.
+
+    >>> with_timeouts("postgresql://u@h/db?connect_timeout=3").split("&")[:3]
+    ['postgresql://u@h/db?connect_timeout=3', 'keepalives=1', 'keepalives_idle=5']
+    """
+    parts = urllib.parse.urlsplit(url)
+    given = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    names = {name for name, _ in given}
+    query = given + [(name, value) for name, value in TIMEOUTS.items() if name not in names]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
 class PostgresStore(pw.PostgresqlDatabase):
     param = "?"  # peewee writes SQLite's placeholders too; ``translate`` turns them round
+
+    def init(self, database, **kwargs):
+        if isinstance(database, str) and "://" in database:
+            database = with_timeouts(database)
+        super().init(database, **kwargs)
 
     def _connect(self):
         try:

@@ -487,6 +487,11 @@ def never_wait_here() -> None:
     _sync.never_wait = True
 
 
+def may_wait_here() -> bool:
+    """False on a thread that ``never_wait_here`` marked (the FastAGI loop)."""
+    return not getattr(_sync, "never_wait", False)
+
+
 @contextlib.contextmanager
 def lock_wait(seconds: float) -> Iterator[None]:
     """Write transactions of this thread wait for the write lock (this process's write
@@ -627,6 +632,9 @@ def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool
             for run in _runs(members):
                 _run_together(run)
                 if not transaction_alive():  # the store gave the transaction up (disk full...)
+                    lost = [m.error for m in run if isinstance(m.error, Unreachable)]
+                    if lost:  # the connection: every member's outcome, as it is
+                        raise lost[0]
                     raise pw.OperationalError(
                         f"the group's transaction was rolled back: {run[-1].error}")
     except Exception as exc:

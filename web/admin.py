@@ -8,7 +8,7 @@ from typing import List
 
 import bottle
 
-from billing_addon import departments, i18n, settings, store
+from billing_addon import departments, i18n, settings, settle_queue, store
 from billing_addon.i18n import N_, _
 
 from . import auth, roles
@@ -25,7 +25,8 @@ def admin_home(ui: WebCore):
 def admin_settings(ui: WebCore):
     status = ui.activation.status() if ui.activation is not None else None
     return ui.render("admin_settings.tpl", title=_("Billing Settings"), status=status,
-                     max_upload_kb=ui.max_upload // 1024, damaged=list(store.damaged))
+                     max_upload_kb=ui.max_upload // 1024, damaged=list(store.damaged),
+                     settlements=settle_queue.status())
 
 
 def _licensing(ui: WebCore):

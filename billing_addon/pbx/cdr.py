@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 from zoneinfo import ZoneInfo
 
-from .. import accounts, calls, settings, sites
+from .. import accounts, calls, settings, settle_queue, sites
 from ..store import money_txn, sql_in
 from .handlers import uniqueid_epoch
 
@@ -319,7 +319,8 @@ class Settler:
                 self.open_calls.add(uid)
         todo, seen = [], set()
         for row in batch:
-            if row.uniqueid in done or row.uniqueid in seen:
+            # a settlement of the call waits in the local queue: it charges the call
+            if row.uniqueid in done or row.uniqueid in seen or settle_queue.waiting(row.uniqueid):
                 stats.already += 1
             else:
                 seen.add(row.uniqueid)

@@ -34,6 +34,7 @@ import os
 import threading
 from typing import List, Optional, Set, Tuple
 
+from .. import outage, store
 from ..store import Setting, db
 from . import cdr
 
@@ -344,6 +345,8 @@ class CdrFollower:
         while not stop.is_set():
             try:
                 self.poll()
+            except store.Unreachable as exc:  # logged once per outage; the rows wait in the file
+                outage.current.down(exc)
             except Exception:
                 log.exception("CDR follower poll failed; retrying")
             stop.wait(self.poll_seconds)

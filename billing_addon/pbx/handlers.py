@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import peewee as pw
 
-from .. import accounts, calls, money, settings, sites, store
+from .. import accounts, calls, money, outage, settings, settle_queue, sites, store
 from ..store import Extension, WouldWait, db, lock_wait
 from . import agi
 
@@ -71,6 +71,9 @@ def decide(number: str, dialed: str, uniqueid: Optional[str], state: str,
                                account=account[0], pin=account[1], attempt=account[2])
     except WouldWait:
         raise  # nothing was written; the server runs it again in a worker
+    except store.Unreachable as exc:  # the fail mode, logged once per outage
+        outage.current.down(exc)
+        return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
     except (calls.CallError, accounts.AccountError) as exc:
         try:
             ext = Extension.get_or_none((Extension.number == (number or "").strip())
@@ -158,11 +161,17 @@ def _separate_answers(auth: calls.Authorization) -> List[Tuple[str, str]]:
 def _decide_now(number: str, dialed: str, uniqueid: Optional[str],
                 billing_state: BillingState, wait_seconds: float = WAIT_SECONDS,
                 account: Optional[Tuple[str, str, int]] = None) -> calls.Authorization:
-    if store.damaged:  # the dialplan's fail mode applies; the CDR bills after the recovery
+    if store.damaged or outage.current.skip_store():  # the dialplan's fail mode applies
         return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
+    if outage.current.since is not None and not store.may_wait_here():
+        # trying the store again may take the connect timeout: never on the FastAGI loop
+        raise agi.WouldBlock("the central store is out of reach: a worker tries it")
     try:
         with lock_wait(wait_seconds):
-            return decide(number, dialed, uniqueid, _state(billing_state), account)
+            auth = decide(number, dialed, uniqueid, _state(billing_state), account)
+        if auth.reason != ERROR:
+            outage.current.up()
+        return auth
     except WouldWait as exc:
         raise agi.WouldBlock(str(exc)) from exc
 
@@ -171,6 +180,9 @@ def _release_now(uniqueid: str) -> bool:
     for attempt in range(SETTLE_ATTEMPTS):
         try:
             return calls.release(uniqueid)
+        except store.Unreachable as exc:
+            outage.current.down(exc)
+            return False  # the stale release frees it once the store is back
         except (pw.OperationalError, sqlite3.OperationalError) as exc:  # locked past its timeout
             log.warning("release %r: %s%s", uniqueid[:64], exc,
                         "; trying again" if attempt + 1 < SETTLE_ATTEMPTS else
@@ -223,11 +235,19 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
         return None
     if _state(billing_state) != "active":
         number = dialed = None  # a call authorize never saw is billed only while billing is on
+    request = calls.SettleRequest(uniqueid, seconds, dial_status, number, dialed,
+                                  uniqueid_epoch(uniqueid), "agi")
+    if outage.current.skip_store() or settle_queue.waiting(uniqueid):
+        return _queue_now(request)  # the store is down, or this call waits there already
     for attempt in range(SETTLE_ATTEMPTS):
         try:
             result = calls.settle(uniqueid, seconds, dial_status, number=number, dialed=dialed,
-                                  started=uniqueid_epoch(uniqueid), source="agi")
+                                  started=request.started, source="agi")
+            outage.current.up()
             break
+        except store.Unreachable as exc:
+            outage.current.down(exc)
+            return _queue_now(request)
         except (calls.CallError, accounts.AccountError) as exc:
             log.warning("settle %r refused: %s", uniqueid[:64], exc)
             return None
@@ -240,6 +260,21 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
             time.sleep(1.0)
     log.debug("settle %s %ss %s: %s", uniqueid, seconds, dial_status, result.outcome)
     return result
+
+
+def _queue_now(request: calls.SettleRequest) -> Optional[calls.Settlement]:
+    """Keep the settlement in the box's queue for the store (on disk when this returns)."""
+    queue = settle_queue.current()
+    try:
+        if queue is None:
+            raise OSError("no settlement queue in this process")
+        seq = queue.put(request, store.now_utc())
+    except (OSError, sqlite3.Error) as exc:
+        log.error("settle %r not written: the store cannot be reached and the local queue "
+                  "failed (%s); the CDR follower will charge the call", request.uniqueid[:64], exc)
+        return None
+    log.info("settle %r queued as #%d for the central store", request.uniqueid[:64], seq)
+    return calls.Settlement(request.uniqueid, "queued")
 
 
 def balance_figures(units: int) -> Dict[str, str]:
@@ -271,6 +306,9 @@ def balance(env: Dict[str, str]) -> agi.Script:
     number = _arg(values, 0) or env.get("agi_callerid", "")
     try:
         found = yield agi.Work(_balance_now, (number,))
+    except store.Unreachable as exc:
+        outage.current.down(exc)
+        found = None
     except Exception:  # noqa: BLE001 - the caller hears "unknown", never silence
         log.exception("balance of %s failed", number[:32])
         found = None

@@ -10,6 +10,16 @@
   </ul>
 </section>
 % end
+% if settlements and (settlements[0] or settlements[1]):
+<section class="panel" id="settle-queue">
+  <h2>{{_("Settlements waiting for the central store")}}</h2>
+  <p id="settle-queue-waiting">{{ngettext("{count} settlement waiting for the central store.", "{count} settlements waiting for the central store.", settlements[0]).format(count=settlements[0])}}</p>
+  <p>{{_("They are kept on this box and charged, each exactly once, as soon as the central store answers. Never delete the queue file.")}}</p>
+  % if settlements[1]:
+  <p class="error-message" id="settle-queue-set-aside">{{ngettext("{count} settlement was refused by the central store and set aside: see billing-addon settle-queue on the box.", "{count} settlements were refused by the central store and set aside: see billing-addon settle-queue on the box.", settlements[1]).format(count=settlements[1])}}</p>
+  % end
+</section>
+% end
 % if status is None:
 <div class="panel"><p class="error-message">{{_("Licensing is not available on this box.")}}</p></div>
 % else:
