@@ -303,6 +303,19 @@ def cmd_release_stale(args) -> int:
     return EXIT_OK
 
 
+def cmd_site_claim(args) -> int:
+    """This box takes its site over on a shared store (it replaces the box that had it)."""
+    from . import site_claim
+
+    cfg = open_store(args)
+    if not store.postgres():
+        print("a SQLite store belongs to this box alone: nothing to claim")
+        return EXIT_OK
+    site_claim.claim(database_path(cfg).parent, store.now_utc(), take_over=True)
+    print(f"site {sites.current()!r} is this box's now; stop the box it replaces for good")
+    return EXIT_OK
+
+
 def cmd_settings(args) -> int:
     open_store(args)
     if args.key and args.value is not None:
@@ -406,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("seconds", type=_seconds)
     command("verify", cmd_verify, "recompute balances from the ledger")
     command("release-stale", cmd_release_stale, "release reservations of calls that never ended")
+    command("site-claim", cmd_site_claim, "take this box's site over on a shared store (a box "
+            "replacing another)")
     p = command("settings", cmd_settings, "show or change a billing setting")
     p.add_argument("key", nargs="?")
     p.add_argument("value", nargs="?")

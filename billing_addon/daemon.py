@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, Optional
 
-from . import __version__, backup, calls, config, outage, settle_queue, sites, store
+from . import __version__, backup, calls, config, outage, settle_queue, site_claim, sites, store
 
 log = logging.getLogger("billing_addon.daemon")
 
@@ -269,6 +269,7 @@ class Daemon:
         self._web_app = web_app
         self.billing_state = CachedState(billing_state, cfg.get("daemon", "license_cache_seconds"))
         self.stop_event = threading.Event()
+        self.fatal: Optional[str] = None  # why the daemon must end (``serve`` ends it)
         self.agi: Any = None
         self.web: Optional[WebServer] = None
         self.follower: Any = None
@@ -317,6 +318,10 @@ class Daemon:
             # the checkpoint thread copies the WAL back, so no commit on the call path does
             store.init_db(url or path, durability=self.cfg.get("box", "durability"),
                           autocheckpoint=False)
+            site_claim.claim(path.parent, int(time.time()))  # a shared store: one box a site
+        except site_claim.SiteTaken as exc:
+            store.close_db()
+            raise DaemonError(str(exc)) from exc
         except store.Unreachable as exc:  # as a full disk, but one log line per outage
             store.close_db()
             outage.current.down(exc)
@@ -463,7 +468,11 @@ class Daemon:
             if self._log_open:
                 log.info("log file open again")
         if not self._store_open and not store.damaged:
-            self._open_store()
+            try:
+                self._open_store()
+            except DaemonError as exc:  # its site is another box's: it must not bill
+                log.error("stopping: %s", exc)
+                self.fatal = str(exc)
 
     def healthy(self, now: Optional[float] = None) -> bool:
         """Whether the FastAGI loop and housekeeping are making progress (no hang, no
@@ -652,7 +661,7 @@ def serve(cfg: config.Config, pid_file: Optional[str] = None,
         daemon.stop()
         return 1
     try:
-        while not stop.wait(HEARTBEAT_SECONDS):
+        while not stop.wait(HEARTBEAT_SECONDS) and daemon.fatal is None:
             if reload.is_set():
                 reload.clear()
                 daemon.reload()
@@ -662,4 +671,4 @@ def serve(cfg: config.Config, pid_file: Optional[str] = None,
         daemon.stop()
         if pid_file:
             remove_pid_file(pid_file)
-    return 0
+    return 1 if daemon.fatal else 0
