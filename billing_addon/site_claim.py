@@ -9,9 +9,11 @@ the box's id), and a daemon of another box with that site name refuses to start,
 so.  A box that replaces another (the old one broken) takes the site over with
 ``billing-addon site-claim``.
 
-A box's id is a random token kept in its data area (``box-id`` beside where the SQLite
-file is, kept across restarts and firmware upgrades like the database).  A SQLite store
-belongs to one box by nature: nothing is claimed there.
+A box's id is its machine's (``/etc/machine-id``), else a random token kept in its data
+area (``box-id`` beside where the SQLite file is).  Two daemons on one machine are one box
+here, and rightly: they share the boot and the running time that the stale release goes
+by, so neither frees the other's calls.  A SQLite store belongs to one box by nature:
+nothing is claimed there.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from . import sites, store
 from .errors import Refusal
 
 ID_FILE = "box-id"
+MACHINE_ID = Path("/etc/machine-id")
 
 
 class SiteTaken(Refusal):
@@ -33,7 +36,14 @@ class SiteTaken(Refusal):
 
 
 def box_id(data_dir: Path) -> str:
-    """This box's id, made the first time (written whole under another name, then moved)."""
+    """This box's id: the machine's, else one made the first time in its data area
+    (written whole under another name, then moved)."""
+    try:
+        machine = MACHINE_ID.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeError):
+        machine = ""
+    if machine:
+        return "machine:" + machine
     path = Path(data_dir) / ID_FILE
     try:
         return path.read_text(encoding="ascii").strip()

@@ -12,6 +12,20 @@ from tests.test_store_postgres import pg_url, server  # noqa: F401 - fixtures: a
 T0 = 1795441378
 
 
+@pytest.fixture(autouse=True)
+def boxes_by_data_area(monkeypatch, tmp_path):
+    """Each test's boxes differ by their data areas (all run on this one machine)."""
+    monkeypatch.setattr(site_claim, "MACHINE_ID", tmp_path / "no-machine-id")
+
+
+def test_two_daemons_of_one_machine_are_one_box(monkeypatch, tmp_path):
+    machine = tmp_path / "machine-id"
+    machine.write_text("3d1219c7c4c5404aaa1f6d2a48adfda4\n")
+    monkeypatch.setattr(site_claim, "MACHINE_ID", machine)
+    assert site_claim.box_id(tmp_path / "a") == site_claim.box_id(tmp_path / "b")
+    assert not (tmp_path / "a" / site_claim.ID_FILE).exists()
+
+
 def test_a_site_is_one_boxs_and_a_replacement_takes_it_over(pg_url, tmp_path):  # noqa: F811
     box_a, box_b = tmp_path / "a", tmp_path / "b"
     sites.set_current("lisbon")
