@@ -195,3 +195,21 @@ def dump_database(path):
         return [(t, rows(f"SELECT * FROM {t} ORDER BY 1")) for (t,) in rows(tables_sql)]
     finally:
         con.close()
+
+
+def four_rooms_in_two_departments(started: int):
+    """Extensions 1001-1004 billed with 10.00 each, a rate, one charged call each (at
+    ``started``); 1001 and 1002 in Sales, 1003 in Ops.  Returns (sales, ops)."""
+    from billing_addon import calls, departments
+
+    make_rate("9", rate="0.01", unit="1")
+    for number in ("1001", "1002", "1003", "1004"):
+        accounts.ensure_extension(number, f"Room {number}")
+        accounts.edit([number], billing_enabled=True)
+        accounts.recharge([number], money.parse_amount("10"), "test")
+        calls.settle(f"c-{number}", 10, "ANSWER", number=number, dialed="912345678",
+                     started=started, source="cdr")
+    sales, ops = departments.create("Sales"), departments.create("Ops")
+    departments.assign(["1001", "1002"], sales)
+    departments.assign(["1003"], ops)
+    return sales, ops

@@ -29,21 +29,16 @@ from billing_addon import (
     store,
 )
 from tests.api_support import ApiClient, error_code
-from tests.helpers import dump_database, make_rate
+from tests.helpers import dump_database, four_rooms_in_two_departments
 from tests.web_fakes import FakeActivation
-from tests.webclient import Client
+from tests.webclient import Client, activated_app
 
 ADMIN_PW = "admin-secret-1"
 T0 = 1714557600  # 2024-05-01 10:00 UTC
 
 
 def _app(overrides=None):
-    app = make_app(config.load(None, overrides or {}), FakeActivation())
-    auth.set_admin_password(ADMIN_PW)
-    admin = Client(app)
-    admin.login("admin", ADMIN_PW)
-    admin.post("/admin/activation", {"activate": "1"}, check=303)
-    return app
+    return activated_app(overrides, ADMIN_PW)
 
 
 @pytest.fixture
@@ -51,16 +46,7 @@ def box(db_path):
     """Extensions 1001-1004 with 10.00 each (1001, 1002 in Sales; 1003 in Ops), a rate,
     a call each, PIN account 8001; a token of each role (the manager's for Sales)."""
     app = _app()
-    make_rate("9", rate="0.01", unit="1")
-    for number in ("1001", "1002", "1003", "1004"):
-        accounts.ensure_extension(number, f"Room {number}")
-        accounts.edit([number], billing_enabled=True)
-        accounts.recharge([number], money.parse_amount("10"), "test")
-        calls.settle(f"c-{number}", 10, "ANSWER", number=number, dialed="912345678", started=T0,
-                     source="cdr")
-    sales, ops = departments.create("Sales"), departments.create("Ops")
-    departments.assign(["1001", "1002"], sales)
-    departments.assign(["1003"], ops)
+    sales, ops = four_rooms_in_two_departments(T0)
     pin_accounts.create("8001", "480159", name="Guest account")
     tokens = {role: api_tokens.create(f"{role} app", role, [sales] if role == "manager" else [])[1]
               for role in api_tokens.ROLES}

@@ -11,16 +11,14 @@ import re
 
 import pytest
 from billing_addon.web import auth
-from billing_addon.web.app import make_app
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from billing_addon import accounts, calls, config, departments, money, reports, store
+from billing_addon import accounts, calls, departments, money, reports, store
 from billing_addon.cells import from_spreadsheet
 from tests.helpers import dump_database, make_rate
-from tests.web_fakes import FakeActivation
-from tests.webclient import Client
+from tests.webclient import Client, activated_app
 
 ADMIN_PW = "admin-secret-1"
 T0 = 1714557600  # 2024-05-01 10:00 UTC
@@ -192,12 +190,7 @@ def test_department_totals_add_up_to_the_statistics_total(db_path, placement, se
 
 @pytest.fixture
 def app(db_path):
-    app = make_app(config.load(None, {}), FakeActivation())
-    auth.set_admin_password(ADMIN_PW)
-    admin = Client(app)
-    admin.login("admin", ADMIN_PW)
-    admin.post("/admin/activation", {"activate": "1"}, check=303)
-    return app
+    return activated_app(admin_password=ADMIN_PW)
 
 
 @pytest.fixture

@@ -15,14 +15,12 @@ import openpyxl
 import pytest
 import xlsxwriter
 from billing_addon.web import auth, exports
-from billing_addon.web.app import make_app
 from billing_addon.web.xlsx_stream import xlsx_stream
 
-from billing_addon import accounts, calls, config, money, reports, settings, store
+from billing_addon import accounts, calls, money, reports, settings, store
 from billing_addon.cells import TEXT_MARK, XLSX_TIME_FORMAT, from_spreadsheet, spreadsheet_safe
 from tests.spreadsheet import libreoffice_reads
-from tests.web_fakes import FakeActivation
-from tests.webclient import Client
+from tests.webclient import Client, activated_app
 
 ADMIN_PW = "admin-secret-1"
 T0 = 1714557600  # 2024-05-01 10:00 UTC: 12:00 in Berlin
@@ -30,12 +28,7 @@ T0 = 1714557600  # 2024-05-01 10:00 UTC: 12:00 in Berlin
 
 @pytest.fixture
 def app(db_path):
-    app = make_app(config.load(None, {}), FakeActivation())
-    auth.set_admin_password(ADMIN_PW)
-    admin = Client(app)
-    admin.login("admin", ADMIN_PW)
-    admin.post("/admin/activation", {"activate": "1"}, check=303)
-    return app
+    return activated_app(admin_password=ADMIN_PW)
 
 
 def _user(app) -> Client:

@@ -11,13 +11,12 @@ import re
 
 import pytest
 from billing_addon.web import auth, roles
-from billing_addon.web.app import make_app, route_table
+from billing_addon.web.app import route_table
 
-from billing_addon import accounts, calls, config, departments, money, settings, store
+from billing_addon import accounts, departments, money, settings, store
 from billing_addon.cells import from_spreadsheet
-from tests.helpers import dump_database, make_rate
-from tests.web_fakes import FakeActivation
-from tests.webclient import Client
+from tests.helpers import dump_database, four_rooms_in_two_departments
+from tests.webclient import Client, activated_app
 
 ADMIN_PW = "admin-secret-1"
 T0 = 1714557600  # 2024-05-01 10:00 UTC
@@ -58,21 +57,10 @@ def billing_routes(method: str):
 @pytest.fixture
 def box(db_path):
     """A box with extensions 1001-1004 (1001, 1002 in Sales; 1003 in Ops), a rate, calls."""
-    app = make_app(config.load(None, {}), FakeActivation())
-    auth.set_admin_password(ADMIN_PW)
+    app = activated_app(admin_password=ADMIN_PW)
     admin = Client(app)
     admin.login("admin", ADMIN_PW)
-    admin.post("/admin/activation", {"activate": "1"}, check=303)
-    make_rate("9", rate="0.01", unit="1")
-    for number in ("1001", "1002", "1003", "1004"):
-        accounts.ensure_extension(number, f"Room {number}")
-        accounts.edit([number], billing_enabled=True)
-        accounts.recharge([number], money.parse_amount("10"), "test")
-        calls.settle(f"c-{number}", 10, "ANSWER", number=number, dialed="912345678", started=T0,
-                     source="cdr")
-    sales, ops = departments.create("Sales"), departments.create("Ops")
-    departments.assign(["1001", "1002"], sales)
-    departments.assign(["1003"], ops)
+    sales, ops = four_rooms_in_two_departments(T0)
     return app, admin, sales, ops
 
 

@@ -81,6 +81,7 @@ def test_site_claim_from_the_command_line(pg_url, tmp_path, capsys):  # noqa: F8
     site_claim.claim(tmp_path / "data", T0)  # the box whose data area the config names
 
 
+@pytest.mark.sqlite_only("a SQLite store is one box's by nature")
 def test_a_sqlite_store_claims_nothing(db_path, tmp_path):
     sites.set_current("")
     site_claim.claim(tmp_path / "a", T0)

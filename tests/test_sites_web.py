@@ -9,13 +9,11 @@ import io
 
 import pytest
 from billing_addon.web import auth
-from billing_addon.web.app import make_app
 
-from billing_addon import accounts, calls, config, pin_accounts, pins, rates, sites
+from billing_addon import accounts, calls, pin_accounts, pins, rates, sites
 from billing_addon.cells import from_spreadsheet
 from billing_addon.store import Extension, Rate
-from tests.web_fakes import FakeActivation
-from tests.webclient import Client
+from tests.webclient import Client, activated_app
 
 from .helpers import amount, dump_database, make_extension, make_rate
 from .test_sites import at_site
@@ -25,11 +23,7 @@ ADMIN_PW = "admin-secret-1"
 
 
 def _app(site):
-    app = make_app(config.load(None, {"store": {"site": site}}), FakeActivation())
-    auth.set_admin_password(ADMIN_PW)
-    admin = Client(app)
-    admin.login("admin", ADMIN_PW)
-    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    app = activated_app({"store": {"site": site}}, ADMIN_PW)
     user, password = auth.create_billing_user("billing-pass-1")
     client = Client(app)
     client.login(user.username, password)

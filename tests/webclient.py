@@ -150,3 +150,20 @@ class Client:
     def login(self, username: str, password: str, check: Optional[int] = 303) -> Response:
         self.get("/login")
         return self.post("/login", {"username": username, "password": password}, check=check)
+
+
+def activated_app(overrides: Optional[dict] = None, admin_password: str = "admin-secret-1"):
+    """The web UI on the test's open store, billing activated by the admin (a trial of
+    ``web_fakes.FakeActivation``); ``overrides``: config sections, as ``config.load``."""
+    from billing_addon.web import auth
+    from billing_addon.web.app import make_app
+
+    from billing_addon import config
+    from tests.web_fakes import FakeActivation
+
+    app = make_app(config.load(None, overrides or {}), FakeActivation())
+    auth.set_admin_password(admin_password)
+    admin = Client(app)
+    admin.login("admin", admin_password)
+    admin.post("/admin/activation", {"activate": "1"}, check=303)
+    return app
