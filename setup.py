@@ -18,11 +18,13 @@ setup(
         "billing_addon",
         "billing_addon.pbx",
         "billing_addon.web",
+        "billing_addon.web.api",
         "billing_addon.board",
         "hwlicense",
     ],
     package_dir={
         "billing_addon.web": "web",
+        "billing_addon.web.api": "web/api",
         "billing_addon.board": "board",
     },
     package_data={

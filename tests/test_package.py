@@ -98,6 +98,21 @@ def test_archive_holds_code_profiles_config_installer_and_no_harness(archives):
     assert b"board = @BOARD@" in files["share/billing.ini"]
 
 
+def test_archive_holds_every_python_package_of_the_source(archives):
+    """A package folder added to the source (say web/api/) is on the box too: setup.py
+    lists packages one by one, and a missing one stops the daemon at its first import."""
+    _text, files = _manifest(archives["current"])
+    roots = {"billing_addon": "billing_addon", "web": "billing_addon/web",
+             "board": "billing_addon/board", "hwlicense": "hwlicense"}
+    for source, installed in roots.items():
+        for init in (ps.REPO / source).rglob("__init__.py"):
+            folder = init.parent.relative_to(ps.REPO / source).as_posix()
+            if folder.split("/")[0] in ("qemu", "tests"):
+                continue  # the board's emulation harness stays on the developer's machine
+            target = installed if folder == "." else f"{installed}/{folder}"
+            assert f"lib/{target}/__init__.py" in files, target
+
+
 def test_build_is_reproducible(tmp_path, vendor):
     one = ps.build(tmp_path / "a", None, (vendor / "vendor.pub",)).read_bytes()
     two = ps.build(tmp_path / "b", None, (vendor / "vendor.pub",)).read_bytes()
