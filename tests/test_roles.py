@@ -15,6 +15,7 @@ from billing_addon.web.app import route_table
 
 from billing_addon import accounts, departments, money, settings, store
 from billing_addon.cells import from_spreadsheet
+from billing_addon.store import BillingUser
 from tests.helpers import dump_database, four_rooms_in_two_departments
 from tests.webclient import Client, activated_app
 
@@ -216,6 +217,8 @@ def test_the_admin_creates_users_of_each_role_and_sets_managers_departments(box,
                                      "department": [str(sales), str(ops)]}, check=303)
     assert auth.get_user(user.username).role == auth.MANAGER
     assert departments.managed(user.id) == sorted([sales, ops])
+    # a refused change must not touch the row at all (not even its time, to the second)
+    BillingUser.update(updated_utc=0).where(BillingUser.id == user.id).execute()
     before = dump_database(db_path)
     for form in ({"username": user.username, "role": "root"},  # no such role
                  {"username": user.username, "role": "manager", "department": "999"},  # no such department

@@ -211,8 +211,9 @@ def admin_user_role(ui: WebCore):
     username, role = form.get("username", ""), form.get("role", "")
     try:
         chosen = [departments.parse_id(d) for d in form.getall("department")] if role == auth.MANAGER else []
-        user = auth.set_role(username, role)
-        departments.set_managed(user.id, chosen)
+        with store.money_txn():  # a refused department leaves the role as it was too
+            user = auth.set_role(username, role)
+            departments.set_managed(user.id, chosen)
     except (auth.AuthError, departments.DepartmentError) as exc:
         return _users_page(ui, errors={username: str(exc)}, http_status=400)
     ui.sessions.drop_user(username)
