@@ -12,7 +12,12 @@ peewee does since 3.15; bookworm's 3.14 would leave psycopg2 an implicit transac
 open after every read).  A write transaction begins with one round trip that sets its
 commit durability and lock wait and takes ``WRITE_LOCK``, a transaction-level advisory
 lock: one writer at a time on the whole database, as SQLite has one per file, so the
-read-then-write money code is as correct here as there.
+read-then-write money code is as correct here as there.  The call path (authorize,
+settle, release) takes it *shared* instead and locks the rows it reads to change
+(``FOR UPDATE``): its transactions run side by side, every other writer still alone
+(docs/store.md, "Writers side by side").  Two of them that lock rows in opposite orders
+meet PostgreSQL's deadlock check: the one it aborts raises ``store.Conflict`` and is run
+again from the start (``store.retry_conflicts``).
 
 A connection that is lost (server down, refused, shut down, network cut) raises
 ``store.Unreachable``; the next statement outside a transaction connects again.
@@ -32,7 +37,7 @@ import psycopg2
 import psycopg2.extensions as pgext
 import psycopg2.extras as pgextras
 
-from .store import Unreachable
+from .store import Conflict, Unreachable
 
 WRITE_LOCK = 0x6B696C6C  # the one advisory lock key of every writer of the add-on
 DEFAULT_PORT = 5432
@@ -41,6 +46,7 @@ DEFAULT_PORT = 5432
 # shutdown / crash shutdown / cannot connect now
 _GONE = ("08", "57P")
 _LOCK_TIMEOUT = "55P03"
+_CONFLICT = ("40P01", "40001")  # deadlock detected, serialization failure: run it again
 
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%s\b|%|\bLIKE\b"""
                      r"""|\s+COLLATE\s+NOCASE\b|\bCROSS JOIN\b""", re.IGNORECASE)
@@ -86,12 +92,18 @@ _NUMERIC = pgext.new_type((1700,), "BILLING_NUMERIC", _numeric)
 pgext.register_adapter(bool, lambda flag: pgext.AsIs("1" if flag else "0"))
 
 
-def write_begin(synchronous: bool, wait_ms: int) -> str:
+def write_begin(synchronous: bool, wait_ms: int, shared: bool = False) -> str:
     """The statements after BEGIN of a write transaction: commit durability, how long a
-    lock may be waited for (0: not at all), the write lock."""
+    lock may be waited for (0: not at all), the write lock (``shared``: the call path's,
+    beside each other but never beside another writer)."""
     return (f"SET LOCAL synchronous_commit = {'on' if synchronous else 'off'}; "
             f"SET LOCAL lock_timeout = '{max(wait_ms, 1)}ms'; "
-            f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}({WRITE_LOCK})")
+
+
+# a writer that is not the call path's, nested in a call-path transaction: the write
+# lock for itself alone (PostgreSQL's deadlock check answers two such at once)
+WRITE_LOCK_ALONE = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 
 
 def _gone(exc: BaseException, conn) -> bool:
@@ -172,6 +184,8 @@ class PostgresStore(pw.PostgresqlDatabase):
     def _raise(exc: psycopg2.Error, conn) -> None:
         if _gone(exc, conn):
             raise Unreachable(f"the store cannot be reached: {_first_line(exc)}") from exc
+        if getattr(exc, "pgcode", None) in _CONFLICT:
+            raise Conflict(f"the store aborted the transaction: {_first_line(exc)}") from exc
         if getattr(exc, "pgcode", None) == _LOCK_TIMEOUT:
             raise pw.OperationalError(f"database is locked ({_first_line(exc)})") from exc
         with pw.__exception_wrapper__:
