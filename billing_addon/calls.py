@@ -199,12 +199,18 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
                  limit_ms: Optional[int] = None, expires: Optional[int] = None,
                  source: str = "agi", settled: Optional[int] = None,
                  expires_running: Optional[boottime.Running] = None,
-                 phone_id: Optional[int] = None) -> int:
+                 phone_id: Optional[int] = None, at_commit: bool = False) -> int:
+    """The new call's id; ``at_commit``: written with the commit (store.sql_at_commit),
+    0 returned."""
     boot, uptime = expires_running if expires_running else ("", None)
     values = (uniqueid, ext_id, dialed, at, day, status, reason,
               rate.id if rate else None, _snapshot(rate) if rate else "",
               reserved, limit_ms, expires, source, settled, boot, uptime,
               rate.call_type if rate else "", sites.current())
+    if at_commit:
+        store.sql_at_commit(_INSERT_CALL if phone_id is None else _INSERT_ACCOUNT_CALL,
+                            [values if phone_id is None else values + (phone_id,)])
+        return 0
     if phone_id is None:
         return store.insert_returning_id(_INSERT_CALL, values)
     return store.insert_returning_id(_INSERT_ACCOUNT_CALL, values + (phone_id,))
@@ -281,7 +287,7 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
 
         def deny(reason: str, rate: Optional[rating.Rate] = None) -> Authorization:
             _insert_call(uniqueid, ext.id, dialed, at, day, "denied", reason, rate,
-                         phone_id=phone_id)
+                         phone_id=phone_id, at_commit=True)
             return Authorization(DENIED, reason, uniqueid=uniqueid, rate_id=rate.id if rate else None)
 
         if billing_state == "expired" and conf["expired_policy"] == "deny":
@@ -320,12 +326,15 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         lifetime = (int(conf["ring_allowance_seconds"]) + limit_s
                     + int(conf["stale_grace_seconds"]))
         running = running or boottime.now()
+        holds_free = pool is not None and free_reserve > 0  # plans.reserve needs its id
         call_id = _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
                                limit_ms, at + lifetime, expires_running=boottime.Running(
-                                   running.boot, running.seconds + lifetime), phone_id=phone_id)
-        if pool is not None and free_reserve:
+                                   running.boot, running.seconds + lifetime), phone_id=phone_id,
+                               at_commit=not holds_free)
+        if pool is not None and holds_free:
             plans.reserve(pool, call_id, free_reserve)
-        sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
+        store.sql_at_commit("UPDATE extension SET reserved = reserved + ? WHERE id = ?",
+                            [(reserve, ext.id)])
     threshold = (settings.threshold_units(conf["low_balance_threshold"])
                  if ext.low_threshold is None else ext.low_threshold)
     low = threshold is not None and ext.balance < threshold
@@ -656,8 +665,9 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
                    inserted: AbstractSet[int] = frozenset()) -> None:
     """The ledger entries, the extensions' balances and reservations, the calls (but
     those ``inserted`` already settled) and the daily counts, a statement each."""
-    sql_many("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
-             "created_utc) VALUES (?, 'call', ?, ?, ?, ?)", ledger)
+    # with the commit, on PostgreSQL: nothing here reads what they write
+    store.sql_at_commit("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
+                        "created_utc) VALUES (?, 'call', ?, ?, ?, ?)", ledger)
     changes: Dict[int, List[int]] = {}  # extension id -> [cost, released reservation]
     daily: Dict[Tuple[str, int, str], List[int]] = {}  # (day, extension id, type) -> counts
     for c in done:
@@ -669,16 +679,19 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
         counts[1] += 1 if c.answered_s > 0 else 0
         counts[2] += c.answered_s
         counts[3] += c.cost
-    sql_many("UPDATE extension SET balance = balance - ?, reserved = reserved - ?, "
-             "updated_utc = CASE WHEN ? > 0 THEN ? ELSE updated_utc END WHERE id = ?",
-             [(cost, release, cost, at, ext_id)
-              for ext_id, (cost, release) in sorted(changes.items()) if cost or release])
-    sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, free_s = ?, "
-             "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
-             "WHERE id = ?",
-             [(c.status, c.answered_s, c.dial_status, c.cost, c.free_s, at, c.flag, c.flag,
-               c.call_id) for c in done if c.call_id not in inserted])
-    sql_many(_COUNT_DAILY, [key + tuple(counts) for key, counts in sorted(daily.items())])
+    store.sql_at_commit(
+        "UPDATE extension SET balance = balance - ?, reserved = reserved - ?, "
+        "updated_utc = CASE WHEN ? > 0 THEN ? ELSE updated_utc END WHERE id = ?",
+        [(cost, release, cost, at, ext_id)
+         for ext_id, (cost, release) in sorted(changes.items()) if cost or release])
+    store.sql_at_commit(
+        "UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, free_s = ?, "
+        "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
+        "WHERE id = ?",
+        [(c.status, c.answered_s, c.dial_status, c.cost, c.free_s, at, c.flag, c.flag,
+          c.call_id) for c in done if c.call_id not in inserted])
+    store.sql_at_commit(_COUNT_DAILY,
+                        [key + tuple(counts) for key, counts in sorted(daily.items())])
 
 
 _STALE = ("SELECT id, extension_id, reserved FROM call WHERE status = 'in-progress' AND "

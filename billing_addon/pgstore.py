@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import urllib.parse
 from decimal import Decimal
 from typing import Optional
@@ -39,6 +40,7 @@ import psycopg2.extras as pgextras
 
 from .store import Conflict, Unreachable
 
+_deferred = threading.local()  # this thread's writes to send with its COMMIT
 WRITE_LOCK = 0x6B696C6C  # the one advisory lock key of every writer of the add-on
 DEFAULT_PORT = 5432
 
@@ -92,13 +94,19 @@ _NUMERIC = pgext.new_type((1700,), "BILLING_NUMERIC", _numeric)
 pgext.register_adapter(bool, lambda flag: pgext.AsIs("1" if flag else "0"))
 
 
+class SentWithNext(str):
+    """``write_begin`` of the call path: sent with the transaction's first statement."""
+
+
 def write_begin(synchronous: bool, wait_ms: int, shared: bool = False) -> str:
     """The statements after BEGIN of a write transaction: commit durability, how long a
     lock may be waited for (0: not at all), the write lock (``shared``: the call path's,
-    beside each other but never beside another writer)."""
-    return (f"SET LOCAL synchronous_commit = {'on' if synchronous else 'off'}; "
-            f"SET LOCAL lock_timeout = '{max(wait_ms, 1)}ms'; "
-            f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}({WRITE_LOCK})")
+    beside each other but never beside another writer, and sent with the first
+    statement of the transaction, in its round trip)."""
+    script = (f"SET LOCAL synchronous_commit = {'on' if synchronous else 'off'}; "
+              f"SET LOCAL lock_timeout = '{max(wait_ms, 1)}ms'; "
+              f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}({WRITE_LOCK})")
+    return SentWithNext(script) if shared else script
 
 
 # a writer that is not the call path's, nested in a call-path transaction: the write
@@ -164,11 +172,18 @@ class PostgresStore(pw.PostgresqlDatabase):
 
     def execute_sql(self, sql, params=None, commit=None):
         cursor = self.cursor()
-        self._run(cursor, translate(sql), tuple(params or ()))
+        begin = getattr(_deferred, "begin", None)
+        if begin:  # the BEGIN of the call path's transaction, in this round trip
+            _deferred.begin = None
+            self._run(cursor, begin + "; " + translate(sql), tuple(params or ()))
+        else:
+            self._run(cursor, translate(sql), tuple(params or ()))
         return cursor
 
     def executemany(self, sql: str, rows: list) -> None:
         cursor = self.cursor()
+        if getattr(_deferred, "begin", None):
+            self.execute_sql("SELECT 1")
         try:  # psycopg2's executemany is a round trip a row; this is one per 100 rows
             pgextras.execute_batch(cursor, translate(sql), rows, page_size=100)
         except psycopg2.Error as exc:
@@ -194,6 +209,9 @@ class PostgresStore(pw.PostgresqlDatabase):
     def begin(self, lock_type=None):
         """BEGIN, and when ``lock_type`` is a write's ``write_begin``, that too, in one
         round trip.  (SQLite's lock types are strings of their own: not used here.)"""
+        if isinstance(lock_type, SentWithNext):
+            _deferred.begin = "BEGIN; " + lock_type
+            return
         cursor = self.cursor()
         script = "BEGIN" if not lock_type or lock_type == "IMMEDIATE" else "BEGIN; " + lock_type
         try:
@@ -203,10 +221,29 @@ class PostgresStore(pw.PostgresqlDatabase):
                 cursor.execute("ROLLBACK")
             raise
 
+    def at_commit(self, sql: str, rows: list) -> None:
+        """Send these writes with the COMMIT, in its round trip (``store.sql_at_commit``)."""
+        writes = getattr(_deferred, "writes", None)
+        if writes is None:
+            writes = _deferred.writes = []
+        writes.append((translate(sql), rows))
+
     def commit(self):
-        self._run(self.cursor(), "COMMIT", None)
+        writes, begin = getattr(_deferred, "writes", None), getattr(_deferred, "begin", None)
+        _deferred.writes = _deferred.begin = None
+        if not writes:
+            if not begin:  # else nothing was sent: nothing to end
+                self._run(self.cursor(), "COMMIT", None)
+            return
+        cursor = self.cursor()
+        script = b"; ".join(cursor.mogrify(sql, row) for sql, rows in writes for row in rows)
+        self._run(cursor, (begin.encode() + b"; " if begin else b"") + script + b"; COMMIT", None)
 
     def rollback(self):
+        begun = not getattr(_deferred, "begin", None)
+        _deferred.writes = _deferred.begin = None
+        if not begun:
+            return
         conn = self._state.conn
         if conn is None or conn.closed:  # the server rolled it back when it lost us
             return

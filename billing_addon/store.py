@@ -851,6 +851,21 @@ def sql_many(query: str, rows: list) -> None:
         db.connection().executemany(query, rows)
 
 
+def sql_at_commit(query: str, rows: list) -> None:
+    """Run ``query`` once for each parameter row: a write whose outcome the code does
+    not read.  In a transaction of the call path on PostgreSQL, they go with its
+    COMMIT, one round trip for them all (a failure fails the commit, and nothing is
+    written); elsewhere at once, as ``sql_many``."""
+    if _postgres and getattr(_sync, "shared", False) and db.transaction_depth() == 1:
+        if rows:
+            db.at_commit(query, rows)  # type: ignore[attr-defined]
+        return
+    if len(rows) == 1:
+        sql(query, rows[0])
+    else:
+        sql_many(query, rows)
+
+
 def sql_one(query: str, params: tuple = ()):
     return sql(query, params).fetchone()
 
