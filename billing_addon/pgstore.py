@@ -210,6 +210,7 @@ class PostgresStore(pw.PostgresqlDatabase):
         """BEGIN, and when ``lock_type`` is a write's ``write_begin``, that too, in one
         round trip.  (SQLite's lock types are strings of their own: not used here.)"""
         if isinstance(lock_type, SentWithNext):
+            self.connection()  # connected now: a connection made later forgets the transaction
             _deferred.begin = "BEGIN; " + lock_type
             return
         cursor = self.cursor()
