@@ -625,7 +625,7 @@ def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1,
                shared: bool = False) -> Iterator[None]:
     """``weight``: the calls this transaction holds (a group's), for ``checkpoint_due``.
     ``shared``: the call path's (authorize, settle, release), see ``_side_by_side``."""
-    global _commits
+    global _commits, _writes
     if _side_by_side(shared):
         with _begin_immediate(not db.in_transaction(), synchronous, shared=shared):
             yield
@@ -642,12 +642,22 @@ def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1,
             _set_synchronous(synchronous)
         with _begin_immediate(outermost, synchronous):
             yield
+        _writes += 1
         if outermost:
             _commits += weight
             if _commits >= CHECKPOINT_COMMITS:
                 checkpoint_due.set()
     finally:
         _writer.release()
+
+
+_writes = 0  # write transactions of this process but the call path's
+
+
+def writes_seen() -> int:
+    """Changes whenever this process committed a write outside the call path (what a
+    cache of settings or rates must not outlive)."""
+    return _writes
 
 
 def money_txn(shared: bool = False):
