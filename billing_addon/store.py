@@ -492,13 +492,12 @@ def retry_conflicts(function: Callable[P, R]) -> Callable[P, R]:
     transaction it runs once: the Conflict is that transaction's."""
     @functools.wraps(function)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        for _ in range(CONFLICT_TRIES - 1):
-            if not _postgres or db.in_transaction():
-                break
-            try:
-                return function(*args, **kwargs)
-            except Conflict:
-                continue
+        if _postgres and not db.in_transaction():
+            for _ in range(CONFLICT_TRIES - 1):
+                try:
+                    return function(*args, **kwargs)
+                except Conflict:
+                    continue
         return function(*args, **kwargs)
     return run
 
