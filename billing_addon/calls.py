@@ -169,9 +169,12 @@ _ACCOUNT_SQL = _ACCOUNT_COLUMNS + " WHERE {} = ?"
 _ACCOUNTS_BY_NUMBER = _ACCOUNT_COLUMNS + " WHERE number IN ({})"
 
 
-def _account(key: str, value) -> Optional[_Account]:
+def _account(key: str, value, lock: bool = False) -> Optional[_Account]:
+    """``lock``: its row locked until the commit (the call path's transactions run side
+    by side on PostgreSQL: store.for_update)."""
     scope = " AND " + sites.number_scope() if key == "number" else ""
-    row = sql_one(_ACCOUNT_SQL.format(key) + scope, (value,))
+    row = sql_one(_ACCOUNT_SQL.format(key) + scope + (store.for_update() if lock else ""),
+                  (value,))
     return _Account(*row) if row else None
 
 
@@ -196,18 +199,25 @@ def _insert_call(uniqueid: str, ext_id: int, dialed: str, at: int, day: str, sta
                  limit_ms: Optional[int] = None, expires: Optional[int] = None,
                  source: str = "agi", settled: Optional[int] = None,
                  expires_running: Optional[boottime.Running] = None,
-                 phone_id: Optional[int] = None) -> int:
+                 phone_id: Optional[int] = None, at_commit: bool = False) -> int:
+    """The new call's id; ``at_commit``: written with the commit (store.sql_at_commit),
+    0 returned."""
     boot, uptime = expires_running if expires_running else ("", None)
     values = (uniqueid, ext_id, dialed, at, day, status, reason,
               rate.id if rate else None, _snapshot(rate) if rate else "",
               reserved, limit_ms, expires, source, settled, boot, uptime,
               rate.call_type if rate else "", sites.current())
+    if at_commit:
+        store.sql_at_commit(_INSERT_CALL if phone_id is None else _INSERT_ACCOUNT_CALL,
+                            [values if phone_id is None else values + (phone_id,)])
+        return 0
     if phone_id is None:
         return store.insert_returning_id(_INSERT_CALL, values)
     return store.insert_returning_id(_INSERT_ACCOUNT_CALL, values + (phone_id,))
 
 
 @store.grouped(store.reservation_group)  # authorizations arriving together share a transaction
+@store.retry_conflicts
 def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Optional[str] = None,
               billing_state: str = "active", running: Optional[boottime.Running] = None,
               account: Optional[str] = None, pin: str = "", attempt: int = 1
@@ -257,7 +267,7 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
     local = _local(at, conf["timezone"])
     day = local.date().isoformat()
     index = None if unbilled else rates.index(conf["rates_version"])
-    with reservation_txn():
+    with reservation_txn(shared=True):
         previous = sql_one("SELECT status, reason, limit_ms, rate_id, reserved, extension_id, "
                            "dialed FROM call WHERE uniqueid = ? AND " + sites.call_scope(),
                            (uniqueid,))
@@ -272,12 +282,12 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
             _insert_call(uniqueid, ext_id, dialed, at, day, "unbilled", settled=at,
                          phone_id=phone_id)
             return Authorization(UNBILLED, uniqueid=uniqueid)
-        ext = _account("id", ext_id)
+        ext = _account("id", ext_id, lock=True)
         assert ext is not None  # extensions are never deleted
 
         def deny(reason: str, rate: Optional[rating.Rate] = None) -> Authorization:
             _insert_call(uniqueid, ext.id, dialed, at, day, "denied", reason, rate,
-                         phone_id=phone_id)
+                         phone_id=phone_id, at_commit=True)
             return Authorization(DENIED, reason, uniqueid=uniqueid, rate_id=rate.id if rate else None)
 
         if billing_state == "expired" and conf["expired_policy"] == "deny":
@@ -316,12 +326,15 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         lifetime = (int(conf["ring_allowance_seconds"]) + limit_s
                     + int(conf["stale_grace_seconds"]))
         running = running or boottime.now()
+        holds_free = pool is not None and free_reserve > 0  # plans.reserve needs its id
         call_id = _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
                                limit_ms, at + lifetime, expires_running=boottime.Running(
-                                   running.boot, running.seconds + lifetime), phone_id=phone_id)
-        if pool is not None and free_reserve:
+                                   running.boot, running.seconds + lifetime), phone_id=phone_id,
+                               at_commit=not holds_free)
+        if pool is not None and holds_free:
             plans.reserve(pool, call_id, free_reserve)
-        sql("UPDATE extension SET reserved = reserved + ? WHERE id = ?", (reserve, ext.id))
+        store.sql_at_commit("UPDATE extension SET reserved = reserved + ? WHERE id = ?",
+                            [(reserve, ext.id)])
     threshold = (settings.threshold_units(conf["low_balance_threshold"])
                  if ext.low_threshold is None else ext.low_threshold)
     low = threshold is not None and ext.balance < threshold
@@ -448,6 +461,7 @@ class _Charge(NamedTuple):
     free_s: int = 0  # seconds paid by a calling plan
 
 
+@store.retry_conflicts
 def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
                 ) -> List[Union[Settlement, Exception]]:
     """Settle many finished calls in one transaction, with the outcome of ``settle``
@@ -456,13 +470,13 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
     of ten per call: the CDR import settles hundreds of calls at once."""
     at = now_utc() if at is None else int(at)
     results: List[Union[Settlement, Exception]] = []
-    with money_txn():
+    with money_txn(shared=True):
         # with the free seconds a call holds of a plan's pool, if any (plans.Settling)
         rows = sql_in(
             "SELECT c.uniqueid, c.id, c.extension_id, c.status, c.reserved, c.rate_snapshot, "
             "c.settled_utc, c.cost, c.local_day, p.pool_kind, p.pool_id, p.month, p.call_type, "
             "p.reserved_s FROM call c LEFT JOIN plan_call p ON p.call_id = c.id "
-            "WHERE c.uniqueid IN ({}) AND " + sites.call_scope("c"),
+            "WHERE c.uniqueid IN ({}) AND " + sites.call_scope("c") + _for_update_of_call(),
             list({(q.uniqueid or "").strip() for q in requests}))
         known = {r[0]: r[1:9] for r in rows}
         late = _LateCalls(requests, known)
@@ -517,6 +531,10 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
         _write_charges(done, ledger, at, inserted)
         free.write(c.call_id for c in done)
     return results
+
+
+def _for_update_of_call() -> str:
+    return " FOR NO KEY UPDATE OF c" if store.postgres() else ""
 
 
 def _check_request(uniqueid: str, answered_s: int) -> None:
@@ -581,6 +599,7 @@ class _LateCalls:
             return None
         dialed = clean_dialed(dialed)
         if self._conf is None:
+            store.write_alone()  # it numbers the new calls itself
             self._conf = settings.snapshot()
             self._zone = ZoneInfo(self._conf["timezone"])
             self._index = rates.index(self._conf["rates_version"])
@@ -623,8 +642,9 @@ def _plan_charges(charges: List[_Charge], at: int
                   ) -> Tuple[List[_Charge], List[tuple], List[Tuple[_Charge, Exception]]]:
     """The charges that go through, their ledger rows with running balances, and the
     ones refused because they would take a balance past the largest amount."""
-    balance = dict(sql_in("SELECT id, balance FROM extension WHERE id IN ({})",
-                          list({c.ext_id for c in charges if c.cost})))
+    # every row it changes, locked in one order (by id) against a deadlock with another
+    balance = dict(sql_in("SELECT id, balance FROM extension WHERE id IN ({}) ORDER BY id"
+                          + store.for_update(), list({c.ext_id for c in charges})))
     done: List[_Charge] = []
     ledger: List[tuple] = []
     refused: List[Tuple[_Charge, Exception]] = []
@@ -645,8 +665,9 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
                    inserted: AbstractSet[int] = frozenset()) -> None:
     """The ledger entries, the extensions' balances and reservations, the calls (but
     those ``inserted`` already settled) and the daily counts, a statement each."""
-    sql_many("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
-             "created_utc) VALUES (?, 'call', ?, ?, ?, ?)", ledger)
+    # with the commit, on PostgreSQL: nothing here reads what they write
+    store.sql_at_commit("INSERT INTO ledger (extension_id, kind, amount, balance_after, call_id, "
+                        "created_utc) VALUES (?, 'call', ?, ?, ?, ?)", ledger)
     changes: Dict[int, List[int]] = {}  # extension id -> [cost, released reservation]
     daily: Dict[Tuple[str, int, str], List[int]] = {}  # (day, extension id, type) -> counts
     for c in done:
@@ -658,23 +679,27 @@ def _write_charges(done: List[_Charge], ledger: List[tuple], at: int,
         counts[1] += 1 if c.answered_s > 0 else 0
         counts[2] += c.answered_s
         counts[3] += c.cost
-    sql_many("UPDATE extension SET balance = balance - ?, reserved = reserved - ?, "
-             "updated_utc = CASE WHEN ? > 0 THEN ? ELSE updated_utc END WHERE id = ?",
-             [(cost, release, cost, at, ext_id)
-              for ext_id, (cost, release) in changes.items() if cost or release])
-    sql_many("UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, free_s = ?, "
-             "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
-             "WHERE id = ?",
-             [(c.status, c.answered_s, c.dial_status, c.cost, c.free_s, at, c.flag, c.flag,
-               c.call_id) for c in done if c.call_id not in inserted])
-    sql_many(_COUNT_DAILY, [key + tuple(counts) for key, counts in daily.items()])
+    store.sql_at_commit(
+        "UPDATE extension SET balance = balance - ?, reserved = reserved - ?, "
+        "updated_utc = CASE WHEN ? > 0 THEN ? ELSE updated_utc END WHERE id = ?",
+        [(cost, release, cost, at, ext_id)
+         for ext_id, (cost, release) in sorted(changes.items()) if cost or release])
+    store.sql_at_commit(
+        "UPDATE call SET status = ?, answered_s = ?, dial_status = ?, cost = ?, free_s = ?, "
+        "reserved = 0, settled_utc = ?, reason = CASE WHEN ? != '' THEN ? ELSE reason END "
+        "WHERE id = ?",
+        [(c.status, c.answered_s, c.dial_status, c.cost, c.free_s, at, c.flag, c.flag,
+          c.call_id) for c in done if c.call_id not in inserted])
+    store.sql_at_commit(_COUNT_DAILY,
+                        [key + tuple(counts) for key, counts in sorted(daily.items())])
 
 
 _STALE = ("SELECT id, extension_id, reserved FROM call WHERE status = 'in-progress' AND "
           "CASE WHEN boot_id = '' THEN expires_utc < ? "  # recorded before running time was
-          "ELSE boot_id != ? OR expires_uptime < ? END AND {}")  # this box's calls only
+          "ELSE boot_id != ? OR expires_uptime < ? END AND {} ORDER BY id{}")  # this box's only
 
 
+@store.retry_conflicts
 def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] = None) -> int:
     """Release the reservations of calls that never settled, past their limit plus
     grace in the box's running time (``boottime``: a clock step moves neither way), or
@@ -684,8 +709,8 @@ def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] 
     at = now_utc() if at is None else int(at)
     running = running or boottime.now()
     released = 0
-    with money_txn():
-        stale = _STALE.format(sites.call_scope())
+    with money_txn(shared=True):
+        stale = _STALE.format(sites.call_scope(), store.for_update())
         for call_id, ext_id, reserved in sql(stale, (at, running.boot, running.seconds)).fetchall():
             sql("UPDATE extension SET reserved = reserved - ? WHERE id = ?", (reserved, ext_id))
             sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
@@ -693,13 +718,14 @@ def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] 
     return released
 
 
+@store.retry_conflicts
 def release(uniqueid: str) -> bool:
     """Release the reservation of an in-progress call at once, as ``release_stale`` does
     later: authorize reserved it but the answer never reached the PBX (the connection
     was gone).  A later settle still charges the call.  True when one was released."""
-    with reservation_txn():
+    with reservation_txn(shared=True):
         row = sql_one("SELECT id, extension_id, reserved FROM call WHERE uniqueid = ? "
-                      "AND status = 'in-progress' AND " + sites.call_scope(),
+                      "AND status = 'in-progress' AND " + sites.call_scope() + store.for_update(),
                       ((uniqueid or "").strip(),))
         if row is None:
             return False

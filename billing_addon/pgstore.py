@@ -12,7 +12,12 @@ peewee does since 3.15; bookworm's 3.14 would leave psycopg2 an implicit transac
 open after every read).  A write transaction begins with one round trip that sets its
 commit durability and lock wait and takes ``WRITE_LOCK``, a transaction-level advisory
 lock: one writer at a time on the whole database, as SQLite has one per file, so the
-read-then-write money code is as correct here as there.
+read-then-write money code is as correct here as there.  The call path (authorize,
+settle, release) takes it *shared* instead and locks the rows it reads to change
+(``FOR UPDATE``): its transactions run side by side, every other writer still alone
+(docs/store.md, "Writers side by side").  Two of them that lock rows in opposite orders
+meet PostgreSQL's deadlock check: the one it aborts raises ``store.Conflict`` and is run
+again from the start (``store.retry_conflicts``).
 
 A connection that is lost (server down, refused, shut down, network cut) raises
 ``store.Unreachable``; the next statement outside a transaction connects again.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import urllib.parse
 from decimal import Decimal
 from typing import Optional
@@ -32,8 +38,9 @@ import psycopg2
 import psycopg2.extensions as pgext
 import psycopg2.extras as pgextras
 
-from .store import Unreachable
+from .store import Conflict, Unreachable
 
+_deferred = threading.local()  # this thread's writes to send with its COMMIT
 WRITE_LOCK = 0x6B696C6C  # the one advisory lock key of every writer of the add-on
 DEFAULT_PORT = 5432
 
@@ -41,6 +48,7 @@ DEFAULT_PORT = 5432
 # shutdown / crash shutdown / cannot connect now
 _GONE = ("08", "57P")
 _LOCK_TIMEOUT = "55P03"
+_CONFLICT = ("40P01", "40001")  # deadlock detected, serialization failure: run it again
 
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|%s\b|%|\bLIKE\b"""
                      r"""|\s+COLLATE\s+NOCASE\b|\bCROSS JOIN\b""", re.IGNORECASE)
@@ -86,12 +94,24 @@ _NUMERIC = pgext.new_type((1700,), "BILLING_NUMERIC", _numeric)
 pgext.register_adapter(bool, lambda flag: pgext.AsIs("1" if flag else "0"))
 
 
-def write_begin(synchronous: bool, wait_ms: int) -> str:
+class SentWithNext(str):
+    """``write_begin`` of the call path: sent with the transaction's first statement."""
+
+
+def write_begin(synchronous: bool, wait_ms: int, shared: bool = False) -> str:
     """The statements after BEGIN of a write transaction: commit durability, how long a
-    lock may be waited for (0: not at all), the write lock."""
-    return (f"SET LOCAL synchronous_commit = {'on' if synchronous else 'off'}; "
-            f"SET LOCAL lock_timeout = '{max(wait_ms, 1)}ms'; "
-            f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+    lock may be waited for (0: not at all), the write lock (``shared``: the call path's,
+    beside each other but never beside another writer, and sent with the first
+    statement of the transaction, in its round trip)."""
+    script = (f"SET LOCAL synchronous_commit = {'on' if synchronous else 'off'}; "
+              f"SET LOCAL lock_timeout = '{max(wait_ms, 1)}ms'; "
+              f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}({WRITE_LOCK})")
+    return SentWithNext(script) if shared else script
+
+
+# a writer that is not the call path's, nested in a call-path transaction: the write
+# lock for itself alone (PostgreSQL's deadlock check answers two such at once)
+WRITE_LOCK_ALONE = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 
 
 def _gone(exc: BaseException, conn) -> bool:
@@ -152,11 +172,18 @@ class PostgresStore(pw.PostgresqlDatabase):
 
     def execute_sql(self, sql, params=None, commit=None):
         cursor = self.cursor()
-        self._run(cursor, translate(sql), tuple(params or ()))
+        begin = getattr(_deferred, "begin", None)
+        if begin:  # the BEGIN of the call path's transaction, in this round trip
+            _deferred.begin = None
+            self._run(cursor, begin + "; " + translate(sql), tuple(params or ()))
+        else:
+            self._run(cursor, translate(sql), tuple(params or ()))
         return cursor
 
     def executemany(self, sql: str, rows: list) -> None:
         cursor = self.cursor()
+        if getattr(_deferred, "begin", None):
+            self.execute_sql("SELECT 1")
         try:  # psycopg2's executemany is a round trip a row; this is one per 100 rows
             pgextras.execute_batch(cursor, translate(sql), rows, page_size=100)
         except psycopg2.Error as exc:
@@ -172,6 +199,8 @@ class PostgresStore(pw.PostgresqlDatabase):
     def _raise(exc: psycopg2.Error, conn) -> None:
         if _gone(exc, conn):
             raise Unreachable(f"the store cannot be reached: {_first_line(exc)}") from exc
+        if getattr(exc, "pgcode", None) in _CONFLICT:
+            raise Conflict(f"the store aborted the transaction: {_first_line(exc)}") from exc
         if getattr(exc, "pgcode", None) == _LOCK_TIMEOUT:
             raise pw.OperationalError(f"database is locked ({_first_line(exc)})") from exc
         with pw.__exception_wrapper__:
@@ -180,6 +209,10 @@ class PostgresStore(pw.PostgresqlDatabase):
     def begin(self, lock_type=None):
         """BEGIN, and when ``lock_type`` is a write's ``write_begin``, that too, in one
         round trip.  (SQLite's lock types are strings of their own: not used here.)"""
+        if isinstance(lock_type, SentWithNext):
+            self.connection()  # connected now: a connection made later forgets the transaction
+            _deferred.begin = "BEGIN; " + lock_type
+            return
         cursor = self.cursor()
         script = "BEGIN" if not lock_type or lock_type == "IMMEDIATE" else "BEGIN; " + lock_type
         try:
@@ -189,10 +222,29 @@ class PostgresStore(pw.PostgresqlDatabase):
                 cursor.execute("ROLLBACK")
             raise
 
+    def at_commit(self, sql: str, rows: list) -> None:
+        """Send these writes with the COMMIT, in its round trip (``store.sql_at_commit``)."""
+        writes = getattr(_deferred, "writes", None)
+        if writes is None:
+            writes = _deferred.writes = []
+        writes.append((translate(sql), rows))
+
     def commit(self):
-        self._run(self.cursor(), "COMMIT", None)
+        writes, begin = getattr(_deferred, "writes", None), getattr(_deferred, "begin", None)
+        _deferred.writes = _deferred.begin = None
+        if not writes:
+            if not begin:  # else nothing was sent: nothing to end
+                self._run(self.cursor(), "COMMIT", None)
+            return
+        cursor = self.cursor()
+        script = b"; ".join(cursor.mogrify(sql, row) for sql, rows in writes for row in rows)
+        self._run(cursor, (begin.encode() + b"; " if begin else b"") + script + b"; COMMIT", None)
 
     def rollback(self):
+        begun = not getattr(_deferred, "begin", None)
+        _deferred.writes = _deferred.begin = None
+        if not begun:
+            return
         conn = self._state.conn
         if conn is None or conn.closed:  # the server rolled it back when it lost us
             return

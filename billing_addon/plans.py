@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
-from . import calltypes, settings, sites
+from . import calltypes, settings, sites, store
 from .errors import Refusal
 from .i18n import _
 from .store import insert_returning_id, money_txn, now_utc, sql, sql_in, sql_many, sql_one
@@ -285,9 +285,20 @@ def allowance(ext_id: int, call_type: str, local: dt.datetime) -> Optional[Allow
     return None if pool is None else pool._replace(left=max(0, pool.left))
 
 
+# PostgreSQL: the payer's pool locked till the commit before it is read (the call path's
+# transactions run side by side there, and a department's members share one pool);
+# keys of their own (two int4: pool kind, pool id), apart from store's write lock
+_LOCK_POOL = ("SELECT pg_advisory_xact_lock(CASE WHEN plan_id IS NULL THEN 1886191618 "
+              "ELSE 1886191617 END, CAST(CASE WHEN plan_id IS NULL THEN department_id ELSE id END "
+              "AS INTEGER)) "
+              "FROM extension WHERE id = ? AND (plan_id IS NOT NULL OR department_id IS NOT NULL)")
+
+
 def _pool(ext_id: int, call_type: str, month: str) -> Optional[Allowance]:
     """As ``allowance``, but ``left`` may be below 0 (a plan's minutes were lowered
     below what its pool used this month)."""
+    if store.postgres():
+        sql(_LOCK_POOL, (ext_id,))
     row = sql_one(_ALLOWANCE, (month, ext_id, call_type))
     return None if row is None else Allowance(row[0], row[1], month, call_type, row[2])
 

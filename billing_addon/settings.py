@@ -9,11 +9,12 @@ import datetime as dt
 import functools
 import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import call_days, i18n, money
+from . import call_days, i18n, money, store
 from .errors import Refusal
 from .i18n import _
 from .store import Setting, money_txn, sql, sql_one
@@ -191,10 +192,25 @@ _DEFAULTS = {key: option.default for key, option in OPTIONS.items()}
 _DEFAULTS["rates_version"] = "0"
 
 
+# On PostgreSQL the query is a round trip of every authorize: its answer is kept this
+# long, and until this process writes anything but a call (store.writes_seen)
+SNAPSHOT_KEPT_S = 0.5
+_kept: tuple = (None, 0.0, {})  # (writes seen, until (monotonic), values)
+
+
 def snapshot() -> Dict[str, str]:
-    """Every setting (defaults filled in) and the rates version, in one cheap query."""
+    """Every setting (defaults filled in) and the rates version, in one cheap query
+    (on PostgreSQL at most ``SNAPSHOT_KEPT_S`` old when another process changed it)."""
+    global _kept
+    if store.postgres():
+        seen, until, kept = _kept
+        if seen == store.writes_seen() and time.monotonic() < until:
+            return dict(kept)
+        seen = store.writes_seen()
     values = dict(_DEFAULTS)
     values.update(sql("SELECT key, value FROM setting").fetchall())
+    if store.postgres():
+        _kept = (seen, time.monotonic() + SNAPSHOT_KEPT_S, dict(values))
     return values
 
 

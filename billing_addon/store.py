@@ -16,7 +16,9 @@ power cut belongs to a call that the power cut ended too.  Both take the write l
 Settlements and authorizations that arrive together share one transaction, and so
 one fsync (``grouped``, ``groupcommit``); each is answered only once it committed.
 On PostgreSQL the same split is ``synchronous_commit`` on/off, and the write lock an
-advisory lock held to the end of the transaction (pgstore.py).
+advisory lock held to the end of the transaction (pgstore.py); the call path's
+transactions (``shared=True``) take it shared there and run side by side, each locking
+the rows it changes.
 """
 
 from __future__ import annotations
@@ -475,6 +477,47 @@ class Unreachable(Exception):
     wait in the box's local queue (docs/scale.md)."""
 
 
+class Conflict(pw.OperationalError):
+    """PostgreSQL aborted a transaction of the call path that ran beside another (a
+    deadlock between their row locks).  Nothing of it was written; ``retry_conflicts``
+    runs it again."""
+
+
+CONFLICT_TRIES = 5
+
+
+def retry_conflicts(function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` (whose transaction is a ``shared`` one) again when the store
+    aborted it in a ``Conflict``, before any answer is given.  Inside another
+    transaction it runs once: the Conflict is that transaction's."""
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if _postgres and not db.in_transaction():
+            for _ in range(CONFLICT_TRIES - 1):
+                try:
+                    return function(*args, **kwargs)
+                except Conflict:
+                    continue
+        return function(*args, **kwargs)
+    return run
+
+
+def write_alone() -> None:
+    """From here to its commit, this transaction of the call path runs alone, as every
+    other writer does (code in it that reads to write without locking rows)."""
+    if _postgres and getattr(_sync, "shared", False):
+        from .pgstore import WRITE_LOCK_ALONE
+
+        db.execute_sql(WRITE_LOCK_ALONE)
+
+
+def for_update() -> str:
+    """``FOR NO KEY UPDATE`` on PostgreSQL (a row the call path reads to change, locked till
+    the commit: its transactions run side by side there); nothing on SQLite, whose
+    writers take turns."""
+    return " FOR NO KEY UPDATE" if _postgres else ""
+
+
 class WouldWait(Exception):
     """Another process holds SQLite's write lock, and this thread may not wait for it
     (see ``never_wait_here``).  Nothing was written."""
@@ -514,12 +557,13 @@ def _lock_wait_left() -> Optional[float]:
 
 
 @contextlib.contextmanager
-def _begin_immediate(outermost: bool, synchronous: str = "FULL") -> Iterator[None]:
+def _begin_immediate(outermost: bool, synchronous: str = "FULL",
+                     shared: bool = False) -> Iterator[None]:
     never_wait = outermost and getattr(_sync, "never_wait", False)
     left = _lock_wait_left() if outermost else None
     wait_ms = 0 if never_wait else None if left is None else int(left * 1000)
     if _postgres:
-        with _begin_postgres(outermost, synchronous, wait_ms, never_wait):
+        with _begin_postgres(outermost, synchronous, wait_ms, never_wait, shared):
             yield
         return
     with contextlib.ExitStack() as stack:
@@ -539,30 +583,52 @@ def _begin_immediate(outermost: bool, synchronous: str = "FULL") -> Iterator[Non
 
 @contextlib.contextmanager
 def _begin_postgres(outermost: bool, synchronous: str, wait_ms: Optional[int],
-                    never_wait: bool) -> Iterator[None]:
-    """A savepoint inside a transaction; else BEGIN with the write lock, waited for
-    as long as SQLite's busy timeout would."""
+                    never_wait: bool, shared: bool) -> Iterator[None]:
+    """A savepoint inside a transaction (taking the write lock for itself alone when
+    it is not the call path's and the outer transaction is); else BEGIN with the write
+    lock, waited for as long as SQLite's busy timeout would."""
+    from .pgstore import WRITE_LOCK_ALONE, write_begin
+
     if not outermost:
         with db.atomic():
+            if not shared and getattr(_sync, "shared", False):
+                # each time: a savepoint rolled back lets go of what it locked
+                db.execute_sql(WRITE_LOCK_ALONE)
             yield
         return
-    from .pgstore import write_begin
-
     wait = BUSY_TIMEOUT_S * 1000 if wait_ms is None else wait_ms
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(db.atomic(write_begin(synchronous == "FULL", wait)))
+            stack.enter_context(db.atomic(write_begin(synchronous == "FULL", wait, shared)))
         except pw.OperationalError as exc:
             if never_wait and "locked" in str(exc):
                 raise WouldWait(str(exc)) from exc
             raise
-        yield
+        _sync.shared = shared
+        try:
+            yield
+        finally:
+            _sync.shared = False
+
+
+def _side_by_side(shared: bool) -> bool:
+    """A transaction of the call path that runs beside others, on PostgreSQL: it takes
+    neither this process's write queue nor the write lock alone (the FastAGI loop's
+    own, which may never wait, still does: it gives way at once to any writer)."""
+    return (shared and _postgres and not getattr(_sync, "never_wait", False)) or (
+        _postgres and getattr(_sync, "shared", False))
 
 
 @contextlib.contextmanager
-def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1) -> Iterator[None]:
-    """``weight``: the calls this transaction holds (a group's), for ``checkpoint_due``."""
-    global _commits
+def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1,
+               shared: bool = False) -> Iterator[None]:
+    """``weight``: the calls this transaction holds (a group's), for ``checkpoint_due``.
+    ``shared``: the call path's (authorize, settle, release), see ``_side_by_side``."""
+    global _commits, _writes
+    if _side_by_side(shared):
+        with _begin_immediate(not db.in_transaction(), synchronous, shared=shared):
+            yield
+        return
     if not _writer.acquire(urgent, _lock_wait_left()):
         # this process's own writers hold it up (say a settlement waiting for another
         # process's lock): the same answer as SQLite's when its wait runs out
@@ -575,6 +641,7 @@ def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1) -> Itera
             _set_synchronous(synchronous)
         with _begin_immediate(outermost, synchronous):
             yield
+        _writes += 1
         if outermost:
             _commits += weight
             if _commits >= CHECKPOINT_COMMITS:
@@ -583,16 +650,26 @@ def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1) -> Itera
         _writer.release()
 
 
-def money_txn():
+_writes = 0  # write transactions of this process but the call path's
+
+
+def writes_seen() -> int:
+    """Changes whenever this process committed a write outside the call path (what a
+    cache of settings or rates must not outlive)."""
+    return _writes
+
+
+def money_txn(shared: bool = False):
     """A write transaction that moves money: write lock up front, fsync at commit
-    (unless the box runs with ``durability = normal``)."""
-    return _write_txn(_money_sync)
+    (unless the box runs with ``durability = normal``).  ``shared``: see ``_write_txn``
+    (only for code that locks what it reads to change: ``for_update``)."""
+    return _write_txn(_money_sync, shared=shared)
 
 
-def reservation_txn():
+def reservation_txn(shared: bool = False):
     """A write transaction that only reserves (no money moves): no fsync at commit, and
     ahead of settlements in the write queue (a caller is waiting for it)."""
-    return _write_txn("NORMAL", urgent=True)
+    return _write_txn("NORMAL", urgent=True, shared=shared)
 
 
 def staging_txn():
@@ -692,6 +769,10 @@ def _group(synchronous: Callable[[], str], urgent: bool) -> groupcommit.CommitGr
 # for its fsync)
 money_group = _group(lambda: _money_sync, urgent=False)
 reservation_group = _group(lambda: "NORMAL", urgent=True)
+# the call path's: on PostgreSQL its transactions run side by side instead, each its
+# own (a batch would lock its members' rows in their order, not in one order, and
+# PostgreSQL takes a second, deadlock_timeout, to tell a deadlock)
+_SIDE_BY_SIDE = (money_group, reservation_group)
 
 
 Many = Callable[[List[Tuple[tuple, dict]]], list]
@@ -711,7 +792,7 @@ def grouped(group: groupcommit.CommitGroup, many: Optional[Many] = None
         @functools.wraps(function)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             if (not GROUP_COMMIT or getattr(_sync, "never_wait", False) or db.in_transaction()
-                    or _writer.owned()):
+                    or _writer.owned() or (_postgres and group in _SIDE_BY_SIDE)):
                 return function(*args, **kwargs)
             try:
                 return group.run(lambda: function(*args, **kwargs), (),
@@ -726,8 +807,10 @@ def grouped(group: groupcommit.CommitGroup, many: Optional[Many] = None
 def writes_quick() -> bool:
     """Only quick writers (reservations: a fraction of a millisecond each) hold or wait
     for the write lock: no settlement, import or checkpoint.  A hint, it may change
-    at once; the FastAGI loop uses it to decide whether to authorize a call itself."""
-    return _writer.only_urgent and not _checkpointing
+    at once; the FastAGI loop uses it to decide whether to authorize a call itself.
+    Never on PostgreSQL: there every statement is a round trip that would hold up the
+    loop (and its call path does not go through the write queue)."""
+    return not _postgres and _writer.only_urgent and not _checkpointing
 
 
 # peewee's error types for sqlite3's, as ``db.execute_sql`` raises them
@@ -777,6 +860,21 @@ def sql_many(query: str, rows: list) -> None:
         db.executemany(query, rows)  # type: ignore[attr-defined]
     elif rows:
         db.connection().executemany(query, rows)
+
+
+def sql_at_commit(query: str, rows: list) -> None:
+    """Run ``query`` once for each parameter row: a write whose outcome the code does
+    not read.  In a transaction of the call path on PostgreSQL, they go with its
+    COMMIT, one round trip for them all (a failure fails the commit, and nothing is
+    written); elsewhere at once, as ``sql_many``."""
+    if _postgres and getattr(_sync, "shared", False) and db.transaction_depth() == 1:
+        if rows:
+            db.at_commit(query, rows)  # type: ignore[attr-defined]
+        return
+    if len(rows) == 1:
+        sql(query, rows[0])
+    else:
+        sql_many(query, rows)
 
 
 def sql_one(query: str, params: tuple = ()):

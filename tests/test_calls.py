@@ -316,7 +316,7 @@ def _state():
                        "ON c.id = l.call_id ORDER BY l.id"),
         "extensions": rows("SELECT number, balance, reserved, updated_utc FROM extension "
                            "ORDER BY number"),
-        "daily": rows("SELECT * FROM call_daily ORDER BY local_day, extension_id"),
+        "daily": rows("SELECT * FROM call_daily ORDER BY local_day, extension_id, call_type"),
     }
 
 

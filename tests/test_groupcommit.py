@@ -15,12 +15,17 @@ import pytest
 from billing_addon import accounts, calls, settings, store
 from billing_addon.store import Call, Extension, Ledger
 
-from . import group_crash_worker
+from . import group_crash_worker, pg_store
 from .helpers import amount, make_extension, make_rate, store_intact, wait_until
 from .test_crash import first_lines
 
 T0 = 1795441378
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# on PostgreSQL authorize and settle do not group: they run side by side (docs/store.md)
+SIDE_BY_SIDE = pytest.mark.sqlite_only("on PostgreSQL the call path runs side by side, "
+                                       "not in groups")
 
 
 def one_batch(group, work):
@@ -57,6 +62,7 @@ def balance(number):
     return row.balance, row.reserved
 
 
+@SIDE_BY_SIDE
 def test_a_refused_settlement_leaves_its_batch_whole(db_path):
     make_extension("1001", balance="10")
     make_extension("1002", balance="10")
@@ -100,6 +106,7 @@ def test_a_refused_settlement_leaves_its_batch_whole(db_path):
     assert accounts.verify() == []
 
 
+@SIDE_BY_SIDE
 def test_refused_authorizations_leave_their_batch_whole(db_path):
     make_extension("1001", balance="10")
     make_extension("1002", balance="10")
@@ -127,6 +134,7 @@ def test_refused_authorizations_leave_their_batch_whole(db_path):
     assert accounts.verify() == []
 
 
+@SIDE_BY_SIDE
 def test_a_failed_commit_fails_every_member_and_writes_nothing(db_path):
     """The transaction itself fails (here: the first member makes SQLite give it up):
     no member is answered as if written, and none of their writes stay."""
@@ -152,6 +160,7 @@ def test_a_failed_commit_fails_every_member_and_writes_nothing(db_path):
     assert accounts.verify() == []
 
 
+@SIDE_BY_SIDE
 def test_a_queued_authorization_gives_up_at_its_deadline(db_path):
     make_extension("1001", balance="10")
     make_rate("9", rate="0.01", unit="1")
@@ -222,8 +231,9 @@ def test_many_threads_on_few_extensions(tmp_path, durability):
         money_batches = store.money_group.batches - money_before[1]
         auth_members = store.reservation_group.members - auth_before[0]
         auth_batches = store.reservation_group.batches - auth_before[1]
-        assert money_members == len(settles) and auth_members == len(auths)
-        assert money_batches < money_members and auth_batches < auth_members  # they grouped
+        if not store.postgres():  # there: side by side instead
+            assert money_members == len(settles) and auth_members == len(auths)
+            assert money_batches < money_members and auth_batches < auth_members  # they grouped
         denied = [a for a in auths if a.result == calls.DENIED]
         assert denied and all(a.reason == calls.NO_FUNDS for a in denied)  # money ran out
         for auth, answered, result in settles:
@@ -265,8 +275,10 @@ def test_sigkill_mid_batch_loses_no_acknowledged_settlement(tmp_path):
         out, _ = child.communicate(timeout=30)
         lines += out.split("\n")
     acknowledged = {line.split()[1] for line in lines if line.startswith("settled ")}
-    largest = max(int(line.split()[1]) for line in lines if line.startswith("grouped "))
-    assert len(acknowledged) > 100 and largest > 2, (len(acknowledged), largest)
+    largest = max((int(line.split()[1]) for line in lines if line.startswith("grouped ")),
+                  default=1)
+    assert len(acknowledged) > 100, len(acknowledged)
+    assert largest > 2 or pg_store.active(), largest  # PostgreSQL: side by side instead
 
     def index_of(uid):
         return int(uid.split("-")[1])
