@@ -85,12 +85,16 @@ def _unquote(value: str) -> str:
 
 
 def replay(address, env: bytes, *, hangup_after_env: bool = False, timeout: float = 20.0,
-           replies=reply_for) -> FakeCall:
-    """Play Asterisk's side of one FastAGI session against the server at ``address``."""
+           replies=reply_for, sock: Optional[socket.socket] = None) -> FakeCall:
+    """Play Asterisk's side of one FastAGI session against the server at ``address``
+    (or on ``sock``, connected and its environment already sent)."""
     call = FakeCall()
-    sock = socket.create_connection(address, timeout=timeout)
+    sent = sock is not None
+    if sock is None:
+        sock = socket.create_connection(address, timeout=timeout)
     try:
-        sock.sendall(env)
+        if not sent:
+            sock.sendall(env)
         if hangup_after_env:
             sock.sendall(b"HANGUP\n")
         reader = sock.makefile("rb")

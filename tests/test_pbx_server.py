@@ -218,6 +218,49 @@ def test_over_the_connection_cap_is_closed_at_once(billing):
         srv.stop()
 
 
+def test_at_the_cap_the_oldest_silent_connection_gives_way(billing):
+    srv = start_server(max_connections=3, idle_timeout=5, session_timeout=10, env_timeout=5)
+    try:
+        silent = [socket.create_connection(srv.address, timeout=10) for _ in range(3)]
+        assert wait_for(lambda: srv.active == 3)
+        assert good_call_works(srv)  # the fourth takes the place of the first silent one
+        assert closed_by_server(silent[0], 5)
+        assert srv.stats["evicted"] == 1 and srv.stats["refused"] == 0
+        for sock in silent:
+            sock.close()
+    finally:
+        srv.stop()
+
+
+def test_an_environment_waiting_unread_is_not_pushed_out(billing):
+    """The loop is held while a call connects and sends its environment and a silent
+    connection follows: when the loop runs again, both are accepted before the call's
+    bytes are read.  The call is not the silent one that gives way; the newcomer is
+    refused."""
+    srv = start_server(max_connections=1, idle_timeout=5, session_timeout=10, env_timeout=5)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_loop():
+        held.set()
+        release.wait(10)
+
+    try:
+        srv.call_soon(hold_the_loop)
+        assert held.wait(10)
+        call = socket.create_connection(srv.address, timeout=10)
+        call.sendall(GOOD)
+        late = socket.create_connection(srv.address, timeout=10)
+        release.set()
+        assert closed_by_server(late, 5)
+        answer = replay(srv.address, GOOD, sock=call)
+        assert answer.variables.get("BILLING_RESULT") == "ALLOWED"
+        assert srv.stats["refused"] == 1 and srv.stats["evicted"] == 0
+        late.close()
+    finally:
+        release.set()
+        srv.stop()
+
+
 def test_error_replies_do_not_stop_the_session(server):
     """Asterisk answers 520 (multi-line form) and 510: the server logs and goes on."""
     replies = iter([

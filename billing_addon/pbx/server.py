@@ -11,8 +11,11 @@ which Asterisk sends at once), lines and the environment have size limits, and
 simultaneous connections are capped: at the cap a new connection takes the place of the
 oldest one still silent, so idle connections cannot lock Asterisk out; only when none is
 silent is the new one closed at once, which the dialplan sees as "no answer" and handles
-by its fail mode.  A script whose connection is gone is told so (``agi.Abandoned``) and
-may undo what Asterisk never heard of (authorize releases its reservation).
+by its fail mode.  "Silent" means nothing is waiting to be read either: Asterisk sends its
+environment right after connecting, but under a flood of connections the loop may accept
+hundreds more before it reads those bytes, and the newest connection must not be the one
+pushed out while its environment waits in the socket.  A script whose connection is
+gone is told so (``agi.Abandoned``) and may undo what Asterisk never heard of (authorize releases its reservation).
 
 Why a loop and not a thread per connection: a call is a few short round trips, and
 with one thread per connection the interpreter spent several times the cost of the
@@ -33,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import select
 import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
@@ -150,9 +154,8 @@ class _Connection(asyncio.Protocol):
         self.peer = transport.get_extra_info("peername")
         server = self.server
         if len(server.connections) >= server.max_connections:
-            silent = [conn for conn in server.connections if conn.state == "env"]
-            if silent:
-                oldest = min(silent, key=lambda conn: conn.opened)
+            oldest = server.oldest_silent()
+            if oldest is not None:
                 server.stats["evicted"] += 1
                 oldest._drop(agi.AgiError("silent; its place taken by a new connection"))
                 server.connections.add(self)
@@ -351,6 +354,15 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
         self._forget()
 
+    def unread(self) -> bool:
+        """Are bytes waiting in the socket that the loop has not read yet?"""
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is None or sock.fileno() < 0:
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+
     def _forget(self) -> None:
         if self.state in ("closed", "gone") and self in self.server.connections:
             if self.state == "closed" or self.script is None:
@@ -382,7 +394,7 @@ class AgiServer:
 
     def __init__(self, handlers: Dict[str, Handler], host: str = "127.0.0.1", port: int = 4573,
                  *, max_connections: int = 200, idle_timeout: float = 10.0,
-                 session_timeout: float = 30.0, drain_timeout: float = 2.0, backlog: int = 128,
+                 session_timeout: float = 30.0, drain_timeout: float = 2.0, backlog: int = 1024,
                  env_timeout: float = 1.5,
                  workers: int = 4, thread_cleanup: Optional[Callable[[], object]] = None,
                  inline_when: Optional[Callable[[], bool]] = None,
@@ -427,6 +439,12 @@ class AgiServer:
                 loop.call_soon_threadsafe(callback, *args)
             except RuntimeError:  # closed between the check and the call
                 pass
+
+    def oldest_silent(self) -> Optional[_Connection]:
+        """The connection open longest with nothing heard and nothing waiting to be read."""
+        silent = sorted((conn for conn in self.connections if conn.state == "env"),
+                        key=lambda conn: conn.opened)
+        return next((conn for conn in silent if not conn.unread()), None)
 
     def run_inline(self) -> bool:
         """May urgent work run on the loop now?"""
