@@ -15,7 +15,8 @@ by its fail mode.  "Silent" means nothing is waiting to be read either: Asterisk
 environment right after connecting, but under a flood of connections the loop may accept
 hundreds more before it reads those bytes, and the newest connection must not be the one
 pushed out while its environment waits in the socket.  A script whose connection is
-gone is told so (``agi.Abandoned``) and may undo what Asterisk never heard of (authorize releases its reservation).
+gone is told so (``agi.Abandoned``) and may undo what Asterisk never heard of
+(authorize releases its reservation).
 
 Why a loop and not a thread per connection: a call is a few short round trips, and
 with one thread per connection the interpreter spent several times the cost of the
