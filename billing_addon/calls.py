@@ -162,11 +162,19 @@ class _Account:
     pin_failures: int
 
 
-_ACCOUNT_COLUMNS = ("SELECT id, number, billing_enabled, status, credit, balance, reserved, "
-                    "low_balance_threshold, kind, account_billing, pin_blocked_until_utc, pin_failures "
-                    "FROM extension")
+_ACCOUNT_FIELDS = ("id", "number", "billing_enabled", "status", "credit", "balance", "reserved",
+                   "low_balance_threshold", "kind", "account_billing", "pin_blocked_until_utc",
+                   "pin_failures")
+_ACCOUNT_COLUMNS = f"SELECT {', '.join(_ACCOUNT_FIELDS)} FROM extension"
 _ACCOUNT_SQL = _ACCOUNT_COLUMNS + " WHERE {} = ?"
 _ACCOUNTS_BY_NUMBER = _ACCOUNT_COLUMNS + " WHERE number IN ({})"
+# authorize's one read in its transaction: the payer, and the call if it was asked before
+_PREVIOUS_FIELDS = ("status", "reason", "limit_ms", "rate_id", "reserved", "extension_id",
+                    "dialed")
+_ACCOUNT_AND_PREVIOUS = (
+    f"SELECT {', '.join('e.' + f for f in _ACCOUNT_FIELDS)}, "
+    f"{', '.join('c.' + f for f in _PREVIOUS_FIELDS)} FROM extension e "
+    "LEFT JOIN call c ON c.uniqueid = ? AND {1} WHERE {0}")
 
 
 def _account(key: str, value, lock: bool = False) -> Optional[_Account]:
@@ -236,6 +244,22 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
     dialed = clean_dialed(dialed)
     number = accounts.normalize_number(number)
     uniqueid = (uniqueid or f"local-{uuid.uuid4().hex}").strip()[:64]
+    conf = settings.snapshot()
+    local = _local(at, conf["timezone"])
+    index = rates.index(conf["rates_version"])
+    asked = _Asked(uniqueid, dialed, at, local, billing_state, running, conf, index)
+    # the common case, a phone paying its own calls: its row locked by the first statement
+    with reservation_txn(shared=True):
+        row = sql_one(_ACCOUNT_AND_PREVIOUS.format(
+            "e.number = ? AND " + sites.number_scope("e"), sites.call_scope("c"))
+            + store.for_update("e"), (uniqueid, number))
+        if row is not None:
+            phone = _Account(*row[:len(_ACCOUNT_FIELDS)])
+            if billing_state == "deactivated" or (
+                    phone.kind != "account" and account is None and not phone.account_billing):
+                return _reserve(row, asked, phone.number)
+    # else a phone seen for the first time, a call paid with an account's PIN, or a caller
+    # that is an account's number
     ext = _account("number", number)
     if ext is None:
         accounts.ensure_extension(number, source="dialed")
@@ -259,82 +283,99 @@ def authorize(number: str, dialed: str, at: Optional[int] = None, uniqueid: Opti
         ext = payer
     else:
         rated_as = ext.number
-    ext_id = ext.id
+    with reservation_txn(shared=True):
+        row = sql_one(_ACCOUNT_AND_PREVIOUS.format("e.id = ?", sites.call_scope("c"))
+                      + store.for_update("e"), (uniqueid, ext.id))
+        assert row is not None  # extensions are never deleted
+        return _reserve(row, asked, rated_as, phone_id)
+
+
+class _Asked(NamedTuple):
+    """An authorization asked for, as ``_reserve`` needs it."""
+    uniqueid: str
+    dialed: str
+    at: int
+    local: dt.datetime
+    billing_state: str
+    running: Optional[boottime.Running]
+    conf: dict
+    index: rating.RateIndex
+
+
+def _reserve(row: tuple, asked: _Asked, rated_as: str, phone_id: Optional[int] = None
+             ) -> Authorization:
+    """The rest of ``authorize``, in its transaction.  ``row``: the payer's row, locked,
+    and the columns of the call if it was asked for before; ``rated_as``: the number
+    whose rates apply (an account's call: the phone's); ``phone_id``: the phone of an
+    account's call."""
+    uniqueid, dialed, at, local, billing_state, running, conf, index = asked
+    fields = len(_ACCOUNT_FIELDS)
+    ext = _Account(*row[:fields])
+    if row[fields] is not None:  # a call's status is never NULL: asked before
+        status, reason, limit_ms, rate_id, reserved, prev_ext, prev_dialed = row[fields:]
+        if (prev_ext, prev_dialed) != (ext.id, dialed):
+            # the same call asked again for another extension or number: not the same call
+            return Authorization(DENIED, ERROR, uniqueid=uniqueid)
+        return Authorization(_AUTH_OF_STATUS.get(status, DENIED), reason, limit_ms, None,
+                             uniqueid, rate_id, reserved)
+    day = local.date().isoformat()
     # Not billed: recorded all the same (as settled), so that neither the hangup
     # handler nor the CDR bills the call later when billing has been switched on.
-    unbilled = billing_state == "deactivated" or not ext.billing_enabled
-    conf = settings.snapshot()
-    local = _local(at, conf["timezone"])
-    day = local.date().isoformat()
-    index = None if unbilled else rates.index(conf["rates_version"])
-    with reservation_txn(shared=True):
-        previous = sql_one("SELECT status, reason, limit_ms, rate_id, reserved, extension_id, "
-                           "dialed FROM call WHERE uniqueid = ? AND " + sites.call_scope(),
-                           (uniqueid,))
-        if previous is not None:
-            status, reason, limit_ms, rate_id, reserved, prev_ext, prev_dialed = previous
-            if (prev_ext, prev_dialed) != (ext_id, dialed):
-                # the same call asked again for another extension or number: not the same call
-                return Authorization(DENIED, ERROR, uniqueid=uniqueid)
-            return Authorization(_AUTH_OF_STATUS.get(status, DENIED), reason, limit_ms, None,
-                                 uniqueid, rate_id, reserved)
-        if unbilled or index is None:
-            _insert_call(uniqueid, ext_id, dialed, at, day, "unbilled", settled=at,
-                         phone_id=phone_id)
-            return Authorization(UNBILLED, uniqueid=uniqueid)
-        ext = _account("id", ext_id, lock=True)
-        assert ext is not None  # extensions are never deleted
+    if billing_state == "deactivated" or not ext.billing_enabled:
+        _insert_call(uniqueid, ext.id, dialed, at, day, "unbilled", settled=at,
+                     phone_id=phone_id)
+        return Authorization(UNBILLED, uniqueid=uniqueid)
 
-        def deny(reason: str, rate: Optional[rating.Rate] = None) -> Authorization:
-            _insert_call(uniqueid, ext.id, dialed, at, day, "denied", reason, rate,
-                         phone_id=phone_id, at_commit=True)
-            return Authorization(DENIED, reason, uniqueid=uniqueid, rate_id=rate.id if rate else None)
+    def deny(reason: str, rate: Optional[rating.Rate] = None) -> Authorization:
+        _insert_call(uniqueid, ext.id, dialed, at, day, "denied", reason, rate,
+                     phone_id=phone_id, at_commit=True)
+        return Authorization(DENIED, reason, uniqueid=uniqueid, rate_id=rate.id if rate else None)
 
-        if billing_state == "expired" and conf["expired_policy"] == "deny":
-            return deny(INACTIVE)
-        if ext.status == "locked":
-            return deny(LOCKED)
-        rate = index.match(rated_as, dialed, local)  # an account's call: the phone's rates
-        if rate is None:
-            if conf["unrated_policy"] == "deny":
-                return deny(NO_RATE)
-            _insert_call(uniqueid, ext.id, dialed, at, day, "unrated", NO_RATE, phone_id=phone_id)
-            return Authorization(UNBILLED, NO_RATE, uniqueid=uniqueid)
-        # an account's call: barred when the account or the phone is
-        if barring.is_barred(rate.call_type, (ext.id, phone_id) if phone_id else (ext.id,), conf):
-            return deny(barring.BARRED, rate)  # nothing reserved, as for every denial
-        available = ext.balance + ext.credit - ext.reserved
-        affordable = rating.max_duration(rate, available)
-        # free seconds come first (looked for only when some plan covers the type)
-        pool = (plans.allowance(ext.id, rate.call_type, local)
-                if plans.in_use(rate.call_type, conf) else None)
-        if pool is not None and affordable is not None:
-            affordable += pool.left
-        if affordable is not None and affordable < 2:
-            # a call needs its first second plus the second Asterisk may round up
-            return deny(NO_FUNDS, rate)
-        cap = int(conf["max_call_seconds"])
-        if affordable is None or affordable > cap:
-            limit_s = cap
-        else:
-            limit_s = affordable - 1
-        free_reserve = min(pool.left, limit_s + 1) if pool is not None else 0
-        reserve = min(max(available, 0), rating.cost(rate, limit_s + 1 - free_reserve))
-        limit_ms = limit_s * 1000
-        warn_s = int(conf["warn_seconds"])
-        warn_ms = min(warn_s * 1000, limit_ms // 2) if warn_s and limit_ms >= 2000 else None
-        lifetime = (int(conf["ring_allowance_seconds"]) + limit_s
-                    + int(conf["stale_grace_seconds"]))
-        running = running or boottime.now()
-        holds_free = pool is not None and free_reserve > 0  # plans.reserve needs its id
-        call_id = _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
-                               limit_ms, at + lifetime, expires_running=boottime.Running(
-                                   running.boot, running.seconds + lifetime), phone_id=phone_id,
-                               at_commit=not holds_free)
-        if pool is not None and holds_free:
-            plans.reserve(pool, call_id, free_reserve)
-        store.sql_at_commit("UPDATE extension SET reserved = reserved + ? WHERE id = ?",
-                            [(reserve, ext.id)])
+    if billing_state == "expired" and conf["expired_policy"] == "deny":
+        return deny(INACTIVE)
+    if ext.status == "locked":
+        return deny(LOCKED)
+    rate = index.match(rated_as, dialed, local)  # an account's call: the phone's rates
+    if rate is None:
+        if conf["unrated_policy"] == "deny":
+            return deny(NO_RATE)
+        _insert_call(uniqueid, ext.id, dialed, at, day, "unrated", NO_RATE, phone_id=phone_id)
+        return Authorization(UNBILLED, NO_RATE, uniqueid=uniqueid)
+    # an account's call: barred when the account or the phone is
+    if barring.is_barred(rate.call_type, (ext.id, phone_id) if phone_id else (ext.id,), conf):
+        return deny(barring.BARRED, rate)  # nothing reserved, as for every denial
+    available = ext.balance + ext.credit - ext.reserved
+    affordable = rating.max_duration(rate, available)
+    # free seconds come first (looked for only when some plan covers the type)
+    pool = (plans.allowance(ext.id, rate.call_type, local)
+            if plans.in_use(rate.call_type, conf) else None)
+    if pool is not None and affordable is not None:
+        affordable += pool.left
+    if affordable is not None and affordable < 2:
+        # a call needs its first second plus the second Asterisk may round up
+        return deny(NO_FUNDS, rate)
+    cap = int(conf["max_call_seconds"])
+    if affordable is None or affordable > cap:
+        limit_s = cap
+    else:
+        limit_s = affordable - 1
+    free_reserve = min(pool.left, limit_s + 1) if pool is not None else 0
+    reserve = min(max(available, 0), rating.cost(rate, limit_s + 1 - free_reserve))
+    limit_ms = limit_s * 1000
+    warn_s = int(conf["warn_seconds"])
+    warn_ms = min(warn_s * 1000, limit_ms // 2) if warn_s and limit_ms >= 2000 else None
+    lifetime = (int(conf["ring_allowance_seconds"]) + limit_s
+                + int(conf["stale_grace_seconds"]))
+    running = running or boottime.now()
+    holds_free = pool is not None and free_reserve > 0  # plans.reserve needs its id
+    call_id = _insert_call(uniqueid, ext.id, dialed, at, day, "in-progress", "", rate, reserve,
+                           limit_ms, at + lifetime, expires_running=boottime.Running(
+                               running.boot, running.seconds + lifetime), phone_id=phone_id,
+                           at_commit=not holds_free)
+    if pool is not None and holds_free:
+        plans.reserve(pool, call_id, free_reserve)
+    store.sql_at_commit("UPDATE extension SET reserved = reserved + ? WHERE id = ?",
+                        [(reserve, ext.id)])
     threshold = (settings.threshold_units(conf["low_balance_threshold"])
                  if ext.low_threshold is None else ext.low_threshold)
     low = threshold is not None and ext.balance < threshold
@@ -470,17 +511,23 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
     of ten per call: the CDR import settles hundreds of calls at once."""
     at = now_utc() if at is None else int(at)
     results: List[Union[Settlement, Exception]] = []
+    # one call (the FastAGI's case): its payer's row is locked with it, in one statement;
+    # many: their payers' rows are locked afterwards, in id order (_plan_charges)
+    one = len(requests) == 1
     with money_txn(shared=True):
         # with the free seconds a call holds of a plan's pool, if any (plans.Settling)
         rows = sql_in(
             "SELECT c.uniqueid, c.id, c.extension_id, c.status, c.reserved, c.rate_snapshot, "
             "c.settled_utc, c.cost, c.local_day, p.pool_kind, p.pool_id, p.month, p.call_type, "
-            "p.reserved_s FROM call c LEFT JOIN plan_call p ON p.call_id = c.id "
-            "WHERE c.uniqueid IN ({}) AND " + sites.call_scope("c") + _for_update_of_call(),
+            "p.reserved_s, e.balance FROM call c LEFT JOIN plan_call p ON p.call_id = c.id "
+            "JOIN extension e ON e.id = c.extension_id "
+            "WHERE c.uniqueid IN ({}) AND " + sites.call_scope("c")
+            + store.for_update("c, e" if one else "c"),
             list({(q.uniqueid or "").strip() for q in requests}))
         known = {r[0]: r[1:9] for r in rows}
+        locked = {r[2]: r[14] for r in rows} if one else {}
         late = _LateCalls(requests, known)
-        free = plans.Settling({r[1]: list(r[9:]) for r in rows if r[9] is not None})
+        free = plans.Settling({r[1]: list(r[9:14]) for r in rows if r[9] is not None})
         charges: List[_Charge] = []
         charged: Dict[str, int] = {}  # uniqueid -> its index in results
         for request in requests:
@@ -524,17 +571,13 @@ def settle_many(requests: Sequence[SettleRequest], at: Optional[int] = None
             charged[uniqueid] = len(results)
             # its caller logs it: one line per call, or a summary for a CDR import
             results.append(Settlement(uniqueid, "charged", cost, new_status, over_limit))
-        done, ledger, refused = _plan_charges(charges, at)
+        done, ledger, refused = _plan_charges(charges, at, locked)
         for charge, error in refused:
             results[charged[charge.uniqueid]] = error
         inserted = late.insert({charge.call_id for charge, _ in refused}, done, at)
         _write_charges(done, ledger, at, inserted)
         free.write(c.call_id for c in done)
     return results
-
-
-def _for_update_of_call() -> str:
-    return " FOR NO KEY UPDATE OF c" if store.postgres() else ""
 
 
 def _check_request(uniqueid: str, answered_s: int) -> None:
@@ -638,13 +681,15 @@ class _LateCalls:
         return set(final)
 
 
-def _plan_charges(charges: List[_Charge], at: int
+def _plan_charges(charges: List[_Charge], at: int, locked: Dict[int, int]
                   ) -> Tuple[List[_Charge], List[tuple], List[Tuple[_Charge, Exception]]]:
     """The charges that go through, their ledger rows with running balances, and the
-    ones refused because they would take a balance past the largest amount."""
-    # every row it changes, locked in one order (by id) against a deadlock with another
-    balance = dict(sql_in("SELECT id, balance FROM extension WHERE id IN ({}) ORDER BY id"
-                          + store.for_update(), list({c.ext_id for c in charges})))
+    ones refused because they would take a balance past the largest amount.
+    ``locked``: the balances of extensions whose rows this transaction locked already."""
+    balance = dict(locked)
+    # every other row it changes, locked in one order (by id) against a deadlock with another
+    balance.update(sql_in("SELECT id, balance FROM extension WHERE id IN ({}) ORDER BY id"
+                          + store.for_update(), sorted({c.ext_id for c in charges} - set(locked))))
     done: List[_Charge] = []
     ledger: List[tuple] = []
     refused: List[Tuple[_Charge, Exception]] = []

@@ -511,11 +511,13 @@ def write_alone() -> None:
         db.execute_sql(WRITE_LOCK_ALONE)
 
 
-def for_update() -> str:
+def for_update(of: str = "") -> str:
     """``FOR NO KEY UPDATE`` on PostgreSQL (a row the call path reads to change, locked till
-    the commit: its transactions run side by side there); nothing on SQLite, whose
-    writers take turns."""
-    return " FOR NO KEY UPDATE" if _postgres else ""
+    the commit: its transactions run side by side there), of the tables named in ``of``
+    (say "c, e") or all; nothing on SQLite, whose writers take turns."""
+    if not _postgres:
+        return ""
+    return " FOR NO KEY UPDATE" + (f" OF {of}" if of else "")
 
 
 class WouldWait(Exception):
