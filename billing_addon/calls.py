@@ -299,7 +299,7 @@ class _Asked(NamedTuple):
     billing_state: str
     running: Optional[boottime.Running]
     conf: dict
-    index: rating.RateIndex
+    rate_index: rating.RateIndex
 
 
 def _reserve(row: tuple, asked: _Asked, rated_as: str, phone_id: Optional[int] = None

@@ -71,6 +71,25 @@ class Server:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.data))
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used so far, its ended backends included (what the
+        postmaster reaped is in its children's times)."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if int(entry) == main:  # utime, stime, cutime, cstime
+                total += sum(int(value) for value in fields[11:15])
+            elif int(fields[1]) == main:
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import peewee as pw
 import pytest
 
-from billing_addon import accounts, calls, pgstore, reports, store
+from billing_addon import accounts, calls, departments, pgstore, reports, store
 from billing_addon.store import Extension
 from tests import pg_store
 from tests.helpers import amount, make_extension, make_rate, wait_until
@@ -128,6 +128,70 @@ def test_placeholders_percent_and_like_as_on_sqlite(pg_url):
                                                                                 "1003"]
     assert store.sql_one("SELECT count(*) FROM extension WHERE name LIKE ?", ("%50\\%%",))[0] == 1
     assert store.sql_one("SELECT '100%' || ?", ("!",))[0] == "100%!"
+
+
+def _prepared_statements() -> list:
+    return [row[0] for row in store.sql("SELECT statement FROM pg_prepared_statements")
+            .fetchall()]
+
+
+def test_a_statement_run_again_is_prepared_and_answers_as_before(pg_url):
+    make_extension("1001", balance="12.50")
+    ext = Extension.get(Extension.number == "1001")
+    query = "SELECT number, balance FROM extension WHERE id = ? AND balance > ?"
+    assert not [text for text in _prepared_statements() if "balance > $2" in text]
+    answers = [store.sql_one(query, (ext.id, 0)) for _ in range(3)]
+    assert answers == [("1001", amount("12.50"))] * 3
+    prepared = [text for text in _prepared_statements() if "balance > $2" in text]
+    assert len(prepared) == 1 and prepared[0].endswith(
+        " (integer, integer) AS SELECT number, balance FROM extension "
+        "WHERE id = $1 AND balance > $2")
+
+
+@pytest.mark.parametrize("query, params, expected", [
+    # numbers compare as numbers (as text, '10' < '9')
+    ("SELECT CASE WHEN ? > ? THEN 'more' ELSE 'less' END", (10, 9), "more"),
+    ("SELECT ? + 1", (2 ** 40, ), 2 ** 40 + 1),  # past 32 bits: a bigint
+    ("SELECT ? * 2", (pgstore.Decimal("1.25"),), pgstore.Decimal("2.50")),
+    ("SELECT ? || '%'", ("5", ), "5%"),  # a literal % in a prepared statement
+    ("SELECT count(*) FROM department WHERE name = ?", ("FRONT DESK", ), 1),  # CITEXT
+])
+def test_prepared_statements_type_their_parameters_as_the_literals_were(
+        pg_url, query, params, expected):
+    departments.create("Front Desk")
+    assert [store.sql_one(query, params)[0] for _ in range(3)] == [expected] * 3
+    assert any(text.startswith("PREPARE") for text in _prepared_statements())
+
+
+def test_a_statement_the_server_cannot_prepare_runs_unprepared_in_its_transaction(pg_url):
+    make_extension("1001")
+    ext = Extension.get(Extension.number == "1001")
+    with store.money_txn():
+        # the server cannot tell the type of $1 here: its PREPARE is refused, in a
+        # savepoint, and the transaction goes on
+        assert [store.sql_one("SELECT ? IS NULL", (None,))[0] for _ in range(3)] == [True] * 3
+        store.sql("UPDATE extension SET name = ? WHERE id = ?", ("Kept", ext.id))
+    assert Extension.get_by_id(ext.id).name == "Kept"
+    assert not any("IS NULL" in text for text in _prepared_statements())
+
+
+def test_prepared_statements_outlive_a_rollback_and_a_new_connection_prepares_anew(pg_url):
+    make_extension("1001")
+    ext = Extension.get(Extension.number == "1001")
+    query = "SELECT name FROM extension WHERE id = ?"
+    with pytest.raises(RuntimeError):
+        with store.money_txn():
+            for _ in range(2):
+                store.sql_one(query, (ext.id,))
+            raise RuntimeError("rolled back")
+    assert store.sql_one(query, (ext.id,)) == ("Ext 1001",)
+    assert len([t for t in _prepared_statements() if "SELECT name FROM" in t]) == 1
+    store.close_db()
+    store.init_db(pg_url)
+    assert store.sql_one(query, (ext.id,)) == ("Ext 1001",)
+    assert not [t for t in _prepared_statements() if "SELECT name FROM" in t]
+    assert store.sql_one(query, (ext.id,)) == ("Ext 1001",)  # the second time: prepared
+    assert len([t for t in _prepared_statements() if "SELECT name FROM" in t]) == 1
 
 
 def test_insert_returning_id_gives_the_new_rows_id(pg_url):
