@@ -38,7 +38,8 @@ def database_path(cfg: Optional[config.Config], profile=None) -> Path:
 
 def open_store(args) -> config.Config:
     cfg = config.load(args.config)
-    store.init_db(store.url_of(cfg), durability=cfg.get("box", "durability"))
+    store.init_db(store.url_of(cfg), durability=cfg.get("box", "durability"),
+                  box_files=database_path(cfg))
     sites.set_current(cfg.get("store", "site"))
     return cfg
 

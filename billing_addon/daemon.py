@@ -317,7 +317,7 @@ class Daemon:
                     self._damaged(problems)
             # the checkpoint thread copies the WAL back, so no commit on the call path does
             store.init_db(url or path, durability=self.cfg.get("box", "durability"),
-                          autocheckpoint=False)
+                          autocheckpoint=False, box_files=path)
             site_claim.claim(path.parent, int(time.time()))  # a shared store: one box a site
         except site_claim.SiteTaken as exc:
             store.close_db()

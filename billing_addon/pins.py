@@ -1,7 +1,8 @@
 """Account PINs: their keyed hash, their format, and the wrong-PIN throttle of a phone.
 
 A PIN is stored only as HMAC-SHA256(key, PIN), where the key is 32 random bytes in a
-file beside the database (``<database>.pinkey``, mode 0600, made on first use).  The
+file beside the database (``<database>.pinkey``, mode 0600, made on first use; on
+PostgreSQL a copy of one file on each box, whose fingerprint the store keeps).  The
 hash is deterministic, so one PIN belongs to one account of the box (a unique index)
 and a caller's PIN is checked with one lookup; a copy of the database alone does not
 give the PINs (a 6-digit PIN hashed without a secret would be found by trying all
@@ -27,7 +28,7 @@ from typing import Dict, Optional
 from . import settings, sites
 from .accounts import AccountError
 from .i18n import _
-from .store import database_path, db, postgres, sql, sql_one
+from .store import box_files_path, database_path, db, postgres, sql, sql_one
 
 MAX_FAILURES = 3
 FAILURE_WINDOW_S = 15 * 60
@@ -69,26 +70,75 @@ def box_key() -> bytes:
     return key
 
 
+def fingerprint(key: bytes) -> str:
+    """What the store keeps of a key: it tells a key apart and gives nothing of it."""
+    return hmac.new(key, b"billing-addon PIN key fingerprint", hashlib.sha256).hexdigest()
+
+
 def _shared_key() -> bytes:
-    """On a PostgreSQL store every box checks the PINs of the same accounts, so the key
-    is the database's: a setting made once (the first box's insert wins).  A dump of
-    that database then holds the key too (docs/store.md)."""
+    """On a PostgreSQL store every box checks the PINs of the same accounts with the same
+    key, kept in a file on each box (the first box makes it; it is copied to the others)
+    and never in the database: a dump of the database alone still does not give the
+    PINs.  The store keeps the key's fingerprint, so a box without the file, or with
+    another key, refuses to check PINs instead of answering wrong (docs/store.md)."""
     key = _keys.get(db.database)
-    if key is None:
-        sql("INSERT INTO setting (key, value) VALUES ('pin_key', ?) ON CONFLICT (key) DO NOTHING",
-            (secrets.token_hex(KEY_BYTES),))
-        key = bytes.fromhex(sql_one("SELECT value FROM setting WHERE key = 'pin_key'")[0])
+    if key is not None:
+        return key
+    with _keys_lock:
+        path = key_path(box_files_path())
+        _move_key_out_of_the_store(path)
+        known = _stored_fingerprint()
+        if known is None:  # the first box: its key is the store's
+            if not path.exists():
+                _make_key(path)
+            sql("INSERT INTO setting (key, value) VALUES ('pin_key_fingerprint', ?) "
+                "ON CONFLICT (key) DO NOTHING", (fingerprint(_read_key(path)),))
+            known = _stored_fingerprint()
+            assert known is not None  # ours, or another box's made meanwhile
+        if not path.exists():
+            raise PinError(_("This box has no PIN key file {path}: copy it from a box that "
+                             "checks PINs on this store (its fingerprint starts {fp}).")
+                           .format(path=path, fp=known[:16]))
+        key = _read_key(path)
+        if fingerprint(key) != known:
+            raise PinError(_("The PIN key file {path} is not the one of this store (its "
+                             "fingerprint starts {mine}, the store's {fp}): copy the file of "
+                             "a box that checks PINs on this store.")
+                           .format(path=path, mine=fingerprint(key)[:16], fp=known[:16]))
         _keys[db.database] = key
     return key
 
 
-def _make_key(path: Path) -> None:
-    """Write a new key whole under another name, then link it in place: another
-    process (the CLI beside the daemon) never reads half a key, and of two making one
-    at once the first link wins and both use it."""
+def _stored_fingerprint() -> Optional[str]:
+    row = sql_one("SELECT value FROM setting WHERE key = 'pin_key_fingerprint'")
+    return row[0] if row else None
+
+
+def _move_key_out_of_the_store(path: Path) -> None:
+    """A store made before the key files kept the key itself (setting ``pin_key``): it
+    goes to this box's file (unless the file is there already) and out of the store."""
+    row = sql_one("SELECT value FROM setting WHERE key = 'pin_key'")
+    if row is None:
+        return
+    key = bytes.fromhex(row[0])
+    if not path.exists():
+        _make_key(path, key)
+    if _read_key(path) != key:
+        raise PinError(_("The PIN key file {path} is not the one of this store: move it "
+                         "away, and the store's key is written there.").format(path=path))
+    sql("INSERT INTO setting (key, value) VALUES ('pin_key_fingerprint', ?) "
+        "ON CONFLICT (key) DO NOTHING", (fingerprint(key),))
+    sql("DELETE FROM setting WHERE key = 'pin_key'")
+
+
+def _make_key(path: Path, key: Optional[bytes] = None) -> None:
+    """Write a new key (or ``key``) whole under another name, then link it in place:
+    another process (the CLI beside the daemon) never reads half a key, and of two
+    making one at once the first link wins and both use it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, scratch = tempfile.mkstemp(prefix=".pinkey-", dir=path.parent)  # mode 0600
     try:
-        os.write(fd, secrets.token_bytes(KEY_BYTES))
+        os.write(fd, key if key is not None else secrets.token_bytes(KEY_BYTES))
         os.fsync(fd)
         os.close(fd)
         fd = -1

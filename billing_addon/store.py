@@ -262,7 +262,8 @@ def _switch(cls: type) -> None:
 
 
 def init_db(path: Union[str, Path], *, upgrade: bool = True,
-            durability: str = "full", autocheckpoint: bool = True) -> pw.Database:
+            durability: str = "full", autocheckpoint: bool = True,
+            box_files: Optional[Union[str, Path]] = None) -> pw.Database:
     """Open the database file (creating its folder), set the pragmas, run migrations.
     A ``postgresql://user:password@host:port/db`` URL opens that database instead
     (``_init_postgres``).
@@ -275,8 +276,12 @@ def init_db(path: Union[str, Path], *, upgrade: bool = True,
     ``autocheckpoint=False``: commits never copy the WAL back into the database file
     (SQLite does it in whichever commit crosses 1000 pages, a pause of several ms for
     that caller and, on the FastAGI loop, for every call in progress); the daemon runs
-    ``checkpoint`` from a thread of its own when ``checkpoint_due`` is set."""
-    global _money_sync
+    ``checkpoint`` from a thread of its own when ``checkpoint_due`` is set.
+
+    ``box_files``: with a URL, the database file the box would have (``[box] database``):
+    the box keeps its own files beside that name (``box_files_path``)."""
+    global _money_sync, _box_files
+    _box_files = os.fspath(box_files) if box_files is not None else None
     if durability not in DURABILITY:
         raise ValueError(f"durability must be one of {', '.join(DURABILITY)}")
     _money_sync = DURABILITY[durability]
@@ -886,6 +891,20 @@ def sql_one(query: str, params: tuple = ()):
 class SqliteOnly(Exception):
     """A file operation of the SQLite store (backup, restore, file checks) asked of a
     PostgreSQL one: there the DBA backs up with pg_dump (docs/store.md)."""
+
+
+_box_files: Optional[str] = None  # init_db's box_files
+
+
+def box_files_path() -> str:
+    """The name the box's own files are kept beside (``<name>.pinkey``): the SQLite file,
+    or on PostgreSQL the database file the box would have (init_db's ``box_files``)."""
+    if not _postgres:
+        return database_path()
+    if _box_files is None:
+        raise SqliteOnly("the store is a PostgreSQL database and the box's own folder was "
+                         "not given (init_db's box_files)")
+    return _box_files
 
 
 def database_path() -> str:

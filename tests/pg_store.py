@@ -103,6 +103,7 @@ def install() -> None:
 
     def init_db(path, **kwargs):
         if not store.is_url(path):
+            kwargs.setdefault("box_files", path)  # the box's own files stay beside the path
             path = database_for(path)
         return original(path, **kwargs)
 

@@ -6,7 +6,10 @@ In `make test` this module starts a throwaway server of its own; in `make test-p
 it uses the session's (tests/pg_store.py).  The server-stopping test always has its own.
 """
 
+import hashlib
+import hmac
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,7 +19,7 @@ from pathlib import Path
 import peewee as pw
 import pytest
 
-from billing_addon import accounts, calls, departments, pgstore, reports, store
+from billing_addon import accounts, calls, departments, pgstore, pins, reports, store
 from billing_addon.store import Extension
 from tests import pg_store
 from tests.helpers import amount, make_extension, make_rate, wait_until
@@ -192,6 +195,48 @@ def test_prepared_statements_outlive_a_rollback_and_a_new_connection_prepares_an
     assert not [t for t in _prepared_statements() if "SELECT name FROM" in t]
     assert store.sql_one(query, (ext.id,)) == ("Ext 1001",)  # the second time: prepared
     assert len([t for t in _prepared_statements() if "SELECT name FROM" in t]) == 1
+
+
+def _open_as_box(url, folder):
+    """The store as the box whose own files are in ``folder`` opens it (a new process:
+    no key in memory)."""
+    store.init_db(url, box_files=folder / "billing.db")
+    pins._keys.clear()
+
+
+def test_the_pin_key_is_a_file_on_each_box_and_the_store_keeps_its_fingerprint(pg_url, tmp_path):
+    box_a, box_b = tmp_path / "a", tmp_path / "b"
+    _open_as_box(pg_url, box_a)
+    hashed = pins.pin_hash("123456")
+    key_file = box_a / "billing.db.pinkey"
+    key = key_file.read_bytes()
+    assert len(key) == pins.KEY_BYTES and key_file.stat().st_mode & 0o777 == 0o600
+    settings_kept = dict(store.sql("SELECT key, value FROM setting").fetchall())
+    assert settings_kept["pin_key_fingerprint"] == pins.fingerprint(key)
+    assert "pin_key" not in settings_kept and key.hex() not in str(settings_kept)
+
+    _open_as_box(pg_url, box_b)  # another box, its file not copied yet
+    with pytest.raises(pins.PinError, match=r"no PIN key file .*/b/billing\.db\.pinkey"):
+        pins.pin_hash("123456")
+    box_b.mkdir()
+    (box_b / "billing.db.pinkey").write_bytes(os.urandom(pins.KEY_BYTES))  # a key of its own
+    with pytest.raises(pins.PinError, match="is not the one of this store"):
+        pins.pin_hash("123456")
+    assert store.sql_one("SELECT value FROM setting WHERE key = 'pin_key_fingerprint'")[0] == \
+        pins.fingerprint(key)  # a wrong box changed nothing
+    shutil.copy(key_file, box_b / "billing.db.pinkey")
+    assert pins.pin_hash("123456") == hashed  # the same PINs on both boxes
+
+
+def test_a_pin_key_kept_in_the_store_moves_to_the_box_file(pg_url, tmp_path):
+    key = os.urandom(pins.KEY_BYTES)  # as the first PostgreSQL version kept it
+    store.sql("INSERT INTO setting (key, value) VALUES ('pin_key', ?)", (key.hex(),))
+    _open_as_box(pg_url, tmp_path)
+    assert pins.pin_hash("4321") == hmac.new(key, b"4321", hashlib.sha256).hexdigest()
+    assert (tmp_path / "billing.db.pinkey").read_bytes() == key
+    assert store.sql_one("SELECT count(*) FROM setting WHERE key = 'pin_key'")[0] == 0
+    assert store.sql_one("SELECT value FROM setting WHERE key = 'pin_key_fingerprint'")[0] == \
+        pins.fingerprint(key)
 
 
 def test_insert_returning_id_gives_the_new_rows_id(pg_url):

@@ -140,7 +140,9 @@ def make_app(cfg, activation=None) -> bottle.Bottle:
     """The web UI as a WSGI app.  Opens the store from ``cfg`` unless it is already
     open; ``activation`` defaults to the configured board's real activation."""
     if store.db.database is None and cfg is not None:
-        store.init_db(store.url_of(cfg))
+        from billing_addon.cli import database_path
+
+        store.init_db(store.url_of(cfg), box_files=database_path(cfg))
     if cfg is not None:
         sites.set_current(cfg.get("store", "site"))
     if activation is None:
