@@ -91,9 +91,7 @@ def _shared_key() -> bytes:
         if known is None:  # the first box: its key is the store's
             if not path.exists():
                 _make_key(path)
-            sql("INSERT INTO setting (key, value) VALUES ('pin_key_fingerprint', ?) "
-                "ON CONFLICT (key) DO NOTHING", (fingerprint(_read_key(path)),))
-            known = _stored_fingerprint()
+            known = _keep_fingerprint(_read_key(path))
             assert known is not None  # ours, or another box's made meanwhile
         if not path.exists():
             raise PinError(_("This box has no PIN key file {path}: copy it from a box that "
@@ -107,6 +105,13 @@ def _shared_key() -> bytes:
                            .format(path=path, mine=fingerprint(key)[:16], fp=known[:16]))
         _keys[db.database] = key
     return key
+
+
+def _keep_fingerprint(key: bytes) -> Optional[str]:
+    """The store's fingerprint: ``key``'s unless another box's was kept first."""
+    sql("INSERT INTO setting (key, value) VALUES ('pin_key_fingerprint', ?) "
+        "ON CONFLICT (key) DO NOTHING", (fingerprint(key),))
+    return _stored_fingerprint()
 
 
 def _stored_fingerprint() -> Optional[str]:
@@ -126,8 +131,7 @@ def _move_key_out_of_the_store(path: Path) -> None:
     if _read_key(path) != key:
         raise PinError(_("The PIN key file {path} is not the one of this store: move it "
                          "away, and the store's key is written there.").format(path=path))
-    sql("INSERT INTO setting (key, value) VALUES ('pin_key_fingerprint', ?) "
-        "ON CONFLICT (key) DO NOTHING", (fingerprint(key),))
+    _keep_fingerprint(key)
     sql("DELETE FROM setting WHERE key = 'pin_key'")
 
 

@@ -1,6 +1,7 @@
 """Small builders and waits shared by the tests."""
 
 import contextlib
+import io
 import logging
 import subprocess
 import sys
@@ -213,3 +214,18 @@ def four_rooms_in_two_departments(started: int):
     departments.assign(["1001", "1002"], sales)
     departments.assign(["1003"], ops)
     return sales, ops
+
+
+def cli_runner(ini, capsys, monkeypatch=None):
+    """``run(*argv, stdin="")``: billing-addon with the configuration ``ini``, in this
+    process; its exit code and what it printed (``stdin`` needs ``monkeypatch``)."""
+    from billing_addon import cli
+
+    def run(*argv, stdin=""):
+        if monkeypatch is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = cli.main(["--config", str(ini), *argv])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    return run

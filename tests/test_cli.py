@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing_addon import cli
+from tests.helpers import cli_runner
 
 
 @pytest.fixture
@@ -10,12 +10,7 @@ def run(tmp_path, capsys):
     ini = tmp_path / "b.ini"
     ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n")
 
-    def run(*argv):
-        code = cli.main(["--config", str(ini), *argv])
-        out = capsys.readouterr()
-        return code, out.out + out.err
-
-    return run
+    return cli_runner(ini, capsys)
 
 
 def test_manual_workflow(run, tmp_path):

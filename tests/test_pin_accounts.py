@@ -19,7 +19,7 @@ from billing_addon import accounts, calls, pin_accounts, pins, settings, store
 from billing_addon.pbx import handlers
 from billing_addon.store import Call, Extension, Ledger
 
-from .helpers import amount, make_extension, make_rate
+from .helpers import amount, cli_runner, make_extension, make_rate
 
 T0 = 1_714_564_800  # 2024-05-01 12:00 UTC
 
@@ -343,18 +343,10 @@ def test_a_guest_never_checks_in_on_an_account(box):
 
 
 def test_cli_add_set_pin_list_and_ask_pin(tmp_path, capsys, monkeypatch):
-    import io
-
-    from billing_addon import cli
-
     ini = tmp_path / "b.ini"
     ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n")
 
-    def run(*argv, stdin=""):
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = cli.main(["--config", str(ini), *argv])
-        out = capsys.readouterr()
-        return code, out.out + out.err
+    run = cli_runner(ini, capsys, monkeypatch)
 
     assert run("init")[0] == 0
     assert run("account", "add", "5001", "--name", "Ann", stdin="482913\n") == (

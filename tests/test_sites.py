@@ -31,7 +31,7 @@ from billing_addon.cells import from_spreadsheet
 from billing_addon.pbx import sync
 from billing_addon.store import Call, Extension, Ledger
 
-from .helpers import amount, dump_database, make_extension, make_rate
+from .helpers import amount, cli_runner, dump_database, make_extension, make_rate
 
 T0 = 1_714_564_800  # 2024-05-01 12:00 UTC
 
@@ -427,16 +427,10 @@ def test_low_balance_alerts_and_counts_are_each_boxs_own(shared):
 
 
 def test_the_cli_works_at_the_configured_site(tmp_path, capsys, monkeypatch):
-    from billing_addon import cli
-
     ini = tmp_path / "b.ini"
     ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n[store]\nsite = lisbon\n")
 
-    def run(*argv, stdin=""):
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = cli.main(["--config", str(ini), *argv])
-        out = capsys.readouterr()
-        return code, out.out + out.err
+    run = cli_runner(ini, capsys, monkeypatch)
 
     try:
         assert run("init")[0] == 0

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from billing_addon import accounts, calls, cli, reports, settings, statements, stays, store
+from billing_addon import accounts, calls, reports, settings, statements, stays, store
 from billing_addon.store import Ledger, money_txn
 
-from .helpers import amount, make_extension, make_rate
+from .helpers import amount, cli_runner, make_extension, make_rate
 
 T0 = 1_780_000_000
 CONTRACT_KEYS = {"number", "issued_utc", "zone", "zone_label", "currency", "hotel", "extension",
@@ -123,10 +123,7 @@ def test_cli_check_in_out_and_statements(tmp_path, capsys):
     ini = tmp_path / "box.ini"
     ini.write_text(f"[box]\ndatabase = {tmp_path / 'b.db'}\n")
 
-    def run(*argv):
-        code = cli.main(["--config", str(ini), *argv])
-        out = capsys.readouterr()
-        return code, out.out + out.err
+    run = cli_runner(ini, capsys)
 
     assert run("init")[0] == 0
     assert run("ext", "add", "201")[0] == 0
