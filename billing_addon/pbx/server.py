@@ -1,4 +1,4 @@
-"""The FastAGI TCP server: one asyncio loop speaks the protocol for every connection,
+"""The FastAGI TCP server: one event loop (``loop.py``) speaks the protocol for every connection,
 a few worker threads do the database work.  Scripts are chosen by the URL path
 (``agi://host:port/authorize``).
 
@@ -34,15 +34,16 @@ settlement waits for the disk, with two exceptions to keep the dial tone quick:
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import select
+import socket
 import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from . import agi
+from .loop import EventLoop, Transport
 
 log = logging.getLogger("billing_addon.pbx.server")
 
@@ -124,7 +125,7 @@ class WorkerPool:
         return not any(thread.is_alive() for thread in self._threads)
 
 
-class _Connection(asyncio.Protocol):
+class _Connection:
     """One Asterisk connection.  States: env (reading the environment), reply (a
     command was sent), work (a worker has the script's work), script (the work's
     outcome is being handed to the script), gone (Asterisk left while a worker had the
@@ -133,7 +134,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: AgiServer):
         self.server = server
-        self.transport: Optional[asyncio.Transport] = None
+        self.transport: Optional[Transport] = None
         self.peer: Any = None
         self.state = "env"
         self.buffer = bytearray()
@@ -149,7 +150,7 @@ class _Connection(asyncio.Protocol):
         self.work_started = now
         self.drained = 0
 
-    # -- asyncio callbacks ---------------------------------------------------------
+    # -- the loop's callbacks ---------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.peer = transport.get_extra_info("peername")
@@ -384,6 +385,20 @@ class _Connection(asyncio.Protocol):
                 self._drop(agi.AgiError("peer too slow"))
 
 
+def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                flags=socket.AI_PASSIVE)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _undo_done(outcome: Any, error: Optional[BaseException]) -> None:
     if error is not None:
         log.error("undoing the work of an abandoned FastAGI session failed: %s", error)
@@ -416,8 +431,8 @@ class AgiServer:
         self.stats = {"sessions": 0, "dropped": 0, "refused": 0, "evicted": 0,
                       "errors": 0}
         self.pool: WorkerPool
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._listener: Optional[asyncio.AbstractServer] = None
+        self._loop: Optional[EventLoop] = None
+        self._stop_listening: Optional[Callable[[], None]] = None
         self._thread: Optional[threading.Thread] = None
         self._address: Optional[Tuple[str, int]] = None
         self._idle = threading.Condition()
@@ -461,15 +476,14 @@ class AgiServer:
         failure: List[BaseException] = []
 
         def run() -> None:
-            loop = asyncio.new_event_loop()
+            loop = EventLoop()
             self._loop = loop
             try:
                 if self.loop_setup is not None:
                     self.loop_setup()
-                self._listener = loop.run_until_complete(loop.create_server(
-                    lambda: _Connection(self), self.host, self.port, backlog=self.backlog,
-                    reuse_address=True))
-                self._address = self._listener.sockets[0].getsockname()[:2]
+                listener = _listening_socket(self.host, self.port, self.backlog)
+                self._address = listener.getsockname()[:2]
+                self._stop_listening = loop.listen(listener, lambda: _Connection(self))
             except BaseException as exc:
                 failure.append(exc)
                 started.set()
@@ -483,7 +497,7 @@ class AgiServer:
                 for conn in list(self.connections):
                     if conn.transport is not None:
                         conn.transport.abort()
-                loop.run_until_complete(asyncio.sleep(0))
+                loop.run_once(timeout=0)  # their connection_lost
                 loop.close()
                 if self.thread_cleanup is not None:  # inline work used this thread too
                     self.thread_cleanup()
@@ -510,8 +524,8 @@ class AgiServer:
     def stop(self, wait: float = 10.0) -> bool:
         """Stop accepting; wait up to ``wait`` s for open sessions.  True when all ended."""
         end = time.monotonic() + wait
-        if self._listener is not None:
-            self.call_soon(self._listener.close)
+        if self._stop_listening is not None:
+            self.call_soon(self._stop_listening)
         with self._idle:
             while self.connections and time.monotonic() < end:
                 self._idle.wait(timeout=min(0.2, max(0.0, end - time.monotonic())))
