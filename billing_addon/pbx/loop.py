@@ -273,12 +273,15 @@ class EventLoop:
             transport._watch(_IN)
 
     def _drain_wake_ups(self, _events: int) -> None:
-        self._woken = False  # before the callbacks run: a later one sends a byte again
         try:
             while self._wake_in.recv(4096):
                 pass
         except _TRY_AGAIN:
             pass
+        # only now, and before this round's callbacks run: a callback queued while
+        # ``_woken`` was still set is in the queue already; one queued after this sends
+        # a byte again (reset before the drain, that byte could be read here unheeded)
+        self._woken = False
 
     # -- running -------------------------------------------------------------------
     def run_forever(self) -> None:
