@@ -45,6 +45,10 @@ import psycopg2.extras as pgextras
 
 from .store import Conflict, Unreachable
 
+if pw.psycopg2 is None:  # kept from peewee at start (billing_addon/__init__): hand it over
+    pw.psycopg2, pw.pg_extensions, pw.pg_errors = psycopg2, pgext, psycopg2.errors
+    pgextras.register_uuid()  # as peewee does when it loads the driver itself
+
 _deferred = threading.local()  # this thread's writes to send with its COMMIT
 WRITE_LOCK = 0x6B696C6C  # the one advisory lock key of every writer of the add-on
 DEFAULT_PORT = 5432
