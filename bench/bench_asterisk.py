@@ -6,12 +6,17 @@ at once (0 s of talk), so a call is all set-up and tear-down.  ``n`` calls are k
 flight (25 and 50), bare and billed runs interleaved twice, and the saturated rate of
 each is the median of its runs; the ratio billed / bare is the figure the issue targets
 (>= 0.8).  The daemon's CPU per billed call, and Asterisk's per bare and per billed
-call, come from their /proc stat over those runs.  The added set-up time is the p50 of
-Originate -> the caller's DialEnd ANSWER for calls of 1 s, 10 up at a time (the
-settlements of the calls that end then run beside the authorizations, as in real
-traffic), billed minus bare.  The
-far end answers with Answer(,i): a plain Answer() waits up to 500 ms for media, which
-Local channels never send.
+call, come from their /proc stat over those runs.  Where a billed call's Asterisk CPU
+goes: at the billed calls' rate, in the same rounds, bare calls and two kinds of the
+shipped dialplan, without its settle hangup handler ("no_settle": authorize only) and
+without the authorize AGI too ("no_agi": a constant answer instead); the differences
+are the settle channel's, the authorize AGI's and the dialplan's own share.
+
+The added set-up time is the p50 of Originate -> the caller's DialEnd ANSWER for calls
+of 1 s, 10 up at a time (the settlements of the calls that end then run beside the
+authorizations, as in real traffic), billed minus bare.  The far end answers with
+Answer(,i): a plain Answer() waits up to 500 ms for media, which Local channels never
+send.
 
 It uses the live tier's Asterisk (tests/live/asterisk.py finds it; without one it says
 so and records nothing) and starts the daemon as ``billing-addon serve``.
@@ -55,6 +60,34 @@ exten => _X.,1,Answer(,i)
  same => n,Hangup()
 """
 WANTED_EVENTS = ("Hangup", "DialEnd")
+SHIPPED = ROOT / "billing_addon" / "dialplan" / "billing.conf"
+PUSH_SETTLE = "same => n,Set(CHANNEL(hangup_handler_push)=billing-settle,s,1)"
+ASK_AUTHORIZE = "same => n,AGI(agi://${BILLING_AGI}/authorize,${CALLERID(num)},${ARG1},BILLING_ANSWER)"
+KINDS = ("bare", "billed", "no_settle", "no_agi", "bare_paced")
+CONTEXTS = {"bare": "bench-bare", "billed": "bench-billed", "no_settle": "bench-no-settle",
+            "no_agi": "bench-no-agi", "bare_paced": "bench-bare"}
+
+
+def _shipped_dial_without(name: str, *lines: str, instead: str = "same => n,NoOp()") -> str:
+    """[billing-dial] of the shipped dialplan as context ``name``, with ``lines`` (each
+    must be there: a changed dialplan fails the benchmark, not its figures) replaced."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    start = text.index("\n[billing-dial]") + 1
+    dial = text[start:text.index("\n[", start + 1) + 1].replace("[billing-dial]", f"[{name}]")
+    for line in lines:
+        assert line in dial, f"the shipped dialplan has no {line!r}"
+        dial = dial.replace(line, instead if line != ASK_AUTHORIZE else
+                            "same => n,Set(BILLING_ANSWER=ALLOWED,,3600000,,)")
+    return dial
+
+
+def _variant_contexts() -> str:
+    contexts = [_shipped_dial_without("bench-no-settle-dial", PUSH_SETTLE),
+                _shipped_dial_without("bench-no-agi-dial", PUSH_SETTLE, ASK_AUTHORIZE)]
+    for kind in ("no-settle", "no-agi"):
+        contexts.append(f"[bench-{kind}]\nexten => _9X.,1,Gosub(bench-{kind}-dial,s,1(${{EXTEN}},"
+                        f"Local/${{EXTEN:1}}@bench-far/n,30))\n same => n,Hangup()\n")
+    return "\n".join(contexts)
 
 
 class _Ami:
@@ -147,15 +180,18 @@ class _Calls:
     def in_flight(self) -> int:
         return len(self.open) // 2
 
-    def saturate(self, context: str, in_flight: int, seconds: float) -> float:
+    def saturate(self, context: str, in_flight: int, seconds: float,
+                 rate: Optional[float] = None) -> float:
         """Calls completed per second with ``in_flight`` kept up for ``seconds`` (the
-        calls still up then are waited for and counted)."""
+        calls still up then are waited for and counted); with ``rate``, no more than
+        that many a second are placed (the same load for kinds that cost less)."""
         first = self._n
         started = time.perf_counter()
         end = started + seconds
         with self.lock:
             while True:
-                while self.in_flight() < in_flight and time.perf_counter() < end:
+                while (self.in_flight() < in_flight and time.perf_counter() < end
+                       and (rate is None or self._n - first < rate * (time.perf_counter() - started))):
                     self.lock.release()
                     try:
                         self.place(context)
@@ -164,8 +200,9 @@ class _Calls:
                 if time.perf_counter() >= end and not self.open:
                     break
                 now = time.perf_counter()
-                if now < end:
-                    self.lock.wait(timeout=end - now)  # a call ended, or time to stop placing
+                if now < end:  # a call ended, its turn to be placed came, or time to stop
+                    turn = end if rate is None else started + (self._n - first + 1) / rate
+                    self.lock.wait(timeout=max(0.0005, min(end, turn) - now))
                 elif not self.lock.wait(timeout=30.0):
                     raise RuntimeError(f"{self.in_flight()} calls did not end in 30 s")
         return (self._n - first) / (time.perf_counter() - started)
@@ -190,6 +227,17 @@ class _Calls:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(calls: _Calls, kind: str, in_flight: int, seconds: float, daemon, asterisk,
+         cpu: Dict[str, float], placed: Dict[str, int], rate: Optional[float] = None) -> float:
+    """One saturated (or, with ``rate``, paced) run of ``kind``; adds its CPU and calls."""
+    before = (_cpu_seconds(daemon.proc.pid), _cpu_seconds(asterisk.proc.pid), calls._n)
+    done = calls.saturate(CONTEXTS[kind], in_flight, seconds, rate)
+    placed[kind] += calls._n - before[2]
+    cpu[f"asterisk_{kind}"] += _cpu_seconds(asterisk.proc.pid) - before[1]
+    cpu[f"daemon_{kind}"] += _cpu_seconds(daemon.proc.pid) - before[0]
+    return done
 
 
 def _median_rate(runs: List[float]) -> float:
@@ -218,7 +266,7 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
         asterisk = Asterisk(build, root / "asterisk", agi_port)
         asterisk.configure()
         with open(asterisk.etc / "extensions.conf", "a", encoding="utf-8") as fh:
-            fh.write(BENCH_CONTEXTS)
+            fh.write(BENCH_CONTEXTS + _variant_contexts())
         (root / "daemon").mkdir()
         daemon = Daemon(root / "daemon", agi_port, asterisk.master_csv)
         if durability != "full":
@@ -243,19 +291,16 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
             calls.saturate("bench-billed", 10, 1.0)  # warm-up: both paths, caches, pages
             calls.saturate("bench-bare", 10, 1.0)
             rates: Dict[str, List[float]] = {}
-            cpu = {"daemon": 0.0, "asterisk_bare": 0.0, "asterisk_billed": 0.0}
-            placed = {"bare": 0, "billed": 0}
+            cpu = {f"{who}_{kind}": 0.0 for kind in KINDS for who in ("asterisk", "daemon")}
+            placed = {kind: 0 for kind in KINDS}
             for _ in range(rounds):
                 for n in in_flight:
                     for kind in ("bare", "billed"):
-                        before = (_cpu_seconds(daemon.proc.pid), _cpu_seconds(asterisk.proc.pid),
-                                  calls._n)
-                        rate = calls.saturate(f"bench-{kind}", n, run_seconds)
-                        rates.setdefault(f"{kind}_{n}", []).append(rate)
-                        placed[kind] += calls._n - before[2]
-                        cpu[f"asterisk_{kind}"] += _cpu_seconds(asterisk.proc.pid) - before[1]
-                        if kind == "billed":
-                            cpu["daemon"] += _cpu_seconds(daemon.proc.pid) - before[0]
+                        rates.setdefault(f"{kind}_{n}", []).append(
+                            _run(calls, kind, n, run_seconds, daemon, asterisk, cpu, placed))
+                    for kind in ("no_settle", "no_agi", "bare_paced"):  # at the billed rate
+                        _run(calls, kind, n, run_seconds, daemon, asterisk, cpu, placed,
+                             rate=rates[f"billed_{n}"][-1])
             latency = {kind: statistics.median(calls.latency(f"bench-{kind}", latency_calls))
                        for kind in ("bare", "billed")}
         finally:
@@ -269,11 +314,16 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
         bare, billed = _median_rate(rates[f"bare_{n}"]), _median_rate(rates[f"billed_{n}"])
         figures[f"billed_calls_per_s_{n}_in_flight"] = figure(billed, "calls/s", raw_limit=bare,
                                                              target=round(0.8 * bare))
-    figures["daemon_cpu_ms_per_call"] = figure(
-        round(cpu["daemon"] / placed["billed"] * 1000, 3), "ms", target=0.6)
-    for kind in ("bare", "billed"):
-        figures[f"asterisk_cpu_ms_per_call_{kind}"] = round(
-            cpu[f"asterisk_{kind}"] / placed[kind] * 1000, 3)
+    per_call = {key: round(seconds / max(1, placed[key.split("_", 1)[1]]) * 1000, 3)
+                for key, seconds in cpu.items()}
+    figures["daemon_cpu_ms_per_call"] = figure(per_call["daemon_billed"], "ms", target=0.6)
+    figures["daemon_cpu_ms_per_call_authorize_only"] = per_call["daemon_no_settle"]
+    for kind in KINDS:
+        figures[f"asterisk_cpu_ms_per_call_{kind}"] = per_call[f"asterisk_{kind}"]
+    figures["asterisk_cpu_ms_of_a_billed_call"] = {
+        "dialplan": round(per_call["asterisk_no_agi"] - per_call["asterisk_bare_paced"], 3),
+        "authorize_agi": round(per_call["asterisk_no_settle"] - per_call["asterisk_no_agi"], 3),
+        "settle_channel": round(per_call["asterisk_billed"] - per_call["asterisk_no_settle"], 3)}
     figures["setup_p50_ms_bare"] = round(latency["bare"], 2)
     figures["setup_p50_ms_billed"] = round(latency["billed"], 2)
     figures["setup_p50_ms_added"] = figure(round(latency["billed"] - latency["bare"], 2), "ms",
