@@ -15,6 +15,8 @@ def _peewee_without_psycopg2() -> None:
     _sys.modules["psycopg2"] = None  # type: ignore[assignment]  # "import psycopg2" fails
     try:
         import peewee  # noqa: F401
+    except ImportError:
+        pass  # not installed yet (setup.py reads __version__ in a bare build environment)
     finally:
         del _sys.modules["psycopg2"]
 

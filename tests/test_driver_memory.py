@@ -38,3 +38,12 @@ def test_the_postgresql_store_hands_the_driver_to_peewee():
         "        raise psycopg2.errors.UniqueViolation('duplicate key')\n"
         "except peewee.IntegrityError:\n"
         "    print('mapped')\n") == ["True", "True", "mapped"]
+
+
+def test_the_package_imports_where_peewee_is_not_installed_yet():
+    # setup.py reads __version__ in a bare build environment (pip's build isolation)
+    assert run(
+        "import sys\n"
+        "sys.modules['peewee'] = None\n"
+        "import billing_addon\n"
+        "print(billing_addon.__version__ != '', 'psycopg2' in sys.modules)\n") == ["True", "False"]
