@@ -119,7 +119,7 @@ def _serve_constant() -> int:
         time.sleep(3600)
 
 
-def _constant_answer(client: List[str], seconds: float, paced_seconds: float,
+def constant_answer(client: List[str], seconds: float, paced_seconds: float,
                      paced_runs: int, variable: str = "BILLING_ANSWER") -> dict:
     """The raw limit of the FastAGI figures: saturated, paced and CPU, as for the real
     server, with the constant server (answering in ``variable``, or a variable each)."""
@@ -149,6 +149,7 @@ def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
     dialplan) and the whole answer in one (the shipped dialplan); then the constant
     server, whose figures are their raw limits."""
     figures: dict = {}
+    measured: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ini = bench_pbx._ini(folder, cdr={"enabled": "no"}, web={"enabled": "no"},
@@ -173,13 +174,13 @@ def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
                                variable) for n in range(paced_runs)]
                 first += 10_000
                 assert saturated["not_allowed"] == 0 and not any(r["not_allowed"] for r in paced)
-                figures[mode] = (saturated, cpu, paced)
+                measured[mode] = (saturated, cpu, paced)
         finally:
             server.terminate()
             server.wait(30)
-        raws = {mode: _constant_answer(client, seconds, paced_seconds, paced_runs, variable)
+        raws = {mode: constant_answer(client, seconds, paced_seconds, paced_runs, variable)
                 for mode, variable in modes}
-    for mode, (saturated, cpu, paced) in list(figures.items()):
+    for mode, (saturated, cpu, paced) in measured.items():
         raw = raws[mode]
         figures[mode] = {
             "saturated_per_s": figure(saturated["per_s"], "sessions/s",

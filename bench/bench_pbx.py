@@ -126,8 +126,8 @@ def bench_agi() -> dict:
             server.wait(30)
         raw = None
         if client_kind == "c":  # the raw limit: the same server code, no database
-            from .bench_call import _constant_answer
-            raw = _constant_answer(client, AGI_SECONDS, PACED_SECONDS, PACED_RUNS, variable="")
+            from .bench_call import constant_answer
+            raw = constant_answer(client, AGI_SECONDS, PACED_SECONDS, PACED_RUNS, variable="")
     p99s = sorted(run["p99_ms"] for run in paced)
     return {
         "agi_client": client_kind,

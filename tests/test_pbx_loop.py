@@ -2,9 +2,11 @@
 protocol calls come as asyncio makes them, writes the socket cannot take at once still
 arrive whole and in order, and the loop survives its callbacks and other threads."""
 
+import errno
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -219,3 +221,52 @@ def _refused(address):
     except ConnectionRefusedError:
         return True
     return False
+
+
+
+class _NoDescriptorsLeft(socket.socket):
+    """A listener whose accepts fail, as when no file descriptor is left, until
+    ``until`` (monotonic)."""
+    until = 0.0
+    failed = 0
+
+    def accept(self):
+        if time.monotonic() < type(self).until:
+            type(self).failed += 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+class _CountingEpoll:
+    def __init__(self, epoll, polls):
+        self._epoll, self._polls = epoll, polls
+
+    def poll(self, timeout):
+        self._polls.append(timeout)
+        return self._epoll.poll(timeout)
+
+    def __getattr__(self, name):
+        return getattr(self._epoll, name)
+
+
+def test_a_failed_accept_pauses_the_listener_instead_of_spinning(running, monkeypatch):
+    from billing_addon.pbx import loop as loop_module
+
+    monkeypatch.setattr(loop_module, "ACCEPT_PAUSE_S", 0.5)
+    loop, serve, protocols, _ = running
+    polls = []
+    loop._epoll = _CountingEpoll(loop._epoll, polls)
+    listener = _NoDescriptorsLeft(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    loop.call_soon_threadsafe(loop.listen, listener, lambda: protocols.append(Recorder())
+                              or protocols[-1])
+    _NoDescriptorsLeft.until = time.monotonic() + 0.3
+    with socket.create_connection(listener.getsockname()):
+        assert wait_for(lambda: _NoDescriptorsLeft.failed >= 1, timeout=5)
+        before = len(polls)
+        time.sleep(0.3)  # paused: the connection waiting in the backlog wakes nobody
+        assert len(polls) - before < 10 and _NoDescriptorsLeft.failed == 1
+        # accepted once the pause is over
+        assert wait_for(lambda: protocols and protocols[0].calls == ["made"], timeout=5)
+    loop.call_soon_threadsafe(listener.close)

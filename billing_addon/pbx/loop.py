@@ -21,7 +21,6 @@ import itertools
 import logging
 import select
 import socket
-import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
@@ -29,6 +28,7 @@ log = logging.getLogger("billing_addon.pbx.loop")
 
 READ_SIZE = 65536
 ACCEPT_BATCH = 64  # connections accepted per wake-up before the others get a turn
+ACCEPT_PAUSE_S = 1.0  # after a failed accept (no file descriptor left, say)
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _TRY_AGAIN = (BlockingIOError, InterruptedError)
 
@@ -189,7 +189,6 @@ class EventLoop:
         self._woken = False
         self._stopping = False
         self._closed = False
-        self._thread: Optional[threading.Thread] = None
         self.watch(self._wake_in.fileno(), _IN, 0, self._drain_wake_ups)
 
     # -- scheduling ----------------------------------------------------------------
@@ -247,15 +246,23 @@ class EventLoop:
                     conn, peer = sock.accept()
                 except _TRY_AGAIN:
                     return
-                except OSError as exc:  # out of file descriptors and the like: try later
-                    log.warning("FastAGI accept failed: %s", exc)
+                except OSError as exc:  # out of file descriptors and the like
+                    # the listener stays readable: pause it, or the loop would spin on it
+                    log.warning("FastAGI accept failed: %s; accepting again in %.0f s",
+                                exc, ACCEPT_PAUSE_S)
+                    self.watch(fd, 0, _IN, accept)
+                    self.call_later(ACCEPT_PAUSE_S, resume)
                     return
                 self._connect(conn, peer, protocol_factory())
+
+        def resume() -> None:
+            if sock.fileno() >= 0 and fd not in self._handlers:
+                self.watch(fd, _IN, 0, accept)
 
         def stop_listening() -> None:
             if fd in self._handlers:
                 self.watch(fd, 0, _IN, accept)
-                sock.close()
+            sock.close()  # a pause's resume then finds it closed
 
         self.watch(fd, _IN, 0, accept)
         return stop_listening
@@ -285,7 +292,6 @@ class EventLoop:
 
     # -- running -------------------------------------------------------------------
     def run_forever(self) -> None:
-        self._thread = threading.current_thread()
         self._stopping = False
         while not self._stopping:
             self.run_once()
