@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
-from . import accounts, call_type_stats, calls, money, rates, rating, settings, sites
+from . import accounts, call_type_stats, calls, money, rates, rating, settings, sites, store
 from .errors import Refusal
 from .i18n import _
 from .store import insert_returning_id, money_txn, now_utc, sql, sql_in, sql_many, sql_one, staging_txn
@@ -199,7 +199,8 @@ def preview(from_text: str, to_text: str, numbers: Sequence[str] = (), departmen
     where, params = _where(choice)
     rows = sql("SELECT c.id, e.number, c.dialed, c.started_utc, c.answered_s, c.free_s, c.cost, "
                f"c.rate_id FROM call c JOIN extension e ON e.id = c.extension_id "
-               f"WHERE c.status = 'charged' AND {where} ORDER BY c.id", params).fetchall()
+               f"WHERE {store.unindexed('c.status')} = 'charged' AND {where} ORDER BY c.id",
+               params).fetchall()
     items: List[tuple] = []
     snapshots: Dict[int, str] = {}
     first_of_rate: Dict[int, int] = {}  # old rate id -> a call rated by it, for its label

@@ -525,6 +525,14 @@ def for_update(of: str = "") -> str:
     return " FOR NO KEY UPDATE" + (f" OF {of}" if of else "")
 
 
+def unindexed(column: str) -> str:
+    """``column`` in a condition SQLite must not look up in an index: its planner keeps
+    no statistics here and takes an equality on an index's first column over a range
+    that selects far fewer rows (``status = 'charged'`` is nearly every call).  The
+    unary + is SQLite's way to say so; PostgreSQL weighs its indexes itself."""
+    return column if _postgres else "+" + column
+
+
 class WouldWait(Exception):
     """Another process holds SQLite's write lock, and this thread may not wait for it
     (see ``never_wait_here``).  Nothing was written."""
