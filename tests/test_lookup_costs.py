@@ -103,3 +103,23 @@ def test_the_work_costs_the_same_with_ten_times_the_calls(tmp_path, work):
             store.close_db()
     # a walk over the old calls would take about ten times the steps at LARGE
     assert steps[LARGE] < steps[SMALL] * 1.5, steps
+
+
+def test_0017_drops_only_the_site_indexes_of_a_version_16_file(tmp_path, monkeypatch):
+    real = store.available_migrations
+    monkeypatch.setattr(store, "available_migrations", lambda: [m for m in real() if m[0] <= 16])
+    store.init_db(tmp_path / "old.db")
+    try:
+        make_extension("1001", balance="10")
+        make_rate("9", rate="0.01", unit="1")
+        _old_calls(50)
+        names = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        before = {name for (name,) in store.sql(names)}
+        monkeypatch.setattr(store, "available_migrations", real)
+        assert store.migrate() == [17]
+        after = {name for (name,) in store.sql(names)}
+        assert before - after == {"call_site_started", "rate_site", "extension_site"}
+        assert after < before
+        assert store.sql_one("SELECT COUNT(*) FROM call")[0] == 50  # the calls are kept
+    finally:
+        store.close_db()
