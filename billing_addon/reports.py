@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import call_type_stats, lowbalance, settings, sites
+from . import call_type_stats, lowbalance, settings, sites, store
 from .i18n import _
 from .store import db, sql_in
 
@@ -294,16 +294,18 @@ class RechargeRow:
 
 def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
                    keyword, departments: Departments = None, site: Optional[str] = None,
-                   site_column: str = "e.site") -> Tuple[str, list]:
+                   site_column: str = "e.site", extension_column: str = "") -> Tuple[str, list]:
     """WHERE clause and parameters: ``base``, a [from, to) time range on
     ``alias.time_column``, the extensions whose number or name match ``keyword``, those
-    of ``departments``, and the rows whose ``site_column`` is ``site`` (None: any)."""
+    of ``departments``, and the rows whose ``site_column`` is ``site`` (None: any).
+    ``extension_column``: how the extension conditions name ``alias.extension_id``."""
     where: List[str] = [base]
     params: List[object] = []
+    extension_column = extension_column or f"{alias}.extension_id"
     if site is not None:
         where.append(f"{site_column} = ?")
         params.append(site)
-    condition, dept_params = in_departments(f"{alias}.extension_id", departments)
+    condition, dept_params = in_departments(extension_column, departments)
     if condition:
         where.append(condition)
         params += dept_params
@@ -315,7 +317,7 @@ def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
         params.append(to_utc)
     ids = extension_ids_matching(keyword)
     if ids is not None:
-        where.append(f"{alias}.extension_id IN ({', '.join('?' * len(ids))})" if ids else "1 = 0")
+        where.append(f"{extension_column} IN ({', '.join('?' * len(ids))})" if ids else "1 = 0")
         params += ids
     return " AND ".join(where), params
 
@@ -434,11 +436,12 @@ _CALL_SELECT = ("SELECT c.id, c.started_utc, e.number, e.name, c.dialed, c.answe
 
 
 def _call_filter(from_utc, to_utc, keyword, departments: Departments = None,
-                 call_type: Optional[str] = None, site: Optional[str] = None) -> Tuple[str, list]:
+                 call_type: Optional[str] = None, site: Optional[str] = None,
+                 extension_column: str = "") -> Tuple[str, list]:
     # calls nobody bills (billing off for the extension, or deactivated) are recorded
     # only so that they are never billed later; the Call Log leaves them out
     clause, params = _search_filter("c.status != 'unbilled'", "c", "started_utc", from_utc,
-                                    to_utc, keyword, departments, site, "c.site")
+                                    to_utc, keyword, departments, site, "c.site", extension_column)
     if call_type is not None:
         clause += " AND c.call_type = ?"
         params.append(call_type)
@@ -449,11 +452,48 @@ _CALL_ORDER = " ORDER BY c.started_utc DESC, c.id DESC"
 _CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 
 
+_WALK_CALLS = 20_000  # the newest calls a page of many extensions' calls is looked for in
+# a Call Log filter: keyword, departments, call type, site
+_CallFilters = Tuple[str, Departments, Optional[str], Optional[str]]
+
+
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
                per_page: int = PAGE_SIZE, *, departments: Departments = None,
                call_type: Optional[str] = None, site: Optional[str] = None) -> Page:
-    clause, params = _call_filter(from_utc, to_utc, keyword, departments, call_type, site)
+    filters: _CallFilters = (keyword, departments, call_type, site)
+    if departments is not None or len(extension_ids_matching(keyword) or ()) > 1:
+        found = _page_of_newest_calls(from_utc, to_utc, page, per_page, filters)
+        if found is not None:
+            return found
+    clause, params = _call_filter(from_utc, to_utc, *filters)
     return _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
+
+
+def _page_of_newest_calls(from_utc, to_utc, page, per_page: int,
+                          filters: _CallFilters) -> Optional[Page]:
+    """The page as found among the period's newest ``_WALK_CALLS`` calls, walked newest
+    first with each call's extension tested, not looked up in the extension's index;
+    None when they do not hold the whole page.  A filter keeping many extensions (a
+    department, a keyword matching many names) keeps many calls: looked up by extension
+    they are all read and sorted for one page (a department's 100,000 calls of a year),
+    walked they are read only until the page is full."""
+    period, bounds = ["1 = 1"], []
+    if from_utc is not None:
+        period.append("started_utc >= ?")
+        bounds.append(from_utc)
+    if to_utc is not None:
+        period.append("started_utc < ?")
+        bounds.append(to_utc)
+    edge = db.execute_sql(f"SELECT started_utc FROM call WHERE {' AND '.join(period)} "
+                          "ORDER BY started_utc DESC LIMIT 1 OFFSET ?",
+                          bounds + [_WALK_CALLS]).fetchone()
+    walk_from = from_utc if edge is None else max(edge[0], from_utc or edge[0])
+    clause, params = _call_filter(walk_from, to_utc, *filters,
+                                  extension_column=store.unindexed("c.extension_id"))
+    found = _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
+    # without an edge the walk saw the whole period; with one, a page that is not full
+    # may go on in the calls before it
+    return found if edge is None or found.has_next else None
 
 
 def iter_calls(from_utc=None, to_utc=None, keyword: str = "", *,

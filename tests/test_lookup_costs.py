@@ -1,8 +1,9 @@
 """What the money path's lookups cost does not grow with the calls a box has kept.
 
 A box keeps a year of calls or more.  Work that names its calls (settling a batch of
-them, a CDR batch, a re-rate of one day, the sweep for stale reservations) must cost
-the same in a file of 2,000 old calls as in one of 20,000: SQLite's planner has no
+them, a CDR batch, a re-rate of one day, the sweep for stale reservations) and the
+first Call Log page of a department must cost the same in a file of 2,000 old calls as
+in one of 20,000: SQLite's planner has no
 statistics, and an index that holds every row under one key (0016's site indexes, on a
 file of one site) once made these walk every call.  Measured in SQLite's own steps
 (its virtual machine's instructions), not in time, so the test does not depend on the
@@ -11,7 +12,7 @@ machine's speed.
 
 import pytest
 
-from billing_addon import calls, rerate, store
+from billing_addon import calls, departments, reports, rerate, store
 from billing_addon.pbx import cdr
 
 from .helpers import make_extension, make_rate
@@ -25,11 +26,12 @@ STEP = 100  # the progress handler runs every STEP instructions
 
 
 def _old_calls(count: int) -> None:
-    """``count`` charged calls of 1001, one every half hour, all before DAY."""
+    """``count`` charged calls of 1001 and 1002 in turn, one every half hour, all before
+    DAY."""
     store.sql("INSERT INTO call (uniqueid, extension_id, dialed, started_utc, local_day, status, "
               "reason, reserved, cost, answered_s, settled_utc, source) "
               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-              "SELECT 'old-' || i, (SELECT id FROM extension WHERE number = '1001'), "
+              "SELECT 'old-' || i, (SELECT id FROM extension WHERE number = 1001 + i % 2), "
               "'912345678', ? - 1800 * i, '2024-01-01', 'charged', '', 0, 5, 30, ? - 1800 * i, "
               "'agi' FROM n", (count, T0 - 86400, T0 - 86400))
 
@@ -88,14 +90,28 @@ def _rerate_one_day() -> None:
     assert run.changed == 5
 
 
-@pytest.mark.parametrize("work", [_settle_ten, _cdr_batch, _release_stale, _rerate_one_day],
-                         ids=["settle-ten", "cdr-batch", "release-stale", "rerate-one-day"])
-def test_the_work_costs_the_same_with_ten_times_the_calls(tmp_path, work):
+def _department_call_log() -> None:
+    """The first Call Log page of a department of 1001 and 1002: all the old calls are
+    theirs (looked up by extension, every one was read and sorted for one page)."""
+    front = departments.create("Front")
+    departments.assign(["1001", "1002"], front)
+    found = reports.calls_page(departments=[front])
+    assert len(found.rows) == reports.PAGE_SIZE and found.has_next
+
+
+@pytest.mark.parametrize("work", [_settle_ten, _cdr_batch, _release_stale, _rerate_one_day,
+                                  _department_call_log],
+                         ids=["settle-ten", "cdr-batch", "release-stale", "rerate-one-day",
+                              "department-call-log"])
+def test_the_work_costs_the_same_with_ten_times_the_calls(tmp_path, monkeypatch, work):
+    # fewer than either file has: the Call Log's walk then has the same bound in both
+    monkeypatch.setattr(reports, "_WALK_CALLS", 1_000)
     steps = {}
     for old in (SMALL, LARGE):
         store.init_db(tmp_path / f"{old}.db")
         try:
             make_extension("1001", balance="10000")
+            make_extension("1002")
             make_rate("9", rate="0.01", unit="1")
             _old_calls(old)
             steps[old] = _steps(work)
@@ -111,6 +127,7 @@ def test_0017_drops_only_the_site_indexes_of_a_version_16_file(tmp_path, monkeyp
     store.init_db(tmp_path / "old.db")
     try:
         make_extension("1001", balance="10")
+        make_extension("1002")
         make_rate("9", rate="0.01", unit="1")
         _old_calls(50)
         names = "SELECT name FROM sqlite_master WHERE type = 'index'"

@@ -1,0 +1,72 @@
+"""The Call Log's pages of many extensions' calls (a department, a keyword matching many
+names) are found by walking the newest calls (reports._page_of_newest_calls) or, when
+those do not hold the page, by the extensions' index: either way every page is exactly
+the calls of the filter, newest first (ties in the second broken by id), and tells
+whether another follows."""
+
+import random
+
+import pytest
+
+from billing_addon import departments, reports, store
+
+from .helpers import make_extension
+
+T0 = 1714564800
+
+
+def _calls(rnd: random.Random, count: int) -> None:
+    """``count`` charged calls of 1001..1008, many in the same second, a few unbilled."""
+    rows = []
+    for i in range(count):
+        started = T0 + rnd.randint(0, count // 3)  # about three calls a second: ties
+        status = "unbilled" if rnd.random() < 0.05 else "charged"
+        rows.append((f"u-{i}", rnd.randint(1, 8), "912345678", started, "2024-05-01", status, "", 0,
+                     5, 30, "agi"))
+    store.sql_many("INSERT INTO call (uniqueid, extension_id, dialed, started_utc, local_day, "
+                   "status, reason, reserved, cost, answered_s, source) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _expected(extension_ids, from_utc=None, to_utc=None) -> list:
+    rows = store.sql("SELECT id, started_utc, extension_id FROM call WHERE status != 'unbilled'")
+    kept = [(started, call_id) for call_id, started, ext in rows
+            if ext in extension_ids and (from_utc is None or started >= from_utc)
+            and (to_utc is None or started < to_utc)]
+    return [call_id for _started, call_id in sorted(kept, reverse=True)]
+
+
+@pytest.mark.parametrize("walk", [1, 7, 40, 20_000])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_page_of_a_department_is_its_calls_newest_first(db_path, monkeypatch, walk, seed):
+    monkeypatch.setattr(reports, "_WALK_CALLS", walk)  # the walk holds the page, or not
+    for n in range(1001, 1009):
+        make_extension(str(n), name=f"Room {n}")
+    front = departments.create("Front")
+    departments.assign(["1002", "1003", "1005", "1007"], front)
+    rnd = random.Random(seed)
+    _calls(rnd, 300)
+    for period in [(None, None), (T0 + 20, T0 + 70), (T0 + 90, None)]:
+        expected = _expected({2, 3, 5, 7}, *period)
+        got, page = [], 1
+        while True:
+            found = reports.calls_page(*period, page=page, per_page=9, departments=[front])
+            got += [row.id for row in found.rows]
+            if not found.has_next:
+                break
+            page += 1
+        assert got == expected, (walk, period)
+        assert len(found.rows) == len(expected) - 9 * (page - 1)
+
+
+@pytest.mark.parametrize("walk", [5, 20_000])
+def test_a_keyword_matching_many_extensions_pages_like_the_index(db_path, monkeypatch, walk):
+    monkeypatch.setattr(reports, "_WALK_CALLS", walk)
+    for n in range(1001, 1009):
+        make_extension(str(n), name=f"Room {n}" if n % 2 else f"Office {n}")
+    _calls(random.Random(4), 200)
+    expected = _expected({1, 3, 5, 7})  # the rooms: 1001, 1003, 1005, 1007
+    pages = [reports.calls_page(keyword="Room", page=p, per_page=25) for p in range(1, 20)]
+    assert [row.id for found in pages for row in found.rows] == expected
+    assert [found.has_next for found in pages[:3]] == [True, True, True]
+    assert all(row.number in {"1001", "1003", "1005", "1007"} for found in pages for row in found.rows)
