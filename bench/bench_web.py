@@ -1,4 +1,5 @@
-"""Web UI benchmark: 500 extensions, 1,000 rates, 1,000,000 calls (one year).
+"""Web UI benchmark: 500 extensions, 1,000 rates, 1,000,000 calls (one year), a tenth
+of them re-rated (100,000 adjustments in the Recharge History).
 
 Pages (in-process WSGI, signed in as a billing user, p50 over repeated requests):
 Extensions, Call Log first page, Call Log keyword searches, Statistics by Year and by
@@ -96,6 +97,11 @@ def generate(path: Path) -> None:
             "INSERT INTO ledger (extension_id, kind, amount, balance_after, reason, operator, created_utc) "
             "VALUES (?, 'recharge', 1000000, 1000000, '', 'bench', ?)",
             [(e + 1, START + e * 60) for e in range(EXTENSIONS)])
+        # a re-rate of a tenth of the calls: an adjustment each (Recharge History lists them)
+        db.execute_sql(
+            "INSERT INTO ledger (extension_id, kind, amount, balance_after, reason, operator, "
+            "created_utc) SELECT extension_id, 'adjustment', 0, 0, 're-rating', 'bench', "
+            "settled_utc + 86400 FROM call WHERE id % 10 = 0")
     # no ANALYZE: a box never runs it, so its SQLite plans without statistics
     db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 

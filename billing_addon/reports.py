@@ -323,9 +323,9 @@ def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
 
 
 def _ledger_filter(from_utc, to_utc, keyword, departments: Departments = None,
-                   site: Optional[str] = None) -> Tuple[str, list]:
-    return _search_filter("l.kind IN ('recharge', 'adjustment')", "l", "created_utc", from_utc,
-                          to_utc, keyword, departments, site)
+                   site: Optional[str] = None,
+                   kinds: str = "l.kind IN ('recharge', 'adjustment')") -> Tuple[str, list]:
+    return _search_filter(kinds, "l", "created_utc", from_utc, to_utc, keyword, departments, site)
 
 
 _RECHARGE_SELECT = ("SELECT l.id, l.created_utc, e.number, e.name, l.balance_after - l.amount, "
@@ -341,7 +341,6 @@ def _page(query: str, params: list, row_type, page, per_page: int) -> Page:
     return Page(rows[:per_page], page, per_page, len(rows) > per_page)
 
 
-_RECHARGE_ORDER = " ORDER BY l.created_utc DESC, l.id DESC"
 _RECHARGE_BOUNDS = ("SELECT min(created_utc), max(created_utc) FROM ledger "
                     "WHERE kind IN ('recharge', 'adjustment')")
 
@@ -349,8 +348,17 @@ _RECHARGE_BOUNDS = ("SELECT min(created_utc), max(created_utc) FROM ledger "
 def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
                    per_page: int = PAGE_SIZE, departments: Departments = None,
                    site: Optional[str] = None) -> Page:
-    clause, params = _ledger_filter(from_utc, to_utc, keyword, departments, site)
-    return _page(_RECHARGE_SELECT + clause + _RECHARGE_ORDER, params, RechargeRow, page, per_page)
+    # the recharges and the adjustments each in their own index's time order, merged:
+    # a page reads only its rows (re-rating leaves an adjustment a call, which one
+    # ordered list of both kinds had to sort for every page: 200,000 of them, 100 ms)
+    arms, params = [], []
+    for kind in ("recharge", "adjustment"):
+        clause, arm_params = _ledger_filter(from_utc, to_utc, keyword, departments, site,
+                                            f"l.kind = '{kind}'")
+        arms.append(_RECHARGE_SELECT + clause)
+        params += arm_params
+    return _page(" UNION ALL ".join(arms) + " ORDER BY 2 DESC, 1 DESC", params, RechargeRow, page,
+                 per_page)
 
 
 def iter_recharges(from_utc=None, to_utc=None, keyword: str = "",

@@ -1,13 +1,14 @@
-"""What the money path's lookups cost does not grow with the calls a box has kept.
+"""What the money path's lookups and the reports' first pages cost does not grow with
+the calls a box has kept.
 
 A box keeps a year of calls or more.  Work that names its calls (settling a batch of
-them, a CDR batch, a re-rate of one day, the sweep for stale reservations) and the
-first Call Log page of a department must cost the same in a file of 2,000 old calls as
-in one of 20,000: SQLite's planner has no
-statistics, and an index that holds every row under one key (0016's site indexes, on a
-file of one site) once made these walk every call.  Measured in SQLite's own steps
-(its virtual machine's instructions), not in time, so the test does not depend on the
-machine's speed.
+them, a CDR batch, a re-rate of one day, the sweep for stale reservations), the first
+Call Log page of a department and the first Recharge History page must cost the same in
+a file of 2,000 old calls as in one of 20,000: SQLite's planner has no statistics, and
+an index that holds every row under one key (0016's site indexes, on a file of one
+site) once made the lookups walk every call; a page sorted all of its rows.  Measured
+in SQLite's own steps (its virtual machine's instructions), not in time, so the test
+does not depend on the machine's speed.
 """
 
 import pytest
@@ -27,13 +28,16 @@ STEP = 100  # the progress handler runs every STEP instructions
 
 def _old_calls(count: int) -> None:
     """``count`` charged calls of 1001 and 1002 in turn, one every half hour, all before
-    DAY."""
+    DAY, each corrected by an adjustment (as a re-rate leaves them)."""
     store.sql("INSERT INTO call (uniqueid, extension_id, dialed, started_utc, local_day, status, "
               "reason, reserved, cost, answered_s, settled_utc, source) "
               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
               "SELECT 'old-' || i, (SELECT id FROM extension WHERE number = 1001 + i % 2), "
               "'912345678', ? - 1800 * i, '2024-01-01', 'charged', '', 0, 5, 30, ? - 1800 * i, "
               "'agi' FROM n", (count, T0 - 86400, T0 - 86400))
+    store.sql("INSERT INTO ledger (extension_id, kind, amount, balance_after, reason, operator, "
+              "created_utc) SELECT extension_id, 'adjustment', 0, 0, 're-rating', 'test', "
+              "settled_utc + 60 FROM call")
 
 
 def _steps(work) -> int:
@@ -99,10 +103,15 @@ def _department_call_log() -> None:
     assert len(found.rows) == reports.PAGE_SIZE and found.has_next
 
 
+def _recharge_history() -> None:
+    found = reports.recharges_page()
+    assert len(found.rows) == reports.PAGE_SIZE and found.has_next
+
+
 @pytest.mark.parametrize("work", [_settle_ten, _cdr_batch, _release_stale, _rerate_one_day,
-                                  _department_call_log],
+                                  _department_call_log, _recharge_history],
                          ids=["settle-ten", "cdr-batch", "release-stale", "rerate-one-day",
-                              "department-call-log"])
+                              "department-call-log", "recharge-history"])
 def test_the_work_costs_the_same_with_ten_times_the_calls(tmp_path, monkeypatch, work):
     # fewer than either file has: the Call Log's walk then has the same bound in both
     monkeypatch.setattr(reports, "_WALK_CALLS", 1_000)

@@ -1,8 +1,11 @@
-"""The Call Log's pages of many extensions' calls (a department, a keyword matching many
-names) are found by walking the newest calls (reports._page_of_newest_calls) or, when
-those do not hold the page, by the extensions' index: either way every page is exactly
-the calls of the filter, newest first (ties in the second broken by id), and tells
-whether another follows."""
+"""Report pages read only what they show, and show exactly the rows of their filter,
+newest first (ties in a second broken by id), telling whether another page follows:
+
+- the Call Log's pages of many extensions' calls (a department, a keyword matching many
+  names), found by walking the newest calls (reports._page_of_newest_calls) or, when
+  those do not hold the page, by the extensions' index;
+- the Recharge History's pages, the recharges and the adjustments (re-rating leaves one
+  a call) each read in time order and merged."""
 
 import random
 
@@ -70,3 +73,36 @@ def test_a_keyword_matching_many_extensions_pages_like_the_index(db_path, monkey
     assert [row.id for found in pages for row in found.rows] == expected
     assert [found.has_next for found in pages[:3]] == [True, True, True]
     assert all(row.number in {"1001", "1003", "1005", "1007"} for found in pages for row in found.rows)
+
+
+def _ledger_rows(rnd: random.Random, count: int) -> None:
+    """``count`` recharges and adjustments of 1001..1008, many in the same second, with
+    call charges among them (never shown)."""
+    rows = [(rnd.randint(1, 8), rnd.choice(("recharge", "adjustment", "adjustment", "call")),
+             rnd.randint(-500, 500), 0, "r", "op", T0 + rnd.randint(0, count // 3))
+            for _ in range(count)]
+    store.sql_many("INSERT INTO ledger (extension_id, kind, amount, balance_after, reason, "
+                   "operator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+@pytest.mark.parametrize("keyword", ["", "Room", "1003"])
+def test_every_recharge_history_page_is_its_entries_newest_first(db_path, keyword):
+    for n in range(1001, 1009):
+        make_extension(str(n), name=f"Room {n}" if n % 2 else f"Office {n}")
+    _ledger_rows(random.Random(5), 400)
+    wanted = {"": set(range(1, 9)), "Room": {1, 3, 5, 7}, "1003": {3}}[keyword]
+    for period in [(None, None), (T0 + 10, T0 + 90)]:
+        rows = store.sql("SELECT id, created_utc, extension_id, kind FROM ledger")
+        expected = [entry_id for _t, entry_id in sorted(
+            ((created, entry_id) for entry_id, created, ext, kind in rows
+             if kind in ("recharge", "adjustment") and ext in wanted
+             and (period[0] is None or period[0] <= created < period[1])), reverse=True)]
+        got, page = [], 1
+        while True:
+            found = reports.recharges_page(*period, keyword=keyword, page=page, per_page=13)
+            got += [row.id for row in found.rows]
+            if not found.has_next:
+                break
+            page += 1
+        assert got == expected, period
+        assert expected  # the filter keeps entries: the test pages through something
