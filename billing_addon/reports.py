@@ -348,17 +348,29 @@ _RECHARGE_BOUNDS = ("SELECT min(created_utc), max(created_utc) FROM ledger "
 def recharges_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
                    per_page: int = PAGE_SIZE, departments: Departments = None,
                    site: Optional[str] = None) -> Page:
-    # the recharges and the adjustments each in their own index's time order, merged:
-    # a page reads only its rows (re-rating leaves an adjustment a call, which one
-    # ordered list of both kinds had to sort for every page: 200,000 of them, 100 ms)
-    arms, params = [], []
-    for kind in ("recharge", "adjustment"):
-        clause, arm_params = _ledger_filter(from_utc, to_utc, keyword, departments, site,
-                                            f"l.kind = '{kind}'")
-        arms.append(_RECHARGE_SELECT + clause)
-        params += arm_params
-    return _page(" UNION ALL ".join(arms) + " ORDER BY 2 DESC, 1 DESC", params, RechargeRow, page,
-                 per_page)
+    query, params = _merged(_RECHARGE_SELECT, _recharge_arms(from_utc, to_utc, keyword, departments,
+                                                              site))
+    return _page(query + _MERGED_ORDER, params, RechargeRow, page, per_page)
+
+
+def _recharge_arms(from_utc, to_utc, keyword, departments: Departments = None,
+                   site: Optional[str] = None) -> List[Tuple[str, list]]:
+    """The recharges' and the adjustments' conditions, each read in its own index's time
+    order and merged (``_merged``): a page reads only its rows.  (Re-rating leaves an
+    adjustment a call: one ordered list of both kinds sorted them all for every page,
+    200,000 of them in 100 ms.)"""
+    return [_ledger_filter(from_utc, to_utc, keyword, departments, site, f"l.kind = '{kind}'")
+            for kind in ("recharge", "adjustment")]
+
+
+_MERGED_ORDER = " ORDER BY 2 DESC, 1 DESC"  # a report's select: its id, then its time
+
+
+def _merged(select: str, arms: List[Tuple[str, list]]) -> Tuple[str, list]:
+    """``select`` of each (clause, parameters) arm, as one UNION ALL (to be ordered by
+    ``_MERGED_ORDER``, which SQLite runs as a merge of the arms' index orders)."""
+    return " UNION ALL ".join(select + clause for clause, _ in arms), [
+        value for _, params in arms for value in params]
 
 
 def iter_recharges(from_utc=None, to_utc=None, keyword: str = "",
@@ -463,28 +475,23 @@ _CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 _WALK_CALLS = 20_000  # the newest calls a page of many extensions' calls is looked for in
 # a Call Log filter: keyword, departments, call type, site
 _CallFilters = Tuple[str, Departments, Optional[str], Optional[str]]
+_WALKED = store.unindexed("c.extension_id")  # the extension tested on each call walked
+
+# A filter keeping many extensions (a department, a keyword matching many names) keeps
+# many calls: looked up in the extensions' index, all of them are read and sorted for one
+# page (a department's 100,000 calls of a year).  Such a page is first looked for among
+# the newest _WALK_CALLS calls of its period, walked newest first with each call's
+# extension tested, which reads them only until the page is full; by the index only when
+# they do not hold it (a deep page).
 
 
-def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
-               per_page: int = PAGE_SIZE, *, departments: Departments = None,
-               call_type: Optional[str] = None, site: Optional[str] = None) -> Page:
-    filters: _CallFilters = (keyword, departments, call_type, site)
-    if departments is not None or len(extension_ids_matching(keyword) or ()) > 1:
-        found = _page_of_newest_calls(from_utc, to_utc, page, per_page, filters)
-        if found is not None:
-            return found
-    clause, params = _call_filter(from_utc, to_utc, *filters)
-    return _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
+def _many_extensions(keyword: str, departments: Departments) -> bool:
+    return departments is not None or len(extension_ids_matching(keyword) or ()) > 1
 
 
-def _page_of_newest_calls(from_utc, to_utc, page, per_page: int,
-                          filters: _CallFilters) -> Optional[Page]:
-    """The page as found among the period's newest ``_WALK_CALLS`` calls, walked newest
-    first with each call's extension tested, not looked up in the extension's index;
-    None when they do not hold the whole page.  A filter keeping many extensions (a
-    department, a keyword matching many names) keeps many calls: looked up by extension
-    they are all read and sorted for one page (a department's 100,000 calls of a year),
-    walked they are read only until the page is full."""
+def _walk_start(from_utc: Optional[int], to_utc: Optional[int]) -> Tuple[Optional[int], bool]:
+    """Where the newest ``_WALK_CALLS`` calls of [from, to) start, and whether they are
+    all of the period's calls (then a walk from there sees the whole period)."""
     period, bounds = ["1 = 1"], []
     if from_utc is not None:
         period.append("started_utc >= ?")
@@ -495,13 +502,23 @@ def _page_of_newest_calls(from_utc, to_utc, page, per_page: int,
     edge = db.execute_sql(f"SELECT started_utc FROM call WHERE {' AND '.join(period)} "
                           "ORDER BY started_utc DESC LIMIT 1 OFFSET ?",
                           bounds + [_WALK_CALLS]).fetchone()
-    walk_from = from_utc if edge is None else max(edge[0], from_utc or edge[0])
-    clause, params = _call_filter(walk_from, to_utc, *filters,
-                                  extension_column=store.unindexed("c.extension_id"))
-    found = _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
-    # without an edge the walk saw the whole period; with one, a page that is not full
-    # may go on in the calls before it
-    return found if edge is None or found.has_next else None
+    if edge is None:
+        return from_utc, True
+    return max(edge[0], from_utc if from_utc is not None else edge[0]), False
+
+
+def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
+               per_page: int = PAGE_SIZE, *, departments: Departments = None,
+               call_type: Optional[str] = None, site: Optional[str] = None) -> Page:
+    filters: _CallFilters = (keyword, departments, call_type, site)
+    if _many_extensions(keyword, departments):
+        start, whole = _walk_start(from_utc, to_utc)
+        clause, params = _call_filter(start, to_utc, *filters, extension_column=_WALKED)
+        found = _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
+        if whole or found.has_next:  # else the page may go on before the walk's start
+            return found
+    clause, params = _call_filter(from_utc, to_utc, *filters)
+    return _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
 
 
 def iter_calls(from_utc=None, to_utc=None, keyword: str = "", *,
@@ -668,13 +685,17 @@ def _pad(period: str) -> str:
 Cursor = Optional[Tuple[int, int]]  # (time, id) of the last row of the previous page
 
 
-def _keyset(select: str, clause: str, params: list, column: str, id_column: str,
+def _keyset(select: str, arms: List[Tuple[str, list]], column: str, id_column: str,
             cursor: Cursor, limit: int) -> Tuple[list, Cursor]:
+    """The rows after ``cursor`` of ``select`` with each (clause, parameters) arm, merged
+    when there are several; and the next page's cursor."""
     if cursor is not None:
-        clause += f" AND {column} <= ? AND ({column} < ? OR {id_column} < ?)"
-        params = params + [cursor[0], cursor[0], cursor[1]]
-    rows = db.execute_sql(f"{select}{clause} ORDER BY {column} DESC, {id_column} DESC LIMIT ?",
-                          params + [limit + 1]).fetchall()
+        after = f" AND {column} <= ? AND ({column} < ? OR {id_column} < ?)"
+        arms = [(clause + after, params + [cursor[0], cursor[0], cursor[1]])
+                for clause, params in arms]
+    query, params = _merged(select, arms)
+    order = f" ORDER BY {column} DESC, {id_column} DESC" if len(arms) == 1 else _MERGED_ORDER
+    rows = db.execute_sql(query + order + " LIMIT ?", params + [limit + 1]).fetchall()
     return rows[:limit], ((rows[limit - 1][1], rows[limit - 1][0]) if len(rows) > limit else None)
 
 
@@ -682,8 +703,18 @@ def calls_after(cursor: Cursor, limit: int = PAGE_SIZE, from_utc=None, to_utc=No
                 keyword: str = "", *, departments: Departments = None,
                 call_type: Optional[str] = None) -> Tuple[List[CallRow], Cursor]:
     """The Call Log's calls after ``cursor`` (newest first), and the next page's cursor."""
-    clause, params = _call_filter(from_utc, to_utc, keyword, departments, call_type)
-    rows, after = _keyset(_CALL_SELECT, clause, params, "c.started_utc", "c.id", cursor, limit)
+    filters: _CallFilters = (keyword, departments, call_type, None)
+    if _many_extensions(keyword, departments):  # walked first, as calls_page does
+        before = None if cursor is None else cursor[0] + 1  # the calls after the cursor
+        start, whole = _walk_start(from_utc, before if to_utc is None or before is None
+                                   else min(to_utc, before))
+        clause, params = _call_filter(start, to_utc, *filters, extension_column=_WALKED)
+        rows, after = _keyset(_CALL_SELECT, [(clause, params)], "c.started_utc", "c.id", cursor,
+                              limit)
+        if whole or after is not None:
+            return [CallRow(*r) for r in rows], after
+    rows, after = _keyset(_CALL_SELECT, [_call_filter(from_utc, to_utc, *filters)], "c.started_utc",
+                          "c.id", cursor, limit)
     return [CallRow(*r) for r in rows], after
 
 
@@ -691,6 +722,6 @@ def recharges_after(cursor: Cursor, limit: int = PAGE_SIZE, from_utc=None, to_ut
                     keyword: str = "", departments: Departments = None
                     ) -> Tuple[List[RechargeRow], Cursor]:
     """The Recharge History's entries after ``cursor``, and the next page's cursor."""
-    clause, params = _ledger_filter(from_utc, to_utc, keyword, departments)
-    rows, after = _keyset(_RECHARGE_SELECT, clause, params, "l.created_utc", "l.id", cursor, limit)
+    rows, after = _keyset(_RECHARGE_SELECT, _recharge_arms(from_utc, to_utc, keyword, departments),
+                          "l.created_utc", "l.id", cursor, limit)
     return [RechargeRow(*r) for r in rows], after

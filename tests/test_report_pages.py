@@ -106,3 +106,33 @@ def test_every_recharge_history_page_is_its_entries_newest_first(db_path, keywor
             page += 1
         assert got == expected, period
         assert expected  # the filter keeps entries: the test pages through something
+
+
+@pytest.mark.parametrize("walk", [1, 7, 20_000])
+def test_the_api_cursor_pages_of_a_department_and_of_the_recharges(db_path, monkeypatch, walk):
+    """calls_after and recharges_after (the JSON API's pages by cursor) give the same rows
+    as the pages above, whatever the walk holds."""
+    monkeypatch.setattr(reports, "_WALK_CALLS", walk)
+    for n in range(1001, 1009):
+        make_extension(str(n), name=f"Room {n}")
+    front = departments.create("Front")
+    departments.assign(["1001", "1004", "1006"], front)
+    rnd = random.Random(6)
+    _calls(rnd, 250)
+    _ledger_rows(rnd, 250)
+    for period in [(None, None), (T0 + 15, T0 + 60)]:
+        calls, cursor = [], None
+        while True:
+            rows, cursor = reports.calls_after(cursor, 11, *period, departments=[front])
+            calls += [row.id for row in rows]
+            if cursor is None:
+                break
+        assert calls == _expected({1, 4, 6}, *period)
+        entries, cursor = [], None
+        while True:
+            rows, cursor = reports.recharges_after(cursor, 11, *period)
+            entries += [row.id for row in rows]
+            if cursor is None:
+                break
+        pages = [reports.recharges_page(*period, page=p, per_page=1000) for p in (1,)]
+        assert entries == [row.id for row in pages[0].rows] and entries
