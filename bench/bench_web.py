@@ -275,6 +275,8 @@ def main() -> None:
                 sys.exit(f"export {kind} failed:\n{out.stderr}")
             exports[kind] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"export {kind}: {exports[kind]}", flush=True)
+        beside_exports = calls_beside_exports(path)
+        print(f"calls beside the exports: {beside_exports}", flush=True)
     floor = raw["cheapest_page"]
     record("web", {
         "data": {"extensions": EXTENSIONS, "rates": RATES, "calls": CALLS, "days": DAYS,
@@ -294,8 +296,68 @@ def main() -> None:
         },
         "export_100k_calls": {kind: _export_figures(kind, found, raw, floor)
                               for kind, found in exports.items()},
+        "call_cycle_beside_exports": beside_exports,
         "cpu_count": os.cpu_count(),
     })
+
+
+def calls_beside_exports(path: Path) -> dict:
+    """Authorize+settle cycles of a caller thread (one every 2 ms) while the web UI of
+    the same process (as in the daemon) sends the xlsx and the csv export of the
+    100,000 calls: their p50 and p99 under CPython's default switch interval and under the
+    daemon's (``daemon.SWITCH_INTERVAL_S``), each against the same cycles just before,
+    with nothing else running."""
+    import threading
+
+    from billing_addon.web.app import make_app
+
+    from billing_addon import daemon, rates
+
+    store.init_db(path)
+    rates.add(rates.validate({"prefix": "8", "rate": "0.01", "unit": "1", "all_extensions": True}))
+    client = signed_in_client(make_app(config.load(None), AlwaysActive()))
+    interval, figures = sys.getswitchinterval(), {}
+    try:
+        for name, seconds in (("default_interval", interval),
+                              ("daemon_interval", daemon.SWITCH_INTERVAL_S)):
+            sys.setswitchinterval(seconds)
+            stop, cycles = threading.Event(), []
+            thread = threading.Thread(target=_caller, args=(name, stop, cycles))
+            thread.start()
+            time.sleep(sized(1.0, 0.2))
+            quiet, cycles[:] = sorted(cycles), []
+            for kind in ("xlsx", "csv"):
+                client.get(f"/calls/export.{kind}?q=Block%20A", check=200)
+            stop.set()
+            thread.join()
+            during = sorted(cycles)
+            figures[name] = {
+                "switch_interval_ms": round(seconds * 1000, 2), "cycles": len(during),
+                "p50_ms": figure(_share(during, 0.5), "ms", raw_limit=_share(quiet, 0.5)),
+                "p99_ms": figure(_share(during, 0.99), "ms", raw_limit=_share(quiet, 0.99))}
+    finally:
+        sys.setswitchinterval(interval)
+        store.close_db()
+    return figures
+
+
+def _caller(prefix: str, stop, cycles: list) -> None:
+    """Authorize and settle a call every 2 ms until ``stop``, each cycle's ms to ``cycles``."""
+    from billing_addon import calls
+
+    n = 0
+    while not stop.is_set():
+        uid = f"{prefix}-{n}"
+        n += 1
+        t0 = time.perf_counter()
+        calls.authorize("1100", "81234567", None, uid)
+        calls.settle(uid, 3, "ANSWER")
+        cycles.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.002)
+
+
+def _share(sorted_ms: list, share: float) -> float:
+    return round(sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * share))], 2)
 
 
 def _export_figures(kind: str, found: dict, raw: dict, floor_ms: float) -> dict:

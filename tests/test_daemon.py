@@ -104,6 +104,23 @@ def test_stop_releases_ports_and_threads(tmp_path):
             socket.create_connection(address, timeout=2)
 
 
+def test_the_started_daemon_hands_the_interpreter_lock_over_sooner(tmp_path):
+    """Its calls wait less for the interpreter lock beside a thread that computes (an
+    export in the web UI: bench_web's call_cycle figures); the interval is the
+    process's own again once it stops."""
+    import sys
+
+    before = sys.getswitchinterval()
+    assert before > daemon.SWITCH_INTERVAL_S
+    cfg = config.load(write_config(tmp_path))
+    d = daemon.Daemon(cfg, billing_state=lambda: "active", web_app=daemon.placeholder_app).start()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(daemon.SWITCH_INTERVAL_S)
+    finally:
+        d.stop()
+    assert sys.getswitchinterval() == pytest.approx(before)
+
+
 def test_web_app_is_the_ui_when_importable(tmp_path, monkeypatch):
     fake = types.ModuleType("billing_addon.web.app")
 
