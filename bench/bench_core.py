@@ -11,14 +11,17 @@ Each figure carries its raw limit from the same run (bench/results_file.py).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
 import sqlite3
 import statistics
+import sys
 import tempfile
 import threading
 import time
+from typing import Iterator
 
 from billing_addon import accounts, calls, money, rating, settings, store
 
@@ -29,6 +32,20 @@ CYCLES_TARGET = {"full": 5000, "normal": 10000}  # issue 17
 P99_TARGET_MS = 3  # issue 17
 THREADS = sized(20, 4)
 PER_THREAD = sized(100, 10)
+
+
+@contextlib.contextmanager
+def as_in_the_daemon() -> Iterator[None]:
+    """Threads share the interpreter lock as in the daemon (``daemon.SWITCH_INTERVAL_S``):
+    for the benchmarks of work the daemon does beside its calls (the web UI's)."""
+    from billing_addon import daemon
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(daemon.SWITCH_INTERVAL_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def make_deck(n: int, rnd: random.Random) -> list:

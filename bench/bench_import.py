@@ -14,6 +14,7 @@
   daemon's follower settles the same batches): authorize latency, its raw limit the same
   callers with no import.
 
+Both share the interpreter lock between threads as the daemon does (``as_in_the_daemon``).
 ``python -m bench.run_all bench_import``.
 """
 
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from billing_addon import accounts, calls, rates, store
 
-from .bench_core import T0, _fresh_db, make_deck
+from .bench_core import T0, _fresh_db, as_in_the_daemon, make_deck
 from .results_file import figure, record, sized
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,9 +258,10 @@ def _cdr_beside_calls(folder: Path, master: Path) -> dict:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
+    with as_in_the_daemon(), tempfile.TemporaryDirectory() as folder:
         record("rate_import", bench_import(folder, DECK_ROWS))
-    record("cdr_import", bench_cdr())
+    with as_in_the_daemon():
+        record("cdr_import", bench_cdr())
 
 
 if __name__ == "__main__":

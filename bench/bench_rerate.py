@@ -5,7 +5,8 @@ Timed: the preview (rating every call of the month under today's deck and saving
 changed ones as a run; raw limit: reading the month's calls alone), a page of the
 preview (the 1,000th), and the apply.  Meanwhile another thread authorizes and settles
 calls as the FastAGI workers would, in the process that applies (the web UI runs in the
-daemon), opened as the daemon opens the database (its checkpoint thread copies the WAL
+daemon), which shares the interpreter lock as the daemon does and opens the database as
+it does (its checkpoint thread copies the WAL
 back).  Figures: each write transaction of the apply (the write lock held: from BEGIN to
 the end of COMMIT, fsync included) as p50, p99 and longest (raw limit: transactions
 writing as many rows with one statement, just before); the p99 of an
@@ -34,6 +35,7 @@ from typing import Dict, List
 
 from billing_addon import accounts, calls, money, rates, rating, rerate, store
 
+from .bench_core import as_in_the_daemon
 from .results_file import figure, record, sized
 
 CALLS = sized(100_000, 2_000)
@@ -187,7 +189,7 @@ class Checkpoints(threading.Thread):
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with as_in_the_daemon(), tempfile.TemporaryDirectory() as tmp:
         period = generate(Path(tmp) / "billing.db")
         # opened as the daemon opens it (the web UI's apply runs in the daemon)
         store.init_db(Path(tmp) / "billing.db", autocheckpoint=False)
