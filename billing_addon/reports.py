@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import json
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import call_type_stats, lowbalance, settings, sites, store
 from .i18n import _
@@ -114,6 +114,16 @@ def extension_ids_matching(keyword: str) -> Optional[List[int]]:
         "SELECT id FROM extension WHERE number LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\'",
         (_like(keyword), _like(keyword)))
     return [row[0] for row in cur.fetchall()]
+
+
+class Matched(NamedTuple):
+    """A keyword already looked up: the ids of the extensions it matches (None: no
+    keyword), for a report that builds several conditions from it."""
+    ids: Optional[List[int]]
+
+
+def _matched(keyword: Union[str, Matched]) -> Matched:
+    return keyword if isinstance(keyword, Matched) else Matched(extension_ids_matching(keyword))
 
 
 def site_member_ids(site: str) -> List[int]:
@@ -315,7 +325,7 @@ def _search_filter(base: str, alias: str, time_column: str, from_utc, to_utc,
     if to_utc is not None:
         where.append(f"{alias}.{time_column} < ?")
         params.append(to_utc)
-    ids = extension_ids_matching(keyword)
+    ids = _matched(keyword).ids
     if ids is not None:
         where.append(f"{extension_column} IN ({', '.join('?' * len(ids))})" if ids else "1 = 0")
         params += ids
@@ -359,7 +369,8 @@ def _recharge_arms(from_utc, to_utc, keyword, departments: Departments = None,
     order and merged (``_merged``): a page reads only its rows.  (Re-rating leaves an
     adjustment a call: one ordered list of both kinds sorted them all for every page,
     200,000 of them in 100 ms.)"""
-    return [_ledger_filter(from_utc, to_utc, keyword, departments, site, f"l.kind = '{kind}'")
+    matched = _matched(keyword)  # looked up once for both
+    return [_ledger_filter(from_utc, to_utc, matched, departments, site, f"l.kind = '{kind}'")
             for kind in ("recharge", "adjustment")]
 
 
@@ -473,9 +484,8 @@ _CALL_BOUNDS = "SELECT min(started_utc), max(started_utc) FROM call"
 
 
 _WALK_CALLS = 20_000  # the newest calls a page of many extensions' calls is looked for in
-# a Call Log filter: keyword, departments, call type, site
-_CallFilters = Tuple[str, Departments, Optional[str], Optional[str]]
-_WALKED = store.unindexed("c.extension_id")  # the extension tested on each call walked
+# a Call Log filter: keyword (looked up), departments, call type, site
+_CallFilters = Tuple[Matched, Departments, Optional[str], Optional[str]]
 
 # A filter keeping many extensions (a department, a keyword matching many names) keeps
 # many calls: looked up in the extensions' index, all of them are read and sorted for one
@@ -485,8 +495,19 @@ _WALKED = store.unindexed("c.extension_id")  # the extension tested on each call
 # they do not hold it (a deep page).
 
 
-def _many_extensions(keyword: str, departments: Departments) -> bool:
-    return departments is not None or len(extension_ids_matching(keyword) or ()) > 1
+def _many_extensions(filters: _CallFilters) -> bool:
+    matched, departments = filters[0], filters[1]
+    return departments is not None or len(matched.ids or ()) > 1
+
+
+def _walked_page(from_utc, to_utc, filters: _CallFilters) -> Tuple[str, list, bool]:
+    """The walk's condition (the newest calls of the period, each call's extension
+    tested, not looked up in its index), its parameters, and whether it sees the whole
+    period."""
+    start, whole = _walk_start(from_utc, to_utc)
+    clause, params = _call_filter(start, to_utc, *filters,
+                                  extension_column=store.unindexed("c.extension_id"))
+    return clause, params, whole
 
 
 def _walk_start(from_utc: Optional[int], to_utc: Optional[int]) -> Tuple[Optional[int], bool]:
@@ -510,10 +531,9 @@ def _walk_start(from_utc: Optional[int], to_utc: Optional[int]) -> Tuple[Optiona
 def calls_page(from_utc=None, to_utc=None, keyword: str = "", page=1,
                per_page: int = PAGE_SIZE, *, departments: Departments = None,
                call_type: Optional[str] = None, site: Optional[str] = None) -> Page:
-    filters: _CallFilters = (keyword, departments, call_type, site)
-    if _many_extensions(keyword, departments):
-        start, whole = _walk_start(from_utc, to_utc)
-        clause, params = _call_filter(start, to_utc, *filters, extension_column=_WALKED)
+    filters: _CallFilters = (_matched(keyword), departments, call_type, site)
+    if _many_extensions(filters):
+        clause, params, whole = _walked_page(from_utc, to_utc, filters)
         found = _page(_CALL_SELECT + clause + _CALL_ORDER, params, CallRow, page, per_page)
         if whole or found.has_next:  # else the page may go on before the walk's start
             return found
@@ -703,12 +723,11 @@ def calls_after(cursor: Cursor, limit: int = PAGE_SIZE, from_utc=None, to_utc=No
                 keyword: str = "", *, departments: Departments = None,
                 call_type: Optional[str] = None) -> Tuple[List[CallRow], Cursor]:
     """The Call Log's calls after ``cursor`` (newest first), and the next page's cursor."""
-    filters: _CallFilters = (keyword, departments, call_type, None)
-    if _many_extensions(keyword, departments):  # walked first, as calls_page does
-        before = None if cursor is None else cursor[0] + 1  # the calls after the cursor
-        start, whole = _walk_start(from_utc, before if to_utc is None or before is None
-                                   else min(to_utc, before))
-        clause, params = _call_filter(start, to_utc, *filters, extension_column=_WALKED)
+    filters: _CallFilters = (_matched(keyword), departments, call_type, None)
+    if _many_extensions(filters):  # walked first, as calls_page does
+        # the rows after the cursor are in its second or before
+        ends = [t for t in (to_utc, None if cursor is None else cursor[0] + 1) if t is not None]
+        clause, params, whole = _walked_page(from_utc, min(ends, default=None), filters)
         rows, after = _keyset(_CALL_SELECT, [(clause, params)], "c.started_utc", "c.id", cursor,
                               limit)
         if whole or after is not None:
