@@ -138,6 +138,13 @@ def test_every_started_second_is_billed(live, extension):
     assert 2300 <= ms < 3000 and call.answered_s == 3 and call.cost == cents("0.20")
     assert live.variable(placed, "ANSWEREDTIME") == "2"
     assert dial_options(live, placed).startswith("L(")
+    # the settle channel (both halves of its Local channel) wrote no CDR row: it hangs up
+    # right after its AGI, which has settled the call by now
+    live.cdr_rows(placed)
+    time.sleep(1)
+    text = live.asterisk.master_csv.read_text(encoding="utf-8")
+    assert "billing-settle-agi" not in text, [line for line in text.splitlines()
+                                              if "billing-settle-agi" in line]
 
 
 # -- denied ---------------------------------------------------------------------------------
@@ -445,7 +452,9 @@ def test_two_calls_of_one_prepaid_extension_share_its_money(live, extension):
     assert live.variable(third, "BILLING_REASON") == "no-funds"
     live.wait_hangup(first)
     live.wait_hangup(second)
-    assert dial_options(live, first) == "L(60000)" and dial_options(live, second) == "L(8000)"
+    # no warning: L(limit:), which Asterisk takes as L(limit) (cut at the limit, no prompt)
+    assert dial_options(live, first) == "L(60000:)" and dial_options(live, second) == "L(8000:)"
+    assert not live.log_times(second, r"File vm-youhave does not exist")
     one, two = live.settled(first), live.settled(second)
     ms = live.answered_ms(second)
     assert 8000 <= ms < 9000, ms  # cut at its limit
