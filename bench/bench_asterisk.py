@@ -13,8 +13,8 @@ without the authorize AGI too ("no_agi": a constant answer instead); the differe
 are the settle channel's, the authorize AGI's and the dialplan's own share.
 
 The added set-up time is the p50 of Originate -> the caller's DialEnd ANSWER for calls
-of 1 s, 10 up at a time (the settlements of the calls that end then run beside the
-authorizations, as in real traffic), billed minus bare.  The far end answers with
+of 1 s, 10 up at a time and spread over that second (the settlements of the calls that
+end then run beside the authorizations, as in real traffic), billed minus bare.  The far end answers with
 Answer(,i): a plain Answer() waits up to 500 ms for media, which Local channels never
 send.
 
@@ -209,11 +209,22 @@ class _Calls:
 
     def latency(self, context: str, calls: int, in_flight: int = LATENCY_IN_FLIGHT) -> List[float]:
         """Originate -> the caller's dial answered (ms), for calls of LATENCY_TALK_S
-        with ``in_flight`` of them up at a time: real traffic's pace, not saturation."""
+        with ``in_flight`` of them up at a time: real traffic's pace, not saturation.
+        The first ``in_flight`` calls are placed LATENCY_TALK_S / in_flight apart, and a
+        call is placed when one ends, so they stay spread over the talk time: placed
+        together, they would end together and come back as bursts of ``in_flight``
+        calls set up at once (and their settlements with them), and the p50 would be
+        the middle of such a queue (2-16 ms added in one run to the next)."""
         placed: List[dict] = []
+        spread = LATENCY_TALK_S / in_flight
         with self.lock:
             while len(placed) < calls or self.open:
                 while self.in_flight() < in_flight and len(placed) < calls:
+                    if placed and len(placed) < in_flight:
+                        self.lock.wait(timeout=max(0.0, placed[-1]["placed"] + spread
+                                                   - time.perf_counter()))
+                        if time.perf_counter() < placed[-1]["placed"] + spread:
+                            continue  # woken early by a call's event: wait the rest
                     self.lock.release()
                     try:
                         placed.append(self.place(context, LATENCY_TALK_S))

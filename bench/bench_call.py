@@ -109,10 +109,10 @@ def _serve_constant() -> int:
     def authorize(env):
         values = agi.args(env)
         if len(values) > 2:  # the shipped dialplan: the whole answer in one variable
-            yield agi.set_variable(values[2], "ALLOWED,,60000,,")
+            yield agi.set_variable(values[2], "ALLOWED,,60000,,", last=True)
         else:  # a variable each, in the daemon's order
             yield agi.set_variable("BILLING_LIMIT_MS", "60000")
-            yield agi.set_variable("BILLING_RESULT", "ALLOWED")
+            yield agi.set_variable("BILLING_RESULT", "ALLOWED", last=True)
     server = AgiServer({"authorize": authorize}, port=0).start()
     print(server.address[1], flush=True)
     while True:

@@ -373,6 +373,32 @@ def test_half_close_then_wait_for_asterisk_to_close(billing):
         srv.stop()
 
 
+@pytest.mark.parametrize("replied", [True, False])
+def test_the_last_command_is_followed_by_the_half_close_at_once(server, replied):
+    """Asterisk reads the end of the session with the last command (it ends the AGI
+    once it has replied, no round trip more); the reply is still read: an ALLOWED that
+    Asterisk acknowledged keeps its reservation, one it never acknowledged (the
+    connection went away instead) releases it."""
+    sock = socket.create_connection(server.address, timeout=10)
+    sock.sendall(make_env("authorize", "1795441378.81", ["1001", "1234567", "BILLING_ANSWER"]))
+    reader = sock.makefile("rb")
+    assert reader.readline() == b"SET VARIABLE BILLING_ANSWER ALLOWED,,60000,,\n"
+    assert reader.readline() == b""  # the half-close, before any reply was sent
+    if replied:
+        sock.sendall(b"200 result=1\nHANGUP\n")
+    sock.close()
+    assert wait_for(lambda: server.active == 0)
+    call = Call.get(Call.uniqueid == "1795441378.81")
+    reserved = Extension.get(Extension.number == "1001").reserved
+    if replied:
+        assert call.status == "in-progress" and reserved > 0
+        assert server.stats["dropped"] == 0
+    else:
+        assert wait_for(lambda: Call.get_by_id(call.id).status == "expired")
+        assert Extension.get(Extension.number == "1001").reserved == 0
+    assert accounts.verify() == []
+
+
 def test_settle_goes_through_when_asterisk_leaves_at_once(server):
     """A hangup handler's connection closed right after the environment: the
     settlement is still made, once."""

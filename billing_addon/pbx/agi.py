@@ -237,9 +237,14 @@ def split_lines(buffer: bytearray) -> List[str]:
 
 @dataclass(frozen=True)
 class Command:
-    """A step: send ``text`` to Asterisk, get its ``Reply``."""
+    """A step: send ``text`` to Asterisk, get its ``Reply``.  ``last``: the script sends
+    nothing after it, so the server half-closes right behind it; Asterisk then reads
+    the end of the session together with the command and ends the AGI once it has
+    replied, instead of waiting for the half-close a round trip later.  The reply still
+    comes back (TCP delivers the command before the end, Asterisk replies to it)."""
 
     text: str
+    last: bool = False
 
     def __post_init__(self) -> None:
         clean_token(self.text)
@@ -259,8 +264,8 @@ Step = Union[Command, Work]
 Script = Generator[Step, Any, Any]
 
 
-def set_variable(name: str, value: str) -> Command:
-    return Command(f"SET VARIABLE {clean_token(name)} {quote(clean_token(value))}")
+def set_variable(name: str, value: str, last: bool = False) -> Command:
+    return Command(f"SET VARIABLE {clean_token(name)} {quote(clean_token(value))}", last)
 
 
 def get_variable(name: str) -> Command:

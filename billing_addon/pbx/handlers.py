@@ -109,8 +109,8 @@ def authorize(env: Dict[str, str], billing_state: BillingState,
         answer = _separate_answers(auth)
     delivered = False
     try:
-        for name, value in answer:
-            reply = yield agi.set_variable(name, value)
+        for n, (name, value) in enumerate(answer, 1):
+            reply = yield agi.set_variable(name, value, last=n == len(answer))
             if not reply.ok:
                 log.warning("SET VARIABLE %s answered %d %s", name, reply.code, reply.text[:80])
         delivered = reply.ok  # Asterisk has the result: the call may go on

@@ -3,8 +3,9 @@ a few worker threads do the database work.  Scripts are chosen by the URL path
 (``agi://host:port/authorize``).
 
 Each connection reads the ``agi_*`` environment, runs the script registered for the
-path (a generator of ``agi.Command`` and ``agi.Work`` steps), then half-closes like the
-recording server did and drains Asterisk's trailing ``HANGUP``.  A peer that breaks the
+path (a generator of ``agi.Command`` and ``agi.Work`` steps), half-closes (right behind
+a command marked ``last``, else when the script is done) and drains Asterisk's
+trailing ``HANGUP``.  A peer that breaks the
 protocol, sends too much, stalls or disconnects only loses its own connection: every
 wait is bounded (idle and whole-session timeouts, and a short one for the environment,
 which Asterisk sends at once), lines and the environment have size limits, and
@@ -143,6 +144,7 @@ class _Connection:
         self.reply_reader = agi.ReplyReader()
         self.script: Optional[agi.Script] = None
         self.hungup = False  # Asterisk sent an unsolicited HANGUP
+        self.half_closed = False  # our side is closed for writing (after the last command)
         now = time.monotonic()
         self.opened = now
         self.last_heard = now
@@ -275,6 +277,8 @@ class _Connection:
         self.state = "reply"
         self.last_heard = time.monotonic()
         self.transport.write(step.text.encode("utf-8") + b"\n")
+        if step.last:
+            self._half_close()
 
     def _work_done_threadsafe(self, outcome: Any, error: Optional[BaseException]) -> None:
         self.server.call_soon(self._work_done, outcome, error)
@@ -307,6 +311,12 @@ class _Connection:
             return
         self.state = "drain"
         self.deadline = time.monotonic() + self.server.drain_timeout
+        self._half_close()
+
+    def _half_close(self) -> None:
+        if self.half_closed or self.transport is None:
+            return
+        self.half_closed = True
         try:
             self.transport.write_eof()
         except OSError:
