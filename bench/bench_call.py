@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from billing_addon import accounts, calls, store
 
@@ -55,20 +55,21 @@ def cycle_cost(durability: str, n: int = CYCLES) -> dict:
             assert not accounts.verify()
         finally:
             store.close_db()
-        raw = _raw_cycle_us(folder, n, durability)
+        raw, raw_cpu = _raw_cycle_us(folder, n, durability)
     return {"cycle_us": figure(round(ours, 1), "us", raw_limit=round(raw, 1)),
-            "cycle_cpu_us": figure(round(cpu, 1), "us"),
+            "cycle_cpu_us": figure(round(cpu, 1), "us", raw_limit=round(raw_cpu, 1)),
             "above_raw_us": round(ours - raw, 1)}
 
 
-def _raw_cycle_us(folder: str, n: int, durability: str) -> float:
+def _raw_cycle_us(folder: str, n: int, durability: str) -> Tuple[float, float]:
     """The cycle's two write transactions with no library around them: an insert at
-    synchronous=NORMAL (the reservation), an update at the money level (the charge)."""
+    synchronous=NORMAL (the reservation), an update at the money level (the charge).
+    Microseconds a cycle, wall clock and this process's CPU."""
     conn = sqlite3.connect(os.path.join(folder, "raw.db"), isolation_level=None)
     conn.execute("PRAGMA journal_mode=wal")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, uniqueid TEXT UNIQUE, v INTEGER)")
     money_level = store.DURABILITY[durability]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("BEGIN IMMEDIATE")
@@ -78,9 +79,9 @@ def _raw_cycle_us(folder: str, n: int, durability: str) -> float:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("UPDATE t SET v = v + 1 WHERE uniqueid = ?", (f"u{i}",))
         conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     conn.close()
-    return elapsed / n * 1e6
+    return elapsed / n * 1e6, cpu / n * 1e6
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -139,8 +140,10 @@ def constant_answer(client: List[str], seconds: float, paced_seconds: float,
         server.wait(30)
     assert saturated["not_allowed"] == 0 and not any(r["not_allowed"] for r in paced)
     return {"saturated_per_s": saturated["per_s"], "saturated_p99_ms": saturated["p99_ms"],
+            "saturated_p50_ms": saturated["p50_ms"],
             "cpu_us_per_session": round(cpu / saturated["calls"] * 1e6),
-            "paced_p99_ms_median": statistics.median(r["p99_ms"] for r in paced)}
+            "paced_p99_ms_median": statistics.median(r["p99_ms"] for r in paced),
+            "paced_p50_ms_median": statistics.median(r["p50_ms"] for r in paced)}
 
 
 def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
@@ -185,7 +188,8 @@ def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
         figures[mode] = {
             "saturated_per_s": figure(saturated["per_s"], "sessions/s",
                                       raw_limit=raw["saturated_per_s"], target=4000),
-            "saturated_p50_ms": figure(saturated["p50_ms"], "ms"),
+            "saturated_p50_ms": figure(saturated["p50_ms"], "ms",
+                                       raw_limit=raw["saturated_p50_ms"]),
             "saturated_p99_ms": figure(saturated["p99_ms"], "ms",
                                        raw_limit=raw["saturated_p99_ms"], target=10),
             "server_cpu_us_per_session": figure(round(cpu / saturated["calls"] * 1e6), "us",
@@ -193,7 +197,7 @@ def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
             "paced_p99_ms_median": figure(statistics.median(r["p99_ms"] for r in paced),
                                           "ms", raw_limit=raw["paced_p99_ms_median"], target=3),
             "paced_p50_ms_median": figure(statistics.median(r["p50_ms"] for r in paced),
-                                          "ms")}
+                                          "ms", raw_limit=raw["paced_p50_ms_median"])}
     figures["constant_answer"] = raws
     figures.update(connections=bench_pbx.CONNECTIONS, paced_offered_per_s=PACED_RATE)
     return figures
