@@ -86,3 +86,51 @@ def test_start_fails_on_a_bad_config(tmp_path):
     done = subprocess.run(["sh", str(SCRIPT), "start"], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1 and "failed to start" in done.stderr
+
+
+STAND_IN = """#!/bin/sh
+# a stand-in daemon, called as "... serve --pid-file P": writes its pid, then the first
+# one ends at once, before the watchdog looked (a daemon killed right after its start)
+starts="$(dirname "$0")/starts"
+n=$(cat "$starts" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > "$starts"
+while [ $# -gt 0 ]; do
+    [ "$1" = "--pid-file" ] && pid_file=$2
+    shift
+done
+echo $$ > "$pid_file"
+[ "$n" -eq 1 ] && exit 3
+exec sleep 60
+"""
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=[s[0] for s in SHELLS])
+def test_a_daemon_that_dies_right_after_its_start_is_started_again(tmp_path, shell):
+    """It wrote its pid file, so it came up: the watchdog starts it again, however late
+    it looks (on a busy box it looked after the daemon had died, took that for a first
+    start that failed, and ended: nothing watched the daemon any more)."""
+    daemon = tmp_path / "daemon.sh"
+    daemon.write_text(STAND_IN)
+    pid_file = tmp_path / "run" / "b.pid"
+    env = dict(os.environ, BILLING_ADDON_DAEMON=f"sh {daemon}", BILLING_ADDON_CONFIG="unused",
+               BILLING_ADDON_PIDFILE=str(pid_file), BILLING_ADDON_DEFAULTS=str(tmp_path / "none"),
+               BILLING_ADDON_CONSOLE_LOG=str(tmp_path / "console.log"),
+               BILLING_ADDON_HEARTBEAT_TIMEOUT="0", BILLING_ADDON_RESTART_DELAY="1")
+
+    def run(action):
+        return subprocess.run(shell + [str(SCRIPT), action], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    started = run("start")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert (tmp_path / "starts").read_text().strip() == "2"
+        assert "ended (exit 3); starting it again" in (tmp_path / "console.log").read_text()
+        second = int(pid_file.read_text())
+        assert alive(second)
+    finally:
+        stopped = run("stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert not alive(second) and not pid_file.exists()
+    assert not (tmp_path / "run" / "b.watchdog.pid").exists()
