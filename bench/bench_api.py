@@ -33,18 +33,13 @@ from typing import Callable, Dict, List
 from billing_addon import accounts, api_tokens, config, money, reports, store
 
 from .bench_web import CALLS, AlwaysActive, generate
-from .results_file import figure, record, sized
+from .results_file import figure, percentile, record, sized
 
 RECHARGES = sized(2000, 30)
 PAGE_RUNS = sized(50, 3)
 PAGE = 50
 RECHARGE_TARGET_MS = 20
 PAGE_TARGET_MS = 100
-
-
-def _percentile(times: List[float], share: float) -> float:
-    ordered = sorted(times)
-    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2)
 
 
 def _timed(work: Callable[[], None], runs: int) -> List[float]:
@@ -141,13 +136,13 @@ def main() -> None:
         finally:
             server.close()
             store.close_db()
-    p99 = _percentile(http_times, 0.99)
-    raw_p99 = _percentile(raw_times, 0.99)
+    p99 = percentile(http_times, 0.99)
+    raw_p99 = percentile(raw_times, 0.99)
     figures = {
         "calls": CALLS,
         "recharges": RECHARGES,
-        "recharge_round_trip_p50": figure(_percentile(http_times, 0.5), "ms",
-                                          _percentile(raw_times, 0.5)),
+        "recharge_round_trip_p50": figure(percentile(http_times, 0.5), "ms",
+                                          percentile(raw_times, 0.5)),
         "recharge_round_trip_p99": figure(p99, "ms", raw_p99, target=RECHARGE_TARGET_MS),
         "offset_page_middle_raw_ms": round(statistics.median(offset_middle), 1),
     }

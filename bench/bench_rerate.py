@@ -36,7 +36,7 @@ from typing import Dict, List
 from billing_addon import accounts, calls, money, rates, rating, rerate, store
 
 from .bench_core import as_in_the_daemon
-from .results_file import figure, record, sized
+from .results_file import figure, percentile, record, sized
 
 CALLS = sized(100_000, 2_000)
 EXTENSIONS = sized(500, 20)
@@ -143,11 +143,6 @@ class CallLoad(threading.Thread):
             self.cycles_ms.append((time.perf_counter() - t0) * 1000)
             self.n += 1
             time.sleep(0.002)  # a few calls a 100 ms, as a busy PBX
-
-
-def percentile(values: List[float], share: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2) if ordered else 0.0
 
 
 def bare_transactions(count: int) -> List[float]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from billing_addon import config, store
 
 from .memory import RssPeak
-from .results_file import figure, record, sized
+from .results_file import figure, percentile, record, sized
 
 EXTENSIONS = 500
 RATES = 1000
@@ -333,8 +333,8 @@ def calls_beside_exports(path: Path) -> dict:
             during = sorted(cycles)
             figures[name] = {
                 "switch_interval_ms": round(seconds * 1000, 2), "cycles": len(during),
-                "p50_ms": figure(_share(during, 0.5), "ms", raw_limit=_share(quiet, 0.5)),
-                "p99_ms": figure(_share(during, 0.99), "ms", raw_limit=_share(quiet, 0.99))}
+                "p50_ms": figure(percentile(during, 0.5), "ms", raw_limit=percentile(quiet, 0.5)),
+                "p99_ms": figure(percentile(during, 0.99), "ms", raw_limit=percentile(quiet, 0.99))}
     finally:
         sys.setswitchinterval(interval)
         store.close_db()
@@ -354,10 +354,6 @@ def _caller(prefix: str, stop, cycles: list) -> None:
         calls.settle(uid, 3, "ANSWER")
         cycles.append((time.perf_counter() - t0) * 1000)
         time.sleep(0.002)
-
-
-def _share(sorted_ms: list, share: float) -> float:
-    return round(sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * share))], 2)
 
 
 def _export_figures(kind: str, found: dict, raw: dict, floor_ms: float) -> dict:

@@ -48,6 +48,13 @@ def results_path() -> Path:
     return Path(os.environ.get(RESULTS_ENV) or RESULTS)
 
 
+def percentile(values: List[float], share: float) -> float:
+    """The value ``share`` of the way up ``values`` (0.5: the p50), rounded to 0.01; 0.0
+    for no values."""
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2) if ordered else 0.0
+
+
 def figure(value: float, unit: str, raw_limit: Optional[float] = None,
            target: Optional[float] = None) -> Dict[str, Any]:
     """One measured figure.  ``raw_limit`` in the same unit; a target is met when the
