@@ -517,6 +517,35 @@ def test_another_process_writing_does_not_stall_the_loop(server, db_path):
     assert waiting[0].variables["BILLING_RESULT"] == "ALLOWED"
 
 
+@pytest.mark.sqlite_only("SQLite's busy timeout")
+def test_the_loop_never_waits_for_a_locked_read_either(server, monkeypatch):
+    """The loop's connection keeps a busy timeout of 0 (no statement per transaction
+    to set it and set it back): a read there that finds the database locked is handed
+    to a worker, which may wait, instead of denying the call."""
+    import sqlite3
+
+    from billing_addon.pbx import handlers
+
+    assert good_call_works(server, "1795441378.81")
+    busy = []
+    server.call_soon(lambda: busy.append(
+        store.db.execute_sql("PRAGMA busy_timeout").fetchone()[0]))
+    assert wait_for(lambda: busy) and busy == [0]  # on the loop thread
+    assert store.db.execute_sql("PRAGMA busy_timeout").fetchone()[0] == store.BUSY_TIMEOUT_S * 1000
+
+    real, threads = handlers.calls.settings.snapshot, []
+
+    def locked_on_the_loop():
+        threads.append(threading.current_thread().name)
+        if len(threads) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real()
+
+    monkeypatch.setattr(handlers.calls.settings, "snapshot", locked_on_the_loop)
+    assert good_call_works(server, "1795441378.82")  # ALLOWED, not DENIED error
+    assert threads[0] == "agi-loop" and threads[1].startswith("agi-worker")
+
+
 def test_a_cut_session_never_leaves_allowed_without_its_limit(billing):
     """The peer stops answering after the first command (the idle timeout cuts the
     session): whatever was set, BILLING_RESULT was not, so the dialplan's fail mode

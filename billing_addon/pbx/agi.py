@@ -151,17 +151,27 @@ class EnvReader:
     def feed_lines(self, lines: Deque[str]) -> bool:
         """``feed`` the lines from the left of ``lines`` until the environment ends
         (True; the lines after it are left) or they run out (False).  One call per
-        block instead of one per line: Asterisk sends the whole environment at once."""
+        block instead of one per line: Asterisk sends the whole environment at once,
+        and this runs for every call (the checks of ``_count`` are made inline)."""
         env = self.env
-        while lines:
-            line = lines.popleft()
-            self._count(line)
-            name, sep, value = line.partition(": ")
-            if sep and name[:4] == "agi_" and name[4:].replace("_", "").isalnum():
-                env[name] = value  # the usual line, checked as parse_env_line does
-            elif self.feed_other(line):
-                return True
-        return False
+        count, size = self._lines, self._bytes
+        try:
+            while lines:
+                line = lines.popleft()
+                count += 1
+                size += len(line) + 1
+                if size > MAX_ENV_BYTES:
+                    raise AgiError("environment too big")
+                if count > MAX_ENV_LINES:
+                    raise AgiError("environment has too many lines")
+                name, sep, value = line.partition(": ")
+                if sep and name[:4] == "agi_" and name[4:].replace("_", "").isalnum():
+                    env[name] = value  # the usual line, checked as parse_env_line does
+                elif self.feed_other(line):
+                    return True
+            return False
+        finally:
+            self._lines, self._bytes = count, size
 
     def feed(self, line: str) -> bool:
         self._count(line)
@@ -226,12 +236,14 @@ def split_lines(buffer: bytearray) -> List[str]:
     del buffer[:end + 1]
     if len(buffer) > MAX_LINE:
         raise AgiError("line too long")
-    lines = chunk.decode("utf-8", "replace").split("\n")
-    for index, line in enumerate(lines):
-        if len(line) > MAX_LINE:
-            raise AgiError("line too long")
-        if line.endswith("\r"):
-            lines[index] = line[:-1]
+    text = chunk.decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if text.endswith("\r"):  # the CR of the buffer's last LF
+            text = text[:-1]
+    lines = text.split("\n")
+    if len(text) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
+        raise AgiError("line too long")
     return lines
 
 

@@ -85,7 +85,10 @@ def decide(number: str, dialed: str, uniqueid: Optional[str], state: str,
             return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
         log.info("authorize %r -> %r not billed: %s", number[:32], dialed[:40], exc)
         return calls.Authorization(calls.UNBILLED, uniqueid=uniqueid or "")
-    except Exception:
+    except Exception as exc:
+        if store.is_locked(exc) and not store.may_wait_here():
+            # a read on the FastAGI loop found the database locked: a worker waits for it
+            raise WouldWait(str(exc)) from exc
         log.exception("authorize %s -> %s failed", number[:32], dialed[:40])
         return calls.Authorization(calls.DENIED, ERROR, uniqueid=uniqueid or "")
 
