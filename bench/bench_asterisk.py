@@ -11,6 +11,10 @@ goes: at the billed calls' rate, in the same rounds, bare calls and two kinds of
 shipped dialplan, without its settle hangup handler ("no_settle": authorize only) and
 without the authorize AGI too ("no_agi": a constant answer instead); the differences
 are the settle channel's, the authorize AGI's and the dialplan's own share.
+The raw limit of the daemon's CPU per call: the shipped dialplan, at the same rate,
+against the benchmark's constant FastAGI server ("constant_agi": ``bench_call
+--serve-constant``, no database), whose CPU per call is what the protocol's two sessions
+and the process's wake-ups cost before any billing work.
 
 The added set-up time is the p50 of Originate -> the caller's DialEnd ANSWER for calls
 of 1 s, 10 up at a time and spread over that second (the settlements of the calls that
@@ -28,6 +32,7 @@ from __future__ import annotations
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -63,14 +68,18 @@ WANTED_EVENTS = ("Hangup", "DialEnd")
 SHIPPED = ROOT / "billing_addon" / "dialplan" / "billing.conf"
 PUSH_SETTLE = "same => n,Set(CHANNEL(hangup_handler_push)=billing-settle,s,1)"
 ASK_AUTHORIZE = "same => n,AGI(agi://${BILLING_AGI}/authorize,${CALLERID(num)},${ARG1},BILLING_ANSWER)"
-KINDS = ("bare", "billed", "no_settle", "no_agi", "bare_paced")
+SET_AGI_ADDRESS = ('exten => s,1,Set(BILLING_AGI=${IF($["${BILLING_AGI_HOST}" = ""]?'
+                   '127.0.0.1:${BILLING_AGI_HOST})})')
+KINDS = ("bare", "billed", "no_settle", "no_agi", "bare_paced", "constant_agi")
 CONTEXTS = {"bare": "bench-bare", "billed": "bench-billed", "no_settle": "bench-no-settle",
-            "no_agi": "bench-no-agi", "bare_paced": "bench-bare"}
+            "no_agi": "bench-no-agi", "bare_paced": "bench-bare",
+            "constant_agi": "bench-constant-agi"}
 
 
 def _shipped_dial_without(name: str, *lines: str, instead: str = "same => n,NoOp()") -> str:
     """[billing-dial] of the shipped dialplan as context ``name``, with ``lines`` (each
-    must be there: a changed dialplan fails the benchmark, not its figures) replaced."""
+    must be there: a changed dialplan fails the benchmark, not its figures) replaced:
+    by ``instead``, the authorize AGI by a constant answer."""
     text = SHIPPED.read_text(encoding="utf-8")
     start = text.index("\n[billing-dial]") + 1
     dial = text[start:text.index("\n[", start + 1) + 1].replace("[billing-dial]", f"[{name}]")
@@ -81,10 +90,13 @@ def _shipped_dial_without(name: str, *lines: str, instead: str = "same => n,NoOp
     return dial
 
 
-def _variant_contexts() -> str:
+def _variant_contexts(constant_port: int) -> str:
     contexts = [_shipped_dial_without("bench-no-settle-dial", PUSH_SETTLE),
-                _shipped_dial_without("bench-no-agi-dial", PUSH_SETTLE, ASK_AUTHORIZE)]
-    for kind in ("no-settle", "no-agi"):
+                _shipped_dial_without("bench-no-agi-dial", PUSH_SETTLE, ASK_AUTHORIZE),
+                _shipped_dial_without("bench-constant-agi-dial", SET_AGI_ADDRESS,
+                                      instead=f"exten => s,1,Set(BILLING_AGI=127.0.0.1:"
+                                              f"{constant_port})")]
+    for kind in ("no-settle", "no-agi", "constant-agi"):
         contexts.append(f"[bench-{kind}]\nexten => _9X.,1,Gosub(bench-{kind}-dial,s,1(${{EXTEN}},"
                         f"Local/${{EXTEN:1}}@bench-far/n,30))\n same => n,Hangup()\n")
     return "\n".join(contexts)
@@ -240,14 +252,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _run(calls: _Calls, kind: str, in_flight: int, seconds: float, daemon, asterisk,
+def _run(calls: _Calls, kind: str, in_flight: int, seconds: float, agi_pid: int, asterisk,
          cpu: Dict[str, float], placed: Dict[str, int], rate: Optional[float] = None) -> float:
-    """One saturated (or, with ``rate``, paced) run of ``kind``; adds its CPU and calls."""
-    before = (_cpu_seconds(daemon.proc.pid), _cpu_seconds(asterisk.proc.pid), calls._n)
+    """One saturated (or, with ``rate``, paced) run of ``kind``; adds its CPU and calls.
+    ``agi_pid``: the FastAGI server's process (the daemon, or the constant server)."""
+    before = (_cpu_seconds(agi_pid), _cpu_seconds(asterisk.proc.pid), calls._n)
     done = calls.saturate(CONTEXTS[kind], in_flight, seconds, rate)
     placed[kind] += calls._n - before[2]
     cpu[f"asterisk_{kind}"] += _cpu_seconds(asterisk.proc.pid) - before[1]
-    cpu[f"daemon_{kind}"] += _cpu_seconds(daemon.proc.pid) - before[0]
+    cpu[f"daemon_{kind}"] += _cpu_seconds(agi_pid) - before[0]
     return done
 
 
@@ -274,51 +287,61 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
             # the module runs up to here; a real run keeps the last real figures
             return {"skipped": str(exc)} if tiny() else None
         agi_port = free_port()
-        asterisk = Asterisk(build, root / "asterisk", agi_port)
-        asterisk.configure()
-        with open(asterisk.etc / "extensions.conf", "a", encoding="utf-8") as fh:
-            fh.write(BENCH_CONTEXTS + _variant_contexts())
-        (root / "daemon").mkdir()
-        daemon = Daemon(root / "daemon", agi_port, asterisk.master_csv)
-        if durability != "full":
-            ini = Path(daemon.ini)
-            ini.write_text(ini.read_text().replace("[box]\n", f"[box]\ndurability = {durability}\n", 1))
-        daemon.cli("init")
-        daemon.board("activate")
-        store.init_db(root / "daemon" / "data" / "billing.db")
+        constant = subprocess.Popen([sys.executable, "-m", "bench.bench_call", "--serve-constant"],
+                                    cwd=ROOT, stdout=subprocess.PIPE, text=True)
         try:
-            for number in EXTENSIONS:
-                make_extension(number, balance="100000")
-            make_rate("91", rate="0.01", unit="1")
+            assert constant.stdout is not None
+            constant_port = int(constant.stdout.readline())
+            asterisk = Asterisk(build, root / "asterisk", agi_port)
+            asterisk.configure()
+            with open(asterisk.etc / "extensions.conf", "a", encoding="utf-8") as fh:
+                fh.write(BENCH_CONTEXTS + _variant_contexts(constant_port))
+            (root / "daemon").mkdir()
+            daemon = Daemon(root / "daemon", agi_port, asterisk.master_csv)
+            if durability != "full":
+                ini = Path(daemon.ini)
+                ini.write_text(ini.read_text().replace("[box]\n", f"[box]\ndurability = {durability}\n", 1))
+            daemon.cli("init")
+            daemon.board("activate")
+            store.init_db(root / "daemon" / "data" / "billing.db")
+            try:
+                for number in EXTENSIONS:
+                    make_extension(number, balance="100000")
+                make_rate("91", rate="0.01", unit="1")
+            finally:
+                store.close_db()
+            ami = asterisk.start()
+            ami.close()
+            daemon.start()
+            calls = None
+            try:
+                assert daemon.proc is not None and asterisk.proc is not None
+                calls = _Calls(asterisk.ami_port)
+                calls.saturate("bench-billed", 10, 1.0)  # warm-up: both paths, caches, pages
+                calls.saturate("bench-bare", 10, 1.0)
+                rates: Dict[str, List[float]] = {}
+                cpu = {f"{who}_{kind}": 0.0 for kind in KINDS for who in ("asterisk", "daemon")}
+                placed = {kind: 0 for kind in KINDS}
+                for _ in range(rounds):
+                    for n in in_flight:
+                        for kind in ("bare", "billed"):
+                            rates.setdefault(f"{kind}_{n}", []).append(
+                                _run(calls, kind, n, run_seconds, daemon.proc.pid, asterisk, cpu,
+                                     placed))
+                        for kind in ("no_settle", "no_agi", "bare_paced", "constant_agi"):
+                            _run(calls, kind, n, run_seconds,  # at the billed rate
+                                 constant.pid if kind == "constant_agi" else daemon.proc.pid,
+                                 asterisk, cpu, placed, rate=rates[f"billed_{n}"][-1])
+                latency = {kind: statistics.median(calls.latency(f"bench-{kind}", latency_calls))
+                           for kind in ("bare", "billed")}
+            finally:
+                if calls is not None:
+                    calls.ami.close()
+                daemon.stop()
+                asterisk.stop()
         finally:
-            store.close_db()
-        ami = asterisk.start()
-        ami.close()
-        daemon.start()
-        calls = None
-        try:
-            assert daemon.proc is not None and asterisk.proc is not None
-            calls = _Calls(asterisk.ami_port)
-            calls.saturate("bench-billed", 10, 1.0)  # warm-up: both paths, caches, pages
-            calls.saturate("bench-bare", 10, 1.0)
-            rates: Dict[str, List[float]] = {}
-            cpu = {f"{who}_{kind}": 0.0 for kind in KINDS for who in ("asterisk", "daemon")}
-            placed = {kind: 0 for kind in KINDS}
-            for _ in range(rounds):
-                for n in in_flight:
-                    for kind in ("bare", "billed"):
-                        rates.setdefault(f"{kind}_{n}", []).append(
-                            _run(calls, kind, n, run_seconds, daemon, asterisk, cpu, placed))
-                    for kind in ("no_settle", "no_agi", "bare_paced"):  # at the billed rate
-                        _run(calls, kind, n, run_seconds, daemon, asterisk, cpu, placed,
-                             rate=rates[f"billed_{n}"][-1])
-            latency = {kind: statistics.median(calls.latency(f"bench-{kind}", latency_calls))
-                       for kind in ("bare", "billed")}
-        finally:
-            if calls is not None:
-                calls.ami.close()
-            daemon.stop()
-            asterisk.stop()
+            constant.kill()
+            constant.wait(30)
     figures: dict = {"talk_s": 0, "run_seconds": run_seconds, "rounds": rounds,
                      "durability": durability}
     for n in in_flight:
@@ -327,7 +350,8 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
                                                              target=round(0.8 * bare))
     per_call = {key: round(seconds / max(1, placed[key.split("_", 1)[1]]) * 1000, 3)
                 for key, seconds in cpu.items()}
-    figures["daemon_cpu_ms_per_call"] = figure(per_call["daemon_billed"], "ms", target=0.6)
+    figures["daemon_cpu_ms_per_call"] = figure(per_call["daemon_billed"], "ms", target=0.6,
+                                               raw_limit=per_call["daemon_constant_agi"])
     figures["daemon_cpu_ms_per_call_authorize_only"] = per_call["daemon_no_settle"]
     for kind in KINDS:
         figures[f"asterisk_cpu_ms_per_call_{kind}"] = per_call[f"asterisk_{kind}"]

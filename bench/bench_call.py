@@ -103,7 +103,8 @@ MODES = (("separate", ""), ("one_variable", "BILLING_ANSWER"))
 
 def _serve_constant() -> int:
     """The FastAGI server with no database: authorize answers ALLOWED at once, the
-    shipped dialplan's way (one variable).  Prints its port, serves until killed."""
+    shipped dialplan's way (one variable), and settle ends at once (the daemon's
+    settle sends no command either).  Prints its port, serves until killed."""
     from billing_addon.pbx import agi
     from billing_addon.pbx.server import AgiServer
 
@@ -114,7 +115,11 @@ def _serve_constant() -> int:
         else:  # a variable each, in the daemon's order
             yield agi.set_variable("BILLING_LIMIT_MS", "60000")
             yield agi.set_variable("BILLING_RESULT", "ALLOWED", last=True)
-    server = AgiServer({"authorize": authorize}, port=0).start()
+    def settle(env):
+        return
+        yield  # a script: a generator that ends at once
+
+    server = AgiServer({"authorize": authorize, "settle": settle}, port=0).start()
     print(server.address[1], flush=True)
     while True:
         time.sleep(3600)
