@@ -479,7 +479,8 @@ def _set_busy_timeout(ms: int) -> None:
 
 # Commits since the last checkpoint: with autocheckpoint off, ``checkpoint_due`` tells
 # the daemon's checkpoint thread when 4,000-6,000 WAL pages (a call's transactions
-# write 6 and 10), 16-24 MB, wait to be copied back.  More than SQLite's own 1,000:
+# write 6 and 10), about 18 MB, wait to be copied back (at a box's usual load
+# ``checkpoint_seconds`` comes first).  More than SQLite's own 1,000:
 # a checkpoint copies a page once however many commits wrote it (the extension rows,
 # the last pages of the call table and its indexes), and its second pass hands the
 # FastAGI loop's authorizations to workers while it runs (4x fewer of them: 3,600 ->
