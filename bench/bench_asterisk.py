@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -277,6 +276,8 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
     from tests.live.asterisk import Asterisk, NoAsterisk, find, free_port
     from tests.live.livepbx import Daemon
 
+    from .bench_call import start_constant_server
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         try:
@@ -287,11 +288,8 @@ def bench_asterisk(run_seconds: float = RUN_SECONDS, rounds: int = ROUNDS,
             # the module runs up to here; a real run keeps the last real figures
             return {"skipped": str(exc)} if tiny() else None
         agi_port = free_port()
-        constant = subprocess.Popen([sys.executable, "-m", "bench.bench_call", "--serve-constant"],
-                                    cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        constant, constant_port = start_constant_server()
         try:
-            assert constant.stdout is not None
-            constant_port = int(constant.stdout.readline())
             asterisk = Asterisk(build, root / "asterisk", agi_port)
             asterisk.configure()
             with open(asterisk.etc / "extensions.conf", "a", encoding="utf-8") as fh:

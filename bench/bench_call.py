@@ -125,15 +125,20 @@ def _serve_constant() -> int:
         time.sleep(3600)
 
 
+def start_constant_server() -> Tuple[subprocess.Popen, int]:
+    """``_serve_constant`` in a process of its own: the process and its port."""
+    server = subprocess.Popen([sys.executable, "-m", "bench.bench_call", "--serve-constant"],
+                              cwd=bench_pbx.ROOT, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    return server, int(server.stdout.readline())
+
+
 def constant_answer(client: List[str], seconds: float, paced_seconds: float,
                      paced_runs: int, variable: str = "BILLING_ANSWER") -> dict:
     """The raw limit of the FastAGI figures: saturated, paced and CPU, as for the real
     server, with the constant server (answering in ``variable``, or a variable each)."""
-    server = subprocess.Popen([sys.executable, "-m", "bench.bench_call", "--serve-constant"],
-                              cwd=bench_pbx.ROOT, stdout=subprocess.PIPE, text=True)
+    server, port = start_constant_server()
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
         _load(client, port, 1.0, PACED_RATE, 0, variable)
         cpu = _cpu_seconds(server.pid)
         saturated = _load(client, port, seconds, 0, 1000, variable)
