@@ -393,7 +393,7 @@ class Daemon:
         return thread
 
     def _start_agi(self) -> None:
-        from .pbx.handlers import close_db, make_handlers
+        from .pbx.handlers import close_db, make_handlers, run_together
         from .pbx.server import AgiServer
 
         agi = self.cfg.section("agi")
@@ -404,7 +404,8 @@ class Daemon:
                              env_timeout=agi["wait_seconds"],
                              workers=agi["workers"], thread_cleanup=close_db,
                              inline_when=store.writes_quick,
-                             loop_setup=store.never_wait_here).start()
+                             loop_setup=store.never_wait_here,
+                             run_together=run_together(agi["wait_seconds"])).start()
 
     def _start_deliverer(self) -> None:
         """Open the local queue of settlements for the central store, and deliver
@@ -625,6 +626,8 @@ class Daemon:
         log.info("stopping")
         if self.agi is not None:
             self.agi.stop(wait=wait)
+            log.info("FastAGI: %s", ", ".join(f"{value} {name.replace('_', ' ')}"
+                                              for name, value in self.agi.stats.items()))
         self.stop_event.set()
         store.checkpoint_due.set()  # wakes the checkpoint thread
         self._stop_follower(wait)

@@ -56,7 +56,7 @@ class CommitGroup:
     (it must not raise for a member's failure)."""
 
     def __init__(self, acquire: Callable[[Optional[float]], bool], release: Callable[[], None],
-                 run_batch: Callable[[List[Member]], None], limit: int = 64):
+                 run_batch: Callable[[List[Member]], object], limit: int = 64):
         self._acquire = acquire
         self._release = release
         self._run_batch = run_batch

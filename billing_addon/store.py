@@ -726,8 +726,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool) -> None:
-    """Run a group's members in one transaction (the leader holds the write queue).
+def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool) -> bool:
+    """Run a group's members in one transaction (the leader holds the write queue);
+    False when that transaction failed as a whole.
 
     Each member's own ``money_txn``/``reservation_txn`` becomes a savepoint inside it,
     so a member that raises (a ``Refusal``: bad input, a balance past the largest
@@ -741,7 +742,7 @@ def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool
             only.result = only.function(*only.args)
         except Exception as exc:
             only.error = exc
-        return
+        return True
     deadlines = [m.deadline for m in members if m.deadline is not None]
     before = getattr(_sync, "lock_deadline", None)
     _sync.lock_deadline = min(deadlines) if deadlines else None
@@ -758,8 +759,35 @@ def _run_batch(members: List[groupcommit.Member], synchronous: str, urgent: bool
     except Exception as exc:
         for member in members:
             member.result, member.error = None, exc
+        return False
     finally:
         _sync.lock_deadline = before
+    return True
+
+
+def reserve_together(functions: List[Callable[[], R]], seconds: float
+                     ) -> List[groupcommit.Member]:
+    """Reservations one thread has at hand at once (the FastAGI loop's authorizations
+    of one round), in one transaction without fsync, as a group's: each function's
+    own transactions are savepoints in it, and every outcome (``result`` or
+    ``error`` of the members returned) is set once it committed.  The write queue is
+    waited for ``seconds`` at most.  When the write lock could not be had (nothing
+    was written) that is every member's error; when the transaction failed otherwise,
+    each function runs again alone, so that none loses its answer to another's failure."""
+    members = [groupcommit.Member(function, (), None) for function in functions]
+    with lock_wait(seconds):
+        if _run_batch(members, "NORMAL", urgent=True):
+            return members
+    failure = members[0].error
+    if isinstance(failure, WouldWait) or (failure is not None and is_locked(failure)):
+        return members
+    for member in members:
+        member.result, member.error = None, None
+        try:
+            member.result = member.function()
+        except Exception as exc:
+            member.error = exc
+    return members
 
 
 def _runs(members: List[groupcommit.Member]) -> Iterator[List[groupcommit.Member]]:

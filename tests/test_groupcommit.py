@@ -305,3 +305,99 @@ def test_sigkill_mid_batch_loses_no_acknowledged_settlement(tmp_path):
         assert accounts.verify() == []
     finally:
         store.close_db()
+
+
+def _statements_of_this_thread():
+    """The SQL statements this thread's connection runs from here on (a list)."""
+    seen = []
+    store.db.connection().set_trace_callback(seen.append)
+    return seen
+
+
+@SIDE_BY_SIDE
+def test_reserve_together_is_one_transaction_with_a_savepoint_each(db_path):
+    """The FastAGI loop's round of authorizations: one BEGIN and one COMMIT for them
+    all; one that raises after it wrote undoes its own writes only."""
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+
+    def writes_then_fails():
+        with store.reservation_txn():
+            store.sql("INSERT INTO setting (key, value) VALUES ('half', 'done')")
+            raise ValueError("refused after writing")
+
+    seen = _statements_of_this_thread()
+    try:
+        members = store.reserve_together([
+            lambda: calls.authorize("1001", "912345", T0, "t1"),
+            writes_then_fails,
+            lambda: calls.authorize("1001", "912345", T0, "t3")], 1.0)
+    finally:
+        store.db.connection().set_trace_callback(None)
+    assert [m.result.result for m in (members[0], members[2])] == [calls.ALLOWED] * 2
+    assert isinstance(members[1].error, ValueError) and members[1].result is None
+    assert sum(s.startswith("BEGIN") for s in seen) == 1, seen
+    assert sum(s.startswith("SAVEPOINT") for s in seen) >= 3
+    assert {c.uniqueid for c in Call.select()} == {"t1", "t3"}
+    assert store.sql_one("SELECT count(*) FROM setting WHERE key = 'half'")[0] == 0
+    assert balance("1001")[1] == sum(c.reserved for c in Call.select())
+    assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_reserve_together_runs_each_alone_when_the_transaction_failed(db_path):
+    """A failure of the transaction itself (not a refusal of one member) writes
+    nothing; each function then runs again on its own, so none is answered with
+    another's failure, and none is written twice."""
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    ran = []
+
+    def end_the_transaction():  # what SQLite does on, say, a full disk
+        ran.append("ender")
+        store.db.connection().rollback()
+
+    members = store.reserve_together([
+        lambda: calls.authorize("1001", "912345", T0, "t4"),
+        end_the_transaction,
+        lambda: calls.authorize("1001", "912345", T0, "t5")], 1.0)
+    assert ran == ["ender", "ender"]
+    assert [m.error for m in members] == [None] * 3
+    assert [m.result.result for m in (members[0], members[2])] == [calls.ALLOWED] * 2
+    assert sorted(c.uniqueid for c in Call.select()) == ["t4", "t5"]
+    assert balance("1001")[1] == sum(c.reserved for c in Call.select())
+    assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_reserve_together_on_the_loop_gives_way_to_another_process(db_path):
+    """On the FastAGI loop (which never waits), the write lock held by another process
+    (the CLI): nothing runs, nothing is written, and every member is handed back to
+    go to a worker (``agi.WouldBlock``)."""
+    from billing_addon.pbx import agi, handlers
+
+    from .helpers import store_write_lock_held
+
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    ran, outcomes = [], []
+
+    def authorize(uniqueid):
+        ran.append(uniqueid)
+        return calls.authorize("1001", "912345", T0, uniqueid)
+
+    def on_the_loop():
+        store.never_wait_here()
+        try:
+            outcomes.extend(handlers.run_together(1.0)(
+                [agi.Work(authorize, (f"t{n}",), urgent=True) for n in range(3)]))
+        finally:
+            store.close_db()
+
+    with store_write_lock_held(db_path):
+        loop = threading.Thread(target=on_the_loop)
+        loop.start()
+        loop.join(10)
+    assert ran == [] and len(outcomes) == 3
+    assert all(result is None and isinstance(error, agi.WouldBlock) for result, error in outcomes)
+    assert Call.select().count() == 0

@@ -12,7 +12,7 @@ import pytest
 
 from billing_addon import accounts, money, rates, rating, settings, store
 from billing_addon.pbx import cdr
-from billing_addon.pbx.handlers import make_handlers
+from billing_addon.pbx.handlers import make_handlers, run_together
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension, Ledger
 from tests.pbx_support import cdr_rows, make_env, replay
@@ -71,7 +71,7 @@ def place_call(address, i):
 def server(db_path):
     srv = AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, idle_timeout=20,
                     session_timeout=60, inline_when=store.writes_quick,
-                    loop_setup=store.never_wait_here).start()
+                    loop_setup=store.never_wait_here, run_together=run_together()).start()
     yield srv
     srv.stop(wait=20)
 

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from billing_addon import accounts, calls, money, rates, settings, store
-from billing_addon.pbx.handlers import make_handlers
+from billing_addon.pbx.handlers import make_handlers, run_together
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension, Ledger
 from tests.pbx_support import env_bytes, replay, sidecar
@@ -26,7 +26,8 @@ def server(db_path, request):
     inline = store.writes_quick if request.param == "inline" else None
     srv = AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, idle_timeout=5,
                     session_timeout=20, drain_timeout=2, inline_when=inline,
-                    loop_setup=store.never_wait_here if inline else None).start()
+                    loop_setup=store.never_wait_here if inline else None,
+                    run_together=run_together()).start()
     yield srv
     assert srv.stop(wait=10)
 

@@ -1,6 +1,7 @@
 """The FastAGI server under bad peers: garbage, huge or endless input, silence,
 disconnects, too many connections; none of it may harm the other requests."""
 
+import os
 import socket
 import sys
 import threading
@@ -9,7 +10,7 @@ import time
 import pytest
 
 from billing_addon import accounts, settings, store
-from billing_addon.pbx.handlers import make_handlers
+from billing_addon.pbx.handlers import make_handlers, run_together
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension
 from tests.helpers import fund_1001, store_write_lock_held, wait_for, wait_until
@@ -28,7 +29,8 @@ def billing(db_path):
 
 def start_server(**kw):
     options = dict(idle_timeout=1.0, session_timeout=3.0, drain_timeout=1.0,
-                   inline_when=store.writes_quick, loop_setup=store.never_wait_here)
+                   inline_when=store.writes_quick, loop_setup=store.never_wait_here,
+                   run_together=run_together())  # the daemon's
     options.update(kw)
     return AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, **options).start()
 
@@ -631,3 +633,83 @@ def test_the_answer_in_one_variable_is_one_round_trip(server):
                                           ["1001", "1234567", "no such; name"]))
     assert odd.commands[-1] == "SET VARIABLE BILLING_RESULT ALLOWED"
     assert Call.select().count() == 3  # the bad number was refused before any write
+
+
+def _round_of_authorizations(server, uniqueids, fail=None):
+    """Connect a session for each of ``uniqueids``; have the loop busy with the first
+    one (waiting for the write queue, which this thread holds) while the others send
+    their environments, so that it reads them all in its next round.  Their answers."""
+    socks = [socket.create_connection(server.address, timeout=30) for _ in uniqueids]
+    assert wait_for(lambda: server.active == len(socks))
+    envs = [make_env("authorize", uniqueid, ["1001", "1234567", "BILLING_ANSWER"])
+            for uniqueid in uniqueids]
+    assert store._writer.acquire(urgent=True)  # a reservation in a worker, say
+    try:
+        socks[0].sendall(envs[0])
+        wait_until(lambda: store._writer._urgent, 30, "the loop to wait for the write queue")
+        for sock, env in zip(socks[1:], envs[1:]):
+            sock.sendall(env)
+        wait_until(lambda: sum(conn.unread() for conn in list(server.connections)) >= len(socks) - 1,
+                   30, "the environments to wait in the loop's sockets")
+    finally:
+        store._writer.release()
+    results = []
+    threads = [threading.Thread(target=lambda sock=sock: results.append(
+        replay(server.address, b"", sock=sock))) for sock in socks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return {call.variables["BILLING_ANSWER"] for call in results}, results
+
+
+@pytest.mark.sqlite_only("the FastAGI loop authorizes itself only on SQLite")
+def test_the_authorizations_of_one_round_share_one_commit(server, db_path):
+    """The loop reads everything a round of epoll brought, then authorizes it in one
+    transaction: one commit, whose pages (the payer's row, the last pages of the call
+    table and its indexes) are written to the WAL once, not once a call."""
+    wal = str(db_path) + "-wal"
+    assert good_call_works(server, "1795441378.70")
+    before = os.path.getsize(wal)
+    assert good_call_works(server, "1795441378.71")
+    one_commit = os.path.getsize(wal) - before
+    before = os.path.getsize(wal)
+    uniqueids = [f"1795441378.{100 + n}" for n in range(8)]
+    answers, _ = _round_of_authorizations(server, uniqueids)
+    assert answers == {"ALLOWED,,60000,,"}
+    assert server.stats["largest_round"] >= 7
+    # the first alone and seven together: about two commits' pages; eight commits
+    # would write about eight
+    assert os.path.getsize(wal) - before <= 4 * one_commit
+    calls = list(Call.select().where(Call.uniqueid.in_(uniqueids)))
+    assert len(calls) == 8 and {c.status for c in calls} == {"in-progress"}
+    assert Extension.get(Extension.number == "1001").reserved == sum(
+        c.reserved for c in Call.select().where(Call.status == "in-progress"))
+    assert accounts.verify() == []
+
+
+@pytest.mark.sqlite_only("the FastAGI loop authorizes itself only on SQLite")
+def test_one_failed_authorization_of_a_round_undoes_only_its_own(server, monkeypatch):
+    """One authorization of a round fails after it wrote its call (its savepoint is
+    rolled back: DENIED error, nothing of it kept); the others of the round commit."""
+    from billing_addon import calls as calls_module
+
+    real, seen = calls_module.settings.threshold_units, []
+
+    def fails_once(value):  # _reserve's last step, after the call and reservation rows
+        seen.append(value)
+        if len(seen) == 4:
+            raise OSError("disk hiccup")
+        return real(value)
+
+    monkeypatch.setattr(calls_module.settings, "threshold_units", fails_once)
+    uniqueids = [f"1795441378.{200 + n}" for n in range(6)]
+    _, results = _round_of_authorizations(server, uniqueids)
+    assert server.stats["largest_round"] >= 5
+    answers = sorted(call.variables["BILLING_ANSWER"] for call in results)
+    assert answers == ["ALLOWED,,60000,,"] * 5 + ["DENIED,error,,,"]
+    calls = list(Call.select().where(Call.uniqueid.in_(uniqueids)))
+    assert len(calls) == 5 and {c.status for c in calls} == {"in-progress"}
+    assert Extension.get(Extension.number == "1001").reserved == sum(
+        c.reserved for c in Call.select().where(Call.status == "in-progress"))
+    assert accounts.verify() == []

@@ -27,6 +27,7 @@ still works there.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sqlite3
@@ -326,6 +327,24 @@ def balance(env: Dict[str, str]) -> agi.Script:
     except agi.Abandoned:
         pass
     return found
+
+
+def run_together(wait_seconds: float = WAIT_SECONDS
+                 ) -> Callable[[List[agi.Work]], List[Tuple[object, Optional[BaseException]]]]:
+    """``AgiServer``'s ``run_together`` for the daemon: the authorizations of one
+    round of the FastAGI loop share one transaction (store.reserve_together); when the
+    write lock could not be had at once, each goes to a worker (``agi.WouldBlock``)."""
+    def run(works: List[agi.Work]) -> List[Tuple[object, Optional[BaseException]]]:
+        members = store.reserve_together(
+            [functools.partial(work.function, *work.args) for work in works], wait_seconds)
+        outcomes: List[Tuple[object, Optional[BaseException]]] = []
+        for member in members:
+            error = member.error
+            if isinstance(error, WouldWait) or (error is not None and store.is_locked(error)):
+                error = agi.WouldBlock(str(error))
+            outcomes.append((member.result, error))
+        return outcomes
+    return run
 
 
 def close_db() -> None:

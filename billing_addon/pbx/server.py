@@ -27,9 +27,12 @@ settlement waits for the disk, with two exceptions to keep the dial tone quick:
 * urgent work (authorize) runs on the loop itself while ``inline_when()`` says only
   quick writers use the database (the daemon asks the write queue): handing it to a
   thread would cost more than running it, because every SQLite call then trades the
-  interpreter lock between threads.  Work that finds a lock it would have to wait for
-  (another process writing) raises ``agi.WouldBlock`` and goes to a worker; the daemon
-  sets that up with ``loop_setup``;
+  interpreter lock between threads.  The loop first reads everything a round of
+  epoll brought, then runs that round's urgent work together (``run_together``: the
+  daemon's gives it one transaction and one commit, the biggest cost of an
+  authorization, and under load a round brings several).  Work that finds a lock it
+  would have to wait for (another process writing) raises ``agi.WouldBlock`` and goes
+  to a worker; the daemon sets that up with ``loop_setup``;
 * otherwise urgent work has its own lane in the pool, ahead of settlements.
 """
 
@@ -52,6 +55,7 @@ Handler = Callable[[Dict[str, str]], agi.Script]
 DRAIN_LIMIT = 4096  # bytes read after the half-close before giving up on the peer
 SWEEP_SECONDS = 0.1  # how often timeouts are checked
 MAX_PENDING_LINES = agi.MAX_ENV_LINES + agi.MAX_REPLY_LINES
+ROUND_LIMIT = 64  # urgent works the loop runs together at most
 
 
 class WorkerPool:
@@ -244,28 +248,23 @@ class _Connection:
         self._advance(None)
 
     def _advance(self, outcome: Any, error: Optional[BaseException] = None) -> None:
-        """Give the script the outcome of its last step and carry out the next one;
-        urgent work it may run here is run here, and its outcome given back at once."""
+        """Give the script the outcome of its last step and carry out the next one:
+        a command is sent, work goes to a worker, or (urgent work the loop may run)
+        joins the work this loop runs together once it has read what this round brought."""
         assert self.script is not None
-        while True:
-            try:
-                step = self.script.send(outcome) if error is None else self.script.throw(error)
-            except StopIteration:
-                self._finish()
-                return
-            if not (isinstance(step, agi.Work) and step.urgent and self.server.run_inline()):
-                break
-            try:
-                outcome, error = step.function(*step.args), None
-            except agi.WouldBlock:
-                break  # it would wait for a lock: a worker does it
-            except Exception as exc:  # handed back to the script, as from a worker
-                outcome, error = None, exc
+        try:
+            step = self.script.send(outcome) if error is None else self.script.throw(error)
+        except StopIteration:
+            self._finish()
+            return
         if isinstance(step, agi.Work):
             if self.state != "gone":
                 self.state = "work"
             self.work_started = time.monotonic()
-            self.server.pool.submit(step, self._work_done_threadsafe)
+            if step.urgent and self.server.run_inline():
+                self.server.run_with_round(self, step)
+            else:
+                self.hand_to_worker(step)
             return
         if self.state == "gone":  # Asterisk left; the script cannot go on
             self._abandon_script()
@@ -282,6 +281,9 @@ class _Connection:
 
     def _work_done_threadsafe(self, outcome: Any, error: Optional[BaseException]) -> None:
         self.server.call_soon(self._work_done, outcome, error)
+
+    def hand_to_worker(self, work: agi.Work) -> None:
+        self.server.pool.submit(work, self._work_done_threadsafe)
 
     def _work_done(self, outcome: Any, error: Optional[BaseException]) -> None:
         if self.state == "closed":  # dropped meanwhile: the work still counted
@@ -409,6 +411,21 @@ def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+Outcome = Tuple[Any, Optional[BaseException]]
+
+
+def one_by_one(works: List[agi.Work]) -> List[Outcome]:
+    """Urgent work of one round run as it comes, each on its own (``AgiServer``'s
+    ``run_together`` when none is given)."""
+    outcomes: List[Outcome] = []
+    for work in works:
+        try:
+            outcomes.append((work.function(*work.args), None))
+        except Exception as exc:  # handed back to the script, as from a worker
+            outcomes.append((None, exc))
+    return outcomes
+
+
 def _undo_done(outcome: Any, error: Optional[BaseException]) -> None:
     if error is not None:
         log.error("undoing the work of an abandoned FastAGI session failed: %s", error)
@@ -424,7 +441,8 @@ class AgiServer:
                  env_timeout: float = 1.5,
                  workers: int = 4, thread_cleanup: Optional[Callable[[], object]] = None,
                  inline_when: Optional[Callable[[], bool]] = None,
-                 loop_setup: Optional[Callable[[], object]] = None):
+                 loop_setup: Optional[Callable[[], object]] = None,
+                 run_together: Callable[[List[agi.Work]], List[Outcome]] = one_by_one):
         self.handlers = dict(handlers)
         self.host, self.port = host, port
         self.max_connections = max_connections
@@ -437,9 +455,12 @@ class AgiServer:
         self.thread_cleanup = thread_cleanup
         self.inline_when = inline_when
         self.loop_setup = loop_setup
+        self.run_together = run_together
         self.connections: Set[_Connection] = set()
+        # rounds: the loop's runs of urgent work together; largest_round: the most in one
         self.stats = {"sessions": 0, "dropped": 0, "refused": 0, "evicted": 0,
-                      "errors": 0}
+                      "errors": 0, "rounds": 0, "largest_round": 0}
+        self._round: List[Tuple[_Connection, agi.Work]] = []
         self.pool: WorkerPool
         self._loop: Optional[EventLoop] = None
         self._stop_listening: Optional[Callable[[], None]] = None
@@ -475,6 +496,33 @@ class AgiServer:
     def run_inline(self) -> bool:
         """May urgent work run on the loop now?"""
         return self.inline_when is not None and self.inline_when()
+
+    def run_with_round(self, conn: _Connection, work: agi.Work) -> None:
+        """Run ``work`` on the loop once it has handled everything this round brought,
+        together with the other urgent work that came with it (``run_together``: the
+        daemon's runs it all in one transaction, with one commit)."""
+        if not self._round:
+            assert self._loop is not None
+            self._loop.call_soon(self._run_round)  # after this round's events
+        self._round.append((conn, work))
+
+    def _run_round(self) -> None:
+        batch, self._round = self._round[:ROUND_LIMIT], self._round[ROUND_LIMIT:]
+        if self._round:  # the rest after the next round of epoll (a bound on the lock held)
+            assert self._loop is not None
+            self._loop.call_soon(self._run_round)
+        if not self.run_inline():  # a slow writer came meanwhile: workers wait for it
+            for conn, work in batch:
+                conn.hand_to_worker(work)
+            return
+        self.stats["rounds"] += 1
+        self.stats["largest_round"] = max(self.stats["largest_round"], len(batch))
+        outcomes = self.run_together([work for _, work in batch])
+        for (conn, work), (outcome, error) in zip(batch, outcomes):
+            if isinstance(error, agi.WouldBlock):  # it would wait for a lock
+                conn.hand_to_worker(work)
+            else:
+                conn._work_done(outcome, error)
 
     def changed(self) -> None:
         with self._idle:

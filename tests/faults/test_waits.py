@@ -11,7 +11,7 @@ import time
 import pytest
 
 from billing_addon import accounts, money, settings, store
-from billing_addon.pbx.handlers import make_handlers
+from billing_addon.pbx.handlers import make_handlers, run_together
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension
 from tests.helpers import fund_1001, hold_write_lock, wait_for
@@ -29,7 +29,8 @@ def server(db_path):
     fund_1001()
     srv = AgiServer(make_handlers(lambda: "active", WAIT), "127.0.0.1", 0, max_connections=20,
                     idle_timeout=10.0, session_timeout=30.0, env_timeout=WAIT,
-                    inline_when=store.writes_quick, loop_setup=store.never_wait_here).start()
+                    inline_when=store.writes_quick, loop_setup=store.never_wait_here,
+                    run_together=run_together(WAIT)).start()
     yield srv
     assert srv.stop(wait=10)
     assert accounts.verify() == []
