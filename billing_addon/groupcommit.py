@@ -26,6 +26,11 @@ class Locked(Exception):
     """The write lock could not be had before the deadline; nothing was written."""
 
 
+# the turn of a member that is never queued (``store.reserve_together``'s): never waited
+# on, so it needs no Event of its own (2 µs each, on every authorization of the loop)
+_NEVER_QUEUED = threading.Event()
+
+
 class Member:
     """One piece of work in a batch: ``run_batch`` sets ``result`` or ``error``."""
 
@@ -40,7 +45,8 @@ class Member:
         self.together = together  # for run_batch: how to run it with others of its kind
         self.result: Any = None
         self.error: Optional[BaseException] = None
-        self._turn = threading.Event()  # set: the outcome is there, or this thread leads now
+        # set: the outcome is there, or this thread leads now (``run`` gives each its own)
+        self._turn = _NEVER_QUEUED
         self._lead = False
 
     def outcome(self) -> Any:
@@ -73,6 +79,7 @@ class CommitGroup:
         """``function(*args)`` run inside a group transaction; its result (or exception)
         once that transaction committed."""
         me = Member(function, args, deadline, together)
+        me._turn = threading.Event()
         with self._mutex:
             self._queue.append(me)
             lead = me._lead = not self._leading
