@@ -9,10 +9,13 @@
  * send "HANGUP" and close.  Slots run free (saturation) or paced so that together
  * they offer RATE calls per second.  Latency is connect to close.
  *
- * usage: agi_load PORT CONNECTIONS SECONDS RATE FIRST_CALL [ANSWER_VARIABLE]
+ * usage: agi_load PORT CONNECTIONS SECONDS RATE FIRST_CALL [ANSWER_VARIABLE [cycle]]
  *   RATE 0 = free running; ANSWER_VARIABLE (say BILLING_ANSWER): the third authorize
- *   argument of the shipped dialplan, which asks for the whole answer in that variable
- * prints one JSON line: calls, not_allowed, per_s, p50_ms, p99_ms
+ *   argument of the shipped dialplan, which asks for the whole answer in that variable;
+ *   "cycle": an ALLOWED call is followed at once by its settle session (65 s answered),
+ *   as the hangup handler runs it, before the slot's next call
+ * prints one JSON line: calls, not_allowed, per_s, p50_ms, p99_ms (of the authorize
+ *   sessions), settles (cycle)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,7 +37,7 @@
 enum { IDLE, TALKING };
 
 struct slot {
-    int fd, state, allowed;
+    int fd, state, allowed, settling;
     long n;               /* calls made by this slot */
     double started, next; /* this call's start; when the next may start (paced) */
     char buf[4096];
@@ -43,7 +46,8 @@ struct slot {
 
 static struct slot slots[MAX_SLOTS];
 static double *samples;
-static long count, not_allowed;
+static long count, not_allowed, settles;
+static int cycle; /* each ALLOWED call is followed by its settle session */
 static int port, connections, epfd;
 static long first_call;
 static double interval, stop_at;
@@ -74,11 +78,29 @@ static void send_all(int fd, const char *text, size_t len) {
     }
 }
 
+static int settle_env(char *env, size_t size, int i) {
+    struct slot *s = &slots[i];
+    int ext = 1001 + i % 50;
+    return snprintf(env, size,
+        "agi_network: yes\nagi_network_script: settle\n"
+        "agi_request: agi://127.0.0.1:4573/settle\n"
+        "agi_channel: Local/91234567@from-internal-00000000;2\nagi_language: en\n"
+        "agi_type: Local\nagi_uniqueid: %ld.%ld\nagi_version: 22.10.1\n"
+        "agi_callerid: %d\nagi_calleridname: Ext %d\nagi_callingpres: 0\n"
+        "agi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\nagi_dnid: unknown\n"
+        "agi_rdnis: unknown\nagi_context: billing-settle\nagi_extension: s\n"
+        "agi_priority: 1\nagi_enhanced: 0.0\nagi_accountcode: %d\n"
+        "agi_threadid: 140445748225728\nagi_arg_1: 65\nagi_arg_2: ANSWER\n"
+        "agi_arg_3: %ld.%ld\nagi_arg_4: 65\nagi_arg_5: %d\nagi_arg_6: 91234567\n"
+        "agi_arg_7: 64100\n\n",
+        T0 + first_call + i, s->n, ext, ext, ext, T0 + first_call + i, s->n, ext);
+}
+
 static void start_call(int i) {
     struct slot *s = &slots[i];
     int ext = 1001 + i % 50;
     char env[2048];
-    int len = snprintf(env, sizeof env,
+    int len = s->settling ? settle_env(env, sizeof env, i) : snprintf(env, sizeof env,
         "agi_network: yes\nagi_network_script: authorize\n"
         "agi_request: agi://127.0.0.1:4573/authorize\n"
         "agi_channel: Local/91234567@from-internal-00000000;2\nagi_language: en\n"
@@ -104,7 +126,7 @@ static void start_call(int i) {
     }
     send_all(s->fd, env, (size_t)len);
     s->state = TALKING;
-    s->allowed = 0;
+    if (!s->settling) s->allowed = 0;
     s->used = 0;
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (unsigned)i};
     epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev);
@@ -114,9 +136,19 @@ static void end_call(int i) {
     struct slot *s = &slots[i];
     epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
-    if (count < MAX_SAMPLES) samples[count] = now() - s->started;
-    count++;
-    not_allowed += !s->allowed;
+    if (s->settling) { /* the call's settle session is over */
+        s->settling = 0;
+        settles++;
+    } else {
+        if (count < MAX_SAMPLES) samples[count] = now() - s->started;
+        count++;
+        not_allowed += !s->allowed;
+        if (cycle && s->allowed) { /* the hangup handler's session, at once */
+            s->settling = 1;
+            start_call(i);
+            return;
+        }
+    }
     s->n++;
     s->state = IDLE;
     if (interval > 0) s->next += interval;
@@ -144,12 +176,13 @@ static void on_readable(int i) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6 && argc != 7) {
-        fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS RATE FIRST_CALL [ANSWER_VARIABLE]\n",
-                argv[0]);
+    if (argc < 6 || argc > 8 || (argc == 8 && strcmp(argv[7], "cycle") != 0)) {
+        fprintf(stderr, "usage: %s PORT CONNECTIONS SECONDS RATE FIRST_CALL "
+                "[ANSWER_VARIABLE [cycle]]\n", argv[0]);
         return 2;
     }
-    answer_var = argc == 7 ? argv[6] : NULL;
+    answer_var = argc >= 7 ? argv[6] : NULL;
+    cycle = argc == 8;
     if (answer_var && strlen(answer_var) > 64) return 2;
     snprintf(allowed_line, sizeof allowed_line, "SET VARIABLE %s ALLOWED%s",
              answer_var ? answer_var : "BILLING_RESULT", answer_var ? "," : "");
@@ -198,7 +231,8 @@ int main(int argc, char **argv) {
     long kept = count < MAX_SAMPLES ? count : MAX_SAMPLES;
     qsort(samples, (size_t)kept, sizeof(double), cmp);
     printf("{\"calls\": %ld, \"not_allowed\": %ld, \"per_s\": %.0f, \"p50_ms\": %.2f, "
-           "\"p99_ms\": %.2f}\n", count, not_allowed, count / elapsed,
-           kept ? samples[kept / 2] * 1000 : 0.0, kept ? samples[(long)(kept * 0.99)] * 1000 : 0.0);
+           "\"p99_ms\": %.2f, \"settles\": %ld}\n", count, not_allowed, count / elapsed,
+           kept ? samples[kept / 2] * 1000 : 0.0, kept ? samples[(long)(kept * 0.99)] * 1000 : 0.0,
+           settles);
     return 0;
 }

@@ -8,9 +8,10 @@
 * the FastAGI server in its own process (the daemon's code) under the C load generator
   with 50 connections, answering in one variable as the shipped dialplan asks:
   saturated rate, p50/p99, paced at 1,500/s (median p99 of three runs), and the
-  server's CPU per session.  Their raw limit, in the same run: the same server code
-  answering a constant with no database work (``--serve-constant``), the protocol's own
-  cost.
+  server's CPU per session; and whole calls, each authorize followed by its settle
+  session (``cycles_one_variable``: cycles a second at saturation, CPU a cycle).  Their
+  raw limit, in the same run: the same server code answering a constant with no
+  database work (``--serve-constant``), the protocol's own cost.
 """
 
 from __future__ import annotations
@@ -90,12 +91,26 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _load(command: List[str], port: int, seconds: float, rate: float, first: int,
-          answer_variable: str) -> dict:
+          answer_variable: str, cycle: bool = False) -> dict:
+    """``cycle``: each ALLOWED call is followed by its settle session (C client only)."""
     out = subprocess.run(command + [str(port), str(bench_pbx.CONNECTIONS), str(seconds), str(rate),
-                                    str(first)] + ([answer_variable] if answer_variable else []),
+                                    str(first)] + ([answer_variable] if answer_variable else [])
+                         + (["cycle"] if cycle else []),
                          cwd=bench_pbx.ROOT, capture_output=True, text=True, check=True,
                          timeout=seconds + 120)
     return json.loads(out.stdout)
+
+
+def _cycles(client: List[str], port: int, pid: int, seconds: float, first: int) -> dict:
+    """Authorize + settle cycles a second at saturation (the shipped dialplan's one
+    answer variable; each settle right after its call), and the server's CPU a cycle."""
+    cpu = _cpu_seconds(pid)
+    run = _load(client, port, seconds, 0, first, "BILLING_ANSWER", cycle=True)
+    cpu = _cpu_seconds(pid) - cpu
+    assert run["not_allowed"] == 0 and run["settles"] == run["calls"], run
+    return {"cycles_per_s": round(run["settles"] / seconds),
+            "cpu_us_per_cycle": round(cpu / max(1, run["settles"]) * 1e6),
+            "authorize_p50_ms": run["p50_ms"], "authorize_p99_ms": run["p99_ms"]}
 
 
 MODES = (("separate", ""), ("one_variable", "BILLING_ANSWER"))
@@ -145,11 +160,13 @@ def constant_answer(client: List[str], seconds: float, paced_seconds: float,
         cpu = _cpu_seconds(server.pid) - cpu
         paced = [_load(client, port, paced_seconds, PACED_RATE, 2000 + 1000 * n, variable)
                  for n in range(paced_runs)]
+        cycles = _cycles(client, port, server.pid, seconds, 9000) if variable else None
     finally:
         server.kill()
         server.wait(30)
     assert saturated["not_allowed"] == 0 and not any(r["not_allowed"] for r in paced)
-    return {"saturated_per_s": saturated["per_s"], "saturated_p99_ms": saturated["p99_ms"],
+    return {"cycles": cycles,
+            "saturated_per_s": saturated["per_s"], "saturated_p99_ms": saturated["p99_ms"],
             "saturated_p50_ms": saturated["p50_ms"],
             "cpu_us_per_session": round(cpu / saturated["calls"] * 1e6),
             "paced_p99_ms_median": statistics.median(r["p99_ms"] for r in paced),
@@ -188,6 +205,7 @@ def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
                 first += 10_000
                 assert saturated["not_allowed"] == 0 and not any(r["not_allowed"] for r in paced)
                 measured[mode] = (saturated, cpu, paced)
+            cycles = _cycles(client, port, server.pid, seconds, first + 1000)
         finally:
             server.terminate()
             server.wait(30)
@@ -208,6 +226,17 @@ def fastagi(seconds: float = AGI_SECONDS, paced_seconds: float = PACED_SECONDS,
                                           "ms", raw_limit=raw["paced_p99_ms_median"], target=3),
             "paced_p50_ms_median": figure(statistics.median(r["p50_ms"] for r in paced),
                                           "ms", raw_limit=raw["paced_p50_ms_median"])}
+    raw_cycles = raws["one_variable"].pop("cycles")
+    raws["separate"].pop("cycles")
+    figures["cycles_one_variable"] = {
+        "cycles_per_s": figure(cycles["cycles_per_s"], "cycles/s",
+                               raw_limit=raw_cycles["cycles_per_s"]),
+        "server_cpu_us_per_cycle": figure(cycles["cpu_us_per_cycle"], "us",
+                                          raw_limit=raw_cycles["cpu_us_per_cycle"]),
+        "authorize_p50_ms": figure(cycles["authorize_p50_ms"], "ms",
+                                   raw_limit=raw_cycles["authorize_p50_ms"]),
+        "authorize_p99_ms": figure(cycles["authorize_p99_ms"], "ms",
+                                   raw_limit=raw_cycles["authorize_p99_ms"])}
     figures["constant_answer"] = raws
     figures.update(connections=bench_pbx.CONNECTIONS, paced_offered_per_s=PACED_RATE)
     return figures

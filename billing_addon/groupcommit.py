@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any, Callable, Deque, List, Optional
+from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple
 
 
 class Locked(Exception):
@@ -90,6 +90,24 @@ class CommitGroup:
                 return me.outcome()
         self._lead_batch(me)
         return me.outcome()
+
+    def run_all(self, works: Sequence[Tuple[Callable[..., Any], tuple, Any]]) -> List[Member]:
+        """Several ``(function, args, together)`` of one thread queued at once, next to
+        each other (so they share a batch, as far as ``limit`` allows): their members,
+        each with its outcome, once every one of them committed (or failed).  No deadline."""
+        members = [Member(function, args, None, together) for function, args, together in works]
+        for member in members:
+            member._turn = threading.Event()
+        with self._mutex:
+            self._queue.extend(members)
+            if not self._leading:  # the queue was empty: ours come first
+                self._leading = members[0]._lead = True
+        for member in members:  # done ones return at once; one whose turn came leads
+            if not member._lead:
+                self._follow(member)
+            if member._lead:
+                self._lead_batch(member)
+        return members
 
     def _follow(self, me: Member) -> None:
         """Wait for the outcome, or for the turn to lead (``me._lead``)."""

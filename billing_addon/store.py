@@ -869,10 +869,14 @@ def grouped(group: groupcommit.CommitGroup, many: Optional[Many] = None
     refused it) of calls next to each other in a batch, exactly as if they ran one
     after the other, computed at once (a few set-wise statements instead of each call's)."""
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        def alone() -> bool:
+            return (not GROUP_COMMIT or getattr(_sync, "never_wait", False)
+                    or db.in_transaction() or _writer.owned()
+                    or (_postgres and group in _SIDE_BY_SIDE))
+
         @functools.wraps(function)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            if (not GROUP_COMMIT or getattr(_sync, "never_wait", False) or db.in_transaction()
-                    or _writer.owned() or (_postgres and group in _SIDE_BY_SIDE)):
+            if alone():
                 return function(*args, **kwargs)
             try:
                 return group.run(lambda: function(*args, **kwargs), (),
@@ -880,17 +884,43 @@ def grouped(group: groupcommit.CommitGroup, many: Optional[Many] = None
                                  None if many is None else (many, args, kwargs))
             except groupcommit.Locked as exc:  # the answer SQLite gives when its wait runs out
                 raise pw.OperationalError(str(exc)) from exc
+
+        def run_all(calls: List[Tuple[tuple, dict]]) -> List[groupcommit.Member]:
+            works = [(functools.partial(function, *args, **kwargs), (),
+                      None if many is None else (many, args, kwargs)) for args, kwargs in calls]
+            if not alone():
+                return group.run_all(works)
+            members = [groupcommit.Member(work, (), None) for work, _, _ in works]
+            for member in members:  # one after the other, each its own transactions
+                try:
+                    member.result = member.function()
+                except Exception as exc:
+                    member.error = exc
+            return members
+
+        run.run_all = run_all  # type: ignore[attr-defined]
         return run
     return decorate
 
 
+def run_all(decorated: Callable[..., R], calls: List[Tuple[tuple, dict]]
+            ) -> List[groupcommit.Member]:
+    """Several calls ``(args, kwargs)`` of a ``grouped`` function, queued at once by
+    this thread: they share a transaction (a few, past the group's limit) with each other
+    and with whatever else is queued.  Their members, each with its result or error,
+    once all of them committed or failed."""
+    return decorated.run_all(calls)  # type: ignore[attr-defined]
+
+
 def writes_quick() -> bool:
-    """Only quick writers (reservations: a fraction of a millisecond each) hold or wait
-    for the write lock: no settlement, import or checkpoint.  A hint, it may change
-    at once; the FastAGI loop uses it to decide whether to authorize a call itself.
+    """An authorization would get the write lock quickly: only quick writers
+    (reservations: a fraction of a millisecond each) hold it or wait before it; no
+    settlement, import or checkpoint holds it (settlements that wait for it come after
+    the express lane).  A hint, it may change at once; the FastAGI loop uses it to
+    decide whether to authorize a call itself.
     Never on PostgreSQL: there every statement is a round trip that would hold up the
     loop (and its call path does not go through the write queue)."""
-    return not _postgres and _writer.only_urgent and not _checkpointing
+    return not _postgres and _writer.urgent_gets_it_quickly and not _checkpointing
 
 
 # peewee's error types for sqlite3's, as ``db.execute_sql`` raises them

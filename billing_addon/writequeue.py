@@ -74,9 +74,11 @@ class WriteQueue:
         return self._owner is None and not self._urgent and not self._normal
 
     @property
-    def only_urgent(self) -> bool:
-        """Whoever holds the lock or waits for it came by the express lane (a hint)."""
-        return (self._owner is None or self._owner_urgent) and not self._normal
+    def urgent_gets_it_quickly(self) -> bool:
+        """Nobody holds the lock, or one who came by the express lane: an urgent
+        ``acquire`` now waits only for urgent writers, since they go before the normal
+        ones that may wait (a hint)."""
+        return self._owner is None or self._owner_urgent
 
     @contextlib.contextmanager
     def held(self, urgent: bool = False) -> Iterator[None]:

@@ -401,3 +401,82 @@ def test_reserve_together_on_the_loop_gives_way_to_another_process(db_path):
     assert ran == [] and len(outcomes) == 3
     assert all(result is None and isinstance(error, agi.WouldBlock) for result, error in outcomes)
     assert Call.select().count() == 0
+
+
+@SIDE_BY_SIDE
+def test_settlements_a_worker_took_together_share_one_commit(db_path):
+    """The settle works a FastAGI worker found queued together: one money transaction
+    (one fsync), charged set-wise; a refused one (bad input) changes nothing and the
+    others are charged; each exactly once."""
+    from billing_addon.pbx import handlers
+
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    for n in range(5):
+        assert calls.authorize("1001", "912345", T0, f"s{n}").result == calls.ALLOWED
+    batches, members = store.money_group.batches, store.money_group.members
+    state = lambda: "active"  # noqa: E731
+    batch = [(f"s{n}", 30, "ANSWER", None, None, state) for n in range(5)]
+    batch.insert(2, ("s9", -1, "ANSWER", None, None, state))  # refused: negative seconds
+    outcomes = handlers._settle_many_now(batch)
+    assert (store.money_group.batches - batches, store.money_group.members - members) == (1, 6)
+    assert [o[1] for o in outcomes] == [None] * 6
+    assert outcomes[2] == (None, None)
+    assert [o[0].outcome for i, o in enumerate(outcomes) if i != 2] == ["charged"] * 5
+    assert {c.status for c in Call.select()} == {"charged"}
+    assert balance("1001") == (amount("1000") - 5 * amount("0.30"), 0)
+    assert Ledger.select().where(Ledger.kind == "call").count() == 5
+    assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_settlements_taken_together_go_alone_when_their_transaction_fails(db_path, monkeypatch):
+    """Their set-wise charge fails (the disk, say): nothing of it was written, and each
+    settlement takes the single call's way, with its tries: charged exactly once."""
+    from billing_addon.pbx import handlers
+
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    for n in range(4):
+        assert calls.authorize("1001", "912345", T0, f"f{n}").result == calls.ALLOWED
+    real, failed = calls.settle_many, []
+
+    def fails_once(requests, at=None):
+        if not failed:
+            failed.append(len(requests))
+            raise peewee.OperationalError("disk I/O error")
+        return real(requests, at)
+
+    monkeypatch.setattr(calls, "settle_many", fails_once)
+    state = lambda: "active"  # noqa: E731
+    outcomes = handlers._settle_many_now([(f"f{n}", 30, "ANSWER", None, None, state)
+                                          for n in range(4)])
+    assert failed == [4]
+    assert [o[0].outcome for o in outcomes] == ["charged"] * 4
+    assert balance("1001") == (amount("1000") - 4 * amount("0.30"), 0)
+    assert Ledger.select().where(Ledger.kind == "call").count() == 4
+    assert accounts.verify() == []
+
+
+def test_run_all_queues_one_threads_works_next_to_each_other():
+    """``CommitGroup.run_all``: one thread's works share batches (past the limit, the
+    rest leads the next batch itself), each with its own outcome, in order."""
+    from billing_addon import groupcommit
+
+    lock, batches = threading.Lock(), []
+
+    def run_batch(members):
+        batches.append(len(members))
+        for member in members:
+            try:
+                member.result = member.function(*member.args)
+            except Exception as exc:  # noqa: BLE001 - the outcome under test
+                member.error = exc
+
+    group = groupcommit.CommitGroup(lambda deadline: lock.acquire(), lock.release, run_batch,
+                                    limit=2)
+    members = group.run_all([(lambda n=n: 10 / n, (), None) for n in range(5)])
+    assert batches == [2, 2, 1]
+    assert isinstance(members[0].error, ZeroDivisionError)
+    assert [m.result for m in members[1:]] == [10.0, 5.0, 10 / 3, 2.5]
+    assert not group._queue and not group._leading

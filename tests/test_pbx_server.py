@@ -713,3 +713,48 @@ def test_one_failed_authorization_of_a_round_undoes_only_its_own(server, monkeyp
     assert Extension.get(Extension.number == "1001").reserved == sum(
         c.reserved for c in Call.select().where(Call.status == "in-progress"))
     assert accounts.verify() == []
+
+
+def test_a_worker_takes_the_works_of_one_kind_queued_together():
+    """Works with the same ``many`` queued next to each other go to one worker at once
+    (settle: one transaction and one fsync for them all), in their order; the others
+    one by one; urgent work still first."""
+    from billing_addon.pbx import agi
+    from billing_addon.pbx.server import WorkerPool
+
+    calls_of_many, order, finished = [], [], threading.Event()
+
+    def many(batch):
+        calls_of_many.append([args[0] for args in batch])
+        return [(f"done {args[0]}", None) for args in batch]
+
+    outcomes = {}
+    gate = threading.Event()
+    pool = WorkerPool(1)
+    pool.submit(agi.Work(gate.wait, (10,)), lambda *_: None)  # the one worker is busy
+    for n in range(5):
+        pool.submit(agi.Work(order.append, (f"s{n}",), many=many),
+                    lambda outcome, error, n=n: outcomes.update({f"s{n}": (outcome, error)}))
+    pool.submit(agi.Work(order.append, ("other",)), lambda *_: None)
+    pool.submit(agi.Work(order.append, ("s5",), many=many),
+                lambda outcome, error: outcomes.update({"s5": (outcome, error)}))
+    pool.submit(agi.Work(order.append, ("authorize",), urgent=True), lambda *_: None)
+    pool.submit(agi.Work(finished.set), lambda *_: None)
+    gate.set()
+    assert finished.wait(10)
+    assert order == ["authorize", "other", "s5"]  # s5 alone: the one with ``many`` by itself
+    assert calls_of_many == [["s0", "s1", "s2", "s3", "s4"]]
+    assert outcomes == {**{f"s{n}": (f"done s{n}", None) for n in range(5)}, "s5": (None, None)}
+    # a ``many`` that fails: every work of its batch gets the error, none is lost
+    errors, gate = [], threading.Event()
+
+    def fails(batch):
+        raise ZeroDivisionError("a bug")
+
+    pool.submit(agi.Work(gate.wait, (10,)), lambda *_: None)
+    for n in range(2):
+        pool.submit(agi.Work(order.append, (n,), many=fails),
+                    lambda outcome, error: errors.append(error))
+    gate.set()
+    assert pool.close(5)
+    assert len(errors) == 2 and all(isinstance(e, ZeroDivisionError) for e in errors)

@@ -35,14 +35,14 @@ def test_reentrant_and_owner_checked():
         queue.release()
 
 
-def test_only_urgent_tells_who_holds_and_waits():
+def test_urgent_gets_it_quickly_unless_a_normal_writer_holds_it():
     q = WriteQueue()
-    assert q.idle and q.only_urgent
+    assert q.idle and q.urgent_gets_it_quickly
     q.acquire(urgent=True)
-    assert not q.idle and q.only_urgent
+    assert not q.idle and q.urgent_gets_it_quickly
     q.release()
     q.acquire()
-    assert not q.only_urgent  # a normal writer holds it
+    assert not q.urgent_gets_it_quickly  # a normal writer holds it
     q.release()
     holder_in, let_go = threading.Event(), threading.Event()
 
@@ -53,14 +53,21 @@ def test_only_urgent_tells_who_holds_and_waits():
 
     t = threading.Thread(target=hold, args=(True,))
     t.start()
-    assert holder_in.wait(5) and q.only_urgent
+    assert holder_in.wait(5) and q.urgent_gets_it_quickly
     waiter = threading.Thread(target=lambda: (q.acquire(), q.release()))
     waiter.start()
-    assert wait_for(lambda: not q.only_urgent)  # a normal writer waits
+    assert wait_for(lambda: q._normal)  # a normal writer waits
+    assert q.urgent_gets_it_quickly  # an urgent one would still go first
+    order = []
+    urgent = threading.Thread(target=lambda: (q.acquire(urgent=True), order.append("urgent"),
+                                              q.release()))
+    urgent.start()
+    assert wait_for(lambda: q._urgent)
     let_go.set()
     t.join(5)
+    urgent.join(5)
     waiter.join(5)
-    assert q.idle and q.only_urgent
+    assert order == ["urgent"] and q.idle and q.urgent_gets_it_quickly
 
 
 def test_a_waiter_that_times_out_leaves_the_queue():

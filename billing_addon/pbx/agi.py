@@ -265,11 +265,15 @@ class Command:
 @dataclass(frozen=True)
 class Work:
     """A step: run ``function(*args)`` in a worker thread, get its return value.
-    ``urgent`` work (authorize: a caller waits for the dial tone) goes first."""
+    ``urgent`` work (authorize: a caller waits for the dial tone) goes first.
+    ``many([args, ...])``, when given: the outcomes ``(result, error)`` of several such
+    works at once, which a worker that finds them queued next to each other runs
+    together (settle: one transaction and one fsync for them all)."""
 
     function: Callable[..., Any]
     args: Tuple[Any, ...] = ()
     urgent: bool = False
+    many: Optional[Callable[[List[Tuple[Any, ...]]], List[Tuple[Any, Optional[BaseException]]]]] = None
 
 
 Step = Union[Command, Work]

@@ -227,7 +227,16 @@ def settle(env: Dict[str, str], billing_state: BillingState = lambda: "active") 
     number = _arg(values, 4) or env.get("agi_accountcode") or env.get("agi_callerid") or None
     dialed = _arg(values, 5) or None
     return (yield agi.Work(_settle_now, (uniqueid, seconds, dial_status, number, dialed,
-                                         billing_state)))
+                                         billing_state), many=_settle_many_now))
+
+
+def _settle_request(uniqueid: str, seconds: int, dial_status: str, number: Optional[str],
+                    dialed: Optional[str], billing_state: BillingState
+                    ) -> calls.SettleRequest:
+    if _state(billing_state) != "active":
+        number = dialed = None  # a call authorize never saw is billed only while billing is on
+    return calls.SettleRequest(uniqueid, seconds, dial_status, number, dialed,
+                               uniqueid_epoch(uniqueid), "agi")
 
 
 def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[str],
@@ -237,10 +246,7 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
         log.error("settle %r not written: the database is damaged; the CDR follower bills "
                   "the call once it is restored", uniqueid[:64])
         return None
-    if _state(billing_state) != "active":
-        number = dialed = None  # a call authorize never saw is billed only while billing is on
-    request = calls.SettleRequest(uniqueid, seconds, dial_status, number, dialed,
-                                  uniqueid_epoch(uniqueid), "agi")
+    request = _settle_request(uniqueid, seconds, dial_status, number, dialed, billing_state)
     if outage.current.skip_store() or settle_queue.waiting(uniqueid):
         return _queue_now(request)  # the store is down, or this call waits there already
     for attempt in range(SETTLE_ATTEMPTS):
@@ -264,6 +270,50 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
             time.sleep(1.0)
     log.debug("settle %s %ss %s: %s", uniqueid, seconds, dial_status, result.outcome)
     return result
+
+
+Outcome = Tuple[object, Optional[BaseException]]
+
+
+def _run_one(function: Callable[..., object], args: tuple) -> Outcome:
+    try:
+        return function(*args), None
+    except Exception as exc:
+        return None, exc
+
+
+def _settle_many_now(batch: List[tuple]) -> List[Outcome]:
+    """The settlements a worker found queued together (``_settle_now``'s arguments
+    each): charged in one transaction, one fsync for them all, each answered after it
+    (store.run_all: the money group's batch, whose settlements next to each other are
+    charged set-wise).  Whatever would not simply be charged (the store out of reach or
+    damaged, a call waiting in the local queue, a transaction that failed) takes
+    ``_settle_now``'s way, alone."""
+    if (len(batch) == 1 or store.damaged or store.postgres()
+            or outage.current.skip_store()):
+        return [_run_one(_settle_now, args) for args in batch]
+    outcomes: List[Optional[Outcome]] = [None] * len(batch)
+    ready = []
+    for i, args in enumerate(batch):
+        if settle_queue.waiting(args[0]):
+            outcomes[i] = _run_one(_settle_now, args)
+        else:
+            ready.append((i, _settle_request(*args)))
+    members = store.run_all(calls.settle, [
+        ((r.uniqueid, r.answered_s, r.dial_status),
+         {"number": r.number, "dialed": r.dialed, "started": r.started, "source": "agi"})
+        for _, r in ready])
+    for (i, request), member in zip(ready, members):
+        if member.error is None:
+            log.debug("settle %s %ss %s: %s", request.uniqueid, request.answered_s,
+                      request.dial_status, member.result.outcome)
+            outcomes[i] = (member.result, None)
+        elif isinstance(member.error, (calls.CallError, accounts.AccountError)):
+            log.warning("settle %r refused: %s", request.uniqueid[:64], member.error)
+            outcomes[i] = (None, None)
+        else:  # the transaction failed (locked past its wait, disk...): alone, with tries
+            outcomes[i] = _run_one(_settle_now, batch[i])
+    return [outcome if outcome is not None else (None, None) for outcome in outcomes]
 
 
 def _queue_now(request: calls.SettleRequest) -> Optional[calls.Settlement]:

@@ -86,21 +86,32 @@ class WorkerPool:
         log.warning("FastAGI work submitted after the workers stopped; doing it now")
         self._do(work, done)
 
-    def _next(self):
+    def _next(self) -> list:
+        """The next work, with the works of the same ``many`` queued right behind it
+        (at most ``ROUND_LIMIT``); empty once closed and drained."""
         with self._ready:
             while not (self._urgent or self._normal):
                 if self._closing:
-                    return None
+                    return []
                 self._ready.wait()
-            return (self._urgent or self._normal).popleft()
+            queue = self._urgent or self._normal
+            taken = [queue.popleft()]
+            many = taken[0][0].many
+            while (many is not None and queue and queue[0][0].many is many
+                   and len(taken) < ROUND_LIMIT):
+                taken.append(queue.popleft())
+            return taken
 
     def _run(self) -> None:
         try:
             while True:
-                item = self._next()
-                if item is None:
+                items = self._next()
+                if not items:
                     return
-                self._do(*item)
+                if len(items) == 1:
+                    self._do(*items[0])
+                else:
+                    self._do_many(items)
         finally:
             if self.cleanup is not None:
                 try:
@@ -119,6 +130,22 @@ class WorkerPool:
             done(None, RuntimeError(f"work interrupted: {exc!r}"))
         else:
             done(outcome, None)
+
+    @staticmethod
+    def _do_many(items: list) -> None:
+        works = [work for work, _ in items]
+        many = works[0].many
+        assert many is not None
+        try:
+            outcomes = many([work.args for work in works])
+        except Exception as exc:
+            log.exception("FastAGI work run together failed")
+            outcomes = [(None, exc)] * len(items)
+        except BaseException as exc:
+            log.exception("FastAGI work interrupted")
+            outcomes = [(None, RuntimeError(f"work interrupted: {exc!r}"))] * len(items)
+        for (_, done), (outcome, error) in zip(items, outcomes):
+            done(outcome, error)
 
     def close(self, wait: float) -> bool:
         with self._ready:
@@ -507,14 +534,15 @@ class AgiServer:
         self._round.append((conn, work))
 
     def _run_round(self) -> None:
-        batch, self._round = self._round[:ROUND_LIMIT], self._round[ROUND_LIMIT:]
-        if self._round:  # the rest after the next round of epoll (a bound on the lock held)
-            assert self._loop is not None
-            self._loop.call_soon(self._run_round)
+        assert self._loop is not None
         if not self.run_inline():  # a slow writer came meanwhile: workers wait for it
+            batch, self._round = self._round, []
             for conn, work in batch:
                 conn.hand_to_worker(work)
             return
+        batch, self._round = self._round[:ROUND_LIMIT], self._round[ROUND_LIMIT:]
+        if self._round:  # the rest after the next round of epoll (a bound on the lock held)
+            self._loop.call_soon(self._run_round)
         self.stats["rounds"] += 1
         self.stats["largest_round"] = max(self.stats["largest_round"], len(batch))
         outcomes = self.run_together([work for _, work in batch])
