@@ -253,8 +253,10 @@ def test_many_threads_on_few_extensions(tmp_path, durability):
         store.close_db()
 
 
-def test_sigkill_mid_batch_loses_no_acknowledged_settlement(tmp_path):
-    """kill -9 of a process whose settlements commit in groups of many: every
+@pytest.mark.parametrize("how", ["threads", "taken"])
+def test_sigkill_mid_batch_loses_no_acknowledged_settlement(tmp_path, how):
+    """kill -9 of a process whose settlements commit in groups of many (threads that
+    settle at once, or a FastAGI worker's settlements taken together): every
     settlement it acknowledged is in the ledger exactly once; the calls it had not
     acknowledged, settled again (the CDR's replay), are charged once, none twice."""
     path = tmp_path / "crash.db"
@@ -267,8 +269,8 @@ def test_sigkill_mid_batch_loses_no_acknowledged_settlement(tmp_path):
     lines = []
     for round_ in range(4):
         child = subprocess.Popen([sys.executable, "-m", "tests.group_crash_worker", str(path),
-                                  str(round_ * 10_000_000)], stdout=subprocess.PIPE, text=True,
-                                 cwd=ROOT)
+                                  str(round_ * 10_000_000)] + (["taken"] if how == "taken" else []),
+                                 stdout=subprocess.PIPE, text=True, cwd=ROOT)
         lines += first_lines(child, 40)  # at work: the groups are forming
         time.sleep(rnd.random() * 0.5)
         child.kill()  # SIGKILL, in the middle of a batch: the groups follow each other
