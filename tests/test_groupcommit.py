@@ -420,14 +420,18 @@ def test_settlements_a_worker_took_together_share_one_commit(db_path):
     state = lambda: "active"  # noqa: E731
     batch = [(f"s{n}", 30, "ANSWER", None, None, state) for n in range(5)]
     batch.insert(2, ("s9", -1, "ANSWER", None, None, state))  # refused: negative seconds
+    # calls authorize never saw: rated now while billing is on, not billed while it is off
+    batch += [(f"{T0}.7", 30, "ANSWER", "1001", "912345", state),
+              (f"{T0}.8", 30, "ANSWER", "1001", "912345", lambda: "deactivated")]
     outcomes = handlers._settle_many_now(batch)
-    assert (store.money_group.batches - batches, store.money_group.members - members) == (1, 6)
-    assert [o[1] for o in outcomes] == [None] * 6
+    assert (store.money_group.batches - batches, store.money_group.members - members) == (1, 8)
+    assert [o[1] for o in outcomes] == [None] * 8
     assert outcomes[2] == (None, None)
-    assert [o[0].outcome for i, o in enumerate(outcomes) if i != 2] == ["charged"] * 5
+    assert [o[0].outcome for i, o in enumerate(outcomes) if i != 2] == ["charged"] * 6 + [
+        "unknown"]
     assert {c.status for c in Call.select()} == {"charged"}
-    assert balance("1001") == (amount("1000") - 5 * amount("0.30"), 0)
-    assert Ledger.select().where(Ledger.kind == "call").count() == 5
+    assert balance("1001") == (amount("1000") - 6 * amount("0.30"), 0)
+    assert Ledger.select().where(Ledger.kind == "call").count() == 6
     assert accounts.verify() == []
 
 

@@ -251,8 +251,8 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
         return _queue_now(request)  # the store is down, or this call waits there already
     for attempt in range(SETTLE_ATTEMPTS):
         try:
-            result = calls.settle(uniqueid, seconds, dial_status, number=number, dialed=dialed,
-                                  started=request.started, source="agi")
+            result = calls.settle(uniqueid, seconds, dial_status, number=request.number,
+                                  dialed=request.dialed, started=request.started, source="agi")
             outage.current.up()
             break
         except store.Unreachable as exc:
