@@ -794,10 +794,7 @@ def reserve_together(functions: List[Callable[[], R]], seconds: float
         return members
     for member in members:
         member.result, member.error = None, None
-        try:
-            member.result = member.function()
-        except Exception as exc:
-            member.error = exc
+    _run_together(members)  # one after the other, each its own transactions
     return members
 
 
@@ -816,7 +813,8 @@ def _runs(members: List[groupcommit.Member]) -> Iterator[List[groupcommit.Member
 
 
 def _run_together(run: List[groupcommit.Member]) -> None:
-    """Set each member's outcome: its function's, or all at once by their ``many``."""
+    """Set each member's outcome: its function's (one after the other), or all at once
+    by their ``many``."""
     if run[0].together is None:
         for member in run:
             try:
@@ -891,11 +889,7 @@ def grouped(group: groupcommit.CommitGroup, many: Optional[Many] = None
             if not alone():
                 return group.run_all(works)
             members = [groupcommit.Member(work, (), None) for work, _, _ in works]
-            for member in members:  # one after the other, each its own transactions
-                try:
-                    member.result = member.function()
-                except Exception as exc:
-                    member.error = exc
+            _run_together(members)  # one after the other, each its own transactions
             return members
 
         run.run_all = run_all  # type: ignore[attr-defined]
