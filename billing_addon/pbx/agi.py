@@ -262,6 +262,9 @@ class Command:
         clean_token(self.text)
 
 
+Outcome = Tuple[Any, Optional[BaseException]]  # of a Work: its result, or what it raised
+
+
 @dataclass(frozen=True)
 class Work:
     """A step: run ``function(*args)`` in a worker thread, get its return value.
@@ -273,7 +276,14 @@ class Work:
     function: Callable[..., Any]
     args: Tuple[Any, ...] = ()
     urgent: bool = False
-    many: Optional[Callable[[List[Tuple[Any, ...]]], List[Tuple[Any, Optional[BaseException]]]]] = None
+    many: Optional[Callable[[List[Tuple[Any, ...]]], List[Outcome]]] = None
+
+
+def outcome_of(function: Callable[..., Any], args: Tuple[Any, ...]) -> Outcome:
+    try:
+        return function(*args), None
+    except Exception as exc:  # handed back to the script, as from a worker
+        return None, exc
 
 
 Step = Union[Command, Work]

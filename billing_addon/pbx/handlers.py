@@ -272,17 +272,7 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
     return result
 
 
-Outcome = Tuple[object, Optional[BaseException]]
-
-
-def _run_one(function: Callable[..., object], args: tuple) -> Outcome:
-    try:
-        return function(*args), None
-    except Exception as exc:
-        return None, exc
-
-
-def _settle_many_now(batch: List[tuple]) -> List[Outcome]:
+def _settle_many_now(batch: List[tuple]) -> List[agi.Outcome]:
     """The settlements a worker found queued together (``_settle_now``'s arguments
     each): charged in one transaction, one fsync for them all, each answered after it
     (store.run_all: the money group's batch, whose settlements next to each other are
@@ -291,12 +281,12 @@ def _settle_many_now(batch: List[tuple]) -> List[Outcome]:
     ``_settle_now``'s way, alone."""
     if (len(batch) == 1 or store.damaged or store.postgres()
             or outage.current.skip_store()):
-        return [_run_one(_settle_now, args) for args in batch]
-    outcomes: List[Optional[Outcome]] = [None] * len(batch)
+        return [agi.outcome_of(_settle_now, args) for args in batch]
+    outcomes: List[Optional[agi.Outcome]] = [None] * len(batch)
     ready = []
     for i, args in enumerate(batch):
         if settle_queue.waiting(args[0]):
-            outcomes[i] = _run_one(_settle_now, args)
+            outcomes[i] = agi.outcome_of(_settle_now, args)
         else:
             ready.append((i, _settle_request(*args)))
     members = store.run_all(calls.settle, [
@@ -312,7 +302,7 @@ def _settle_many_now(batch: List[tuple]) -> List[Outcome]:
             log.warning("settle %r refused: %s", request.uniqueid[:64], member.error)
             outcomes[i] = (None, None)
         else:  # the transaction failed (locked past its wait, disk...): alone, with tries
-            outcomes[i] = _run_one(_settle_now, batch[i])
+            outcomes[i] = agi.outcome_of(_settle_now, batch[i])
     return [outcome if outcome is not None else (None, None) for outcome in outcomes]
 
 
@@ -380,14 +370,14 @@ def balance(env: Dict[str, str]) -> agi.Script:
 
 
 def run_together(wait_seconds: float = WAIT_SECONDS
-                 ) -> Callable[[List[agi.Work]], List[Tuple[object, Optional[BaseException]]]]:
+                 ) -> Callable[[List[agi.Work]], List[agi.Outcome]]:
     """``AgiServer``'s ``run_together`` for the daemon: the authorizations of one
     round of the FastAGI loop share one transaction (store.reserve_together); when the
     write lock could not be had at once, each goes to a worker (``agi.WouldBlock``)."""
-    def run(works: List[agi.Work]) -> List[Tuple[object, Optional[BaseException]]]:
+    def run(works: List[agi.Work]) -> List[agi.Outcome]:
         members = store.reserve_together(
             [functools.partial(work.function, *work.args) for work in works], wait_seconds)
-        outcomes: List[Tuple[object, Optional[BaseException]]] = []
+        outcomes: List[agi.Outcome] = []
         for member in members:
             error = member.error
             if isinstance(error, WouldWait) or (error is not None and store.is_locked(error)):

@@ -24,8 +24,8 @@ with one thread per connection the interpreter spent several times the cost of t
 authorization switching between threads.  Database work goes to worker threads, since a
 settlement waits for the disk, with two exceptions to keep the dial tone quick:
 
-* urgent work (authorize) runs on the loop itself while ``inline_when()`` says only
-  quick writers use the database (the daemon asks the write queue): handing it to a
+* urgent work (authorize) runs on the loop itself while ``inline_when()`` says no
+  slow writer holds the database (the daemon asks the write queue): handing it to a
   thread would cost more than running it, because every SQLite call then trades the
   interpreter lock between threads.  The loop first reads everything a round of
   epoll brought, then runs that round's urgent work together (``run_together``: the
@@ -438,19 +438,10 @@ def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-Outcome = Tuple[Any, Optional[BaseException]]
-
-
-def one_by_one(works: List[agi.Work]) -> List[Outcome]:
+def one_by_one(works: List[agi.Work]) -> List[agi.Outcome]:
     """Urgent work of one round run as it comes, each on its own (``AgiServer``'s
     ``run_together`` when none is given)."""
-    outcomes: List[Outcome] = []
-    for work in works:
-        try:
-            outcomes.append((work.function(*work.args), None))
-        except Exception as exc:  # handed back to the script, as from a worker
-            outcomes.append((None, exc))
-    return outcomes
+    return [agi.outcome_of(work.function, work.args) for work in works]
 
 
 def _undo_done(outcome: Any, error: Optional[BaseException]) -> None:
@@ -469,7 +460,7 @@ class AgiServer:
                  workers: int = 4, thread_cleanup: Optional[Callable[[], object]] = None,
                  inline_when: Optional[Callable[[], bool]] = None,
                  loop_setup: Optional[Callable[[], object]] = None,
-                 run_together: Callable[[List[agi.Work]], List[Outcome]] = one_by_one):
+                 run_together: Callable[[List[agi.Work]], List[agi.Outcome]] = one_by_one):
         self.handlers = dict(handlers)
         self.host, self.port = host, port
         self.max_connections = max_connections
