@@ -1,7 +1,9 @@
 """Group commit (issue 17 item 1): authorize+settle cycles with 20 threads at once, each
 figure measured with group commit off (every call its own transaction, the code before
 it) and on, in the same run, at both durability levels; beside the raw limit of the
-store (one minimal transaction per call, no library around it).
+store (one minimal transaction per call, no library around it), and the cycle's own
+statements by bare sqlite3 with 64 cycles a transaction (what SQLite alone costs a
+cycle when grouped: the rest of a cycle's cost is the library's Python).
 
 BENCH_TINY=1: a few calls each, to check that the benchmark runs (seconds); the figures
 go to BENCH_RESULTS like every module's (bench/run_all.py).
@@ -14,7 +16,7 @@ import tempfile
 
 from billing_addon import store
 
-from .bench_core import bench_threads, raw_sqlite_floor
+from .bench_core import bench_threads, cycle_statements_floor, raw_sqlite_floor
 from .results_file import figure, record, sized
 
 THREADS = 20
@@ -49,6 +51,11 @@ def bench_durability(durability: str) -> dict:
         }
     with tempfile.TemporaryDirectory() as folder:
         raw = raw_sqlite_floor(folder, sized(3000, 200), durability)
+        statements, statements_cpu = cycle_statements_floor(folder, sized(3008, 128), durability,
+                                                            batch=64)
+    # the cycle's own statements, 64 cycles a transaction: what SQLite alone does
+    figures["statements_floor_64_a_transaction"] = {"cycles_per_s": int(statements),
+                                                    "cpu_us_per_cycle": round(statements_cpu, 1)}
     saturated = figures["talk0ms"]["group_commit_on"]["cycles_per_s"]["value"]
     # the issue's target, beside the raw one-transaction-per-call limit of the same run
     figures["saturated_cycles_per_s"] = figure(

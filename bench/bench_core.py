@@ -2,7 +2,8 @@
 
 * rate matching with a 30,000-rate deck: lookups per second;
 * authorize+settle cycles per second on a SQLite file, beside a raw sqlite3 loop doing
-  one minimal transaction per call with the same pragmas (the floor of the store);
+  one minimal transaction per call with the same pragmas (the floor of the store), and
+  the cycle's own statements on the same schema by bare sqlite3 (the floor of a cycle);
 * 20 threads authorizing at once: p50/p99 authorize latency, beside the same threads
   doing one raw sqlite3 transaction per authorize and per settle.
 
@@ -144,6 +145,68 @@ def raw_sqlite_floor(folder: str, n: int, durability: str) -> float:
     return n / elapsed
 
 
+# The statements an authorize+settle cycle runs, as a trace of the library shows them
+# (2026-12-01): the reservation at synchronous=NORMAL, the charge at the money level.
+_FLOOR_LOOKUP = ("SELECT e.id, e.balance, e.reserved, e.credit, c.status FROM extension e "
+                 "LEFT JOIN call c ON c.uniqueid = ? AND c.site = '' "
+                 "WHERE e.number = ? AND e.site = ''")
+_FLOOR_SETTLE_LOOKUP = ("SELECT c.id, c.extension_id, c.status, c.reserved, c.rate_snapshot, "
+                        "e.balance FROM call c LEFT JOIN plan_call p ON p.call_id = c.id "
+                        "JOIN extension e ON e.id = c.extension_id "
+                        "WHERE c.uniqueid = ? AND c.site = ''")
+_FLOOR_SNAPSHOT = ('{"id":1,"prefix":"9","length":0,"initial_cost":0,"initial_time":0,'
+                   '"rate":100,"unit":6,"remarks":"","call_type":"other","start":0,"end":0}')
+
+
+def cycle_statements_floor(folder: str, n: int, durability: str, batch: int = 1) -> tuple:
+    """(cycles a second, CPU microseconds a cycle) of the cycle's own statements on a
+    fresh copy of the schema, by bare sqlite3 with no library around them: what the
+    store itself costs a call.  ``batch`` cycles share each transaction (their
+    reservations one, their charges the next), as the daemon's rounds and commit groups
+    share them: with 1 it is the floor of ``bench_cycles``, with 64 of any grouping."""
+    sub = os.path.join(folder, f"statements-{durability}-{batch}")
+    os.makedirs(sub, exist_ok=True)
+    path = _fresh_db(sub, durability)
+    store.close_db()
+    conn = sqlite3.connect(path, isolation_level=None)
+    money_level = store.DURABILITY[durability]
+    day = dt.date.fromtimestamp(T0).isoformat()
+    n -= n % batch
+    start, cpu = time.perf_counter(), time.process_time()
+    for first in range(0, n, batch):
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        for i in range(first, first + batch):
+            ext_id = conn.execute(_FLOOR_LOOKUP, (f"f{i}", str(1001 + i % 20))).fetchone()[0]
+            conn.execute(calls._INSERT_CALL, (f"f{i}", ext_id, "912345678", T0 + i, day,
+                                              "in-progress", "", 1, _FLOOR_SNAPSHOT, 120100,
+                                              7200000, T0 + i + 7260, "agi", None, "", None,
+                                              "other", ""))
+            conn.execute("UPDATE extension SET reserved = reserved + ? WHERE id = ?",
+                         (120100, ext_id))
+        conn.execute("COMMIT")
+        conn.execute(f"PRAGMA synchronous={money_level}")
+        conn.execute("BEGIN IMMEDIATE")
+        for i in range(first, first + batch):
+            call_id, ext_id, _, reserved, _, balance = conn.execute(_FLOOR_SETTLE_LOOKUP,
+                                                                    (f"f{i}",)).fetchone()
+            cost, at = 1100, T0 + i + 300
+            conn.execute("INSERT INTO ledger (extension_id, kind, amount, balance_after, "
+                         "call_id, created_utc) VALUES (?, 'call', ?, ?, ?, ?)",
+                         (ext_id, -cost, balance - cost, call_id, at))
+            conn.execute("UPDATE extension SET balance = balance - ?, reserved = reserved - ?, "
+                         "updated_utc = ? WHERE id = ?", (cost, reserved, at, ext_id))
+            conn.execute("UPDATE call SET status = 'charged', answered_s = 61, "
+                         "dial_status = 'ANSWER', cost = ?, free_s = 0, reserved = 0, "
+                         "settled_utc = ? WHERE id = ?", (cost, at, call_id))
+            conn.execute(calls._COUNT_DAILY, (day, ext_id, "other", 1, 1, 61, cost))
+        conn.execute("COMMIT")
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    assert conn.execute("SELECT COUNT(*) FROM call WHERE status = 'charged'").fetchone()[0] == n
+    conn.close()
+    return n / elapsed, cpu / n * 1e6
+
+
 def bench_cycles(folder: str, durability: str, n: int = sized(3000, 100)) -> dict:
     _fresh_db(folder, durability)
     rnd = random.Random(2)
@@ -158,9 +221,12 @@ def bench_cycles(folder: str, durability: str, n: int = sized(3000, 100)) -> dic
     store.close_db()
     ours = n / elapsed
     floor = raw_sqlite_floor(folder, n, durability)
+    statements, statements_cpu = cycle_statements_floor(folder, n, durability)
     return {"cycles": n, "durability": durability,
             "authorize_settle_cycles_per_s": figure(int(ours), "cycles/s", raw_limit=int(floor),
-                                                    target=CYCLES_TARGET[durability])}
+                                                    target=CYCLES_TARGET[durability]),
+            "statements_floor_cycles_per_s": int(statements),
+            "statements_floor_cpu_us": round(statements_cpu, 1)}
 
 
 def _quantiles_ms(latencies: list) -> tuple:
