@@ -96,12 +96,15 @@ class CommitGroup:
         each other (so they share a batch, as far as ``limit`` allows): their members,
         each with its outcome, once every one of them committed (or failed).  No deadline."""
         members = [Member(function, args, None, together) for function, args, together in works]
+        if not members:  # nothing to queue, and nobody to lead
+            return members
         for member in members:
             member._turn = threading.Event()
         with self._mutex:
             self._queue.extend(members)
             if not self._leading:  # the queue was empty: ours come first
-                self._leading = members[0]._lead = True
+                members[0]._lead = True
+                self._leading = True
         for member in members:  # done ones return at once; one whose turn came leads
             if not member._lead:
                 self._follow(member)

@@ -785,7 +785,9 @@ def reserve_together(functions: List[Callable[[], R]], seconds: float
     waited for ``seconds`` at most.  When the write lock could not be had (nothing
     was written) that is every member's error; when the transaction failed otherwise,
     each function runs again alone, so that none loses its answer to another's failure."""
-    members = [groupcommit.Member(function, (), None) for function in functions]
+    # the members' deadline is the transaction's (``_run_batch``): the loop must not wait
+    deadline = time.monotonic() + seconds
+    members = [groupcommit.Member(function, (), deadline) for function in functions]
     with lock_wait(seconds):
         if _run_batch(members, "NORMAL", urgent=True):
             return members

@@ -486,3 +486,142 @@ def test_run_all_queues_one_threads_works_next_to_each_other():
     assert isinstance(members[0].error, ZeroDivisionError)
     assert [m.result for m in members[1:]] == [10.0, 5.0, 10 / 3, 2.5]
     assert not group._queue and not group._leading
+
+
+def test_run_all_of_nothing_leaves_the_group_free():
+    """``CommitGroup.run_all([])``: nothing queued, no leader left behind (a group that
+    believed itself led would hold every later member back for ever)."""
+    from billing_addon import groupcommit
+
+    lock = threading.Lock()
+    group = groupcommit.CommitGroup(lambda deadline: lock.acquire(), lock.release,
+                                    lambda members: None)
+    assert group.run_all([]) == []
+    assert not group._queue and not group._leading
+
+
+@SIDE_BY_SIDE
+def test_a_round_on_the_loop_waits_for_the_write_queue_at_most_its_seconds(db_path):
+    """The write queue held by a slow urgent writer (a worker's release waiting for
+    another process's lock) while the loop may still authorize itself: a round of
+    several authorizations gives up after its seconds, as a round of one does, and
+    goes to the workers; it never holds up the loop for the other writer's wait."""
+    from billing_addon.pbx import agi, handlers
+
+    from .helpers import store_write_lock_held
+
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    assert calls.authorize("1001", "912345", T0, "r0").result == calls.ALLOWED
+    state = lambda: "active"  # noqa: E731
+    waited, outcomes = {}, {}
+
+    def round_on_the_loop(size):
+        store.never_wait_here()
+        try:
+            works = [agi.Work(handlers._decide_now,
+                              ("1001", "912345", f"{T0}.{size}{n}", state, 0.3), urgent=True)
+                     for n in range(size)]
+            start = time.monotonic()
+            outcomes[size] = handlers.run_together(0.3)(works)
+            waited[size] = time.monotonic() - start
+        finally:
+            store.close_db()
+
+    with store_write_lock_held(db_path):
+        worker = threading.Thread(target=handlers._release_now, args=("r0",))
+        worker.start()
+        wait_until(lambda: store._writer._owner is not None, 10, "the release to hold the queue")
+        assert store.writes_quick()
+        for size in (1, 3):
+            loop = threading.Thread(target=round_on_the_loop, args=(size,))
+            loop.start()
+            loop.join(5)
+    worker.join(30)
+    for size in (1, 3):
+        assert waited[size] < 1.5, (size, waited)
+        assert all(result is None and isinstance(error, agi.WouldBlock)
+                   for result, error in outcomes[size])
+    assert Call.select().count() == 1 and accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_settlements_taken_together_that_all_wait_in_the_local_queue(db_path, tmp_path):
+    """Every settlement a worker took together has an earlier one waiting in the
+    box's local queue (put back by ``settle-queue --retry``, say): each takes the single
+    way, and the money group stays free for the next settlement."""
+    from billing_addon import settle_queue
+    from billing_addon.pbx import handlers
+
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    for n in range(3):
+        assert calls.authorize("1001", "912345", T0, f"q{n}").result == calls.ALLOWED
+    queue = settle_queue.open_queue(tmp_path / "settle-queue.db")
+    try:
+        for n in range(2):
+            queue.put(calls.SettleRequest(f"q{n}", 30, "ANSWER"), T0 + 60)
+        state = lambda: "active"  # noqa: E731
+        outcomes = handlers._settle_many_now([(f"q{n}", 30, "ANSWER", None, None, state)
+                                              for n in range(2)])
+        assert len(outcomes) == 2 and all(error is None for _, error in outcomes)
+        assert not store.money_group._leading and not store.money_group._queue
+        later = []
+        thread = threading.Thread(target=lambda: later.append(
+            calls.settle("q2", 30, "ANSWER", T0 + 60)))
+        thread.start()
+        thread.join(10)
+        assert later and later[0].outcome == "charged"
+    finally:
+        settle_queue.close_queue()
+    assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+@pytest.mark.parametrize("kind", ["round", "settlements"])
+def test_a_batch_whose_commit_fails_runs_each_again_alone_once(db_path, monkeypatch, kind):
+    """The COMMIT of a round's or a settle batch's transaction fails (a full disk):
+    nothing of it was written, each member runs again alone, and no call is reserved
+    or charged twice."""
+    from billing_addon.pbx import agi, handlers
+
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    state = lambda: "active"  # noqa: E731
+    if kind == "settlements":
+        for n in range(4):
+            assert calls.authorize("1001", "912345", T0, f"c{n}").result == calls.ALLOWED
+    real, failed = type(store.db).commit, []
+
+    def commit_fails_once(self):
+        if not failed and self.transaction_depth() == 1:
+            failed.append(1)
+            raise peewee.OperationalError("database or disk is full")
+        return real(self)
+
+    monkeypatch.setattr(type(store.db), "commit", commit_fails_once)
+    if kind == "round":
+        outcomes = []
+
+        def on_the_loop():
+            store.never_wait_here()
+            try:
+                outcomes.extend(handlers.run_together(0.5)(
+                    [agi.Work(handlers._decide_now, ("1001", "912345", f"{T0}.{n}", state, 0.5),
+                              urgent=True) for n in range(4)]))
+            finally:
+                store.close_db()
+
+        loop = threading.Thread(target=on_the_loop)
+        loop.start()
+        loop.join(10)
+        assert [result.result for result, _ in outcomes] == [calls.ALLOWED] * 4
+        assert Call.select().count() == 4
+    else:
+        outcomes = handlers._settle_many_now([(f"c{n}", 30, "ANSWER", None, None, state)
+                                              for n in range(4)])
+        assert [result.outcome for result, _ in outcomes] == ["charged"] * 4
+        assert Ledger.select().where(Ledger.kind == "call").count() == 4
+    assert failed == [1]
+    assert balance("1001")[1] == sum(c.reserved for c in Call.select())
+    assert accounts.verify() == []

@@ -292,7 +292,7 @@ def _settle_many_now(batch: List[tuple]) -> List[agi.Outcome]:
     members = store.run_all(calls.settle, [
         ((r.uniqueid, r.answered_s, r.dial_status),
          {"number": r.number, "dialed": r.dialed, "started": r.started, "source": "agi"})
-        for _, r in ready])
+        for _, r in ready]) if ready else []
     for (i, request), member in zip(ready, members):
         if member.error is None:
             log.debug("settle %s %ss %s: %s", request.uniqueid, request.answered_s,
