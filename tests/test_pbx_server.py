@@ -758,3 +758,35 @@ def test_a_worker_takes_the_works_of_one_kind_queued_together():
     gate.set()
     assert pool.close(5)
     assert len(errors) == 2 and all(isinstance(e, ZeroDivisionError) for e in errors)
+
+
+@pytest.mark.sqlite_only("the FastAGI loop authorizes itself only on SQLite")
+def test_a_round_whose_work_fails_as_a_whole_still_ends_its_sessions(billing):
+    """The round's ``run_together`` raises (a fault of its own): each session still
+    ends, answered nothing (the dialplan's fail mode applies), none is left waiting for
+    work, and the loop goes on serving."""
+    def broken(works):
+        raise RuntimeError("the round's runner is broken")
+
+    srv = start_server(run_together=broken)
+    try:
+        for n in range(3):
+            got = replay(srv.address, make_env("authorize", f"1795441378.{300 + n}",
+                                               ["1001", "1234567", "BILLING_ANSWER"]))
+            assert "BILLING_ANSWER" not in got.variables
+        assert wait_for(lambda: srv.active == 0)
+        assert Call.select().count() == 0
+    finally:
+        assert srv.stop(wait=10)
+
+
+def test_settle_works_are_taken_together_only_where_they_share_a_transaction(db_path):
+    """On SQLite a worker takes the settle works queued together (one transaction); on
+    PostgreSQL they stay apart, so the workers settle them side by side."""
+    from billing_addon.pbx import agi, handlers
+
+    script = handlers.settle({"agi_uniqueid": "1795441378.9"})
+    work = next(script)
+    while not isinstance(work, agi.Work):  # the variables it asks Asterisk for first
+        work = script.send(agi.Reply(200, "1", "30", ""))
+    assert work.many is (None if store.postgres() else handlers._settle_many_now)

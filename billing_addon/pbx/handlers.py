@@ -226,8 +226,11 @@ def settle(env: Dict[str, str], billing_state: BillingState = lambda: "active") 
     seconds = started_seconds(answered_ms, answered, billsec)
     number = _arg(values, 4) or env.get("agi_accountcode") or env.get("agi_callerid") or None
     dialed = _arg(values, 5) or None
+    # taken together only where they share a transaction: on PostgreSQL the workers
+    # settle side by side
     return (yield agi.Work(_settle_now, (uniqueid, seconds, dial_status, number, dialed,
-                                         billing_state), many=_settle_many_now))
+                                         billing_state),
+                           many=None if store.postgres() else _settle_many_now))
 
 
 def _settle_request(uniqueid: str, seconds: int, dial_status: str, number: Optional[str],
