@@ -583,9 +583,11 @@ def lock_wait(seconds: float) -> Iterator[None]:
     queue, then another process's writer) only until ``seconds`` from now, instead of
     the busy timeout; then they raise "database is locked".
     Authorize in a worker thread: the caller must get an answer within the dialplan's
-    bound even while, say, the CLI holds the write lock."""
+    bound even while, say, the CLI holds the write lock.  Inside another ``lock_wait``
+    the sooner deadline holds (a round of the FastAGI loop bounds its members')."""
     before = getattr(_sync, "lock_deadline", None)
-    _sync.lock_deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + seconds
+    _sync.lock_deadline = deadline if before is None else min(before, deadline)
     try:
         yield
     finally:
@@ -788,15 +790,15 @@ def reserve_together(functions: List[Callable[[], R]], seconds: float
     # the members' deadline is the transaction's (``_run_batch``): the loop must not wait
     deadline = time.monotonic() + seconds
     members = [groupcommit.Member(function, (), deadline) for function in functions]
-    with lock_wait(seconds):
+    with lock_wait(seconds):  # the fallback's too: the loop waits that long at most
         if _run_batch(members, "NORMAL", urgent=True):
             return members
-    failure = members[0].error
-    if isinstance(failure, WouldWait) or (failure is not None and is_locked(failure)):
-        return members
-    for member in members:
-        member.result, member.error = None, None
-    _run_together(members)  # one after the other, each its own transactions
+        failure = members[0].error
+        if isinstance(failure, WouldWait) or (failure is not None and is_locked(failure)):
+            return members
+        for member in members:
+            member.result, member.error = None, None
+        _run_together(members)  # one after the other, each its own transactions
     return members
 
 

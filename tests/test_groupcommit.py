@@ -625,3 +625,64 @@ def test_a_batch_whose_commit_fails_runs_each_again_alone_once(db_path, monkeypa
     assert failed == [1]
     assert balance("1001")[1] == sum(c.reserved for c in Call.select())
     assert accounts.verify() == []
+
+
+def test_a_lock_wait_inside_another_keeps_the_sooner_deadline(db_path):
+    """A round of the loop bounds its members' waits: a ``lock_wait`` inside another
+    waits no longer than the outer one allows."""
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with store.reservation_txn():
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    start = time.monotonic()
+    try:
+        with store.lock_wait(0.2), store.lock_wait(5.0):
+            with pytest.raises(peewee.OperationalError, match="locked"):
+                with store.reservation_txn():
+                    pass
+    finally:
+        release.set()
+        thread.join(10)
+    assert time.monotonic() - start < 2.0
+
+
+@SIDE_BY_SIDE
+def test_reserve_together_runs_each_alone_within_its_seconds(db_path):
+    """After the transaction failed as a whole, another writer takes the write queue
+    before the members run again alone: they give up at the round's deadline (a
+    worker takes them from there), not each after a wait of its own."""
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    release, holding = threading.Event(), threading.Event()
+
+    def slow_writer():  # queued behind the batch: it gets the queue when the batch fails
+        with store.staging_txn():
+            holding.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=slow_writer)
+
+    def end_the_transaction():
+        if not writer.is_alive():
+            writer.start()
+            wait_until(lambda: store._writer._normal, 10, "the slow writer to queue")
+        store.db.connection().rollback()
+
+    start = time.monotonic()
+    try:
+        members = store.reserve_together([
+            lambda: calls.authorize("1001", "912345", T0, "t6"), end_the_transaction,
+            lambda: calls.authorize("1001", "912345", T0, "t7")], 0.3)
+        waited = time.monotonic() - start
+    finally:
+        release.set()
+        writer.join(10)
+    assert holding.is_set() and waited < 2.0, waited
+    assert all(m.error is not None and store.is_locked(m.error) for m in (members[0], members[2]))
+    assert Call.select().count() == 0 and accounts.verify() == []
