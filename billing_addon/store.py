@@ -32,7 +32,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, ParamSpec, Tuple, TypeVar, Union
+from typing import Any, Callable, Iterator, List, Optional, ParamSpec, Tuple, TypeVar, Union
 
 import peewee as pw
 
@@ -600,21 +600,40 @@ def _lock_wait_left() -> Optional[float]:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-@contextlib.contextmanager
-def _begin_immediate(outermost: bool, synchronous: str = "FULL",
-                     shared: bool = False) -> Iterator[None]:
-    never_wait = outermost and getattr(_sync, "never_wait", False)
-    left = _lock_wait_left() if outermost else None
-    wait_ms = 0 if never_wait else None if left is None else int(left * 1000)
-    if _postgres:
-        with _begin_postgres(outermost, synchronous, wait_ms, never_wait, shared):
-            yield
-        return
-    with contextlib.ExitStack() as stack:
+class _begin_immediate:
+    """The transaction of ``_write_txn``: BEGIN IMMEDIATE (``outermost``) or a savepoint
+    inside the open one.  A class, not a generator: it runs twice for every call."""
+
+    __slots__ = ("outermost", "synchronous", "shared", "_inner", "_savepoint")
+    _inner: Any  # peewee's transaction, or the PostgreSQL one; None for a savepoint
+    _savepoint: Optional[str]
+
+    def __init__(self, outermost: bool, synchronous: str = "FULL", shared: bool = False):
+        self.outermost, self.synchronous, self.shared = outermost, synchronous, shared
+
+    def __enter__(self) -> None:
+        outermost = self.outermost
+        never_wait = outermost and getattr(_sync, "never_wait", False)
+        left = _lock_wait_left() if outermost else None
+        wait_ms = 0 if never_wait else None if left is None else int(left * 1000)
+        self._savepoint = None
+        if _postgres:
+            self._inner = _begin_postgres(outermost, self.synchronous, wait_ms, never_wait,
+                                          self.shared)
+            self._inner.__enter__()
+            return
+        self._inner = None
+        if not outermost:  # named by a counter: peewee's own names cost a uuid4 each
+            _sync.savepoints = number = getattr(_sync, "savepoints", 0) + 1
+            self._savepoint = f'"w{number}"'
+            db.execute_sql(f"SAVEPOINT {self._savepoint}")
+            return
         if wait_ms is not None:
             _set_busy_timeout(wait_ms)  # a thread that never waits keeps 0: no statement
         try:
-            stack.enter_context(db.atomic("IMMEDIATE"))
+            atomic = db.atomic("IMMEDIATE")
+            atomic.__enter__()
+            self._inner = atomic
         except pw.OperationalError as exc:
             if never_wait and "locked" in str(exc):
                 raise WouldWait(str(exc)) from exc
@@ -622,7 +641,21 @@ def _begin_immediate(outermost: bool, synchronous: str = "FULL",
         finally:
             if wait_ms is not None and not never_wait:
                 _set_busy_timeout(BUSY_TIMEOUT_S * 1000)
-        yield
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if self._savepoint is None:
+            self._inner.__exit__(exc_type, exc, traceback)
+            return
+        # as peewee's savepoints: rolled back to on an error (then released with the
+        # outer transaction), else released, and rolled back to if that fails
+        if exc_type is not None:
+            db.execute_sql(f"ROLLBACK TO SAVEPOINT {self._savepoint}")
+            return
+        try:
+            db.execute_sql(f"RELEASE SAVEPOINT {self._savepoint}")
+        except BaseException:
+            db.execute_sql(f"ROLLBACK TO SAVEPOINT {self._savepoint}")
+            raise
 
 
 @contextlib.contextmanager
@@ -663,36 +696,57 @@ def _side_by_side(shared: bool) -> bool:
         _postgres and getattr(_sync, "shared", False))
 
 
-@contextlib.contextmanager
-def _write_txn(synchronous: str, urgent: bool = False, weight: int = 1,
-               shared: bool = False) -> Iterator[None]:
+class _write_txn:
     """``weight``: what this transaction counts for ``checkpoint_due`` (a group's:
     ``_batch_weight``).
-    ``shared``: the call path's (authorize, settle, release), see ``_side_by_side``."""
-    global _commits, _writes
-    if _side_by_side(shared):
-        with _begin_immediate(not db.in_transaction(), synchronous, shared=shared):
-            yield
-        return
-    if not _writer.acquire(urgent, _lock_wait_left()):
-        # this process's own writers hold it up (say a settlement waiting for another
-        # process's lock): the same answer as SQLite's when its wait runs out
-        raise pw.OperationalError("database is locked (write queue)")
-    try:
-        # SQLite refuses to change the level inside a transaction; a nested transaction
-        # (a savepoint) commits with its outer transaction, so the outer level applies.
-        outermost = not db.in_transaction()
-        if outermost:
-            _set_synchronous(synchronous)
-        with _begin_immediate(outermost, synchronous):
-            yield
-        _writes += 1
-        if outermost:
-            _commits += weight
-            if _commits >= CHECKPOINT_COMMITS:
-                checkpoint_due.set()
-    finally:
-        _writer.release()
+    ``shared``: the call path's (authorize, settle, release), see ``_side_by_side``.
+    A class, not a generator: every transaction of the call path runs it."""
+
+    __slots__ = ("synchronous", "urgent", "weight", "shared", "_queued", "_outermost", "_begin")
+
+    def __init__(self, synchronous: str, urgent: bool = False, weight: int = 1,
+                 shared: bool = False):
+        self.synchronous, self.urgent, self.weight, self.shared = synchronous, urgent, weight, shared
+
+    def __enter__(self) -> None:
+        if _side_by_side(self.shared):
+            self._queued = False
+            self._begin = _begin_immediate(not db.in_transaction(), self.synchronous,
+                                           shared=self.shared)
+            self._begin.__enter__()
+            return
+        if not _writer.acquire(self.urgent, _lock_wait_left()):
+            # this process's own writers hold it up (say a settlement waiting for another
+            # process's lock): the same answer as SQLite's when its wait runs out
+            raise pw.OperationalError("database is locked (write queue)")
+        self._queued = True
+        try:
+            # SQLite refuses to change the level inside a transaction; a nested transaction
+            # (a savepoint) commits with its outer transaction, so the outer level applies.
+            self._outermost = outermost = not db.in_transaction()
+            if outermost:
+                _set_synchronous(self.synchronous)
+            self._begin = _begin_immediate(outermost, self.synchronous)
+            self._begin.__enter__()
+        except BaseException:
+            _writer.release()
+            raise
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        global _commits, _writes
+        if not self._queued:
+            self._begin.__exit__(exc_type, exc, traceback)
+            return
+        try:
+            self._begin.__exit__(exc_type, exc, traceback)  # the commit, or the rollback
+            if exc_type is None:
+                _writes += 1
+                if self._outermost:
+                    _commits += self.weight
+                    if _commits >= CHECKPOINT_COMMITS:
+                        checkpoint_due.set()
+        finally:
+            _writer.release()
 
 
 _writes = 0  # write transactions of this process but the call path's
