@@ -166,13 +166,18 @@ class CachedState:
     """``billing_state()`` of the activation, read at most every ``seconds``: the call
     path must not verify a license signature per call.  On error the last known state
     is kept; before the first success it is 'expired' (a license check that keeps failing,
-    say on a record damaged on purpose, must never count as licensed)."""
+    say on a record damaged on purpose, must never count as licensed).
+    The FastAGI loop never reads it itself once it was read (a read may verify a
+    signature in a child process, write the trial records with an fsync, or ask a mute
+    modem for the device identity, seconds): it takes the last state, and housekeeping
+    reads it again every second it is due."""
 
     def __init__(self, source: Optional[BillingState], seconds: float):
         self.source = source
         self.seconds = seconds
         self._value = "expired"
         self._read_at = -1e18
+        self._known = False  # read once at least: the loop may take the last state
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -182,7 +187,7 @@ class CachedState:
         if self.source is None:
             return "active"
         now = time.monotonic()
-        if now - self._read_at < self.seconds:
+        if now - self._read_at < self.seconds or (self._known and not store.may_wait_here()):
             return self._value
         with self._lock:
             if now - self._read_at >= self.seconds:
@@ -191,6 +196,7 @@ class CachedState:
                 except Exception:
                     log.exception("license state unavailable; keeping %r", self._value)
                 self._read_at = now
+                self._known = True
         return self._value
 
 
@@ -367,6 +373,7 @@ class Daemon:
             if self._activation is not None:
                 self.billing_state.source = self._activation.billing_state
         self._start_deliverer()  # before the settle AGI and the follower, which look at it
+        self.billing_state()  # read before the first call: the loop does not read it
         if self.cfg.get("agi", "enabled"):
             self._start_agi()
         if self.cfg.get("cdr", "enabled") and not store.damaged:
@@ -446,6 +453,7 @@ class Daemon:
         while not self.stop_event.wait(1.0):
             self._housekeeping_tick = time.monotonic()
             try:
+                self.billing_state()  # read again when due, for the FastAGI loop
                 self.retry_opening()
                 if self._store_open:
                     self.housekeeping_once()

@@ -490,6 +490,9 @@ CHECKPOINT_COMMITS = 600
 checkpoint_due = threading.Event()
 _commits = 0
 _checkpointing = False
+# The write queue's holder is in BEGIN IMMEDIATE, where it may wait for another process's
+# write lock (the CLI's, say) up to its lock wait or the busy timeout: no quick writer
+_waiting_for_another_process = False
 
 
 class Unreachable(Exception):
@@ -628,8 +631,10 @@ class _begin_immediate:
             self._savepoint = f'"w{number}"'
             db.execute_sql(f"SAVEPOINT {self._savepoint}")
             return
+        global _waiting_for_another_process
         if wait_ms is not None:
             _set_busy_timeout(wait_ms)  # a thread that never waits keeps 0: no statement
+        _waiting_for_another_process = not never_wait  # the write queue's holder: one thread
         try:
             atomic = db.atomic("IMMEDIATE")
             atomic.__enter__()
@@ -639,6 +644,7 @@ class _begin_immediate:
                 raise WouldWait(str(exc)) from exc
             raise
         finally:
+            _waiting_for_another_process = False
             if wait_ms is not None and not never_wait:
                 _set_busy_timeout(BUSY_TIMEOUT_S * 1000)
 
@@ -968,11 +974,13 @@ def writes_quick() -> bool:
     """An authorization would get the write lock quickly: only quick writers
     (reservations: a fraction of a millisecond each) hold it or wait before it; no
     settlement, import or checkpoint holds it (settlements that wait for it come after
-    the express lane).  A hint, it may change at once; the FastAGI loop uses it to
-    decide whether to authorize a call itself.
+    the express lane), and its holder is not waiting for another process's lock.  A
+    hint, it may change at once; the FastAGI loop uses it to decide whether to authorize
+    a call itself.
     Never on PostgreSQL: there every statement is a round trip that would hold up the
     loop (and its call path does not go through the write queue)."""
-    return not _postgres and _writer.urgent_gets_it_quickly and not _checkpointing
+    return (not _postgres and _writer.urgent_gets_it_quickly and not _checkpointing
+            and not _waiting_for_another_process)
 
 
 # peewee's error types for sqlite3's, as ``db.execute_sql`` raises them

@@ -315,3 +315,33 @@ def test_the_daemons_backup_leaves_the_command_line_and_the_daemon_on_one_log(ru
     subprocess.run([sys.executable, "-c", code, str(live)], check=True, timeout=60)
     assert _deleted_files_open(str(live)) == []
     assert store.db.execute_sql("SELECT value FROM setting WHERE key = 'probe'").fetchone() == ("from-cli",)
+
+
+def test_the_fastagi_loop_never_reads_the_license_state_itself(db_path):
+    """Once read, the license state is read again by any thread but the FastAGI loop
+    (a read may take seconds: a signature checked in a child process, a mute modem):
+    the loop takes the last state; the next reader elsewhere (housekeeping) refreshes."""
+    from billing_addon.daemon import CachedState
+
+    reads = []
+
+    def slow_source():
+        reads.append(threading.current_thread().name)
+        time.sleep(0.5)
+        return "active"
+
+    state = CachedState(slow_source, seconds=0)  # always due
+    assert state() == "active" and reads == ["MainThread"]
+    answers = []
+
+    def on_the_loop():
+        store.never_wait_here()
+        start = time.monotonic()
+        answers.append((state(), time.monotonic() - start))
+
+    loop = threading.Thread(target=on_the_loop, name="agi-loop")
+    loop.start()
+    loop.join(10)
+    assert answers[0][0] == "active" and answers[0][1] < 0.1
+    assert reads == ["MainThread"]
+    assert state() == "active" and reads == ["MainThread", "MainThread"]

@@ -790,3 +790,83 @@ def test_settle_works_are_taken_together_only_where_they_share_a_transaction(db_
     while not isinstance(work, agi.Work):  # the variables it asks Asterisk for first
         work = script.send(agi.Reply(200, "1", "30", ""))
     assert work.many is (None if store.postgres() else handlers._settle_many_now)
+
+
+def test_work_that_raises_systemexit_on_the_loop_does_not_end_it(billing):
+    """Urgent work the loop runs itself raises SystemExit: the session gets an error,
+    as from a worker, and the loop thread serves the next calls."""
+    from billing_addon.pbx import agi
+
+    def script(env):
+        yield agi.Work(sys.exit, (3,), urgent=True)
+
+    handlers = {"boom": script, **make_handlers(lambda: "active")}
+    srv = AgiServer(handlers, "127.0.0.1", 0, idle_timeout=1.0, session_timeout=3.0,
+                    drain_timeout=1.0, inline_when=store.writes_quick,
+                    loop_setup=store.never_wait_here, run_together=run_together()).start()
+    try:
+        replay(srv.address, GOOD.replace(b"agi_network_script: authorize",
+                                          b"agi_network_script: boom"), timeout=5)
+        assert srv._thread.is_alive()
+        assert good_call_works(srv, "1795441378.5")
+    finally:
+        assert srv.stop(wait=5)
+
+
+def test_start_reports_an_event_loop_that_cannot_be_made(billing, monkeypatch):
+    """Out of file descriptors for the loop's epoll: ``start`` raises, it does not wait
+    for ever for a loop thread that died."""
+    from billing_addon.pbx import server as server_module
+
+    def no_descriptors():
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(server_module, "EventLoop", no_descriptors)
+    outcome = []
+
+    def start():
+        try:
+            AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0).start()
+        except OSError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert outcome and outcome[0].errno == 24
+
+
+def _loop_lag(srv) -> float:
+    """Seconds the loop takes to run a callback handed to it now."""
+    started, lag = time.monotonic(), []
+    srv.call_soon(lambda: lag.append(time.monotonic() - started))
+    assert wait_for(lambda: lag, timeout=10)
+    return lag[0]
+
+
+@pytest.mark.sqlite_only("the FastAGI loop authorizes itself only on SQLite")
+def test_a_worker_waiting_for_another_process_does_not_hold_up_the_loop(billing, db_path):
+    """Another process holds SQLite's write lock: a worker waits for it holding the
+    write queue (by the express lane).  The loop must not take that for a quick writer
+    and wait behind it: the next authorization goes to a worker too, and the loop keeps
+    serving."""
+    from tests.helpers import store_write_lock_held
+
+    srv = start_server()
+    try:
+        sessions = [threading.Thread(target=replay, args=(srv.address, make_env(
+            "authorize", f"1795441378.9{n}", ["1001", "1234567", "BILLING_ANSWER"])))
+            for n in range(2)]
+        with store_write_lock_held(db_path):
+            sessions[0].start()
+            wait_until(lambda: work_waits(srv) and store._writer._owner is not None, 10,
+                       "a worker to wait for the other process, holding the write queue")
+            assert not store.writes_quick()
+            sessions[1].start()
+            wait_until(lambda: sum(conn.state == "work" for conn in list(srv.connections)) == 2,
+                       10, "the second session to go to a worker")
+            assert _loop_lag(srv) < 0.3
+        for session in sessions:
+            session.join(10)
+    finally:
+        assert srv.stop(wait=5)

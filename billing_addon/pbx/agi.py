@@ -17,9 +17,12 @@ return value.  The server drives it; ``run_inline`` drives it in tests.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Generator, List, Mapping, Optional, Tuple, Union
+
+log = logging.getLogger("billing_addon.pbx.agi")
 
 MAX_LINE = 4096  # one env or reply line; Asterisk's own buffers are smaller
 MAX_ENV_LINES = 256  # 24 agi_* lines plus the arguments
@@ -284,6 +287,9 @@ def outcome_of(function: Callable[..., Any], args: Tuple[Any, ...]) -> Outcome:
         return function(*args), None
     except Exception as exc:  # handed back to the script, as from a worker
         return None, exc
+    except BaseException as exc:  # SystemExit and the like must not end the loop's thread
+        log.exception("FastAGI work interrupted")
+        return None, RuntimeError(f"work interrupted: {exc!r}")
 
 
 Step = Union[Command, Work]

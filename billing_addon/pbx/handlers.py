@@ -45,6 +45,9 @@ log = logging.getLogger("billing_addon.pbx.handlers")
 BillingState = Callable[[], str]
 SETTLE_ATTEMPTS = 3  # a locked database (another process writing) gets two more tries
 WAIT_SECONDS = 1.5  # authorize waits at most this long for the database ([agi] wait_seconds)
+# A round of the FastAGI loop waits this long at most for the write queue (its holder
+# turned out slow after all): then its sessions go to the workers, which wait the rest
+LOOP_WAIT_SECONDS = 0.1
 ERROR = "error"
 _UNIQUEID_EPOCH = re.compile(r"(\d{9,11})\.\d+$")
 
@@ -379,7 +382,8 @@ def run_together(wait_seconds: float = WAIT_SECONDS
     write lock could not be had at once, each goes to a worker (``agi.WouldBlock``)."""
     def run(works: List[agi.Work]) -> List[agi.Outcome]:
         members = store.reserve_together(
-            [functools.partial(work.function, *work.args) for work in works], wait_seconds)
+            [functools.partial(work.function, *work.args) for work in works],
+            min(wait_seconds, LOOP_WAIT_SECONDS))
         outcomes: List[agi.Outcome] = []
         for member in members:
             error = member.error

@@ -326,7 +326,7 @@ class EventLoop:
     def _guarded(callback: Callable[..., Any], args: tuple) -> None:
         try:
             callback(*args)
-        except Exception:  # one connection's failure never stops the loop
+        except (Exception, SystemExit):  # one connection's failure never stops the loop
             log.exception("FastAGI loop callback %r failed", callback)
 
     def close(self) -> None:

@@ -121,15 +121,7 @@ class WorkerPool:
 
     @staticmethod
     def _do(work: agi.Work, done: Callable[[Any, Optional[BaseException]], None]) -> None:
-        try:
-            outcome: Any = work.function(*work.args)
-        except Exception as exc:  # handed back to the script
-            done(None, exc)
-        except BaseException as exc:  # SystemExit and the like must not reach the loop
-            log.exception("FastAGI work interrupted")
-            done(None, RuntimeError(f"work interrupted: {exc!r}"))
-        else:
-            done(outcome, None)
+        done(*agi.outcome_of(work.function, work.args))
 
     @staticmethod
     def _do_many(items: list) -> None:
@@ -541,6 +533,9 @@ class AgiServer:
         except Exception as exc:  # a fault of its own: the sessions must still end
             log.exception("FastAGI: a round's work failed as a whole")
             outcomes = [(None, exc)] * len(batch)
+        except BaseException as exc:  # SystemExit and the like must not end the loop
+            log.exception("FastAGI: a round's work interrupted")
+            outcomes = [(None, RuntimeError(f"work interrupted: {exc!r}"))] * len(batch)
         for (conn, work), (outcome, error) in zip(batch, outcomes):
             if isinstance(error, agi.WouldBlock):  # it would wait for a lock
                 conn.hand_to_worker(work)
@@ -557,9 +552,10 @@ class AgiServer:
         failure: List[BaseException] = []
 
         def run() -> None:
-            loop = EventLoop()
-            self._loop = loop
+            loop: Optional[EventLoop] = None
+            listener: Optional[socket.socket] = None
             try:
+                loop = self._loop = EventLoop()  # out of descriptors: a failure to report
                 if self.loop_setup is not None:
                     self.loop_setup()
                 listener = _listening_socket(self.host, self.port, self.backlog)
@@ -568,13 +564,19 @@ class AgiServer:
             except BaseException as exc:
                 failure.append(exc)
                 started.set()
-                loop.close()
+                if listener is not None:
+                    listener.close()
+                if loop is not None:
+                    loop.close()
                 return
             started.set()
             loop.call_soon(self._sweep)
             try:
                 loop.run_forever()
             finally:
+                # ended for good (a stop, or a fault of the loop's own): Asterisk's new
+                # connections are refused at once rather than left in the backlog
+                self._stop_listening()
                 for conn in list(self.connections):
                     if conn.transport is not None:
                         conn.transport.abort()
