@@ -34,7 +34,9 @@ from .store import (
     Rate,
     RateExtension,
     Setting,
+    WouldWait,
     db,
+    may_wait_here,
     money_txn,
     now_utc,
     sql_many,
@@ -468,6 +470,11 @@ def index(version: Optional[str] = None) -> rating.RateIndex:
     cached = _cache.get(key)
     if cached and cached[0] == version:
         return cached[1]
+    if not may_wait_here():
+        # the FastAGI loop: a deck of 40,000 rates takes a fifth of a second to index
+        # here, seconds on a box, and every call in progress would wait: a worker builds
+        # it (housekeeping too, within a second of a change)
+        raise WouldWait("the rate index is being rebuilt")
     with _cache_lock:
         cached = _cache.get(key)
         if cached and cached[0] == version:

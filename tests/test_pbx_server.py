@@ -870,3 +870,57 @@ def test_a_worker_waiting_for_another_process_does_not_hold_up_the_loop(billing,
             session.join(10)
     finally:
         assert srv.stop(wait=5)
+
+
+@pytest.mark.sqlite_only("the FastAGI loop authorizes itself only on SQLite")
+def test_the_loop_never_rebuilds_the_rate_index(billing, monkeypatch):
+    """The rates changed in another process (the CLI): the index must be built again,
+    which takes seconds on a box for a big deck.  The loop hands the call to a worker,
+    which builds it; the call is answered all the same, and the loop never built it."""
+    from billing_addon import rates
+
+    srv = start_server()
+    try:
+        assert good_call_works(srv, "1795441378.80")
+        built_on, real = [], rates.rating.RateIndex
+
+        def index(rows):
+            built_on.append(threading.current_thread().name)
+            return real(rows)
+
+        monkeypatch.setattr(rates.rating, "RateIndex", index)
+        rates._cache.clear()  # as after a change made elsewhere
+        assert good_call_works(srv, "1795441378.81")
+        assert built_on and "agi-loop" not in built_on, built_on
+    finally:
+        assert srv.stop(wait=5)
+
+
+def test_the_rate_index_is_not_built_on_a_thread_that_may_not_wait(db_path):
+    """On the FastAGI loop's thread a stale rate index is WouldWait (nothing built);
+    elsewhere it is built, and then the loop uses it."""
+    from billing_addon import rates
+    from billing_addon.store import WouldWait
+
+    from .helpers import make_rate
+
+    make_rate("9", rate="0.01", unit="1")
+    rates._cache.clear()
+    seen = []
+
+    def on_the_loop():
+        store.never_wait_here()
+        try:
+            rates.index()
+            seen.append("built")
+        except WouldWait:
+            seen.append("would wait")
+        finally:
+            store.close_db()
+
+    for _ in range(2):
+        loop = threading.Thread(target=on_the_loop)
+        loop.start()
+        loop.join(10)
+        rates.index()  # housekeeping's, or a worker's
+    assert seen == ["would wait", "built"]
