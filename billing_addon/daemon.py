@@ -374,8 +374,7 @@ class Daemon:
                 self.billing_state.source = self._activation.billing_state
         self._start_deliverer()  # before the settle AGI and the follower, which look at it
         self.billing_state()  # read before the first call: the loop does not read it
-        if not store.damaged:
-            self._index_rates()  # nor build the rate index
+        self._index_rates()  # nor build the rate index
         if self.cfg.get("agi", "enabled"):
             self._start_agi()
         if self.cfg.get("cdr", "enabled") and not store.damaged:
@@ -457,9 +456,8 @@ class Daemon:
             try:
                 self.billing_state()  # read again when due, for the FastAGI loop
                 self.retry_opening()
-                if self._store_open and not store.damaged:
-                    self._index_rates()
                 if self._store_open:
+                    self._index_rates()
                     self.housekeeping_once()
             except Exception:  # noqa: BLE001 - this thread must outlive any error
                 self.fault("housekeeping", "housekeeping failed")
@@ -469,6 +467,8 @@ class Daemon:
     def _index_rates() -> None:
         """Rebuild the rate index after a change (the CLI's, say) here: the FastAGI loop
         never does (a big deck takes seconds on a box), it hands its calls to a worker."""
+        if store.damaged:
+            return
         try:
             rates.index()
         except Exception:  # the store out of reach, say: a worker builds it for a call

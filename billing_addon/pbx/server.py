@@ -528,14 +528,10 @@ class AgiServer:
             self._loop.call_soon(self._run_round)
         self.stats["rounds"] += 1
         self.stats["largest_round"] = max(self.stats["largest_round"], len(batch))
-        try:
-            outcomes = self.run_together([work for _, work in batch])
-        except Exception as exc:  # a fault of its own: the sessions must still end
-            log.exception("FastAGI: a round's work failed as a whole")
-            outcomes = [(None, exc)] * len(batch)
-        except BaseException as exc:  # SystemExit and the like must not end the loop
-            log.exception("FastAGI: a round's work interrupted")
-            outcomes = [(None, RuntimeError(f"work interrupted: {exc!r}"))] * len(batch)
+        outcomes, failure = agi.outcome_of(self.run_together, ([work for _, work in batch],))
+        if failure is not None:  # a fault of its own: the sessions must still end
+            log.error("FastAGI: a round's work failed as a whole", exc_info=failure)
+            outcomes = [(None, failure)] * len(batch)
         for (conn, work), (outcome, error) in zip(batch, outcomes):
             if isinstance(error, agi.WouldBlock):  # it would wait for a lock
                 conn.hand_to_worker(work)
