@@ -411,6 +411,8 @@ class Daemon:
                              session_timeout=agi["session_timeout"],
                              env_timeout=agi["wait_seconds"],
                              workers=agi["workers"], thread_cleanup=close_db,
+                             # SQLite's writers take turns (PostgreSQL's work side by side)
+                             one_worker_a_lane=not store.postgres(),
                              inline_when=store.writes_quick,
                              loop_setup=store.never_wait_here,
                              run_together=run_together(agi["wait_seconds"])).start()

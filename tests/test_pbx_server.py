@@ -30,7 +30,8 @@ def billing(db_path):
 def start_server(**kw):
     options = dict(idle_timeout=1.0, session_timeout=3.0, drain_timeout=1.0,
                    inline_when=store.writes_quick, loop_setup=store.never_wait_here,
-                   run_together=run_together())  # the daemon's
+                   run_together=run_together(),  # the daemon's
+                   one_worker_a_lane=not store.postgres())
     options.update(kw)
     return AgiServer(make_handlers(lambda: "active"), "127.0.0.1", 0, **options).start()
 
@@ -713,6 +714,101 @@ def test_one_failed_authorization_of_a_round_undoes_only_its_own(server, monkeyp
     assert Extension.get(Extension.number == "1001").reserved == sum(
         c.reserved for c in Call.select().where(Call.status == "in-progress"))
     assert accounts.verify() == []
+
+
+def _answers(server, uniqueids, first_waits):
+    """Send an authorization for each of ``uniqueids``: the first alone, the others once
+    ``first_waits()`` (its worker waits for a lock); their answers."""
+    envs = [make_env("authorize", uniqueid, ["1001", "1234567", "BILLING_ANSWER"])
+            for uniqueid in uniqueids]
+    results = []
+
+    def call(env):
+        results.append(replay(server.address, env))
+
+    threads = [threading.Thread(target=call, args=(env,)) for env in envs]
+    threads[0].start()
+    wait_until(first_waits, 30, "the first authorization to wait for the lock")
+    for thread in threads[1:]:
+        thread.start()
+    wait_until(lambda: len(server.pool._urgent.queue) == len(envs) - 1, 30,
+               "the others to queue for the lane's worker")
+    return threads, results
+
+
+@pytest.mark.sqlite_only("authorizations go to the workers together only on SQLite")
+def test_authorizations_queued_for_the_workers_share_one_commit(billing, db_path,
+                                                                  monkeypatch):
+    """When the loop hands authorizations to the workers (a settlement holds the write
+    lock: always, under load), those queued while the lane's worker waits are taken by
+    it together, in one transaction, as the loop's rounds are."""
+    from billing_addon.pbx import server as server_module
+
+    monkeypatch.setattr(server_module, "STALL_SECONDS", 30.0)
+    srv = start_server(inline_when=lambda: False)
+    wal = str(db_path) + "-wal"
+    try:
+        assert good_call_works(srv, "1795441378.70")
+        before = os.path.getsize(wal)
+        assert good_call_works(srv, "1795441378.71")
+        one_commit = os.path.getsize(wal) - before
+        before = os.path.getsize(wal)
+        uniqueids = [f"1795441378.{400 + n}" for n in range(8)]
+        assert store._writer.acquire()  # a settlement holds the write queue, say
+        try:
+            threads, results = _answers(srv, uniqueids, lambda: store._writer._urgent)
+        finally:
+            store._writer.release()
+        for thread in threads:
+            thread.join(30)
+        assert {call.variables["BILLING_ANSWER"] for call in results} == {"ALLOWED,,60000,,"}
+        assert len(results) == 8
+        # the first alone and seven together: about two commits' pages, not eight
+        assert os.path.getsize(wal) - before <= 4 * one_commit
+        assert Call.select().where(Call.uniqueid.in_(uniqueids),
+                                   Call.status == "in-progress").count() == 8
+        assert accounts.verify() == []
+    finally:
+        assert srv.stop(wait=10)
+
+
+@pytest.mark.sqlite_only("authorizations go to the workers together only on SQLite")
+def test_authorizations_queued_behind_another_process_wait_their_bound_once(
+        billing, db_path, monkeypatch):
+    """Another process (the CLI) holds the write lock past the authorizations' bound:
+    those taken together are each answered DENIED error once the bound has passed
+    for the batch, not one bound after another."""
+    from billing_addon.pbx import server as server_module
+
+    monkeypatch.setattr(server_module, "STALL_SECONDS", 30.0)
+    handlers = make_handlers(lambda: "active", wait_seconds=0.5)
+    srv = AgiServer(handlers, "127.0.0.1", 0, idle_timeout=5.0, session_timeout=10.0,
+                    inline_when=lambda: False, loop_setup=store.never_wait_here,
+                    run_together=run_together(0.5), one_worker_a_lane=True).start()
+    uniqueids = [f"1795441378.{500 + n}" for n in range(6)]
+    try:
+        started = time.monotonic()
+        with store_write_lock_held(db_path):
+            threads, results = _answers(srv, uniqueids, lambda: srv.pool._urgent.busy)
+            for thread in threads:
+                thread.join(30)
+        took = time.monotonic() - started
+        assert [call.variables["BILLING_ANSWER"] for call in results] == ["DENIED,error,,,"] * 6
+        assert took < 2.0, took  # the first alone (0.5 s), then the five together (0.5 s)
+        assert Call.select().count() == 0
+        assert good_call_works(srv, "1795441378.600")  # the lock is gone: calls go on
+    finally:
+        assert srv.stop(wait=10)
+
+
+def test_authorize_works_are_taken_together_only_where_they_share_a_transaction(db_path):
+    from billing_addon.pbx import agi, handlers
+
+    script = handlers.authorize({"agi_uniqueid": "1795441378.9", "agi_arg_1": "1001",
+                                 "agi_arg_2": "1234567"}, lambda: "active")
+    work = next(script)
+    assert isinstance(work, agi.Work) and work.urgent
+    assert work.many is (None if store.postgres() else handlers._decide_many_now)
 
 
 def test_a_worker_takes_the_works_of_one_kind_queued_together():

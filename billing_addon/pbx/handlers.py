@@ -109,7 +109,8 @@ def authorize(env: Dict[str, str], billing_state: BillingState,
         account = (_arg(values, 3), _arg(values, 4),
                    int(attempt) if attempt.isdigit() and len(attempt) < 3 else 1)
     auth = yield agi.Work(_decide_now, (number, dialed, env.get("agi_uniqueid") or None,
-                                        billing_state, wait_seconds, account), urgent=True)
+                                        billing_state, wait_seconds, account), urgent=True,
+                          many=None if store.postgres() else _decide_many_now)
     if _ANSWER_VARIABLE.match(into):
         answer = [(into, one_answer(auth))]
     else:
@@ -181,6 +182,23 @@ def _decide_now(number: str, dialed: str, uniqueid: Optional[str],
         return auth
     except WouldWait as exc:
         raise agi.WouldBlock(str(exc)) from exc
+
+
+def _decide_many_now(batch: List[tuple]) -> List[agi.Outcome]:
+    """Authorizations a worker found queued together (``_decide_now``'s arguments
+    each): one transaction for them all, as the loop's rounds (store.reserve_together).
+    When the write lock could not be had within their bound (another process held it),
+    each is answered as it would have been alone: DENIED error."""
+    if len(batch) == 1:
+        return [agi.outcome_of(_decide_now, batch[0])]
+    members = store.reserve_together([functools.partial(_decide_now, *args) for args in batch],
+                                     batch[0][4])
+    failure = members[0].error
+    if failure is not None and (isinstance(failure, WouldWait) or store.is_locked(failure)):
+        log.error("%d authorizations: %s; answered DENIED error", len(batch), failure)
+        return [(calls.Authorization(calls.DENIED, ERROR, uniqueid=args[2] or ""), None)
+                for args in batch]
+    return [(member.result, member.error) for member in members]
 
 
 def _release_now(uniqueid: str) -> bool:

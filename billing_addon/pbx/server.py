@@ -56,20 +56,39 @@ DRAIN_LIMIT = 4096  # bytes read after the half-close before giving up on the pe
 SWEEP_SECONDS = 0.1  # how often timeouts are checked
 MAX_PENDING_LINES = agi.MAX_ENV_LINES + agi.MAX_REPLY_LINES
 ROUND_LIMIT = 64  # urgent works the loop runs together at most
+STALL_SECONDS = 0.05  # a lane's worker at one work this long: another joins (one_a_lane)
+
+
+class _Lane:
+    """A queue of the pool, and the workers at its work (each with when it began)."""
+
+    __slots__ = ("queue", "busy")
+
+    def __init__(self) -> None:
+        self.queue: Deque[Tuple[agi.Work, Callable[[Any, Optional[BaseException]], None]]] = \
+            collections.deque()
+        self.busy: Dict[int, float] = {}
 
 
 class WorkerPool:
     """Threads that run ``agi.Work``: urgent work first, then the rest in order.
-    ``close`` lets them finish everything queued, so no settlement is left half done."""
+    ``close`` lets them finish everything queued, so no settlement is left half done.
 
-    def __init__(self, size: int, cleanup: Optional[Callable[[], object]] = None):
+    ``one_a_lane``: a lane (urgent, normal) is worked by one worker at a time, which
+    takes what queued meanwhile together; another joins only when that one has been at
+    it longer than ``STALL_SECONDS`` (a disk that stalls, a lock another process holds,
+    a settlement sleeping between its tries).  For SQLite, where every work writes and
+    writers take turns: more workers at once only traded the interpreter lock and split
+    the batches (measured: 12-19 % fewer cycles a second with four at once)."""
+
+    def __init__(self, size: int, cleanup: Optional[Callable[[], object]] = None,
+                 one_a_lane: bool = False):
         self.cleanup = cleanup
-        self._urgent: Deque[Tuple[agi.Work, Callable[[Any, Optional[BaseException]], None]]] = \
-            collections.deque()
-        self._normal: Deque[Tuple[agi.Work, Callable[[Any, Optional[BaseException]], None]]] = \
-            collections.deque()
+        self.one_a_lane = one_a_lane
+        self._urgent, self._normal = _Lane(), _Lane()
         self._ready = threading.Condition()
         self._closing = False
+        self._watching = False  # an idle worker waits to see whether a lane stalls
         self._threads = [threading.Thread(target=self._run, name=f"agi-worker-{n}", daemon=True)
                          for n in range(size)]
         for thread in self._threads:
@@ -78,29 +97,61 @@ class WorkerPool:
     def submit(self, work: agi.Work, done: Callable[[Any, Optional[BaseException]], None]) -> None:
         with self._ready:
             if not self._closing:
-                (self._urgent if work.urgent else self._normal).append((work, done))
-                self._ready.notify()
+                lane = self._urgent if work.urgent else self._normal
+                lane.queue.append((work, done))
+                if not self._watching or self._open(lane, time.monotonic()):
+                    self._ready.notify()
                 return
         # closed (a stop that gave up on the loop): the work, maybe a settlement, is
         # still done, here, rather than left in a queue nobody reads
         log.warning("FastAGI work submitted after the workers stopped; doing it now")
         self._do(work, done)
 
+    def _open(self, lane: _Lane, now: float) -> bool:
+        """Work waits in ``lane`` and a worker may take it now."""
+        return bool(lane.queue) and (not self.one_a_lane or all(
+            now - since > STALL_SECONDS for since in lane.busy.values()))
+
     def _next(self) -> list:
         """The next work, with the works of the same ``many`` queued right behind it
         (at most ``ROUND_LIMIT``); empty once closed and drained."""
+        me = threading.get_ident()
+        lanes = (self._urgent, self._normal)
         with self._ready:
-            while not (self._urgent or self._normal):
-                if self._closing:
+            for lane in lanes:
+                lane.busy.pop(me, None)
+            while True:
+                now = time.monotonic()
+                chosen = next((lane for lane in lanes if self._open(lane, now)), None)
+                if chosen is not None:
+                    break
+                if self._closing and not any(lane.queue for lane in lanes):
+                    self._ready.notify_all()  # the others waiting for a busy lane end too
                     return []
-                self._ready.wait()
-            queue = self._urgent or self._normal
-            taken = [queue.popleft()]
+                self._wait(lanes, now)
+            chosen.busy[me] = now
+            taken = [chosen.queue.popleft()]
             many = taken[0][0].many
-            while (many is not None and queue and queue[0][0].many is many
+            while (many is not None and chosen.queue and chosen.queue[0][0].many is many
                    and len(taken) < ROUND_LIMIT):
-                taken.append(queue.popleft())
+                taken.append(chosen.queue.popleft())
+            if any(self._open(lane, now) for lane in lanes):
+                self._ready.notify()  # the other lane's work, for another worker
             return taken
+
+    def _wait(self, lanes: Tuple[_Lane, _Lane], now: float) -> None:
+        """Until work may be taken: one idle worker watches the lanes whose work waits
+        for a busy worker, to join it if it stalls; the others until woken."""
+        stalls = [max(lane.busy.values()) + STALL_SECONDS - now for lane in lanes
+                  if lane.queue and lane.busy]
+        if not stalls or self._watching:
+            self._ready.wait()
+            return
+        self._watching = True
+        try:
+            self._ready.wait(max(0.0, min(stalls)) + 0.001)
+        finally:
+            self._watching = False
 
     def _run(self) -> None:
         try:
@@ -450,6 +501,7 @@ class AgiServer:
                  session_timeout: float = 30.0, drain_timeout: float = 2.0, backlog: int = 1024,
                  env_timeout: float = 1.5,
                  workers: int = 4, thread_cleanup: Optional[Callable[[], object]] = None,
+                 one_worker_a_lane: bool = False,
                  inline_when: Optional[Callable[[], bool]] = None,
                  loop_setup: Optional[Callable[[], object]] = None,
                  run_together: Callable[[List[agi.Work]], List[agi.Outcome]] = one_by_one):
@@ -462,6 +514,7 @@ class AgiServer:
         self.drain_timeout = drain_timeout
         self.backlog = backlog
         self.workers = workers
+        self.one_worker_a_lane = one_worker_a_lane
         self.thread_cleanup = thread_cleanup
         self.inline_when = inline_when
         self.loop_setup = loop_setup
@@ -543,7 +596,7 @@ class AgiServer:
             self._idle.notify_all()
 
     def start(self) -> AgiServer:
-        self.pool = WorkerPool(self.workers, self.thread_cleanup)
+        self.pool = WorkerPool(self.workers, self.thread_cleanup, self.one_worker_a_lane)
         started = threading.Event()
         failure: List[BaseException] = []
 

@@ -1,0 +1,140 @@
+"""The FastAGI worker pool with one worker a lane (the daemon's on SQLite): what queues
+while the lane's worker is busy is taken together by it afterwards; another worker joins
+only a lane whose worker is stuck; the urgent lane never waits for the normal one."""
+
+import threading
+import time
+
+import pytest
+
+from billing_addon.pbx import agi, server
+from billing_addon.pbx.server import WorkerPool
+
+
+class Lane:
+    """Works that record how many of them run at once, and the batches they ran in."""
+
+    def __init__(self, seconds=0.0):
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+        self.batches = []
+        self.threads = set()
+        self.together = self.many  # one object: the pool chains works by ``many is``
+
+    def many(self, batch):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.threads.add(threading.get_ident())
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+            self.batches.append([args[0] for args in batch])
+        return [(args[0], None) for args in batch]
+
+    def work(self, name, urgent=False):
+        return agi.Work(self.one, (name,), urgent=urgent, many=self.together)
+
+    def one(self, name):
+        return self.many([(name,)])[0][0]
+
+
+def submit_all(pool, works):
+    done = threading.Semaphore(0)
+    outcomes = {}
+
+    def finished(name):
+        def record(outcome, error):
+            outcomes[name] = (outcome, error)
+            done.release()
+        return record
+
+    for name, work in works:
+        pool.submit(work, finished(name))
+    return lambda: all(done.acquire(timeout=10) for _ in works) and outcomes
+
+
+@pytest.fixture
+def never_stalls(monkeypatch):
+    monkeypatch.setattr(server, "STALL_SECONDS", 30.0)
+
+
+def test_what_queues_behind_the_lanes_worker_is_taken_together_by_it(never_stalls):
+    """Four workers, one a lane: the settlements queued while the first batch runs
+    wait for its worker and go in one batch, never two batches at once (the pool
+    without lanes gives them to an idle worker at once)."""
+    for one_a_lane, expected in ((True, [["s0"], [f"s{n}" for n in range(1, 11)]]), (False, None)):
+        lane = Lane(seconds=0.2)
+        pool = WorkerPool(4, one_a_lane=one_a_lane)
+        try:
+            wait = submit_all(pool, [("s0", lane.work("s0"))])
+            time.sleep(0.05)  # a worker has s0 (its batch takes 0.2 s)
+            more = submit_all(pool, [(f"s{n}", lane.work(f"s{n}")) for n in range(1, 11)])
+            assert wait() == {"s0": ("s0", None)}
+            assert more() == {f"s{n}": (f"s{n}", None) for n in range(1, 11)}
+        finally:
+            assert pool.close(10)
+        if one_a_lane:
+            assert lane.batches == expected and lane.most == 1
+        else:  # an idle worker took them at once: two batches side by side
+            assert lane.most > 1
+
+
+def test_a_worker_joins_a_lane_whose_worker_is_stuck(monkeypatch):
+    """The normal lane's worker is stuck (a disk that stalls, a lock another process
+    holds): after STALL_SECONDS another worker takes the work queued behind it."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
+    gate = threading.Event()
+    pool = WorkerPool(3, one_a_lane=True)
+    try:
+        stuck = submit_all(pool, [("stuck", agi.Work(gate.wait, (30,)))])
+        time.sleep(0.05)
+        started = time.monotonic()
+        lane = Lane()
+        behind = submit_all(pool, [("behind", lane.work("behind"))])
+        assert behind() == {"behind": ("behind", None)}
+        took = time.monotonic() - started
+        assert not gate.is_set() and 0.1 <= took < 5, took  # joined after the stall
+    finally:
+        gate.set()
+        assert stuck() == {"stuck": (True, None)}
+        assert pool.close(10)
+
+
+def test_the_urgent_lane_does_not_wait_for_a_busy_normal_lane(never_stalls):
+    gate = threading.Event()
+    pool = WorkerPool(2, one_a_lane=True)
+    try:
+        settling = submit_all(pool, [("settle", agi.Work(gate.wait, (30,)))])
+        time.sleep(0.05)
+        lane = Lane()
+        authorize = submit_all(pool, [("authorize", lane.work("authorize", urgent=True))])
+        assert authorize() == {"authorize": ("authorize", None)}
+        assert not gate.is_set()
+    finally:
+        gate.set()
+        assert settling() == {"settle": (True, None)}
+        assert pool.close(10)
+
+
+def test_close_does_the_queued_work_and_ends_every_worker(never_stalls):
+    """Queued behind a busy lane when the pool closes: the work is still done (no
+    settlement left half done) and every worker ends, the idle ones too."""
+    gate = threading.Event()
+    pool = WorkerPool(4, one_a_lane=True)
+    lane = Lane()
+    busy = submit_all(pool, [("busy", agi.Work(gate.wait, (30,)))])
+    time.sleep(0.05)
+    queued = submit_all(pool, [(f"q{n}", lane.work(f"q{n}")) for n in range(3)])
+    closed = []
+    closer = threading.Thread(target=lambda: closed.append(pool.close(10)))
+    closer.start()
+    time.sleep(0.2)
+    assert not closed  # waiting for the busy worker
+    gate.set()
+    closer.join(15)
+    assert closed == [True]
+    assert busy() == {"busy": (True, None)}
+    assert queued() == {f"q{n}": (f"q{n}", None) for n in range(3)}
+    assert lane.batches == [["q0", "q1", "q2"]]
