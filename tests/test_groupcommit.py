@@ -581,8 +581,8 @@ def test_settlements_taken_together_that_all_wait_in_the_local_queue(db_path, tm
 @pytest.mark.parametrize("kind", ["round", "settlements"])
 def test_a_batch_whose_commit_fails_runs_each_again_alone_once(db_path, monkeypatch, kind):
     """The COMMIT of a round's or a settle batch's transaction fails (a full disk):
-    nothing of it was written, each member runs again alone, and no call is reserved
-    or charged twice."""
+    nothing of it was written, the round's members run again alone, the settlements
+    again together a second later, and no call is reserved or charged twice."""
     from billing_addon.pbx import agi, handlers
 
     make_extension("1001", balance="1000")
@@ -627,6 +627,91 @@ def test_a_batch_whose_commit_fails_runs_each_again_alone_once(db_path, monkeypa
         assert Ledger.select().where(Ledger.kind == "call").count() == 4
     assert failed == [1]
     assert balance("1001")[1] == sum(c.reserved for c in Call.select())
+    assert accounts.verify() == []
+
+
+def _settle_batch_failing(monkeypatch, n, fails):
+    """``n`` calls of 1001 authorized; the settle batch's transaction then fails as a
+    whole while ``fails()`` says so (its COMMIT: a full disk).  The batch's outcomes,
+    how long it took, and the commits tried (the depth-1 ones)."""
+    from billing_addon.pbx import handlers
+
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    for i in range(n):
+        assert calls.authorize("1001", "912345", T0, f"c{i}").result == calls.ALLOWED
+    real, tried = type(store.db).commit, []
+
+    def commit(self):
+        if self.transaction_depth() == 1:
+            tried.append(1)
+            if fails():
+                raise peewee.OperationalError("database or disk is full")
+        return real(self)
+
+    monkeypatch.setattr(type(store.db), "commit", commit)
+    state = lambda: "active"  # noqa: E731
+    started = time.monotonic()
+    outcomes = handlers._settle_many_now([(f"c{i}", 30, "ANSWER", None, None, state)
+                                          for i in range(n)])
+    return outcomes, time.monotonic() - started, len(tried)
+
+
+@SIDE_BY_SIDE
+def test_a_failed_settle_batch_is_tried_again_together(db_path, monkeypatch):
+    """The disk is full for the first try: a second later the eight settlements are
+    tried again in one transaction (not eight, each with its own tries and sleeps)."""
+    attempts = []
+    outcomes, took, commits = _settle_batch_failing(
+        monkeypatch, 8, lambda: attempts.append(1) or len(attempts) == 1)
+    assert [result.outcome for result, _ in outcomes] == ["charged"] * 8
+    assert commits == 2 and 0.9 < took < 5, (commits, took)
+    assert Ledger.select().where(Ledger.kind == "call").count() == 8
+    assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_a_settle_batch_on_a_full_disk_gives_up_in_seconds(db_path, monkeypatch):
+    """The disk stays full: three tries together a second apart, then one alone each
+    (one of them might be what fails the rest), and the batch gives up in about two
+    seconds, not two a settlement.  Nothing is charged; the calls stay in progress, for
+    the CDR follower to charge once the disk has room."""
+    outcomes, took, commits = _settle_batch_failing(monkeypatch, 8, lambda: True)
+    assert outcomes == [(None, None)] * 8
+    assert commits == 3 + 8 and took < 6, (commits, took)
+    assert {c.status for c in Call.select()} == {"in-progress"}
+    assert Ledger.select().where(Ledger.kind == "call").count() == 0
+    assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_a_settle_batch_behind_a_lock_is_not_tried_alone_after_its_tries(db_path, monkeypatch,
+                                                                        tmp_path):
+    """Another process holds the write lock through the batch's tries: each settlement
+    alone would wait for the same lock, so they are given up at once (the CDR follower
+    charges them), not waited for one after another."""
+    from billing_addon.pbx import handlers
+
+    from .helpers import store_write_lock_held
+
+    make_extension("1001", balance="1000")
+    make_rate("9", rate="0.01", unit="1")
+    for i in range(4):
+        assert calls.authorize("1001", "912345", T0, f"c{i}").result == calls.ALLOWED
+    alone = []
+    real = handlers._settle_now
+    monkeypatch.setattr(handlers, "_settle_now", lambda *a, **kw: alone.append(a) or real(*a, **kw))
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_S", 0.3)
+    store.db.execute_sql("PRAGMA busy_timeout = 300")
+    state = lambda: "active"  # noqa: E731
+    started = time.monotonic()
+    with store_write_lock_held(db_path):
+        outcomes = handlers._settle_many_now([(f"c{i}", 30, "ANSWER", None, None, state)
+                                              for i in range(4)])
+    took = time.monotonic() - started
+    assert outcomes == [(None, None)] * 4 and alone == []
+    assert took < 6, took  # three tries of 0.3 s, two sleeps of 1 s
+    assert Ledger.select().where(Ledger.kind == "call").count() == 0
     assert accounts.verify() == []
 
 

@@ -264,8 +264,8 @@ def _settle_request(uniqueid: str, seconds: int, dial_status: str, number: Optio
 
 
 def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[str],
-                dialed: Optional[str], billing_state: BillingState
-                ) -> Optional[calls.Settlement]:
+                dialed: Optional[str], billing_state: BillingState,
+                attempts: int = SETTLE_ATTEMPTS) -> Optional[calls.Settlement]:
     if store.damaged:
         log.error("settle %r not written: the database is damaged; the CDR follower bills "
                   "the call once it is restored", uniqueid[:64])
@@ -273,7 +273,7 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
     request = _settle_request(uniqueid, seconds, dial_status, number, dialed, billing_state)
     if outage.current.skip_store() or settle_queue.waiting(uniqueid):
         return _queue_now(request)  # the store is down, or this call waits there already
-    for attempt in range(SETTLE_ATTEMPTS):
+    for attempt in range(attempts):
         try:
             result = calls.settle(uniqueid, seconds, dial_status, number=request.number,
                                   dialed=request.dialed, started=request.started, source="agi")
@@ -286,7 +286,7 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
             log.warning("settle %r refused: %s", uniqueid[:64], exc)
             return None
         except (pw.OperationalError, sqlite3.OperationalError) as exc:  # locked past its timeout
-            if attempt + 1 == SETTLE_ATTEMPTS:
+            if attempt + 1 == attempts:
                 log.error("settle %r failed: %s; the CDR follower will charge the call from "
                           "Master.csv", uniqueid[:64], exc)
                 return None
@@ -301,22 +301,50 @@ def _settle_many_now(batch: List[tuple]) -> List[agi.Outcome]:
     each): charged in one transaction, one fsync for them all, each answered after it
     (store.run_all: the money group's batch, whose settlements next to each other are
     charged set-wise).  Whatever would not simply be charged (the store out of reach or
-    damaged, a call waiting in the local queue, a transaction that failed) takes
-    ``_settle_now``'s way, alone."""
+    damaged, a call waiting in the local queue) takes ``_settle_now``'s way, alone.
+    When the transaction fails (a full disk, a lock held past the busy timeout), they
+    are tried again together a second later, as ``_settle_now`` tries one; those still
+    failing then once alone each, since one of them may be what fails the rest (not
+    when the lock is the cause: that fails them alone just the same)."""
     if (len(batch) == 1 or store.damaged or store.postgres()
             or outage.current.skip_store()):
         return [agi.outcome_of(_settle_now, args) for args in batch]
     outcomes: List[Optional[agi.Outcome]] = [None] * len(batch)
-    ready = []
-    for i, args in enumerate(batch):
-        if settle_queue.waiting(args[0]):
-            outcomes[i] = agi.outcome_of(_settle_now, args)
+    todo, failure = list(range(len(batch))), None
+    for attempt in range(SETTLE_ATTEMPTS):
+        if attempt:
+            log.warning("%d settlements: %s; trying them again", len(todo), failure)
+            time.sleep(1.0)
+        todo, failure = _charge_together(batch, todo, outcomes)
+        if not todo or store.damaged:
+            break
+    for i in todo:
+        if failure is not None and store.is_locked(failure):
+            log.error("settle %r failed: %s; the CDR follower will charge the call from "
+                      "Master.csv", batch[i][0][:64], failure)
         else:
-            ready.append((i, _settle_request(*args)))
+            outcomes[i] = agi.outcome_of(functools.partial(_settle_now, attempts=1), batch[i])
+    return [outcome if outcome is not None else (None, None) for outcome in outcomes]
+
+
+def _charge_together(batch: List[tuple], todo: List[int], outcomes: List[Optional[agi.Outcome]]
+                     ) -> Tuple[List[int], Optional[BaseException]]:
+    """One try at the settlements ``todo`` (indexes into ``batch``) in one transaction:
+    the outcomes of those charged or refused go into ``outcomes``, a call waiting in the
+    local queue takes ``_settle_now``'s way; returns those whose transaction failed,
+    and its error."""
+    ready = []
+    for i in todo:
+        if settle_queue.waiting(batch[i][0]):
+            outcomes[i] = agi.outcome_of(_settle_now, batch[i])
+        else:
+            ready.append((i, _settle_request(*batch[i])))
     members = store.run_all(calls.settle, [
         ((r.uniqueid, r.answered_s, r.dial_status),
          {"number": r.number, "dialed": r.dialed, "started": r.started, "source": "agi"})
         for _, r in ready]) if ready else []
+    failed: List[int] = []
+    failure: Optional[BaseException] = None
     for (i, request), member in zip(ready, members):
         if member.error is None:
             log.debug("settle %s %ss %s: %s", request.uniqueid, request.answered_s,
@@ -325,9 +353,10 @@ def _settle_many_now(batch: List[tuple]) -> List[agi.Outcome]:
         elif isinstance(member.error, (calls.CallError, accounts.AccountError)):
             log.warning("settle %r refused: %s", request.uniqueid[:64], member.error)
             outcomes[i] = (None, None)
-        else:  # the transaction failed (locked past its wait, disk...): alone, with tries
-            outcomes[i] = agi.outcome_of(_settle_now, batch[i])
-    return [outcome if outcome is not None else (None, None) for outcome in outcomes]
+        else:  # the transaction failed (locked past its wait, disk...)
+            failed.append(i)
+            failure = member.error
+    return failed, failure
 
 
 def _queue_now(request: calls.SettleRequest) -> Optional[calls.Settlement]:
