@@ -138,3 +138,56 @@ def test_close_does_the_queued_work_and_ends_every_worker(never_stalls):
     assert busy() == {"busy": (True, None)}
     assert queued() == {f"q{n}": (f"q{n}", None) for n in range(3)}
     assert lane.batches == [["q0", "q1", "q2"]]
+
+
+def started_at(log, name, origin):
+    """A work that notes when it started (seconds after ``origin``) under ``name``."""
+    def run(*_):
+        log[name] = time.monotonic() - origin
+        return name
+    return run
+
+
+def test_the_watch_passes_on_when_the_watcher_takes_work(monkeypatch):
+    """The normal lane's worker is stuck; the watcher joins it at the stall and is stuck
+    too: another idle worker takes up the watch, and the third work starts once both
+    have stalled, not when the first one ends."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
+    first, second = threading.Event(), threading.Event()
+    pool = WorkerPool(3, one_a_lane=True)
+    origin, log = time.monotonic(), {}
+    try:
+        stuck = submit_all(pool, [("n1", agi.Work(first.wait, (30,)))])
+        time.sleep(0.05)
+        slow = submit_all(pool, [("n2", agi.Work(second.wait, (30,)))])
+        third = submit_all(pool, [("n3", agi.Work(started_at(log, "n3", origin)))])
+        assert third() == {"n3": ("n3", None)}
+        assert not first.is_set() and log["n3"] < 1.5, log
+    finally:
+        first.set()
+        second.set()
+        assert stuck() and slow()
+        assert pool.close(10)
+
+
+def test_an_authorization_is_not_left_behind_a_later_settlement(monkeypatch):
+    """An authorization waits behind the urgent lane's stuck worker; a settlement comes
+    after it.  The last idle worker stays for the authorization (joins at the stall)
+    rather than take the settlement and leave the authorization behind it."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
+    gate = threading.Event()
+    pool = WorkerPool(2, one_a_lane=True)
+    origin, log = time.monotonic(), {}
+    try:
+        stuck = submit_all(pool, [("u1", agi.Work(gate.wait, (30,), urgent=True))])
+        time.sleep(0.05)
+        second = submit_all(pool, [("u2", agi.Work(started_at(log, "u2", origin), urgent=True))])
+        time.sleep(0.01)
+        settle = submit_all(pool, [("n1", agi.Work(time.sleep, (1.5,)))])
+        assert second() == {"u2": ("u2", None)}
+        assert log["u2"] < 1.0, log  # at the stall (0.2 s), not after the settlement
+        assert settle() == {"n1": (None, None)}
+    finally:
+        gate.set()
+        assert stuck()
+        assert pool.close(10)

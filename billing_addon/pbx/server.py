@@ -89,6 +89,7 @@ class WorkerPool:
         self._ready = threading.Condition()
         self._closing = False
         self._watching = False  # an idle worker waits to see whether a lane stalls
+        self._idle = 0  # workers waiting for work
         self._threads = [threading.Thread(target=self._run, name=f"agi-worker-{n}", daemon=True)
                          for n in range(size)]
         for thread in self._threads:
@@ -120,24 +121,39 @@ class WorkerPool:
         with self._ready:
             for lane in lanes:
                 lane.busy.pop(me, None)
-            while True:
-                now = time.monotonic()
-                chosen = next((lane for lane in lanes if self._open(lane, now)), None)
-                if chosen is not None:
-                    break
-                if self._closing and not any(lane.queue for lane in lanes):
-                    self._ready.notify_all()  # the others waiting for a busy lane end too
-                    return []
-                self._wait(lanes, now)
+            self._idle += 1
+            try:
+                while True:
+                    now = time.monotonic()
+                    chosen = self._choose(now)
+                    if chosen is not None:
+                        break
+                    if self._closing and not any(lane.queue for lane in lanes):
+                        self._ready.notify_all()  # the others waiting for a busy lane end too
+                        return []
+                    self._wait(lanes, now)
+            finally:
+                self._idle -= 1
             chosen.busy[me] = now
             taken = [chosen.queue.popleft()]
             many = taken[0][0].many
             while (many is not None and chosen.queue and chosen.queue[0][0].many is many
                    and len(taken) < ROUND_LIMIT):
                 taken.append(chosen.queue.popleft())
-            if any(self._open(lane, now) for lane in lanes):
-                self._ready.notify()  # the other lane's work, for another worker
+            if any(self._open(lane, now) for lane in lanes) or (
+                    not self._watching and any(lane.queue and lane.busy for lane in lanes)):
+                self._ready.notify()  # work, or a lane to watch, for another worker
             return taken
+
+    def _choose(self, now: float) -> Optional[_Lane]:
+        """The lane to take work from now, if any.  The last idle worker does not take
+        normal work while authorizations wait behind a busy worker: it stays to join
+        that lane should its worker stall."""
+        if self._open(self._urgent, now):
+            return self._urgent
+        if self._open(self._normal, now) and not (self._urgent.queue and self._idle == 1):
+            return self._normal
+        return None
 
     def _wait(self, lanes: Tuple[_Lane, _Lane], now: float) -> None:
         """Until work may be taken: one idle worker watches the lanes whose work waits
