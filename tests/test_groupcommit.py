@@ -3,6 +3,7 @@ share one transaction; a refused member leaves the others whole; under many thre
 few extensions the reservation rules hold exactly and every answer is the database's."""
 
 import random
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -713,6 +714,87 @@ def test_a_settle_batch_behind_a_lock_is_not_tried_alone_after_its_tries(db_path
     assert took < 6, took  # three tries of 0.3 s, two sleeps of 1 s
     assert Ledger.select().where(Ledger.kind == "call").count() == 0
     assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_a_settlement_that_fails_its_run_sends_the_others_alone_at_once(db_path, monkeypatch):
+    """One bad request fails its run with an error that is not the transaction's (a
+    bug, a constraint): no second of waiting to try the batch again; the others are
+    charged alone at once and the bad one gets its error."""
+
+    real = calls.settle_many
+
+    def bad_c3(requests, at=None):
+        if any(r.uniqueid == "c3" for r in requests):
+            raise peewee.IntegrityError("a constraint")
+        return real(requests, at)
+
+    monkeypatch.setattr(calls, "settle_many", bad_c3)
+    outcomes, took, _ = _settle_batch_failing(monkeypatch, 6, lambda: False)
+    assert took < 0.9, took
+    assert [r.outcome for r, _ in outcomes[:3] + outcomes[4:]] == ["charged"] * 5
+    assert outcomes[3][0] is None and isinstance(outcomes[3][1], peewee.IntegrityError)
+    assert Ledger.select().where(Ledger.kind == "call").count() == 5
+    assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_an_error_in_a_later_try_leaves_the_answers_of_the_charged_alone(db_path, monkeypatch):
+    """The batch's first try charged some and failed the rest; the second try cannot
+    even look at the local queue: only those not charged get that error, the charged
+    keep their answers."""
+    from billing_addon import groupcommit, settle_queue
+
+    tries = []
+    real_run_all = store.run_all
+
+    def first_half_fails(decorated, invocations):
+        members = real_run_all(decorated, invocations[:2])
+        failed = [groupcommit.Member(None, (), None) for _ in invocations[2:]]
+        for member in failed:
+            member.error = peewee.OperationalError("database or disk is full")
+        return members + failed
+
+    def waiting(uniqueid):
+        tries.append(uniqueid)
+        if len(tries) > 4:  # the second try
+            raise sqlite3.OperationalError("unable to open database file")
+        return False
+
+    monkeypatch.setattr(store, "run_all", first_half_fails)
+    monkeypatch.setattr(settle_queue, "waiting", waiting)
+    outcomes, _, _ = _settle_batch_failing(monkeypatch, 4, lambda: False)
+    assert [r.outcome for r, _ in outcomes[:2]] == ["charged"] * 2
+    assert [r for r, _ in outcomes[2:]] == [None, None]
+    assert all(isinstance(e, sqlite3.OperationalError) for _, e in outcomes[2:])
+    assert accounts.verify() == []
+
+
+@SIDE_BY_SIDE
+def test_each_failed_settlement_is_judged_by_its_own_error(db_path, monkeypatch):
+    """Settlements of one try failed for different reasons (in transactions of their
+    own: more than a group's limit, say): after the tries, those behind the lock are
+    given up, those on a full disk go alone once; neither error decides for the other."""
+    from billing_addon import groupcommit
+    from billing_addon.pbx import handlers
+
+    errors = [peewee.OperationalError("database or disk is full")] * 2 + \
+        [peewee.OperationalError("database is locked")] * 2
+    tries = []
+
+    def all_fail(decorated, invocations):
+        tries.append(len(invocations))
+        members = [groupcommit.Member(None, (), None) for _ in invocations]
+        for member, error in zip(members, errors):
+            member.error = error
+        return members
+
+    alone = []
+    monkeypatch.setattr(store, "run_all", all_fail)
+    monkeypatch.setattr(handlers, "_settle_now", lambda *args, **kw: alone.append(args[0]))
+    outcomes, _, _ = _settle_batch_failing(monkeypatch, 4, lambda: False)
+    assert tries == [4, 4, 4] and sorted(alone) == ["c0", "c1"]
+    assert outcomes == [(None, None)] * 4
 
 
 def test_a_lock_wait_inside_another_keeps_the_sooner_deadline(db_path):

@@ -302,37 +302,57 @@ def _settle_many_now(batch: List[tuple]) -> List[agi.Outcome]:
     (store.run_all: the money group's batch, whose settlements next to each other are
     charged set-wise).  Whatever would not simply be charged (the store out of reach or
     damaged, a call waiting in the local queue) takes ``_settle_now``'s way, alone.
-    When the transaction fails (a full disk, a lock held past the busy timeout), they
-    are tried again together a second later, as ``_settle_now`` tries one; those still
+    Those whose transaction failed (a full disk, a lock held past the busy timeout) are
+    tried again together a second later, as ``_settle_now`` tries one; those still
     failing then once alone each, since one of them may be what fails the rest (not
-    when the lock is the cause: that fails them alone just the same)."""
+    those behind the lock: alone they would wait for it one after another).  Any other
+    error (a bug, one bad request failing its run) sends its settlements alone at once."""
     if (len(batch) == 1 or store.damaged or store.postgres()
             or outage.current.skip_store()):
         return [agi.outcome_of(_settle_now, args) for args in batch]
     outcomes: List[Optional[agi.Outcome]] = [None] * len(batch)
-    todo, failure = list(range(len(batch))), None
+    alone = functools.partial(_settle_now, attempts=1)
+    todo: List[int] = list(range(len(batch)))
+    failed: Dict[int, BaseException] = {}
     for attempt in range(SETTLE_ATTEMPTS):
         if attempt:
-            log.warning("%d settlements: %s; trying them again", len(todo), failure)
+            log.warning("%d settlements: %s; trying them again", len(todo), failed[todo[0]])
             time.sleep(1.0)
-        todo, failure = _charge_together(batch, todo, outcomes)
-        if not todo or store.damaged:
+            if store.damaged:
+                break
+        try:
+            failed = _charge_together(batch, todo, outcomes)
+        except Exception as exc:  # the local queue unreadable, say: the rest get it
+            log.exception("settling %d calls together failed", len(todo))
+            for i in todo:
+                outcomes[i] = outcomes[i] or (None, exc)
+            return [outcome or (None, None) for outcome in outcomes]
+        todo = []
+        for i, error in failed.items():
+            if isinstance(error, _TRANSIENT):
+                todo.append(i)
+            else:  # not the transaction's: alone, as before any batching
+                outcomes[i] = agi.outcome_of(_settle_now, batch[i])
+        if not todo:
             break
     for i in todo:
-        if failure is not None and store.is_locked(failure):
+        if store.is_locked(failed[i]):
             log.error("settle %r failed: %s; the CDR follower will charge the call from "
-                      "Master.csv", batch[i][0][:64], failure)
+                      "Master.csv", batch[i][0][:64], failed[i])
         else:
-            outcomes[i] = agi.outcome_of(functools.partial(_settle_now, attempts=1), batch[i])
-    return [outcome if outcome is not None else (None, None) for outcome in outcomes]
+            outcomes[i] = agi.outcome_of(alone, batch[i])
+    return [outcome or (None, None) for outcome in outcomes]
+
+
+_TRANSIENT = (pw.OperationalError, sqlite3.OperationalError)  # locked, disk full: tried again
 
 
 def _charge_together(batch: List[tuple], todo: List[int], outcomes: List[Optional[agi.Outcome]]
-                     ) -> Tuple[List[int], Optional[BaseException]]:
+                     ) -> Dict[int, BaseException]:
     """One try at the settlements ``todo`` (indexes into ``batch``) in one transaction:
     the outcomes of those charged or refused go into ``outcomes``, a call waiting in the
     local queue takes ``_settle_now``'s way; returns those whose transaction failed,
-    and its error."""
+    each with its error."""
     ready = []
     for i in todo:
         if settle_queue.waiting(batch[i][0]):
@@ -343,8 +363,7 @@ def _charge_together(batch: List[tuple], todo: List[int], outcomes: List[Optiona
         ((r.uniqueid, r.answered_s, r.dial_status),
          {"number": r.number, "dialed": r.dialed, "started": r.started, "source": "agi"})
         for _, r in ready]) if ready else []
-    failed: List[int] = []
-    failure: Optional[BaseException] = None
+    failed: Dict[int, BaseException] = {}
     for (i, request), member in zip(ready, members):
         if member.error is None:
             log.debug("settle %s %ss %s: %s", request.uniqueid, request.answered_s,
@@ -353,10 +372,9 @@ def _charge_together(batch: List[tuple], todo: List[int], outcomes: List[Optiona
         elif isinstance(member.error, (calls.CallError, accounts.AccountError)):
             log.warning("settle %r refused: %s", request.uniqueid[:64], member.error)
             outcomes[i] = (None, None)
-        else:  # the transaction failed (locked past its wait, disk...)
-            failed.append(i)
-            failure = member.error
-    return failed, failure
+        else:
+            failed[i] = member.error
+    return failed
 
 
 def _queue_now(request: calls.SettleRequest) -> Optional[calls.Settlement]:
