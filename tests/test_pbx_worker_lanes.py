@@ -151,10 +151,11 @@ def started_at(log, name, origin):
 def test_the_watch_passes_on_when_the_watcher_takes_work(monkeypatch):
     """The normal lane's worker is stuck; the watcher joins it at the stall and is stuck
     too: another idle worker takes up the watch, and the third work starts once both
-    have stalled, not when the first one ends."""
+    have stalled, not when the first one ends (the fourth worker stays idle, kept for
+    authorizations)."""
     monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
     first, second = threading.Event(), threading.Event()
-    pool = WorkerPool(3, one_a_lane=True)
+    pool = WorkerPool(4, one_a_lane=True)
     origin, log = time.monotonic(), {}
     try:
         stuck = submit_all(pool, [("n1", agi.Work(first.wait, (30,)))])
@@ -190,4 +191,91 @@ def test_an_authorization_is_not_left_behind_a_later_settlement(monkeypatch):
     finally:
         gate.set()
         assert stuck()
+        assert pool.close(10)
+
+
+def test_the_last_idle_worker_never_joins_a_stuck_normal_lane(monkeypatch):
+    """Two workers, a settlement stuck: the other worker does not join the settlements
+    queued behind it (the next authorization would find no worker); it takes that
+    authorization at once."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
+    gate = threading.Event()
+    pool = WorkerPool(2, one_a_lane=True)
+    origin, log = time.monotonic(), {}
+    try:
+        stuck = submit_all(pool, [("n1", agi.Work(gate.wait, (30,)))])
+        time.sleep(0.05)
+        behind = submit_all(pool, [("n2", agi.Work(started_at(log, "n2", origin)))])
+        time.sleep(0.5)  # well past the stall
+        assert "n2" not in log
+        asked = time.monotonic() - origin
+        authorize = submit_all(pool, [("u", agi.Work(started_at(log, "u", origin), urgent=True))])
+        assert authorize() == {"u": ("u", None)}
+        assert log["u"] - asked < 0.15, (log, asked)
+    finally:
+        gate.set()
+        assert stuck() and behind()
+        assert pool.close(10)
+
+
+def test_settlements_get_their_turn_under_a_stream_of_authorizations(monkeypatch):
+    """Two workers, authorizations arriving all the time (none taken together): a
+    settlement still starts once it has waited STALL_SECONDS, not when they stop."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
+    stop = threading.Event()
+    pool = WorkerPool(2, one_a_lane=True)
+    origin, log = time.monotonic(), {}
+
+    def stream():
+        while not stop.is_set():
+            pool.submit(agi.Work(time.sleep, (0.01,), urgent=True), lambda *_: None)
+            time.sleep(0.004)
+
+    feeder = threading.Thread(target=stream)
+    feeder.start()
+    try:
+        time.sleep(0.1)
+        asked = time.monotonic() - origin
+        settle = submit_all(pool, [("n", agi.Work(started_at(log, "n", origin)))])
+        assert settle() == {"n": ("n", None)}
+        assert log["n"] - asked < 0.6, (log, asked)
+        assert not stop.is_set()
+    finally:
+        stop.set()
+        feeder.join(10)
+        assert pool.close(10)
+
+
+def test_an_idle_worker_kept_for_authorizations_sleeps(monkeypatch):
+    """The last idle worker refuses a stuck normal lane while an authorization waits
+    behind a busy one; it waits for that one's stall, and does not wake every
+    millisecond to look again."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.4)
+    waits = []
+
+    class Counting(WorkerPool):
+        def _wait(self, lanes, now):
+            waits.append(now)
+            super()._wait(lanes, now)
+
+    settling, authorizing = threading.Event(), threading.Event()
+    pool = Counting(3, one_a_lane=True)
+    origin = time.monotonic()
+    try:
+        stuck = submit_all(pool, [("n1", agi.Work(settling.wait, (30,)))])
+        time.sleep(0.05)
+        queued = submit_all(pool, [("n2", agi.Work(time.sleep, (0,)))])
+        time.sleep(0.15)
+        busy = submit_all(pool, [("u1", agi.Work(authorizing.wait, (30,), urgent=True))])
+        time.sleep(0.05)
+        behind = submit_all(pool, [("u2", agi.Work(time.sleep, (0,), urgent=True))])
+        # n1 stalls 0.4 s after the start, u1 0.4 s after it started (about 0.6 s)
+        time.sleep(max(0.0, origin + 0.42 - time.monotonic()))
+        counted = len(waits)
+        time.sleep(0.12)
+        assert len(waits) - counted < 20, len(waits) - counted
+    finally:
+        settling.set()
+        authorizing.set()
+        assert stuck() and queued() and busy() and behind()
         assert pool.close(10)

@@ -65,8 +65,9 @@ class _Lane:
     __slots__ = ("queue", "busy")
 
     def __init__(self) -> None:
-        self.queue: Deque[Tuple[agi.Work, Callable[[Any, Optional[BaseException]], None]]] = \
-            collections.deque()
+        # (work, done, when it was queued)
+        self.queue: Deque[Tuple[agi.Work, Callable[[Any, Optional[BaseException]], None],
+                                float]] = collections.deque()
         self.busy: Dict[int, float] = {}
 
 
@@ -99,8 +100,9 @@ class WorkerPool:
         with self._ready:
             if not self._closing:
                 lane = self._urgent if work.urgent else self._normal
-                lane.queue.append((work, done))
-                if not self._watching or self._open(lane, time.monotonic()):
+                now = time.monotonic()
+                lane.queue.append((work, done, now))
+                if not self._watching or self._open(lane, now):
                     self._ready.notify()
                 return
         # closed (a stop that gave up on the loop): the work, maybe a settlement, is
@@ -135,37 +137,47 @@ class WorkerPool:
             finally:
                 self._idle -= 1
             chosen.busy[me] = now
-            taken = [chosen.queue.popleft()]
+            taken = [chosen.queue.popleft()[:2]]
             many = taken[0][0].many
             while (many is not None and chosen.queue and chosen.queue[0][0].many is many
                    and len(taken) < ROUND_LIMIT):
-                taken.append(chosen.queue.popleft())
+                taken.append(chosen.queue.popleft()[:2])
             if any(self._open(lane, now) for lane in lanes) or (
                     not self._watching and any(lane.queue and lane.busy for lane in lanes)):
                 self._ready.notify()  # work, or a lane to watch, for another worker
             return taken
 
     def _choose(self, now: float) -> Optional[_Lane]:
-        """The lane to take work from now, if any.  The last idle worker does not take
-        normal work while authorizations wait behind a busy worker: it stays to join
-        that lane should its worker stall."""
-        if self._open(self._urgent, now):
-            return self._urgent
-        if self._open(self._normal, now) and not (self._urgent.queue and self._idle == 1):
-            return self._normal
-        return None
+        """The lane to take work from now, if any.  The last idle worker is kept for the
+        authorizations: it never joins a stuck normal lane (the next authorization would
+        find no worker), and while authorizations wait behind a busy worker it stays to
+        join that one should it stall, unless a settlement has waited STALL_SECONDS."""
+        urgent, normal = self._urgent, self._normal
+        if self._open(urgent, now):
+            return urgent
+        if not self._open(normal, now):
+            return None
+        if not self.one_a_lane or self._idle > 1:
+            return normal
+        if normal.busy or (urgent.queue and now - normal.queue[0][2] < STALL_SECONDS):
+            return None
+        return normal
 
     def _wait(self, lanes: Tuple[_Lane, _Lane], now: float) -> None:
         """Until work may be taken: one idle worker watches the lanes whose work waits
-        for a busy worker, to join it if it stalls; the others until woken."""
-        stalls = [max(lane.busy.values()) + STALL_SECONDS - now for lane in lanes
-                  if lane.queue and lane.busy]
-        if not stalls or self._watching:
+        for a busy worker, to join it if it stalls (and a settlement waiting behind
+        authorizations, to take it in its turn); the others until woken."""
+        due = [max(lane.busy.values()) + STALL_SECONDS for lane in lanes
+               if lane.queue and lane.busy]
+        if self._urgent.queue and self._normal.queue:
+            due.append(self._normal.queue[0][2] + STALL_SECONDS)
+        waits = [when - now for when in due if when > now]  # none past: those are refused
+        if not waits or self._watching:
             self._ready.wait()
             return
         self._watching = True
         try:
-            self._ready.wait(max(0.0, min(stalls)) + 0.001)
+            self._ready.wait(min(waits) + 0.001)
         finally:
             self._watching = False
 
