@@ -636,6 +636,15 @@ def test_the_answer_in_one_variable_is_one_round_trip(server):
     assert Call.select().count() == 3  # the bad number was refused before any write
 
 
+def one_commit_of_wal(server, wal):
+    """Two calls, one after the other: the WAL bytes the second one's commit wrote, and
+    the WAL's size after it."""
+    assert good_call_works(server, "1795441378.70")
+    before = os.path.getsize(wal)
+    assert good_call_works(server, "1795441378.71")
+    return os.path.getsize(wal) - before, os.path.getsize(wal)
+
+
 def _round_of_authorizations(server, uniqueids, fail=None):
     """Connect a session for each of ``uniqueids``; have the loop busy with the first
     one (waiting for the write queue, which this thread holds) while the others send
@@ -670,11 +679,7 @@ def test_the_authorizations_of_one_round_share_one_commit(server, db_path):
     transaction: one commit, whose pages (the payer's row, the last pages of the call
     table and its indexes) are written to the WAL once, not once a call."""
     wal = str(db_path) + "-wal"
-    assert good_call_works(server, "1795441378.70")
-    before = os.path.getsize(wal)
-    assert good_call_works(server, "1795441378.71")
-    one_commit = os.path.getsize(wal) - before
-    before = os.path.getsize(wal)
+    one_commit, before = one_commit_of_wal(server, wal)
     uniqueids = [f"1795441378.{100 + n}" for n in range(8)]
     answers, _ = _round_of_authorizations(server, uniqueids)
     assert answers == {"ALLOWED,,60000,,"}
@@ -748,11 +753,7 @@ def test_authorizations_queued_for_the_workers_share_one_commit(billing, db_path
     srv = start_server(inline_when=lambda: False)
     wal = str(db_path) + "-wal"
     try:
-        assert good_call_works(srv, "1795441378.70")
-        before = os.path.getsize(wal)
-        assert good_call_works(srv, "1795441378.71")
-        one_commit = os.path.getsize(wal) - before
-        before = os.path.getsize(wal)
+        one_commit, before = one_commit_of_wal(srv, wal)
         uniqueids = [f"1795441378.{400 + n}" for n in range(8)]
         assert store._writer.acquire()  # a settlement holds the write queue, say
         try:
