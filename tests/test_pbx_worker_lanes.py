@@ -254,9 +254,9 @@ def test_an_idle_worker_kept_for_authorizations_sleeps(monkeypatch):
     waits = []
 
     class Counting(WorkerPool):
-        def _wait(self, lanes, now):
+        def _wait(self, now):
             waits.append(now)
-            super()._wait(lanes, now)
+            super()._wait(now)
 
     settling, authorizing = threading.Event(), threading.Event()
     pool = Counting(3, one_a_lane=True)
@@ -278,4 +278,75 @@ def test_an_idle_worker_kept_for_authorizations_sleeps(monkeypatch):
         settling.set()
         authorizing.set()
         assert stuck() and queued() and busy() and behind()
+        assert pool.close(10)
+
+
+def test_close_does_the_work_behind_a_stuck_lane(monkeypatch):
+    """Closing, with a settlement stuck and another behind it: the idle worker is no
+    longer kept for authorizations (none can come) and settles the one behind."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
+    gate = threading.Event()
+    pool = WorkerPool(2, one_a_lane=True)
+    stuck = submit_all(pool, [("n1", agi.Work(gate.wait, (30,)))])
+    time.sleep(0.05)
+    lane = Lane()
+    behind = submit_all(pool, [("n2", lane.work("n2"))])
+    try:
+        assert not pool.close(1.0)  # n1 is still stuck
+        assert behind() == {"n2": ("n2", None)}  # done meanwhile
+    finally:
+        gate.set()
+        assert stuck()
+
+
+def test_a_lone_worker_settles_between_authorizations(monkeypatch):
+    """One worker and a stream of authorizations that never lets their queue empty: a
+    settlement that has waited STALL_SECONDS goes next all the same."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
+    stop = threading.Event()
+    pool = WorkerPool(1, one_a_lane=True)
+    origin, log = time.monotonic(), {}
+    lane = Lane(seconds=0.01)
+
+    def stream():
+        while not stop.is_set():
+            pool.submit(lane.work("u", urgent=True), lambda *_: None)
+            time.sleep(0.004)
+
+    feeder = threading.Thread(target=stream)
+    feeder.start()
+    try:
+        time.sleep(0.1)
+        asked = time.monotonic() - origin
+        settle = submit_all(pool, [("n", agi.Work(started_at(log, "n", origin)))])
+        assert settle() == {"n": ("n", None)}
+        assert log["n"] - asked < 0.6, (log, asked)
+        assert not stop.is_set()
+    finally:
+        stop.set()
+        feeder.join(10)
+        assert pool.close(10)
+
+
+def test_a_watcher_looking_later_is_woken_for_an_earlier_stall(monkeypatch):
+    """A watcher waits for the normal lane's stall; an authorization then queues behind
+    an urgent worker that stalls sooner: it is joined at that stall, not the later one."""
+    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
+    authorizing, settling = threading.Event(), threading.Event()
+    pool = WorkerPool(4, one_a_lane=True)
+    origin, log = time.monotonic(), {}
+    try:
+        u1 = submit_all(pool, [("u1", agi.Work(authorizing.wait, (30,), urgent=True))])
+        time.sleep(0.15)
+        n1 = submit_all(pool, [("n1", agi.Work(settling.wait, (30,)))])
+        time.sleep(0.01)
+        n2 = submit_all(pool, [("n2", agi.Work(time.sleep, (0,)))])  # a watch until ~0.36
+        time.sleep(0.01)
+        u2 = submit_all(pool, [("u2", agi.Work(started_at(log, "u2", origin), urgent=True))])
+        assert u2() == {"u2": ("u2", None)}
+        assert log["u2"] < 0.3, log  # u1 stalled at 0.2
+    finally:
+        authorizing.set()
+        settling.set()
+        assert u1() and n1() and n2()
         assert pool.close(10)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import select
 import socket
 import threading
@@ -90,6 +91,7 @@ class WorkerPool:
         self._ready = threading.Condition()
         self._closing = False
         self._watching = False  # an idle worker waits to see whether a lane stalls
+        self._watch_until = math.inf  # when it looks again
         self._idle = 0  # workers waiting for work
         self._threads = [threading.Thread(target=self._run, name=f"agi-worker-{n}", daemon=True)
                          for n in range(size)]
@@ -102,8 +104,7 @@ class WorkerPool:
                 lane = self._urgent if work.urgent else self._normal
                 now = time.monotonic()
                 lane.queue.append((work, done, now))
-                if not self._watching or self._open(lane, now):
-                    self._ready.notify()
+                self._wake(now)
                 return
         # closed (a stop that gave up on the loop): the work, maybe a settlement, is
         # still done, here, rather than left in a queue nobody reads
@@ -133,7 +134,7 @@ class WorkerPool:
                     if self._closing and not any(lane.queue for lane in lanes):
                         self._ready.notify_all()  # the others waiting for a busy lane end too
                         return []
-                    self._wait(lanes, now)
+                    self._wait(now)
             finally:
                 self._idle -= 1
             chosen.busy[me] = now
@@ -142,44 +143,67 @@ class WorkerPool:
             while (many is not None and chosen.queue and chosen.queue[0][0].many is many
                    and len(taken) < ROUND_LIMIT):
                 taken.append(chosen.queue.popleft()[:2])
-            if any(self._open(lane, now) for lane in lanes) or (
-                    not self._watching and any(lane.queue and lane.busy for lane in lanes)):
-                self._ready.notify()  # work, or a lane to watch, for another worker
+            self._wake(now)  # work, or a lane to watch, for another worker
             return taken
 
     def _choose(self, now: float) -> Optional[_Lane]:
-        """The lane to take work from now, if any.  The last idle worker is kept for the
-        authorizations: it never joins a stuck normal lane (the next authorization would
-        find no worker), and while authorizations wait behind a busy worker it stays to
-        join that one should it stall, unless a settlement has waited STALL_SECONDS."""
+        """The lane an idle worker takes work from now, if any.  The last idle worker is
+        kept for the authorizations: it never joins a stuck normal lane (the next
+        authorization would find no worker), and while authorizations wait behind a
+        busy worker it stays to join that one should it stall.  A settlement that has
+        waited STALL_SECONDS gets its turn all the same, even from a lone worker with
+        authorizations queued; and once closing, nothing is kept back."""
         urgent, normal = self._urgent, self._normal
+        if (self._open(normal, now) and self.one_a_lane and len(self._threads) == 1
+                and now - normal.queue[0][2] >= STALL_SECONDS):
+            return normal
         if self._open(urgent, now):
             return urgent
         if not self._open(normal, now):
             return None
-        if not self.one_a_lane or self._idle > 1:
+        if not self.one_a_lane or self._idle > 1 or self._closing:
             return normal
         if normal.busy or (urgent.queue and now - normal.queue[0][2] < STALL_SECONDS):
             return None
         return normal
 
-    def _wait(self, lanes: Tuple[_Lane, _Lane], now: float) -> None:
-        """Until work may be taken: one idle worker watches the lanes whose work waits
-        for a busy worker, to join it if it stalls (and a settlement waiting behind
-        authorizations, to take it in its turn); the others until woken."""
-        due = [max(lane.busy.values()) + STALL_SECONDS for lane in lanes
+    def _due(self, now: float) -> Optional[float]:
+        """When work that cannot be taken now may become takeable (a busy lane's stall,
+        a settlement's turn behind authorizations), the soonest; None: only a change
+        (new work, a worker done) can make it so."""
+        due = [max(lane.busy.values()) + STALL_SECONDS for lane in (self._urgent, self._normal)
                if lane.queue and lane.busy]
         if self._urgent.queue and self._normal.queue:
             due.append(self._normal.queue[0][2] + STALL_SECONDS)
-        waits = [when - now for when in due if when > now]  # none past: those are refused
-        if not waits or self._watching:
+        later = [when for when in due if when > now]  # those past are refused
+        return min(later) if later else None
+
+    def _wake(self, now: float) -> None:
+        """After a change: wake a worker when there is work to take, or when something
+        becomes takeable sooner than the watcher (if any) will look again (all of them
+        then, for the watcher may not be the one a single notify wakes)."""
+        if self._choose(now) is not None:
+            self._ready.notify()
+            return
+        due = self._due(now)
+        if due is not None and due < self._watch_until:
+            if self._watching:
+                self._ready.notify_all()
+            else:
+                self._ready.notify()
+
+    def _wait(self, now: float) -> None:
+        """Until work may be taken: one idle worker watches for the next time some
+        becomes takeable (``_due``); the others wait until woken."""
+        due = self._due(now)
+        if due is None or self._watching:
             self._ready.wait()
             return
-        self._watching = True
+        self._watching, self._watch_until = True, due
         try:
-            self._ready.wait(min(waits) + 0.001)
+            self._ready.wait(due - now + 0.001)
         finally:
-            self._watching = False
+            self._watching, self._watch_until = False, math.inf
 
     def _run(self) -> None:
         try:
