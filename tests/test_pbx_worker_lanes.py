@@ -218,17 +218,25 @@ def test_the_last_idle_worker_never_joins_a_stuck_normal_lane(monkeypatch):
         assert pool.close(10)
 
 
-def test_settlements_get_their_turn_under_a_stream_of_authorizations(monkeypatch):
-    """Two workers, authorizations arriving all the time (none taken together): a
-    settlement still starts once it has waited STALL_SECONDS, not when they stop."""
+@pytest.mark.parametrize("workers, together", [(2, False), (1, True)])
+def test_settlements_get_their_turn_under_a_stream_of_authorizations(monkeypatch, workers,
+                                                                     together):
+    """Authorizations arriving all the time, their queue never empty: a settlement still
+    starts once it has waited STALL_SECONDS, not when they stop; with two workers (the
+    authorizations taken one by one) and with a lone worker (taken together)."""
     monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
     stop = threading.Event()
-    pool = WorkerPool(2, one_a_lane=True)
+    pool = WorkerPool(workers, one_a_lane=True)
     origin, log = time.monotonic(), {}
+    lane = Lane(seconds=0.01)
+
+    def authorization():
+        return lane.work("u", urgent=True) if together else \
+            agi.Work(time.sleep, (0.01,), urgent=True)
 
     def stream():
         while not stop.is_set():
-            pool.submit(agi.Work(time.sleep, (0.01,), urgent=True), lambda *_: None)
+            pool.submit(authorization(), lambda *_: None)
             time.sleep(0.004)
 
     feeder = threading.Thread(target=stream)
@@ -297,35 +305,6 @@ def test_close_does_the_work_behind_a_stuck_lane(monkeypatch):
     finally:
         gate.set()
         assert stuck()
-
-
-def test_a_lone_worker_settles_between_authorizations(monkeypatch):
-    """One worker and a stream of authorizations that never lets their queue empty: a
-    settlement that has waited STALL_SECONDS goes next all the same."""
-    monkeypatch.setattr(server, "STALL_SECONDS", 0.2)
-    stop = threading.Event()
-    pool = WorkerPool(1, one_a_lane=True)
-    origin, log = time.monotonic(), {}
-    lane = Lane(seconds=0.01)
-
-    def stream():
-        while not stop.is_set():
-            pool.submit(lane.work("u", urgent=True), lambda *_: None)
-            time.sleep(0.004)
-
-    feeder = threading.Thread(target=stream)
-    feeder.start()
-    try:
-        time.sleep(0.1)
-        asked = time.monotonic() - origin
-        settle = submit_all(pool, [("n", agi.Work(started_at(log, "n", origin)))])
-        assert settle() == {"n": ("n", None)}
-        assert log["n"] - asked < 0.6, (log, asked)
-        assert not stop.is_set()
-    finally:
-        stop.set()
-        feeder.join(10)
-        assert pool.close(10)
 
 
 def test_a_watcher_looking_later_is_woken_for_an_earlier_stall(monkeypatch):

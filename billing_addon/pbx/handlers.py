@@ -44,6 +44,7 @@ log = logging.getLogger("billing_addon.pbx.handlers")
 
 BillingState = Callable[[], str]
 SETTLE_ATTEMPTS = 3  # a locked database (another process writing) gets two more tries
+_TRANSIENT = (pw.OperationalError, sqlite3.OperationalError)  # locked, disk full: tried again
 WAIT_SECONDS = 1.5  # authorize waits at most this long for the database ([agi] wait_seconds)
 # A round of the FastAGI loop waits this long at most for the write queue (its holder
 # turned out slow after all): then its sessions go to the workers, which wait the rest
@@ -208,7 +209,7 @@ def _release_now(uniqueid: str) -> bool:
         except store.Unreachable as exc:
             outage.current.down(exc)
             return False  # the stale release frees it once the store is back
-        except (pw.OperationalError, sqlite3.OperationalError) as exc:  # locked past its timeout
+        except _TRANSIENT as exc:  # locked past its timeout
             log.warning("release %r: %s%s", uniqueid[:64], exc,
                         "; trying again" if attempt + 1 < SETTLE_ATTEMPTS else
                         "; the stale release will free it")
@@ -285,7 +286,7 @@ def _settle_now(uniqueid: str, seconds: int, dial_status: str, number: Optional[
         except (calls.CallError, accounts.AccountError) as exc:
             log.warning("settle %r refused: %s", uniqueid[:64], exc)
             return None
-        except (pw.OperationalError, sqlite3.OperationalError) as exc:  # locked past its timeout
+        except _TRANSIENT as exc:  # locked past its timeout
             if attempt + 1 == attempts:
                 log.error("settle %r failed: %s; the CDR follower will charge the call from "
                           "Master.csv", uniqueid[:64], exc)
@@ -342,9 +343,6 @@ def _settle_many_now(batch: List[tuple]) -> List[agi.Outcome]:
         else:
             outcomes[i] = agi.outcome_of(alone, batch[i])
     return [outcome or (None, None) for outcome in outcomes]
-
-
-_TRANSIENT = (pw.OperationalError, sqlite3.OperationalError)  # locked, disk full: tried again
 
 
 def _charge_together(batch: List[tuple], todo: List[int], outcomes: List[Optional[agi.Outcome]]

@@ -81,7 +81,7 @@ class WorkerPool:
     it longer than ``STALL_SECONDS`` (a disk that stalls, a lock another process holds,
     a settlement sleeping between its tries).  For SQLite, where every work writes and
     writers take turns: more workers at once only traded the interpreter lock and split
-    the batches (measured: 12-19 % fewer cycles a second with four at once)."""
+    the batches (measured: about 15 % fewer cycles a second with four at once)."""
 
     def __init__(self, size: int, cleanup: Optional[Callable[[], object]] = None,
                  one_a_lane: bool = False):
@@ -154,16 +154,18 @@ class WorkerPool:
         waited STALL_SECONDS gets its turn all the same, even from a lone worker with
         authorizations queued; and once closing, nothing is kept back."""
         urgent, normal = self._urgent, self._normal
-        if (self._open(normal, now) and self.one_a_lane and len(self._threads) == 1
-                and now - normal.queue[0][2] >= STALL_SECONDS):
+        if not self._open(normal, now):
+            return urgent if self._open(urgent, now) else None
+        if not self.one_a_lane:
+            return urgent if urgent.queue else normal
+        settlement_waited = now - normal.queue[0][2] >= STALL_SECONDS
+        if len(self._threads) == 1 and settlement_waited:
             return normal
         if self._open(urgent, now):
             return urgent
-        if not self._open(normal, now):
-            return None
-        if not self.one_a_lane or self._idle > 1 or self._closing:
+        if self._idle > 1 or self._closing:
             return normal
-        if normal.busy or (urgent.queue and now - normal.queue[0][2] < STALL_SECONDS):
+        if normal.busy or (urgent.queue and not settlement_waited):
             return None
         return normal
 
