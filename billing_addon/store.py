@@ -970,6 +970,13 @@ def run_all(decorated: Callable[..., R], calls: List[Tuple[tuple, dict]]
     return decorated.run_all(calls)  # type: ignore[attr-defined]
 
 
+def others_wait_to_write() -> bool:
+    """Writers of this process wait for the write lock this thread holds (a hint): a long
+    writer commits what it has done and lets them go first.  Never on PostgreSQL, whose
+    call path does not queue behind other writers."""
+    return not _postgres and _writer.wanted
+
+
 def writes_quick() -> bool:
     """An authorization would get the write lock quickly: only quick writers
     (reservations: a fraction of a millisecond each) hold it or wait before it; no

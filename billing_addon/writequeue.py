@@ -74,6 +74,11 @@ class WriteQueue:
         return self._owner is None and not self._urgent and not self._normal
 
     @property
+    def wanted(self) -> bool:
+        """Somebody waits for the lock (a hint: it may change at once)."""
+        return bool(self._urgent or self._normal)
+
+    @property
     def urgent_gets_it_quickly(self) -> bool:
         """Nobody holds the lock, or one who came by the express lane: an urgent
         ``acquire`` now waits only for urgent writers, since they go before the normal

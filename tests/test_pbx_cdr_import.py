@@ -2,14 +2,16 @@
 call that authorize never saw written once, rows of other apps not built; the charges
 stay those of settling each call alone (tests/test_pbx_cdr.py)."""
 
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing_addon import accounts, money, rates, store
+from billing_addon import accounts, calls, money, rates, store
 from billing_addon import settings as billing_settings
 from billing_addon.pbx import cdr
 from billing_addon.store import Call, Extension, Ledger
+from tests.helpers import wait_until
 from tests.pbx_support import cdr_rows
 
 T0 = 1795441378
@@ -50,6 +52,43 @@ def test_an_import_settles_500_calls_a_transaction(billing, tmp_path, statements
     stats = cdr.import_file(str(tmp_path / "Master.csv"), settler=cdr.Settler(mark=None))
     assert (stats.lines, stats.billable, stats.charged, stats.errors) == (7500, 2500, 2500, 0)
     assert sum(1 for s in statements if s == "COMMIT") == 5  # 2,500 calls, 500 a transaction
+    assert [c.cost for c in Call.select().order_by(Call.id)] == [s * 100 for s in seconds]
+    assert accounts.verify() == []
+
+
+@pytest.mark.sqlite_only("the write queue of this process: PostgreSQL's call path does not queue")
+def test_an_import_lets_writers_waiting_behind_it_go_first(billing, tmp_path, monkeypatch):
+    """Once a writer of this process (an authorization, a settlement) is found waiting
+    behind a batch, the import commits every cdr.STEP rows and lets it in: a caller waits
+    for a step, not for a batch.  Alone it keeps whole batches (the test above)."""
+    seconds = write_master(tmp_path / "Master.csv", 3 * cdr.BATCH)
+    seen: list = []  # the calls settled, as the other writer saw them each time it wrote
+    stop = threading.Event()
+
+    def other_writer():
+        while not stop.is_set():
+            with store.money_txn():
+                seen.append(store.sql_one("SELECT count(*) FROM call "
+                                          "WHERE settled_utc IS NOT NULL")[0])
+
+    settle_many = calls.settle_many
+
+    def settle_many_then_see_it_queued(requests):
+        settled = settle_many(requests)
+        wait_until(lambda: store._writer.wanted, 10, "the other writer queued behind the import")
+        return settled
+
+    monkeypatch.setattr(calls, "settle_many", settle_many_then_see_it_queued)
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    try:
+        stats = cdr.import_file(str(tmp_path / "Master.csv"), settler=cdr.Settler(mark=None))
+    finally:
+        stop.set()
+        writer.join(10)
+    assert stats.charged == len(seconds) and stats.errors == 0
+    # the first batch whole (nobody was seen waiting before it), then a step at a time
+    assert set(seen) - {0} == set(range(cdr.BATCH, len(seconds) + 1, cdr.STEP)), sorted(set(seen))
     assert [c.cost for c in Call.select().order_by(Call.id)] == [s * 100 for s in seconds]
     assert accounts.verify() == []
 
