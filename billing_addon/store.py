@@ -631,22 +631,22 @@ class _begin_immediate:
             self._savepoint = f'"w{number}"'
             db.execute_sql(f"SAVEPOINT {self._savepoint}")
             return
+        if never_wait:  # its connection keeps a busy timeout of 0: no statement
+            try:
+                self._inner = _begin_now()
+            except pw.OperationalError as exc:
+                if "locked" in str(exc):
+                    raise WouldWait(str(exc)) from exc
+                raise
+            return
         global _waiting_for_another_process
-        if wait_ms is not None:
-            _set_busy_timeout(wait_ms)  # a thread that never waits keeps 0: no statement
-        _waiting_for_another_process = not never_wait  # the write queue's holder: one thread
+        _set_busy_timeout(0)
+        _waiting_for_another_process = True  # the write queue's holder: one thread
         try:
-            atomic = db.atomic("IMMEDIATE")
-            atomic.__enter__()
-            self._inner = atomic
-        except pw.OperationalError as exc:
-            if never_wait and "locked" in str(exc):
-                raise WouldWait(str(exc)) from exc
-            raise
+            self._inner = _begin_waiting(BUSY_TIMEOUT_S if wait_ms is None else wait_ms / 1000)
         finally:
             _waiting_for_another_process = False
-            if wait_ms is not None and not never_wait:
-                _set_busy_timeout(BUSY_TIMEOUT_S * 1000)
+            _set_busy_timeout(BUSY_TIMEOUT_S * 1000)
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         if self._savepoint is None:
@@ -662,6 +662,33 @@ class _begin_immediate:
         except BaseException:
             db.execute_sql(f"ROLLBACK TO SAVEPOINT {self._savepoint}")
             raise
+
+
+# How often a writer looks again for SQLite's write lock while another process holds it.
+# SQLite's own busy handler sleeps longer and longer (up to 100 ms a try): behind another
+# process's batches (a `cdr import` beside the daemon) it missed the gaps between them,
+# and a call waited for several batches instead of one.
+LOCK_POLL_S = 0.001
+
+
+def _begin_now() -> Any:
+    atomic = db.atomic("IMMEDIATE")
+    atomic.__enter__()
+    return atomic
+
+
+def _begin_waiting(seconds: float) -> Any:
+    """BEGIN IMMEDIATE on a connection whose busy timeout is 0, tried again every
+    LOCK_POLL_S while another process holds the write lock, for up to ``seconds``; then
+    SQLite's "database is locked" is raised, as its busy timeout would."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            return _begin_now()
+        except pw.OperationalError as exc:
+            if not is_locked(exc) or time.monotonic() >= end:
+                raise
+        time.sleep(LOCK_POLL_S)
 
 
 @contextlib.contextmanager

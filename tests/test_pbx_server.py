@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from billing_addon import accounts, settings, store
+from billing_addon import accounts, rates, settings, store
+from billing_addon.pbx import handlers
 from billing_addon.pbx.handlers import make_handlers, run_together
 from billing_addon.pbx.server import AgiServer
 from billing_addon.store import Call, Extension
@@ -645,10 +646,24 @@ def one_commit_of_wal(server, wal):
     return os.path.getsize(wal) - before, os.path.getsize(wal)
 
 
+@pytest.fixture
+def patient_server(billing, monkeypatch):
+    """A server whose loop authorizes the first call itself and waits for the write
+    queue as long as a test holds it: the rate index is built beforehand (the loop
+    hands a call that finds it stale to a worker), and the daemon's loop would give up
+    after LOOP_WAIT_SECONDS (a slow machine could not send the next calls in time)."""
+    rates.index()
+    monkeypatch.setattr(handlers, "LOOP_WAIT_SECONDS", 60)
+    srv = start_server(run_together=run_together(60))
+    yield srv
+    assert srv.stop(wait=10)
+
+
 def _round_of_authorizations(server, uniqueids, fail=None):
     """Connect a session for each of ``uniqueids``; have the loop busy with the first
     one (waiting for the write queue, which this thread holds) while the others send
-    their environments, so that it reads them all in its next round.  Their answers."""
+    their environments, so that it reads them all in its next round.  Their answers.
+    ``server``: a ``patient_server``."""
     socks = [socket.create_connection(server.address, timeout=30) for _ in uniqueids]
     assert wait_for(lambda: server.active == len(socks))
     envs = [make_env("authorize", uniqueid, ["1001", "1234567", "BILLING_ANSWER"])
@@ -674,10 +689,11 @@ def _round_of_authorizations(server, uniqueids, fail=None):
 
 
 @pytest.mark.sqlite_only("the FastAGI loop authorizes itself only on SQLite")
-def test_the_authorizations_of_one_round_share_one_commit(server, db_path):
+def test_the_authorizations_of_one_round_share_one_commit(patient_server, db_path):
     """The loop reads everything a round of epoll brought, then authorizes it in one
     transaction: one commit, whose pages (the payer's row, the last pages of the call
     table and its indexes) are written to the WAL once, not once a call."""
+    server = patient_server
     wal = str(db_path) + "-wal"
     one_commit, before = one_commit_of_wal(server, wal)
     uniqueids = [f"1795441378.{100 + n}" for n in range(8)]
@@ -695,11 +711,12 @@ def test_the_authorizations_of_one_round_share_one_commit(server, db_path):
 
 
 @pytest.mark.sqlite_only("the FastAGI loop authorizes itself only on SQLite")
-def test_one_failed_authorization_of_a_round_undoes_only_its_own(server, monkeypatch):
+def test_one_failed_authorization_of_a_round_undoes_only_its_own(patient_server, monkeypatch):
     """One authorization of a round fails after it wrote its call (its savepoint is
     rolled back: DENIED error, nothing of it kept); the others of the round commit."""
     from billing_addon import calls as calls_module
 
+    server = patient_server
     real, seen = calls_module.settings.threshold_units, []
 
     def fails_once(value):  # _reserve's last step, after the call and reservation rows
@@ -974,7 +991,6 @@ def test_the_loop_never_rebuilds_the_rate_index(billing, monkeypatch):
     """The rates changed in another process (the CLI): the index must be built again,
     which takes seconds on a box for a big deck.  The loop hands the call to a worker,
     which builds it; the call is answered all the same, and the loop never built it."""
-    from billing_addon import rates
 
     srv = start_server()
     try:
@@ -996,7 +1012,6 @@ def test_the_loop_never_rebuilds_the_rate_index(billing, monkeypatch):
 def test_the_rate_index_is_not_built_on_a_thread_that_may_not_wait(db_path):
     """On the FastAGI loop's thread a stale rate index is WouldWait (nothing built);
     elsewhere it is built, and then the loop uses it."""
-    from billing_addon import rates
     from billing_addon.store import WouldWait
 
     from .helpers import make_rate

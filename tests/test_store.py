@@ -147,3 +147,44 @@ def test_without_the_checkpoint_thread_the_wal_only_grows(tmp_path):
     finally:
         store.init_db(tmp_path / "c.db")
         store.close_db()
+
+
+@pytest.mark.sqlite_only("SQLite's write lock and busy handler")
+def test_a_writer_behind_another_process_gets_in_at_the_first_gap(db_path):
+    """Another process writes in batches with short gaps between them (a `cdr import`
+    beside the daemon): a write transaction here waits for the batch at hand only, not
+    for several (SQLite's busy handler sleeps up to 100 ms a try and missed the gaps).
+    Five in turn, each must get in at the first gap after it began waiting."""
+    import threading
+    import time
+
+    hold_s, gap_s = 0.04, 0.004
+    batches = [0]  # the other process's batches begun so far
+    stop = threading.Event()
+
+    def other_process():
+        conn = sqlite3.connect(str(db_path), isolation_level=None, timeout=30)
+        while not stop.is_set():
+            conn.execute("BEGIN IMMEDIATE")
+            batches[0] += 1
+            time.sleep(hold_s)
+            conn.execute("COMMIT")
+            time.sleep(gap_s)
+        conn.close()
+
+    writer = threading.Thread(target=other_process)
+    writer.start()
+    skipped = []
+    try:
+        for _ in range(5):
+            time.sleep(gap_s * 3)  # begins waiting somewhere in a batch
+            before = batches[0]
+            with store.money_txn():
+                skipped.append(batches[0] - before)  # batches begun while it waited
+                store.sql("INSERT INTO setting (key, value) VALUES ('x', '1') "
+                          "ON CONFLICT (key) DO UPDATE SET value = value + 1")
+    finally:
+        stop.set()
+        writer.join(10)
+    assert skipped and max(skipped) <= 1, skipped
+    assert store.sql_one("SELECT value FROM setting WHERE key = 'x'")[0] == "5"
