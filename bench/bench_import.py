@@ -14,9 +14,11 @@
   Both again into a box that keeps a year of other calls (KEPT_CALLS): a batch must
   cost no more there (SQLite once walked every call of the file for each batch).
   Then the same first import in a fresh database while callers authorize and settle in
-  the same process (a worst case: ``cdr import`` runs in a process of its own, the
-  daemon's follower settles the same batches): authorize latency, its raw limit the same
-  callers with no import.
+  the same process (as the daemon's follower settles the same batches beside its calls):
+  authorize latency, its raw limit the same callers with no import.  And the daemon
+  answering calls (C load generator, BESIDE_RATE a second) while ``billing-addon cdr
+  import`` runs in a process of its own: authorize latency, its raw limit the same load
+  before the import.
 
 Both share the interpreter lock between threads as the daemon does (``as_in_the_daemon``).
 ``python -m bench.run_all bench_import``.
@@ -191,6 +193,7 @@ def bench_cdr() -> dict:
         store.close_db()
         writes_s = _writes_alone(folder / "billing.db", folder / "writes-alone.db")
         beside_calls = _cdr_beside_calls(folder, master)
+        beside_daemon = _cli_import_beside_the_daemon(folder, master, first_s)
         parse = round(rows / parse_s)
         kept = _cdr_with_calls_kept(folder, master, rows, parse)
     return {
@@ -203,6 +206,7 @@ def bench_cdr() -> dict:
         "first_import_floor_rows_per_s": round(rows / (parse_s + writes_s)),
         "callers": CALLERS, "talk_ms": TALK_MS,
         "authorize_during_first_import": beside_calls,
+        "authorize_beside_a_cdr_import_process": beside_daemon,
         "with_calls_kept": kept,
     }
 
@@ -320,6 +324,51 @@ def _cdr_beside_calls(folder: Path, master: Path) -> dict:
     finally:
         store.close_db()
     return _figures(during, quiet)
+
+
+BESIDE_RATE = 300  # calls/s offered to the daemon while `cdr import` runs beside it
+
+
+def _cli_import_beside_the_daemon(folder: Path, master: Path, import_s: float) -> dict:
+    """The daemon authorizing calls (the C load generator, paced) while `billing-addon cdr
+    import` imports ``master`` into its database from a process of its own: authorize
+    latency for about the import's length, its raw limit the same load before it."""
+    import json
+    import subprocess
+
+    from . import bench_call, bench_pbx
+
+    client, kind = bench_pbx._load_generator(folder)
+    if kind != "c":
+        print("bench_import: no C compiler; the figures beside the daemon are skipped")
+        return {}
+    home = folder / "daemon"
+    ini = bench_pbx._ini(home, cdr={"enabled": "no", "mark": ""}, web={"enabled": "no"},
+                         log={"level": "INFO"})
+    bench_pbx._prepare_db(home / "data" / "billing.db")
+    daemon = subprocess.Popen([sys.executable, "-m", "bench.bench_pbx", "--serve", str(ini)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = round(1.0 + 2 * import_s, 1)  # the child's start, the import, some after
+    try:
+        port = bench_pbx._wait_port(home / "log" / "daemon.log")
+        bench_call._load(client, port, 1.0, BESIDE_RATE, 100_000, "BILLING_ANSWER")
+        quiet = bench_call._load(client, port, seconds, BESIDE_RATE, 200_000, "BILLING_ANSWER")
+        load = subprocess.Popen(client + [str(port), str(bench_pbx.CONNECTIONS), str(seconds),
+                                          str(BESIDE_RATE), "300000", "BILLING_ANSWER"],
+                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        imported = subprocess.run(
+            [sys.executable, "-c", "import sys; from billing_addon.cli import main; sys.exit(main())",
+             "--config", str(ini), "cdr", "import", str(master)],
+            cwd=ROOT, capture_output=True, text=True, timeout=600)
+        during = json.loads(load.communicate(timeout=seconds + 120)[0])
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+    assert imported.returncode == 0 and f"charged={CDR_CALLS}" in imported.stdout, imported
+    assert quiet["not_allowed"] == 0 and during["not_allowed"] == 0, (quiet, during)
+    return {"offered_per_s": BESIDE_RATE, "calls": during["calls"],
+            "p50_ms": figure(during["p50_ms"], "ms", raw_limit=quiet["p50_ms"]),
+            "p99_ms": figure(during["p99_ms"], "ms", raw_limit=quiet["p99_ms"], target=50)}
 
 
 def main() -> None:

@@ -503,13 +503,13 @@ def test_run_all_of_nothing_leaves_the_group_free():
 
 @SIDE_BY_SIDE
 def test_a_round_on_the_loop_waits_for_the_write_queue_at_most_its_seconds(db_path):
-    """The write queue held by a slow urgent writer (a worker's release waiting for
-    another process's lock) while the loop may still authorize itself: a round of
-    several authorizations gives up after its seconds, as a round of one does, and
-    goes to the workers; it never holds up the loop for the other writer's wait."""
+    """The write queue held by a slow urgent writer (this thread, standing for a worker's
+    reservation that turned out slow) while the loop may still authorize itself: a round
+    of several authorizations gives up after its seconds, as a round of one does, and
+    goes to the workers; it never holds up the loop for the other writer.
+    (A writer waiting for another process's lock is not such a one: ``writes_quick``
+    says no while it waits, and the loop hands its calls to the workers at once.)"""
     from billing_addon.pbx import agi, handlers
-
-    from .helpers import store_write_lock_held
 
     make_extension("1001", balance="1000")
     make_rate("9", rate="0.01", unit="1")
@@ -529,16 +529,15 @@ def test_a_round_on_the_loop_waits_for_the_write_queue_at_most_its_seconds(db_pa
         finally:
             store.close_db()
 
-    with store_write_lock_held(db_path):
-        worker = threading.Thread(target=handlers._release_now, args=("r0",))
-        worker.start()
-        wait_until(lambda: store._writer._owner is not None, 10, "the release to hold the queue")
+    assert store._writer.acquire(urgent=True)
+    try:
         assert store.writes_quick()
         for size in (1, 3):
             loop = threading.Thread(target=round_on_the_loop, args=(size,))
             loop.start()
             loop.join(5)
-    worker.join(30)
+    finally:
+        store._writer.release()
     for size in (1, 3):
         assert waited[size] < 1.5, (size, waited)
         assert all(result is None and isinstance(error, agi.WouldBlock)
