@@ -327,22 +327,36 @@ def _cdr_beside_calls(folder: Path, master: Path) -> dict:
 
 
 BESIDE_RATE = 300  # calls/s offered to the daemon while `cdr import` runs beside it
+BESIDE_RUNS = sized(3, 1)  # this machine varies a lot from run to run: medians are kept
 
 
 def _cli_import_beside_the_daemon(folder: Path, master: Path, import_s: float) -> dict:
     """The daemon authorizing calls (the C load generator, paced) while `billing-addon cdr
     import` imports ``master`` into its database from a process of its own: authorize
-    latency for about the import's length, its raw limit the same load before it."""
-    import json
-    import subprocess
-
-    from . import bench_call, bench_pbx
+    latency for about the import's length, its raw limit the same load before it
+    (medians of BESIDE_RUNS runs, each into a fresh database)."""
+    from . import bench_pbx
 
     client, kind = bench_pbx._load_generator(folder)
     if kind != "c":
         print("bench_import: no C compiler; the figures beside the daemon are skipped")
         return {}
-    home = folder / "daemon"
+    runs = [_beside_the_daemon(folder / f"beside-{n}", master, import_s, client)
+            for n in range(BESIDE_RUNS)]
+    median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    return {"offered_per_s": BESIDE_RATE, "runs": BESIDE_RUNS,
+            "p99_ms_each": [run["p99_ms"] for run in runs],
+            "p50_ms": figure(median["p50_ms"], "ms", raw_limit=median["quiet_p50_ms"]),
+            "p99_ms": figure(median["p99_ms"], "ms", raw_limit=median["quiet_p99_ms"],
+                             target=50)}
+
+
+def _beside_the_daemon(home: Path, master: Path, import_s: float, client: List[str]) -> dict:
+    import json
+    import subprocess
+
+    from . import bench_call, bench_pbx
+
     ini = bench_pbx._ini(home, cdr={"enabled": "no", "mark": ""}, web={"enabled": "no"},
                          log={"level": "INFO"})
     bench_pbx._prepare_db(home / "data" / "billing.db")
@@ -366,9 +380,8 @@ def _cli_import_beside_the_daemon(folder: Path, master: Path, import_s: float) -
         daemon.wait(30)
     assert imported.returncode == 0 and f"charged={CDR_CALLS}" in imported.stdout, imported
     assert quiet["not_allowed"] == 0 and during["not_allowed"] == 0, (quiet, during)
-    return {"offered_per_s": BESIDE_RATE, "calls": during["calls"],
-            "p50_ms": figure(during["p50_ms"], "ms", raw_limit=quiet["p50_ms"]),
-            "p99_ms": figure(during["p99_ms"], "ms", raw_limit=quiet["p99_ms"], target=50)}
+    return {"p50_ms": during["p50_ms"], "p99_ms": during["p99_ms"],
+            "quiet_p50_ms": quiet["p50_ms"], "quiet_p99_ms": quiet["p99_ms"]}
 
 
 def main() -> None:
