@@ -473,7 +473,7 @@ def _set_busy_timeout(ms: int) -> None:
     when that connection already has it."""
     conn = db.connection()
     if getattr(_sync, "busy", None) != (conn, ms):
-        db.execute_sql(f"PRAGMA busy_timeout = {ms}")
+        conn.execute(f"PRAGMA busy_timeout = {ms}")  # not through peewee: twice a transaction
         _sync.busy = (conn, ms)
 
 
@@ -631,7 +631,8 @@ class _begin_immediate:
             self._savepoint = f'"w{number}"'
             db.execute_sql(f"SAVEPOINT {self._savepoint}")
             return
-        if never_wait:  # its connection keeps a busy timeout of 0: no statement
+        if never_wait:
+            _set_busy_timeout(0)  # as never_wait_here set it: no statement
             try:
                 self._inner = _begin_now()
             except pw.OperationalError as exc:
@@ -640,9 +641,9 @@ class _begin_immediate:
                 raise
             return
         global _waiting_for_another_process
-        _set_busy_timeout(0)
         _waiting_for_another_process = True  # the write queue's holder: one thread
         try:
+            _set_busy_timeout(0)
             self._inner = _begin_waiting(BUSY_TIMEOUT_S if wait_ms is None else wait_ms / 1000)
         finally:
             _waiting_for_another_process = False
@@ -664,11 +665,15 @@ class _begin_immediate:
             raise
 
 
-# How often a writer looks again for SQLite's write lock while another process holds it.
-# SQLite's own busy handler sleeps longer and longer (up to 100 ms a try): behind another
-# process's batches (a `cdr import` beside the daemon) it missed the gaps between them,
-# and a call waited for several batches instead of one.
+# How often a writer looks again for SQLite's write lock while another process holds it:
+# every millisecond for the first LOCK_POLL_FAST_S, then every LOCK_POLL_SLOW_S (a CLI
+# command's long transaction costs a few percent of a core, not ten).  SQLite's own busy
+# handler sleeps longer and longer (up to 100 ms a try): behind another process's batches
+# (a `cdr import` beside the daemon) it missed the gaps between them, and a call waited
+# for several batches instead of one.
 LOCK_POLL_S = 0.001
+LOCK_POLL_FAST_S = 0.1
+LOCK_POLL_SLOW_S = 0.004
 
 
 def _begin_now() -> Any:
@@ -681,14 +686,17 @@ def _begin_waiting(seconds: float) -> Any:
     """BEGIN IMMEDIATE on a connection whose busy timeout is 0, tried again every
     LOCK_POLL_S while another process holds the write lock, for up to ``seconds``; then
     SQLite's "database is locked" is raised, as its busy timeout would."""
-    end = time.monotonic() + seconds
+    start = time.monotonic()
+    end = start + seconds
     while True:
         try:
             return _begin_now()
         except pw.OperationalError as exc:
-            if not is_locked(exc) or time.monotonic() >= end:
+            now = time.monotonic()
+            if not is_locked(exc) or now >= end:
                 raise
-        time.sleep(LOCK_POLL_S)
+        pause = LOCK_POLL_S if now - start < LOCK_POLL_FAST_S else LOCK_POLL_SLOW_S
+        time.sleep(min(pause, end - now))
 
 
 @contextlib.contextmanager

@@ -93,6 +93,35 @@ def test_an_import_lets_writers_waiting_behind_it_go_first(billing, tmp_path, mo
     assert accounts.verify() == []
 
 
+def test_a_batch_that_fails_in_a_later_step_counts_nothing_of_it(billing, tmp_path,
+                                                                  monkeypatch):
+    """A batch settled in steps (as after the follower found a writer waiting) whose
+    later step fails: the transaction is rolled back, and so are its counts; settled
+    again (the follower tries the batch again), every call is counted once."""
+    seconds = write_master(tmp_path / "Master.csv", cdr.BATCH)
+    stats = cdr.Stats()
+    rows = list(cdr.billable_rows(cdr.read_lines(str(tmp_path / "Master.csv")), stats))
+    settler = cdr.Settler(mark=None)
+    settler.step = cdr.STEP
+    real, failing_uid = calls.settle_many, rows[4 * cdr.STEP].uniqueid
+
+    def fails_at_a_later_step(requests):
+        if any(request.uniqueid == failing_uid for request in requests):
+            raise OSError("disk I/O error")
+        return real(requests)
+
+    monkeypatch.setattr(calls, "settle_many", fails_at_a_later_step)
+    saved: list = []
+    with pytest.raises(OSError):
+        settler.settle(rows, stats, on_commit=lambda: saved.append(1))
+    assert (stats.charged, stats.not_billed, Call.select().count(), saved) == (0, 0, 0, [])
+    monkeypatch.setattr(calls, "settle_many", real)
+    settler.settle(rows, stats, on_commit=lambda: saved.append(1))
+    assert (stats.charged, stats.already, saved) == (len(seconds), 0, [1])
+    assert [c.cost for c in Call.select().order_by(Call.id)] == [s * 100 for s in seconds]
+    assert accounts.verify() == []
+
+
 @pytest.mark.sqlite_only("counts the statements by SQLite's trace callback")
 def test_a_call_authorize_never_saw_is_written_once(billing, tmp_path, statements):
     seconds = write_master(tmp_path / "Master.csv", 30)

@@ -188,3 +188,34 @@ def test_a_writer_behind_another_process_gets_in_at_the_first_gap(db_path):
         writer.join(10)
     assert skipped and max(skipped) <= 1, skipped
     assert store.sql_one("SELECT value FROM setting WHERE key = 'x'")[0] == "5"
+
+
+@pytest.mark.sqlite_only("SQLite's write lock and busy timeout")
+def test_the_loop_never_waits_even_on_a_connection_opened_again(db_path):
+    """The FastAGI loop's thread (``never_wait_here``) meets another process's write
+    lock with WouldWait at once, also after its connection was opened again (a new one
+    starts with SQLite's 10 s busy timeout)."""
+    import threading
+    import time
+
+    from tests.helpers import store_write_lock_held
+
+    outcome = []
+
+    def loop():
+        store.never_wait_here()
+        store.db.close()
+        started = time.monotonic()
+        try:
+            with store.reservation_txn():
+                pass
+        except store.WouldWait:
+            outcome.append(time.monotonic() - started)
+        finally:
+            store.close_db()
+
+    with store_write_lock_held(db_path):
+        thread = threading.Thread(target=loop)
+        thread.start()
+        thread.join(30)
+    assert outcome and outcome[0] < 1.0, outcome

@@ -300,29 +300,32 @@ class Settler:
             todo = self._unsettled(batch, stats)
             billed = self._billed_numbers(todo)
             active = self.billing_state() == "active"
-            wanted = [row for row in todo if self._wanted(row, billed, active, stats)]
+            wanted = [row for row in todo if self._wanted(row, billed, active)]
             last = index == len(batches) - 1
-            self._settle_wanted(wanted, zone, stats, on_commit if last else None)
+            self._settle_wanted(wanted, zone, stats, on_commit if last else None,
+                                not_billed=len(todo) - len(wanted))
         if report:
             stats.log_over_limit(over_before)
 
     def _settle_wanted(self, wanted: List[CdrRow], zone: ZoneInfo, stats: Stats,
-                       on_commit) -> None:
+                       on_commit, not_billed: int) -> None:
         """In one transaction, unless writers of this process (a call to authorize, a
         settlement) are found waiting behind it: then what is settled commits and they go
         first.  A step that found others waiting makes the next one STEP rows, one that
         did not doubles it up to a whole batch: an import beside calls holds the lock for
         a few milliseconds (ten times that on a box), alone it keeps its whole batches (a
         step costs a statement per extension and day whatever its size).
-        ``on_commit`` goes in the last transaction."""
+        ``on_commit`` goes in the last transaction.  What a transaction settled is
+        counted once it committed (the batch's rows not billed with its first), so that
+        a failed one, tried again, is not counted twice."""
         done = 0
         while True:
+            settled: list = []
             with money_txn():
                 while done < len(wanted):
                     step = wanted[done:done + self.step]
-                    results = calls.settle_many([self._request(row, zone) for row in step])
-                    for row, result in zip(step, results):
-                        self._count(row, result, stats)
+                    settled.extend(zip(step, calls.settle_many(
+                        [self._request(row, zone) for row in step])))
                     done += len(step)
                     if others_wait_to_write():
                         self.step = STEP
@@ -330,10 +333,13 @@ class Settler:
                             break
                     else:
                         self.step = min(BATCH, 2 * self.step)
-                if done == len(wanted):
-                    if on_commit:
-                        on_commit()
-                    return
+                if done == len(wanted) and on_commit:
+                    on_commit()
+            for row, result in settled:
+                self._count(row, result, stats)
+            stats.not_billed, not_billed = stats.not_billed + not_billed, 0
+            if done == len(wanted):
+                return
 
     def _unsettled(self, batch: List[CdrRow], stats: Stats) -> List[CdrRow]:
         uids = list({row.uniqueid for row in batch})
@@ -377,14 +383,11 @@ class Settler:
                 continue
         self.known_numbers |= new
 
-    def _wanted(self, row: CdrRow, billed: Set[str], active: bool, stats: Stats) -> bool:
+    def _wanted(self, row: CdrRow, billed: Set[str], active: bool) -> bool:
         """A call authorize saw settles from its row; one it never saw only from a
         marked row of a billed extension while billing is on."""
-        if row.uniqueid in self.open_calls or (self._marked(row) and row.number in billed
-                                               and active):
-            return True
-        stats.not_billed += 1
-        return False
+        return row.uniqueid in self.open_calls or (self._marked(row) and row.number in billed
+                                                   and active)
 
     @staticmethod
     def _request(row: CdrRow, zone: ZoneInfo) -> calls.SettleRequest:
