@@ -93,6 +93,19 @@ def test_an_import_lets_writers_waiting_behind_it_go_first(billing, tmp_path, mo
     assert accounts.verify() == []
 
 
+@pytest.mark.sqlite_only("counts the statements by SQLite's trace callback")
+def test_once_nobody_waits_the_steps_grow_back_to_whole_batches(billing, tmp_path, statements):
+    """A Settler that last found writers waiting settles in small steps, but commits
+    only once a batch while nobody waits, and its steps double back to a whole batch."""
+    seconds = write_master(tmp_path / "Master.csv", 2 * cdr.BATCH)
+    settler = cdr.Settler(mark=None)
+    settler.step = cdr.STEP
+    stats = cdr.import_file(str(tmp_path / "Master.csv"), settler=settler)
+    assert stats.charged == len(seconds)
+    assert sum(1 for s in statements if s == "COMMIT") == 2 and settler.step == cdr.BATCH
+    assert accounts.verify() == []
+
+
 def test_a_batch_that_fails_in_a_later_step_counts_nothing_of_it(billing, tmp_path,
                                                                   monkeypatch):
     """A batch settled in steps (as after the follower found a writer waiting) whose
