@@ -5,6 +5,7 @@ import io
 import logging
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -65,6 +66,22 @@ def store_write_lock_held(db_path):
     finally:
         run("ROLLBACK")
         conn.close()
+
+
+def on_the_loop_beside_the_write_lock(db_path, function, timeout=30.0):
+    """Run ``function`` on a thread of its own that never waits (as the FastAGI loop's),
+    its store connection closed after, while another session holds the write lock."""
+    def run():
+        store.never_wait_here()
+        try:
+            function()
+        finally:
+            store.close_db()
+
+    with store_write_lock_held(db_path):
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(timeout)
 
 
 def make_extension(number="1001", *, balance="0", credit="0", billing=True, name=None):

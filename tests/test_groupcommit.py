@@ -379,7 +379,7 @@ def test_reserve_together_on_the_loop_gives_way_to_another_process(db_path):
     go to a worker (``agi.WouldBlock``)."""
     from billing_addon.pbx import agi, handlers
 
-    from .helpers import store_write_lock_held
+    from .helpers import on_the_loop_beside_the_write_lock
 
     make_extension("1001", balance="1000")
     make_rate("9", rate="0.01", unit="1")
@@ -389,18 +389,9 @@ def test_reserve_together_on_the_loop_gives_way_to_another_process(db_path):
         ran.append(uniqueid)
         return calls.authorize("1001", "912345", T0, uniqueid)
 
-    def on_the_loop():
-        store.never_wait_here()
-        try:
-            outcomes.extend(handlers.run_together(1.0)(
-                [agi.Work(authorize, (f"t{n}",), urgent=True) for n in range(3)]))
-        finally:
-            store.close_db()
-
-    with store_write_lock_held(db_path):
-        loop = threading.Thread(target=on_the_loop)
-        loop.start()
-        loop.join(10)
+    on_the_loop_beside_the_write_lock(db_path, lambda: outcomes.extend(
+        handlers.run_together(1.0)([agi.Work(authorize, (f"t{n}",), urgent=True)
+                                    for n in range(3)])), timeout=10)
     assert ran == [] and len(outcomes) == 3
     assert all(result is None and isinstance(error, agi.WouldBlock) for result, error in outcomes)
     assert Call.select().count() == 0

@@ -195,15 +195,13 @@ def test_the_loop_never_waits_even_on_a_connection_opened_again(db_path):
     """The FastAGI loop's thread (``never_wait_here``) meets another process's write
     lock with WouldWait at once, also after its connection was opened again (a new one
     starts with SQLite's 10 s busy timeout)."""
-    import threading
     import time
 
-    from tests.helpers import store_write_lock_held
+    from tests.helpers import on_the_loop_beside_the_write_lock
 
     outcome = []
 
     def loop():
-        store.never_wait_here()
         store.db.close()
         started = time.monotonic()
         try:
@@ -211,11 +209,6 @@ def test_the_loop_never_waits_even_on_a_connection_opened_again(db_path):
                 pass
         except store.WouldWait:
             outcome.append(time.monotonic() - started)
-        finally:
-            store.close_db()
 
-    with store_write_lock_held(db_path):
-        thread = threading.Thread(target=loop)
-        thread.start()
-        thread.join(30)
+    on_the_loop_beside_the_write_lock(db_path, loop)
     assert outcome and outcome[0] < 1.0, outcome
