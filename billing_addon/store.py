@@ -473,7 +473,7 @@ def _set_busy_timeout(ms: int) -> None:
     when that connection already has it."""
     conn = db.connection()
     if getattr(_sync, "busy", None) != (conn, ms):
-        conn.execute(f"PRAGMA busy_timeout = {ms}")  # not through peewee: twice a transaction
+        conn.execute(f"PRAGMA busy_timeout = {ms}")  # sqlite3's own: it runs twice a transaction
         _sync.busy = (conn, ms)
 
 
@@ -683,9 +683,10 @@ def _begin_now() -> Any:
 
 
 def _begin_waiting(seconds: float) -> Any:
-    """BEGIN IMMEDIATE on a connection whose busy timeout is 0, tried again every
-    LOCK_POLL_S while another process holds the write lock, for up to ``seconds``; then
-    SQLite's "database is locked" is raised, as its busy timeout would."""
+    """BEGIN IMMEDIATE on a connection whose busy timeout is 0, tried again while another
+    process holds the write lock (every LOCK_POLL_S, after LOCK_POLL_FAST_S every
+    LOCK_POLL_SLOW_S) for up to ``seconds``; then SQLite's "database is locked" is
+    raised, as its busy timeout would."""
     start = time.monotonic()
     end = start + seconds
     while True:

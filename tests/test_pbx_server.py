@@ -991,7 +991,6 @@ def test_the_loop_never_rebuilds_the_rate_index(billing, monkeypatch):
     """The rates changed in another process (the CLI): the index must be built again,
     which takes seconds on a box for a big deck.  The loop hands the call to a worker,
     which builds it; the call is answered all the same, and the loop never built it."""
-
     srv = start_server()
     try:
         assert good_call_works(srv, "1795441378.80")
