@@ -12,7 +12,8 @@
  * usage: agi_load PORT CONNECTIONS SECONDS RATE FIRST_CALL [ANSWER_VARIABLE [cycle]]
  *   RATE 0 = free running; ANSWER_VARIABLE (say BILLING_ANSWER): the third authorize
  *   argument of the shipped dialplan, which asks for the whole answer in that variable;
- *   "cycle": an ALLOWED call is followed at once by its settle session (65 s answered),
+ *   "cycle": an ALLOWED call is followed at once by its settle session (59 s answered,
+ *   within the benchmarks' 60 s limit, as a call the PBX cuts at its limit always is),
  *   as the hangup handler runs it, before the slot's next call
  * prints one JSON line: calls, not_allowed, per_s, p50_ms, p99_ms (of the authorize
  *   sessions), settles (cycle)
@@ -90,9 +91,9 @@ static int settle_env(char *env, size_t size, int i) {
         "agi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\nagi_dnid: unknown\n"
         "agi_rdnis: unknown\nagi_context: billing-settle\nagi_extension: s\n"
         "agi_priority: 1\nagi_enhanced: 0.0\nagi_accountcode: %d\n"
-        "agi_threadid: 140445748225728\nagi_arg_1: 65\nagi_arg_2: ANSWER\n"
-        "agi_arg_3: %ld.%ld\nagi_arg_4: 65\nagi_arg_5: %d\nagi_arg_6: 91234567\n"
-        "agi_arg_7: 64100\n\n",
+        "agi_threadid: 140445748225728\nagi_arg_1: 59\nagi_arg_2: ANSWER\n"
+        "agi_arg_3: %ld.%ld\nagi_arg_4: 59\nagi_arg_5: %d\nagi_arg_6: 91234567\n"
+        "agi_arg_7: 58100\n\n",
         T0 + first_call + i, s->n, ext, ext, ext, T0 + first_call + i, s->n, ext);
 }
 
