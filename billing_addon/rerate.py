@@ -197,8 +197,10 @@ def preview(from_text: str, to_text: str, numbers: Sequence[str] = (), departmen
     zone = ZoneInfo(conf["timezone"])
     index = rates.index(conf["rates_version"])
     where, params = _where(choice)
-    rows = sql("SELECT c.id, e.number, c.dialed, c.started_utc, c.answered_s, c.free_s, c.cost, "
-               f"c.rate_id FROM call c JOIN extension e ON e.id = c.extension_id "
+    # rated as authorize rated it: by the phone's number (an account's call), else the payer's
+    rows = sql("SELECT c.id, COALESCE(p.number, e.number), c.dialed, c.started_utc, c.answered_s, "
+               "c.free_s, c.cost, c.rate_id FROM call c JOIN extension e ON e.id = c.extension_id "
+               "LEFT JOIN extension p ON p.id = c.phone_id "
                f"WHERE {store.unindexed('c.status')} = 'charged' AND {where} ORDER BY c.id",
                params).fetchall()
     items: List[tuple] = []

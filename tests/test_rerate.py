@@ -118,6 +118,35 @@ def test_preview_lists_the_changed_calls_and_apply_adjusts_each_once(deck):
     assert accounts.verify() == []
 
 
+def test_an_accounts_call_is_rerated_with_the_phones_rates_as_authorize_rated_it(db_path):
+    """A PIN account's call is rated by the phone it was made from (calls.authorize): a
+    re-rating must rate it the same way, not by the account's own number."""
+    from billing_addon import pin_accounts
+
+    make_extension("101")
+    make_rate("9", rate="0.10", unit="60", remarks="general")
+    corridor = make_rate("9", rate="0.01", unit="60", remarks="corridor phone",
+                         all_extensions=False, extensions="101")
+    accounts.edit(["101"], account_billing=True)
+    pin_accounts.create("5001", "482913", name="Ann")
+    accounts.recharge(["5001"], money.parse_amount("10"), "test")
+    auth = calls.authorize("101", "912345", T0, "acc-1", account="5001", pin="482913")
+    assert auth.result == calls.ALLOWED, auth
+    assert calls.settle("acc-1", 60).cost == 100  # 0.01 a minute: the phone's rate
+    run = rerate.preview(DAY, DAY, at=NOW)  # no rate changed: nothing to re-rate
+    assert (run.changed, run.uncovered) == (0, 0), (run.old_total, run.new_total)
+    # the phone's rate changed: the account's call follows it
+    set_rate(corridor.id, rate="0.02", all_extensions=False, extensions="101",
+             remarks="corridor phone")
+    run = rerate.preview(DAY, DAY, at=NOW)
+    assert [(i.uniqueid, i.old_cost, i.new_cost) for i in rerate.items(run.id)] == [
+        ("acc-1", 100, 200)]
+    before = balance("5001")
+    assert rerate.apply(run.id, "test").amount == -100
+    assert balance("5001") == before - 100 and balance("101") == 0
+    assert accounts.verify() == []
+
+
 def test_applying_twice_changes_nothing_more(deck):
     _local, far = deck
     call("1001", "912345", 61, T0, "a")
