@@ -65,6 +65,8 @@ LOCKED, NO_FUNDS, NO_RATE, INACTIVE = "locked", "no-funds", "no-rate", "billing-
 OVER_LIMIT = "over-limit"  # reason of a call charged past its reservation
 NOT_AUTHORIZED = "not-authorized"  # reason of a call charged that authorize never saw
 AFTER_RELEASE = "after-release"  # reason of a call charged after release_stale freed its money
+# reason of a released call the desk closed at check-out as not charged (stays.check_out)
+CLOSED_AT_CHECK_OUT = "closed-at-check-out"
 ERROR = "error"
 # PIN billing (docs/accounts.md): the phone must name an account first; a wrong account or
 # PIN (the caller may try again); the third wrong one in a call; the phone is throttled;
@@ -761,6 +763,25 @@ def release_stale(at: Optional[int] = None, running: Optional[boottime.Running] 
             sql("UPDATE call SET status = 'expired', reserved = 0 WHERE id = ?", (call_id,))
             released += 1
     return released
+
+
+_UNSETTLED_RELEASED = ("WHERE extension_id = ? AND status = 'expired' "
+                       "AND settled_utc IS NULL AND started_utc >= ?")
+
+
+def released_unsettled(ext_id: int, since: int) -> int:
+    """The extension's calls started since ``since`` whose reservation was released and
+    that no settle has charged yet: their cost is not known (a late settle, say from the
+    CDR, may still charge them)."""
+    return sql_one("SELECT count(*) FROM call " + _UNSETTLED_RELEASED, (ext_id, since))[0]
+
+
+def close_released_unsettled(ext_id: int, since: int, at: int) -> int:
+    """Close those calls (``released_unsettled``) as not charged, settled at ``at``: a
+    later settle finds them settled and charges nothing.  Inside the caller's
+    ``money_txn`` (check-out's).  How many were closed."""
+    return sql("UPDATE call SET settled_utc = ?, cost = 0, reason = ? " + _UNSETTLED_RELEASED,
+               (at, CLOSED_AT_CHECK_OUT, ext_id, since)).rowcount
 
 
 @store.retry_conflicts

@@ -2,7 +2,9 @@
 
 Check-in names the extension after the guest, unlocks it (billing on), and optionally
 takes a deposit (a recharge) and sets a credit.  Check-out refuses while a call of the
-extension is in progress (its cost is not known: the statement would miss it), takes
+extension is in progress, or a released call of the stay is not settled (their cost is
+not known: the statement would miss it, and a later charge would fall on the next
+guest; the desk may close the released ones as not charged instead), takes
 an optional payment at the desk (ledger kind ``payment``, at most what is owed), issues
 the statement of the stay, then gives the extension back its name and the state of the
 ``checkout_status`` setting.  All of a check-out is one transaction.
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from . import accounts, money, settings, sites, statement_files, statements
+from . import accounts, calls, money, settings, sites, statement_files, statements
 from .errors import Refusal
 from .i18n import _
 from .store import Extension, db, insert_returning_id, money_txn, now_utc, sql
@@ -109,8 +111,15 @@ def owed(number: str) -> int:
 
 
 def check_out(number: str, *, payment: int = 0, operator: str = "",
-              at: Optional[int] = None) -> Dict[str, Any]:
-    """Check the extension's stay out; returns the statement's snapshot."""
+              at: Optional[int] = None, close_unknown: bool = False) -> Dict[str, Any]:
+    """Check the extension's stay out; returns the statement's snapshot.
+
+    Calls of the stay whose reservation was released and that no settle charged yet
+    (``calls.released_unsettled``: the box restarted during them, say) have no known
+    cost: check-out waits for them, as for calls in progress, since a charge coming
+    after it would fall on the next guest.  ``close_unknown``: the desk closes them as
+    not charged instead (one that never settles would hold the room forever); a later
+    settle then charges nothing."""
     if not isinstance(payment, int) or isinstance(payment, bool) or payment < 0:
         raise StayError(_("the payment must be zero or a positive amount"))
     with money_txn():
@@ -123,6 +132,12 @@ def check_out(number: str, *, payment: int = 0, operator: str = "",
             raise StayError(_("extension {number} has {count} call(s) in progress: check out when "
                               "they have ended, so that the statement has them").format(
                 number=ext.number, count=busy))
+        unknown = calls.released_unsettled(ext.id, stay.checkin_utc)
+        if unknown and not close_unknown:
+            raise StayError(_("extension {number} has {count} call(s) of this stay with no known "
+                              "cost yet (the PBX's call records may still bill them): check out "
+                              "later, or close them as not charged").format(
+                number=ext.number, count=unknown))
         if payment > max(0, -ext.balance):
             currency = settings.get("currency")
             raise StayError(_("the payment {payment} is more than extension {number} owes "
@@ -130,6 +145,8 @@ def check_out(number: str, *, payment: int = 0, operator: str = "",
                                                  number=ext.number,
                                                  owed=money.format_amount(max(0, -ext.balance), currency)))
         end = max(at if at is not None else now_utc(), stay.checkin_utc)
+        if unknown:
+            calls.close_released_unsettled(ext.id, stay.checkin_utc, end)
         if payment:
             accounts.append_entry(ext.id, "payment", payment, reason=statement_files.PAYMENT_NOTE.format(
                                   guest=stay.guest)[:200], operator=operator, at=end)

@@ -65,7 +65,8 @@ def cmd_check_in(args) -> int:
 def cmd_check_out(args) -> int:
     _open(args)
     payment = _amount(args.payment) if args.payment else 0
-    snap = stays.check_out(args.number, payment=payment, operator=args.operator)
+    snap = stays.check_out(args.number, payment=payment, operator=args.operator,
+                           close_unknown=args.close_unknown)
     print("\n".join(statement_lines(snap)))
     return 0
 
@@ -115,6 +116,9 @@ def add_commands(sub) -> None:
     p = stay.add_parser("check-out", help="issue the stay's statement and lock the extension")
     p.add_argument("number")
     p.add_argument("--payment", help="taken at the desk, at most what is owed")
+    p.add_argument("--close-unknown", action="store_true",
+                   help="close the stay's released calls that have no known cost yet as not "
+                        "charged (else check-out waits for them)")
     p.add_argument("--operator", default="cli")
     p.set_defaults(func=cmd_check_out)
     p = stay.add_parser("list", help="stays, open ones first")

@@ -117,6 +117,37 @@ def test_check_in_check_out_with_payment_and_the_printed_statement(browser, box,
     assert any(number in c for c in cells)
 
 
+def test_check_out_with_a_released_call_waits_or_closes_it_as_not_charged(browser, box):  # noqa: F811
+    """A call whose reservation was released before any settle (the box restarted during
+    it) has no known cost: the page says so, check-out waits unless the desk ticks
+    "close them as not charged", and a settle coming afterwards charges nobody."""
+    from billing_addon import boottime, stays
+
+    rates.add(rates.validate({"prefix": "8", "rate": "1.00", "unit": "60", "all_extensions": True}))
+    stays.check_in("1008", "Ada Lovelace", deposit=money.parse_amount("5"))
+    assert calls.authorize("1008", "8123", uniqueid="rel-1", running=boottime.Running(
+        "boot-old", 50.0)).result == calls.ALLOWED
+    assert calls.release_stale(running=boottime.Running("boot-new", 1.0)) == 1
+    page = signed_in(browser, box)
+    go(page, "/stays/check-out?n=1008")
+    assert "no known cost yet" in page.inner_text("#unknown-cost")
+    page.click("#do-checkout")
+    assert "Close them as not charged" in page.inner_text("#err-close_unknown")
+    assert stays_open() == 1
+    page.check("#close-unknown")
+    page.click("#do-checkout")
+    assert page.inner_text("#confirm-closed") == "1"
+    assert stays_open() == 1  # nothing done before Confirm
+    page.click("#confirm-checkout")
+    page.wait_for_url("**/statements/S-*")
+    assert page.inner_text("#st-total-calls") == "1" and page.inner_text("#st-call-cost") == "$0.00"
+    assert stays_open() == 0
+    before = accounts.get_extension("1008").balance
+    assert calls.settle("rel-1", 600, "ANSWER").outcome == "duplicate"
+    assert accounts.get_extension("1008").balance == before == money.parse_amount("5")
+    assert accounts.verify() == []
+
+
 def test_statement_settings_on_the_settings_page(browser, box):  # noqa: F811
     page = signed_in(browser, box)
     go(page, "/settings")

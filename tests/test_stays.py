@@ -81,6 +81,68 @@ def test_check_out_waits_for_calls_in_progress(db_path):
     assert [c["answered_s"] for c in snap["calls"]] == [120] and snap["in_progress"] == 0
 
 
+def _released_call(number, uid, at):
+    """A call of ``number`` whose reservation was released before any settle came (the
+    box rebooted during it): its cost is not known until a late settle (the CDR)."""
+    from billing_addon import boottime
+
+    auth = calls.authorize(number, "912345678", at=at, uniqueid=uid,
+                           running=boottime.Running("boot-1", 100.0))
+    assert auth.result == calls.ALLOWED, auth
+    assert calls.release_stale(at, boottime.Running("boot-2", 1.0)) == 1
+
+
+def test_check_out_waits_for_a_released_call_no_settle_charged_yet(db_path):
+    """A call released before it was settled may still be charged later (by the CDR):
+    check-out waits for it, since that charge would otherwise fall in the next stay,
+    and goes on once it is charged, with it on the statement."""
+    make_extension("101", balance="10")
+    make_rate("9", rate="0.60", unit="60")
+    stays.check_in("101", "Ann", at=T0)
+    _released_call("101", "lost", T0 + 100)
+    entries = Ledger.select().count()
+    with pytest.raises(stays.StayError, match="1 call\\(s\\) of this stay with no known cost"):
+        stays.check_out("101", payment=0, at=T0 + 5000)
+    assert Ledger.select().count() == entries
+    assert store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0] == 0
+    assert stays.open_stay(accounts.get_extension("101")) is not None
+    calls.settle("lost", 600, "ANSWER", at=T0 + 5100)  # the CDR follower brings it
+    snap = stays.check_out("101", at=T0 + 5200)
+    assert [(c["cost"], c["status"]) for c in snap["calls"]] == [(amount("6"), "charged")]
+    assert accounts.verify() == []
+
+
+def test_a_released_call_closed_at_check_out_never_falls_on_the_next_guest(db_path):
+    """The desk closes the stay's released calls as not charged: the statement lists
+    them at 0, and a settle coming later charges nobody, the next guest least of all."""
+    make_extension("101", balance="10")
+    make_rate("9", rate="0.60", unit="60")
+    stays.check_in("101", "Ann", at=T0)
+    _released_call("101", "lost", T0 + 100)
+    snap = stays.check_out("101", at=T0 + 5000, close_unknown=True)
+    assert [(c["cost"], c["status"]) for c in snap["calls"]] == [(0, "expired")]
+    row = store.db.execute_sql("SELECT settled_utc, cost, reason FROM call WHERE uniqueid = "
+                               "'lost'").fetchone()
+    assert row == (T0 + 5000, 0, calls.CLOSED_AT_CHECK_OUT)
+    stays.check_in("101", "Bob", deposit=amount("10"), at=T0 + 6000)
+    balance = accounts.get_extension("101").balance
+    late = calls.settle("lost", 600, "ANSWER", at=T0 + 7000)
+    assert (late.outcome, late.cost) == ("duplicate", 0)
+    assert accounts.get_extension("101").balance == balance
+    snap = stays.check_out("101", at=T0 + 9000)
+    assert snap["calls"] == [] and snap["totals"]["call_cost"] == 0
+    assert accounts.verify() == []
+
+
+def test_a_released_call_of_an_earlier_stay_does_not_hold_this_one(db_path):
+    """Only the stay's own calls count (those started since its check-in)."""
+    make_extension("101", balance="10")
+    make_rate("9")
+    _released_call("101", "before", T0 - 500)
+    stays.check_in("101", "Cy", at=T0)
+    assert stays.check_out("101", at=T0 + 10)["number"] == "S-000001"
+
+
 def test_a_payment_larger_than_owed_changes_nothing(db_path):
     make_extension("101", credit="10")
     make_rate("9", rate="1", unit="60")
@@ -140,6 +202,17 @@ def test_cli_check_in_out_and_statements(tmp_path, capsys):
     assert "S-000001" in out and "extension 201" in out
     code, out = run("statement", "show", "S-000009")
     assert code == 1 and "no statement" in out
+    # a released call not settled yet: check-out waits, or closes it as not charged
+    assert run("stay", "check-in", "201", "--guest", "Hal")[0] == 0
+    assert run("rates", "add", "--prefix", "9", "--rate", "0.10", "--unit", "60",
+               "--extensions", "*")[0] == 0
+    store.init_db(tmp_path / "b.db")
+    _released_call("201", "gone", store.now_utc() + 5)
+    store.close_db()
+    code, out = run("stay", "check-out", "201")
+    assert code == 1 and "no known cost yet" in out
+    code, out = run("stay", "check-out", "201", "--close-unknown")
+    assert code == 0 and "Statement S-000002" in out
 
 
 _op = st.one_of(

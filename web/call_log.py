@@ -21,7 +21,7 @@ from .search_range import export_range, history_page
 CALL_CODES = (N_("in-progress"), N_("charged"), N_("expired"), N_("denied"), N_("unrated"),
               N_("unbilled"), N_("locked"), N_("no-funds"), N_("no-rate"),
               N_("billing-inactive"), N_("over-limit"), N_("not-authorized"),
-              N_("after-release"), N_("error"))
+              N_("after-release"), N_("closed-at-check-out"), N_("error"))
 
 
 def call_type_filter(ui: WebCore) -> Optional[str]:

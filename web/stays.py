@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import bottle
 
-from billing_addon import accounts, localefmt, money, settings, statement_files, statements, stays
+from billing_addon import accounts, calls, localefmt, money, settings, statement_files, statements, stays
 from billing_addon.i18n import N_, _
 
 from . import auth
@@ -98,6 +98,9 @@ def check_out(ui: WebCore):
     errors: Dict[str, str] = {}
     payment_text = source.get("payment", "")
     preview = statements.snapshot(ext, stay.checkin_utc, stays_end(), guest=stay.guest)
+    # released calls no settle charged yet: check-out waits, or the desk closes them
+    unknown = calls.released_unsettled(ext.id, stay.checkin_utc)
+    close_unknown = bool(unknown) and source.get("close_unknown", "") == "1"
     payment = 0
     if request.method == "POST":
         payment = _optional_amount(payment_text, errors, "payment") or 0
@@ -109,10 +112,13 @@ def check_out(ui: WebCore):
             errors["form"] = _("Extension {number} has {count} call(s) in progress: check out "
                                "when they have ended.").format(number=ext.number,
                                                                count=preview["in_progress"])
+        if not errors and unknown and not close_unknown:
+            errors["close_unknown"] = _("Close them as not charged, or check out later.")
         step = source.get("step", "")
         if not errors and step == "confirm":
             try:
-                snap = stays.check_out(ext.number, payment=payment, operator=_operator(ui))
+                snap = stays.check_out(ext.number, payment=payment, operator=_operator(ui),
+                                       close_unknown=close_unknown)
             except (stays.StayError, accounts.AccountError) as exc:
                 errors["form"] = str(exc)
             else:
@@ -123,10 +129,12 @@ def check_out(ui: WebCore):
             return ui.render("checkout_confirm.tpl",
                              title=_("Confirm Check-out of {number}").format(number=ext.number),
                              ext=ext, stay=stay, payment=payment, preview=preview,
-                             after_status=settings.get("checkout_status").capitalize())
+                             after_status=settings.get("checkout_status").capitalize(),
+                             unknown=unknown, close_unknown=close_unknown)
     return ui.render("checkout.tpl", http_status=400 if errors else 200,
                      title=_("Check out {number}").format(number=ext.number), ext=ext, stay=stay,
-                     preview=preview, payment=payment_text, errors=errors, owed=max(0, -ext.balance))
+                     preview=preview, payment=payment_text, errors=errors, owed=max(0, -ext.balance),
+                     unknown=unknown, close_unknown=close_unknown)
 
 
 def _local_time(text: str) -> Optional[int]:

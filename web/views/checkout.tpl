@@ -9,6 +9,11 @@
   % if preview['in_progress']:
   <p class="notice" role="alert" id="in-progress">{{_("{count} call(s) of {number} are in progress: the check-out waits until they end, so that the statement has them.").format(count=preview['in_progress'], number=ext.number)}}</p>
   % end
+  % if unknown:
+  <p class="notice" role="alert" id="unknown-cost">{{_("{count} call(s) of this stay have no known cost yet: their reservation was released before the PBX settled them (the box restarted during them, say), and its call records may still bill them. Check out later, or close them as not charged: a charge that comes afterwards then goes to nobody, never to the next guest.").format(count=unknown)}}</p>
+  <label class="tick"><input type="checkbox" name="close_unknown" value="1" id="close-unknown" {{'checked' if close_unknown else ''}}> {{_("Close them as not charged")}}</label>
+  % include('field_error.tpl', name='close_unknown')
+  % end
   <p>{{!_("Check {guest} out of {number} (in since {since}).").format(guest='<strong>' + escape(stay.guest) + '</strong>', number='<span class="mono">' + escape(ext.number) + '</span>', since=escape(when(stay.checkin_utc)))}}</p>
   <table class="info" id="stay-summary">
     <tr><th>{{_("Opening balance")}}</th><td>{{fmt(preview['opening_balance'])}}</td></tr>
