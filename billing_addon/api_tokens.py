@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from . import departments
+from . import departments, store
 from .errors import Refusal
 from .i18n import _
 from .store import now_utc, sql, sql_in, sql_one, staging_txn
@@ -100,7 +100,9 @@ def create(name: str, role: str, department_ids: Sequence[int] = (),
 
 
 def get(token_id: int) -> Token:
-    row = sql_one(f"SELECT {_COLUMNS} FROM api_token WHERE id = ?", (int(token_id),))
+    token_id = int(token_id)
+    row = (sql_one(f"SELECT {_COLUMNS} FROM api_token WHERE id = ?", (token_id,))
+           if 0 < token_id <= store.MAX_ID else None)
     if row is None:
         raise TokenError(_("there is no such token"))
     return _token(row, _departments_of([row[0]]).get(row[0], []))

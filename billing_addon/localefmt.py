@@ -120,5 +120,13 @@ def date(value: Optional[dt.datetime], zone: dt.tzinfo, locale: Optional[str] = 
     return format_date(local.date(), format="medium", locale=locale)
 
 
+# the seconds a datetime can show in any zone (years 1 to 9999, a day of margin each way):
+# a time stored before the periods were checked (a statement of "year 1") still shows
+_FIRST_SHOWN = int(dt.datetime(1, 1, 3, tzinfo=dt.timezone.utc).timestamp())
+_LAST_SHOWN = int(dt.datetime(9999, 12, 29, tzinfo=dt.timezone.utc).timestamp())
+
+
 def from_epoch(ts: Optional[int]) -> Optional[dt.datetime]:
-    return None if ts is None else dt.datetime.fromtimestamp(int(ts), dt.timezone.utc)
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(min(max(int(ts), _FIRST_SHOWN), _LAST_SHOWN), dt.timezone.utc)

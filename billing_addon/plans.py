@@ -184,6 +184,8 @@ def _get_or_refuse(plan_id: int) -> Plan:
 
 
 def get(plan_id: int) -> Optional[Plan]:
+    if not 0 < plan_id <= store.MAX_ID:  # no such row (SQLite refuses larger integers)
+        return None
     row = sql_one("SELECT id, name FROM plan WHERE id = ?", (plan_id,))
     if row is None:
         return None

@@ -24,7 +24,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import peewee as pw
 
-from . import calltypes, i18n, money, rating, sites
+from . import calltypes, i18n, money, rating, sites, store
 from .cells import from_spreadsheet, spreadsheet_safe
 from .digits import first_foreign_digit, whole_number
 from .errors import Refusal
@@ -55,7 +55,7 @@ CSV_HEADINGS = [N_("Activate"), N_("Remarks"), N_("Prefix"), N_("Number Length")
 # (sites.py), so a box on its own reads and writes the files it always did
 SITE_COLUMN, SITE_HEADING = "site", N_("Site")
 MAX_IMPORT_ROWS = 200_000
-MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is no rate, never a crash
+MAX_ID = store.MAX_ID  # a larger id is no rate, never a crash
 IMPORT_CHUNK = 250  # rows per staging transaction: about a millisecond of write lock
 # Reading a big deck is pure Python: every YIELD_ROWS rows it lets other threads (calls
 # being authorized) have the interpreter at once, not after the 5 ms switch interval.

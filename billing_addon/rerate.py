@@ -85,7 +85,8 @@ _RUN_COLUMNS = ("id, from_day, to_day, extensions, department, operator, state, 
 
 
 def get_run(run_id: int) -> Run:
-    row = sql_one(f"SELECT {_RUN_COLUMNS} FROM rerate_run WHERE id = ?", (run_id,))
+    row = (sql_one(f"SELECT {_RUN_COLUMNS} FROM rerate_run WHERE id = ?", (run_id,))
+           if 0 < run_id <= store.MAX_ID else None)
     if row is None:
         raise RerateError(_("there is no re-rating run {run}").format(run=run_id))
     return Run(*row)

@@ -99,11 +99,17 @@ def snapshot(ext: Extension, from_utc: int, to_utc: int, *, guest: str = "",
     }
 
 
+FIRST_UTC = 946_684_800  # 2000-01-01 00:00 UTC: the earliest start of a statement's period
+LAST_UTC = 4_102_444_800  # 2100-01-01: the latest end (any later time shows in no zone safely)
+
+
 def issue(ext: Extension, from_utc: int, to_utc: int, guest: str = "") -> Dict[str, Any]:
     """Build and store the statement under the next number.  Call inside a money_txn
     (check-out does, with its payment) or alone; refuses an empty period."""
     if to_utc <= from_utc:
         raise StatementError(_("the period is empty: its end must come after its start"))
+    if from_utc < FIRST_UTC or to_utc > LAST_UTC:
+        raise StatementError(_("a statement's period lies between the years 2000 and 2100"))
     with money_txn():  # the write lock: the next number is ours until commit
         issued = now_utc()
         # statements are never deleted (migration 0004), so the highest id is the last used

@@ -59,6 +59,7 @@ _postgres = False  # db is a pgstore.PostgresStore (set by init_db)
 DiskFull = diskspace.DiskFull
 
 BUSY_TIMEOUT_S = 10
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no row (never a crash)
 
 # What the daemon's checks found damaged in the database file (``backup.check_database``);
 # while it is not empty the daemon bills nothing from this file (docs/box.md, Recovery).

@@ -108,10 +108,28 @@ def test_mail_settings_keep_the_password_hidden(billing):
     assert settings.get("smtp_password") == "pw-Zq81x"
     page = billing.get("/settings").text
     assert "pw-Zq81x" not in page and "(set; leave empty to keep it)" in page
-    billing.post("/settings", dict(FORM, smtp_port="2525"), check=303)  # empty: kept
+    billing.post("/settings", dict(FORM, alert_emails="desk@example.org"), check=303)
+    assert settings.get("smtp_password") == "pw-Zq81x"  # empty: kept
+    billing.post("/settings", dict(FORM, smtp_port="2525", smtp_password="pw-Zq81x"), check=303)
     assert settings.get("smtp_password") == "pw-Zq81x" and settings.get("smtp_port") == "2525"
     billing.post("/settings", dict(FORM, clear_password="1"), check=303)
     assert settings.get("smtp_password") == ""
+
+
+@pytest.mark.parametrize("key, value", [("smtp_host", "mail.elsewhere.example"),
+                                        ("smtp_port", "2525"), ("smtp_security", "none"),
+                                        ("smtp_user", "someone-else")])
+def test_the_stored_password_never_goes_to_a_server_it_was_not_typed_for(billing, key, value):
+    """Changing where the mail goes (or as whom) asks for the password again: else a
+    user who does not know it could send it to a server of their own, in clear text."""
+    billing.post("/settings", dict(FORM, smtp_password="pw-Zq81x"), check=303)
+    before = settings.get_all()
+    r = billing.post("/settings", dict(FORM, **{key: value}), check=400)
+    assert "type its password again" in r.text
+    assert settings.get_all() == before and settings.get("smtp_password") == "pw-Zq81x"
+    # cleared instead: saved, without the password
+    billing.post("/settings", dict(FORM, clear_password="1", **{key: value}), check=303)
+    assert settings.get(key) == value and settings.get("smtp_password") == ""
 
 
 @pytest.mark.parametrize("key, value", [

@@ -109,6 +109,29 @@ def test_the_extensions_list_acts_only_on_this_sites_extensions(alpha):
     assert "Select at least one extension" in alpha.get("/extensions", check=200).text
 
 
+def test_the_api_does_not_find_another_sites_extension(alpha, db_path):
+    """The JSON API of this box (site alpha) answers 404 for a number only another site
+    has, as the pages do, and changes nothing there."""
+    from billing_addon import api_tokens
+
+    _calls("alpha", "1001", ())
+    _calls("beta", "2001", ())
+    headers = {"Authorization": "Bearer " + api_tokens.create("desk", "billing")[1]}
+    def money_and_extensions():
+        return [t for t in dump_database(db_path) if t[0] in ("extension", "ledger")]
+
+    before = money_and_extensions()
+    for method, body in (("GET", None), ("PATCH", b'{"name": "x"}')):
+        r = alpha.request(method, "/api/v1/extensions/2001", body or b"",
+                          "application/json" if body else "", headers=headers)
+        assert r.status == 404 and "there is no extension" in r.text, (method, r.status, r.text)
+    r = alpha.request("POST", "/api/v1/extensions/2001/recharge", b'{"amount": "5"}',
+                      "application/json", headers=headers)
+    assert r.status == 404, r.text
+    assert alpha.request("GET", "/api/v1/extensions/1001", headers=headers).status == 200
+    assert money_and_extensions() == before
+
+
 def test_the_account_form_makes_a_group_wide_account(alpha):
     form = alpha.get("/accounts/new", check=200).text
     assert 'name="sites"' in form and "This site (alpha)" in form

@@ -380,3 +380,53 @@ def test_check_out_among_concurrent_calls_and_recharges(db_path):
     assert not [e for e in later if e.kind == "call"]  # no call charged after: none missed
     assert snap["in_progress"] == 0
     assert accounts.verify() == []
+
+
+def _desk_client():
+    from billing_addon.web import auth
+
+    from .webclient import Client, activated_app
+
+    app = activated_app(admin_password="admin-secret-1")
+    user, password = auth.create_billing_user("billing-pass-1")
+    client = Client(app)
+    client.login(user.username, password)
+    return client
+
+
+@pytest.mark.parametrize("zone, start, end", [("Europe/Berlin", "0001-01-01T00:00", "2030-01-01T00:00"),
+                                              ("America/New_York", "2024-01-01T00:00", "9999-12-31T23:59")])
+def test_a_statement_period_past_the_calendars_edge_is_refused(db_path, zone, start, end):
+    """A period starting in year 1 or ending in 9999 (which no zone can show) is refused
+    with a message, and nothing is stored: statements are never deleted, so one such
+    would have broken the Stays page for good."""
+    make_extension("101", balance="5")
+    settings.put("timezone", zone)
+    client = _desk_client()
+    r = client.post("/statements/issue", {"n": "101", "from": start, "to": end}, check=303)
+    assert r.location == "/stays"
+    assert "between the years 2000 and 2100" in client.get("/stays", check=200).text
+    assert store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0] == 0
+    with pytest.raises(statements.StatementError, match="between the years 2000 and 2100"):
+        statements.issue(accounts.get_extension("101"), -62135596800, T0)
+
+
+def test_a_statement_stored_with_such_a_period_still_shows(db_path, monkeypatch):
+    """One stored before the check (by an older version) shows on every page and in the
+    API, its times at the calendar's edge, instead of a 500."""
+    from billing_addon import api_tokens
+
+    make_extension("101", balance="5")
+    settings.put("timezone", "Europe/Berlin")
+    monkeypatch.setattr(statements, "FIRST_UTC", -10**12)
+    # 0001-01-01 00:00 in Berlin: an hour before the first second a datetime can hold
+    number = statements.issue(accounts.get_extension("101"), -62135596800 - 3600, T0)["number"]
+    monkeypatch.undo()
+    client = _desk_client()
+    assert number in client.get("/stays", check=200).text
+    client.get(f"/statements/{number}", check=200)
+    assert client.get(f"/statements/{number}.pdf", check=200).body[:4] == b"%PDF"
+    token = api_tokens.create("desk", "billing")[1]
+    r = client.request("GET", "/api/v1/statements", headers={"Authorization": f"Bearer {token}"},
+                       check=200)
+    assert number in r.text

@@ -427,6 +427,22 @@ def test_a_kept_form_keeps_no_password(env, billing):
     assert auth.authenticate(billing.username, "billing-pass-1") is not None
 
 
+def test_no_password_field_of_any_page_is_ever_kept():
+    """Every ``type="password"`` field of the templates (an account's PIN, the SMTP
+    password too) is one a form kept past its session leaves out."""
+    import re
+    from pathlib import Path
+
+    from billing_addon.web import kept_form
+
+    views = Path(__file__).resolve().parents[1] / "web" / "views"
+    fields = {name for tpl in views.glob("*.tpl") for name in re.findall(
+        r'<input[^>]*type="password"[^>]*name="([^"]+)"|<input[^>]*name="([^"]+)"[^>]*'
+        r'type="password"', tpl.read_text()) for name in name if name}
+    assert {"pin", "smtp_password", "password"} <= fields
+    assert fields <= kept_form.SECRET_FIELDS
+
+
 def test_a_deep_link_keeps_its_query_through_sign_in(env, admin):
     admin.post("/admin/activation", {"activate": "1"}, check=303)
     user, password = auth.create_billing_user("billing-pass-1")

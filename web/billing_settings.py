@@ -35,6 +35,11 @@ def billing_settings(ui: WebCore):
             wanted["smtp_password"] = form.get("smtp_password", "")
         elif form.get("clear_password") == "1":
             wanted["smtp_password"] = ""
+        elif settings.get("smtp_password") and any(
+                key in wanted and wanted[key] != values[key] for key in SERVER_KEYS):
+            # kept, it would go to a server (or a user) that whoever changed them chose
+            errors["smtp_password"] = _("The mail server changed: type its password again, "
+                                        "or clear it.")
         typed = wanted.get("low_balance_threshold", "").strip()
         if typed:  # typed with the user's decimal mark, kept with a point
             try:
@@ -71,6 +76,8 @@ def billing_settings(ui: WebCore):
 
 MAIL_KEYS = ("low_balance_threshold", "alert_emails", "smtp_host", "smtp_port",
              "smtp_security", "smtp_user", "smtp_from")
+# where the stored password goes: changing one of them asks for the password again
+SERVER_KEYS = ("smtp_host", "smtp_port", "smtp_security", "smtp_user")
 
 
 def test_mail(ui: WebCore):

@@ -21,7 +21,9 @@ from . import auth
 if TYPE_CHECKING:
     from .core import WebCore
 
-SECRET_FIELDS = frozenset({"csrf", "password", "current", "new", "again"})  # never kept
+# never kept: the token, and every password field of the pages (a test reads them all)
+SECRET_FIELDS = frozenset({"csrf", "password", "current", "new", "again", "smtp_password",
+                           "pin"})
 # a review step's answer is never kept (the action needs a fresh confirmation), nor where
 # the form asks to come back to
 NOT_KEPT = SECRET_FIELDS | {"step", "form_page"}

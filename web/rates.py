@@ -154,16 +154,16 @@ def rate_test(ui: WebCore):
         if not whole_number(duration_text) or int(duration_text) > 7 * 86400:
             errors["duration"] = _("answered seconds: a whole number from 0 to 604800")
         at = store.now_utc()
-        if form["at"].strip():
-            try:
+        try:
+            if form["at"].strip():
                 local = dt.datetime.fromisoformat(form["at"].strip())
                 if local.tzinfo is None:
                     local = local.replace(tzinfo=settings.zone())
                 at = int(local.timestamp())
-            except ValueError:
-                errors["at"] = _("use a date and time like 2024-05-31 14:30")
+            local = settings.local(at)  # a time at the calendar's edge has no local time
+        except (ValueError, OverflowError):
+            errors["at"] = _("use a date and time like 2024-05-31 14:30")
         if not errors:
-            local = settings.local(at)
             rate = rates.index().match(extension, dialed, local)
             duration = int(duration_text)
             result = {"rate": rate, "local": local, "duration": duration,

@@ -12,7 +12,6 @@ its message; nothing was changed by it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import threading
@@ -22,7 +21,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import bottle
 
-from billing_addon import api_tokens, departments, i18n, idempotency, money, settings, store
+from billing_addon import api_tokens, departments, i18n, idempotency, localefmt, money, settings, store
 from billing_addon.errors import Refusal
 
 from .. import roles
@@ -64,9 +63,8 @@ def money_out(units: int) -> Dict[str, str]:
 
 def time_out(ts: Optional[int]) -> Optional[str]:
     """A stored UTC second as ISO 8601 with the box's offset (2024-05-01T12:00:00+02:00)."""
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(int(ts), dt.timezone.utc).astimezone(settings.zone()).isoformat()
+    moment = localefmt.from_epoch(ts)
+    return None if moment is None else moment.astimezone(settings.zone()).isoformat()
 
 
 class JsonFloat(str):

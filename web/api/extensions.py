@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from billing_addon import accounts, departments, reports
+from billing_addon import accounts, departments, reports, sites
 from billing_addon.store import sql_one
 
 from .core import ApiError, Operation, Request, flag_in, money_in, money_out, text_in, time_out
@@ -30,7 +30,8 @@ def extension_number(request: Request, number: str, kind: str = "extension") -> 
     """``number`` when it is an extension (or an account: ``kind``) the token may see:
     else 404, or 403 for a manager's token outside its departments.  One short query:
     the recharge path."""
-    row = sql_one("SELECT kind FROM extension WHERE number = ?", (number.strip()[:40],))
+    row = sql_one("SELECT kind FROM extension WHERE number = ? AND " + sites.number_scope(),
+                  (number.strip()[:40],))
     if row is None or row[0] != kind:
         raise ApiError(404, "not-found", f"there is no {kind} {number[:40]!r}")
     request.check_numbers([number])

@@ -47,7 +47,7 @@ def _cursor(text: Optional[str]) -> reports.Cursor:
         return None
     at, _, row_id = text.partition(".")
     if not (at.isascii() and at.isdigit() and row_id.isascii() and row_id.isdigit()) \
-            or len(text) > 40:
+            or len(text) > 40 or max(int(at), int(row_id)) > store.MAX_ID:
         raise ApiError(400, "invalid", "cursor: use the next_cursor of the page before")
     return int(at), int(row_id)
 

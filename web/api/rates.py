@@ -41,7 +41,8 @@ def list_rates(request: Request):
     """The rates in force by id, a page after ``cursor`` (the last id shown); the Rate
     page's search (prefix starts with or remarks contain ``q``) and call type filter."""
     cursor, limit = page_args(request.query)
-    if cursor is not None and not (whole_number(cursor) and len(cursor) < 20):
+    if cursor is not None and not (whole_number(cursor) and len(cursor) < 20
+                                   and int(cursor) <= rates.MAX_ID):
         raise ApiError(400, "invalid", "cursor: use the next_cursor of the page before")
     query = Rate.select().where(rates.in_force()).order_by(Rate.id).limit(limit + 1)
     if cursor is not None:
@@ -144,13 +145,13 @@ def test_rate(request: Request):
     if not whole_number(duration) or int(duration) > 7 * 86400:
         raise ApiError(400, "invalid", "duration: a whole number of seconds from 0 to 604800")
     at = store.now_utc()
-    if q.get("at", "").strip():
-        try:
+    try:
+        if q.get("at", "").strip():
             local = dt.datetime.fromisoformat(q["at"].strip())
-        except ValueError:
-            raise ApiError(400, "invalid", "at: a time like 2024-05-31T14:30:00+08:00") from None
-        at = int((local if local.tzinfo else local.replace(tzinfo=settings.zone())).timestamp())
-    local = settings.local(at)
+            at = int((local if local.tzinfo else local.replace(tzinfo=settings.zone())).timestamp())
+        local = settings.local(at)  # a time at the calendar's edge has no local time
+    except (ValueError, OverflowError):
+        raise ApiError(400, "invalid", "at: a time like 2024-05-31T14:30:00+08:00") from None
     rate = rates.index().match(extension, dialed, local)
     return {"extension": extension, "dialed": dialed, "at": local.isoformat(),
             "duration_s": int(duration),
