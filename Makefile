@@ -46,7 +46,7 @@ PG_TESTS := test_store test_store_postgres test_money test_accounts test_calls t
             test_web_app test_roles test_exports test_daemon test_crash test_sites \
             test_sites_web test_sites_daemon test_api test_api_kill test_api_openapi \
             test_api_tokens_cli test_settle_queue test_settle_queue_crash test_site_claim \
-            test_side_by_side
+            test_side_by_side test_web_edge_input
 test-postgres: setup
 	BILLING_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider \
 	    $(patsubst %,tests/%.py,$(PG_TESTS)); rc=$$?; \
