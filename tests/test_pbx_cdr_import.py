@@ -149,6 +149,51 @@ def test_a_call_authorize_never_saw_is_written_once(billing, tmp_path, statement
     assert Extension.get(Extension.number == "1001").balance == start - sum(s * 100 for s in seconds)
 
 
+def _dial_row(uniqueid, start, billsec=60):
+    """One marked Dial row (21 columns) of a call authorize never saw, started ``start``."""
+    return (f'"1001","1001","91234567","from-internal","""x"" <1001>","PJSIP/201-00000001",'
+            f'"PJSIP/trunk-00000002","Dial","PJSIP/91234567@trunk,30","{start}",'
+            f'"{start}","{start}",62,{billsec},"ANSWERED","DOCUMENTATION",'
+            f'"{uniqueid}","billing","","{uniqueid}",1\n')
+
+
+# a start no datetime can hold in the box's zone: year 10000 in UTC west of it, year 0
+# east of it; the row is refused alone and the rest of the file is charged
+EDGE_OF_THE_CALENDAR = [("America/New_York", "9999-12-31 23:59:59"),
+                        ("Asia/Shanghai", "0001-01-01 00:00:00")]
+
+
+@pytest.mark.parametrize("zone, start", EDGE_OF_THE_CALENDAR)
+def test_a_row_dated_at_the_calendars_edge_is_refused_alone(billing, tmp_path, zone, start):
+    billing_settings.put("timezone", zone)
+    path = tmp_path / "Master.csv"
+    path.write_text(_dial_row("1795441378.1", start) + _dial_row("1795441379.2", "2026-11-23 21:42:58"))
+    stats = cdr.import_file(str(path))
+    assert (stats.errors, stats.charged) == (1, 1)
+    [problem] = stats.problems
+    assert problem.startswith("call 1795441378.1: call start") and "between 2000 and 2100" in problem
+    assert Ledger.select().where(Ledger.kind == "call").count() == 1
+    assert accounts.verify() == []
+
+
+@pytest.mark.parametrize("zone, start", EDGE_OF_THE_CALENDAR)
+def test_the_follower_goes_past_a_row_at_the_calendars_edge(billing, tmp_path, zone, start):
+    """Before, the row failed its whole batch on every poll: the saved position never
+    moved, and no later call was charged from the CDR."""
+    from billing_addon.pbx.cdrfollow import CdrFollower
+
+    billing_settings.put("timezone", zone)
+    path = tmp_path / "Master.csv"
+    path.write_bytes(b"")
+    follower = CdrFollower(str(path))
+    follower.poll()
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(_dial_row("1795441378.1", start) + _dial_row("1795441379.2", "2026-11-23 21:42:58"))
+    follower.poll()
+    assert Ledger.select().where(Ledger.kind == "call").count() == 1
+    assert follower.offset == path.stat().st_size
+
+
 def test_an_import_of_a_file_that_cannot_be_read_says_so(billing, tmp_path):
     with pytest.raises(IsADirectoryError):
         cdr.import_file(str(tmp_path), settler=cdr.Settler(mark=None))
