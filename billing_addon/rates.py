@@ -149,6 +149,21 @@ def _flag(text) -> bool:
     return str(text).strip().lower() in ("1", "yes", "on", "true", "y")
 
 
+_FILE_FLAGS = {"": True, "1": True, "yes": True, "y": True, "true": True, "on": True,
+               "0": False, "no": False, "n": False, "false": False, "off": False}
+
+
+def _file_flag(text: str) -> bool:
+    """A deck file's ``active`` cell, strictly: a word it does not know (a spreadsheet's
+    TRUE in another language, a typo) is refused, never read as "off"; empty is the
+    column's default, active."""
+    value = _FILE_FLAGS.get(text.strip().lower())
+    if value is None:
+        raise RateError({"active": _("{value}: use 1 or 0 (yes or no)").format(
+            value=repr(text.strip()[:20]))})
+    return value
+
+
 def validate(form: Mapping[str, object], currency: Optional[str] = None,
              locale: Optional[str] = None) -> RateValues:
     """Turn user input (text fields) into rate values, or raise ``RateError`` with a
@@ -548,10 +563,11 @@ def decode_deck(data: bytes) -> str:
 def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
     """Every row validated before anything is written; the first bad row raises
     ``RateError`` with its line number."""
-    reader = csv.reader(io.StringIO(text))
+    # newline="": a line may end in LF, CRLF or a bare CR (Excel for Mac's "CSV (Macintosh)")
+    reader = csv.reader(io.StringIO(text, newline=""))
     rows: List[Tuple[int, RateValues]] = []
     header = None
-    for row in reader:
+    for row in _csv_rows(reader):
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
@@ -575,12 +591,28 @@ def parse_csv(text: str) -> List[Tuple[int, RateValues]]:
             if column in form:
                 form[column] = from_spreadsheet(form[column])
         try:
-            rows.append((line, validate(form)))
+            checked: Dict[str, object] = dict(form)
+            if "active" in form:
+                checked["active"] = _file_flag(form["active"])
+            rows.append((line, validate(checked)))
         except RateError as exc:
             raise RateError(exc.errors, line=line) from None
     if header is None:
         raise RateError({"file": _("the file is empty")})
     return rows
+
+
+def _csv_rows(reader) -> Iterable[List[str]]:
+    """The reader's rows; what the csv module cannot read (a cell longer than its field
+    limit, a stray quote) is ``RateError`` with the line, not a crash."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise RateError({"file": _("not a CSV file the import can read: {reason}").format(
+                reason=str(exc)[:120])}, line=reader.line_num) from None
 
 
 def _header_problem(missing: List[str], unknown: List[str]) -> str:

@@ -104,6 +104,12 @@ def test_csv_round_trip(db_path, tmp_path):
     ("", None, "empty"),
     ("nonsense;header\n", 1, "unknown column"),
     (CSV.replace("1001 1002", "1001 7777"), 3, "unknown extension"),
+    # an active cell it does not know (a Spanish Excel's TRUE, a typo) is never "off"
+    (CSV.replace("1,Mobile,9,12", "VERDADERO,Mobile,9,12"), 3, "use 1 or 0"),
+    (CSV.replace("0,Night,9,0", "x,Night,9,0"), 4, "use 1 or 0"),
+    # more than the csv module reads in one cell
+    (CSV + '1,"' + "x" * 140_000 + '",9,0,0,0,0.01,60,,,*,other\n', 5,
+     "not a CSV file the import can read"),
 ])
 def test_malformed_csv_reports_line_and_imports_nothing(db_path, text, line, message):
     make_extension("1001")
@@ -114,6 +120,17 @@ def test_malformed_csv_reports_line_and_imports_nothing(db_path, text, line, mes
     assert info.value.line == line
     assert message in str(info.value)
     assert [r.prefix for r in Rate.select()] == ["7"]  # the old deck is untouched
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_a_deck_imports_whatever_its_lines_end_with(db_path, ending):
+    """LF, CRLF, or the bare CR of Excel for Mac's "CSV (Macintosh)"; an empty active
+    cell is active, as a file without the column."""
+    deck = ending.join(["active,prefix,rate,unit,extensions", "1,9,0.01,1,*", ",8,0.02,1,*",
+                        "no,7,0.03,1,*"]) + ending
+    assert rates.import_csv(deck, replace=True) == 3
+    assert [(r.prefix, r.active) for r in Rate.select().order_by(Rate.prefix.desc())] == [
+        ("9", True), ("8", True), ("7", False)]
 
 
 @pytest.mark.parametrize("remarks", ["=HYPERLINK(\"http://x\",\"y\")", "+SUM(A1)", "-1 night",

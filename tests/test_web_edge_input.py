@@ -70,3 +70,15 @@ def test_the_rate_tester_refuses_a_time_at_the_calendars_edge(desk, at):
     assert r.status == 400 and "at: a time like" in r.text, (r.status, r.text)
     assert desk.get("/rates/test?extension=1001&dialed=912345&duration=60"
                     "&at=2024-05-31T14:30").status == 200
+
+
+def test_the_rate_upload_reads_a_mac_csv_and_refuses_what_csv_cannot_read(desk):
+    """Excel for Mac's "CSV (Macintosh)" ends lines with a bare CR: imported; a cell
+    longer than the csv module reads is a 400 with its line, never a 500."""
+    r = desk.post("/rates/import", files={"file": ("mac.csv", b"prefix,rate,unit,extensions\r"
+                                                               b"9,0.01,1,*\r8,0.02,1,*\r")},
+                  check=None)
+    assert r.status == 303, (r.status, r.errors[-300:])
+    huge = b"prefix,rate,unit,remarks\n9,0.01,1,\"" + b"x" * 140_000 + b"\"\n"
+    r = desk.post("/rates/import", files={"file": ("huge.csv", huge)}, check=None)
+    assert r.status == 400 and "not a CSV file the import can read" in r.text, r.status
