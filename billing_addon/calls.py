@@ -781,6 +781,12 @@ def released_unsettled(ext_id: int, since: int) -> int:
     return sql_one("SELECT count(*) FROM call " + _UNSETTLED_RELEASED, (ext_id, since))[0]
 
 
+def released_unsettled_calls(ext_id: int, since: int) -> List[str]:
+    """The uniqueids of those calls."""
+    return [row[0] for row in sql("SELECT uniqueid FROM call " + _UNSETTLED_RELEASED,
+                                  (ext_id, since)).fetchall()]
+
+
 def close_released_unsettled(ext_id: int, since: int, at: int) -> int:
     """Close those calls (``released_unsettled``) as not charged, settled at ``at``: a
     later settle finds them settled and charges nothing.  Inside the caller's

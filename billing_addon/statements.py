@@ -99,8 +99,10 @@ def snapshot(ext: Extension, from_utc: int, to_utc: int, *, guest: str = "",
     }
 
 
-FIRST_UTC = 946_684_800  # 2000-01-01 00:00 UTC: the earliest start of a statement's period
-LAST_UTC = 4_102_444_800  # 2100-01-01: the latest end (any later time shows in no zone safely)
+# the period a user may type (a stay's comes from its stored times: a check-in made while
+# a box without a clock battery still read 1970 must check out all the same)
+FIRST_UTC = 946_684_800  # 2000-01-01 00:00 UTC
+LAST_UTC = 4_102_444_800  # 2100-01-01
 
 
 def issue(ext: Extension, from_utc: int, to_utc: int, guest: str = "") -> Dict[str, Any]:
@@ -108,8 +110,6 @@ def issue(ext: Extension, from_utc: int, to_utc: int, guest: str = "") -> Dict[s
     (check-out does, with its payment) or alone; refuses an empty period."""
     if to_utc <= from_utc:
         raise StatementError(_("the period is empty: its end must come after its start"))
-    if from_utc < FIRST_UTC or to_utc > LAST_UTC:
-        raise StatementError(_("a statement's period lies between the years 2000 and 2100"))
     with money_txn():  # the write lock: the next number is ours until commit
         issued = now_utc()
         # statements are never deleted (migration 0004), so the highest id is the last used
@@ -128,6 +128,8 @@ def issue_period(number: str, from_utc: int, to_utc: int) -> Dict[str, Any]:
     from .accounts import get_extension
 
     ext = get_extension(number)
+    if from_utc < FIRST_UTC or to_utc > LAST_UTC:
+        raise StatementError(_("a statement's period lies between the years 2000 and 2100"))
     snap = snapshot(ext, from_utc, to_utc) if to_utc > from_utc else None
     if snap is not None and not snap["calls"] and not snap["entries"]:
         raise StatementError(_("extension {number} has no calls and no balance changes in that "

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from . import accounts, calls, money, settings, sites, statement_files, statements
+from . import accounts, calls, money, settings, settle_queue, sites, statement_files, statements
 from .errors import Refusal
 from .i18n import _
 from .store import Extension, db, insert_returning_id, money_txn, now_utc, sql
@@ -111,7 +111,8 @@ def owed(number: str) -> int:
 
 
 def check_out(number: str, *, payment: int = 0, operator: str = "",
-              at: Optional[int] = None, close_unknown: bool = False) -> Dict[str, Any]:
+              at: Optional[int] = None, close_unknown: bool = False,
+              unknown_seen: Optional[int] = None) -> Dict[str, Any]:
     """Check the extension's stay out; returns the statement's snapshot.
 
     Calls of the stay whose reservation was released and that no settle charged yet
@@ -119,7 +120,10 @@ def check_out(number: str, *, payment: int = 0, operator: str = "",
     cost: check-out waits for them, as for calls in progress, since a charge coming
     after it would fall on the next guest.  ``close_unknown``: the desk closes them as
     not charged instead (one that never settles would hold the room forever); a later
-    settle then charges nothing."""
+    settle then charges nothing.  ``unknown_seen``: how many the desk was shown; another
+    count now is refused (one released since would be closed unseen).  A call whose
+    settlement waits in this box's local queue (the central store out of reach) is never
+    closed: its charge is known and on its way."""
     if not isinstance(payment, int) or isinstance(payment, bool) or payment < 0:
         raise StayError(_("the payment must be zero or a positive amount"))
     with money_txn():
@@ -133,6 +137,16 @@ def check_out(number: str, *, payment: int = 0, operator: str = "",
                               "they have ended, so that the statement has them").format(
                 number=ext.number, count=busy))
         unknown = calls.released_unsettled(ext.id, stay.checkin_utc)
+        queued = sum(1 for uniqueid in calls.released_unsettled_calls(ext.id, stay.checkin_utc)
+                     if settle_queue.waiting(uniqueid))
+        if queued:
+            raise StayError(_("extension {number} has {count} call(s) whose charge waits in this "
+                              "box's queue for the central store: check out once it is "
+                              "delivered").format(number=ext.number, count=queued))
+        if unknown and close_unknown and unknown_seen is not None and unknown != unknown_seen:
+            raise StayError(_("the calls with no known cost changed since the review ({seen} "
+                              "then, {count} now): review the check-out again").format(
+                seen=unknown_seen, count=unknown))
         if unknown and not close_unknown:
             raise StayError(_("extension {number} has {count} call(s) of this stay with no known "
                               "cost yet (the PBX's call records may still bill them): check out "

@@ -134,6 +134,69 @@ def test_a_released_call_closed_at_check_out_never_falls_on_the_next_guest(db_pa
     assert accounts.verify() == []
 
 
+def test_the_web_check_out_closes_only_the_calls_the_desk_was_shown(db_path):
+    """The review shows how many calls will be closed; one released after it (before the
+    desk confirms) makes the confirm refused, and nothing is closed unseen."""
+    make_extension("101", balance="10")
+    make_rate("9", rate="0.60", unit="60")
+    stays.check_in("101", "Ann", at=T0)
+    _released_call("101", "first", T0 + 100)
+    client = _desk_client()
+    review = client.post("/stays/check-out", {"n": "101", "payment": "", "close_unknown": "1"},
+                         check=200)
+    assert 'id="confirm-closed">1<' in review.text and 'name="unknown_seen" value="1"' in review.text
+    _released_call("101", "second", T0 + 200)  # released meanwhile
+    r = client.post("/stays/check-out", {"n": "101", "payment": "", "close_unknown": "1",
+                                         "unknown_seen": "1", "step": "confirm"}, check=400)
+    assert "review the check-out again" in r.text
+    assert store.db.execute_sql("SELECT COUNT(*) FROM call WHERE reason = ?",
+                                (calls.CLOSED_AT_CHECK_OUT,)).fetchone()[0] == 0
+    assert stays.open_stay(accounts.get_extension("101")) is not None
+
+
+def test_the_api_check_out_closes_the_released_calls_when_told_to(db_path):
+    from billing_addon import api_tokens
+
+    from .api_support import ApiClient
+    from .webclient import activated_app
+
+    app = activated_app(admin_password="admin-secret-1")
+    make_extension("101", balance="10")
+    make_rate("9", rate="0.60", unit="60")
+    now = store.now_utc()
+    stays.check_in("101", "Ann", at=now - 3600)
+    _released_call("101", "lost", now - 3000)
+    api = ApiClient(app, api_tokens.create("pms", "billing")[1])
+    r = api.post("/api/v1/extensions/101/check-out", {})
+    assert r.status == 400 and "close them as not charged" in r.text, r.text
+    r = api.post("/api/v1/extensions/101/check-out", {"close_unknown": "yes"})
+    assert r.status == 400 and "true or false" in r.text
+    r = api.post("/api/v1/extensions/101/check-out", {"close_unknown": True})
+    assert r.status == 201, (r.status, r.text)
+    assert calls.settle("lost", 600, "ANSWER").outcome == "duplicate"
+
+
+def test_a_call_whose_charge_waits_in_the_boxs_queue_is_never_closed(db_path):
+    """Its settlement is known and waits in this box's queue for the central store:
+    check-out waits for its delivery, whatever the desk ticks."""
+    from billing_addon import settle_queue
+
+    make_extension("101", balance="10")
+    make_rate("9", rate="0.60", unit="60")
+    stays.check_in("101", "Ann", at=T0)
+    _released_call("101", "queued", T0 + 100)
+    queue = settle_queue.open_queue(settle_queue.path_for(db_path))
+    try:
+        queue.put(calls.SettleRequest("queued", 600, "ANSWER"), T0 + 700)
+        for close in (False, True):
+            with pytest.raises(stays.StayError, match="waits in this box's queue"):
+                stays.check_out("101", at=T0 + 5000, close_unknown=close)
+    finally:
+        settle_queue.close_queue()
+    assert store.db.execute_sql("SELECT settled_utc FROM call WHERE uniqueid = 'queued'"
+                                ).fetchone() == (None,)
+
+
 def test_a_released_call_of_an_earlier_stay_does_not_hold_this_one(db_path):
     """Only the stay's own calls count (those started since its check-in)."""
     make_extension("101", balance="10")
@@ -408,20 +471,32 @@ def test_a_statement_period_past_the_calendars_edge_is_refused(db_path, zone, st
     assert "between the years 2000 and 2100" in client.get("/stays", check=200).text
     assert store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0] == 0
     with pytest.raises(statements.StatementError, match="between the years 2000 and 2100"):
-        statements.issue(accounts.get_extension("101"), -62135596800, T0)
+        statements.issue_period("101", -62135596800, T0)
 
 
-def test_a_statement_stored_with_such_a_period_still_shows(db_path, monkeypatch):
+def test_a_stay_checked_in_while_the_clock_read_1970_still_checks_out(db_path):
+    """A box without a clock battery reads 1970 until NTP sets it: a stay checked in
+    then is checked out (its period comes from stored times, not typed ones), on the
+    page too."""
+    make_extension("101", balance="5")
+    make_extension("102", balance="5")
+    stays.check_in("101", "Ann", at=3600)
+    assert stays.check_out("101", at=T0)["number"] == "S-000001"
+    stays.check_in("102", "Bob", at=3600)
+    client = _desk_client()
+    r = client.post("/stays/check-out", {"n": "102", "payment": "", "step": "confirm"})
+    assert (r.status, r.location) == (303, "/statements/S-000002"), r.status
+
+
+def test_a_statement_stored_with_such_a_period_still_shows(db_path):
     """One stored before the check (by an older version) shows on every page and in the
     API, its times at the calendar's edge, instead of a 500."""
     from billing_addon import api_tokens
 
     make_extension("101", balance="5")
     settings.put("timezone", "Europe/Berlin")
-    monkeypatch.setattr(statements, "FIRST_UTC", -10**12)
     # 0001-01-01 00:00 in Berlin: an hour before the first second a datetime can hold
     number = statements.issue(accounts.get_extension("101"), -62135596800 - 3600, T0)["number"]
-    monkeypatch.undo()
     client = _desk_client()
     assert number in client.get("/stays", check=200).text
     client.get(f"/statements/{number}", check=200)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import bottle
 
 from billing_addon import accounts, calls, localefmt, money, settings, statement_files, statements, stays
+from billing_addon.errors import Refusal
 from billing_addon.i18n import N_, _
 
 from . import auth
@@ -76,7 +77,7 @@ def check_in(ui: WebCore):
             try:
                 stays.check_in(ext.number, form["guest"], deposit=deposit, credit=credit,
                                operator=_operator(ui))
-            except (stays.StayError, accounts.AccountError) as exc:
+            except Refusal as exc:  # nothing was done (a stay, an account, a statement)
                 errors["form"] = str(exc)
             else:
                 ui.flash(_("Extension {number} checked in for {guest}.").format(
@@ -117,9 +118,12 @@ def check_out(ui: WebCore):
         step = source.get("step", "")
         if not errors and step == "confirm":
             try:
+                seen = source.get("unknown_seen", "")
                 snap = stays.check_out(ext.number, payment=payment, operator=_operator(ui),
-                                       close_unknown=close_unknown)
-            except (stays.StayError, accounts.AccountError) as exc:
+                                       close_unknown=close_unknown,
+                                       unknown_seen=int(seen) if seen.isdigit() and len(seen) < 7
+                                       else -1)
+            except Refusal as exc:  # nothing was done (a stay, an account, a statement)
                 errors["form"] = str(exc)
             else:
                 ui.flash(_("Extension {number} checked out: statement {statement}.").format(

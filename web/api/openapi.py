@@ -124,7 +124,9 @@ SCHEMAS: Dict[str, Schema] = {
     "StayList": obj(["stays"], stays={"type": "array", "items": ref("Stay")}),
     "CheckIn": obj(["guest"], guest=STR, deposit=MONEY_IN, credit=MONEY_IN),
     "CheckOut": {"type": "object", "additionalProperties": False,
-                 "properties": {"payment": MONEY_IN}},
+                 "properties": {"payment": MONEY_IN, "close_unknown": dict(
+                     BOOL, description="close the stay's released calls that have no known "
+                     "cost yet as not charged (else check-out waits for them: 400 refused)")}},
     "Statement": obj(["number", "extension", "guest", "issued", "from", "to", "opening_balance",
                       "closing_balance", "calls", "call_cost", "recharges", "adjustments",
                       "payments"], ["guest"],

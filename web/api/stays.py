@@ -10,7 +10,7 @@ import bottle
 
 from billing_addon import money, statement_files, statements, stays
 
-from .core import ApiError, Operation, Request, money_in, text_in, time_out
+from .core import ApiError, Operation, Request, flag_in, money_in, text_in, time_out
 from .extensions import extension_number
 
 
@@ -51,7 +51,9 @@ def check_in(request: Request, number: str):
 
 def check_out(request: Request, number: str):
     payment = money_in(request.body, "payment", allow_zero=True) if "payment" in request.body else 0
-    snap = stays.check_out(extension_number(request, number), payment=payment, operator=request.operator())
+    close_unknown = flag_in(request.body, "close_unknown") if "close_unknown" in request.body else False
+    snap = stays.check_out(extension_number(request, number), payment=payment,
+                           operator=request.operator(), close_unknown=bool(close_unknown))
     return 201, statement_json(snap)
 
 
@@ -88,8 +90,8 @@ OPERATIONS: List[Operation] = [
     Operation("/api/v1/stays", "GET", ("/stays", "GET"), list_stays),
     Operation(N + "/check-in", "POST", ("/stays/check-in", "POST"), check_in,
               ("guest", "deposit", "credit"), idempotent=True),
-    Operation(N + "/check-out", "POST", ("/stays/check-out", "POST"), check_out, ("payment",),
-              idempotent=True),
+    Operation(N + "/check-out", "POST", ("/stays/check-out", "POST"), check_out,
+              ("payment", "close_unknown"), idempotent=True),
     Operation("/api/v1/statements", "GET", ("/stays", "GET"), list_statements),
     Operation(S, "GET", (r"/statements/<number:re:S-\d+>", "GET"), get_statement),
     Operation(S + ".<kind:re:pdf|xlsx>", "GET", (r"/statements/<number:re:S-\d+>.pdf", "GET"),

@@ -6,6 +6,7 @@
   <input type="hidden" name="payment" value="{{plain(payment) if payment else ''}}">
   % if close_unknown:
   <input type="hidden" name="close_unknown" value="1">
+  <input type="hidden" name="unknown_seen" value="{{unknown}}">
   % end
   <p id="confirm-summary">{{!_("Check {guest} out of {number} and issue the statement?").format(guest='<strong>' + escape(stay.guest) + '</strong>', number='<strong class="mono">' + escape(ext.number) + '</strong>')}}</p>
   <table class="info" id="confirm-table">
