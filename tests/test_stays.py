@@ -148,7 +148,7 @@ def test_the_web_check_out_closes_only_the_calls_the_desk_was_shown(db_path):
     _released_call("101", "second", T0 + 200)  # released meanwhile
     r = client.post("/stays/check-out", {"n": "101", "payment": "", "close_unknown": "1",
                                          "unknown_seen": "1", "step": "confirm"}, check=400)
-    assert "review the check-out again" in r.text
+    assert "review it again" in r.text
     assert store.db.execute_sql("SELECT COUNT(*) FROM call WHERE reason = ?",
                                 (calls.CLOSED_AT_CHECK_OUT,)).fetchone()[0] == 0
     assert stays.open_stay(accounts.get_extension("101")) is not None
