@@ -67,7 +67,8 @@ NOT_AUTHORIZED = "not-authorized"  # reason of a call charged that authorize nev
 AFTER_RELEASE = "after-release"  # reason of a call charged after release_stale freed its money
 # the start a call never authorized may have (the CDR's, a hangup handler's): out of this,
 # a row is refused alone rather than failing its whole batch (year 9999 has no local time)
-FIRST_START_UTC, LAST_START_UTC = 946_684_800, 4_102_444_800  # 2000-01-01, 2100-01-01 UTC
+# (1970: a box without a clock battery runs on it until NTP sets the time)
+FIRST_START_UTC, LAST_START_UTC = 0, 4_102_444_800  # 1970-01-01, 2100-01-01 UTC
 # reason of a released call the desk closed at check-out as not charged (stays.check_out)
 CLOSED_AT_CHECK_OUT = "closed-at-check-out"
 ERROR = "error"
@@ -647,7 +648,7 @@ class _LateCalls:
             return None
         dialed = clean_dialed(dialed)
         if not FIRST_START_UTC <= started < LAST_START_UTC:  # a date no zone may even show
-            raise CallError(f"call start {started} is not a time between 2000 and 2100")
+            raise CallError(f"call start {started} is not a time between 1970 and 2100")
         if self._conf is None:
             store.write_alone()  # it numbers the new calls itself
             self._conf = settings.snapshot()

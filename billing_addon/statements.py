@@ -101,7 +101,7 @@ def snapshot(ext: Extension, from_utc: int, to_utc: int, *, guest: str = "",
 
 # the period a user may type (a stay's comes from its stored times: a check-in made while
 # a box without a clock battery still read 1970 must check out all the same)
-FIRST_UTC = 946_684_800  # 2000-01-01 00:00 UTC
+FIRST_UTC = 0  # 1970-01-01 00:00 UTC ("from the beginning")
 LAST_UTC = 4_102_444_800  # 2100-01-01
 
 
@@ -129,7 +129,7 @@ def issue_period(number: str, from_utc: int, to_utc: int) -> Dict[str, Any]:
 
     ext = get_extension(number)
     if from_utc < FIRST_UTC or to_utc > LAST_UTC:
-        raise StatementError(_("a statement's period lies between the years 2000 and 2100"))
+        raise StatementError(_("a statement's period lies between the years 1970 and 2100"))
     snap = snapshot(ext, from_utc, to_utc) if to_utc > from_utc else None
     if snap is not None and not snap["calls"] and not snap["entries"]:
         raise StatementError(_("extension {number} has no calls and no balance changes in that "

@@ -468,9 +468,9 @@ def test_a_statement_period_past_the_calendars_edge_is_refused(db_path, zone, st
     client = _desk_client()
     r = client.post("/statements/issue", {"n": "101", "from": start, "to": end}, check=303)
     assert r.location == "/stays"
-    assert "between the years 2000 and 2100" in client.get("/stays", check=200).text
+    assert "between the years 1970 and 2100" in client.get("/stays", check=200).text
     assert store.db.execute_sql("SELECT COUNT(*) FROM statement").fetchone()[0] == 0
-    with pytest.raises(statements.StatementError, match="between the years 2000 and 2100"):
+    with pytest.raises(statements.StatementError, match="between the years 1970 and 2100"):
         statements.issue_period("101", -62135596800, T0)
 
 
