@@ -163,8 +163,9 @@ def check_backup(path: Path, newest_schema: int) -> int:
             raise BackupError(f"{path} is not a billing backup: {exc}") from None
     if ok != "ok":
         raise BackupError(f"{path} is damaged: {'; '.join(check_database(path)) or ok}")
-    if missing or version is None:
-        raise BackupError(f"{path} is not a billing backup (missing {', '.join(missing)})")
+    if missing or version is None or not isinstance(version, int):
+        raise BackupError(f"{path} is not a billing backup (missing {', '.join(missing)})"
+                          if missing else f"{path} is not a billing backup (no schema version)")
     if version > newest_schema:
         raise BackupError(f"{path} comes from a newer add-on (schema {version}, this one knows "
                           f"{newest_schema}): upgrade the add-on first")
@@ -185,10 +186,49 @@ def move_aside(live: Path, now: Optional[dt.datetime] = None) -> List[Path]:
     return moved
 
 
+def _copy_db(source: Path, target: Path) -> None:
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = _connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def open_a_copy(backup: Path, live: Path) -> None:
+    """Open a copy of ``backup`` (beside ``live``) as the add-on would: its migrations,
+    then the ledger check.  A file that only looks like a backup (the tables' names
+    right, their columns another program's) fails here, before anything touched the
+    live database.  Raises ``BackupError``; the store is left closed."""
+    from . import accounts, store
+
+    trial = live.with_name(live.name + ".restore-check")
+    _remove_db(trial)
+    try:
+        _copy_db(backup, trial)
+        store.init_db(trial)
+        accounts.verify()  # mismatches are reported after the restore; a failure is not
+    except Exception as exc:  # whatever a foreign file makes fail: refused, nothing changed
+        raise BackupError(f"{backup} cannot be opened as a billing database: {exc}") from None
+    finally:
+        store.close_db()
+        _remove_db(trial)
+
+
 def restore_db(backup: Path, live: Path, newest_schema: int) -> tuple[Path | None, List[Path]]:
     """Copy a checked backup over the live database; returns the safety copy made first,
     or, when the live database is damaged (it cannot be copied), the files moved aside."""
     check_backup(backup, newest_schema)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    open_a_copy(backup, live)
     saved, moved = None, []
     if live.is_file():
         if check_database(live):
@@ -196,16 +236,7 @@ def restore_db(backup: Path, live: Path, newest_schema: int) -> tuple[Path | Non
         else:
             saved = live.with_name(live.name + ".before-restore")
             backup_db(live, saved)
-    live.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-    try:
-        dst = _connect(live)
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-    finally:
-        src.close()
+    _copy_db(backup, live)
     return saved, moved
 
 

@@ -170,3 +170,37 @@ def test_checking_or_backing_up_the_open_database_keeps_it_shared(db_path, tmp_p
         assert [r[0] for r in conn.execute("SELECT x FROM probe ORDER BY x")] == [7, 8, 9]
     finally:
         conn.close()
+
+
+def test_restore_refuses_a_foreign_file_and_keeps_the_live_database(tmp_path, capsys):
+    """Tables of the right names but another program's columns pass the quick checks:
+    the restore opens a copy as the add-on would (migrations, the ledger check) before
+    it touches the live database, and refuses it."""
+    db = tmp_path / "data" / "billing.db"
+    cfg = _config(tmp_path, db)
+    assert main(["--config", str(cfg), "ext", "add", "1001"]) == 0
+    assert main(["--config", str(cfg), "recharge", "1001", "--amount", "5"]) == 0
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.executescript("CREATE TABLE schema_version (version INTEGER); "
+                       "CREATE TABLE extension (x); CREATE TABLE ledger (x); "
+                       "CREATE TABLE call (x);")
+    conn.execute("INSERT INTO schema_version VALUES (?)", (_newest(),))
+    conn.commit()
+    conn.close()
+    assert main(["--config", str(cfg), "restore", str(foreign)]) != 0
+    assert "cannot be opened as a billing database" in capsys.readouterr().err
+    assert _balances(db) == {"1001": 50000}
+    assert not db.with_name("billing.db.before-restore").exists()
+    assert sorted(p.name for p in db.parent.iterdir() if "restore" in p.name) == []
+
+
+def test_a_backup_whose_schema_version_is_not_a_number_is_refused(tmp_path):
+    bad = tmp_path / "bad.db"
+    conn = sqlite3.connect(bad)
+    conn.executescript("CREATE TABLE schema_version (version); CREATE TABLE extension (x); "
+                       "CREATE TABLE ledger (x); CREATE TABLE call (x); "
+                       "INSERT INTO schema_version VALUES ('seven');")
+    conn.close()
+    with pytest.raises(backup.BackupError, match="no schema version"):
+        backup.check_backup(bad, _newest())
