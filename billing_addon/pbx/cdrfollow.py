@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import threading
+import time
 from typing import List, Optional, Set, Tuple
 
 from .. import outage, store
@@ -43,6 +44,13 @@ log = logging.getLogger("billing_addon.pbx.cdrfollow")
 STATE_KEY = "cdr_follower"
 HEAD_BYTES = 256
 READ_CHUNK = 256 * 1024
+# a gzip copy that ends before its end marker and was written to this recently is still
+# being compressed (logrotate's compress without delaycompress): read again next poll
+COPY_WAIT_S = 60.0
+
+
+class _CopyNotReady(Exception):
+    """A rotated copy that logrotate is still compressing."""
 
 
 def _ident(st: os.stat_result) -> Tuple[int, int]:
@@ -58,6 +66,20 @@ def _head(fh) -> str:
 def _open_copy(path: str):
     """A rotated file for reading, decompressed when logrotate compressed it."""
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def _copy_ident(path: str) -> Optional[Tuple[int, int]]:
+    try:
+        return _ident(os.stat(path))
+    except OSError:
+        return None
+
+
+def _recently_written(path: str) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime < COPY_WAIT_S
+    except OSError:
+        return False
 
 
 def _copy_head(path: str) -> Optional[str]:
@@ -220,7 +242,10 @@ class CdrFollower:
         log.info("CDR file was %s while stopped: finishing its copy %s", what, copy)
         self._ident, self._head = (saved["dev"], saved["ino"]), saved["head"]
         self._offset = saved["offset"]
-        self._drain_copy(copy)
+        try:
+            self._drain_copy(copy)
+        except _CopyNotReady:  # at a start, as a damaged copy: the follower must go on
+            self.stats.error(copy, "rotated copy still being compressed at the start")
 
     def _restart(self, fh) -> None:
         """Read ``fh`` (the file the path names now) from its start."""
@@ -239,7 +264,13 @@ class CdrFollower:
                 log.info("CDR file %s was copied to %s; reading what was not read yet from "
                          "the copy", self.path, copy)
                 self._offset = start
-                count += self._drain_copy(copy)
+                try:
+                    count += self._drain_copy(copy)
+                except _CopyNotReady:
+                    # the file goes on once the copy is read whole: its rows come first
+                    log.info("CDR copy %s is still being compressed; reading it next poll", copy)
+                    self._seen = {v for v in self._seen if v[:2] != _copy_ident(copy)}
+                    return count
             try:
                 st = os.stat(self.path)
             except FileNotFoundError:
@@ -310,7 +341,12 @@ class CdrFollower:
                     pending += data
                     lines, used = self._consume(pending)
                     count, pending = count + lines, pending[used:]
-        except (OSError, EOFError) as exc:  # gone meanwhile, or a damaged gzip file
+        except EOFError as exc:  # a gzip file that ends too soon: unfinished, or damaged
+            if _recently_written(path):
+                raise _CopyNotReady(path) from exc
+            self.stats.error(path, f"rotated copy unreadable: {exc}")
+            return count
+        except OSError as exc:  # gone meanwhile, or not gzip after all
             self.stats.error(path, f"rotated copy unreadable: {exc}")
             return count
         if pending:

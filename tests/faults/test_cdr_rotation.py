@@ -151,3 +151,47 @@ def test_two_rotations_with_delaycompress_then_a_restart(box):
     assert (running.stats.errors, again.stats.errors) == (0, 0)
     assert_all_charged_once(box, [running.stats, again.stats])
     assert again.stats.charged == 0
+
+
+@pytest.mark.parametrize("plain_copy_left", [True, False])
+def test_a_copy_polled_while_logrotate_still_compresses_it(box, plain_copy_left):
+    """copytruncate + compress without delaycompress: logrotate copies the file to
+    Master.csv.1, truncates it, then gzips the copy. A poll in the middle finds a .gz that
+    ends before its end marker: it is read again at the next poll (the new rows of the
+    truncated file wait for it), not given up with its unread rows."""
+    import gzip
+    import zlib
+
+    running = follower(box)
+    box.call()
+    running.poll()
+    box.call()  # after the last poll: only in the copy once the file is truncated
+    whole = box.path.read_bytes()
+    plain = box.folder / "Master.csv.1"
+    plain.write_bytes(whole)
+    with open(box.path, "r+b") as fh:
+        fh.truncate(0)
+    raw = box.folder / "gz.part"
+    with open(raw, "wb") as out:  # the .gz as gzip writes it, a block at a time
+        gz = gzip.GzipFile(fileobj=out, mode="wb", mtime=0)
+        gz.write(whole[:len(whole) // 2])
+        gz.flush(zlib.Z_SYNC_FLUSH)
+        half = out.tell()
+        gz.write(whole[len(whole) // 2:])
+        gz.close()
+    compressed = raw.read_bytes()
+    raw.unlink()
+    copy = box.folder / "Master.csv.1.gz"
+    copy.write_bytes(compressed[:half])
+    if not plain_copy_left:
+        plain.unlink()
+    running.poll()
+    box.call()  # a new call in the truncated file
+    running.poll()
+    copy.write_bytes(compressed)  # gzip is done; logrotate removes the plain copy
+    plain.unlink(missing_ok=True)
+    running.poll()
+    running.poll()
+    assert running.stats.errors == 0, running.stats.problems
+    assert_all_charged_once(box, [running.stats])
+    running.close()
