@@ -162,11 +162,15 @@ def load_activation(cfg: config.Config) -> Any:
                       earliest_use=usage.earliest_use(database_path(cfg)))
 
 
+STALE_LIMIT_S = 3600  # the longest a license state that can no longer be read is kept
+
+
 class CachedState:
     """``billing_state()`` of the activation, read at most every ``seconds``: the call
     path must not verify a license signature per call.  On error the last known state
-    is kept; before the first success it is 'expired' (a license check that keeps failing,
-    say on a record damaged on purpose, must never count as licensed).
+    is kept for STALE_LIMIT_S at most, then it is 'expired'; before the first success it
+    is 'expired' (a license check that keeps failing, say on a record damaged on purpose,
+    must never count as licensed).
     The FastAGI loop never reads it itself once it was read (a read may verify a
     signature in a child process, write the trial records with an fsync, or ask a mute
     modem for the device identity, seconds): it takes the last state, and housekeeping
@@ -177,6 +181,7 @@ class CachedState:
         self.seconds = seconds
         self._value = "expired"
         self._read_at = -1e18
+        self._good_at = -1e18  # the last read that succeeded
         self._known = False  # read once at least: the loop may take the last state
         self._lock = threading.Lock()
 
@@ -193,7 +198,10 @@ class CachedState:
             if now - self._read_at >= self.seconds:
                 try:
                     self._value = self.source()
+                    self._good_at = now
                 except Exception:
+                    if now - self._good_at > STALE_LIMIT_S:
+                        self._value = "expired"
                     log.exception("license state unavailable; keeping %r", self._value)
                 self._read_at = now
                 self._known = True
@@ -362,14 +370,27 @@ class Daemon:
         self._store_open = True
         return True
 
+    def _load_activation_again(self) -> str:
+        """The billing state once the activation loads (tried at each read of the state);
+        until then the read fails, and the state stays 'expired'."""
+        activation = load_activation(self.cfg)
+        self._activation = activation
+        if activation is None:  # the license package is not installed: a developer tree
+            self.billing_state.source = None
+            return "active"
+        self.billing_state.source = activation.billing_state
+        return activation.billing_state()
+
     def start(self) -> Daemon:
         self._open_store()
         if self._given_state is None:
             try:
                 if self._activation is None:
                     self._activation = load_activation(self.cfg)
-            except Exception:
-                log.exception("cannot load the board's activation; billing treated as active")
+            except Exception:  # a board profile or config it cannot load: never "active"
+                log.exception("cannot load the board's activation; billing counts as expired "
+                              "until it can")
+                self.billing_state.source = self._load_activation_again
             if self._activation is not None:
                 self.billing_state.source = self._activation.billing_state
         self._start_deliverer()  # before the settle AGI and the follower, which look at it

@@ -189,13 +189,20 @@ class Activation:
         now = self.clock()
         trial = self.trial.observe(now)
         if trial.record is None and trial.problem is None:
+            licensed = self._licensed()  # a license needs no trial, nor a set clock
             if now < EARLIEST_PLAUSIBLE:
-                return replace(self.status(), trial_problem=CLOCK_NOT_SET)
-            trace = self._earlier_use()
-            if trace is None:
-                self.trial.start(now)
-            elif not self._licensed():
-                return replace(self.status(), trial_problem=trace)
+                if not licensed:
+                    return replace(self.status(), trial_problem=CLOCK_NOT_SET)
+            else:
+                trace = self._earlier_use()
+                if trace is None:
+                    started = self.trial.start(now)
+                    if started.record is None and not licensed:
+                        # no trial could start (an identity source not up yet): the switch
+                        # stays off, or it would read as a trial used and gone
+                        return replace(self.status(), trial_problem=started.problem)
+                elif not licensed:
+                    return replace(self.status(), trial_problem=trace)
         self._set_switch(True)
         return self.status()
 

@@ -203,9 +203,10 @@ def _bound(payload: dict[str, Any], identity: Identity) -> bool:
     if not isinstance(macs, dict):
         return False
     data = _canonical({k: v for k, v in payload.items() if k != "mac"})
+    # bytes: compare_digest raises on a str with a character beyond ASCII (an edited copy)
     good = sum(1 for name, comp in identity.components.items()
                if isinstance(macs.get(name), str)
-               and hmac.compare_digest(macs[name], _mac(name, comp, data)))
+               and hmac.compare_digest(macs[name].encode(), _mac(name, comp, data).encode()))
     return good >= identity.match
 
 
