@@ -266,7 +266,10 @@ class TrialStore:
             return Trial(None, 0, problem)
         boot, uptime = self.boot_id(), self.uptime()
         used = record.used_at(boot, uptime)
-        glitch = boot == UNKNOWN_BOOT and record.boot != UNKNOWN_BOOT  # never written over
+        # never written over: a boot id not read this time, or an uptime gone back within a
+        # known boot (written, the next right reading would count the boot's uptime again)
+        glitch = ((boot == UNKNOWN_BOOT and record.boot != UNKNOWN_BOOT)
+                  or (boot == record.boot != UNKNOWN_BOOT and int(uptime) < record.uptime))
         if record.ended is None and not glitch:
             new_boot = boot != record.boot or int(uptime) < record.uptime
             counted = used - record.used

@@ -329,7 +329,21 @@ def test_a_boot_id_read_as_unknown_once_or_an_uptime_going_back_counts_nothing(t
     clock.up -= 2
     assert act.status().days_left == 20
     clock.now = clock.now + 2 * DAY
-    assert act.status().trial_used_seconds == 12 * 86400  # 10 days, then 2: no glitch counted
+    # 10 days, then 2 read 2 s short: nothing counted twice (the 2 s go to the customer)
+    assert act.status().trial_used_seconds == 12 * 86400 - 2
+
+
+def test_one_low_uptime_reading_does_not_charge_the_boots_uptime_again(tmp_path):
+    """One reading that goes back within a boot counts nothing, and is not kept as the
+    point the next reading counts from: else that reading charged the boot's whole
+    uptime again (10 days lost in one bad read)."""
+    clock = Clock()
+    act = running(tmp_path, clock, 10)
+    real = clock.up
+    clock.up = 5.0
+    assert act.status().trial_used_seconds == 10 * 86400
+    clock.up = real
+    assert act.status().trial_used_seconds == 10 * 86400
 
 
 def test_a_network_card_that_comes_up_after_the_start_is_seen_without_a_restart(tmp_path):
