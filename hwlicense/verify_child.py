@@ -33,13 +33,14 @@ CHILD_TIMEOUT_S = 30
 
 
 def verify_isolated(data: bytes, key_paths: Iterable[str | Path], expected: Expected,
-                    in_process) -> VerifyResult:
+                    in_process, use_env: bool = True) -> VerifyResult:
     """The result of ``verify_license`` for ``data``, computed in a child process;
-    ``in_process()`` gives it when the child fails."""
+    ``in_process()`` gives it when the child fails.  ``use_env``: as ``load_trusted``."""
     request = json.dumps({
         "license": base64.b64encode(data).decode("ascii"),
         "key_paths": [str(p) for p in key_paths],
         "expected": expected.to_json(),
+        "use_env": use_env,
     })
     package_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ)
@@ -69,7 +70,8 @@ def main() -> int:
     request = json.loads(sys.stdin.read())
     expected = Expected.from_json(request["expected"])
     result = verify_license(base64.b64decode(request["license"]),
-                            load_trusted(request["key_paths"]), expected)
+                            load_trusted(request["key_paths"],
+                                         use_env=request.get("use_env") is not False), expected)
     print(json.dumps({"code": result.code.value, "reason": result.reason}))
     return 0
 

@@ -133,3 +133,32 @@ def test_a_state_that_can_no_longer_be_read_is_kept_an_hour_at_most(monkeypatch)
     assert state() == "active"  # failing, within the limit
     time.sleep(0.3)
     assert state() == "expired"
+
+
+def test_a_key_named_in_the_environment_does_not_license_an_appliance(tmp_path, monkeypatch):
+    """The test-key folder of the environment is for test and VM boards (the qemu
+    harness): on a U20, root's one line in the service's environment plus the sales tool
+    would forge a license for the box. It is not trusted there, and the billing.ac is not
+    sealed to it; a qemu box still takes it."""
+    import pytest
+
+    from hwlicense import keys
+    from hwlicense.billing_ac import read_billing_ac
+    from hwlicense.license import issue_license
+    from hwlicense.results import FormatError
+    from tests.helpers import BOX_T0
+
+    mine = keys.generate()
+    folder = tmp_path / "mykeys"
+    folder.mkdir()
+    (folder / "mine.pub").write_bytes(keys.public_pem(mine.public_key()))
+    monkeypatch.setenv(keys.TRUSTED_KEYS_ENV, str(folder))
+    mine_id = keys.key_id(mine.public_key())
+    appliance = box(tmp_path / "u20", "u20")
+    assert mine_id not in appliance.trusted()
+    with pytest.raises(FormatError, match="not to this vendor key"):
+        issue_license(read_billing_ac(appliance.billing_ac()), mine, issued=BOX_T0)
+    vm = box(tmp_path / "qemu", "qemu")
+    assert mine_id in vm.trusted()
+    assert vm.upload_license(issue_license(read_billing_ac(vm.billing_ac()), mine,
+                                           issued=BOX_T0)).ok
