@@ -296,6 +296,7 @@ class Daemon:
         self.deliverer: Optional[settle_queue.Deliverer] = None
         self._follower_stop = threading.Event()
         self._threads: list = []
+        self._running: Dict[str, threading.Thread] = {}  # the latest thread of each name
         self._sync_due = 0.0
         self._stale_due = 0.0
         self._backup_due: Optional[float] = None
@@ -419,6 +420,7 @@ class Daemon:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+        self._running[name] = thread
         return thread
 
     def _start_agi(self) -> None:
@@ -471,6 +473,7 @@ class Daemon:
         if self.follower is not None:
             self._follower_stop.set()
             self._follower_thread.join(wait)
+            self._running.pop("cdr-follower", None)
             self.follower = None
 
     def _housekeeping(self) -> None:
@@ -530,10 +533,17 @@ class Daemon:
 
     def healthy(self, now: Optional[float] = None) -> bool:
         """Whether the FastAGI loop and housekeeping are making progress (no hang, no
-        deadlock); asks the loop for its next tick."""
+        deadlock), and every thread of the daemon still runs (one that ended, say the
+        settle queue's, would leave its work undone until a restart); asks the loop for
+        its next tick."""
         now = time.monotonic() if now is None else now
         if self.agi is not None:
             self.agi.call_soon(self._tick_loop)
+        ended = [name for name, thread in self._running.items() if not thread.is_alive()]
+        if ended and not self.stop_event.is_set():
+            log.error("daemon thread(s) %s ended; the watchdog restarts the daemon",
+                      ", ".join(ended))
+            return False
         return (now - self._housekeeping_tick < HOUSEKEEPING_STALL
                 and (self.agi is None or now - self._loop_tick < LOOP_STALL))
 

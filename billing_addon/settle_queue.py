@@ -218,9 +218,18 @@ def status() -> Optional[Tuple[int, int]]:
 
 
 def waiting(uniqueid: str) -> bool:
-    """Whether the daemon's queue holds a settlement of this call."""
+    """Whether the daemon's queue holds a settlement of this call.  A queue file that
+    cannot be read counts as holding none (logged): every hangup settlement must not
+    fail for it."""
     queue = _queue
-    return queue is not None and queue.waiting(uniqueid)
+    if queue is None:
+        return False
+    try:
+        return queue.waiting(uniqueid)
+    except sqlite3.Error as exc:
+        log.error("the settlement queue %s cannot be read (%s); settling %r directly",
+                  queue.path, exc, uniqueid[:64])
+        return False
 
 
 # --- delivery ------------------------------------------------------------------------
@@ -325,10 +334,19 @@ class Deliverer:
         return delivered
 
     def run(self, stop: threading.Event) -> None:
-        waiting = self.queue.count()
+        try:
+            waiting = self.queue.count()
+        except sqlite3.Error as exc:
+            log.error("the settlement queue %s cannot be read: %s", self.queue.path, exc)
+            waiting = 0
         if waiting:
             log.warning("%d settlement(s) waiting for the central store in %s",
                         waiting, self.queue.path)
         while not stop.wait(self.pause()):
-            self.once(stop)
+            try:
+                self.once(stop)
+            except Exception:  # this thread must outlive any error: it is all that delivers
+                self.failures += 1
+                log.exception("delivering queued settlements failed; trying again in %.1f s",
+                              self.pause())
         store.db.close()

@@ -1035,3 +1035,76 @@ def test_the_rate_index_is_not_built_on_a_thread_that_may_not_wait(db_path):
         loop.join(10)
         rates.index()  # housekeeping's, or a worker's
     assert seen == ["would wait", "built"]
+
+
+def test_at_the_cap_a_slow_sender_gives_way_before_a_silent_one():
+    """A peer sending its environment a byte at a time always has a byte waiting, so
+    "nothing waiting to be read" never named it, and 210 of them kept Asterisk out (the
+    review's run: every new connection refused). The oldest that sent part of its
+    environment and not the rest after SLOW_SENDER_S gives way first; a peer that just
+    began is left alone (its rest may be in the next segment)."""
+    from types import SimpleNamespace
+
+    from billing_addon.pbx import server
+
+    now = time.monotonic()
+
+    def conn(age, started, unread):
+        return SimpleNamespace(state="env", opened=now - age, env_started=lambda: started,
+                               unread=lambda: unread)
+
+    quiet = conn(9.0, False, False)
+    dripping = [conn(8.0 - i, True, True) for i in range(3)]
+    fresh = conn(0.01, True, True)
+    pick = server.AgiServer.oldest_silent
+    assert pick(SimpleNamespace(connections=[quiet, *dripping, fresh])) is dripping[0]
+    assert pick(SimpleNamespace(connections=[quiet, fresh])) is quiet
+    assert pick(SimpleNamespace(connections=[fresh])) is None
+
+
+@pytest.mark.parametrize("answered_ms", ["\u00b2", "\u0661\u0662\u0663\u0660\u0660"])
+def test_settle_reads_ascii_digits_only(answered_ms):
+    """docs/money.md: digits of other scripts are never numbers. '١٢٣٠٠' was billed as
+    13 s; '²' passed the check, then int() raised and the settle session failed."""
+    assert handlers.started_seconds(answered_ms, "3", "3") == 3
+    assert handlers.started_seconds("", "\u0663", "4") == 4
+
+
+def test_a_settle_with_a_superscript_answered_time_still_settles(billing):
+    srv = start_server()
+    try:
+        assert replay(srv.address, GOOD).variables.get("BILLING_RESULT") == "ALLOWED"
+        env = make_env("settle", "1795441378.1",
+                       ["3", "ANSWER", "1795441378.1", "3", "1001", "1234567", "\u00b2"])
+        replay(srv.address, env)
+        assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged",
+                        timeout=5)
+    finally:
+        srv.stop()
+
+
+def test_a_local_queue_file_that_cannot_be_read_does_not_stop_settlements(billing, tmp_path,
+                                                                         monkeypatch):
+    """On a box with its own store the queue is never written, yet every settle looks
+    at it first: a file that cannot be read made every settle session fail."""
+    import sqlite3
+
+    from billing_addon import settle_queue
+
+    queue = settle_queue.open_queue(tmp_path / "settle-queue.db")
+
+    def unreadable(uniqueid):
+        raise sqlite3.DatabaseError("file is not a database")
+
+    monkeypatch.setattr(queue, "waiting", unreadable)
+    srv = start_server()
+    try:
+        assert replay(srv.address, GOOD).variables.get("BILLING_RESULT") == "ALLOWED"
+        env = make_env("settle", "1795441378.1",
+                       ["3", "ANSWER", "1795441378.1", "3", "1001", "1234567", "3000"])
+        replay(srv.address, env)
+        assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged",
+                        timeout=5)
+    finally:
+        srv.stop()
+        settle_queue.close_queue()

@@ -402,3 +402,62 @@ def test_the_admin_page_shows_what_waits(box):
     page = admin.get("/admin/settings").text
     assert "2 settlements waiting for the central store." in page
     assert "1 settlement was refused by the central store and set aside" in page
+
+
+class _QueueThatFailsToCount:
+    """The queue, whose count() fails once after each delivery (a read of the file that
+    fails: a disk I/O error, a lock held too long)."""
+
+    def __init__(self, real):
+        self.real = real
+        self.path = real.path
+        self.fail_next_count = False
+
+    def count(self):
+        if self.fail_next_count:
+            self.fail_next_count = False
+            import sqlite3
+
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.real.count()
+
+    def oldest(self, limit=100):
+        rows = self.real.oldest(limit)
+        self.fail_next_count = self.fail_next_count or bool(rows)
+        return rows
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_the_delivering_thread_outlives_a_queue_read_that_fails(db_path, tmp_path):
+    """One failed read of the queue's file after a delivery ended the thread: what was
+    queued after it waited for a restart, and the watchdog never knew."""
+    import time
+
+    queue = settle_queue.SettleQueue(tmp_path / "settle-queue.db")
+    settled = []
+
+    def settle(uniqueid, *args, **kw):
+        settled.append(uniqueid)
+        return calls.Settlement(uniqueid, "charged")
+
+    deliverer = settle_queue.Deliverer(_QueueThatFailsToCount(queue), settle=settle,
+                                       idle_seconds=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=deliverer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        queue.put(calls.SettleRequest("q.1", 3, "ANSWER"), 1)
+        deadline = time.monotonic() + 5
+        while settled != ["q.1"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        queue.put(calls.SettleRequest("q.2", 3, "ANSWER"), 2)
+        while "q.2" not in settled and time.monotonic() < deadline + 5:
+            time.sleep(0.02)
+        assert thread.is_alive() and settled == ["q.1", "q.2"], settled
+    finally:
+        stop.set()
+        thread.join(5)
+        queue.close()

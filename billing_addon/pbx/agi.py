@@ -151,6 +151,11 @@ class EnvReader:
         self._lines = 0
         self._bytes = 0
 
+    @property
+    def started(self) -> bool:
+        """Has a line of the environment been read?"""
+        return self._lines > 0
+
     def feed_lines(self, lines: Deque[str]) -> bool:
         """``feed`` the lines from the left of ``lines`` until the environment ends
         (True; the lines after it are left) or they run out (False).  One call per

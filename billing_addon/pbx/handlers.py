@@ -37,6 +37,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import peewee as pw
 
 from .. import accounts, calls, money, outage, settings, settle_queue, sites, store
+from ..digits import whole_number
 from ..store import Extension, WouldWait, db, lock_wait
 from . import agi
 
@@ -108,7 +109,7 @@ def authorize(env: Dict[str, str], billing_state: BillingState,
     if with_account:  # the digits the caller typed, and which try this is
         attempt = _arg(values, 5)
         account = (_arg(values, 3), _arg(values, 4),
-                   int(attempt) if attempt.isdigit() and len(attempt) < 3 else 1)
+                   int(attempt) if whole_number(attempt) and len(attempt) < 3 else 1)
     auth = yield agi.Work(_decide_now, (number, dialed, env.get("agi_uniqueid") or None,
                                         billing_state, wait_seconds, account), urgent=True,
                           many=None if store.postgres() else _decide_many_now)
@@ -230,7 +231,7 @@ def started_seconds(answered_ms: str, answered: str, billsec: str) -> int:
     """The answered seconds to bill: every started second of ANSWEREDTIME_MS, else the
     whole seconds of ANSWEREDTIME or billsec (older Asterisk, or a site's own dialplan)."""
     for value, per_second in ((answered_ms, 1000), (answered, 1), (billsec, 1)):
-        if value.isdigit():
+        if whole_number(value):  # ASCII digits only: '١٢' or '²' are never numbers
             return -(-int(value) // per_second)
     return 0
 
@@ -242,7 +243,7 @@ def settle(env: Dict[str, str], billing_state: BillingState = lambda: "active") 
     answered, answered_ms = _arg(values, 3), _arg(values, 6)
     if not values:
         answered_ms = agi.variable_value((yield agi.get_variable("ANSWEREDTIME_MS"))) or ""
-        if not answered_ms.isdigit():
+        if not whole_number(answered_ms):
             answered = agi.variable_value((yield agi.get_variable("ANSWEREDTIME"))) or ""
         dial_status = agi.variable_value((yield agi.get_variable("DIALSTATUS"))) or ""
     seconds = started_seconds(answered_ms, answered, billsec)

@@ -58,6 +58,9 @@ SWEEP_SECONDS = 0.1  # how often timeouts are checked
 MAX_PENDING_LINES = agi.MAX_ENV_LINES + agi.MAX_REPLY_LINES
 ROUND_LIMIT = 64  # urgent works the loop runs together at most
 STALL_SECONDS = 0.05  # a lane's worker at one work this long: another joins (one_a_lane)
+# a connection that sent part of its environment and not the rest this long after it
+# opened is a slow sender, the first to give way at the connection cap
+SLOW_SENDER_S = 0.5
 
 
 class _Lane:
@@ -492,6 +495,11 @@ class _Connection:
             self.transport.close()
         self._forget()
 
+    def env_started(self) -> bool:
+        """Has part of the environment come (and not all of it)?"""
+        return bool(self.buffer or self.pending
+                    or (self.env_reader is not None and self.env_reader.started))
+
     def unread(self) -> bool:
         """Are bytes waiting in the socket that the loop has not read yet?"""
         sock = self.transport.get_extra_info("socket") if self.transport else None
@@ -605,10 +613,16 @@ class AgiServer:
                 pass
 
     def oldest_silent(self) -> Optional[_Connection]:
-        """The connection open longest with nothing heard and nothing waiting to be read."""
+        """The connection to drop for a new one at the cap: the oldest that sent part of
+        its environment and, after SLOW_SENDER_S, not the rest (Asterisk writes it at
+        once: a peer sending a byte at a time always has one waiting, and must not keep
+        Asterisk out); else the oldest with nothing heard and nothing waiting to be read."""
         silent = sorted((conn for conn in self.connections if conn.state == "env"),
                         key=lambda conn: conn.opened)
-        return next((conn for conn in silent if not conn.unread()), None)
+        now = time.monotonic()
+        slow = next((conn for conn in silent
+                     if now - conn.opened >= SLOW_SENDER_S and conn.env_started()), None)
+        return slow or next((conn for conn in silent if not conn.unread()), None)
 
     def run_inline(self) -> bool:
         """May urgent work run on the loop now?"""

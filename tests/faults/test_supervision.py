@@ -290,3 +290,27 @@ def test_a_stalled_fastagi_loop_stops_the_heartbeat(box):
         assert wait_for(lambda: d.healthy(), timeout=5)
     finally:
         d.stop()
+
+
+def test_a_daemon_thread_that_ended_stops_the_heartbeat(box, monkeypatch):
+    """A thread of the daemon that ends (here the settle queue's delivery, whose end
+    left queued settlements undelivered until a restart) makes it unhealthy: the
+    watchdog restarts it. A CDR follower stopped by a reload is not counted."""
+    from billing_addon import settle_queue
+
+    ini, _tmp_path = box
+    monkeypatch.setattr(settle_queue.Deliverer, "run", lambda self, stop: None)
+    d = daemon.Daemon(config.load(ini), billing_state=lambda: "active").start()
+    try:
+        assert wait_for(lambda: not d._running["settle-queue"].is_alive(), timeout=5)
+        assert not d.healthy()
+    finally:
+        d.stop()
+    monkeypatch.undo()
+    d = daemon.Daemon(config.load(ini), billing_state=lambda: "active").start()
+    try:
+        assert wait_for(lambda: d.healthy(), timeout=5)
+        d._stop_follower(5)  # as a reload does before it starts the new one
+        assert d.healthy()
+    finally:
+        d.stop()
