@@ -1070,17 +1070,23 @@ def test_settle_reads_ascii_digits_only(answered_ms):
     assert handlers.started_seconds("", "\u0663", "4") == 4
 
 
-def test_a_settle_with_a_superscript_answered_time_still_settles(billing):
+def _authorized_then_settled(answered_ms: str) -> None:
+    """The recorded call authorized, then its settle session with ``answered_ms``:
+    the call is charged."""
     srv = start_server()
     try:
         assert replay(srv.address, GOOD).variables.get("BILLING_RESULT") == "ALLOWED"
         env = make_env("settle", "1795441378.1",
-                       ["3", "ANSWER", "1795441378.1", "3", "1001", "1234567", "\u00b2"])
+                       ["3", "ANSWER", "1795441378.1", "3", "1001", "1234567", answered_ms])
         replay(srv.address, env)
         assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged",
                         timeout=5)
     finally:
         srv.stop()
+
+
+def test_a_settle_with_a_superscript_answered_time_still_settles(billing):
+    _authorized_then_settled("\u00b2")
 
 
 def test_a_local_queue_file_that_cannot_be_read_does_not_stop_settlements(billing, tmp_path,
@@ -1097,14 +1103,7 @@ def test_a_local_queue_file_that_cannot_be_read_does_not_stop_settlements(billin
         raise sqlite3.DatabaseError("file is not a database")
 
     monkeypatch.setattr(queue, "waiting", unreadable)
-    srv = start_server()
     try:
-        assert replay(srv.address, GOOD).variables.get("BILLING_RESULT") == "ALLOWED"
-        env = make_env("settle", "1795441378.1",
-                       ["3", "ANSWER", "1795441378.1", "3", "1001", "1234567", "3000"])
-        replay(srv.address, env)
-        assert wait_for(lambda: Call.get(Call.uniqueid == "1795441378.1").status == "charged",
-                        timeout=5)
+        _authorized_then_settled("3000")
     finally:
-        srv.stop()
         settle_queue.close_queue()
