@@ -775,15 +775,10 @@ _UNSETTLED_RELEASED = ("WHERE extension_id = ? AND status = 'expired' "
                        "AND settled_utc IS NULL AND started_utc >= ?")
 
 
-def released_unsettled(ext_id: int, since: int) -> int:
-    """The extension's calls started since ``since`` whose reservation was released and
-    that no settle has charged yet: their cost is not known (a late settle, say from the
-    CDR, may still charge them)."""
-    return sql_one("SELECT count(*) FROM call " + _UNSETTLED_RELEASED, (ext_id, since))[0]
-
-
-def released_unsettled_calls(ext_id: int, since: int) -> List[str]:
-    """The uniqueids of those calls."""
+def released_unsettled(ext_id: int, since: int) -> List[str]:
+    """The uniqueids of the extension's calls started since ``since`` whose reservation
+    was released and that no settle has charged yet: their cost is not known (a late
+    settle, say from the CDR, may still charge them)."""
     return [row[0] for row in sql("SELECT uniqueid FROM call " + _UNSETTLED_RELEASED,
                                   (ext_id, since)).fetchall()]
 

@@ -106,17 +106,17 @@ def check_in(number: str, guest: str, *, deposit: int = 0, credit: Optional[int]
 
 
 def _unknown_costs(ext: Extension, since: int, close_unknown: bool,
-                   unknown_seen: Optional[int], wait_message: str) -> int:
+                   unknown_seen: Optional[int]) -> int:
     """How many released calls of ``ext`` started since ``since`` no settle charged yet
     (``calls.released_unsettled``), to close as not charged; else the refusal: while one
     of them waits in this box's settle queue (its charge is known and on its way), when
-    they are not the ``unknown_seen`` the desk was shown, or (``wait_message``) when the
-    desk did not ask to close them."""
-    unknown = calls.released_unsettled(ext.id, since)
+    they are not the ``unknown_seen`` the desk was shown, or when the desk did not ask
+    to close them."""
+    uniqueids = calls.released_unsettled(ext.id, since)
+    unknown = len(uniqueids)
     if not unknown:
         return 0
-    queued = sum(1 for uniqueid in calls.released_unsettled_calls(ext.id, since)
-                 if settle_queue.waiting(uniqueid))
+    queued = sum(1 for uniqueid in uniqueids if settle_queue.waiting(uniqueid))
     if queued:
         raise StayError(_("extension {number} has {count} call(s) whose charge waits in this "
                           "box's queue for the central store: try again once it is "
@@ -126,7 +126,10 @@ def _unknown_costs(ext: Extension, since: int, close_unknown: bool,
                           "then, {count} now): review it again").format(
             seen=unknown_seen, count=unknown))
     if not close_unknown:
-        raise StayError(wait_message.format(number=ext.number, count=unknown))
+        raise StayError(_("extension {number} has {count} call(s) of this stay with no known "
+                          "cost yet (the PBX's call records may still bill them): check out "
+                          "later, or close them as not charged").format(
+            number=ext.number, count=unknown))
     return unknown
 
 
@@ -161,10 +164,7 @@ def check_out(number: str, *, payment: int = 0, operator: str = "",
             raise StayError(_("extension {number} has {count} call(s) in progress: check out when "
                               "they have ended, so that the statement has them").format(
                 number=ext.number, count=busy))
-        unknown = _unknown_costs(ext, stay.checkin_utc, close_unknown, unknown_seen, _(
-            "extension {number} has {count} call(s) of this stay with no known cost yet (the "
-            "PBX's call records may still bill them): check out later, or close them as not "
-            "charged"))
+        unknown = _unknown_costs(ext, stay.checkin_utc, close_unknown, unknown_seen)
         if payment > max(0, -ext.balance):
             currency = settings.get("currency")
             raise StayError(_("the payment {payment} is more than extension {number} owes "

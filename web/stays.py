@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import bottle
 
 from billing_addon import accounts, calls, localefmt, money, settings, statement_files, statements, stays
+from billing_addon.digits import whole_number
 from billing_addon.errors import Refusal
 from billing_addon.i18n import N_, _
 
@@ -100,7 +101,7 @@ def check_out(ui: WebCore):
     payment_text = source.get("payment", "")
     preview = statements.snapshot(ext, stay.checkin_utc, stays_end(), guest=stay.guest)
     # released calls no settle charged yet: check-out waits, or the desk closes them
-    unknown = calls.released_unsettled(ext.id, stay.checkin_utc)
+    unknown = len(calls.released_unsettled(ext.id, stay.checkin_utc))
     close_unknown = bool(unknown) and source.get("close_unknown", "") == "1"
     payment = 0
     if request.method == "POST":
@@ -121,8 +122,8 @@ def check_out(ui: WebCore):
                 seen = source.get("unknown_seen", "")
                 snap = stays.check_out(ext.number, payment=payment, operator=_operator(ui),
                                        close_unknown=close_unknown,
-                                       unknown_seen=int(seen) if seen.isdigit() and len(seen) < 7
-                                       else -1)
+                                       unknown_seen=int(seen) if whole_number(seen)
+                                       and len(seen) < 7 else -1)
             except Refusal as exc:  # nothing was done (a stay, an account, a statement)
                 errors["form"] = str(exc)
             else:
